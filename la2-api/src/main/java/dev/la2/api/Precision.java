@@ -1,0 +1,15 @@
+package dev.la2.api;
+
+/**
+ * How FP32 storage may be multiplied. Ignored for FP64 (always strict) and BF16/FP16 (always
+ * tensor-core products with fp32 accumulation where the backend has them).
+ */
+public enum Precision {
+    /** fp32 FMAs only: within 1e-5 of the float64 reference (SPEC.md section 3). */
+    STRICT,
+    /**
+     * Permits TF32 tensor-core products (within 3e-3). A backend without TF32 computes
+     * {@link #STRICT}, which also meets this tolerance.
+     */
+    TF32
+}

@@ -1,0 +1,189 @@
+package dev.la2.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The facade rejects bad calls before any work, with messages naming the argument. */
+class ValidationTest {
+    private static final int B = 2, H = 3, N = 5, D = 4, E = 6;
+
+    private final long seed = System.nanoTime();
+    private final Random random = new Random(seed);
+    private LightningAttention la;
+    private Tensor q, k, v, decay;
+    private float[] qData;
+
+    @BeforeEach
+    void open() {
+        la = LightningAttention.open("loop");
+        qData = randoms(B * H * N * D);
+        q = la.tensor(qData, DType.FP32, Shape.of(B, H, N, D));
+        k = la.tensor(randoms(B * H * N * D), DType.FP32, Shape.of(B, H, N, D));
+        v = la.tensor(randoms(B * H * N * E), DType.FP32, Shape.of(B, H, N, E));
+        decay = la.tensor(new float[] {0f, 0.5f, 2f}, DType.FP32, Shape.of(H));
+    }
+
+    @AfterEach
+    void close() {
+        la.close();
+    }
+
+    private float[] randoms(int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) random.nextGaussian();
+        }
+        return a;
+    }
+
+    private ForwardResult forward(AttentionInputs in) {
+        return la.forward(in, AttentionOptions.defaults());
+    }
+
+    @Test
+    void wrongRankNamesTheArgumentAndTheExpectedAxes() {
+        try (Tensor q3 = la.allocate(DType.FP32, Shape.of(B, H, N))) {
+            assertThatThrownBy(() -> forward(AttentionInputs.of(q3, k, v, decay)))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("q: got shape [2, 3, 5] (rank 3); expected rank 4, [B, H, N, D] for layout BHND");
+        }
+    }
+
+    @Test
+    void mismatchedKeyShape() {
+        try (Tensor k2 = la.allocate(DType.FP32, Shape.of(B, H, N + 1, D))) {
+            assertThatThrownBy(() -> forward(AttentionInputs.of(q, k2, v, decay)))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("k: got shape [2, 3, 6, 4]; expected [2, 3, 5, 4]");
+        }
+    }
+
+    @Test
+    void valueWithOtherTokenCountInBnhd() {
+        AttentionOptions bnhd = AttentionOptions.defaults().withLayout(Layout.BNHD);
+        try (Tensor qb = la.allocate(DType.FP32, Shape.of(B, N, H, D));
+             Tensor kb = la.allocate(DType.FP32, Shape.of(B, N, H, D));
+             Tensor vb = la.allocate(DType.FP32, Shape.of(B, N + 2, H, E))) {
+            assertThatThrownBy(() -> la.forward(AttentionInputs.of(qb, kb, vb, decay), bnhd))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("v: got shape [2, 7, 3, 6]; expected [2, 5, 3, 6]")
+                    .hasMessageContaining("[B, N, H, E]");
+        }
+    }
+
+    @Test
+    void mismatchedDtype() {
+        try (Tensor k64 = la.allocate(DType.FP64, Shape.of(B, H, N, D))) {
+            assertThatThrownBy(() -> forward(AttentionInputs.of(q, k64, v, decay)))
+                    .hasMessage("k: got dtype FP64; expected dtype FP32");
+        }
+    }
+
+    @Test
+    void unsupportedDtypeListsWhatTheBackendOffers() {
+        assertThatThrownBy(() -> la.allocate(DType.BF16, Shape.of(1)))
+                .isInstanceOf(La2ArgumentException.class)
+                .hasMessageContaining("dtype: got BF16; expected one of");
+    }
+
+    @Test
+    void negativeNanAndInfiniteDecayAreRejected() {
+        for (float bad : new float[] {-0.1f, Float.NaN, Float.POSITIVE_INFINITY}) {
+            try (Tensor d = la.tensor(new float[] {0f, bad, 1f}, DType.FP32, Shape.of(H))) {
+                assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, v, d)))
+                        .isInstanceOf(La2ArgumentException.class)
+                        .hasMessageStartingWith("decay: got rate " + (double) bad + " for head 1; expected finite rates >= 0");
+            }
+        }
+    }
+
+    @Test
+    void decayOfWrongLength() {
+        try (Tensor d = la.tensor(new float[] {0f, 1f}, DType.FP32, Shape.of(2))) {
+            assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, v, d)))
+                    .hasMessageStartingWith("decay: got shape [2]; expected [3] ([H] with H=3");
+        }
+    }
+
+    @Test
+    void nullAndClosedTensors() {
+        assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, null, decay))).hasMessage("v: got null; expected a value");
+        Tensor closed = la.allocate(DType.FP32, Shape.of(B, H, N, D));
+        closed.close();
+        assertThatThrownBy(() -> forward(AttentionInputs.of(q, closed, v, decay)))
+                .hasMessage("k: got a closed tensor (FP32 [2, 3, 5, 4]); expected an open tensor");
+        assertThatThrownBy(() -> closed.toFloatArray()).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+    }
+
+    @Test
+    void tensorOfAnotherInstanceIsRejected() {
+        try (LightningAttention other = LightningAttention.open("loop");
+             Tensor foreign = other.tensor(qData, DType.FP32, Shape.of(B, H, N, D))) {
+            assertThatThrownBy(() -> forward(AttentionInputs.of(foreign, k, v, decay)))
+                    .hasMessageStartingWith("q: got a tensor of backend 'loop'; expected a tensor made by this instance");
+        }
+    }
+
+    @Test
+    void outputsMayNotAliasInputs() {
+        try (Tensor out = la.allocate(DType.FP32, Shape.of(B, H, N, E))) {
+            assertThatThrownBy(() -> la.forward(AttentionInputs.of(q, k, v, decay), AttentionOptions.defaults(), v, null))
+                    .hasMessage("output: got the same tensor as v; expected a tensor of its own (outputs may not alias)");
+            try (Tensor wrongState = la.allocate(DType.FP32, Shape.of(B, H, E, D))) {
+                assertThatThrownBy(() -> la.forward(AttentionInputs.of(q, k, v, decay), AttentionOptions.defaults(), out, wrongState))
+                        .hasMessageStartingWith("finalState: got shape [2, 3, 6, 4]; expected [2, 3, 4, 6]");
+            }
+        }
+    }
+
+    @Test
+    void nonFiniteScaleIsRejectedByTheOptions() {
+        assertThatThrownBy(() -> AttentionOptions.defaults().withScale(Double.NaN))
+                .hasMessage("scale: got NaN; expected a finite number");
+    }
+
+    @Test
+    void afterRejectedCallsTheBackendStillComputesAndInputsAreUnchanged() {
+        float[] before = q.toFloatArray();
+        try (Tensor bad = la.tensor(new float[] {-1f, 0f, 0f}, DType.FP32, Shape.of(H))) {
+            assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, v, bad))).isInstanceOf(La2ArgumentException.class);
+        }
+        assertThat(q.toFloatArray()).as("seed %d", seed).containsExactly(before);
+        try (ForwardResult r = forward(AttentionInputs.of(q, k, v, decay))) {
+            float[] o = r.output().toFloatArray();
+            // First token of (b=0, h=0): o = q0 . k0 * v0 (no decay, zero state).
+            double dot = 0;
+            float[] kk = k.toFloatArray(), vv = v.toFloatArray();
+            for (int x = 0; x < D; x++) {
+                dot += qData[x] * kk[x];
+            }
+            assertThat((double) o[0]).as("seed %d", seed).isCloseTo(dot * vv[0], org.assertj.core.data.Offset.offset(1e-5));
+        }
+    }
+
+    @Test
+    void closedFacadeFailsClearly() {
+        la.close();
+        assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, v, decay)))
+                .isInstanceOf(IllegalStateException.class).hasMessage("la2 backend 'loop' is closed");
+    }
+
+    @Test
+    void shapeRejectsZeroAndNegativeExtents() {
+        assertThatThrownBy(() -> Shape.of(2, 0, 3)).hasMessage("shape: extent 1 of [2, 0, 3] is 0; expected >= 1");
+        assertThatThrownBy(() -> Shape.of(-1)).hasMessageContaining("is -1");
+        assertThatThrownBy(() -> Shape.of(Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE))
+                .hasMessageContaining("more than 2^63 elements");
+    }
+
+    @Test
+    void dataOfWrongLength() {
+        assertThatThrownBy(() -> la.tensor(new float[5], DType.FP32, Shape.of(2, 3)))
+                .hasMessage("data: got an array of 5 elements; expected 6 elements for shape [2, 3]");
+    }
+}
