@@ -1,0 +1,132 @@
+package dev.la2.conformance;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.la2.api.La2ArgumentException;
+import dev.la2.spi.BackendOptions;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The runner against test-only backends: a correct one passes everything, each deliberate bug is
+ * caught by the cases that should catch it, and a missing or unavailable backend is skipped with
+ * its reason. The counts are checked against the printed lines.
+ */
+class ConformanceRunnerTest {
+    private static final Pattern SUMMARY = Pattern.compile("(\\d+) passed, (\\d+) failed(?:, (\\d+) skipped)?");
+
+    private record Run(ConformanceRunner.Result result, String output, List<String> lines) {
+    }
+
+    private static Run run(String backend, BackendOptions options) {
+        StringWriter text = new StringWriter();
+        ConformanceRunner.Result result;
+        try (PrintWriter out = new PrintWriter(text)) {
+            result = ConformanceRunner.run(backend, options, out);
+        }
+        List<String> lines = text.toString().lines().toList();
+        assertThat(lines).isNotEmpty();
+        Matcher m = SUMMARY.matcher(lines.getLast());
+        assertThat(m.matches()).as("last line %s", lines.getLast()).isTrue();
+        assertThat(Long.parseLong(m.group(1))).isEqualTo(result.passed());
+        assertThat(Long.parseLong(m.group(2))).isEqualTo(result.failed());
+        assertThat(m.group(3) == null ? 0 : Long.parseLong(m.group(3))).isEqualTo(result.skipped());
+        assertThat(lines.getLast()).isEqualTo(result.summary());
+        // One printed line per failure or skip (messages may span lines, each starts with its tag).
+        assertThat(lines.stream().filter(l -> l.startsWith("FAILED ")).count()).isEqualTo(result.failed());
+        assertThat(lines.stream().filter(l -> l.startsWith("SKIPPED ")).count()).isEqualTo(result.skipped());
+        return new Run(result, text.toString(), lines);
+    }
+
+    private static BackendOptions bug(FaultyProvider.Bug bug) {
+        return BackendOptions.defaults().withProperty(FaultyProvider.BUG, bug.name());
+    }
+
+    @Test
+    void aCorrectBackendPassesEveryCase() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.NONE));
+        assertThat(r.result().failed()).as(r.output()).isZero();
+        assertThat(r.result().skipped()).as(r.output()).isZero();
+        assertThat(r.result().passed()).isGreaterThan(50);
+        assertThat(r.result().conforms()).isTrue();
+        assertThat(r.lines()).hasSize(1);
+    }
+
+    @Test
+    void ignoringTheInitialStateIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.IGNORE_INITIAL_STATE));
+        assertThat(r.result().failed()).isPositive();
+        assertThat(r.result().passed()).isPositive(); // cases without an initial state still pass
+        assertThat(r.result().conforms()).isFalse();
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED forward() > FP32/STRICT > ").contains(" S0"))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED chaining() > "))
+                .allSatisfy(l -> assertThat(l).contains("seed ").contains("-Dla2.seed="));
+        // Without an initial state the bug is invisible, and the kit must not claim otherwise.
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED forward() "))
+                .noneSatisfy(l -> assertThat(l).contains("noS0 "));
+    }
+
+    @Test
+    void anUnwrittenOutputElementIsCaughtByThePoison() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.SKIP_LAST_OUTPUT_ELEMENT));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED forward() "))
+                .isNotEmpty()
+                .allSatisfy(l -> assertThat(l).contains("1 of ").contains("not finite"));
+    }
+
+    @Test
+    void anErrorJustAboveTheFp32ToleranceIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.OUTPUT_TOO_LARGE_BY_3E_5));
+        // Every forward case fails, by the amount of the bug (the bound grows as sqrt(N) beyond 4096 tokens).
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED forward() "))
+                .hasSize(Cases.forward(new SplittableRandom()).size())
+                .allSatisfy(l -> assertThat(l).containsPattern("relative error (2\\.9|3\\.0)\\d*e-05 exceeds 1\\.\\de-05"));
+        assertThat(r.lines()).noneSatisfy(l -> assertThat(l).startsWith("FAILED backward() "));
+        assertThat(r.result().passed()).isPositive();
+    }
+
+    @Test
+    void aWrongDecayGradientIsCaughtOnlyWhereItIsRequested() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.FLIP_DECAY_GRADIENT));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .isNotEmpty()
+                .allSatisfy(l -> assertThat(l).contains("dDecay"))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED backward() "));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED backward() "))
+                .allSatisfy(l -> assertThat(l).contains("learnable"));
+    }
+
+    @Test
+    void anUnavailableBackendIsSkippedWithItsReason() {
+        Run r = run(UnavailableProvider.NAME, BackendOptions.defaults());
+        assertThat(r.result()).isEqualTo(new ConformanceRunner.Result(0, 0, 1));
+        assertThat(r.result().conforms()).isFalse();
+        assertThat(r.output()).contains("SKIPPED ").contains(UnavailableProvider.REASON);
+        assertThat(r.lines().getLast()).isEqualTo("0 passed, 0 failed, 1 skipped");
+    }
+
+    @Test
+    void aMissingBackendIsSkippedListingWhatWasFound() {
+        Run r = run("no-such-backend", BackendOptions.defaults());
+        assertThat(r.result()).isEqualTo(new ConformanceRunner.Result(0, 0, 1));
+        assertThat(r.output()).contains("no provider of that name").contains("reference");
+    }
+
+    @Test
+    void argumentsAreChecked() {
+        PrintWriter out = new PrintWriter(new StringWriter());
+        assertThatThrownBy(() -> ConformanceRunner.run(" ", BackendOptions.defaults(), out))
+                .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("backendName:");
+        assertThatThrownBy(() -> ConformanceRunner.run("reference", null, out))
+                .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("options:");
+        assertThatThrownBy(() -> ConformanceRunner.run("reference", BackendOptions.defaults(), null))
+                .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("out:");
+    }
+}

@@ -1,0 +1,141 @@
+package dev.la2.conformance;
+
+import dev.la2.api.DType;
+import dev.la2.api.Precision;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import dev.la2.reference.ReferenceProvider;
+import dev.la2.spi.AttentionBackend;
+import dev.la2.spi.Availability;
+import dev.la2.spi.BackendOptions;
+import dev.la2.spi.BackendProvider;
+import dev.la2.spi.BackwardCall;
+import dev.la2.spi.DecodeCall;
+import dev.la2.spi.ForwardCall;
+import dev.la2.spi.HostTensor;
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * A test-only backend ("faulty", registered only in src/test) that proves the kit can fail: the
+ * float64 reference for FP32 with one deliberate bug chosen by the option {@value #BUG}, or none.
+ */
+public final class FaultyProvider implements BackendProvider {
+    static final String NAME = "faulty";
+    static final String BUG = "faulty.bug";
+
+    enum Bug {
+        NONE,
+        /** Forward as if every call started from a zero state. */
+        IGNORE_INITIAL_STATE,
+        /** Forward leaves the output's last element as it found it. */
+        SKIP_LAST_OUTPUT_ELEMENT,
+        /** Backward returns the decay gradient with the wrong sign. */
+        FLIP_DECAY_GRADIENT,
+        /** Forward outputs 3e-5 too large: small, but three times the fp32 tolerance. */
+        OUTPUT_TOO_LARGE_BY_3E_5
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public int priority() {
+        return -2000; // never chosen automatically
+    }
+
+    @Override
+    public Set<DType> dtypes() {
+        return EnumSet.of(DType.FP32);
+    }
+
+    @Override
+    public Availability probe() {
+        return new Availability.Available("test double: the reference with a deliberate bug");
+    }
+
+    @Override
+    public AttentionBackend create(BackendOptions options) {
+        Bug bug = Bug.valueOf(options.properties().getOrDefault(BUG, "NONE"));
+        return new Faulty(new ReferenceProvider().create(options), bug);
+    }
+
+    private record Faulty(AttentionBackend delegate, Bug bug) implements AttentionBackend {
+        @Override
+        public String name() {
+            return NAME;
+        }
+
+        @Override
+        public Set<DType> dtypes() {
+            return EnumSet.of(DType.FP32);
+        }
+
+        @Override
+        public Set<Precision> precisions() {
+            return EnumSet.of(Precision.STRICT);
+        }
+
+        @Override
+        public Tensor allocate(DType dtype, Shape shape) {
+            return delegate.allocate(dtype, shape);
+        }
+
+        @Override
+        public boolean owns(Tensor tensor) {
+            return delegate.owns(tensor);
+        }
+
+        @Override
+        public void forward(ForwardCall c) {
+            switch (bug) {
+                case IGNORE_INITIAL_STATE -> delegate.forward(new ForwardCall(c.shape(), c.q(), c.k(), c.v(), c.decay(),
+                        null, c.scale(), c.precision(), c.output(), c.finalState()));
+                case SKIP_LAST_OUTPUT_ELEMENT -> {
+                    try (Tensor scratch = delegate.allocate(c.output().dtype(), c.output().shape())) {
+                        delegate.forward(new ForwardCall(c.shape(), c.q(), c.k(), c.v(), c.decay(), c.initialState(),
+                                c.scale(), c.precision(), scratch, c.finalState()));
+                        double[] values = scratch.toDoubleArray();
+                        HostTensor out = (HostTensor) c.output();
+                        for (int i = 0; i < values.length - 1; i++) {
+                            out.set(i, values[i]);
+                        }
+                    }
+                }
+                case OUTPUT_TOO_LARGE_BY_3E_5 -> {
+                    delegate.forward(c);
+                    double[] values = c.output().toDoubleArray();
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] *= 1 + 3e-5;
+                    }
+                    c.output().copyFrom(values);
+                }
+                default -> delegate.forward(c);
+            }
+        }
+
+        @Override
+        public void backward(BackwardCall c) {
+            delegate.backward(c);
+            if (bug == Bug.FLIP_DECAY_GRADIENT && c.dDecay() != null) {
+                double[] g = c.dDecay().toDoubleArray();
+                for (int i = 0; i < g.length; i++) {
+                    g[i] = -g[i];
+                }
+                c.dDecay().copyFrom(g);
+            }
+        }
+
+        @Override
+        public void decode(DecodeCall c) {
+            delegate.decode(c);
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
+    }
+}

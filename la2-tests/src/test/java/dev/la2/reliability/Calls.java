@@ -1,0 +1,124 @@
+package dev.la2.reliability;
+
+import dev.la2.api.AttentionInputs;
+import dev.la2.api.AttentionOptions;
+import dev.la2.api.DType;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import dev.la2.reference.Problem;
+import dev.la2.reference.ReferenceMath;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/** Random valid problems in canonical BHND order, their tensors, and reference answers. */
+final class Calls {
+    private Calls() {
+    }
+
+    record Spec(int b, int h, int n, int d, int e, double scale, float[] q, float[] k, float[] v, float[] decay,
+                float[] dOut) {
+
+        static Spec random(Random r, int maxN, int maxDim) {
+            int b = 1 + r.nextInt(3), h = 1 + r.nextInt(4), n = 1 + r.nextInt(maxN);
+            int d = 1 + r.nextInt(maxDim), e = 1 + r.nextInt(maxDim);
+            float[] decay = new float[h];
+            for (int i = 0; i < h; i++) {
+                decay[i] = r.nextInt(4) == 0 ? 0f : (float) (r.nextDouble() * 2);
+            }
+            return new Spec(b, h, n, d, e, 0.5 + r.nextDouble(), gaussian(r, b * h * n * d, 1 / Math.sqrt(d)),
+                    gaussian(r, b * h * n * d, 1 / Math.sqrt(d)), gaussian(r, b * h * n * e, 1), decay,
+                    gaussian(r, b * h * n * e, 1));
+        }
+
+        Problem problem() {
+            return new Problem(b, h, n, d, e);
+        }
+
+        Shape keys() {
+            return Shape.of(b, h, n, d);
+        }
+
+        Shape values() {
+            return Shape.of(b, h, n, e);
+        }
+
+        AttentionOptions options() {
+            return AttentionOptions.defaults().withScale(scale);
+        }
+
+        double[] referenceOutput() {
+            return ReferenceMath.forwardRecurrent(problem(), wide(q), wide(k), wide(v), wide(decay), null, scale).output();
+        }
+    }
+
+    /** Uploads a spec's inputs; close the returned list. */
+    static final class Uploaded implements AutoCloseable {
+        final List<Tensor> tensors = new ArrayList<>();
+        final Tensor q, k, v, decay, dOut;
+
+        Uploaded(LightningAttention la, Spec s) {
+            q = keep(la.tensor(s.q(), DType.FP32, s.keys()));
+            k = keep(la.tensor(s.k(), DType.FP32, s.keys()));
+            v = keep(la.tensor(s.v(), DType.FP32, s.values()));
+            decay = keep(la.tensor(s.decay(), DType.FP32, Shape.of(s.h())));
+            dOut = keep(la.tensor(s.dOut(), DType.FP32, s.values()));
+        }
+
+        private Tensor keep(Tensor t) {
+            tensors.add(t);
+            return t;
+        }
+
+        AttentionInputs inputs() {
+            return AttentionInputs.of(q, k, v, decay);
+        }
+
+        @Override
+        public void close() {
+            tensors.forEach(Tensor::close);
+        }
+    }
+
+    static float[] gaussian(Random r, int n, double sigma) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) (r.nextGaussian() * sigma);
+        }
+        return a;
+    }
+
+    static double[] wide(float[] a) {
+        double[] out = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            out[i] = a[i];
+        }
+        return out;
+    }
+
+    /** ||x - ref|| / ||ref||, NaN when x has a NaN. */
+    static double relativeError(float[] x, double[] ref) {
+        double num = 0, den = 0;
+        for (int i = 0; i < ref.length; i++) {
+            double diff = x[i] - ref[i];
+            num += diff * diff;
+            den += ref[i] * ref[i];
+        }
+        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+    }
+
+    /** Resident set size of this process in bytes, from /proc (Linux). */
+    static long residentBytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+        return -1;
+    }
+}
