@@ -1,0 +1,91 @@
+package dev.la2.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.la2.api.DType;
+import dev.la2.api.La2ArgumentException;
+import dev.la2.api.Layout;
+import dev.la2.api.Precision;
+import dev.la2.spi.BackendOptions;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SweepTest {
+
+    private static Sweep.Config tiny(boolean backward, boolean baseline) {
+        return new Sweep.Config("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {64, 16}, DType.FP32,
+                Precision.STRICT, backward, Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
+    }
+
+    @Test
+    void timesEveryLengthAgainstTheBaselineAndTheSmallestN() {
+        List<Sweep.Row> seen = new ArrayList<>();
+        List<Sweep.Context> contexts = new ArrayList<>();
+        long[] lastProgress = {0, 0};
+        List<Sweep.Row> rows = Sweep.run(tiny(true, true), new Sweep.Listener() {
+            @Override
+            public void context(Sweep.Context context) {
+                contexts.add(context);
+            }
+
+            @Override
+            public void progress(String stage, long done, long total) {
+                lastProgress[0] = done;
+                lastProgress[1] = total;
+            }
+
+            @Override
+            public void row(Sweep.Row row) {
+                seen.add(row);
+            }
+        });
+        assertThat(rows).isEqualTo(seen).extracting(Sweep.Row::n).containsExactly(16, 64);
+        assertThat(contexts).singleElement().satisfies(c -> {
+            assertThat(c.baselineRuns()).isTrue();
+            assertThat(c.sgemmGflops().median()).isPositive();
+            assertThat(c.bandwidthGBs()).isPositive();
+        });
+        // 2 lengths x (1 warm-up + 3 timed) x (backend + baseline)
+        assertThat(lastProgress).containsExactly(16, 16);
+        for (Sweep.Row r : rows) {
+            assertThat(r.mode()).isEqualTo("fwdbwd");
+            assertThat(r.ms().count()).isEqualTo(3);
+            assertThat(r.ms().min()).isPositive().isLessThanOrEqualTo(r.ms().median());
+            assertThat(r.ms().max()).isGreaterThanOrEqualTo(r.ms().median());
+            assertThat(r.msPerMillionTokens()).isCloseTo(r.ms().median() / r.n() * 1e6, org.assertj.core.data.Percentage.withPercentage(1e-9));
+            assertThat(r.gflops()).isPositive();
+            assertThat(r.baselineMsMedian()).isPositive();
+            assertThat(r.speedupVsBaseline()).isCloseTo(r.baselineMsMedian() / r.ms().median(),
+                    org.assertj.core.data.Percentage.withPercentage(1e-9));
+            assertThat(r.floorMs()).isPositive();
+            assertThat(r.peakHeapBytes()).isPositive();
+            assertThat(r.hostToDeviceMs()).isNotNegative();
+            assertThat(r.toJson()).contains("\"backend\":\"reference\"", "\"dtype\":\"fp32\"", "\"mode\":\"fwdbwd\"",
+                    "\"b\":1", "\"h\":2", "\"n\":" + r.n(), "\"d\":8", "\"e\":4", "\"ms_median\":", "\"ms_min\":",
+                    "\"ms_max\":", "\"ms_per_mtok\":", "\"layout\":\"bnhd\"");
+        }
+        assertThat(rows.get(0).perTokenVsSmallestN()).isEqualTo(1.0);
+    }
+
+    @Test
+    void withoutTheBaselineItsColumnsAreEmpty() {
+        List<Sweep.Row> rows = Sweep.run(tiny(false, false), new Sweep.Listener() {
+        });
+        assertThat(rows).hasSize(2).allSatisfy(r -> {
+            assertThat(r.baselineMsMedian()).isNaN();
+            assertThat(r.toJson()).contains("\"baseline_ms_median\":null", "\"mode\":\"fwd\"");
+        });
+    }
+
+    @Test
+    void rejectsBadSizesNamingTheOption() {
+        assertThatThrownBy(() -> new Sweep.Config("reference", BackendOptions.defaults(), 1, 0, 8, 4, new int[] {4},
+                DType.FP32, Precision.STRICT, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--h: got 0");
+        assertThatThrownBy(() -> new Sweep.Config("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
+                DType.FP32, Precision.STRICT, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--n: got -1");
+    }
+}

@@ -1,0 +1,70 @@
+package dev.la2.cli;
+
+import dev.la2.api.BackendInfo;
+import dev.la2.api.Backends;
+import dev.la2.bench.Nd4jSupport;
+import dev.la2.spi.Availability;
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+@Command(name = "backends", mixinStandardHelpOptions = true,
+        description = "List every backend provider found, whether it can run here and why, and the Vector API status.")
+final class BackendsCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        List<BackendInfo> infos = Backends.discover();
+        if (infos.isEmpty()) {
+            out.println("No backend providers found: put a backend jar such as la2-backend-cpu on the class path.");
+        } else {
+            TextTable table = new TextTable("BACKEND", "PRIORITY", "DTYPES", "STATUS", "DETAIL").alignRight(1);
+            for (BackendInfo info : infos) {
+                String status;
+                String detail;
+                switch (info.availability()) {
+                    case Availability.Available a -> {
+                        status = "available";
+                        detail = a.detail();
+                    }
+                    case Availability.Unavailable u -> {
+                        status = "unavailable";
+                        detail = u.reason() + (u.hint().isEmpty() ? "" : " (hint: " + u.hint() + ")");
+                    }
+                }
+                table.add(info.name(), String.valueOf(info.priority()), dtypes(info), status,
+                        La2Cli.oneLine(detail));
+            }
+            table.print(out, "");
+        }
+        out.println();
+        String requested = Backends.requestedName();
+        String chosen = infos.stream().filter(i -> i.availability().isAvailable()).map(BackendInfo::name)
+                .findFirst().orElse("(none)");
+        out.println("Default backend: " + (requested != null
+                ? requested + " (requested by -D" + Backends.PROPERTY + " or " + Backends.ENVIRONMENT + ")"
+                : chosen + " (highest-priority available)"));
+        out.println("Vector API:      " + VectorApiStatus.probe().detail());
+        out.println("ND4J baseline:   " + Nd4jSupport.unavailableReason().map(r -> "n/a (" + r + ")")
+                .orElse("on the class path (la2 bench compares with it)"));
+        out.println("Java:            " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
+                + " processors, " + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        return 0;
+    }
+
+    private static String dtypes(BackendInfo info) {
+        if (info.dtypes().isEmpty()) {
+            return "-";
+        }
+        return info.dtypes().stream().sorted().map(d -> d.name().toLowerCase(Locale.ROOT))
+                .collect(Collectors.joining(","));
+    }
+}

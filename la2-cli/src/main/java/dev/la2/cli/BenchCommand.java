@@ -1,0 +1,241 @@
+package dev.la2.cli;
+
+import dev.la2.api.DType;
+import dev.la2.api.Layout;
+import dev.la2.api.Precision;
+import dev.la2.bench.Sweep;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Time a backend over a sweep of sequence lengths N (SPEC.md section 6).",
+                "The ND4J-composed baseline, the sgemm ceiling and the host copy bandwidth are measured in the same run."})
+final class BenchCommand implements Callable<Integer> {
+
+    enum Mode { FWD, FWDBWD }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Mixin
+    BackendSelection selection = new BackendSelection();
+
+    @Option(names = "--b", paramLabel = "B", defaultValue = "1", description = "Batch (default ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--h", paramLabel = "H", defaultValue = "8", description = "Heads (default ${DEFAULT-VALUE}).")
+    int heads;
+
+    @Option(names = "--d", paramLabel = "D", defaultValue = "128", description = "Key dimension (default ${DEFAULT-VALUE}).")
+    int keyDim;
+
+    @Option(names = "--e", paramLabel = "E", defaultValue = "128", description = "Value dimension (default ${DEFAULT-VALUE}).")
+    int valueDim;
+
+    @Option(names = "--n", paramLabel = "N[,N...]", split = ",", defaultValue = "1024,4096,16384,65536",
+            description = "Sequence lengths (default ${DEFAULT-VALUE}).")
+    int[] tokens;
+
+    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "FP32", description = "fp32 (default), fp64, bf16 or fp16.")
+    DType dtype;
+
+    @Option(names = "--precision", paramLabel = "P", defaultValue = "STRICT", description = "strict (default) or tf32.")
+    Precision precision;
+
+    @Option(names = "--mode", paramLabel = "MODE", defaultValue = "FWD", description = "fwd (default) or fwdbwd.")
+    Mode mode;
+
+    @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
+    Layout layout;
+
+    @Option(names = "--warmup", paramLabel = "K", defaultValue = "3", description = "Untimed calls per N (default ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--repeats", paramLabel = "R", defaultValue = "10", description = "Timed calls per N (default ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--json", paramLabel = "FILE",
+            description = "Also write the results as JSON: {\"context\": {...}, \"rows\": [one object per N]}.")
+    Path json;
+
+    @Option(names = "--baseline", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Time the ND4J-composed baseline at each N (default on; --no-baseline skips it).")
+    boolean baseline;
+
+    @Option(names = "--gemm-size", paramLabel = "S", defaultValue = "2048",
+            description = "Size of the sgemm ceiling's square fp32 product (default ${DEFAULT-VALUE}; 0 skips it).")
+    int gemmSize;
+
+    @Option(names = "--sgemm-gflops", paramLabel = "GFLOP/s",
+            description = "A known fp32 matrix rate to use as the ceiling instead of measuring it with ND4J"
+                    + " (device backends: e.g. 50909 for an H200's fp32, from anchors-h200.json).")
+    Double sgemmGflops;
+
+    @Option(names = "--bandwidth", paramLabel = "GB/s",
+            description = "Copy bandwidth (read+write) for the memory floor; default: measured in-run for host backends.")
+    Double bandwidth;
+
+    @Option(names = "--seed", paramLabel = "S", description = "Seed of the random inputs (default: a fresh one each run).")
+    Long seed;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (json != null && Files.isDirectory(json)) {
+            throw new CliException("--json " + json + ": is a directory");
+        }
+        Sweep.Config config = new Sweep.Config(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
+                tokens, dtype, precision, mode == Mode.FWDBWD, layout, warmup, repeats, baseline, gemmSize,
+                sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
+                seed != null ? seed : new java.util.SplittableRandom().nextLong());
+        List<Sweep.Row> rows;
+        Printer printer;
+        try (Progress progress = Progress.create(err, "la2 bench", Progress.interactive())) {
+            printer = new Printer(out, err, progress, config);
+            rows = Sweep.run(config, printer);
+        }
+        out.flush();
+        if (json != null) {
+            writeJson(printer.context, rows);
+            out.println("wrote " + rows.size() + " rows to " + json);
+        }
+        return 0;
+    }
+
+    /** Shaped like anchors-h200.json (a "rows" array) so both can be read the same way; one row per line. */
+    private void writeJson(Sweep.Context context, List<Sweep.Row> rows) throws IOException {
+        Path parent = json.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempFile(parent, "." + json.getFileName() + ".", ".tmp");
+        try {
+            List<String> lines = new ArrayList<>();
+            lines.add("{");
+            lines.add(" \"measured_on\": \"" + java.time.Instant.now() + ", " + Runtime.getRuntime().availableProcessors()
+                    + " processors, Java " + Runtime.version() + "\",");
+            lines.add(" \"method\": \"la2 bench: median of " + repeats + " timed calls after " + warmup
+                    + " warm-up calls on the backend's clock; inputs resident on the backend\",");
+            lines.add(" \"context\": {" + context.toJsonMembers() + "},");
+            lines.add(" \"rows\": [");
+            for (int i = 0; i < rows.size(); i++) {
+                lines.add("  " + rows.get(i).toJson() + (i < rows.size() - 1 ? "," : ""));
+            }
+            lines.add(" ]");
+            lines.add("}");
+            Files.write(tmp, lines);
+            Files.move(tmp, json, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** Prints the header once the context is known, then each row as it is measured. */
+    private static final class Printer implements Sweep.Listener {
+        private static final String FORMAT = "%8s %10s %21s %9s %11s %8s %9s %10s %10s %8s %8s %10s %8s %7s %7s%n";
+        private final PrintWriter out;
+        private final PrintWriter err;
+        private final Progress progress;
+        private final Sweep.Config config;
+        Sweep.Context context;
+
+        Printer(PrintWriter out, PrintWriter err, Progress progress, Sweep.Config config) {
+            this.out = out;
+            this.err = err;
+            this.progress = progress;
+            this.config = config;
+        }
+
+        @Override
+        public void context(Sweep.Context c) {
+            context = c;
+            out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
+                    c.backend(), lower(config.dtype()), lower(config.precision()), config.mode(), lower(config.layout()),
+                    config.batch(), config.heads(), config.keyDim(), config.valueDim(), config.warmup(), config.repeats());
+            out.println("  times: median (min-max) of the timed calls on the backend's clock (CUDA events on GPUs);"
+                    + " inputs stay on the backend");
+            out.println("  ms/Mtok: ms per million tokens, tokens = B*N (all H heads of a token count once);"
+                    + " Mth/s: million token-heads (B*H*N) per second");
+            out.println("  GFLOP/s: SPEC.md section 6's notional F = B*H*N*(2*64*(D+E) + 4*D*E)"
+                    + (config.backward() ? ", fwdbwd counts 3F" : ""));
+            out.println("  floor: " + (config.backward() ? "|Q|+|K|+|V|+|O| + |Q|+|K|+|V|+|dO|+|dQ|+|dK|+|dV|" : "|Q|+|K|+|V|+|O|")
+                    + " at the copy bandwidth; " + c.bandwidth());
+            out.println("  peak: backend-reported peak memory, and the JVM heap pools' peak; h2d/d2h: one upload of q,k,v"
+                    + (config.backward() ? ",dO" : "") + " / one download of o" + (config.backward() ? ",dq,dk,dv" : "")
+                    + ", timed apart from the medians");
+            out.println("  baseline (xND4J = its median / ours): " + c.baseline());
+            out.println("  sgemm ceiling (%sgemm = our GFLOP/s / its): " + (c.sgemmGflops() == null ? c.sgemm()
+                    : String.format(Locale.ROOT, "%s: %.1f GFLOP/s median (%.1f-%.1f)", c.sgemm(),
+                    c.sgemmGflops().median(), c.sgemmGflops().min(), c.sgemmGflops().max())));
+            out.println("  vsN0: ms/Mtok relative to the smallest N (flat = 1.00 is the paper's claim)");
+            out.println();
+            out.printf(Locale.ROOT, FORMAT, "N", "median ms", "min-max ms", "ms/Mtok", "Mth/s", "GFLOP/s", "floor ms",
+                    "peak", "heap peak", "h2d ms", "d2h ms", "ND4J ms", "xND4J", "%sgemm", "vsN0");
+            out.flush();
+        }
+
+        @Override
+        public void progress(String stage, long done, long total) {
+            progress.update(stage, done, total);
+        }
+
+        @Override
+        public void row(Sweep.Row r) {
+            progress.clearLine();
+            out.printf(Locale.ROOT, FORMAT, r.n(), ms(r.ms().median()),
+                    ms(r.ms().min()) + "-" + ms(r.ms().max()), fixed(r.msPerMillionTokens(), 2),
+                    fixed(r.tokenHeadsPerSecond() / 1e6, 2), fixed(r.gflops(), 1), r.floorMs() > 0 ? ms(r.floorMs()) : "n/a",
+                    r.peakBackendBytes() < 0 ? "n/a" : bytes(r.peakBackendBytes()), bytes(r.peakHeapBytes()),
+                    ms(r.hostToDeviceMs()), ms(r.deviceToHostMs()),
+                    Double.isNaN(r.baselineMsMedian()) ? "n/a" : ms(r.baselineMsMedian()),
+                    Double.isNaN(r.speedupVsBaseline()) ? "n/a" : fixed(r.speedupVsBaseline(), 2),
+                    Double.isNaN(r.fractionOfSgemm()) ? "n/a" : fixed(100 * r.fractionOfSgemm(), 1),
+                    fixed(r.perTokenVsSmallestN(), 2));
+            out.flush();
+        }
+
+        @Override
+        public void note(String message) {
+            progress.clearLine();
+            err.println("la2 bench: " + message);
+            err.flush();
+        }
+
+        private static String lower(Enum<?> e) {
+            return e.name().toLowerCase(Locale.ROOT);
+        }
+
+        private static String ms(double v) {
+            if (!Double.isFinite(v)) {
+                return "n/a";
+            }
+            return v >= 100 ? fixed(v, 1) : v >= 1 ? fixed(v, 3) : fixed(v, 4);
+        }
+
+        private static String fixed(double v, int digits) {
+            return Double.isFinite(v) ? String.format(Locale.ROOT, "%." + digits + "f", v) : "n/a";
+        }
+
+        private static String bytes(long b) {
+            if (b < 0) {
+                return "n/a";
+            }
+            if (b < 1 << 20) {
+                return String.format(Locale.ROOT, "%.1fKiB", b / 1024.0);
+            }
+            if (b < 1L << 30) {
+                return String.format(Locale.ROOT, "%.1fMiB", b / (double) (1 << 20));
+            }
+            return String.format(Locale.ROOT, "%.2fGiB", b / (double) (1L << 30));
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package dev.la2.cli;
+
+import dev.la2.api.BackendInfo;
+import dev.la2.api.Backends;
+import dev.la2.conformance.ConformanceRunner;
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+@Command(name = "check", mixinStandardHelpOptions = true,
+        description = {"Run the conformance kit (la2-tests) on a backend against the float64 reference.",
+                "Exit code 0 if nothing failed (and something passed), 1 otherwise, 2 if the backend is unavailable."})
+final class CheckCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Mixin
+    BackendSelection selection = new BackendSelection();
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        String name = selection.backend != null ? selection.backend.strip() : Backends.requestedName();
+        List<BackendInfo> infos = Backends.discover();
+        if (name == null) {
+            name = infos.stream().filter(i -> i.availability().isAvailable()).map(BackendInfo::name).findFirst()
+                    .orElseThrow(() -> new CliException("no available backend; see 'la2 backends'"));
+        }
+        String wanted = name;
+        BackendInfo info = infos.stream().filter(i -> i.name().equals(wanted)).findFirst()
+                .orElseThrow(() -> new CliException("--backend " + wanted + ": no such backend; found "
+                        + infos.stream().map(BackendInfo::name).toList()));
+        if (!info.availability().isAvailable()) {
+            throw new CliException("--backend " + wanted + ": " + info.availability());
+        }
+        // The runner reports each failure and skip, and prints the summary line last.
+        ConformanceRunner.Result result = ConformanceRunner.run(wanted, selection.options(), out);
+        out.flush();
+        if (result.failed() == 0 && result.passed() == 0) {
+            spec.commandLine().getErr().println("la2 check: nothing passed, so nothing was verified");
+            return La2Cli.EXIT_FAILURE;
+        }
+        return result.failed() == 0 ? 0 : La2Cli.EXIT_FAILURE;
+    }
+}

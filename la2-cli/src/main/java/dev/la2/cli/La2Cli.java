@@ -1,0 +1,122 @@
+package dev.la2.cli;
+
+import dev.la2.api.BackendUnavailableException;
+import dev.la2.api.La2ArgumentException;
+import java.io.PrintWriter;
+import java.nio.charset.Charset;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code la2} command: {@code backends}, {@code run}, {@code check}, {@code bench} (and {@code demo} when present). */
+@Command(name = "la2", mixinStandardHelpOptions = true, versionProvider = La2Cli.Version.class,
+        description = "Lightning Attention-2 for the JVM: causal linear attention with per-head decay.",
+        subcommands = {BackendsCommand.class, RunCommand.class, CheckCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
+public final class La2Cli implements Runnable {
+
+    /** User errors: bad arguments, files or sizes, an unavailable backend. */
+    public static final int EXIT_USAGE = 2;
+    /** A check found failures, or the command broke. */
+    public static final int EXIT_FAILURE = 1;
+
+    /** Written by another module; wired in when its jar is on the class path. */
+    static final String DEMO_COMMAND = "dev.la2.demo.DemoCommand";
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        PrintWriter out = new PrintWriter(System.out, true, Charset.defaultCharset());
+        PrintWriter err = new PrintWriter(System.err, true, Charset.defaultCharset());
+        int code;
+        try {
+            code = execute(out, err, args);
+        } catch (LinkageError e) {
+            // picocli hands Errors through; a missing jar is the usual cause, so say that plainly.
+            err.println("la2: broken class path: " + e + " (rebuild with ./la2, or check the jars given to java -cp)");
+            code = EXIT_FAILURE;
+        }
+        out.flush();
+        err.flush();
+        System.exit(code);
+    }
+
+    /** Runs one command line with the given streams and returns its exit code (for tests and embedding). */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = commandLine();
+        cl.setOut(out);
+        cl.setErr(err);
+        return cl.execute(args);
+    }
+
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new La2Cli());
+        addOptional(cl, DEMO_COMMAND);
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setExecutionExceptionHandler(La2Cli::handle);
+        return cl;
+    }
+
+    /**
+     * Adds the picocli command class {@code className} as a subcommand when it is on the class path
+     * (la2-cli does not depend on the modules that provide such commands). Returns whether it was added.
+     */
+    static boolean addOptional(CommandLine cl, String className) {
+        Class<?> command;
+        try {
+            command = Class.forName(className, false, La2Cli.class.getClassLoader());
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
+        try {
+            cl.addSubcommand(new CommandLine(command.getDeclaredConstructor().newInstance()));
+            return true;
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            // A broken optional command must not take the others down with it.
+            System.getLogger("dev.la2.cli").log(System.Logger.Level.WARNING,
+                    "la2: command " + className + " not available: " + e);
+            return false;
+        }
+    }
+
+    private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
+        String name = cmd.getCommandSpec().qualifiedName();
+        PrintWriter err = cmd.getErr();
+        if (e instanceof CliException || e instanceof La2ArgumentException || e instanceof NpyFormatException
+                || e instanceof BackendUnavailableException) {
+            err.println(name + ": " + oneLine(e.getMessage()));
+            err.flush();
+            return EXIT_USAGE;
+        }
+        err.println(name + ": failed: " + oneLine(String.valueOf(e)));
+        if (Boolean.getBoolean("la2.debug")) {
+            e.printStackTrace(err);
+        } else {
+            err.println("  (run with JAVA_OPTS=-Dla2.debug=true for the stack trace)");
+        }
+        err.flush();
+        return EXIT_FAILURE;
+    }
+
+    /** Collapses a multi-line message (provider lists, for instance) into one line. */
+    static String oneLine(String message) {
+        if (message == null) {
+            return "(no message)";
+        }
+        return message.strip().replaceAll("\\s*\\R\\s*", "; ");
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = La2Cli.class.getPackage().getImplementationVersion();
+            return new String[] {"la2 " + (v == null ? "(development build)" : v),
+                    "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")"};
+        }
+    }
+}

@@ -1,0 +1,269 @@
+package dev.la2.cli;
+
+import dev.la2.api.AttentionInputs;
+import dev.la2.api.AttentionOptions;
+import dev.la2.api.DType;
+import dev.la2.api.ForwardResult;
+import dev.la2.api.Gradients;
+import dev.la2.api.Layout;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.ByteOrder;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Compute the function (and with --do its gradients) on NumPy .npy arrays.",
+                "",
+                "Arrays are float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) or [B,N,H,D] (bnhd); "
+                        + "v, do: the same with E; decay: [H]; states: [B,H,D,E]. Float64 arrays are computed in FP64 "
+                        + "where the backend has it.",
+                "",
+                "Writes o.npy and final_state.npy (with --do also dq, dk, dv, dinitial_state and, with "
+                        + "--learnable-decay, ddecay) in the arrays' dtype. On any error nothing is written: one line "
+                        + "on stderr, exit code 2.",
+                ""})
+final class RunCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Mixin
+    BackendSelection selection = new BackendSelection();
+
+    @Option(names = "--q", required = true, paramLabel = "FILE", description = "Queries [B,H,N,D] or [B,N,H,D].")
+    Path qFile;
+
+    @Option(names = "--k", required = true, paramLabel = "FILE", description = "Keys, shaped like q.")
+    Path kFile;
+
+    @Option(names = "--v", required = true, paramLabel = "FILE", description = "Values [B,H,N,E] or [B,N,H,E].")
+    Path vFile;
+
+    @Option(names = "--decay", required = true, paramLabel = "FILE", description = "Decay rates s_h >= 0, [H].")
+    Path decayFile;
+
+    @Option(names = "--scale", paramLabel = "X", defaultValue = "1.0", description = "Scale c (default 1.0).")
+    double scale;
+
+    @Option(names = "--initial-state", paramLabel = "FILE", description = "Initial state S0 [B,H,D,E] (default zero).")
+    Path initialStateFile;
+
+    @Option(names = "--do", paramLabel = "FILE", description = "Gradient of the output, shaped like v: also computes gradients.")
+    Path dOutputFile;
+
+    @Option(names = "--dfinal-state", paramLabel = "FILE", description = "Gradient of the final state [B,H,D,E] (needs --do).")
+    Path dFinalStateFile;
+
+    @Option(names = "--learnable-decay", description = "Also compute ddecay.npy, the decay gradient summed over the batch (needs --do).")
+    boolean learnableDecay;
+
+    @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
+    Layout layout;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory for the result files (created if missing).")
+    Path outDir;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (dOutputFile == null && dFinalStateFile != null) {
+            throw new CliException("--dfinal-state needs --do (the gradient of the output)");
+        }
+        if (dOutputFile == null && learnableDecay) {
+            throw new CliException("--learnable-decay needs --do: the decay gradient comes from the backward pass");
+        }
+        if (Files.exists(outDir) && !Files.isDirectory(outDir)) {
+            throw new CliException("--out " + outDir + ": exists and is not a directory");
+        }
+
+        NpyArray q = read("--q", qFile);
+        NpyArray k = read("--k", kFile);
+        NpyArray v = read("--v", vFile);
+        NpyArray decay = read("--decay", decayFile);
+        NpyArray s0 = initialStateFile == null ? null : read("--initial-state", initialStateFile);
+        NpyArray dOut = dOutputFile == null ? null : read("--do", dOutputFile);
+        NpyArray dFinal = dFinalStateFile == null ? null : read("--dfinal-state", dFinalStateFile);
+
+        // Shapes, named by option and file, before any backend is started.
+        rank("--q", qFile, q, 4, layout.axes('D'));
+        int b = layout.batch(shape(q)), h = layout.heads(shape(q)), n = layout.tokens(shape(q)), d = layout.features(shape(q));
+        same("--k", kFile, k, q.shape(), "q's shape " + layout.axes('D'));
+        rank("--v", vFile, v, 4, layout.axes('E'));
+        int e = layout.features(shape(v));
+        int[] valueShape = layout.shape(b, h, n, e).dims();
+        same("--v", vFile, v, valueShape, "B=" + b + ", H=" + h + ", N=" + n + " as in q, " + layout.axes('E'));
+        same("--decay", decayFile, decay, new int[] {h}, "[H] with H=" + h + " as in q");
+        int[] stateShape = {b, h, d, e};
+        if (s0 != null) {
+            same("--initial-state", initialStateFile, s0, stateShape, "[B,H,D,E]");
+        }
+        if (dOut != null) {
+            same("--do", dOutputFile, dOut, valueShape, "v's shape " + layout.axes('E'));
+        }
+        if (dFinal != null) {
+            same("--dfinal-state", dFinalStateFile, dFinal, stateShape, "[B,H,D,E]");
+        }
+        // Sequence arrays share one dtype; that dtype is what the results are written in.
+        NpyArray.Type fileType = q.type();
+        sameType("--k", kFile, k, fileType);
+        sameType("--v", vFile, v, fileType);
+        if (dOut != null) {
+            sameType("--do", dOutputFile, dOut, fileType);
+        }
+
+        Map<String, NpyArray> results = new LinkedHashMap<>();
+        try (LightningAttention la = LightningAttention.open(selection.backend, selection.options())) {
+            DType dtype = fileType == NpyArray.Type.FLOAT64 && la.dtypes().contains(DType.FP64) ? DType.FP64 : DType.FP32;
+            if (fileType == NpyArray.Type.FLOAT64 && dtype != DType.FP64) {
+                err.println("la2 run: note: backend '" + la.backendName() + "' has no FP64; computing the float64 arrays in FP32"
+                        + " (results are written as float64)");
+            }
+            if (!la.dtypes().contains(dtype)) {
+                throw new CliException("--backend " + la.backendName() + ": supports " + la.dtypes() + ", not " + dtype);
+            }
+            DType state = dtype.stateType();
+            List<Tensor> made = new ArrayList<>();
+            try {
+                Tensor tq = track(made, tensor(la, q, dtype));
+                Tensor tk = track(made, tensor(la, k, dtype));
+                Tensor tv = track(made, tensor(la, v, dtype));
+                Tensor td = track(made, tensor(la, decay, state));
+                Tensor ts0 = s0 == null ? null : track(made, tensor(la, s0, state));
+                AttentionInputs inputs = new AttentionInputs(tq, tk, tv, td, ts0);
+                AttentionOptions options = AttentionOptions.defaults().withScale(scale).withLayout(layout)
+                        .withFinalState(true).withLearnableDecay(learnableDecay);
+                try (ForwardResult r = la.forward(inputs, options)) {
+                    results.put("o.npy", result(r.output(), fileType, valueShape));
+                    results.put("final_state.npy", result(r.finalState(), fileType, stateShape));
+                }
+                if (dOut != null) {
+                    Tensor tdo = track(made, tensor(la, dOut, dtype));
+                    Tensor tdf = dFinal == null ? null : track(made, tensor(la, dFinal, state));
+                    try (Gradients g = la.backward(inputs, tdo, tdf, options)) {
+                        results.put("dq.npy", result(g.dq(), fileType, q.shape()));
+                        results.put("dk.npy", result(g.dk(), fileType, k.shape()));
+                        results.put("dv.npy", result(g.dv(), fileType, valueShape));
+                        results.put("dinitial_state.npy", result(g.dInitialState(), fileType, stateShape));
+                        if (learnableDecay) {
+                            results.put("ddecay.npy", result(g.dDecay(), fileType, new int[] {h}));
+                        }
+                    }
+                }
+            } finally {
+                made.forEach(Tensor::close);
+            }
+            writeAll(results);
+            out.println("la2 run: backend " + la.backendName() + ", " + dtype + ", " + layout + ", B=" + b + " H=" + h
+                    + " N=" + n + " D=" + d + " E=" + e + ", scale " + scale);
+        }
+        for (Map.Entry<String, NpyArray> r : results.entrySet()) {
+            out.println("  wrote " + outDir.resolve(r.getKey()) + "  " + r.getValue());
+        }
+        return 0;
+    }
+
+    private static NpyArray read(String option, Path file) throws IOException {
+        try {
+            return NpyArray.read(file);
+        } catch (NoSuchFileException e) {
+            throw new CliException(option + " " + file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw new CliException(option + " " + file + ": permission denied");
+        } catch (NpyFormatException e) {
+            throw new CliException(option + " " + e.getMessage());
+        }
+    }
+
+    private static Shape shape(NpyArray a) {
+        return Shape.of(a.shape());
+    }
+
+    private static void rank(String option, Path file, NpyArray a, int rank, String expected) {
+        if (a.rank() != rank) {
+            throw new CliException(option + " " + file + ": got shape " + a.shapeString() + " (rank " + a.rank()
+                    + "); expected rank " + rank + ", " + expected);
+        }
+        for (int extent : a.shape()) {
+            if (extent < 1) {
+                throw new CliException(option + " " + file + ": got shape " + a.shapeString() + "; every extent must be >= 1");
+            }
+        }
+    }
+
+    private static void same(String option, Path file, NpyArray a, int[] shape, String expected) {
+        if (!Arrays.equals(a.shape(), shape)) {
+            throw new CliException(option + " " + file + ": got shape " + a.shapeString() + "; expected "
+                    + Arrays.toString(shape).replace('[', '(').replace(']', ')') + " (" + expected + ")");
+        }
+    }
+
+    private static void sameType(String option, Path file, NpyArray a, NpyArray.Type type) {
+        if (a.type() != type) {
+            throw new CliException(option + " " + file + ": got dtype '" + a.type().descr() + "'; expected '"
+                    + type.descr() + "' like q (q, k, v and do share one dtype)");
+        }
+    }
+
+    /** Zero-copy from the mapped file where the element types agree (and memory is little-endian). */
+    private static Tensor tensor(LightningAttention la, NpyArray a, DType dtype) {
+        Shape shape = Shape.of(a.shape());
+        boolean rawMatches = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN
+                && (a.type() == NpyArray.Type.FLOAT32 && dtype == DType.FP32
+                || a.type() == NpyArray.Type.FLOAT64 && dtype == DType.FP64);
+        if (rawMatches) {
+            return la.tensor(a.data(), dtype, shape);
+        }
+        return a.type() == NpyArray.Type.FLOAT64 ? la.tensor(a.toDoubleArray(), dtype, shape)
+                : la.tensor(a.toFloatArray(), dtype, shape);
+    }
+
+    private static NpyArray result(Tensor t, NpyArray.Type type, int[] shape) {
+        return type == NpyArray.Type.FLOAT64 ? NpyArray.of(t.toDoubleArray(), shape) : NpyArray.of(t.toFloatArray(), shape);
+    }
+
+    private static Tensor track(List<Tensor> made, Tensor t) {
+        made.add(t);
+        return t;
+    }
+
+    /**
+     * Everything was computed before this: write each file under a temporary name, then rename, so a
+     * reader never sees a half-written array and a failure leaves no partial set behind.
+     */
+    private void writeAll(Map<String, NpyArray> results) throws IOException {
+        Files.createDirectories(outDir);
+        Map<Path, Path> written = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, NpyArray> r : results.entrySet()) {
+                Path tmp = Files.createTempFile(outDir, "." + r.getKey() + ".", ".tmp");
+                written.put(tmp, outDir.resolve(r.getKey()));
+                r.getValue().write(tmp);
+            }
+            for (Map.Entry<Path, Path> w : written.entrySet()) {
+                Files.move(w.getKey(), w.getValue(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            }
+        } catch (IOException | RuntimeException ex) {
+            for (Path tmp : written.keySet()) {
+                Files.deleteIfExists(tmp);
+            }
+            throw new CliException("--out " + outDir + ": cannot write results: " + ex.getMessage(), ex);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+package dev.la2.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CommandsTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void backendsListsTheReferenceProviderAndTheVectorApi() {
+        Cli r = Cli.run("backends");
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).contains("BACKEND", "PRIORITY", "DTYPES", "STATUS")
+                .containsPattern("reference\\s+-1000\\s+fp32,fp64,bf16,fp16\\s+available")
+                .contains("Vector API:").contains("ND4J baseline:");
+        // Surefire starts the JVM with --add-modules jdk.incubator.vector.
+        assertThat(r.out()).containsPattern("Vector API: +present: preferred FloatVector \\d+ bits");
+    }
+
+    @Test
+    void benchOnTheReferenceBackendWritesJsonRows() throws IOException {
+        Path json = dir.resolve("rows.json");
+        Cli r = Cli.run("bench", "--backend", "reference", "--b", "1", "--h", "2", "--d", "8", "--e", "4",
+                "--n", "16,48", "--dtype", "fp32", "--mode", "fwdbwd", "--warmup", "1", "--repeats", "3",
+                "--gemm-size", "64", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("la2 bench: backend reference", "tokens = B*N", "GFLOP/s", "ND4J", "sgemm");
+        assertThat(r.out()).containsPattern("(?m)^\\s+16\\s").containsPattern("(?m)^\\s+48\\s");
+        String document = Files.readString(json);
+        assertThat(document).startsWith("{").contains("\"context\": {", "\"rows\": [", "\"sgemm_gflops\":");
+        List<String> rows = Files.readAllLines(json).stream().filter(l -> l.startsWith("  {")).toList();
+        assertThat(rows).hasSize(2);
+        for (String row : rows) {
+            assertThat(row).endsWith(rows.indexOf(row) == 0 ? "}," : "}").contains("\"backend\":\"reference\"",
+                    "\"dtype\":\"fp32\"", "\"mode\":\"fwdbwd\"", "\"b\":1", "\"h\":2", "\"d\":8", "\"e\":4");
+            for (String key : new String[] {"n", "ms_median", "ms_min", "ms_max", "ms_per_mtok", "gflops",
+                    "peak_heap_bytes", "baseline_ms_median", "speedup_vs_baseline", "sgemm_gflops"}) {
+                assertThat(row).containsPattern("\"" + key + "\":[0-9.eE+-]+[,}]");
+            }
+        }
+        if (NumPy.available()) {
+            assertThat(NumPy.exec(dir, String.join("\n",
+                    "import json",
+                    "doc = json.load(open('rows.json'))",
+                    "assert [r['n'] for r in doc['rows']] == [16, 48], doc['rows']",
+                    "assert all(r['ms_min'] <= r['ms_median'] <= r['ms_max'] for r in doc['rows'])",
+                    "assert doc['context']['backend'] == 'reference'"))).isZero();
+        }
+    }
+
+    @Test
+    void benchWithoutNd4jOnTheClassPathSaysNotAvailable() throws Exception {
+        // The GPU machine's class path: no ND4J (nor JavaCPP/OpenBLAS), no progress bar, no JMH.
+        String classPath = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(e -> !e.matches(".*(nd4j|javacpp|openblas|progressbar|jline|jmh).*"))
+                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--add-modules", "jdk.incubator.vector", "-cp", classPath,
+                La2Cli.class.getName(), "bench", "--backend", "reference", "--n", "8", "--h", "1", "--d", "4", "--e", "4",
+                "--warmup", "0", "--repeats", "1").redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(output).isZero();
+        assertThat(output).contains("baseline (xND4J = its median / ours): n/a (nd4j not on class path)",
+                "sgemm ceiling (%sgemm = our GFLOP/s / its): n/a (nd4j not on class path)");
+        assertThat(output).containsPattern("(?m)^\\s+8\\s+\\S+.*n/a\\s+n/a\\s+n/a\\s+1\\.00$");
+    }
+
+    @Test
+    void checkRunsTheConformanceKitOnTheReferenceBackend() {
+        Cli r = Cli.run("check", "--backend", "reference");
+        assertThat(r.code()).as(r.out() + r.err()).isZero();
+        String[] lines = r.out().strip().split("\\R");
+        assertThat(lines[lines.length - 1]).matches("[1-9]\\d* passed, 0 failed");
+    }
+
+    @Test
+    void benchRejectsABadSizeWithOneLine() {
+        Cli r = Cli.run("bench", "--backend", "reference", "--h", "0", "--n", "16");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().contains("--h: got 0");
+    }
+
+    @Test
+    void checkRefusesAnUnknownOrUnavailableBackend() {
+        Cli r = Cli.run("check", "--backend", "no-such-backend");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().contains("no such backend", "reference");
+    }
+
+    @Test
+    void unknownCommandsAreUsageErrors() {
+        assertThat(Cli.run("frobnicate").code()).isEqualTo(2);
+        assertThat(Cli.run().code()).isZero();
+    }
+}

@@ -1,0 +1,196 @@
+package dev.la2.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class NpyArrayTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void roundTripsFloat32AndFloat64OfAnyRank() throws IOException {
+        SplittableRandom random = new SplittableRandom();
+        int[][] shapes = {{}, {1}, {7}, {3, 5}, {2, 3, 4, 5}, {1, 1, 1, 1, 1, 2}};
+        for (int[] shape : shapes) {
+            int count = 1;
+            for (int d : shape) {
+                count *= d;
+            }
+            float[] f = new float[count];
+            double[] g = new double[count];
+            for (int i = 0; i < count; i++) {
+                f[i] = (float) random.nextGaussian();
+                g[i] = random.nextGaussian();
+            }
+            Path pf = dir.resolve("f" + count + ".npy");
+            Path pg = dir.resolve("g" + count + ".npy");
+            NpyArray.of(f, shape).write(pf);
+            NpyArray.of(g, shape).write(pg);
+            NpyArray rf = NpyArray.read(pf);
+            NpyArray rg = NpyArray.read(pg);
+            assertThat(rf.type()).isEqualTo(NpyArray.Type.FLOAT32);
+            assertThat(rf.shape()).containsExactly(shape);
+            assertThat(rf.toFloatArray()).containsExactly(f);
+            assertThat(rg.type()).isEqualTo(NpyArray.Type.FLOAT64);
+            assertThat(rg.shape()).containsExactly(shape);
+            assertThat(rg.toDoubleArray()).containsExactly(g);
+            // Data starts on a 64-byte boundary, as NumPy aligns it.
+            assertThat((Files.size(pf) - 4L * count) % 64).isZero();
+        }
+    }
+
+    @Test
+    void writesTheBytesTheNpyFormatSpecifies() throws IOException {
+        // Hand-made from the format description: magic, version 1.0, little-endian header length,
+        // the dict padded with spaces (21 - digits of the first extent, then to a multiple of 64)
+        // and a newline, then the raw little-endian elements.
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" + " ".repeat(20);
+        int headerLength = 128 - 10;
+        ByteBuffer expected = ByteBuffer.allocate(128 + 24).order(ByteOrder.LITTLE_ENDIAN);
+        expected.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0});
+        expected.putShort((short) headerLength);
+        expected.put(dict.getBytes(StandardCharsets.US_ASCII));
+        while (expected.position() < 127) {
+            expected.put((byte) ' ');
+        }
+        expected.put((byte) '\n');
+        for (int i = 0; i < 6; i++) {
+            expected.putFloat(i - 2.5f);
+        }
+        Path p = dir.resolve("a.npy");
+        NpyArray.of(new float[] {-2.5f, -1.5f, -0.5f, 0.5f, 1.5f, 2.5f}, 2, 3).write(p);
+        assertThat(Files.readAllBytes(p)).containsExactly(expected.array());
+    }
+
+    @Test
+    void readsFilesWrittenByNumPy() throws IOException {
+        assumeTrue(NumPy.available(), "python3 with numpy is not installed");
+        assertThat(NumPy.exec(dir, String.join("\n",
+                "import numpy as np",
+                "a = (np.arange(120, dtype='<f4') * 0.25 - 1).reshape(2, 3, 4, 5)",
+                "np.save('f4.npy', a)",
+                "np.save('f8.npy', np.arange(7, dtype='<f8') / 3)",
+                "np.save('scalar.npy', np.array(1.5, dtype='<f8'))",
+                "np.save('empty.npy', np.zeros((0, 3), dtype='<f4'))",
+                "with open('v2.npy', 'wb') as f: np.lib.format.write_array(f, a, version=(2, 0))",
+                "with open('v3.npy', 'wb') as f: np.lib.format.write_array(f, a, version=(3, 0))",
+                "np.save('fortran.npy', np.asfortranarray(a))",
+                "np.save('big.npy', a.astype('>f4'))",
+                "np.save('int.npy', np.arange(6, dtype='<i4'))",
+                "np.save('half.npy', np.arange(6, dtype='<f2'))",
+                "np.save('record.npy', np.zeros(3, dtype=[('x', '<f4'), ('y', '<f4')]))"))).isZero();
+
+        for (String name : new String[] {"f4.npy", "v2.npy", "v3.npy"}) {
+            NpyArray a = NpyArray.read(dir.resolve(name));
+            assertThat(a.type()).as(name).isEqualTo(NpyArray.Type.FLOAT32);
+            assertThat(a.shape()).as(name).containsExactly(2, 3, 4, 5);
+            float[] values = a.toFloatArray();
+            for (int i = 0; i < values.length; i++) {
+                assertThat(values[i]).as(name + "[" + i + "]").isEqualTo(i * 0.25f - 1);
+            }
+        }
+        NpyArray f8 = NpyArray.read(dir.resolve("f8.npy"));
+        assertThat(f8.shape()).containsExactly(7);
+        assertThat(f8.toDoubleArray()).containsExactly(0 / 3.0, 1 / 3.0, 2 / 3.0, 3 / 3.0, 4 / 3.0, 5 / 3.0, 6 / 3.0);
+        assertThat(NpyArray.read(dir.resolve("scalar.npy")).toDoubleArray()).containsExactly(1.5);
+        assertThat(NpyArray.read(dir.resolve("empty.npy")).shape()).containsExactly(0, 3);
+
+        assertThatThrownBy(() -> NpyArray.read(dir.resolve("fortran.npy"))).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("Fortran-ordered");
+        assertThatThrownBy(() -> NpyArray.read(dir.resolve("big.npy"))).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("big-endian dtype '>f4'");
+        assertThatThrownBy(() -> NpyArray.read(dir.resolve("int.npy"))).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("dtype '<i4' is not supported");
+        assertThatThrownBy(() -> NpyArray.read(dir.resolve("half.npy"))).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("dtype '<f2' is not supported");
+        assertThatThrownBy(() -> NpyArray.read(dir.resolve("record.npy"))).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("structured");
+    }
+
+    @Test
+    void numPyReadsWhatWeWriteAndWritesTheSameBytes() throws IOException {
+        assumeTrue(NumPy.available(), "python3 with numpy is not installed");
+        float[] f = new float[2 * 3 * 4];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = i * 0.5f - 3;
+        }
+        double[] g = {Math.PI, -0.0, 1e-300, Double.MAX_VALUE, Double.NaN, Double.NEGATIVE_INFINITY};
+        NpyArray.of(f, 2, 3, 4).write(dir.resolve("ours_f4.npy"));
+        NpyArray.of(g, 6).write(dir.resolve("ours_f8.npy"));
+        assertThat(NumPy.exec(dir, String.join("\n",
+                "import numpy as np, io, math",
+                "a = np.load('ours_f4.npy')",
+                "assert a.dtype == np.dtype('<f4') and a.shape == (2, 3, 4), (a.dtype, a.shape)",
+                "assert np.array_equal(a, (np.arange(24, dtype='<f4') * 0.5 - 3).reshape(2, 3, 4))",
+                "b = np.load('ours_f8.npy')",
+                "expect = np.array([math.pi, -0.0, 1e-300, np.finfo('<f8').max, np.nan, -np.inf])",
+                "assert b.dtype == np.dtype('<f8') and b.shape == (6,)",
+                "assert np.array_equal(b, expect, equal_nan=True) and math.copysign(1, b[1]) < 0",
+                "buf = io.BytesIO(); np.save(buf, a)",
+                "assert buf.getvalue() == open('ours_f4.npy', 'rb').read(), 'np.save writes other bytes'"))).isZero();
+    }
+
+    @Test
+    void rejectsMalformedFilesNamingThem() throws IOException {
+        Path good = dir.resolve("good.npy");
+        NpyArray.of(new float[] {1, 2, 3, 4}, 4).write(good);
+        byte[] bytes = Files.readAllBytes(good);
+
+        assertThatThrownBy(() -> NpyArray.read(dir.resolve("missing.npy"))).isInstanceOf(NoSuchFileException.class);
+        assertThatThrownBy(() -> NpyArray.read(write("text.npy", "hello, world".getBytes(StandardCharsets.US_ASCII))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("text.npy").hasMessageContaining("not a NumPy .npy file");
+        assertThatThrownBy(() -> NpyArray.read(write("short.npy", slice(bytes, 0, 40))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("truncated .npy header");
+        assertThatThrownBy(() -> NpyArray.read(write("data.npy", slice(bytes, 0, bytes.length - 1))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("truncated data");
+        byte[] longer = new byte[bytes.length + 4];
+        System.arraycopy(bytes, 0, longer, 0, bytes.length);
+        assertThatThrownBy(() -> NpyArray.read(write("long.npy", longer)))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("4 unexpected bytes");
+        byte[] v9 = bytes.clone();
+        v9[6] = 9;
+        assertThatThrownBy(() -> NpyArray.read(write("v9.npy", v9)))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("version 9.0");
+        assertThatThrownBy(() -> NpyArray.read(write("syntax.npy", replace(bytes, "'shape': (4,)", "'shape': (4,("))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("malformed .npy header");
+        assertThatThrownBy(() -> NpyArray.read(write("key.npy", replace(bytes, "'fortran_order'", "'fortran_ordre'"))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("keys");
+        assertThatThrownBy(() -> NpyArray.read(write("neg.npy", replace(bytes, "'shape': (4,)", "'shape': (-4,)"))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("extent -4");
+    }
+
+    private Path write(String name, byte[] content) throws IOException {
+        return Files.write(dir.resolve(name), content);
+    }
+
+    private static byte[] slice(byte[] a, int from, int to) {
+        byte[] out = new byte[to - from];
+        System.arraycopy(a, from, out, 0, out.length);
+        return out;
+    }
+
+    /** Replaces text inside the header, keeping its length (the fixtures pad with spaces). */
+    private static byte[] replace(byte[] file, String from, String to) {
+        String s = new String(file, StandardCharsets.ISO_8859_1);
+        assertThat(s).contains(from);
+        String padded = to + " ".repeat(Math.max(0, from.length() - to.length()));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] replaced = s.replace(from, padded).getBytes(StandardCharsets.ISO_8859_1);
+        out.write(replaced, 0, replaced.length);
+        return out.toByteArray();
+    }
+}
