@@ -8,7 +8,13 @@ public enum Precision {
     /** fp32 FMAs only: within 1e-5 of the float64 reference (SPEC.md section 3). */
     STRICT,
     /**
-     * Permits TF32 tensor-core products (within 3e-3). A backend without TF32 computes
+     * fp32 accuracy (within 1e-5, like {@link #STRICT}) through tensor cores: each fp32 product is
+     * split into three TF32 products (big*big + big*small + small*big). Much faster than FMAs on
+     * GPUs. A backend without it computes {@link #STRICT}.
+     */
+    TF32X3,
+    /**
+     * Permits plain TF32 tensor-core products (within 3e-3). A backend without TF32 computes
      * {@link #STRICT}, which also meets this tolerance.
      */
     TF32

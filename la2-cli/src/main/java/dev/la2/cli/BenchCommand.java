@@ -49,7 +49,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "FP32", description = "fp32 (default), fp64, bf16 or fp16.")
     DType dtype;
 
-    @Option(names = "--precision", paramLabel = "P", defaultValue = "STRICT", description = "strict (default) or tf32.")
+    @Option(names = "--precision", paramLabel = "P", defaultValue = "STRICT", description = "strict (default), tf32x3 or tf32 (how FP32 is multiplied).")
     Precision precision;
 
     @Option(names = "--mode", paramLabel = "MODE", defaultValue = "FWD", description = "fwd (default) or fwdbwd.")

@@ -17,8 +17,13 @@ public final class ReferenceMath {
     public record Forward(double[] output, double[] finalState) {
     }
 
-    /** Gradients; {@code dDecay} [H] is summed over the batch. */
-    public record Backward(double[] dq, double[] dk, double[] dv, double[] dInitialState, double[] dDecay) {
+    /**
+     * Gradients; {@code dDecay} [H] is summed over the batch. {@code dDecayScale} [H] is
+     * lambda * sum_t |<G_t, S_{t-1}>|, the size of the signed terms dDecay adds up: they can cancel,
+     * so rounding error in dDecay is bounded relative to this, not to dDecay itself.
+     */
+    public record Backward(double[] dq, double[] dk, double[] dv, double[] dInitialState, double[] dDecay,
+                           double[] dDecayScale) {
     }
 
     /**
@@ -124,6 +129,7 @@ public final class ReferenceMath {
         double[] dv = new double[p.values()];
         double[] ds0 = new double[p.states()];
         double[] dDecay = new double[p.heads()];
+        double[] dDecayScale = new double[p.heads()];
         int segments = (n + CHECKPOINT - 1) / CHECKPOINT;
         for (int b = 0; b < p.batch(); b++) {
             for (int h = 0; h < p.heads(); h++) {
@@ -155,6 +161,7 @@ public final class ReferenceMath {
                     System.arraycopy(dFinalState, ks, g, 0, de);
                 }
                 double decaySum = 0;
+                double decayAbs = 0;
                 boolean first = true;
                 for (int seg = segments - 1; seg >= 0; seg--) {
                     int lo = seg * CHECKPOINT, hi = Math.min(n, lo + CHECKPOINT);
@@ -197,15 +204,17 @@ public final class ReferenceMath {
                             dot += g[i] * sPrev[i];
                         }
                         decaySum += dot;
+                        decayAbs += Math.abs(dot);
                     }
                 }
                 for (int i = 0; i < de; i++) {
                     ds0[ks + i] = lambda * g[i];
                 }
                 dDecay[h] += -lambda * decaySum;
+                dDecayScale[h] += lambda * decayAbs;
             }
         }
-        return new Backward(dq, dk, dv, ds0, dDecay);
+        return new Backward(dq, dk, dv, ds0, dDecay, dDecayScale);
     }
 
     /** One decode step per sequence: the state advances in place and o = c q S. */

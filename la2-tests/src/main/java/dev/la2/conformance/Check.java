@@ -39,4 +39,31 @@ final class Check {
         }
         throw new AssertionError(context + ": " + what + ": " + detail);
     }
+
+    /**
+     * For a reduction whose terms can cancel (dDecay): the error is measured against the larger of
+     * the reference and the size of its terms, {@code ||actual - expected|| / max(||expected||, ||scale||)},
+     * since rounding is proportional to the terms, not to what is left after they cancel.
+     */
+    static void closeConditioned(String what, double[] actual, double[] expected, double[] scale, double tolerance,
+                                 String context) {
+        double diff = 0, ref = 0, terms = 0;
+        for (int i = 0; i < actual.length; i++) {
+            if (!Double.isFinite(actual[i])) {
+                close(what, actual, expected, tolerance, context);
+                return;
+            }
+            diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
+            ref += expected[i] * expected[i];
+            terms += scale[i] * scale[i];
+        }
+        double denominator = Math.sqrt(Math.max(ref, terms));
+        double error = denominator == 0 ? Math.sqrt(diff) : Math.sqrt(diff) / denominator;
+        if (!(error <= tolerance)) {
+            throw new AssertionError(context + ": " + what + ": " + String.format(Locale.ROOT,
+                    "error %.3e relative to the size of its terms exceeds %.1e (got %s, expected %s, term sizes %s)",
+                    error, tolerance, java.util.Arrays.toString(actual), java.util.Arrays.toString(expected),
+                    java.util.Arrays.toString(scale)));
+        }
+    }
 }

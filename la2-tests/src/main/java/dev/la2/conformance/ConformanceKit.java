@@ -312,7 +312,7 @@ public abstract class ConformanceKit {
         Check.close("dv", dv, ref.dv(), tolerance, context);
         Check.close("dInitialState", ds0, ref.dInitialState(), tolerance, context);
         if (dDecay != null) {
-            Check.close("dDecay", dDecay, ref.dDecay(), tolerance, context);
+            Check.closeConditioned("dDecay", dDecay, ref.dDecay(), ref.dDecayScale(), tolerance, context);
         }
     }
 

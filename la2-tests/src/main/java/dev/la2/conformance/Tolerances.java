@@ -16,7 +16,7 @@ public final class Tolerances {
 
     /**
      * @param dtype     storage type of the sequence tensors
-     * @param precision how FP32 may be multiplied (ignored for other types)
+     * @param precision how FP32 may be multiplied (ignored for other types); TF32X3 promises fp32 accuracy
      * @param tokens    sequence length N of the call
      */
     public static double of(DType dtype, Precision precision, int tokens) {

@@ -1,0 +1,809 @@
+// Lightning Attention-2 kernels for la2-backend-cuda (SPEC.md sections 1-3).
+//
+// One "sweep" kernel family computes every sequence pass of the forward and the backward:
+//
+//   state  R <- lambda^Cc R + kappa * sum_b lambda^(Cc-1-b) k_b^T v_b          (per chunk)
+//   out    o_a = alpha * sum_{b<=a} lambda^(a-b) (q_a . k_b) v_b + beta * lambda^(a+o) q_a R_prev
+//
+// where o = 1, except for the chunk at the start of the sequence, where o = ofs0 (1 for a state
+// "before token 0", 0 for a state "at token 0" such as dS_final in the reversed backward sweeps).
+// The backward passes are the same function with roles swapped (see CudaBackend.backward):
+//   dq = sweep(q'=dO, k'=v, v'=k, state S^T), dv = reversed sweep(q'=k, k'=q, v'=dO, state G),
+//   dk = reversed sweep(q'=v, k'=dO, v'=q, state G^T).
+//
+// Parallelism over the sequence is two-level: each sequence is cut into segments of L tokens;
+// mode 0 computes each segment's local state from zero, la2_scan chains them (tiny), and mode 1
+// walks each segment from its incoming state, writing outputs. Every kernel reads its tensors
+// through (batch, head, token) strides, so both layouts and reversed time need no copies.
+//
+// All parameters are 8-byte fields of one struct passed by value: the Java side packs them.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+typedef long long i64;
+
+struct SweepParams {
+    const void* q;       // key-like: [seq][token][Dk]
+    const void* k;
+    const void* v;       // value-like: [seq][token][Dv]
+    void* o;
+    const void* w;       // optional value-like weights: acc[seq] += sum_t treal * <o_t, w_t>
+    const float* s0;     // optional initial state, element (i, j) at seq*Dk*Dv + i*s0i + j*s0j
+    float* sfinal;       // optional final state, element (i, j) at seq*Dk*Dv + i*fi + j*fj
+    float* scratch;      // [BH][nseg-1][Dk][Dv] segment states
+    const float* decay;  // [H]
+    double* acc;         // [BH], with w
+    i64 N, H, BH, Dk, Dv, ET, C, L, nseg, mode, rev, ofs0, finalPow, writeOut;
+    i64 kB, kH, kT;      // strides of key-like tensors (elements)
+    i64 vB, vH, vT;      // strides of value-like tensors
+    i64 s0i, s0j, fi, fj;
+    double alpha, beta, kappa;
+};
+
+template <typename T> __device__ __forceinline__ float ldf(const T* p, i64 i);
+template <> __device__ __forceinline__ float ldf<float>(const float* p, i64 i) { return p[i]; }
+template <> __device__ __forceinline__ float ldf<__nv_bfloat16>(const __nv_bfloat16* p, i64 i) { return __bfloat162float(p[i]); }
+template <> __device__ __forceinline__ float ldf<__half>(const __half* p, i64 i) { return __half2float(p[i]); }
+
+template <typename T> __device__ __forceinline__ void stf(T* p, i64 i, float x);
+template <> __device__ __forceinline__ void stf<float>(float* p, i64 i, float x) { p[i] = x; }
+template <> __device__ __forceinline__ void stf<__nv_bfloat16>(__nv_bfloat16* p, i64 i, float x) { p[i] = __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ void stf<__half>(__half* p, i64 i, float x) { p[i] = __float2half_rn(x); }
+
+// lambda^m as exp(-s m): SPEC.md section 3 forbids repeated products.
+__device__ __forceinline__ float lpow(float s, float m) { return expf(-s * m); }
+
+__device__ __forceinline__ double blockSum(double x, double* red) {
+    for (int off = 16; off > 0; off >>= 1) x += __shfl_down_sync(0xffffffffu, x, off);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) red[warp] = x;
+    __syncthreads();
+    double total = 0;
+    if (threadIdx.x == 0) {
+        for (int i = 0; i < (int) (blockDim.x >> 5); i++) total += red[i];
+    }
+    return total;
+}
+
+// Generic path: any Dk, Dv, chunk C, value tile ET; fp32 FMAs from shared memory.
+// grid (BH, segments, value tiles), 256 threads.
+template <typename T>
+__device__ void sweepGeneric(const SweepParams& p) {
+    extern __shared__ float smem[];
+    const int Dk = (int) p.Dk, ET = (int) p.ET, C = (int) p.C;
+    const int ldk = Dk + 1, lda = C + 1;
+    float* Qs = smem;                 // [C][Dk+1]
+    float* Ks = Qs + C * ldk;         // [C][Dk+1]
+    float* Vs = Ks + C * ldk;         // [C][ET]
+    float* As = Vs + C * ET;          // [C][C+1]
+    float* Ss = As + C * lda;         // [Dk][ET]
+    __shared__ double red[32];
+
+    const i64 seq = blockIdx.x;
+    const int seg = blockIdx.y;
+    const int e0 = blockIdx.z * ET;
+    const int et = min(ET, (int) p.Dv - e0);
+    const i64 b = seq / p.H, h = seq % p.H;
+    const float s = p.decay[h];
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const i64 N = p.N;
+    const i64 t0seg = (i64) seg * p.L;
+    const i64 t1seg = min(N, t0seg + p.L);
+    const T* q = (const T*) p.q + b * p.kB + h * p.kH;
+    const T* k = (const T*) p.k + b * p.kB + h * p.kH;
+    const T* v = (const T*) p.v + b * p.vB + h * p.vH;
+    T* o = (T*) p.o + b * p.vB + h * p.vH;
+    const T* w = p.w ? (const T*) p.w + b * p.vB + h * p.vH : nullptr;
+    const i64 DkDv = p.Dk * p.Dv;
+    const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
+    const bool full = p.mode == 1;
+
+    // incoming state
+    for (int i = tid; i < Dk * ET; i += nt) {
+        int d = i / ET, e = i % ET;
+        float x = 0.f;
+        if (e < et && full) {
+            if (seg == 0) {
+                if (p.s0) x = p.s0[seq * DkDv + d * p.s0i + (e0 + e) * p.s0j];
+            } else {
+                x = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + (i64) d * p.Dv + e0 + e];
+            }
+        }
+        Ss[i] = x;
+    }
+    double dotAcc = 0.0;
+
+    for (i64 t0 = t0seg; t0 < t1seg; t0 += C) {
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const float ofs = (t0 == 0) ? (float) p.ofs0 : 1.f;
+        __syncthreads();
+        for (int i = tid; i < C * Dk; i += nt) {
+            int a = i / Dk, d = i % Dk;
+            float xq = 0.f, xk = 0.f;
+            if (a < cc) {
+                i64 t = t0 + a;
+                i64 tr = p.rev ? (N - 1 - t) : t;
+                if (full) xq = ldf<T>(q, tr * p.kT + d);
+                xk = ldf<T>(k, tr * p.kT + d);
+            }
+            Qs[a * ldk + d] = xq;
+            Ks[a * ldk + d] = xk;
+        }
+        for (int i = tid; i < C * ET; i += nt) {
+            int a = i / ET, e = i % ET;
+            float xv = 0.f;
+            if (a < cc && e < et) {
+                i64 t = t0 + a;
+                i64 tr = p.rev ? (N - 1 - t) : t;
+                xv = ldf<T>(v, tr * p.vT + e0 + e);
+            }
+            Vs[i] = xv;
+        }
+        __syncthreads();
+        if (full) {
+            for (int i = tid; i < C * C; i += nt) {
+                int a = i / C, bb = i % C;
+                float x = 0.f;
+                if (bb <= a && a < cc) {
+                    float dot = 0.f;
+                    for (int d = 0; d < Dk; d++) dot = fmaf(Qs[a * ldk + d], Ks[bb * ldk + d], dot);
+                    x = alpha * lpow(s, (float) (a - bb)) * dot;
+                }
+                As[a * lda + bb] = x;
+            }
+            __syncthreads();
+            for (int i = tid; i < C * ET; i += nt) {
+                int a = i / ET, e = i % ET;
+                if (a >= cc || e >= et) continue;
+                float intra = 0.f;
+                for (int bb = 0; bb <= a; bb++) intra = fmaf(As[a * lda + bb], Vs[bb * ET + e], intra);
+                float inter = 0.f;
+                for (int d = 0; d < Dk; d++) inter = fmaf(Qs[a * ldk + d], Ss[d * ET + e], inter);
+                float val = intra + beta * lpow(s, a + ofs) * inter;
+                i64 t = t0 + a;
+                i64 tr = p.rev ? (N - 1 - t) : t;
+                if (p.writeOut) stf<T>(o, tr * p.vT + e0 + e, val);
+                if (w) dotAcc += (double) tr * (double) (val * ldf<T>(w, tr * p.vT + e0 + e));
+            }
+            __syncthreads();
+        }
+        // state update: R = lambda^(cc-1+ofs) R + kappa * sum_b lambda^(cc-1-b) k_b^T v_b
+        const float carry = lpow(s, cc - 1 + ofs);
+        for (int i = tid; i < Dk * ET; i += nt) {
+            int d = i / ET, e = i % ET;
+            float x = 0.f;
+            for (int bb = 0; bb < cc; bb++) x = fmaf(Ks[bb * ldk + d] * lpow(s, (float) (cc - 1 - bb)), Vs[bb * ET + e], x);
+            Ss[i] = carry * Ss[i] + kappa * x;
+        }
+    }
+    __syncthreads();
+    if (full) {
+        if (p.w) {
+            double total = blockSum(dotAcc, red);
+            if (tid == 0) atomicAdd(&p.acc[seq], total);
+        }
+        if (p.sfinal && seg == p.nseg - 1) {
+            float f = lpow(s, (float) p.finalPow);
+            for (int i = tid; i < Dk * ET; i += nt) {
+                int d = i / ET, e = i % ET;
+                if (e < et) p.sfinal[seq * DkDv + d * p.fi + (e0 + e) * p.fj] = f * Ss[i];
+            }
+        }
+    } else {
+        for (int i = tid; i < Dk * ET; i += nt) {
+            int d = i / ET, e = i % ET;
+            if (e < et) p.scratch[(seq * (p.nseg - 1) + seg) * DkDv + (i64) d * p.Dv + e0 + e] = Ss[i];
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) la2_sweep_f32(const SweepParams p) { sweepGeneric<float>(p); }
+extern "C" __global__ void __launch_bounds__(256) la2_sweep_bf16(const SweepParams p) { sweepGeneric<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(256) la2_sweep_f16(const SweepParams p) { sweepGeneric<__half>(p); }
+
+// Chains segment states: slot g (local state of segment g) becomes the incoming state of
+// segment g+1. grid (BH, ceil(Dk*Dv/256)).
+extern "C" __global__ void __launch_bounds__(256) la2_scan(const SweepParams p) {
+    const i64 seq = blockIdx.x;
+    const i64 DkDv = p.Dk * p.Dv;
+    const i64 idx = (i64) blockIdx.y * blockDim.x + threadIdx.x;
+    if (idx >= DkDv) return;
+    const i64 i = idx / p.Dv, j = idx % p.Dv;
+    const float s = p.decay[seq % p.H];
+    float S = p.s0 ? p.s0[seq * DkDv + i * p.s0i + j * p.s0j] : 0.f;
+    for (i64 g = 0; g + 1 < p.nseg; g++) {
+        i64 at = (seq * (p.nseg - 1) + g) * DkDv + idx;
+        float pw = g == 0 ? (float) (p.L - 1 + p.ofs0) : (float) p.L;
+        S = lpow(s, pw) * S + p.scratch[at];
+        p.scratch[at] = S;
+    }
+}
+
+// dDecay[h] = sum_b [ accV[b,h] - accO[b,h] - <dS0, S0> - (N-1) <dSf, Sfinal> ]
+// (derivation in CudaBackend.backward). grid H, 256 threads.
+struct DecayGradParams {
+    const double* accV;
+    const double* accO;
+    const float* dS0;
+    const float* s0;     // may be null
+    const float* dSf;    // may be null
+    const float* sfin;   // may be null
+    float* dDecay;
+    i64 B, H, N, DkDv;
+};
+
+extern "C" __global__ void __launch_bounds__(256) la2_decay_grad(const DecayGradParams p) {
+    __shared__ double red[32];
+    const i64 h = blockIdx.x;
+    double part = 0.0;
+    for (i64 b = 0; b < p.B; b++) {
+        const i64 seq = b * p.H + h;
+        if (p.s0) {
+            for (i64 i = threadIdx.x; i < p.DkDv; i += blockDim.x) part -= (double) p.dS0[seq * p.DkDv + i] * p.s0[seq * p.DkDv + i];
+        }
+        if (p.dSf) {
+            for (i64 i = threadIdx.x; i < p.DkDv; i += blockDim.x) part -= (double) (p.N - 1) * p.dSf[seq * p.DkDv + i] * p.sfin[seq * p.DkDv + i];
+        }
+    }
+    double total = blockSum(part, red);
+    if (threadIdx.x == 0) {
+        for (i64 b = 0; b < p.B; b++) {
+            const i64 seq = b * p.H + h;
+            total += p.accV[seq] - p.accO[seq];
+        }
+        p.dDecay[h] = (float) total;
+    }
+}
+
+// One decode step per sequence: S <- lambda S + k^T v (in place), o = c q S.
+// grid (BH, ceil(E/128)), 128 threads; q, k [BH][D], v, o [BH][E], state [BH][D][E].
+struct DecodeParams {
+    const void* q;
+    const void* k;
+    const void* v;
+    const float* decay;
+    float* state;
+    void* o;
+    i64 H, D, E;
+    double scale;
+};
+
+template <typename T>
+__device__ void decodeImpl(const DecodeParams& p) {
+    extern __shared__ float sm[];
+    float* qs = sm;
+    float* ks = sm + p.D;
+    const i64 seq = blockIdx.x;
+    const float lam = expf(-p.decay[seq % p.H]);
+    for (i64 d = threadIdx.x; d < p.D; d += blockDim.x) {
+        qs[d] = ldf<T>((const T*) p.q, seq * p.D + d);
+        ks[d] = ldf<T>((const T*) p.k, seq * p.D + d);
+    }
+    __syncthreads();
+    const i64 e = (i64) blockIdx.y * blockDim.x + threadIdx.x;
+    if (e >= p.E) return;
+    const float ve = ldf<T>((const T*) p.v, seq * p.E + e);
+    float* S = p.state + seq * p.D * p.E;
+    float acc = 0.f;
+    for (i64 d = 0; d < p.D; d++) {
+        float x = fmaf(lam, S[d * p.E + e], ks[d] * ve);
+        S[d * p.E + e] = x;
+        acc = fmaf(qs[d], x, acc);
+    }
+    stf<T>((T*) p.o, seq * p.E + e, (float) p.scale * acc);
+}
+
+extern "C" __global__ void __launch_bounds__(128) la2_decode_f32(const DecodeParams p) { decodeImpl<float>(p); }
+extern "C" __global__ void __launch_bounds__(128) la2_decode_bf16(const DecodeParams p) { decodeImpl<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(128) la2_decode_f16(const DecodeParams p) { decodeImpl<__half>(p); }
+
+// Benchmark inputs drawn on the device (a hash of the index, uniform with the given standard
+// deviation), so timing never runs on zeros and never waits for gigabytes of host-side randoms.
+__device__ __forceinline__ float hashUniform(unsigned long long i, unsigned long long seed) {
+    unsigned long long x = i * 0x9E3779B97F4A7C15ull + seed;
+    x ^= x >> 30; x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27; x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return ((float) (x >> 40) + 0.5f) * (1.0f / 16777216.0f) * 2.f - 1.f;
+}
+
+struct RandomParams {
+    void* out;
+    i64 n;
+    i64 seed;
+    double stddev;
+};
+
+template <typename T>
+__device__ void randomImpl(const RandomParams& p) {
+    const float a = (float) p.stddev * 1.7320508f;  // uniform on [-a, a] has standard deviation a / sqrt(3)
+    for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += (i64) gridDim.x * blockDim.x) {
+        stf<T>((T*) p.out, i, a * hashUniform((unsigned long long) i, (unsigned long long) p.seed));
+    }
+}
+
+extern "C" __global__ void la2_random_f32(const RandomParams p) { randomImpl<float>(p); }
+extern "C" __global__ void la2_random_bf16(const RandomParams p) { randomImpl<__nv_bfloat16>(p); }
+extern "C" __global__ void la2_random_f16(const RandomParams p) { randomImpl<__half>(p); }
+
+template <typename T> __device__ __forceinline__ float toF(T x);
+template <> __device__ __forceinline__ float toF<float>(float x) { return x; }
+template <> __device__ __forceinline__ float toF<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ float toF<__half>(__half x) { return __half2float(x); }
+
+__device__ __forceinline__ void cpAsync16(void* smemDst, const void* src, bool valid) {
+    const unsigned dst = (unsigned) __cvta_generic_to_shared(smemDst);
+    const int n = valid ? 16 : 0;  // 0 bytes read: the 16 bytes are zero-filled
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(n));
+}
+__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cpAsyncWaitAll() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+// Streams one chunk (rows c0 .. c0+n-1 of q, k, v; zeros past the end) into shared memory.
+template <typename T, int DK, int C, int ET, int LDK, int LDV>
+__device__ __forceinline__ void issueChunk(const SweepParams& p, const T* q, const T* k, const T* v, bool full,
+                                          i64 c0, i64 t1seg, T* Qd, T* Kd, T* Vd) {
+    constexpr int EPV = 16 / sizeof(T);
+    constexpr int VK = DK / EPV, VV = ET / EPV;
+    const int n = (int) min((i64) C, t1seg - c0);
+    const i64 N = p.N;
+    for (int x = threadIdx.x; x < C * VK; x += blockDim.x) {
+        const int a = x / VK, c8 = (x % VK) * EPV;
+        const bool ok = a < n;
+        const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (N - 1 - t) : t;
+        if (full) cpAsync16(Qd + a * LDK + c8, q + tr * p.kT + c8, ok);
+        cpAsync16(Kd + a * LDK + c8, k + tr * p.kT + c8, ok);
+    }
+    for (int x = threadIdx.x; x < C * VV; x += blockDim.x) {
+        const int a = x / VV, c8 = (x % VV) * EPV;
+        const bool ok = a < n;
+        const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (N - 1 - t) : t;
+        cpAsync16(Vd + a * LDV + c8, v + tr * p.vT + c8, ok);
+    }
+    cpAsyncCommit();
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core path on mma.sync, written out by hand: bf16/fp16 as m16n8k16 fed by ldmatrix, fp32
+// as TF32 m16n8k8 fed by plain shared loads. (WMMA's loads compiled to generic-address loads plus
+// register transposes here: LD + MOVM in the SASS, no LDSM.) Owning the fragment layout keeps
+// the decay mask, the lambda^(a+1) row factors, the state and the outputs in registers. Same
+// function and parameters as sweepGeneric; C = ET = 64; Dk in {64, 128}. Warp w owns rows
+// 16*(w/2).. of the 64 x 64 score and output tiles (columns 32*(w%2)..) and a 16-row band of the
+// Dk x 64 state.
+// ---------------------------------------------------------------------------------------------
+
+typedef unsigned int u32;
+
+__device__ __forceinline__ u32 smemAddr(const void* p) { return (u32) __cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldsm4(u32 (&r)[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smemAddr(p)));
+}
+__device__ __forceinline__ void ldsm4t(u32 (&r)[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smemAddr(p)));
+}
+__device__ __forceinline__ u32 tf32(float x) {
+    u32 r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+}
+
+// Operand fragments of one 16 x 16 (A) or 16(k) x 16(n) (B, two n8 blocks) tile, per type.
+// Loaders take the tile's first element; "A" is row-major [m][k], "At" stored as [k][m],
+// "Bnk" stored as [n][k], "Bkn" stored as [k][n].
+template <typename T> struct Mma;
+
+template <typename T> struct Mma16 {
+    static constexpr int PADK = 8, PADV = 8, PADA = 8, PADS = 8;
+    struct A { u32 r[4]; };
+    struct B { u32 r[4]; };
+    static __device__ __forceinline__ void loadA(A& f, const T* p, int ld) {
+        const int l = threadIdx.x & 31;
+        ldsm4(f.r, p + (l & 15) * ld + (l >> 4) * 8);
+    }
+    static __device__ __forceinline__ void loadAt(A& f, const T* p, int ld) {
+        const int l = threadIdx.x & 31;
+        ldsm4t(f.r, p + ((l & 7) + (l >> 4) * 8) * ld + ((l >> 3) & 1) * 8);
+    }
+    static __device__ __forceinline__ void loadBnk(B& f, const T* p, int ld) {
+        const int l = threadIdx.x & 31;
+        ldsm4(f.r, p + ((l & 7) + (l >> 4) * 8) * ld + ((l >> 3) & 1) * 8);
+    }
+    static __device__ __forceinline__ void loadBkn(B& f, const T* p, int ld) {
+        const int l = threadIdx.x & 31;
+        ldsm4t(f.r, p + ((l & 7) + ((l >> 3) & 1) * 8) * ld + (l >> 4) * 8);
+    }
+};
+
+template <> struct Mma<__nv_bfloat16> : Mma16<__nv_bfloat16> {
+    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c0[0]), "+f"(c0[1]), "+f"(c0[2]), "+f"(c0[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[0]), "r"(b.r[1]));
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c1[0]), "+f"(c1[1]), "+f"(c1[2]), "+f"(c1[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[2]), "r"(b.r[3]));
+    }
+    static __device__ __forceinline__ void store2(__nv_bfloat16* p, float x, float y) {
+        *(__nv_bfloat162*) p = __floats2bfloat162_rn(x, y);
+    }
+};
+
+template <> struct Mma<__half> : Mma16<__half> {
+    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c0[0]), "+f"(c0[1]), "+f"(c0[2]), "+f"(c0[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[0]), "r"(b.r[1]));
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c1[0]), "+f"(c1[1]), "+f"(c1[2]), "+f"(c1[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[2]), "r"(b.r[3]));
+    }
+    static __device__ __forceinline__ void store2(__half* p, float x, float y) {
+        *(__half2*) p = __floats2half2_rn(x, y);
+    }
+};
+
+// TF32: fragment element (row, col) of A is at (g, t), (g+8, t), (g, t+4), (g+8, t+4) for each
+// k8 half; of B at (k = t, n = g), (t+4, g); g = lane/4, t = lane%4. Row pitches of 4 mod 32
+// words (A-like reads) or 8 mod 32 (B-like reads) keep the scalar loads free of bank conflicts.
+template <> struct Mma<float> {
+    static constexpr int PADK = 4, PADV = 8, PADA = 4, PADS = 8;
+    struct A { u32 r[8]; };
+    struct B { u32 r[8]; };
+    static __device__ __forceinline__ void loadA(A& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            f.r[4 * h + 0] = tf32(p[g * ld + 8 * h + t]);
+            f.r[4 * h + 1] = tf32(p[(g + 8) * ld + 8 * h + t]);
+            f.r[4 * h + 2] = tf32(p[g * ld + 8 * h + t + 4]);
+            f.r[4 * h + 3] = tf32(p[(g + 8) * ld + 8 * h + t + 4]);
+        }
+    }
+    static __device__ __forceinline__ void loadAt(A& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            f.r[4 * h + 0] = tf32(p[(8 * h + t) * ld + g]);
+            f.r[4 * h + 1] = tf32(p[(8 * h + t) * ld + g + 8]);
+            f.r[4 * h + 2] = tf32(p[(8 * h + t + 4) * ld + g]);
+            f.r[4 * h + 3] = tf32(p[(8 * h + t + 4) * ld + g + 8]);
+        }
+    }
+    static __device__ __forceinline__ void loadBnk(B& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                f.r[4 * j + 2 * h + 0] = tf32(p[(8 * j + g) * ld + 8 * h + t]);
+                f.r[4 * j + 2 * h + 1] = tf32(p[(8 * j + g) * ld + 8 * h + t + 4]);
+            }
+    }
+    static __device__ __forceinline__ void loadBkn(B& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                f.r[4 * j + 2 * h + 0] = tf32(p[(8 * h + t) * ld + 8 * j + g]);
+                f.r[4 * j + 2 * h + 1] = tf32(p[(8 * h + t + 4) * ld + 8 * j + g]);
+            }
+    }
+    static __device__ __forceinline__ void mma8(float (&c)[4], const u32* a, u32 b0, u32 b1) {
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+        mma8(c0, a.r, b.r[0], b.r[1]);
+        mma8(c0, a.r + 4, b.r[2], b.r[3]);
+        mma8(c1, a.r, b.r[4], b.r[5]);
+        mma8(c1, a.r + 4, b.r[6], b.r[7]);
+    }
+    static __device__ __forceinline__ void store2(float* p, float x, float y) {
+        *(float2*) p = make_float2(x, y);
+    }
+};
+
+// fp32 at (nearly) fp32 accuracy on tensor cores ("3xTF32"): each operand x = hi + lo with
+// hi = tf32(x), lo = tf32(x - hi), and a b ~ hi_a hi_b + hi_a lo_b + lo_a hi_b (the lo lo term is
+// below fp32 rounding). Three TF32 products instead of fp32 FMAs: Precision.STRICT holds its
+// 1e-5 tolerance with this (tested against the float64 reference), about 20x faster than FMAs.
+struct MmaF32x3 {
+    static constexpr int PADK = 4, PADV = 8, PADA = 4, PADS = 8;
+    struct A { u32 hi[8], lo[8]; };
+    struct B { u32 hi[8], lo[8]; };
+    static __device__ __forceinline__ void split(float x, u32& hi, u32& lo) {
+        hi = tf32(x);
+        lo = tf32(x - __uint_as_float(hi));
+    }
+    static __device__ __forceinline__ void loadA(A& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            split(p[g * ld + 8 * h + t], f.hi[4 * h + 0], f.lo[4 * h + 0]);
+            split(p[(g + 8) * ld + 8 * h + t], f.hi[4 * h + 1], f.lo[4 * h + 1]);
+            split(p[g * ld + 8 * h + t + 4], f.hi[4 * h + 2], f.lo[4 * h + 2]);
+            split(p[(g + 8) * ld + 8 * h + t + 4], f.hi[4 * h + 3], f.lo[4 * h + 3]);
+        }
+    }
+    static __device__ __forceinline__ void loadAt(A& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            split(p[(8 * h + t) * ld + g], f.hi[4 * h + 0], f.lo[4 * h + 0]);
+            split(p[(8 * h + t) * ld + g + 8], f.hi[4 * h + 1], f.lo[4 * h + 1]);
+            split(p[(8 * h + t + 4) * ld + g], f.hi[4 * h + 2], f.lo[4 * h + 2]);
+            split(p[(8 * h + t + 4) * ld + g + 8], f.hi[4 * h + 3], f.lo[4 * h + 3]);
+        }
+    }
+    static __device__ __forceinline__ void loadBnk(B& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                split(p[(8 * j + g) * ld + 8 * h + t], f.hi[4 * j + 2 * h], f.lo[4 * j + 2 * h]);
+                split(p[(8 * j + g) * ld + 8 * h + t + 4], f.hi[4 * j + 2 * h + 1], f.lo[4 * j + 2 * h + 1]);
+            }
+    }
+    static __device__ __forceinline__ void loadBkn(B& f, const float* p, int ld) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                split(p[(8 * h + t) * ld + 8 * j + g], f.hi[4 * j + 2 * h], f.lo[4 * j + 2 * h]);
+                split(p[(8 * h + t + 4) * ld + 8 * j + g], f.hi[4 * j + 2 * h + 1], f.lo[4 * j + 2 * h + 1]);
+            }
+    }
+    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            float (&c)[4] = j == 0 ? c0 : c1;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                // small terms first, so they are not lost against the large one
+                Mma<float>::mma8(c, a.lo + 4 * h, b.hi[4 * j + 2 * h], b.hi[4 * j + 2 * h + 1]);
+                Mma<float>::mma8(c, a.hi + 4 * h, b.lo[4 * j + 2 * h], b.lo[4 * j + 2 * h + 1]);
+                Mma<float>::mma8(c, a.hi + 4 * h, b.hi[4 * j + 2 * h], b.hi[4 * j + 2 * h + 1]);
+            }
+        }
+    }
+    static __device__ __forceinline__ void store2(float* p, float x, float y) {
+        *(float2*) p = make_float2(x, y);
+    }
+};
+
+template <typename T, int DK, int NB, typename M = Mma<T>>
+__device__ void sweepMma(const SweepParams& p) {
+    constexpr int C = 64, ET = 64;
+    constexpr int LDK = DK + M::PADK, LDV = ET + M::PADV, LDA = C + M::PADA, LDS = ET + M::PADS;
+    constexpr int RW = DK / 16;            // 16-row bands of the state
+    constexpr int CW = 8 / RW;             // warps per band
+    constexpr int NB8 = 8 / CW;            // 8-column blocks of the state per warp
+    extern __shared__ __align__(128) unsigned char smraw[];
+    // NB = 2: the next chunk streams in while this one computes (one block per multiprocessor);
+    // NB = 1: less shared memory and at most 128 registers, so two blocks share one.
+    T* QsB = (T*) smraw;                   // [NB][C][LDK]
+    T* KsB = QsB + NB * C * LDK;           // [NB][C][LDK]
+    T* VsB = KsB + NB * C * LDK;           // [NB][C][LDV]
+    T* Ab = VsB + NB * C * LDV;            // [C][LDA]
+    T* Sb = Ab + C * LDA;                  // [DK][LDS]
+    T* Kd = Sb + DK * LDS;                 // [C][LDK] k rows scaled for the state update
+    float* pw = (float*) (Kd + C * LDK);   // [C+2] lambda^m
+    __shared__ double red[32];
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int g = lane >> 2, q2 = (lane & 3) * 2;
+    const i64 seq = blockIdx.x;
+    const int seg = blockIdx.y;
+    const int e0 = blockIdx.z * ET;
+    const i64 b = seq / p.H, h = seq % p.H;
+    const float s = p.decay[h];
+    const i64 N = p.N;
+    const i64 t0seg = (i64) seg * p.L;
+    const i64 t1seg = min(N, t0seg + p.L);
+    const T* q = (const T*) p.q + b * p.kB + h * p.kH;
+    const T* k = (const T*) p.k + b * p.kB + h * p.kH;
+    const T* v = (const T*) p.v + b * p.vB + h * p.vH + e0;
+    T* o = (T*) p.o + b * p.vB + h * p.vH + e0;
+    const T* w = p.w ? (const T*) p.w + b * p.vB + h * p.vH + e0 : nullptr;
+    const i64 Dv = p.Dv, DkDv = (i64) DK * Dv;
+    const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
+    const bool full = p.mode == 1;
+    for (int m = tid; m < C + 2; m += blockDim.x) pw[m] = lpow(s, (float) m);
+
+    issueChunk<T, DK, C, ET, LDK, LDV>(p, q, k, v, full, t0seg, t1seg, QsB, KsB, VsB);
+
+    // this warp's band of the state: rows sr0 + g (+8), columns sc0 + 8j + q2 (+1)
+    const int sr0 = (warp / CW) * 16, sc0 = (warp % CW) * NB8 * 8;
+    float st[NB8][4];
+#pragma unroll
+    for (int j = 0; j < NB8; j++) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int d = sr0 + g + (r >> 1) * 8, e = e0 + sc0 + j * 8 + q2 + (r & 1);
+            float val = 0.f;
+            if (full) {
+                if (seg == 0) {
+                    if (p.s0) val = p.s0[seq * DkDv + d * p.s0i + e * p.s0j];
+                } else {
+                    val = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + (i64) d * Dv + e];
+                }
+            }
+            st[j][r] = val;
+        }
+        M::store2(Sb + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
+        M::store2(Sb + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
+    }
+    double dotAcc = 0.0;
+    const int ia = warp >> 1, r0 = ia * 16, c0 = (warp & 1) * 32;
+
+    int buf = 0;
+    for (i64 t0 = t0seg; t0 < t1seg; t0 += C, buf = NB == 2 ? buf ^ 1 : 0) {
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
+        T* Qs = QsB + buf * C * LDK;
+        T* Ks = KsB + buf * C * LDK;
+        T* Vs = VsB + buf * C * LDV;
+        cpAsyncWaitAll();
+        __syncthreads();
+        if (NB == 2 && t0 + C < t1seg) {
+            const int nb = buf ^ 1;
+            issueChunk<T, DK, C, ET, LDK, LDV>(p, q, k, v, full, t0 + C, t1seg, QsB + nb * C * LDK, KsB + nb * C * LDK, VsB + nb * C * LDV);
+        }
+        // P2: scores of rows r0.., columns c0.. ; decay mask in registers; copy to Ab
+        if (full && c0 <= r0 + 15) {
+            float acc[4][4] = {};
+#pragma unroll
+            for (int kk = 0; kk < DK / 16; kk++) {
+                typename M::A a;
+                typename M::B bq;
+                M::loadA(a, Qs + r0 * LDK + kk * 16, LDK);
+#pragma unroll
+                for (int n2 = 0; n2 < 2; n2++) {
+                    M::loadBnk(bq, Ks + (c0 + n2 * 16) * LDK + kk * 16, LDK);
+                    M::mma(acc[2 * n2], acc[2 * n2 + 1], a, bq);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int a = r0 + g + hr * 8, c = c0 + j * 8 + q2;
+                    const float x0 = c <= a ? alpha * pw[a - c] * acc[j][hr * 2] : 0.f;
+                    const float x1 = c + 1 <= a ? alpha * pw[a - c - 1] * acc[j][hr * 2 + 1] : 0.f;
+                    M::store2(Ab + a * LDA + c, x0, x1);
+                }
+            }
+        }
+        // P3: this warp's 8 rows of k, scaled by kappa lambda^(cc-1-b), into Kd for the state
+        // update (a separate buffer: other warps may still be reading k for their scores)
+        for (int x = lane; x < 8 * DK / 2; x += 32) {
+            const int bb = warp * 8 + x / (DK / 2), d = (x % (DK / 2)) * 2;
+            const float f = bb < cc ? kappa * pw[cc - 1 - bb] : 0.f;
+            const T* kp = Ks + bb * LDK + d;
+            M::store2(Kd + bb * LDK + d, toF<T>(kp[0]) * f, toF<T>(kp[1]) * f);
+        }
+        __syncthreads();
+        // P4: outputs O = Ab V + diag(beta lambda^(a+ofs)) Q Sb, and the state in registers
+        if (full) {
+            float av[4][4] = {}, qs[4][4] = {};
+            for (int kb = 0; kb <= ia; kb++) {
+                typename M::A a;
+                typename M::B bv;
+                M::loadA(a, Ab + r0 * LDA + kb * 16, LDA);
+#pragma unroll
+                for (int n2 = 0; n2 < 2; n2++) {
+                    M::loadBkn(bv, Vs + kb * 16 * LDV + c0 + n2 * 16, LDV);
+                    M::mma(av[2 * n2], av[2 * n2 + 1], a, bv);
+                }
+            }
+#pragma unroll
+            for (int kk = 0; kk < DK / 16; kk++) {
+                typename M::A a;
+                typename M::B bs;
+                M::loadA(a, Qs + r0 * LDK + kk * 16, LDK);
+#pragma unroll
+                for (int n2 = 0; n2 < 2; n2++) {
+                    M::loadBkn(bs, Sb + kk * 16 * LDS + c0 + n2 * 16, LDS);
+                    M::mma(qs[2 * n2], qs[2 * n2 + 1], a, bs);
+                }
+            }
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const int a = r0 + g + hr * 8;
+                if (a >= cc) continue;
+                const float f = beta * pw[a + ofsi];
+                const i64 t = t0 + a, tr = p.rev ? (N - 1 - t) : t;
+                float dsum = 0.f;
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    const int c = c0 + j * 8 + q2;
+                    const float y0 = av[j][hr * 2] + f * qs[j][hr * 2];
+                    const float y1 = av[j][hr * 2 + 1] + f * qs[j][hr * 2 + 1];
+                    if (p.writeOut) M::store2(o + tr * p.vT + c, y0, y1);
+                    if (w) {
+                        const T* wp = w + tr * p.vT + c;
+                        dsum = fmaf(y0, toF<T>(wp[0]), fmaf(y1, toF<T>(wp[1]), dsum));
+                    }
+                }
+                if (w) dotAcc += (double) tr * (double) dsum;
+            }
+        }
+        {
+            const float carry = pw[cc - 1 + ofsi];
+#pragma unroll
+            for (int j = 0; j < NB8; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) st[j][r] *= carry;
+#pragma unroll
+            for (int kb = 0; kb < C / 16; kb++) {
+                typename M::A a;
+                typename M::B bv;
+                M::loadAt(a, Kd + kb * 16 * LDK + sr0, LDK);
+#pragma unroll
+                for (int j2 = 0; j2 < NB8 / 2; j2++) {
+                    M::loadBkn(bv, Vs + kb * 16 * LDV + sc0 + j2 * 16, LDV);
+                    M::mma(st[2 * j2], st[2 * j2 + 1], a, bv);
+                }
+            }
+        }
+        __syncthreads();
+        if (NB == 1 && t0 + C < t1seg) issueChunk<T, DK, C, ET, LDK, LDV>(p, q, k, v, full, t0 + C, t1seg, QsB, KsB, VsB);
+        // P5: copy of the new state for the next chunk's q S
+        if (full && t0 + C < t1seg) {
+#pragma unroll
+            for (int j = 0; j < NB8; j++) {
+                M::store2(Sb + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
+                M::store2(Sb + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
+            }
+        }
+    }
+    __syncthreads();
+    float* dst = nullptr;
+    i64 di = 0, dj = 0;
+    float f = 1.f;
+    if (full) {
+        if (p.w) {
+            double total = blockSum(dotAcc, red);
+            if (tid == 0) atomicAdd(&p.acc[seq], total);
+        }
+        if (p.sfinal && seg == p.nseg - 1) {
+            dst = p.sfinal + seq * DkDv;
+            di = p.fi;
+            dj = p.fj;
+            f = lpow(s, (float) p.finalPow);
+        }
+    } else {
+        dst = p.scratch + (seq * (p.nseg - 1) + seg) * DkDv;
+        di = Dv;
+        dj = 1;
+    }
+    if (dst) {
+#pragma unroll
+        for (int j = 0; j < NB8; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const i64 d = sr0 + g + (r >> 1) * 8, e = e0 + sc0 + j * 8 + q2 + (r & 1);
+                dst[d * di + e * dj] = f * st[j][r];
+            }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64, 2>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_bf16_d128(const SweepParams p) { sweepMma<__nv_bfloat16, 128, 2>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f16_d64(const SweepParams p) { sweepMma<__half, 64, 2>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f16_d128(const SweepParams p) { sweepMma<__half, 128, 2>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64, 1>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d128(const SweepParams p) { sweepMma<__nv_bfloat16, 128, 1>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d64(const SweepParams p) { sweepMma<__half, 64, 1>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d128(const SweepParams p) { sweepMma<__half, 128, 1>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d64(const SweepParams p) { sweepMma<float, 64, 1>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d128(const SweepParams p) { sweepMma<float, 128, 1>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d64(const SweepParams p) { sweepMma<float, 64, 1, MmaF32x3>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128(const SweepParams p) { sweepMma<float, 128, 1, MmaF32x3>(p); }

@@ -1,0 +1,54 @@
+package dev.la2.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class DemoCommandTest {
+
+    @Test
+    void aTinyRunLearnsSamplesAndWritesTheChart(@TempDir Path dir) throws Exception {
+        Path chart = dir.resolve("sub/chart.png");
+        DemoCommand demo = new DemoCommand();
+        StringWriter text = new StringWriter();
+        int exit = new CommandLine(demo).setOut(new PrintWriter(text)).execute(
+                "--steps=20", "--minutes=2", "--seq-len=32", "--batch=8", "--d-model=16", "--heads=2", "--layers=1",
+                "--lr=0.01", "--sample-length=40", "--bench-lengths=64,128", "--bench-d-model=16", "--bench-seconds=20",
+                "--no-progress", "--chart=" + chart);
+        System.out.println(text);
+        assertThat(exit).isZero();
+        DemoCommand.Report r = demo.lastReport();
+        assertThat(r.checkpoints().get(0).step()).isZero();
+        assertThat(r.checkpoints().get(r.checkpoints().size() - 1).step()).isEqualTo(20);
+        double before = r.checkpoints().get(0).heldOutLoss();
+        double after = r.checkpoints().get(r.checkpoints().size() - 1).heldOutLoss();
+        assertThat(after).as("held-out loss after 20 steps vs before").isLessThan(before - 0.2);
+        assertThat(r.unigramEntropy()).isBetween(2.0, 4.0);
+        assertThat(r.sample()).startsWith("The whale ").hasSize("The whale ".length() + 40);
+        assertThat(r.timings()).hasSize(2);
+        assertThat(r.timings()).allSatisfy(row -> assertThat(row.lightningMicros()).isPositive());
+        assertThat(Files.size(chart)).isGreaterThan(1000);
+        byte[] head = Files.readAllBytes(chart);
+        assertThat(new String(head, 1, 3, java.nio.charset.StandardCharsets.US_ASCII)).isEqualTo("PNG");
+        assertThat(text.toString()).contains("unigram entropy").contains("per-token time").contains(chart.toString());
+    }
+
+    @Test
+    void badOptionsAreNamed() {
+        StringWriter err = new StringWriter();
+        int exit = new CommandLine(new DemoCommand()).setErr(new PrintWriter(err)).execute("--d-model=10", "--heads=4",
+                "--no-progress");
+        assertThat(exit).isEqualTo(2);
+        assertThat(err.toString()).contains("--d-model: got 10; expected a multiple of --heads=4");
+        StringWriter err2 = new StringWriter();
+        assertThat(new CommandLine(new DemoCommand()).setErr(new PrintWriter(err2)).execute("--prompt=\u00e9t\u00e9",
+                "--no-progress")).isEqualTo(2);
+        assertThat(err2.toString()).contains("--prompt");
+    }
+}

@@ -1,0 +1,366 @@
+package dev.la2.nd4j;
+
+import java.util.Collection;
+import java.util.Map;
+import java.util.Objects;
+import org.deeplearning4j.nn.api.ParamInitializer;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
+import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
+import org.deeplearning4j.nn.conf.memory.MemoryReport;
+import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.activations.impl.ActivationIdentity;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Configuration of a Lightning Attention-2 layer for DL4J: causal linear attention with per-head
+ * exponential decay (SPEC.md), computed by an la2 backend, at a cost per token that does not grow
+ * with the sequence length.
+ *
+ * <p>For input x_t (nIn features per time step):
+ * <pre>
+ *   q_t = x_t Wq, k_t = m_t x_t Wk, v_t = m_t x_t Wv        (H heads of D, D and E features; m_t the mask)
+ *   o_t = Lightning(q, k, v; decay s_h, scale c)              per head, SPEC.md section 1
+ *   y_t = m_t act( norm(o_t) Wo + b )                        norm: optional RMS norm per head
+ * </pre>
+ * A masked (padded) step adds nothing to the state, and gets a zero output and zero gradients.
+ * It still ages the state by one step of decay, so masks should pad at the start or the end.
+ *
+ * <p>Decay rates are SPEC.md section 4's ALiBi slopes times {@link #getDecayScale()}. With
+ * {@link #isLearnableDecay()} they become the parameter theta with s_h = exp(theta_h), which keeps
+ * every rate positive whatever the optimiser does (so a learnable decay needs a scale above 0).
+ *
+ * <p>Stateful inference: the layer is a DL4J {@code RecurrentLayer}, so {@code rnnTimeStep}
+ * carries the [minibatch, H, D, E] state between calls, and truncated BPTT works.
+ *
+ * <p>The activation defaults to identity. Other fields come from the global configuration as for
+ * any {@link FeedForwardLayer} (weight init, updater, regularisation of Wq/Wk/Wv/Wo and b).
+ */
+public class LightningAttentionLayer extends FeedForwardLayer {
+    private int nHeads;
+    private int headSize;
+    private int valueSize;
+    private double decayScale = 1.0;
+    private boolean learnableDecay;
+    private double scale;
+    private String backend;
+    private RNNFormat rnnDataFormat = RNNFormat.NCW;
+    private boolean headNorm;
+    private boolean hasBias = true;
+
+    /** For JSON. */
+    protected LightningAttentionLayer() {
+    }
+
+    protected LightningAttentionLayer(Builder b) {
+        super(b);
+        this.nHeads = b.nHeads;
+        this.headSize = b.headSize;
+        this.valueSize = b.valueSize > 0 ? b.valueSize : b.headSize;
+        this.decayScale = b.decayScale;
+        this.learnableDecay = b.learnableDecay;
+        this.scale = b.scale != null ? b.scale : 1.0 / Math.sqrt(b.headSize);
+        this.backend = b.backend;
+        this.rnnDataFormat = b.rnnDataFormat;
+        this.headNorm = b.headNorm;
+        this.hasBias = b.hasBias;
+    }
+
+    @Override
+    public org.deeplearning4j.nn.api.Layer instantiate(NeuralNetConfiguration conf,
+                                                       Collection<TrainingListener> listeners, int layerIndex,
+                                                       INDArray layerParamsView, boolean initializeParams,
+                                                       DataType networkDataType) {
+        LightningAttentionImpl layer = newLayer(conf, networkDataType);
+        layer.setListeners(listeners);
+        layer.setIndex(layerIndex);
+        layer.setParamsViewArray(layerParamsView);
+        Map<String, INDArray> params = initializer().init(conf, layerParamsView, initializeParams);
+        layer.setParamTable(params);
+        layer.setConf(conf);
+        return layer;
+    }
+
+    /** The layer implementation; a subclass may return its own. */
+    protected LightningAttentionImpl newLayer(NeuralNetConfiguration conf, DataType networkDataType) {
+        return new LightningAttentionImpl(conf, networkDataType);
+    }
+
+    @Override
+    public ParamInitializer initializer() {
+        return LightningAttentionParamInitializer.getInstance();
+    }
+
+    @Override
+    public InputType getOutputType(int layerIndex, InputType inputType) {
+        InputType.InputTypeRecurrent in = recurrent(inputType);
+        return InputType.recurrent(nOut, in.getTimeSeriesLength(), rnnDataFormat);
+    }
+
+    @Override
+    public void setNIn(InputType inputType, boolean override) {
+        InputType.InputTypeRecurrent in = recurrent(inputType);
+        if (nIn <= 0 || override) {
+            nIn = in.getSize();
+        }
+        rnnDataFormat = in.getFormat();
+    }
+
+    @Override
+    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
+        return InputTypeUtil.getPreprocessorForInputTypeRnnLayers(inputType, rnnDataFormat, getLayerName());
+    }
+
+    private InputType.InputTypeRecurrent recurrent(InputType inputType) {
+        if (!(inputType instanceof InputType.InputTypeRecurrent r)) {
+            throw new IllegalStateException("LightningAttentionLayer '" + getLayerName() + "': got input type "
+                    + inputType + "; expected InputType.recurrent(size[, length][, format])");
+        }
+        return r;
+    }
+
+    @Override
+    public LayerMemoryReport getMemoryReport(InputType inputType) {
+        InputType out = getOutputType(-1, inputType);
+        long params = initializer().numParams(this);
+        long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
+        long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
+        long perStep = 2L * nHeads * headSize + 2L * nHeads * valueSize + nOut + nIn;
+        long state = (long) nHeads * headSize * valueSize;
+        return new LayerMemoryReport.Builder(getLayerName(), LightningAttentionLayer.class, inputType, out)
+                .standardMemory(params, updaterState)
+                .workingMemory(0, length * perStep + state, MemoryReport.CACHE_MODE_ALL_ZEROS,
+                        MemoryReport.cacheModeMapFor(2 * (length * perStep + state)))
+                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
+                .build();
+    }
+
+    @Override
+    public boolean isPretrainParam(String paramName) {
+        return false;
+    }
+
+    public int getNHeads() {
+        return nHeads;
+    }
+
+    public void setNHeads(int nHeads) {
+        this.nHeads = nHeads;
+    }
+
+    public int getHeadSize() {
+        return headSize;
+    }
+
+    public void setHeadSize(int headSize) {
+        this.headSize = headSize;
+    }
+
+    public int getValueSize() {
+        return valueSize;
+    }
+
+    public void setValueSize(int valueSize) {
+        this.valueSize = valueSize;
+    }
+
+    public double getDecayScale() {
+        return decayScale;
+    }
+
+    public void setDecayScale(double decayScale) {
+        this.decayScale = decayScale;
+    }
+
+    public boolean isLearnableDecay() {
+        return learnableDecay;
+    }
+
+    public void setLearnableDecay(boolean learnableDecay) {
+        this.learnableDecay = learnableDecay;
+    }
+
+    public double getScale() {
+        return scale;
+    }
+
+    public void setScale(double scale) {
+        this.scale = scale;
+    }
+
+    /** The la2 backend's name, or null to choose automatically (see {@link BackendCache#get}). */
+    public String getBackend() {
+        return backend;
+    }
+
+    public void setBackend(String backend) {
+        this.backend = backend;
+    }
+
+    public RNNFormat getRnnDataFormat() {
+        return rnnDataFormat;
+    }
+
+    public void setRnnDataFormat(RNNFormat rnnDataFormat) {
+        this.rnnDataFormat = rnnDataFormat;
+    }
+
+    public boolean isHeadNorm() {
+        return headNorm;
+    }
+
+    public void setHeadNorm(boolean headNorm) {
+        this.headNorm = headNorm;
+    }
+
+    public boolean isHasBias() {
+        return hasBias;
+    }
+
+    public void setHasBias(boolean hasBias) {
+        this.hasBias = hasBias;
+    }
+
+    // DL4J's Lombok equals() ignores subclass fields, and JSON drops a field without accessors
+    // silently: both would make a ParallelWrapper replica differ from its original unnoticed.
+    @Override
+    public boolean equals(Object o) {
+        if (this == o) {
+            return true;
+        }
+        if (!(o instanceof LightningAttentionLayer that) || !super.equals(o)) {
+            return false;
+        }
+        return nHeads == that.nHeads && headSize == that.headSize && valueSize == that.valueSize
+                && Double.compare(decayScale, that.decayScale) == 0 && learnableDecay == that.learnableDecay
+                && Double.compare(scale, that.scale) == 0 && Objects.equals(backend, that.backend)
+                && rnnDataFormat == that.rnnDataFormat && headNorm == that.headNorm && hasBias == that.hasBias;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(super.hashCode(), nHeads, headSize, valueSize, decayScale, learnableDecay, scale,
+                backend, rnnDataFormat, headNorm, hasBias);
+    }
+
+    @Override
+    public String toString() {
+        return "LightningAttentionLayer(" + super.toString() + ", nHeads=" + nHeads + ", headSize=" + headSize
+                + ", valueSize=" + valueSize + ", decayScale=" + decayScale + ", learnableDecay=" + learnableDecay
+                + ", scale=" + scale + ", backend=" + backend + ", rnnDataFormat=" + rnnDataFormat
+                + ", headNorm=" + headNorm + ", hasBias=" + hasBias + ")";
+    }
+
+    public static class Builder extends FeedForwardLayer.Builder<Builder> {
+        private int nHeads = 1;
+        private int headSize;
+        private int valueSize;
+        private double decayScale = 1.0;
+        private boolean learnableDecay;
+        private Double scale;
+        private String backend;
+        private RNNFormat rnnDataFormat = RNNFormat.NCW;
+        private boolean headNorm;
+        private boolean hasBias = true;
+
+        public Builder() {
+            // Attention output is linear unless asked otherwise; the global default (sigmoid) is not wanted here.
+            this.activationFn = new ActivationIdentity();
+        }
+
+        /** Number of heads H (default 1). */
+        public Builder nHeads(int nHeads) {
+            this.nHeads = nHeads;
+            return this;
+        }
+
+        /** Key (and query) size D per head; default nOut / nHeads. */
+        public Builder headSize(int headSize) {
+            this.headSize = headSize;
+            return this;
+        }
+
+        /** Value size E per head; default equal to the head size. */
+        public Builder valueSize(int valueSize) {
+            this.valueSize = valueSize;
+            return this;
+        }
+
+        /** Multiplies every ALiBi decay rate (TransNormerLLM's per-layer scaling); 0 means no decay. */
+        public Builder decayScale(double decayScale) {
+            this.decayScale = decayScale;
+            return this;
+        }
+
+        /** Trains the decay rates as s_h = exp(theta_h), starting from the configured rates. */
+        public Builder learnableDecay(boolean learnableDecay) {
+            this.learnableDecay = learnableDecay;
+            return this;
+        }
+
+        /** The factor c on q.k; default 1/sqrt(headSize). */
+        public Builder scale(double scale) {
+            this.scale = scale;
+            return this;
+        }
+
+        /** The la2 backend by name ("cpu", "cuda", "reference"), or null to choose automatically. */
+        public Builder backend(String backend) {
+            this.backend = backend;
+            return this;
+        }
+
+        public Builder rnnDataFormat(RNNFormat rnnDataFormat) {
+            this.rnnDataFormat = rnnDataFormat;
+            return this;
+        }
+
+        /** RMS-normalises each head's attention output before Wo (TransNormerLLM's output norm, no gain). */
+        public Builder headNorm(boolean headNorm) {
+            this.headNorm = headNorm;
+            return this;
+        }
+
+        public Builder hasBias(boolean hasBias) {
+            this.hasBias = hasBias;
+            return this;
+        }
+
+        @Override
+        @SuppressWarnings("unchecked")
+        public LightningAttentionLayer build() {
+            if (nHeads < 1) {
+                throw new IllegalArgumentException("nHeads: got " + nHeads + "; expected >= 1");
+            }
+            if (headSize == 0 && nOut > 0 && nOut % nHeads == 0) {
+                headSize = (int) (nOut / nHeads);
+            }
+            if (headSize < 1) {
+                throw new IllegalArgumentException("headSize: got " + headSize
+                        + "; expected >= 1 (or leave it unset with nOut a multiple of nHeads)");
+            }
+            if (valueSize < 0) {
+                throw new IllegalArgumentException("valueSize: got " + valueSize + "; expected >= 1, or 0 for headSize");
+            }
+            if (!(decayScale >= 0) || Double.isInfinite(decayScale)) {
+                throw new IllegalArgumentException("decayScale: got " + decayScale + "; expected a finite number >= 0");
+            }
+            if (learnableDecay && decayScale == 0) {
+                throw new IllegalArgumentException("decayScale: got 0 with learnableDecay; expected > 0, since the "
+                        + "learnable rate is exp(theta) and cannot start at 0");
+            }
+            if (scale != null && !Double.isFinite(scale)) {
+                throw new IllegalArgumentException("scale: got " + scale + "; expected a finite number");
+            }
+            if (rnnDataFormat == null) {
+                throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
+            }
+            return new LightningAttentionLayer(this);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package dev.la2.nd4j;
+
+import dev.la2.api.DecaySlopes;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.deeplearning4j.nn.api.ParamInitializer;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * Parameters of {@link LightningAttentionLayer}, in this order in the flattened view:
+ * Wq [nIn, H*D], Wk [nIn, H*D], Wv [nIn, H*E], Wo [H*E, nOut] (row-major), then b [1, nOut] when
+ * the layer has a bias, then theta [1, H] when the decay is learnable (rate s_h = exp(theta_h)).
+ */
+public final class LightningAttentionParamInitializer implements ParamInitializer {
+    public static final String QUERY_WEIGHTS = "Wq";
+    public static final String KEY_WEIGHTS = "Wk";
+    public static final String VALUE_WEIGHTS = "Wv";
+    public static final String OUTPUT_WEIGHTS = "Wo";
+    public static final String BIAS = "b";
+    /** Log of the per-head decay rates; kept apart from weights and biases so no regularisation applies. */
+    public static final String LOG_DECAY = "theta";
+
+    private static final LightningAttentionParamInitializer INSTANCE = new LightningAttentionParamInitializer();
+
+    public static LightningAttentionParamInitializer getInstance() {
+        return INSTANCE;
+    }
+
+    private LightningAttentionParamInitializer() {
+    }
+
+    private static LightningAttentionLayer conf(Layer layer) {
+        if (!(layer instanceof LightningAttentionLayer l)) {
+            throw new IllegalArgumentException("layer: got " + layer.getClass().getName()
+                    + "; expected " + LightningAttentionLayer.class.getName());
+        }
+        return l;
+    }
+
+    /** Row and column extents of each parameter, in flattened order. */
+    private static Map<String, long[]> shapes(LightningAttentionLayer c) {
+        long qk = (long) c.getNHeads() * c.getHeadSize();
+        long hv = (long) c.getNHeads() * c.getValueSize();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        m.put(QUERY_WEIGHTS, new long[] {c.getNIn(), qk});
+        m.put(KEY_WEIGHTS, new long[] {c.getNIn(), qk});
+        m.put(VALUE_WEIGHTS, new long[] {c.getNIn(), hv});
+        m.put(OUTPUT_WEIGHTS, new long[] {hv, c.getNOut()});
+        if (c.isHasBias()) {
+            m.put(BIAS, new long[] {1, c.getNOut()});
+        }
+        if (c.isLearnableDecay()) {
+            m.put(LOG_DECAY, new long[] {1, c.getNHeads()});
+        }
+        return m;
+    }
+
+    @Override
+    public long numParams(NeuralNetConfiguration conf) {
+        return numParams(conf.getLayer());
+    }
+
+    @Override
+    public long numParams(Layer layer) {
+        long n = 0;
+        for (long[] s : shapes(conf(layer)).values()) {
+            n += s[0] * s[1];
+        }
+        return n;
+    }
+
+    @Override
+    public List<String> paramKeys(Layer layer) {
+        return new ArrayList<>(shapes(conf(layer)).keySet());
+    }
+
+    @Override
+    public List<String> weightKeys(Layer layer) {
+        return List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS);
+    }
+
+    @Override
+    public List<String> biasKeys(Layer layer) {
+        return conf(layer).isHasBias() ? List.of(BIAS) : List.of();
+    }
+
+    @Override
+    public boolean isWeightParam(Layer layer, String key) {
+        return weightKeys(layer).contains(key);
+    }
+
+    @Override
+    public boolean isBiasParam(Layer layer, String key) {
+        return BIAS.equals(key) && conf(layer).isHasBias();
+    }
+
+    @Override
+    public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray paramsView, boolean initializeParams) {
+        LightningAttentionLayer c = conf(conf.getLayer());
+        Map<String, INDArray> views = views(c, paramsView);
+        if (initializeParams) {
+            for (Map.Entry<String, INDArray> e : views.entrySet()) {
+                INDArray view = e.getValue();
+                switch (e.getKey()) {
+                    case BIAS -> view.assign(c.getBiasInit());
+                    case LOG_DECAY -> {
+                        double[] rates = DecaySlopes.alibi(c.getNHeads(), c.getDecayScale());
+                        for (int h = 0; h < rates.length; h++) {
+                            view.putScalar(0, h, Math.log(rates[h]));
+                        }
+                    }
+                    default -> c.getWeightInitFn().init(view.size(0), view.size(1), view.shape(), 'c', view);
+                }
+            }
+        }
+        views.keySet().forEach(conf::addVariable);
+        return views;
+    }
+
+    @Override
+    public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray gradientView) {
+        return views(conf(conf.getLayer()), gradientView);
+    }
+
+    private static Map<String, INDArray> views(LightningAttentionLayer c, INDArray flattened) {
+        long total = flattened.length();
+        INDArray flat = flattened.reshape(total);
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        long at = 0;
+        for (Map.Entry<String, long[]> e : shapes(c).entrySet()) {
+            long[] s = e.getValue();
+            long n = s[0] * s[1];
+            out.put(e.getKey(), flat.get(NDArrayIndex.interval(at, at + n)).reshape('c', s[0], s[1]));
+            at += n;
+        }
+        if (at != total) {
+            throw new IllegalStateException("layer " + c.getLayerName() + ": parameter view has " + total
+                    + " elements; the configuration needs " + at);
+        }
+        return out;
+    }
+}

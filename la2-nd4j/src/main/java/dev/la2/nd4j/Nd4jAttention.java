@@ -1,0 +1,354 @@
+package dev.la2.nd4j;
+
+import dev.la2.api.AttentionInputs;
+import dev.la2.api.AttentionOptions;
+import dev.la2.api.DType;
+import dev.la2.api.Gradients;
+import dev.la2.api.La2ArgumentException;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Runs an la2 backend on INDArrays: q, k, v, decay and states in, outputs and gradients out.
+ *
+ * <p>Sequence arrays are in one {@link SequenceFormat}; for the rank-3 DL4J formats the feature
+ * axis holds {@code heads} heads of D (or E) features each. Decay rates are any array of H
+ * elements, states [B, H, D, E]; both are held in {@link DType#stateType()} of the sequences'
+ * type (another floating type is converted on the way in).
+ *
+ * <p>A dense row-major FLOAT/DOUBLE/BFLOAT16/HALF array is handed to the backend without a copy when
+ * the backend can {@linkplain LightningAttention#wrap wrap} host memory; anything else (an NCW
+ * array, a strided view, a device backend) is copied once in and results once out. The numbers
+ * are the same either way. The backend runs synchronously, so wrapped memory is only used during
+ * the call. The {@code layout} of the options passed in is ignored: the format decides it.
+ *
+ * <p>Thread-safe as far as the backend is (la2 backends are).
+ */
+public final class Nd4jAttention {
+    private final LightningAttention attention;
+    private final boolean zeroCopy;
+    private final java.util.concurrent.atomic.AtomicLong copiedBytes = new java.util.concurrent.atomic.AtomicLong();
+
+    /** An adapter that views ND4J memory directly wherever it can. */
+    public Nd4jAttention(LightningAttention attention) {
+        this(attention, true);
+    }
+
+    /**
+     * @param zeroCopy false to copy every array even where a view would do (for tests and for
+     *                 measuring what zero-copy saves)
+     */
+    public Nd4jAttention(LightningAttention attention, boolean zeroCopy) {
+        this.attention = Objects.requireNonNull(attention, "attention");
+        this.zeroCopy = zeroCopy;
+    }
+
+    public LightningAttention attention() {
+        return attention;
+    }
+
+    /** Bytes this adapter has copied between ND4J and backend memory so far; 0 while every array was viewed in place. */
+    public long copiedBytes() {
+        return copiedBytes.get();
+    }
+
+    /**
+     * @param output     in the sequences' format and type
+     * @param finalState [B, H, D, E] or null when not requested
+     */
+    public record Result(INDArray output, INDArray finalState) {
+    }
+
+    /** Gradients shaped like the corresponding inputs; dDecay [H] is null unless the decay is learnable. */
+    public record Grads(INDArray dq, INDArray dk, INDArray dv, INDArray dInitialState, INDArray dDecay) {
+    }
+
+    /** The extents a call's arguments imply. */
+    private record Dims(int batch, int heads, int tokens, int keyDim, int valueDim, DType dtype) {
+        Shape state() {
+            return Shape.of(batch, heads, keyDim, valueDim);
+        }
+    }
+
+    /** Allocates the output (and the final state when the options ask for it) outside any workspace. */
+    public Result forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
+                          INDArray initialState, AttentionOptions options) {
+        Dims d = dims(format, heads, q, k, v);
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            INDArray out = Nd4j.createUninitialized(q.dataType(), sequenceShape(format, d, d.valueDim()));
+            INDArray fin = options.returnFinalState()
+                    ? Nd4j.createUninitialized(Nd4jTensors.dataType(d.dtype().stateType()),
+                            d.batch(), d.heads(), d.keyDim(), d.valueDim())
+                    : null;
+            forward(format, heads, q, k, v, decay, initialState, options, out, fin);
+            return new Result(out, fin);
+        }
+    }
+
+    /** Writes the output into {@code output} and, when non-null, the final state into {@code finalState}. */
+    public void forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
+                        INDArray initialState, AttentionOptions options, INDArray output, INDArray finalState) {
+        Objects.requireNonNull(options, "options");
+        Dims d = dims(format, heads, q, k, v);
+        try (Bindings b = new Bindings()) {
+            Tensor tq = b.in(format, q, d, d.keyDim(), "q");
+            Tensor tk = b.in(format, k, d, d.keyDim(), "k");
+            Tensor tv = b.in(format, v, d, d.valueDim(), "v");
+            Tensor td = b.vector(decay, d, "decay");
+            Tensor ts = initialState == null ? null : b.state(initialState, d, "initialState");
+            Tensor to = b.out(format, required(output, "output"), d, d.valueDim(), "output");
+            Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
+            attention.forward(new AttentionInputs(tq, tk, tv, td, ts), options.withLayout(format.layout()), to, tf);
+            b.copyBack();
+        }
+    }
+
+    /** Allocates every gradient outside any workspace. */
+    public Grads backward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
+                          INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options) {
+        Dims d = dims(format, heads, q, k, v);
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            DataType st = Nd4jTensors.dataType(d.dtype().stateType());
+            Grads g = new Grads(
+                    Nd4j.createUninitialized(q.dataType(), q.shape()),
+                    Nd4j.createUninitialized(q.dataType(), k.shape()),
+                    Nd4j.createUninitialized(q.dataType(), v.shape()),
+                    Nd4j.createUninitialized(st, d.batch(), d.heads(), d.keyDim(), d.valueDim()),
+                    options.learnableDecay() ? Nd4j.createUninitialized(st, d.heads()) : null);
+            backward(format, heads, q, k, v, decay, initialState, dOutput, dFinalState, options, g);
+            return g;
+        }
+    }
+
+    /**
+     * Writes the gradients into {@code into}, whose dDecay must be non-null exactly when the options
+     * declare the decay learnable. dFinalState may be null (no gradient reaches the final state).
+     */
+    public void backward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
+                         INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options,
+                         Grads into) {
+        Objects.requireNonNull(options, "options");
+        required(into, "into");
+        Dims d = dims(format, heads, q, k, v);
+        try (Bindings b = new Bindings()) {
+            Tensor tq = b.in(format, q, d, d.keyDim(), "q");
+            Tensor tk = b.in(format, k, d, d.keyDim(), "k");
+            Tensor tv = b.in(format, v, d, d.valueDim(), "v");
+            Tensor td = b.vector(decay, d, "decay");
+            Tensor ts = initialState == null ? null : b.state(initialState, d, "initialState");
+            Tensor tdo = b.in(format, required(dOutput, "dOutput"), d, d.valueDim(), "dOutput");
+            Tensor tdf = dFinalState == null ? null : b.state(dFinalState, d, "dFinalState");
+            Tensor gq = b.out(format, required(into.dq(), "into.dq"), d, d.keyDim(), "into.dq");
+            Tensor gk = b.out(format, required(into.dk(), "into.dk"), d, d.keyDim(), "into.dk");
+            Tensor gv = b.out(format, required(into.dv(), "into.dv"), d, d.valueDim(), "into.dv");
+            Tensor gs = b.stateOut(required(into.dInitialState(), "into.dInitialState"), d, "into.dInitialState");
+            Tensor gd = into.dDecay() == null ? null : b.vectorOut(into.dDecay(), d, "into.dDecay");
+            attention.backward(new AttentionInputs(tq, tk, tv, td, ts), tdo, tdf, options.withLayout(format.layout()),
+                    new Gradients(gq, gk, gv, gs, gd));
+            b.copyBack();
+        }
+    }
+
+    // ------------------------------------------------------------------ shapes
+
+    private static Dims dims(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v) {
+        Objects.requireNonNull(format, "format");
+        required(q, "q");
+        required(k, "k");
+        required(v, "v");
+        DType dtype = Nd4jTensors.dtype(q.dataType(), "q");
+        sameType(k, "k", q.dataType());
+        sameType(v, "v", q.dataType());
+        checkRank(q, "q", format);
+        checkRank(k, "k", format);
+        checkRank(v, "v", format);
+        if (!Arrays.equals(q.shape(), k.shape())) {
+            throw new La2ArgumentException("k", "shape " + Arrays.toString(k.shape()), Arrays.toString(q.shape()) + " as q");
+        }
+        long[] s = q.shape();
+        long[] vs = v.shape();
+        return switch (format) {
+            case BHND -> new Dims(toInt(s[0]), toInt(s[1]), toInt(s[2]), toInt(s[3]), toInt(vs[3]), dtype);
+            case BNHD -> new Dims(toInt(s[0]), toInt(s[2]), toInt(s[1]), toInt(s[3]), toInt(vs[3]), dtype);
+            case NCW, NWC -> {
+                if (heads < 1) {
+                    throw new La2ArgumentException("heads", String.valueOf(heads), ">= 1");
+                }
+                int featureAxis = format == SequenceFormat.NCW ? 1 : 2;
+                int timeAxis = 3 - featureAxis;
+                long qf = s[featureAxis];
+                long vf = vs[featureAxis];
+                if (qf % heads != 0) {
+                    throw new La2ArgumentException("q", "feature size " + qf, "a multiple of heads=" + heads + " (H*D)");
+                }
+                if (vf % heads != 0) {
+                    throw new La2ArgumentException("v", "feature size " + vf, "a multiple of heads=" + heads + " (H*E)");
+                }
+                yield new Dims(toInt(s[0]), heads, toInt(s[timeAxis]), toInt(qf / heads), toInt(vf / heads), dtype);
+            }
+        };
+    }
+
+    private static long[] sequenceShape(SequenceFormat format, Dims d, int features) {
+        return switch (format) {
+            case BHND -> new long[] {d.batch(), d.heads(), d.tokens(), features};
+            case BNHD -> new long[] {d.batch(), d.tokens(), d.heads(), features};
+            case NCW -> new long[] {d.batch(), (long) d.heads() * features, d.tokens()};
+            case NWC -> new long[] {d.batch(), d.tokens(), (long) d.heads() * features};
+        };
+    }
+
+    private static void checkRank(INDArray a, String name, SequenceFormat format) {
+        if (a.rank() != format.rank()) {
+            throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()) + " (rank " + a.rank() + ")",
+                    "rank " + format.rank() + " for format " + format);
+        }
+    }
+
+    private static void sameType(INDArray a, String name, DataType type) {
+        if (a.dataType() != type) {
+            throw new La2ArgumentException(name, "data type " + a.dataType(), type + " as q");
+        }
+    }
+
+    private static int toInt(long extent) {
+        if (extent < 1 || extent > Integer.MAX_VALUE) {
+            throw new La2ArgumentException("shape", "extent " + extent, "between 1 and 2^31-1");
+        }
+        return (int) extent;
+    }
+
+    private static <T> T required(T value, String name) {
+        if (value == null) {
+            throw new La2ArgumentException(name, "null", "an array");
+        }
+        return value;
+    }
+
+    // ------------------------------------------------------------------ transfers
+
+    /** Tensors made for one call, and the results that must be copied back into ND4J memory. */
+    private final class Bindings implements AutoCloseable {
+        private final List<Tensor> made = new ArrayList<>();
+        private final List<Runnable> copyBack = new ArrayList<>();
+
+        /** The sequence array as la2 sees it: [B, N, H*F] for the DL4J formats (a permuted view for NCW). */
+        private INDArray logical(SequenceFormat format, INDArray a) {
+            return format == SequenceFormat.NCW ? a.permute(0, 2, 1) : a;
+        }
+
+        private Shape physical(SequenceFormat format, Dims d, int features) {
+            return format.layout().shape(d.batch(), d.heads(), d.tokens(), features);
+        }
+
+        Tensor in(SequenceFormat format, INDArray a, Dims d, int features, String name) {
+            checkShape(a, sequenceShape(format, d, features), name);
+            return input(logical(format, a), d.dtype(), physical(format, d, features));
+        }
+
+        Tensor state(INDArray a, Dims d, String name) {
+            checkShape(a, new long[] {d.batch(), d.heads(), d.keyDim(), d.valueDim()}, name);
+            return input(a, d.dtype().stateType(), d.state());
+        }
+
+        Tensor vector(INDArray a, Dims d, String name) {
+            required(a, name);
+            if (a.length() != d.heads()) {
+                throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()),
+                        d.heads() + " elements, one per head");
+            }
+            return input(a, d.dtype().stateType(), Shape.of(d.heads()));
+        }
+
+        Tensor out(SequenceFormat format, INDArray a, Dims d, int features, String name) {
+            checkShape(a, sequenceShape(format, d, features), name);
+            sameType(a, name, Nd4jTensors.dataType(d.dtype()));
+            return output(logical(format, a), d.dtype(), physical(format, d, features));
+        }
+
+        Tensor stateOut(INDArray a, Dims d, String name) {
+            checkShape(a, new long[] {d.batch(), d.heads(), d.keyDim(), d.valueDim()}, name);
+            sameType(a, name, Nd4jTensors.dataType(d.dtype().stateType()));
+            return output(a, d.dtype().stateType(), d.state());
+        }
+
+        Tensor vectorOut(INDArray a, Dims d, String name) {
+            if (a.length() != d.heads()) {
+                throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()),
+                        d.heads() + " elements, one per head");
+            }
+            sameType(a, name, Nd4jTensors.dataType(d.dtype().stateType()));
+            return output(a, d.dtype().stateType(), Shape.of(d.heads()));
+        }
+
+        private Tensor input(INDArray a, DType type, Shape shape) {
+            DataType want = Nd4jTensors.dataType(type);
+            Optional<Tensor> view = a.dataType() == want ? view(a, type, shape) : Optional.empty();
+            if (view.isPresent()) {
+                return track(view.get());
+            }
+            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                INDArray dense = a.dataType() == want ? a.dup('c') : a.castTo(want).dup('c');
+                copiedBytes.addAndGet(dense.length() * dense.dataType().width());
+                return track(attention.tensor(Nd4jTensors.segment(dense), type, shape));
+            }
+        }
+
+        private Tensor output(INDArray a, DType type, Shape shape) {
+            Optional<Tensor> view = view(a, type, shape);
+            if (view.isPresent()) {
+                return track(view.get());
+            }
+            Tensor t = track(attention.allocate(type, shape));
+            copyBack.add(() -> {
+                try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                    INDArray dense = Nd4j.createUninitialized(a.dataType(), a.shape(), 'c');
+                    t.copyTo(Nd4jTensors.segment(dense));
+                    a.assign(dense);
+                    copiedBytes.addAndGet(t.byteSize());
+                }
+            });
+            return t;
+        }
+
+        private Optional<Tensor> view(INDArray a, DType type, Shape shape) {
+            if (!zeroCopy || !Nd4jTensors.isDenseRowMajor(a)) {
+                return Optional.empty();
+            }
+            MemorySegment memory = Nd4jTensors.segment(a);
+            return attention.wrap(memory, type, shape);
+        }
+
+        private Tensor track(Tensor t) {
+            made.add(t);
+            return t;
+        }
+
+        void copyBack() {
+            copyBack.forEach(Runnable::run);
+        }
+
+        @Override
+        public void close() {
+            made.forEach(Tensor::close);
+        }
+    }
+
+    private static void checkShape(INDArray a, long[] expected, String name) {
+        required(a, name);
+        if (!Arrays.equals(a.shape(), expected)) {
+            throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()), Arrays.toString(expected));
+        }
+    }
+}
