@@ -1,31 +1,76 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine (no JDK, no network), from the repository root, with .gpu/ carried:
-#   nvidia-smi summary, the cuda backend's GPU tests (JUnit console), the conformance kit on
-#   "cuda" if staged, then the benchmark. Full logs go to $OUT; a short table is printed last.
-# Usage: bash gpu/on-device.sh [tests|bench|all] [extra CudaBench arguments...]
+# Runs ON the GPU machine (no JDK, no network), from the repository root, with .gpu/ carried
+# (staged by gpu/run-cuda.sh). One call does the whole check:
+#   tests: `la2 check --backend cuda` (the conformance kit, every dtype and precision), the cuda
+#          backend's own GPU tests, and the reliability suite on cuda
+#   bench: CudaBench (device-resident inputs, every dtype, vs the anchors) and `la2 bench --backend
+#          cuda` (the project's benchmark command, JSON rows), B=4 H=32 D=E=128
+#   cpu:   `la2 bench --backend cpu` on this machine's CPU cores, B=1 H=8 D=E=128
+# Logs go to $OUT/la2-gpu-logs.tgz (the device tool returns at most 8 files); summaries are printed.
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
+logs=/tmp/la2-logs; rm -rf "$logs"; mkdir -p "$logs"
 tar xzf .gpu/jre.tgz -C /tmp
-J=(/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -Xmx48g)
-CP=$(ls .gpu/lib/*.jar | grep -v console-standalone | tr '\n' ':')
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv | tee "$OUT/nvidia-smi.txt"
+J=(/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -Xmx64g)
+LIB=$(ls .gpu/lib/*.jar | grep -v console-standalone | tr '\n' ':')
+CONSOLE=$(ls .gpu/lib/junit-platform-console-standalone-*.jar)
+# `la2 check` runs the kit through the JUnit Platform, which the console launcher's jar carries.
+LA2=("${J[@]}" -cp "$LIB:$CONSOLE" dev.la2.cli.La2Cli)
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 status=0
+trap 'tar czf "$OUT/la2-gpu-logs.tgz" -C "$logs" . 2>/dev/null' EXIT
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv \
+  | tee "$logs/nvidia-smi.txt"
+nproc | sed 's/^/host cores: /'
+
 if [[ $what == all || $what == tests ]]; then
+  step "la2 check --backend cuda"
+  timeout 300 "${LA2[@]}" check --backend cuda > "$logs/check-cuda.log" 2>&1 || status=1
+  grep -E "^FAILED|passed, " "$logs/check-cuda.log" | tail -8
+
+  step "cuda backend GPU tests"
   # Classes are named, not a package: package scanning needs the jar file system (jdk.zipfs),
   # which the small runtime leaves out.
-  "${J[@]}" -jar .gpu/lib/junit-platform-console-standalone-*.jar execute --class-path "$CP" \
-      --select-class dev.la2.backend.cuda.CudaProviderTest --select-class dev.la2.backend.cuda.CudaGpuTest --details=tree --disable-banner > "$OUT/tests.log" 2>&1 || status=1
-  grep -E "✘|tests (successful|failed|skipped|aborted)|Exception" "$OUT/tests.log" | head -60
-  grep -E "err " "$OUT/tests.log" | sort -k4 -g -r | head -5 || true
-  if ls .gpu/lib/la2-tests-*.jar >/dev/null 2>&1; then
-    "${J[@]}" -cp "$CP:$(ls .gpu/lib/junit-platform-console-standalone-*.jar)" dev.la2.backend.cuda.RunConformance cuda \
-        > "$OUT/conformance.log" 2>&1 || status=1
-    grep -v "^\s*$" "$OUT/conformance.log" | tail -25
-  fi
+  timeout 300 "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
+      --select-class dev.la2.backend.cuda.CudaProviderTest --select-class dev.la2.backend.cuda.CudaGpuTest \
+      > "$logs/cuda-tests.log" 2>&1 || status=1
+  grep -E "✘|tests (successful|failed|skipped|aborted)" "$logs/cuda-tests.log" | head -30
+
+  step "reliability suite on cuda"
+  timeout 420 "${J[@]}" -Dla2.reliability.backends=cuda -jar "$CONSOLE" execute --class-path "$LIB" \
+      --details=tree --disable-banner \
+      --select-class dev.la2.reliability.BadInputPropertyTest --select-class dev.la2.reliability.ConcurrencyTest \
+      --select-class dev.la2.reliability.MemoryTest --select-class dev.la2.reliability.LongSequenceTest \
+      > "$logs/reliability-cuda.log" 2>&1 || status=1
+  grep -E "✘|bad input on|concurrency on|memory on|N=1e6 on|tests (successful|failed|skipped|aborted)" "$logs/reliability-cuda.log" | head -30
 fi
+
 if [[ $what == all || $what == bench ]]; then
-  "${J[@]}" -cp "$CP" dev.la2.backend.cuda.CudaBench --log "$OUT/bench.log" "$@" > "$OUT/bench.out" 2>&1 || status=1
-  tail -45 "$OUT/bench.out"
+  step "CudaBench (device-resident inputs filled on the GPU)"
+  timeout 420 "${J[@]}" -cp "$LIB" dev.la2.backend.cuda.CudaBench --log "$logs/cudabench.log" "$@" \
+      > "$logs/cudabench.out" 2>&1 || status=1
+  tail -30 "$logs/cudabench.out"
+
+  for cfg in "bf16 strict fwd" "bf16 strict fwdbwd" "fp32 tf32 fwd" "fp32 tf32 fwdbwd" "fp32 tf32x3 fwd"; do
+    read -r dtype precision mode <<< "$cfg"
+    step "la2 bench --backend cuda --dtype $dtype --precision $precision --mode $mode"
+    timeout 240 "${LA2[@]}" bench --backend cuda --b 4 --h 32 --d 128 --e 128 \
+        --n 2048,8192,32768,65536 --dtype "$dtype" --precision "$precision" --mode "$mode" --warmup 3 --repeats 10 \
+        --bandwidth 4260 --json "$logs/bench-cuda-$dtype-$precision-$mode.json" > "$logs/bench-cuda-$dtype-$precision-$mode.log" 2>&1 || status=1
+    grep -vE "^la2 bench: |^\s*$" "$logs/bench-cuda-$dtype-$precision-$mode.log" | tail -7
+  done
+fi
+
+if [[ $what == all || $what == cpu ]]; then
+  for mode in fwd fwdbwd; do
+    step "la2 bench --backend cpu --mode $mode ($(nproc) host cores)"
+    timeout 240 "${LA2[@]}" bench --backend cpu --b 1 --h 8 --d 128 --e 128 \
+        --n 1024,4096,16384,65536 --dtype fp32 --mode "$mode" --warmup 2 --repeats 7 \
+        --json "$logs/bench-cpu16-$mode.json" > "$logs/bench-cpu16-$mode.log" 2>&1 || status=1
+    grep -vE "^la2 bench: |^\s*$" "$logs/bench-cpu16-$mode.log" | tail -7
+  done
 fi
 exit $status

@@ -2,8 +2,10 @@
 # Run HERE (the machine without a GPU): builds the CUDA backend (nvcc compiles the kernels into a
 # fatbin) and stages everything the GPU machine needs into .gpu/ (git-ignored):
 #   .gpu/jre.tgz  a small Java 25 runtime (../shared/gpu/make-jre.sh)
-#   .gpu/lib/     la2 jars, the cuda backend's test jar, the conformance kit if built, JCuda and a
-#                 slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ (never ND4J)
+#   .gpu/lib/     la2 jars (api, reference, cuda and cpu backends, the conformance kit, the la2
+#                 command and the bench engine), the cuda backend's and la2-tests' test jars, JCuda
+#                 and a slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ,
+#                 picocli and SLF4J (never ND4J: its natives are hundreds of MB)
 # Then, with the device tool:  run(command="bash gpu/on-device.sh", carry=[".gpu"], timeout_s=600)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,11 +15,14 @@ m2=${M2_REPO:-$HOME/.m2/repository}
 jcuda_version=12.6.0
 junit_platform_version=1.13.4
 assertj_version=3.27.3
+picocli_version=4.7.7
+slf4j_version=2.0.17
 
 [[ -f .gpu/jre.tgz ]] || bash "${LA2_SHARED:-$root/../shared}/gpu/make-jre.sh"
 
-# Only this module is built: la2-api and la2-reference come from ~/.m2 (installed by their owner).
-mvn -q -B -f la2-backend-cuda install -DskipTests
+# The modules the GPU run uses, and what they need (tests ran on this machine already).
+mvn=("$root/mvnw"); [[ -x ${mvn[0]} ]] || mvn=(mvn)
+"${mvn[@]}" -q -B -DskipTests install -pl la2-backend-cuda,la2-backend-cpu,la2-tests,la2-bench,la2-cli -am
 [[ -f la2-backend-cuda/target/classes/dev/la2/backend/cuda/la2_kernels.fatbin ]] \
   || { echo "run-cuda: no fatbin was built (is nvcc installed?)" >&2; exit 1; }
 
@@ -33,11 +38,14 @@ fetch() { # groupId artifactId version [classifier]
 rm -rf .gpu/lib && mkdir -p .gpu/lib
 cp la2-api/target/la2-api-*-SNAPSHOT.jar la2-reference/target/la2-reference-*-SNAPSHOT.jar .gpu/lib/ 2>/dev/null || {
   fetch dev.la2 la2-api 0.1.0-SNAPSHOT; fetch dev.la2 la2-reference 0.1.0-SNAPSHOT; }
-cp la2-backend-cuda/target/la2-backend-cuda-0.1.0-SNAPSHOT.jar la2-backend-cuda/target/la2-backend-cuda-0.1.0-SNAPSHOT-tests.jar .gpu/lib/
-for j in la2-tests/target/la2-tests-*-SNAPSHOT.jar; do
-  [[ -f $j && $j != *-tests.jar && $j != *-sources.jar ]] && cp "$j" .gpu/lib/ && echo "staged conformance kit $(basename "$j")"
-done
+v=0.1.0-SNAPSHOT
+cp la2-backend-cuda/target/la2-backend-cuda-$v.jar la2-backend-cuda/target/la2-backend-cuda-$v-tests.jar \
+   la2-backend-cpu/target/la2-backend-cpu-$v.jar la2-tests/target/la2-tests-$v.jar la2-tests/target/la2-tests-$v-tests.jar \
+   la2-cli/target/la2-cli-$v.jar la2-bench/target/la2-bench-$v.jar .gpu/lib/
 fetch org.jcuda jcuda $jcuda_version
+fetch info.picocli picocli $picocli_version
+fetch org.slf4j slf4j-api $slf4j_version
+fetch org.slf4j slf4j-simple $slf4j_version
 fetch org.junit.platform junit-platform-console-standalone $junit_platform_version
 fetch org.assertj assertj-core $assertj_version
 

@@ -1,5 +1,10 @@
 package dev.la2.bench;
 
+import dev.la2.api.DType;
+import dev.la2.spi.HalfFloats;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
 /**
@@ -24,5 +29,34 @@ public final class RandomInputs {
 
     public static float[] values(BenchProblem p, SplittableRandom random) {
         return normal(p.valueElements(), 1, random);
+    }
+
+    /** Values drawn per tiled block: enough that no cache line or tile sees a repeat within a call's reach. */
+    static final int TILE = 1 << 22;
+
+    /**
+     * {@code count} elements of {@code dtype} (raw, native byte order, ready for
+     * {@code Tensor.copyFrom(MemorySegment)}), made of one block of up to {@value #TILE} Gaussian
+     * values repeated. Kernel speed does not depend on the values, and drawing billions of Gaussians
+     * and converting them in Java would take far longer than the runs being measured.
+     */
+    public static MemorySegment tiled(Arena arena, DType dtype, long count, double stdDev, SplittableRandom random) {
+        int block = (int) Math.min(count, TILE);
+        int size = dtype.byteSize();
+        MemorySegment tile = arena.allocate((long) block * size, 64);
+        for (int i = 0; i < block; i++) {
+            float x = (float) (random.nextGaussian() * stdDev);
+            switch (dtype) {
+                case FP32 -> tile.setAtIndex(ValueLayout.JAVA_FLOAT, i, x);
+                case FP64 -> tile.setAtIndex(ValueLayout.JAVA_DOUBLE, i, x);
+                case BF16 -> tile.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toBf16(x));
+                case FP16 -> tile.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toFp16(x));
+            }
+        }
+        MemorySegment out = arena.allocate(count * size, 64);
+        for (long done = 0; done < out.byteSize(); done += tile.byteSize()) {
+            MemorySegment.copy(tile, 0, out, done, Math.min(tile.byteSize(), out.byteSize() - done));
+        }
+        return out;
     }
 }

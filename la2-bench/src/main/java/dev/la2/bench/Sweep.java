@@ -15,6 +15,7 @@ import dev.la2.api.Tensor;
 import dev.la2.spi.BackendOptions;
 import dev.la2.spi.MemoryStats;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
@@ -344,15 +345,16 @@ public final class Sweep {
     private static Measured measure(Config c, LightningAttention la, BenchProblem p, Listener listener,
                                     long[] done, long total) {
         SplittableRandom random = new SplittableRandom(c.seed() ^ p.tokens());
-        float[] qa = RandomInputs.queries(p, random);
-        float[] ka = RandomInputs.queries(p, random);
-        float[] va = RandomInputs.values(p, random);
-        float[] doa = c.backward() ? RandomInputs.values(p, random) : null;
         Layout layout = c.layout();
         DType dtype = c.dtype();
         Shape keys = layout.shape(p.batch(), p.heads(), p.tokens(), p.keyDim());
         Shape values = layout.shape(p.batch(), p.heads(), p.tokens(), p.valueDim());
         Shape states = Shape.of(p.batch(), p.heads(), p.keyDim(), p.valueDim());
+        Arena host = Arena.ofShared();
+        MemorySegment qa = RandomInputs.tiled(host, dtype, p.keyElements(), 1 / Math.sqrt(p.keyDim()), random);
+        MemorySegment ka = RandomInputs.tiled(host, dtype, p.keyElements(), 1 / Math.sqrt(p.keyDim()), random);
+        MemorySegment va = RandomInputs.tiled(host, dtype, p.valueElements(), 1, random);
+        MemorySegment doa = c.backward() ? RandomInputs.tiled(host, dtype, p.valueElements(), 1, random) : null;
         List<Tensor> made = new ArrayList<>();
         try {
             la.resetPeakMemory();
@@ -393,10 +395,10 @@ public final class Sweep {
                 times[i] = la.timeMillis(call);
                 listener.progress(stage, ++done[0], total);
             }
-            float[] oa = new float[qa.length / p.keyDim() * p.valueDim()];
-            // One host buffer serves dq and dk alike: only the transfer time is wanted here.
-            float[] ga = c.backward() ? new float[qa.length] : null;
-            float[] gv = c.backward() ? new float[va.length] : null;
+            // The input buffers are reused as download targets: only the transfer time is wanted here.
+            MemorySegment oa = va;
+            MemorySegment ga = qa;
+            MemorySegment gv = va;
             double d2h = la.timeMillis(() -> {
                 out.copyTo(oa);
                 if (grads != null) {
@@ -410,6 +412,7 @@ public final class Sweep {
                     stats.map(MemoryStats::kind).orElse(null), heapPeak(), h2d, d2h);
         } finally {
             made.forEach(Tensor::close);
+            host.close();
         }
     }
 

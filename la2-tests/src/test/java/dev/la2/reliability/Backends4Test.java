@@ -21,11 +21,15 @@ final class Backends4Test {
         return all().filter(n -> !n.equals("reference"));
     }
 
+    /** Every available backend, or those named in {@code -Dla2.reliability.backends=a,b}. */
     static Stream<String> all() {
+        String only = System.getProperty("la2.reliability.backends", "");
+        Set<String> chosen = only.isBlank() ? Set.of() : Set.of(only.split(","));
         List<String> names = Backends.discover().stream()
                 .filter(i -> i.availability().isAvailable())
                 .map(BackendInfo::name)
                 .filter(n -> !TEST_DOUBLES.contains(n))
+                .filter(n -> chosen.isEmpty() || chosen.contains(n))
                 .toList();
         return names.stream();
     }

@@ -63,6 +63,12 @@ class BadInputPropertyTest {
             return Shape.of(dims);
         }
 
+        /** A sequence dtype this backend offers other than the trial's FP32 (every backend offers two). */
+        DType otherDtype() {
+            return la.dtypes().stream().filter(t -> t != DType.FP32).findFirst()
+                    .orElseThrow(() -> new AssertionError(la.backendName() + " offers only FP32"));
+        }
+
         /** Decay rates with one bad value at a random head. */
         Tensor rates(double bad) {
             double[] rates = new double[s.h()];
@@ -82,7 +88,7 @@ class BadInputPropertyTest {
             new Corruption("q of rank 5", "q", c -> c.forward(c.make(Shape.of(1, c.s.b(), c.s.h(), c.s.n(), c.s.d())), c.up.k, c.up.v, c.up.decay)),
             new Corruption("k with another extent", "k", c -> c.forward(c.up.q, c.make(c.bump(c.s.keys(), c.r.nextInt(4))), c.up.v, c.up.decay)),
             new Corruption("v with another B, H or N", "v", c -> c.forward(c.up.q, c.up.k, c.make(c.bump(c.s.values(), c.r.nextInt(3))), c.up.decay)),
-            new Corruption("k of another dtype", "k", c -> c.forward(c.up.q, c.make(DType.FP64, c.s.keys()), c.up.v, c.up.decay)),
+            new Corruption("k of another dtype", "k", c -> c.forward(c.up.q, c.make(c.otherDtype(), c.s.keys()), c.up.v, c.up.decay)),
             new Corruption("decay of another length", "decay", c -> c.forward(c.up.q, c.up.k, c.up.v, c.make(Shape.of(c.s.h() + 1)))),
             new Corruption("negative decay", "decay", c -> c.forward(c.up.q, c.up.k, c.up.v, c.rates(-0.5))),
             new Corruption("NaN decay", "decay", c -> c.forward(c.up.q, c.up.k, c.up.v, c.rates(Double.NaN))),

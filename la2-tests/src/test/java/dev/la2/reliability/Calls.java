@@ -108,6 +108,15 @@ final class Calls {
         return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
     }
 
+    /**
+     * Resident memory outside the Java heap: the resident set (from /proc, Linux) less the committed
+     * heap, which the JVM grows or keeps at will and which is not native memory la2 could leak.
+     */
+    static long residentNativeBytes() {
+        long rss = residentBytes();
+        return rss < 0 ? -1 : rss - java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
+    }
+
     /** Resident set size of this process in bytes, from /proc (Linux). */
     static long residentBytes() {
         try {

@@ -40,23 +40,23 @@ class MemoryTest {
             long hostBefore = HostTensor.liveBytes();
             Optional<MemoryStats> before = la.memoryStats();
             long started = System.nanoTime();
-            // A leak grows with the number of calls; allocator and heap warm-up do not. So resident
-            // memory is read after the first quarter and at the end: it must not keep growing.
+            // A leak grows with the number of calls; allocator warm-up does not. So resident memory
+            // outside the Java heap is read after the first quarter and at the end: it must not keep growing.
             long rssQuarter = -1;
             for (int i = 0; i < CALLS; i++) {
                 cycle(la, up, s);
                 if (i == CALLS / 4) {
                     System.gc();
-                    rssQuarter = Calls.residentBytes();
+                    rssQuarter = Calls.residentNativeBytes();
                 }
             }
             double seconds = (System.nanoTime() - started) / 1e9;
             System.gc();
             long hostAfter = HostTensor.liveBytes();
-            long rssAfter = Calls.residentBytes();
+            long rssAfter = Calls.residentNativeBytes();
             Optional<MemoryStats> after = la.memoryStats();
             System.out.printf("memory on %s: %d forward+backward calls in %.1f s; host tensor bytes %d -> %d; "
-                            + "resident set after 25%% of the calls %d MiB, after all %d MiB; backend %s -> %s%n",
+                            + "resident memory outside the heap after 25%% of the calls %d MiB, after all %d MiB; backend %s -> %s%n",
                     backend, CALLS, seconds, hostBefore, hostAfter, rssQuarter >> 20, rssAfter >> 20,
                     before.map(Object::toString).orElse("n/a"), after.map(Object::toString).orElse("n/a"));
             assertThat(hostAfter).as("native bytes held by host tensors").isEqualTo(hostBefore);
@@ -64,7 +64,7 @@ class MemoryTest {
                 assertThat(after.get().inUseBytes()).as("backend memory in use").isLessThanOrEqualTo(before.get().inUseBytes());
             }
             if (rssQuarter > 0) {
-                assertThat(rssAfter - rssQuarter).as("resident set growth over the last 75,000 calls").isLessThan(RSS_BOUND);
+                assertThat(rssAfter - rssQuarter).as("growth of resident memory outside the heap over the last 75,000 calls").isLessThan(RSS_BOUND);
             }
         }
     }
