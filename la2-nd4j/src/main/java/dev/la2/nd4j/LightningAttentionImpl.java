@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
+import org.deeplearning4j.nn.api.MaskState;
 import org.deeplearning4j.nn.api.layers.RecurrentLayer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
@@ -135,6 +136,20 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
      */
     private Pass forward(INDArray x, INDArray s0, boolean wantFinal, boolean training, boolean forBackprop,
                          LayerWorkspaceMgr mgr) {
+        try {
+            return forwardPass(x, s0, wantFinal, training, forBackprop, mgr);
+        } catch (RuntimeException e) {
+            // DL4J drops a layer's mask only after a pass that succeeded (Layer.clear()), and a later call
+            // without a mask does not reset it: a refused call must not leave its mask to be applied to
+            // (or to fail) the next, unrelated call.
+            maskArray = null;
+            maskState = null;
+            throw e;
+        }
+    }
+
+    private Pass forwardPass(INDArray x, INDArray s0, boolean wantFinal, boolean training, boolean forBackprop,
+                             LayerWorkspaceMgr mgr) {
         LightningAttentionLayer c = layerConf();
         checkInput(x, c);
         ArrayType ws = forBackprop ? ArrayType.BP_WORKING_MEM : ArrayType.FF_WORKING_MEM;
@@ -155,9 +170,11 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         p.q = mgr.createUninitialized(ws, dataType, new long[] {rows, hd}, 'c');
         p.k = mgr.createUninitialized(ws, dataType, new long[] {rows, hd}, 'c');
         p.v = mgr.createUninitialized(ws, dataType, new long[] {rows, he}, 'c');
-        p.x2.mmuli(getParamWithNoise(QUERY_WEIGHTS, training, mgr), p.q);
-        p.x2.mmuli(getParamWithNoise(KEY_WEIGHTS, training, mgr), p.k);
-        p.x2.mmuli(getParamWithNoise(VALUE_WEIGHTS, training, mgr), p.v);
+        // Nd4j.gemm, not mmuli: ND4J's mmuli turns a NaN in a [1, 1] left operand (one token, one input
+        // feature) into a small finite number instead of propagating it.
+        Nd4j.gemm(p.x2, getParamWithNoise(QUERY_WEIGHTS, training, mgr), p.q, false, false, 1.0, 0.0);
+        Nd4j.gemm(p.x2, getParamWithNoise(KEY_WEIGHTS, training, mgr), p.k, false, false, 1.0, 0.0);
+        Nd4j.gemm(p.x2, getParamWithNoise(VALUE_WEIGHTS, training, mgr), p.v, false, false, 1.0, 0.0);
         if (p.mask != null) {
             // A padded step must add nothing to the state: zero its key and value.
             p.k.muliColumnVector(p.mask);
@@ -196,7 +213,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             out3 = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, p.steps, nOut}, 'c');
             z = out3.reshape('c', rows, nOut);
         }
-        projected.mmuli(getParamWithNoise(OUTPUT_WEIGHTS, training, mgr), z);
+        Nd4j.gemm(projected, getParamWithNoise(OUTPUT_WEIGHTS, training, mgr), z, false, false, 1.0, 0.0);
         if (c.isHasBias()) {
             z.addiRowVector(getParamWithNoise(BIAS, training, mgr));
         }
@@ -358,6 +375,22 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
 
     // ------------------------------------------------------------------ helpers
 
+    /**
+     * Refuses a mask that is not [minibatch, T] before storing it: the network hands the mask to every
+     * layer first, and a later layer's refusal (DL4J's RnnOutputLayer: "rank is not 2") would leave it
+     * stored here, to fail the next call. The time extent is checked with the input, in the forward pass.
+     */
+    @Override
+    public Pair<INDArray, MaskState> feedForwardMaskArray(INDArray maskArray, MaskState currentMaskState,
+                                                          int minibatchSize) {
+        if (maskArray != null && maskArray.rank() != 2) {
+            throw new DL4JInvalidInputException("LightningAttentionLayer '" + layerConf().getLayerName()
+                    + "': got mask of shape " + Arrays.toString(maskArray.shape())
+                    + "; expected [minibatch, T] (rank 2)");
+        }
+        return super.feedForwardMaskArray(maskArray, currentMaskState, minibatchSize);
+    }
+
     private void checkInput(INDArray x, LightningAttentionLayer c) {
         int featureAxis = c.getRnnDataFormat() == RNNFormat.NCW ? 1 : 2;
         if (x.rank() != 3 || x.size(featureAxis) != c.getNIn()) {
@@ -372,7 +405,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         if (maskArray == null) {
             return null;
         }
-        if (maskArray.length() != batch * steps) {
+        if (maskArray.rank() != 2 || maskArray.size(0) != batch || maskArray.size(1) != steps) {
             throw new DL4JInvalidInputException("LightningAttentionLayer '" + layerConf().getLayerName()
                     + "': got mask of shape " + Arrays.toString(maskArray.shape()) + "; expected [" + batch + ", " + steps + "]");
         }

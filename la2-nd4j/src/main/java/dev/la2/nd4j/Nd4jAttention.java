@@ -84,6 +84,7 @@ public final class Nd4jAttention {
     /** Allocates the output (and the final state when the options ask for it) outside any workspace. */
     public Result forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
                           INDArray initialState, AttentionOptions options) {
+        requiredOptions(options);
         Dims d = dims(format, heads, q, k, v);
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             INDArray out = Nd4j.createUninitialized(q.dataType(), sequenceShape(format, d, d.valueDim()));
@@ -99,7 +100,7 @@ public final class Nd4jAttention {
     /** Writes the output into {@code output} and, when non-null, the final state into {@code finalState}. */
     public void forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
                         INDArray initialState, AttentionOptions options, INDArray output, INDArray finalState) {
-        Objects.requireNonNull(options, "options");
+        requiredOptions(options);
         Dims d = dims(format, heads, q, k, v);
         try (Bindings b = new Bindings()) {
             Tensor tq = b.in(format, q, d, d.keyDim(), "q");
@@ -117,6 +118,7 @@ public final class Nd4jAttention {
     /** Allocates every gradient outside any workspace. */
     public Grads backward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
                           INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options) {
+        requiredOptions(options);
         Dims d = dims(format, heads, q, k, v);
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             DataType st = Nd4jTensors.dataType(d.dtype().stateType());
@@ -138,7 +140,7 @@ public final class Nd4jAttention {
     public void backward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
                          INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options,
                          Grads into) {
-        Objects.requireNonNull(options, "options");
+        requiredOptions(options);
         required(into, "into");
         Dims d = dims(format, heads, q, k, v);
         try (Bindings b = new Bindings()) {
@@ -163,7 +165,9 @@ public final class Nd4jAttention {
     // ------------------------------------------------------------------ shapes
 
     private static Dims dims(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v) {
-        Objects.requireNonNull(format, "format");
+        if (format == null) {
+            throw new La2ArgumentException("format", "null", "one of " + Arrays.toString(SequenceFormat.values()));
+        }
         required(q, "q");
         required(k, "k");
         required(v, "v");
@@ -173,6 +177,9 @@ public final class Nd4jAttention {
         checkRank(q, "q", format);
         checkRank(k, "k", format);
         checkRank(v, "v", format);
+        checkNotEmpty(q, "q");
+        checkNotEmpty(k, "k");
+        checkNotEmpty(v, "v");
         if (!Arrays.equals(q.shape(), k.shape())) {
             throw new La2ArgumentException("k", "shape " + Arrays.toString(k.shape()), Arrays.toString(q.shape()) + " as q");
         }
@@ -216,6 +223,20 @@ public final class Nd4jAttention {
         }
     }
 
+    /** An empty axis would otherwise be blamed on another argument (k "differs from q") or on no argument at all. */
+    private static void checkNotEmpty(INDArray a, String name) {
+        if (a.isEmpty() || a.length() == 0) {
+            throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()) + " (empty)",
+                    "an extent of at least 1 on every axis");
+        }
+    }
+
+    private static void requiredOptions(AttentionOptions options) {
+        if (options == null) {
+            throw new La2ArgumentException("options", "null", "AttentionOptions (AttentionOptions.defaults())");
+        }
+    }
+
     private static void sameType(INDArray a, String name, DataType type) {
         if (a.dataType() != type) {
             throw new La2ArgumentException(name, "data type " + a.dataType(), type + " as q");
@@ -254,12 +275,12 @@ public final class Nd4jAttention {
 
         Tensor in(SequenceFormat format, INDArray a, Dims d, int features, String name) {
             checkShape(a, sequenceShape(format, d, features), name);
-            return input(logical(format, a), d.dtype(), physical(format, d, features));
+            return input(logical(format, a), d.dtype(), physical(format, d, features), name);
         }
 
         Tensor state(INDArray a, Dims d, String name) {
             checkShape(a, new long[] {d.batch(), d.heads(), d.keyDim(), d.valueDim()}, name);
-            return input(a, d.dtype().stateType(), d.state());
+            return input(a, d.dtype().stateType(), d.state(), name);
         }
 
         Tensor vector(INDArray a, Dims d, String name) {
@@ -268,7 +289,7 @@ public final class Nd4jAttention {
                 throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()),
                         d.heads() + " elements, one per head");
             }
-            return input(a, d.dtype().stateType(), Shape.of(d.heads()));
+            return input(a, d.dtype().stateType(), Shape.of(d.heads()), name);
         }
 
         Tensor out(SequenceFormat format, INDArray a, Dims d, int features, String name) {
@@ -292,7 +313,11 @@ public final class Nd4jAttention {
             return output(a, d.dtype().stateType(), Shape.of(d.heads()));
         }
 
-        private Tensor input(INDArray a, DType type, Shape shape) {
+        private Tensor input(INDArray a, DType type, Shape shape, String name) {
+            if (!a.dataType().isFPType()) {
+                throw new La2ArgumentException(name, "data type " + a.dataType(),
+                        "a floating type (" + Nd4jTensors.dataType(type) + ", or another one to convert)");
+            }
             DataType want = Nd4jTensors.dataType(type);
             Optional<Tensor> view = a.dataType() == want ? view(a, type, shape) : Optional.empty();
             if (view.isPresent()) {

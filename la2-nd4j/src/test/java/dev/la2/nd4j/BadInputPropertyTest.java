@@ -185,14 +185,19 @@ class BadInputPropertyTest {
         };
     }
 
+    /** 1 to max, 1 a third of the time: extents of 1 are where degenerate paths (vectors, scalars) hide. */
+    private static int small(Random r, int max) {
+        return r.nextInt(3) == 0 ? 1 : 1 + r.nextInt(max);
+    }
+
     private static Prob randomProblem(Random r) {
         SequenceFormat f = SequenceFormat.values()[r.nextInt(4)];
         DataType t = r.nextBoolean() ? DataType.FLOAT : DataType.DOUBLE;
-        int b = 1 + r.nextInt(3);
-        int h = 1 + r.nextInt(3);
-        int n = 1 + r.nextInt(12);
-        int d = 1 + r.nextInt(5);
-        int e = 1 + r.nextInt(5);
+        int b = small(r, 3);
+        int h = small(r, 3);
+        int n = small(r, 12);
+        int d = small(r, 5);
+        int e = small(r, 5);
         double[] rates = new double[h];
         for (int i = 0; i < h; i++) {
             rates[i] = r.nextInt(4) == 0 ? 0.0 : 2.0 * r.nextDouble();
@@ -305,7 +310,7 @@ class BadInputPropertyTest {
                 if (expect == null) {
                     seen.merge("not creatable: negative extent", 1, Integer::sum);
                 } else {
-                    seen.merge(expect.what(), 1, Integer::sum);
+                    seen.merge(expect.what().replaceAll("(?<![A-Z0-9.])-?\\d+(\\.\\d+)?", "#"), 1, Integer::sum);
                     refused(adapter, bad, expect, ctx + ", bad: " + expect.what());
                 }
             }
@@ -812,7 +817,7 @@ class BadInputPropertyTest {
     private static NetSpec randomNet(Random r) {
         return new NetSpec(r.nextBoolean() ? RNNFormat.NCW : RNNFormat.NWC,
                 r.nextBoolean() ? DataType.FLOAT : DataType.DOUBLE,
-                1 + r.nextInt(6), 1 + r.nextInt(3), 1 + r.nextInt(4), 1 + r.nextInt(4), 1 + r.nextInt(5),
+                small(r, 6), small(r, 3), small(r, 4), small(r, 4), small(r, 5),
                 r.nextBoolean(), 2 + r.nextInt(3));
     }
 
@@ -853,6 +858,10 @@ class BadInputPropertyTest {
                 continue;
             }
             sb.append(x.getClass().getName()).append(": ").append(x.getMessage()).append('\n');
+            StackTraceElement[] st = x.getStackTrace();
+            for (int i = 0; i < Math.min(4, st.length); i++) {
+                sb.append("    at ").append(st[i]).append('\n');
+            }
             todo.add(x.getCause());
             todo.addAll(Arrays.asList(x.getSuppressed()));
         }
@@ -884,8 +893,8 @@ class BadInputPropertyTest {
         for (int trial = 0; trial < LAYER_TRIALS; trial++) {
             NetSpec s = randomNet(r);
             MultiLayerNetwork net = network(s, SEED + trial);
-            int batch = 1 + r.nextInt(3);
-            int steps = 1 + r.nextInt(7);
+            int batch = small(r, 3);
+            int steps = small(r, 7);
             INDArray x = TestData.normal(r, s.type(), 1.0, s.input(batch, steps, s.nIn()));
             INDArray goodMask = Nets.mask(s.type(), batch, steps, Math.min(1, steps - 1));
             String ctx = "seed " + SEED + ", layer trial " + trial + ", " + s + ", batch " + batch + ", steps " + steps;
@@ -925,27 +934,30 @@ class BadInputPropertyTest {
                     INDArray mask = Nd4j.ones(s.type(), ms);
                     what = "mask " + shape(ms);
                     expectClearFailure(() -> net.output(x, false, mask, null), x, mask, shape(ms),
-                            "expected[^\\n]*" + Pattern.quote(shape(new long[] {batch, steps})), ctx + ", " + what);
+                            "expected[^\\n]*(" + Pattern.quote(shape(new long[] {batch, steps})) + "|\\[minibatch, T\\])", ctx + ", " + what);
                 }
-                case 4 -> { // NaN or Inf in the input propagates
+                case 4 -> { // NaN or Inf in the input propagates through the layer
                     double badValue = r.nextBoolean() ? Double.NaN : Double.POSITIVE_INFINITY;
                     int b = r.nextInt(batch), t = r.nextInt(steps), f = r.nextInt(s.nIn());
                     INDArray bad = x.dup();
                     bad.putScalar(s.format() == RNNFormat.NCW ? new long[] {b, f, t} : new long[] {b, t, f}, badValue);
                     what = badValue + " input";
                     INDArray snap = bad.dup();
-                    INDArray out = net.output(bad);
+                    // The attention layer's own activations: DL4J's softmax after it may turn an all-NaN row
+                    // into a uniform distribution (seen with nOut=1), which is not this layer's doing.
+                    INDArray out = net.feedForward(bad, false).get(1);
+                    net.output(bad); // the whole network must not crash either
                     assertExactlyEqual(bad, snap, ctx + ", " + what + ": the caller's input");
-                    for (int c = 0; c < s.classes(); c++) {
+                    for (int c = 0; c < s.nOut(); c++) {
                         double o = s.format() == RNNFormat.NCW ? out.getDouble(b, c, t) : out.getDouble(b, t, c);
-                        assertThat(Double.isFinite(o)).as("%s, %s at [b=%d, t=%d, f=%d]: output class %d = %s should be non-finite",
+                        assertThat(Double.isFinite(o)).as("%s, %s at [b=%d, t=%d, f=%d]: layer output %d = %s should be non-finite",
                                 ctx, what, b, t, f, c, o).isFalse();
                     }
                     for (int ob = 0; ob < batch; ob++) {
                         if (ob != b) {
                             INDArray other = out.get(NDArrayIndex.point(ob), NDArrayIndex.all(), NDArrayIndex.all());
                             assertThat(other.isInfinite().any() || other.isNaN().any())
-                                    .as("%s, %s: example %d has no bad input but non-finite output", ctx, what, ob).isFalse();
+                                    .as("%s, %s: example %d has no bad input but non-finite layer output", ctx, what, ob).isFalse();
                         }
                     }
                 }
@@ -977,7 +989,7 @@ class BadInputPropertyTest {
                     net.rnnClearPreviousState();
                 }
             }
-            seen.merge(what.replaceAll("-?\\d+", "#"), 1, Integer::sum);
+            seen.merge(what.replaceAll("(?<![A-Z0-9.])-?\\d+", "#"), 1, Integer::sum);
             assertExactlyEqual(net.params(), params, ctx + ", " + what + ": parameters");
             assertExactlyEqual(net.output(x), before, ctx + ", " + what + ": output on the valid input afterwards");
             assertExactlyEqual(net.output(x, false, goodMask, null), beforeMasked,
