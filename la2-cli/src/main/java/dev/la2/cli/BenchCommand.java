@@ -58,7 +58,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
     Layout layout;
 
-    @Option(names = "--warmup", paramLabel = "K", defaultValue = "3", description = "Untimed calls per N (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", paramLabel = "K", defaultValue = "3", description = "Untimed calls per N (default ${DEFAULT-VALUE}); warm-up also lasts at least 1 s per N (5 s for the first), for the JIT.")
     int warmup;
 
     @Option(names = "--repeats", paramLabel = "R", defaultValue = "10", description = "Timed calls per N (default ${DEFAULT-VALUE}).")
@@ -123,8 +123,10 @@ final class BenchCommand implements Callable<Integer> {
             lines.add("{");
             lines.add(" \"measured_on\": \"" + java.time.Instant.now() + ", " + Runtime.getRuntime().availableProcessors()
                     + " processors, Java " + Runtime.version() + "\",");
-            lines.add(" \"method\": \"la2 bench: median of " + repeats + " timed calls after " + warmup
-                    + " warm-up calls on the backend's clock; inputs resident on the backend\",");
+            lines.add(" \"method\": \"la2 bench: median of " + repeats + " timed calls after at least " + warmup
+                    + " warm-up calls and " + Sweep.MIN_WARMUP_MS + " ms of them (" + Sweep.FIRST_WARMUP_MS
+                    + " ms for the first size), on the backend's clock;"
+                    + " inputs resident on the backend\",");
             lines.add(" \"context\": {" + context.toJsonMembers() + "},");
             lines.add(" \"rows\": [");
             for (int i = 0; i < rows.size(); i++) {

@@ -1,0 +1,163 @@
+package dev.la2.backend.cpu;
+
+import dev.la2.api.DType;
+import dev.la2.api.Precision;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import dev.la2.spi.AttentionBackend;
+import dev.la2.spi.BackendOptions;
+import dev.la2.spi.BackwardCall;
+import dev.la2.spi.DecodeCall;
+import dev.la2.spi.ForwardCall;
+import dev.la2.spi.HostTensor;
+import dev.la2.spi.MemoryStats;
+import java.lang.foreign.MemorySegment;
+import java.util.EnumSet;
+import java.util.Optional;
+import java.util.Set;
+
+/** One "cpu" instance: its worker pool, its kernels, and the fp32 and fp64 paths built on them. */
+final class CpuBackend implements AttentionBackend {
+    static final int DEFAULT_BLOCK = 64;
+    /** Beyond this a tile pair no longer sits in L1/L2 next to the state. */
+    static final int MAX_BLOCK = 512;
+
+    private final Kernels kernels;
+    private final WorkerPool pool;
+    private final Scratch scratch = new Scratch();
+    private final TiledF32 f32;
+    private final Recurrent64 f64;
+    private final int blockSize;
+    private volatile boolean closed;
+
+    CpuBackend(BackendOptions options, Kernels kernels) {
+        this.kernels = kernels;
+        this.blockSize = intProperty(options, "cpu.blockSize", DEFAULT_BLOCK, 1, MAX_BLOCK);
+        int segmentTokens = intProperty(options, "cpu.segmentTokens", 0, 0, Integer.MAX_VALUE);
+        this.pool = new WorkerPool(options.effectiveThreads());
+        this.f32 = new TiledF32(kernels, pool, blockSize, segmentTokens, scratch);
+        this.f64 = new Recurrent64(pool, scratch);
+    }
+
+    private static int intProperty(BackendOptions options, String key, int fallback, int min, int max) {
+        String raw = options.properties().get(key);
+        if (raw == null) {
+            return fallback;
+        }
+        int value;
+        try {
+            value = Integer.parseInt(raw.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + ": got '" + raw + "'; expected an integer in [" + min + ", " + max + "]");
+        }
+        if (value < min || value > max) {
+            throw new IllegalArgumentException(key + ": got " + value + "; expected an integer in [" + min + ", " + max + "]");
+        }
+        return value;
+    }
+
+    /** Kernels, block size and threads, for diagnostics and tests. */
+    String describe() {
+        return kernels.describe() + ", block " + blockSize + ", " + pool.threads() + " threads";
+    }
+
+    int threads() {
+        return pool.threads();
+    }
+
+    @Override
+    public String name() {
+        return CpuProvider.NAME;
+    }
+
+    @Override
+    public Set<DType> dtypes() {
+        return EnumSet.of(DType.FP32, DType.FP64);
+    }
+
+    @Override
+    public Set<Precision> precisions() {
+        return EnumSet.of(Precision.STRICT);
+    }
+
+    @Override
+    public Tensor allocate(DType dtype, Shape shape) {
+        checkOpen();
+        return HostTensor.allocate(this, name(), dtype, shape);
+    }
+
+    @Override
+    public Optional<Tensor> wrap(MemorySegment memory, DType dtype, Shape shape) {
+        checkOpen();
+        return Optional.of(HostTensor.wrap(this, name(), memory, dtype, shape));
+    }
+
+    @Override
+    public boolean owns(Tensor tensor) {
+        return tensor instanceof HostTensor host && host.owner() == this;
+    }
+
+    @Override
+    public void forward(ForwardCall call) {
+        checkOpen();
+        switch (call.shape().dtype()) {
+            case FP32 -> f32.forward(call);
+            case FP64 -> f64.forward(call);
+            default -> throw unsupported(call.shape().dtype());
+        }
+    }
+
+    @Override
+    public void backward(BackwardCall call) {
+        checkOpen();
+        switch (call.shape().dtype()) {
+            case FP32 -> f32.backward(call);
+            case FP64 -> f64.backward(call);
+            default -> throw unsupported(call.shape().dtype());
+        }
+    }
+
+    @Override
+    public void decode(DecodeCall call) {
+        checkOpen();
+        switch (call.dtype()) {
+            case FP32 -> f32.decode(call);
+            case FP64 -> f64.decode(call);
+            default -> throw unsupported(call.dtype());
+        }
+    }
+
+    private static UnsupportedOperationException unsupported(DType dtype) {
+        return new UnsupportedOperationException("dtype: got " + dtype + "; the cpu backend computes FP32 and FP64");
+    }
+
+    /** Host tensors of every owner (HostTensor keeps one process-wide count) plus this instance's scratch. */
+    @Override
+    public Optional<MemoryStats> memoryStats() {
+        return Optional.of(new MemoryStats("host native", HostTensor.liveBytes() + scratch.live(),
+                HostTensor.peakBytes() + scratch.peak()));
+    }
+
+    @Override
+    public void resetPeakMemory() {
+        HostTensor.resetPeakBytes();
+        scratch.resetPeak();
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the cpu backend instance is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        pool.close();
+    }
+
+    @Override
+    public String toString() {
+        return "CpuBackend[" + describe() + "]";
+    }
+}

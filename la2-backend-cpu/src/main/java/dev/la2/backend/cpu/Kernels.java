@@ -1,0 +1,85 @@
+package dev.la2.backend.cpu;
+
+/**
+ * The one matrix product every tile operation of the tiled algorithm reduces to, on row-major
+ * float arrays: {@code C[m x n] = (accumulate ? beta * C : 0) + A[m x k] B[k x n]}.
+ *
+ * <p>{@code shape} lets triangular tiles skip work: the masked C x C tiles are triangular, so a
+ * product that produces one need only cover the triangle ({@link #OUT_LOWER}, {@link #OUT_UPPER};
+ * entries outside it are left unspecified and the caller's mask pass overwrites them), and a
+ * product that consumes one may stop the inner dimension at the diagonal ({@link #K_LOWER},
+ * {@link #K_UPPER}; the triangle's other half must hold zeros). The triangles are honoured per
+ * block of rows, so each implementation may compute a superset of them.
+ */
+interface Kernels {
+    int FULL = 0;
+    /** Only C[i][j] with j <= i is wanted. */
+    int OUT_LOWER = 1;
+    /** Only C[i][j] with j >= i is wanted. */
+    int OUT_UPPER = 2;
+    /** A is lower triangular (A[i][p] = 0 for p > i). */
+    int K_LOWER = 3;
+    /** A is upper triangular (A[i][p] = 0 for p < i). */
+    int K_UPPER = 4;
+
+    void gemm(float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co, int ldc,
+              int m, int n, int k, float beta, boolean accumulate, int shape);
+
+    /**
+     * As {@link #gemm(float[], int, int, float[], int, int, float[], int, int, int, int, int, float, boolean, int)}
+     * with row i of A scaled by {@code w[wo + i]} first: {@code C = beta C + diag(w) A B}. The decay's
+     * row weights reach a product this way; the scaled copy of A lives in a per-thread buffer.
+     */
+    default void gemm(float[] w, int wo, float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co,
+                      int ldc, int m, int n, int k, float beta, boolean accumulate, int shape) {
+        float[] scaled = WeightBuffer.get(m * k);
+        for (int i = 0; i < m; i++) {
+            float x = w[wo + i];
+            int src = ao + i * lda, dst = i * k;
+            for (int p = 0; p < k; p++) {
+                scaled[dst + p] = x * a[src + p];
+            }
+        }
+        gemm(scaled, 0, k, b, bo, ldb, c, co, ldc, m, n, k, beta, accumulate, shape);
+    }
+
+    /** One growing scratch array per thread for the scaled copies (never shared between threads). */
+    final class WeightBuffer {
+        private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+
+        private WeightBuffer() {
+        }
+
+        static float[] get(int size) {
+            float[] b = BUFFER.get();
+            if (b.length < size) {
+                b = new float[size];
+                BUFFER.set(b);
+            }
+            return b;
+        }
+    }
+
+    /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
+    void transpose(float[] src, int rows, int cols, float[] dst, int ldd);
+
+    /** For diagnostics, for example "Vector API, 512-bit FloatVector". */
+    String describe();
+
+    /** Columns [lo, hi) of C a block of rows starting at i0 with mr rows needs for {@code shape}. */
+    static int colLo(int shape, int i0) {
+        return shape == OUT_UPPER ? i0 : 0;
+    }
+
+    static int colHi(int shape, int i0, int mr, int n) {
+        return shape == OUT_LOWER ? Math.min(n, i0 + mr) : n;
+    }
+
+    static int innerLo(int shape, int i0) {
+        return shape == K_UPPER ? i0 : 0;
+    }
+
+    static int innerHi(int shape, int i0, int mr, int k) {
+        return shape == K_LOWER ? Math.min(k, i0 + mr) : k;
+    }
+}

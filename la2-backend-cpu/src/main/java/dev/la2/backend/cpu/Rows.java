@@ -1,0 +1,124 @@
+package dev.la2.backend.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/** Moves token rows between tensors (either layout, by stride) and dense per-block tiles. */
+final class Rows {
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+
+    private Rows() {
+    }
+
+    /** rows x width floats from element {@code first} (stride {@code stride}) into dst with row pitch width. */
+    static void load(MemorySegment seg, long first, long stride, int rows, int width, float[] dst) {
+        if (stride == width) {
+            MemorySegment.copy(seg, F32, first * 4, dst, 0, rows * width);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(seg, F32, (first + r * stride) * 4, dst, r * width, width);
+            }
+        }
+    }
+
+    static void store(float[] src, MemorySegment seg, long first, long stride, int rows, int width) {
+        if (stride == width) {
+            MemorySegment.copy(src, 0, seg, F32, first * 4, rows * width);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(src, r * width, seg, F32, (first + r * stride) * 4, width);
+            }
+        }
+    }
+
+    static void load(MemorySegment seg, long first, long stride, int rows, int width, double[] dst) {
+        if (stride == width) {
+            MemorySegment.copy(seg, F64, first * 8, dst, 0, rows * width);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(seg, F64, (first + r * stride) * 8, dst, r * width, width);
+            }
+        }
+    }
+
+    static void store(double[] src, MemorySegment seg, long first, long stride, int rows, int width) {
+        if (stride == width) {
+            MemorySegment.copy(src, 0, seg, F64, first * 8, rows * width);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(src, r * width, seg, F64, (first + r * stride) * 8, width);
+            }
+        }
+    }
+
+    /** Square tiles of the transpose: both sides of an 8 x 8 tile stay in a few cache lines. */
+    private static final int TILE = 8;
+
+    /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
+    static void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
+        for (int i0 = 0; i0 < rows; i0 += TILE) {
+            int i1 = Math.min(rows, i0 + TILE);
+            for (int j0 = 0; j0 < cols; j0 += TILE) {
+                int j1 = Math.min(cols, j0 + TILE);
+                for (int j = j0; j < j1; j++) {
+                    int dj = j * ldd;
+                    for (int i = i0; i < i1; i++) {
+                        dst[dj + i] = src[i * cols + j];
+                    }
+                }
+            }
+        }
+    }
+
+    /** dst[i][:] = w[i] * src[i][:] for rows of width cols. */
+    static void scaleRows(float[] src, int rows, int cols, float[] w, int wOffset, boolean reversed, float[] dst) {
+        for (int i = 0; i < rows; i++) {
+            float x = reversed ? w[wOffset - i] : w[wOffset + i];
+            int at = i * cols;
+            for (int j = 0; j < cols; j++) {
+                dst[at + j] = x * src[at + j];
+            }
+        }
+    }
+
+    /** Keeps a[i][j] (row pitch lda) for j <= i times coef[i - j], zeros j > i, for an n x n tile. */
+    static void maskLower(float[] a, int lda, int n, float[] coef) {
+        for (int i = 0; i < n; i++) {
+            int at = i * lda;
+            for (int j = 0; j <= i; j++) {
+                a[at + j] *= coef[i - j];
+            }
+            for (int j = i + 1; j < n; j++) {
+                a[at + j] = 0f;
+            }
+        }
+    }
+
+    /** Keeps a[i][j] for j >= i times coef[j - i], zeros j < i. */
+    static void maskUpper(float[] a, int lda, int n, float[] coef) {
+        for (int i = 0; i < n; i++) {
+            int at = i * lda;
+            for (int j = 0; j < i; j++) {
+                a[at + j] = 0f;
+            }
+            for (int j = i; j < n; j++) {
+                a[at + j] *= coef[j - i];
+            }
+        }
+    }
+
+    /** In double: the decay gradient sums these over every token, and they partly cancel. */
+    static double dot(float[] x, int xo, float[] y, int yo, int n) {
+        double s0 = 0, s1 = 0;
+        int i = 0;
+        for (; i + 2 <= n; i += 2) {
+            s0 += (double) x[xo + i] * y[yo + i];
+            s1 += (double) x[xo + i + 1] * y[yo + i + 1];
+        }
+        if (i < n) {
+            s0 += (double) x[xo + i] * y[yo + i];
+        }
+        return s0 + s1;
+    }
+}

@@ -1,0 +1,703 @@
+package dev.la2.backend.cpu;
+
+import dev.la2.spi.AttentionShape;
+import dev.la2.spi.BackwardCall;
+import dev.la2.spi.DecodeCall;
+import dev.la2.spi.ForwardCall;
+import dev.la2.spi.HostTensor;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * SPEC.md section 2 in fp32: blocks of C tokens, masked C x C tiles inside a block, the D x E state
+ * between blocks. Every product goes through {@link Kernels#gemm}.
+ *
+ * <p>Parallelism: sequences (b, h) are independent; when there are fewer of them than threads,
+ * each is also cut into segments of whole blocks. Every segment runs from a zero start (the first
+ * from the true initial state, the last backward segment from the true dFinalState), the segments'
+ * end states are then combined in order (S_in(p+1) = lambda^len S_in(p) + local end), and a
+ * correction pass adds each segment's true incoming state: a linear term, lambda^(u+1) q S_in for
+ * outputs, dq, and lambda^(len-1-u) for dk and dv. The partition depends only on the shape and the
+ * thread count, and every reduction runs in a fixed order, so results are reproducible bit for bit.
+ *
+ * <p>The decay gradient uses forward-mode differentiation of the state, T = -dS/ds, which obeys
+ * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;);
+ * this equals SPEC.md's -lambda sum_t &lt;G_t, S_{t-1}&gt; but needs no stored per-block state in the
+ * backward sweep, and T combines across segments like S does.
+ */
+final class TiledF32 {
+    /** Blocks of one segment per correction task: small enough to spread over threads. */
+    private static final int CORRECTION_BLOCKS = 4;
+
+    private final Kernels kx;
+    private final WorkerPool pool;
+    private final int block;
+    private final int segmentTokens;
+    private final Scratch scratch;
+
+    TiledF32(Kernels kx, WorkerPool pool, int block, int segmentTokens, Scratch scratch) {
+        this.kx = kx;
+        this.pool = pool;
+        this.block = block;
+        this.segmentTokens = segmentTokens;
+        this.scratch = scratch;
+    }
+
+    /** How sequences are cut: {@code segments} pieces of {@code segmentLength} tokens (a multiple of C). */
+    record Plan(int sequences, int tokens, int segments, int segmentLength) {
+        int start(int p) {
+            return p * segmentLength;
+        }
+
+        int end(int p) {
+            return Math.min(tokens, (p + 1) * segmentLength);
+        }
+    }
+
+    Plan plan(int sequences, int tokens) {
+        int c = block;
+        int blocks = (tokens + c - 1) / c;
+        int perSegment;
+        if (segmentTokens > 0) {
+            perSegment = Math.max(1, (segmentTokens + c - 1) / c);
+        } else if (sequences >= pool.threads()) {
+            perSegment = blocks;
+        } else {
+            int want = (pool.threads() + sequences - 1) / sequences;
+            perSegment = (blocks + want - 1) / want;
+        }
+        int segments = (blocks + perSegment - 1) / perSegment;
+        return new Plan(sequences, tokens, segments, perSegment * c);
+    }
+
+    /**
+     * A decay weight as float, with magnitudes below 1e-28 flushed to zero. Powers of lambda
+     * underflow smoothly into subnormal floats, and products with subnormal operands cost Intel
+     * cores a microcode assist each (measured: a segmented call ran 4x slower); a weight that
+     * small changes no result by more than 1e-28 of its other terms.
+     */
+    static float weight(double x) {
+        return Math.abs(x) < 1e-28 ? 0f : (float) x;
+    }
+
+    /** The same for weights kept in double (subnormal doubles start near 1e-308). */
+    static double weight64(double x) {
+        return Math.abs(x) < 1e-280 ? 0 : x;
+    }
+
+    /**
+     * lambda^m and c lambda^m for m = 0..C, in float, from exp(-s m); also rev[j] = lambda^(C-1-j),
+     * so that lambda^(l-1-j) for a block of l tokens is rev[C-l+j].
+     */
+    private record Powers(double s, float[] pow, float[] cpow, float[] rev) {
+        static Powers of(double s, double scale, int c) {
+            float[] pow = new float[c + 1], cpow = new float[c + 1], rev = new float[c];
+            for (int m = 0; m <= c; m++) {
+                double p = Math.exp(-s * m);
+                pow[m] = weight(p);
+                cpow[m] = weight(scale * p);
+            }
+            for (int j = 0; j < c; j++) {
+                rev[j] = pow[c - 1 - j];
+            }
+            return new Powers(s, pow, cpow, rev);
+        }
+
+        double at(long m) {
+            return Math.exp(-s * m);
+        }
+    }
+
+    private Powers[] powers(HostTensor decay, int heads, double scale) {
+        Powers[] p = new Powers[heads];
+        for (int h = 0; h < heads; h++) {
+            p[h] = Powers.of(decay.get(h), scale, block);
+        }
+        return p;
+    }
+
+    private static MemorySegment seg(Object t) {
+        return ((HostTensor) t).segment();
+    }
+
+    private static float[] state(Object t, int seq, int de) {
+        if (t == null) {
+            return null;
+        }
+        float[] s = new float[de];
+        MemorySegment.copy(seg(t), Rows.F32, (long) seq * de * 4, s, 0, de);
+        return s;
+    }
+
+    private static void writeState(float[] s, Object t, int seq) {
+        MemorySegment.copy(s, 0, seg(t), Rows.F32, (long) seq * s.length * 4, s.length);
+    }
+
+    private void transposeState(float[] src, int rows, int cols, float[] dst) {
+        kx.transpose(src, rows, cols, dst, rows);
+    }
+
+    /** dst = a * x + b * y elementwise (y may be null). */
+    private static void axpby(float[] dst, float a, float[] x, float b, float[] y) {
+        for (int i = 0; i < dst.length; i++) {
+            dst[i] = a * x[i] + (y == null ? 0f : b * y[i]);
+        }
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    void forward(ForwardCall call) {
+        AttentionShape sh = call.shape();
+        int d = sh.keyDim(), e = sh.valueDim(), de = d * e;
+        int seqs = (int) sh.sequences();
+        Plan plan = plan(seqs, sh.tokens());
+        Powers[] pw = powers((HostTensor) call.decay(), sh.heads(), call.scale());
+        float[][][] ends = new float[seqs][plan.segments()][];
+        MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v()), o = seg(call.output());
+        long work = scratch.reserve(forwardScratch(d, e) * Math.min(pool.threads(), seqs * plan.segments()));
+        try {
+            pool.run(seqs * plan.segments(), task -> {
+                int seq = task / plan.segments(), p = task % plan.segments();
+                float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
+                ends[seq][p] = forwardSegment(sh, seq, plan.start(p), plan.end(p), pw[seq % sh.heads()],
+                        q, k, v, o, s0);
+            });
+            if (plan.segments() > 1) {
+                float[][][] incoming = new float[seqs][][];
+                pool.run(seqs, seq -> incoming[seq] = combineStates(plan, pw[seq % sh.heads()], ends[seq]));
+                List<int[]> fixes = corrections(plan, seqs, 1, plan.segments());
+                pool.run(fixes.size(), i -> {
+                    int[] f = fixes.get(i);
+                    correctOutput(sh, f[0], plan.start(f[1]), f[2], f[3], pw[f[0] % sh.heads()],
+                            incoming[f[0]][f[1]], q, o, d, e);
+                });
+            }
+            if (call.finalState() != null) {
+                for (int seq = 0; seq < seqs; seq++) {
+                    writeState(ends[seq][plan.segments() - 1], call.finalState(), seq);
+                }
+            }
+        } finally {
+            scratch.release(work);
+        }
+    }
+
+    private long forwardScratch(int d, int e) {
+        int c = block;
+        return 4L * (3L * c * d + 2L * c * e + (long) d * c + (long) c * c + (long) d * e);
+    }
+
+    /**
+     * Runs tokens [t0, t1) of one sequence from {@code s0} (null: zero), writing their outputs, and
+     * returns the state after t1 - 1.
+     */
+    private float[] forwardSegment(AttentionShape sh, int seq, int t0, int t1, Powers pw,
+                                   MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment o,
+                                   float[] s0) {
+        int c = block, d = sh.keyDim(), e = sh.valueDim();
+        int b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] qb = new float[c * d], kb = new float[c * d], vb = new float[c * e], ob = new float[c * e];
+        float[] kt = new float[d * c], a = new float[c * c];
+        float[] st = s0 != null ? s0 : new float[d * e];
+        boolean zero = s0 == null;
+        for (int t = t0; t < t1; t += c) {
+            int l = Math.min(c, t1 - t);
+            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
+            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
+            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
+            kx.transpose(kb, l, d, kt, c);
+            // Intra-block: ((Q K^T) (.) M) V with the scale folded into the mask.
+            kx.gemm(qb, 0, d, kt, 0, c, a, 0, c, l, l, d, 0f, false, Kernels.OUT_LOWER);
+            Rows.maskLower(a, c, l, pw.cpow());
+            kx.gemm(a, 0, c, vb, 0, e, ob, 0, e, l, e, l, 0f, false, Kernels.K_LOWER);
+            // Inter-block: c lambda^(a+1) q_a S.
+            if (!zero) {
+                kx.gemm(pw.cpow(), 1, qb, 0, d, st, 0, e, ob, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            }
+            Rows.store(ob, o, sh.valueRow(b, h, t), vs, l, e);
+            // S <- lambda^l S + (diag(lambda^(l-1-j)) K)^T V.
+            for (int x = 0; x < d; x++) {
+                int row = x * c;
+                for (int j = 0; j < l; j++) {
+                    kt[row + j] *= pw.pow()[l - 1 - j];
+                }
+            }
+            kx.gemm(kt, 0, c, vb, 0, e, st, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            zero = false;
+        }
+        return st;
+    }
+
+    /** True incoming states of every segment; ends[p] becomes the true end state of segment p. */
+    private static float[][] combineStates(Plan plan, Powers pw, float[][] ends) {
+        float[][] in = new float[plan.segments()][];
+        for (int p = 1; p < plan.segments(); p++) {
+            in[p] = ends[p - 1];
+            float decay = weight(pw.at(plan.end(p) - plan.start(p)));
+            float[] end = new float[in[p].length];
+            axpby(end, decay, in[p], 1f, ends[p]);
+            ends[p] = end;
+        }
+        return in;
+    }
+
+    /** Tasks {seq, segment, firstBlockToken, endToken} over segments [pLo, pHi). */
+    private List<int[]> corrections(Plan plan, int seqs, int pLo, int pHi) {
+        List<int[]> list = new ArrayList<>();
+        int span = CORRECTION_BLOCKS * block;
+        for (int seq = 0; seq < seqs; seq++) {
+            for (int p = pLo; p < pHi; p++) {
+                for (int t = plan.start(p); t < plan.end(p); t += span) {
+                    list.add(new int[] {seq, p, t, Math.min(plan.end(p), t + span)});
+                }
+            }
+        }
+        return list;
+    }
+
+    /** o_t += c lambda^(t - segStart + 1) q_t S_in for tokens [t0, t1). */
+    private void correctOutput(AttentionShape sh, int seq, int segStart, int t0, int t1, Powers pw,
+                               float[] sIn, MemorySegment q, MemorySegment o, int d, int e) {
+        int c = block, b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] qb = new float[c * d], ob = new float[c * e], w = new float[c];
+        double scale = pw.cpow()[0];
+        for (int t = t0; t < t1; t += c) {
+            int l = Math.min(c, t1 - t);
+            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
+            Rows.load(o, sh.valueRow(b, h, t), vs, l, e, ob);
+            for (int r = 0; r < l; r++) {
+                w[r] = weight(scale * pw.at(t + r - segStart + 1));
+            }
+            kx.gemm(w, 0, qb, 0, d, sIn, 0, e, ob, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            Rows.store(ob, o, sh.valueRow(b, h, t), vs, l, e);
+        }
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    /** What a sweep-1 (forward in S) segment leaves for the combine: transposed end states and a ds partial. */
+    private record Sweep1(float[] st, float[] tt, double decaySum) {
+    }
+
+    /** What a sweep-2 (backward in G) segment leaves: U = lambda G at its first token, and a ds partial. */
+    private record Sweep2(float[] u, double decaySum) {
+    }
+
+    void backward(BackwardCall call) {
+        AttentionShape sh = call.shape();
+        int d = sh.keyDim(), e = sh.valueDim(), de = d * e, heads = sh.heads();
+        int seqs = (int) sh.sequences();
+        Plan plan = plan(seqs, sh.tokens());
+        int segs = plan.segments();
+        boolean wantDecay = call.dDecay() != null;
+        Powers[] pw = powers((HostTensor) call.decay(), heads, call.scale());
+        Sweep1[][] s1 = new Sweep1[seqs][segs];
+        Sweep2[][] s2 = new Sweep2[seqs][segs];
+        MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v()), g = seg(call.dOutput());
+        MemorySegment dq = seg(call.dq()), dk = seg(call.dk()), dv = seg(call.dv());
+        long work = scratch.reserve(backwardScratch(d, e) * Math.min(pool.threads(), 2L * seqs * segs));
+        try {
+            pool.run(2 * seqs * segs, task -> {
+                int sweep = task % 2, rest = task / 2, seq = rest / segs, p = rest % segs;
+                Powers w = pw[seq % heads];
+                if (sweep == 0) {
+                    float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
+                    s1[seq][p] = sweepForward(sh, seq, plan.start(p), plan.end(p), w, q, k, v, g, dq, s0, wantDecay);
+                } else {
+                    float[] uEnd = p == segs - 1 ? state(call.dFinalState(), seq, de) : null;
+                    s2[seq][p] = sweepBackward(sh, seq, plan.start(p), plan.end(p), w, q, k, v, g, dk, dv, uEnd, wantDecay);
+                }
+            });
+            double[] decaySeq = new double[seqs];
+            float[][][] sIn = new float[seqs][][];
+            float[][][] uIn = new float[seqs][][];
+            pool.run(seqs, seq -> {
+                float[] dsf = state(call.dFinalState(), seq, de);
+                Combined cb = combineBackward(plan, pw[seq % heads], s1[seq], s2[seq], dsf, d, e, wantDecay);
+                sIn[seq] = cb.stIn;
+                uIn[seq] = cb.uIn;
+                decaySeq[seq] = cb.decaySum;
+                writeState(cb.dS0, call.dInitialState(), seq);
+            });
+            if (segs > 1) {
+                List<int[]> fixQ = corrections(plan, seqs, 1, segs);
+                List<int[]> fixKv = corrections(plan, seqs, 0, segs - 1);
+                double[] partial = new double[fixQ.size()];
+                pool.run(fixQ.size() + fixKv.size(), i -> {
+                    if (i < fixQ.size()) {
+                        int[] f = fixQ.get(i);
+                        partial[i] = correctDq(sh, f[0], plan.start(f[1]), f[2], f[3], pw[f[0] % heads],
+                                sIn[f[0]][f[1]], q, g, dq, wantDecay);
+                    } else {
+                        int[] f = fixKv.get(i - fixQ.size());
+                        correctDkDv(sh, f[0], plan.end(f[1]), f[2], f[3], pw[f[0] % heads],
+                                uIn[f[0]][f[1]], k, v, dk, dv);
+                    }
+                });
+                for (int i = 0; i < fixQ.size(); i++) {
+                    decaySeq[fixQ.get(i)[0]] += partial[i];
+                }
+            }
+            if (wantDecay) {
+                HostTensor out = (HostTensor) call.dDecay();
+                for (int h = 0; h < heads; h++) {
+                    double sum = 0;
+                    for (int b = 0; b < sh.batch(); b++) {
+                        sum += decaySeq[b * heads + h];
+                    }
+                    out.set(h, -sum);
+                }
+            }
+        } finally {
+            scratch.release(work);
+        }
+    }
+
+    private long backwardScratch(int d, int e) {
+        int c = block, f = Math.max(d, e);
+        return 4L * (4L * c * d + 3L * c * e + 3L * f * c + 2L * c * c + 2L * c * f + 2L * d * e);
+    }
+
+    /**
+     * Sweep 1 over tokens [t0, t1): dq_t = c (sum_{j<=t in block} lambda^(t-j) (dO_t . v_j) k_j
+     * + lambda^(a+1) dO_t S_prev^T). Keeps S (and T when the decay gradient is wanted) transposed,
+     * E x D, since dq needs dO S^T.
+     */
+    private Sweep1 sweepForward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
+                                MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment g,
+                                MemorySegment dq, float[] s0, boolean wantDecay) {
+        int c = block, d = sh.keyDim(), e = sh.valueDim();
+        int b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] qb = new float[c * d], kb = new float[c * d], vb = new float[c * e], gb = new float[c * e];
+        float[] vt = new float[e * c], bt = new float[c * c], dqb = new float[c * d], y = new float[c * d];
+        float[] kw = new float[c * d];
+        float[] st = new float[e * d];
+        boolean zero = true;
+        if (s0 != null) {
+            transposeState(s0, d, e, st);
+            zero = false;
+        }
+        float[] tt = wantDecay ? new float[e * d] : null;
+        boolean tZero = true;
+        double[] stD = null, ttD = null;
+        float[] dS = null, dT = null;
+        if (wantDecay) {
+            stD = new double[e * d];
+            ttD = new double[e * d];
+            dS = new float[e * d];
+            dT = new float[e * d];
+            for (int i = 0; i < stD.length; i++) {
+                stD[i] = st[i];
+            }
+        }
+        double scale = pw.cpow()[0];
+        double decaySum = 0;
+        for (int t = t0; t < t1; t += c) {
+            int l = Math.min(c, t1 - t);
+            if (wantDecay) {
+                Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb); // only the decay terms read q here
+            }
+            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
+            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
+            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            kx.transpose(vb, l, e, vt, c);
+            kx.gemm(gb, 0, e, vt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_LOWER);
+            Rows.maskLower(bt, c, l, pw.cpow());
+            kx.gemm(bt, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
+            if (!zero && !wantDecay) {
+                kx.gemm(pw.cpow(), 1, gb, 0, e, st, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
+            } else if (!zero) {
+                // The decay terms need dO S^T (and dO T^T) themselves, so they go through y.
+                kx.gemm(gb, 0, e, st, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                for (int r = 0; r < l; r++) {
+                    float w = pw.cpow()[r + 1];
+                    int at = r * d;
+                    for (int x = 0; x < d; x++) {
+                        dqb[at + x] = Math.fma(w, y[at + x], dqb[at + x]);
+                    }
+                    decaySum += scale * (r + 1) * pw.at(r + 1) * Rows.dot(qb, at, y, at, d);
+                }
+                if (!tZero) {
+                    kx.gemm(gb, 0, e, tt, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                    for (int r = 0; r < l; r++) {
+                        decaySum += scale * pw.at(r + 1) * Rows.dot(qb, r * d, y, r * d, d);
+                    }
+                }
+            }
+            Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
+            float decay = pw.pow()[l];
+            if (wantDecay) {
+                // T <- lambda^l T + l lambda^l S + sum_j (l-1-j) lambda^(l-1-j) v_j^T k_j, and S as
+                // usual, both transposed and carried in double: ds sums terms that grow like N^2 at
+                // s = 0 and largely cancel, so fp32 states would cost it digits; per-block increments
+                // stay fp32 products.
+                for (int r = 0; r < l; r++) {
+                    float w = weight((l - 1 - r) * pw.at(l - 1 - r));
+                    for (int x = 0; x < d; x++) {
+                        kw[r * d + x] = w * kb[r * d + x];
+                    }
+                }
+                kx.gemm(vt, 0, c, kw, 0, d, dT, 0, d, e, d, l, 0f, false, Kernels.FULL);
+                Rows.scaleRows(kb, l, d, pw.pow(), l - 1, true, kw);
+                kx.gemm(vt, 0, c, kw, 0, d, dS, 0, d, e, d, l, 0f, false, Kernels.FULL);
+                double dl = weight64(pw.at(l)), sw = weight64(l * dl);
+                for (int i = 0; i < ttD.length; i++) {
+                    ttD[i] = dl * ttD[i] + sw * stD[i] + dT[i];
+                    stD[i] = dl * stD[i] + dS[i];
+                    tt[i] = (float) ttD[i];
+                    st[i] = (float) stD[i];
+                }
+                tZero = false;
+            } else {
+                Rows.scaleRows(kb, l, d, pw.pow(), l - 1, true, kw);
+                kx.gemm(vt, 0, c, kw, 0, d, st, 0, d, e, d, l, decay, !zero, Kernels.FULL);
+            }
+            zero = false;
+        }
+        return new Sweep1(st, tt, decaySum);
+    }
+
+    /**
+     * Sweep 2 over tokens [t0, t1), last block first: with U = lambda G at the block's end,
+     * dk = (V dO^T (.) M^T) Q + diag(lambda^(l-1-j)) V U^T and dv = (K Q^T (.) M^T) dO +
+     * diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1) q_j^T dO_j.
+     */
+    private Sweep2 sweepBackward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
+                                 MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment g,
+                                 MemorySegment dk, MemorySegment dv, float[] uEnd, boolean wantDecay) {
+        int c = block, d = sh.keyDim(), e = sh.valueDim();
+        int b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] qb = new float[c * d], kb = new float[c * d], vb = new float[c * e], gb = new float[c * e];
+        float[] qt = new float[d * c], gt = new float[e * c], vt = new float[e * c];
+        float[] at = new float[c * c], bt = new float[c * c];
+        float[] dkb = new float[c * d], dvb = new float[c * e], x = new float[d * c];
+        float[] u = uEnd != null ? uEnd : new float[d * e];
+        boolean zero = uEnd == null;
+        double scale = pw.cpow()[0];
+        double[] intra = wantDecay ? new double[c] : null;
+        if (wantDecay) {
+            for (int m = 0; m < c; m++) {
+                intra[m] = scale * m * pw.at(m);
+            }
+        }
+        double decaySum = 0;
+        int blocks = (t1 - t0 + c - 1) / c;
+        for (int i = blocks - 1; i >= 0; i--) {
+            int t = t0 + i * c, l = Math.min(c, t1 - t);
+            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
+            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
+            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
+            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            kx.transpose(qb, l, d, qt, c);
+            kx.transpose(gb, l, e, gt, c);
+            kx.gemm(kb, 0, d, qt, 0, c, at, 0, c, l, l, d, 0f, false, Kernels.OUT_UPPER);
+            kx.gemm(vb, 0, e, gt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_UPPER);
+            if (wantDecay) {
+                // The intra-block part of c sum_t q_t T_t dO_t^T: pairs j < a weighted (a-j) lambda^(a-j).
+                for (int j = 0; j < l; j++) {
+                    int row = j * c;
+                    for (int a = j + 1; a < l; a++) {
+                        decaySum += intra[a - j] * ((double) at[row + a] * bt[row + a]);
+                    }
+                }
+            }
+            Rows.maskUpper(at, c, l, pw.cpow());
+            Rows.maskUpper(bt, c, l, pw.cpow());
+            kx.gemm(bt, 0, c, qb, 0, d, dkb, 0, d, l, d, l, 0f, false, Kernels.K_UPPER);
+            kx.gemm(at, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 0f, false, Kernels.K_UPPER);
+            if (!zero) {
+                kx.transpose(vb, l, e, vt, c);
+                kx.gemm(u, 0, e, vt, 0, c, x, 0, c, d, l, e, 0f, false, Kernels.FULL);
+                for (int j = 0; j < l; j++) {
+                    float w = pw.pow()[l - 1 - j];
+                    int row = j * d;
+                    for (int z = 0; z < d; z++) {
+                        dkb[row + z] = Math.fma(w, x[z * c + j], dkb[row + z]);
+                    }
+                }
+                kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            }
+            Rows.store(dkb, dk, sh.keyRow(b, h, t), ks, l, d);
+            Rows.store(dvb, dv, sh.valueRow(b, h, t), vs, l, e);
+            for (int z = 0; z < d; z++) {
+                int row = z * c;
+                for (int j = 0; j < l; j++) {
+                    qt[row + j] *= pw.cpow()[j + 1];
+                }
+            }
+            kx.gemm(qt, 0, c, gb, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            zero = false;
+        }
+        return new Sweep2(u, decaySum);
+    }
+
+    private record Combined(float[][] stIn, float[][] uIn, float[] dS0, double decaySum) {
+    }
+
+    /**
+     * Joins one sequence's segments: true incoming S (transposed) and T for sweep 1, true U from the
+     * right for sweep 2, dS0 = U at token 0, and the decay-gradient terms that pair a segment's
+     * incoming state with its local sums.
+     */
+    private static Combined combineBackward(Plan plan, Powers pw, Sweep1[] s1, Sweep2[] s2, float[] dsf,
+                                            int d, int e, boolean wantDecay) {
+        int segs = plan.segments();
+        double sum = 0;
+        for (int p = 0; p < segs; p++) {
+            sum += s1[p].decaySum() + s2[p].decaySum();
+        }
+        float[][] stIn = new float[segs][];
+        float[] stEnd = s1[0].st(), ttEnd = s1[0].tt();
+        for (int p = 1; p < segs; p++) {
+            int len = plan.end(p) - plan.start(p);
+            float decay = weight(pw.at(len));
+            stIn[p] = stEnd;
+            float[] ttIn = ttEnd;
+            if (wantDecay) {
+                // c sum_t lambda^(u+1) q_t T_in dO_t^T = <T_in, R_p>, R_p = U_local minus the dS_final part.
+                float[] r = s2[p].u();
+                double dotIn = 0;
+                for (int x = 0; x < d; x++) {
+                    for (int y = 0; y < e; y++) {
+                        double rv = r[x * e + y];
+                        if (p == segs - 1 && dsf != null) {
+                            rv -= (double) decay * dsf[x * e + y];
+                        }
+                        dotIn += ttIn[y * d + x] * rv;
+                    }
+                }
+                sum += dotIn;
+                float[] next = new float[ttIn.length];
+                float sw = weight(len * pw.at(len));
+                for (int i = 0; i < next.length; i++) {
+                    next[i] = decay * ttIn[i] + sw * stIn[p][i] + s1[p].tt()[i];
+                }
+                ttEnd = next;
+            }
+            float[] next = new float[stEnd.length];
+            axpby(next, decay, stIn[p], 1f, s1[p].st());
+            stEnd = next;
+        }
+        if (wantDecay && dsf != null) {
+            double dot = 0;
+            for (int x = 0; x < d; x++) {
+                for (int y = 0; y < e; y++) {
+                    dot += (double) dsf[x * e + y] * ttEnd[y * d + x];
+                }
+            }
+            sum += dot;
+        }
+        float[][] uIn = new float[segs][];
+        float[] uStart = s2[segs - 1].u();
+        for (int p = segs - 2; p >= 0; p--) {
+            uIn[p] = uStart;
+            float[] next = new float[uStart.length];
+            axpby(next, weight(pw.at(plan.end(p) - plan.start(p))), uIn[p], 1f, s2[p].u());
+            uStart = next;
+        }
+        return new Combined(stIn, uIn, uStart, sum);
+    }
+
+    /**
+     * dq_t += c lambda^(t - segStart + 1) dO_t S_in^T over [t0, t1); returns the matching decay
+     * gradient term c sum_t (u+1) lambda^(u+1) q_t S_in dO_t^T.
+     */
+    private double correctDq(AttentionShape sh, int seq, int segStart, int t0, int t1, Powers pw, float[] stIn,
+                             MemorySegment q, MemorySegment g, MemorySegment dq, boolean wantDecay) {
+        int c = block, d = sh.keyDim(), e = sh.valueDim();
+        int b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] gb = new float[c * e], y = new float[c * d], dqb = new float[c * d], qb = wantDecay ? new float[c * d] : null;
+        double scale = pw.cpow()[0], sum = 0;
+        for (int t = t0; t < t1; t += c) {
+            int l = Math.min(c, t1 - t);
+            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            Rows.load(dq, sh.keyRow(b, h, t), ks, l, d, dqb);
+            if (wantDecay) {
+                Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
+            }
+            kx.gemm(gb, 0, e, stIn, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
+            for (int r = 0; r < l; r++) {
+                int u = t + r - segStart;
+                double p = pw.at(u + 1);
+                float w = weight(scale * p);
+                for (int x = 0; x < d; x++) {
+                    dqb[r * d + x] = Math.fma(w, y[r * d + x], dqb[r * d + x]);
+                }
+                if (wantDecay) {
+                    sum += scale * (u + 1) * p * Rows.dot(qb, r * d, y, r * d, d);
+                }
+            }
+            Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
+        }
+        return sum;
+    }
+
+    /** dk_t += lambda^(segEnd-1-t) U_in v_t^T, dv_t += lambda^(segEnd-1-t) k_t U_in over [t0, t1). */
+    private void correctDkDv(AttentionShape sh, int seq, int segEnd, int t0, int t1, Powers pw, float[] uIn,
+                             MemorySegment k, MemorySegment v, MemorySegment dk, MemorySegment dv) {
+        int c = block, d = sh.keyDim(), e = sh.valueDim();
+        int b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] ut = new float[e * d];
+        transposeState(uIn, d, e, ut);
+        float[] kb = new float[c * d], vb = new float[c * e], dkb = new float[c * d], dvb = new float[c * e];
+        float[] w = new float[c];
+        for (int t = t0; t < t1; t += c) {
+            int l = Math.min(c, t1 - t);
+            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
+            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
+            Rows.load(dk, sh.keyRow(b, h, t), ks, l, d, dkb);
+            Rows.load(dv, sh.valueRow(b, h, t), vs, l, e, dvb);
+            for (int r = 0; r < l; r++) {
+                w[r] = weight(pw.at(segEnd - 1 - (t + r)));
+            }
+            kx.gemm(w, 0, vb, 0, e, ut, 0, d, dkb, 0, d, l, d, e, 1f, true, Kernels.FULL);
+            kx.gemm(w, 0, kb, 0, d, uIn, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            Rows.store(dkb, dk, sh.keyRow(b, h, t), ks, l, d);
+            Rows.store(dvb, dv, sh.valueRow(b, h, t), vs, l, e);
+        }
+    }
+
+    // ---------------------------------------------------------------- decode
+
+    void decode(DecodeCall call) {
+        int d = call.keyDim(), e = call.valueDim(), de = d * e, heads = call.heads();
+        int seqs = call.batch() * heads;
+        MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v());
+        MemorySegment state = seg(call.state()), out = seg(call.output());
+        HostTensor decay = (HostTensor) call.decay();
+        float scale = (float) call.scale();
+        // Small steps are cheaper on the caller's thread than handed to the pool.
+        int chunk = Math.max(1, Math.min(seqs, (1 << 16) / Math.max(1, de)));
+        int tasks = (seqs + chunk - 1) / chunk;
+        java.util.function.IntConsumer body = task -> {
+            float[] s = new float[de], qb = new float[d], kb = new float[d], vb = new float[e], ob = new float[e];
+            for (int seq = task * chunk; seq < Math.min(seqs, (task + 1) * chunk); seq++) {
+                MemorySegment.copy(state, Rows.F32, (long) seq * de * 4, s, 0, de);
+                MemorySegment.copy(q, Rows.F32, (long) seq * d * 4, qb, 0, d);
+                MemorySegment.copy(k, Rows.F32, (long) seq * d * 4, kb, 0, d);
+                MemorySegment.copy(v, Rows.F32, (long) seq * e * 4, vb, 0, e);
+                float lambda = weight(Math.exp(-decay.get(seq % heads)));
+                // S <- lambda S + k^T v, as a rank-one product.
+                kx.gemm(kb, 0, 1, vb, 0, e, s, 0, e, d, e, 1, lambda, true, Kernels.FULL);
+                kx.gemm(qb, 0, d, s, 0, e, ob, 0, e, 1, e, d, 0f, false, Kernels.FULL);
+                for (int y = 0; y < e; y++) {
+                    ob[y] *= scale;
+                }
+                MemorySegment.copy(s, 0, state, Rows.F32, (long) seq * de * 4, de);
+                MemorySegment.copy(ob, 0, out, Rows.F32, (long) seq * e * 4, e);
+            }
+        };
+        if (tasks == 1) {
+            body.accept(0);
+        } else {
+            pool.run(tasks, body);
+        }
+    }
+}

@@ -1,0 +1,378 @@
+package dev.la2.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Register-blocked products on the Vector API: each micro-kernel keeps a block of C (four rows by
+ * up to four vectors) in registers for the whole inner loop, broadcasting one A element per row
+ * and loading one B vector per column group (the i-k-j order, so no horizontal reductions).
+ * Column tails use one masked vector; row tails use one-row kernels.
+ *
+ * <p>The species is a {@code static final} constant so the JIT folds it; it is the preferred one
+ * unless the system property {@code la2.cpu.vectorBits} names 64, 128, 256 or 512.
+ */
+final class VectorKernels implements Kernels {
+    static final VectorSpecies<Float> F = species();
+    private static final int L = F.length();
+    /** Four vectors per row need 16 accumulators: only 512-bit machines (32 registers) hold them all. */
+    private static final boolean WIDE = F.vectorBitSize() >= 512;
+
+    private static VectorSpecies<Float> species() {
+        int bits = Integer.getInteger(CpuProvider.VECTOR_BITS_PROPERTY, FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        return switch (bits) {
+            case 64 -> FloatVector.SPECIES_64;
+            case 128 -> FloatVector.SPECIES_128;
+            case 256 -> FloatVector.SPECIES_256;
+            case 512 -> FloatVector.SPECIES_512;
+            default -> FloatVector.SPECIES_PREFERRED;
+        };
+    }
+
+    /** Called reflectively by the provider, so that it never links Vector API classes itself. */
+    static String describeSpecies() {
+        return F.vectorBitSize() + "-bit FloatVector" + switch (F.vectorBitSize()) {
+            case 512 -> " (AVX-512)";
+            case 256 -> " (AVX2)";
+            default -> "";
+        };
+    }
+
+    @Override
+    public String describe() {
+        return "Vector API, " + describeSpecies();
+    }
+
+    /**
+     * Gathers one column of L source rows per vector: measured about twice as fast as tiled scalar
+     * copies on AVX-512, and transposes are a visible share of a block's work.
+     */
+    @Override
+    public void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
+        int[] map = new int[L];
+        for (int r = 0; r < L; r++) {
+            map[r] = r * cols;
+        }
+        int i = 0;
+        for (; i + L <= rows; i += L) {
+            int base = i * cols;
+            for (int j = 0; j < cols; j++) {
+                FloatVector.fromArray(F, src, base + j, map, 0).intoArray(dst, j * ldd + i);
+            }
+        }
+        // The gather checks every lane's index even under a mask, so the last rows go one by one.
+        for (; i < rows; i++) {
+            int base = i * cols;
+            for (int j = 0; j < cols; j++) {
+                dst[j * ldd + i] = src[base + j];
+            }
+        }
+    }
+
+    /**
+     * Triangular outputs are widened to whole vectors (the extra entries are overwritten by the
+     * caller's mask), so the score tiles run without masked tails.
+     */
+    private static int colLo(int shape, int i0) {
+        return shape == OUT_UPPER ? i0 - i0 % L : 0;
+    }
+
+    private static int colHi(int shape, int i0, int mr, int n) {
+        if (shape != OUT_LOWER) {
+            return n;
+        }
+        int end = i0 + mr;
+        return Math.min(n, end + (L - end % L) % L);
+    }
+
+    @Override
+    public void gemm(float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co, int ldc,
+                     int m, int n, int k, float beta, boolean accumulate, int shape) {
+        int m4 = m - m % 4;
+        if (shape == FULL) {
+            // Inner dimension in chunks, outermost, so that the rows of B one chunk reads stay in
+            // L1 while every block of rows passes over them (B is the D x E state in the big products).
+            int kc = innerChunk(n);
+            int p0 = 0;
+            do {
+                boolean first = p0 == 0;
+                float bt = first ? beta : 1f;
+                boolean acc = !first || accumulate;
+                int p1 = Math.min(k, p0 + kc);
+                for (int i0 = 0; i0 < m4; i0 += 4) {
+                    rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, 0, n, p0, p1, bt, acc);
+                }
+                for (int i = m4; i < m; i++) {
+                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, 0, n, p0, p1, bt, acc);
+                }
+                p0 = p1;
+            } while (p0 < k);
+            return;
+        }
+        for (int i0 = 0; i0 < m4; i0 += 4) {
+            int jlo = colLo(shape, i0), jhi = colHi(shape, i0, 4, n);
+            if (shape == K_LOWER) {
+                // Rows i0..i0+3 share p < i0; the 4 x 4 corner is done row by row so that no row
+                // reads a B row past its own diagonal (0 * NaN would leak a later token's NaN).
+                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, 0, Math.min(k, i0), beta, accumulate);
+                for (int i = i0; i < i0 + 4; i++) {
+                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi, Math.min(k, i0), Math.min(k, i + 1), 1f, true);
+                }
+            } else if (shape == K_UPPER) {
+                for (int i = i0; i < i0 + 4; i++) {
+                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi, Math.min(k, i), Math.min(k, i0 + 4), beta, accumulate);
+                }
+                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, Math.min(k, i0 + 4), k, 1f, true);
+            } else {
+                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, 0, k, beta, accumulate);
+            }
+        }
+        for (int i = m4; i < m; i++) {
+            int jlo = colLo(shape, i), jhi = colHi(shape, i, 1, n);
+            row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi,
+                    Kernels.innerLo(shape, i), Kernels.innerHi(shape, i, 1, k), beta, accumulate);
+        }
+    }
+
+    /** Rows of B per chunk: about 16 KiB of B, at least 16 rows (system property la2.cpu.kc overrides). */
+    private static int innerChunk(int n) {
+        return KC > 0 ? KC : Math.max(16, 4096 / Math.max(1, n));
+    }
+
+    private static final int KC = Integer.getInteger("la2.cpu.kc", 0);
+
+    /** Rows i0..i0+3, columns [jlo, jhi), inner range [plo, phi). */
+    private static void rows4(float[] a, int ao, int lda, float[] b, int bo, int ldb,
+                              float[] c, int co, int ldc, int i0, int jlo, int jhi, int plo, int phi,
+                              float beta, boolean acc) {
+        int ar = ao + i0 * lda, cr = co + i0 * ldc;
+        int j = jlo;
+        if (WIDE) {
+            for (; j + 4 * L <= jhi; j += 4 * L) {
+                k4x4(a, ar, lda, b, bo + j, ldb, c, cr + j, ldc, plo, phi, beta, acc);
+            }
+        }
+        for (; j + 2 * L <= jhi; j += 2 * L) {
+            k4x2(a, ar, lda, b, bo + j, ldb, c, cr + j, ldc, plo, phi, beta, acc);
+        }
+        for (; j + L <= jhi; j += L) {
+            k4x1(a, ar, lda, b, bo + j, ldb, c, cr + j, ldc, plo, phi, beta, acc);
+        }
+        if (j < jhi) {
+            k4x1m(a, ar, lda, b, bo + j, ldb, c, cr + j, ldc, plo, phi, beta, acc, F.indexInRange(j, jhi));
+        }
+    }
+
+    /** Row i, columns [jlo, jhi), inner range [plo, phi). */
+    private static void row1(float[] a, int ao, int lda, float[] b, int bo, int ldb,
+                             float[] c, int co, int ldc, int i, int jlo, int jhi, int plo, int phi,
+                             float beta, boolean acc) {
+        int ar = ao + i * lda, cr = co + i * ldc;
+        int j = jlo;
+        for (; j + 4 * L <= jhi; j += 4 * L) {
+            k1x4(a, ar, b, bo + j, ldb, c, cr + j, plo, phi, beta, acc);
+        }
+        for (; j + L <= jhi; j += L) {
+            k1x1(a, ar, b, bo + j, ldb, c, cr + j, plo, phi, beta, acc);
+        }
+        if (j < jhi) {
+            k1x1m(a, ar, b, bo + j, ldb, c, cr + j, plo, phi, beta, acc, F.indexInRange(j, jhi));
+        }
+    }
+
+    private static FloatVector init(float[] c, int at, float beta, boolean accumulate) {
+        if (!accumulate) {
+            return FloatVector.zero(F);
+        }
+        FloatVector v = FloatVector.fromArray(F, c, at);
+        return beta == 1f ? v : v.mul(beta);
+    }
+
+    private static FloatVector init(float[] c, int at, float beta, boolean accumulate, VectorMask<Float> m) {
+        if (!accumulate) {
+            return FloatVector.zero(F);
+        }
+        FloatVector v = FloatVector.fromArray(F, c, at, m);
+        return beta == 1f ? v : v.mul(beta);
+    }
+
+    private static void k4x4(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
+            int plo, int phi, float beta, boolean acc) {
+        int r1 = cr + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+        FloatVector c00 = init(c, cr, beta, acc), c01 = init(c, cr + L, beta, acc), c02 = init(c, cr + 2 * L, beta, acc), c03 = init(c, cr + 3 * L, beta, acc);
+        FloatVector c10 = init(c, r1, beta, acc), c11 = init(c, r1 + L, beta, acc), c12 = init(c, r1 + 2 * L, beta, acc), c13 = init(c, r1 + 3 * L, beta, acc);
+        FloatVector c20 = init(c, r2, beta, acc), c21 = init(c, r2 + L, beta, acc), c22 = init(c, r2 + 2 * L, beta, acc), c23 = init(c, r2 + 3 * L, beta, acc);
+        FloatVector c30 = init(c, r3, beta, acc), c31 = init(c, r3 + L, beta, acc), c32 = init(c, r3 + 2 * L, beta, acc), c33 = init(c, r3 + 3 * L, beta, acc);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bp + 3 * L);
+            int ap = ar + p;
+            FloatVector x0 = FloatVector.broadcast(F, a[ap]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            c02 = x0.fma(b2, c02);
+            c03 = x0.fma(b3, c03);
+            FloatVector x1 = FloatVector.broadcast(F, a[ap + lda]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            c12 = x1.fma(b2, c12);
+            c13 = x1.fma(b3, c13);
+            FloatVector x2 = FloatVector.broadcast(F, a[ap + 2 * lda]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            c22 = x2.fma(b2, c22);
+            c23 = x2.fma(b3, c23);
+            FloatVector x3 = FloatVector.broadcast(F, a[ap + 3 * lda]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+            c32 = x3.fma(b2, c32);
+            c33 = x3.fma(b3, c33);
+        }
+        c00.intoArray(c, cr);
+        c01.intoArray(c, cr + L);
+        c02.intoArray(c, cr + 2 * L);
+        c03.intoArray(c, cr + 3 * L);
+        c10.intoArray(c, r1);
+        c11.intoArray(c, r1 + L);
+        c12.intoArray(c, r1 + 2 * L);
+        c13.intoArray(c, r1 + 3 * L);
+        c20.intoArray(c, r2);
+        c21.intoArray(c, r2 + L);
+        c22.intoArray(c, r2 + 2 * L);
+        c23.intoArray(c, r2 + 3 * L);
+        c30.intoArray(c, r3);
+        c31.intoArray(c, r3 + L);
+        c32.intoArray(c, r3 + 2 * L);
+        c33.intoArray(c, r3 + 3 * L);
+    }
+
+    private static void k4x2(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
+            int plo, int phi, float beta, boolean acc) {
+        int r1 = cr + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+        FloatVector c00 = init(c, cr, beta, acc), c01 = init(c, cr + L, beta, acc);
+        FloatVector c10 = init(c, r1, beta, acc), c11 = init(c, r1 + L, beta, acc);
+        FloatVector c20 = init(c, r2, beta, acc), c21 = init(c, r2 + L, beta, acc);
+        FloatVector c30 = init(c, r3, beta, acc), c31 = init(c, r3 + L, beta, acc);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + L);
+            int ap = ar + p;
+            FloatVector x0 = FloatVector.broadcast(F, a[ap]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            FloatVector x1 = FloatVector.broadcast(F, a[ap + lda]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            FloatVector x2 = FloatVector.broadcast(F, a[ap + 2 * lda]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            FloatVector x3 = FloatVector.broadcast(F, a[ap + 3 * lda]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+        }
+        c00.intoArray(c, cr);
+        c01.intoArray(c, cr + L);
+        c10.intoArray(c, r1);
+        c11.intoArray(c, r1 + L);
+        c20.intoArray(c, r2);
+        c21.intoArray(c, r2 + L);
+        c30.intoArray(c, r3);
+        c31.intoArray(c, r3 + L);
+    }
+
+    private static void k4x1(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
+            int plo, int phi, float beta, boolean acc) {
+        int r1 = cr + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+        FloatVector c00 = init(c, cr, beta, acc);
+        FloatVector c10 = init(c, r1, beta, acc);
+        FloatVector c20 = init(c, r2, beta, acc);
+        FloatVector c30 = init(c, r3, beta, acc);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            int ap = ar + p;
+            FloatVector x0 = FloatVector.broadcast(F, a[ap]);
+            c00 = x0.fma(b0, c00);
+            FloatVector x1 = FloatVector.broadcast(F, a[ap + lda]);
+            c10 = x1.fma(b0, c10);
+            FloatVector x2 = FloatVector.broadcast(F, a[ap + 2 * lda]);
+            c20 = x2.fma(b0, c20);
+            FloatVector x3 = FloatVector.broadcast(F, a[ap + 3 * lda]);
+            c30 = x3.fma(b0, c30);
+        }
+        c00.intoArray(c, cr);
+        c10.intoArray(c, r1);
+        c20.intoArray(c, r2);
+        c30.intoArray(c, r3);
+    }
+
+    private static void k4x1m(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
+            int plo, int phi, float beta, boolean acc, VectorMask<Float> m) {
+        int r1 = cr + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+        FloatVector c00 = init(c, cr, beta, acc, m);
+        FloatVector c10 = init(c, r1, beta, acc, m);
+        FloatVector c20 = init(c, r2, beta, acc, m);
+        FloatVector c30 = init(c, r3, beta, acc, m);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp, m);
+            int ap = ar + p;
+            FloatVector x0 = FloatVector.broadcast(F, a[ap]);
+            c00 = x0.fma(b0, c00);
+            FloatVector x1 = FloatVector.broadcast(F, a[ap + lda]);
+            c10 = x1.fma(b0, c10);
+            FloatVector x2 = FloatVector.broadcast(F, a[ap + 2 * lda]);
+            c20 = x2.fma(b0, c20);
+            FloatVector x3 = FloatVector.broadcast(F, a[ap + 3 * lda]);
+            c30 = x3.fma(b0, c30);
+        }
+        c00.intoArray(c, cr, m);
+        c10.intoArray(c, r1, m);
+        c20.intoArray(c, r2, m);
+        c30.intoArray(c, r3, m);
+    }
+
+    private static void k1x4(float[] a, int ar, float[] b, int bc, int ldb, float[] c, int cr,
+            int plo, int phi, float beta, boolean acc) {
+        FloatVector c0 = init(c, cr, beta, acc), c1 = init(c, cr + L, beta, acc), c2 = init(c, cr + 2 * L, beta, acc), c3 = init(c, cr + 3 * L, beta, acc);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector x = FloatVector.broadcast(F, a[ar + p]);
+            c0 = x.fma(FloatVector.fromArray(F, b, bp), c0);
+            c1 = x.fma(FloatVector.fromArray(F, b, bp + L), c1);
+            c2 = x.fma(FloatVector.fromArray(F, b, bp + 2 * L), c2);
+            c3 = x.fma(FloatVector.fromArray(F, b, bp + 3 * L), c3);
+        }
+        c0.intoArray(c, cr);
+        c1.intoArray(c, cr + L);
+        c2.intoArray(c, cr + 2 * L);
+        c3.intoArray(c, cr + 3 * L);
+    }
+
+    private static void k1x1(float[] a, int ar, float[] b, int bc, int ldb, float[] c, int cr,
+            int plo, int phi, float beta, boolean acc) {
+        FloatVector c0 = init(c, cr, beta, acc);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector x = FloatVector.broadcast(F, a[ar + p]);
+            c0 = x.fma(FloatVector.fromArray(F, b, bp), c0);
+        }
+        c0.intoArray(c, cr);
+    }
+
+    private static void k1x1m(float[] a, int ar, float[] b, int bc, int ldb, float[] c, int cr,
+            int plo, int phi, float beta, boolean acc, VectorMask<Float> m) {
+        FloatVector c0 = init(c, cr, beta, acc, m);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb;
+            FloatVector x = FloatVector.broadcast(F, a[ar + p]);
+            c0 = x.fma(FloatVector.fromArray(F, b, bp, m), c0);
+        }
+        c0.intoArray(c, cr, m);
+    }
+}

@@ -1,0 +1,85 @@
+package dev.la2.backend.cpu;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.ForkJoinWorkerThread;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
+
+/**
+ * The backend instance's threads. A call hands out task indices from its own counter, so calls
+ * from many user threads share the workers without sharing state; which thread runs an index
+ * never changes the result, because every index writes its own outputs.
+ */
+final class WorkerPool implements AutoCloseable {
+    private static final AtomicInteger NEXT_ID = new AtomicInteger();
+
+    private final int threads;
+    private final ForkJoinPool pool;
+
+    WorkerPool(int threads) {
+        this.threads = threads;
+        this.pool = threads <= 1 ? null : new ForkJoinPool(threads, p -> {
+            ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(p);
+            t.setName("la2-cpu-" + NEXT_ID.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        }, null, false);
+    }
+
+    int threads() {
+        return threads;
+    }
+
+    /** Runs body(0 .. count-1), each index once, and returns when all are done. */
+    void run(int count, IntConsumer body) {
+        if (count <= 0) {
+            return;
+        }
+        if (pool == null || count == 1) {
+            for (int i = 0; i < count; i++) {
+                body.accept(i);
+            }
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        Runnable worker = () -> {
+            for (int i = next.getAndIncrement(); i < count; i = next.getAndIncrement()) {
+                body.accept(i);
+            }
+        };
+        int workers = Math.min(count, threads);
+        List<ForkJoinTask<?>> tasks = new ArrayList<>(workers);
+        for (int w = 0; w < workers; w++) {
+            tasks.add(pool.submit(worker));
+        }
+        RuntimeException failure = null;
+        for (ForkJoinTask<?> t : tasks) {
+            try {
+                t.join();
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    @Override
+    public void close() {
+        if (pool != null) {
+            pool.shutdownNow();
+            try {
+                pool.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
