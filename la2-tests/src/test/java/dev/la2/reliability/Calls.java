@@ -97,15 +97,9 @@ final class Calls {
         return out;
     }
 
-    /** ||x - ref|| / ||ref||, NaN when x has a NaN. */
+    /** The kit's ||x - ref|| / ||ref|| (NaN when x has a NaN or infinity), for float results. */
     static double relativeError(float[] x, double[] ref) {
-        double num = 0, den = 0;
-        for (int i = 0; i < ref.length; i++) {
-            double diff = x[i] - ref[i];
-            num += diff * diff;
-            den += ref[i] * ref[i];
-        }
-        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+        return dev.la2.conformance.Tolerances.relativeError(wide(x), ref);
     }
 
     /**
