@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
+import java.util.Set;
 
 /**
  * Finds backends with {@link ServiceLoader} and picks one: a name given in code, else the system
@@ -37,15 +38,7 @@ public final class Backends {
 
     /** One line per provider, for diagnostics and error messages. */
     public static String describe() {
-        List<BackendInfo> infos = discover();
-        if (infos.isEmpty()) {
-            return "  (no providers found: put a backend jar such as la2-backend-cpu on the class path)";
-        }
-        StringBuilder sb = new StringBuilder();
-        for (BackendInfo info : infos) {
-            sb.append("  ").append(info).append('\n');
-        }
-        return sb.toString().stripTrailing();
+        return lines(load());
     }
 
     /** The backend name requested through the system property or the environment, or null. */
@@ -154,11 +147,11 @@ public final class Backends {
         String name;
         int priority;
         Availability availability;
-        java.util.Set<DType> dtypes;
+        Set<DType> dtypes;
         try {
             name = provider.name();
             priority = provider.priority();
-            dtypes = java.util.Set.copyOf(provider.dtypes());
+            dtypes = Set.copyOf(provider.dtypes());
         } catch (RuntimeException | LinkageError e) {
             return new BackendInfo(provider.getClass().getName(), Integer.MIN_VALUE, EnumSet.noneOf(DType.class),
                     new Availability.Unavailable("provider failed to describe itself: " + e, ""),

@@ -103,14 +103,10 @@ public final class Nd4jAttention {
         requiredOptions(options);
         Dims d = dims(format, heads, q, k, v);
         try (Bindings b = new Bindings()) {
-            Tensor tq = b.in(format, q, d, d.keyDim(), "q");
-            Tensor tk = b.in(format, k, d, d.keyDim(), "k");
-            Tensor tv = b.in(format, v, d, d.valueDim(), "v");
-            Tensor td = b.vector(decay, d, "decay");
-            Tensor ts = initialState == null ? null : b.state(initialState, d, "initialState");
+            AttentionInputs in = b.inputs(format, q, k, v, decay, initialState, d);
             Tensor to = b.out(format, required(output, "output"), d, d.valueDim(), "output");
             Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
-            attention.forward(new AttentionInputs(tq, tk, tv, td, ts), options.withLayout(format.layout()), to, tf);
+            attention.forward(in, options.withLayout(format.layout()), to, tf);
             b.copyBack();
         }
     }
@@ -144,11 +140,7 @@ public final class Nd4jAttention {
         required(into, "into");
         Dims d = dims(format, heads, q, k, v);
         try (Bindings b = new Bindings()) {
-            Tensor tq = b.in(format, q, d, d.keyDim(), "q");
-            Tensor tk = b.in(format, k, d, d.keyDim(), "k");
-            Tensor tv = b.in(format, v, d, d.valueDim(), "v");
-            Tensor td = b.vector(decay, d, "decay");
-            Tensor ts = initialState == null ? null : b.state(initialState, d, "initialState");
+            AttentionInputs in = b.inputs(format, q, k, v, decay, initialState, d);
             Tensor tdo = b.in(format, required(dOutput, "dOutput"), d, d.valueDim(), "dOutput");
             Tensor tdf = dFinalState == null ? null : b.state(dFinalState, d, "dFinalState");
             Tensor gq = b.out(format, required(into.dq(), "into.dq"), d, d.keyDim(), "into.dq");
@@ -156,7 +148,7 @@ public final class Nd4jAttention {
             Tensor gv = b.out(format, required(into.dv(), "into.dv"), d, d.valueDim(), "into.dv");
             Tensor gs = b.stateOut(required(into.dInitialState(), "into.dInitialState"), d, "into.dInitialState");
             Tensor gd = into.dDecay() == null ? null : b.vectorOut(into.dDecay(), d, "into.dDecay");
-            attention.backward(new AttentionInputs(tq, tk, tv, td, ts), tdo, tdf, options.withLayout(format.layout()),
+            attention.backward(in, tdo, tdf, options.withLayout(format.layout()),
                     new Gradients(gq, gk, gv, gs, gd));
             b.copyBack();
         }
@@ -267,6 +259,17 @@ public final class Nd4jAttention {
         /** The sequence array as la2 sees it: [B, N, H*F] for the DL4J formats (a permuted view for NCW). */
         private INDArray logical(SequenceFormat format, INDArray a) {
             return format == SequenceFormat.NCW ? a.permute(0, 2, 1) : a;
+        }
+
+        /** q, k, v, decay and the optional initial state, bound in the order their checks name them. */
+        AttentionInputs inputs(SequenceFormat format, INDArray q, INDArray k, INDArray v, INDArray decay,
+                               INDArray initialState, Dims d) {
+            Tensor tq = in(format, q, d, d.keyDim(), "q");
+            Tensor tk = in(format, k, d, d.keyDim(), "k");
+            Tensor tv = in(format, v, d, d.valueDim(), "v");
+            Tensor td = vector(decay, d, "decay");
+            Tensor ts = initialState == null ? null : state(initialState, d, "initialState");
+            return new AttentionInputs(tq, tk, tv, td, ts);
         }
 
         private Shape physical(SequenceFormat format, Dims d, int features) {

@@ -15,12 +15,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** A tensor that cannot be allocated fails clearly, and the backend keeps working for calls that fit. */
 class AllocationFailureTest {
 
-    static java.util.stream.Stream<String> backends() {
-        return Backends4Test.all();
-    }
-
     @ParameterizedTest(name = "{0}")
-    @MethodSource("backends")
+    @MethodSource("dev.la2.reliability.Backends4Test#all")
     void unsatisfiableAllocationIsAClearErrorAndTheBackendCarriesOn(String backend) {
         long seed = Long.getLong("la2.seed", System.nanoTime());
         Calls.Spec s = Calls.Spec.random(new Random(seed), 50, 16);

@@ -127,12 +127,8 @@ class BadInputPropertyTest {
                     c.make(Shape.of(c.s.b(), c.s.h(), c.s.e())), c.up.decay,
                     c.make(Shape.of(c.s.b(), c.s.h(), c.s.e(), c.s.d() + 1)), 1.0).close()));
 
-    static java.util.stream.Stream<String> backends() {
-        return Backends4Test.all();
-    }
-
     @ParameterizedTest(name = "{0}")
-    @MethodSource("backends")
+    @MethodSource("dev.la2.reliability.Backends4Test#all")
     void everyCorruptionIsNamedAndHarmless(String backend) {
         long seed = Long.getLong("la2.seed", System.nanoTime());
         Random r = new Random(seed);

@@ -31,10 +31,6 @@ class ConcurrencyTest {
     private static final int CALLS_PER_THREAD = 1000;
     private static final int SPECS = 12;
 
-    static java.util.stream.Stream<String> backends() {
-        return Backends4Test.fast();
-    }
-
     /** What one call kind returns, flattened, for comparison. */
     private static float[][] call(LightningAttention la, Calls.Uploaded up, Calls.Spec s, int kind) {
         return switch (kind) {
@@ -76,7 +72,7 @@ class ConcurrencyTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("backends")
+    @MethodSource("dev.la2.reliability.Backends4Test#fast")
     void mixedCallsFromEightThreadsMatchOneThread(String backend) throws Exception {
         long seed = Long.getLong("la2.seed", System.nanoTime());
         Random r = new Random(seed);

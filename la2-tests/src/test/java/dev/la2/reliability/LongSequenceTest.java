@@ -23,12 +23,8 @@ class LongSequenceTest {
     private static final int N = 1_000_000;
     private static final int H = 2, D = 32, E = 32;
 
-    static java.util.stream.Stream<String> backends() {
-        return Backends4Test.fast();
-    }
-
     @ParameterizedTest(name = "{0}")
-    @MethodSource("backends")
+    @MethodSource("dev.la2.reliability.Backends4Test#fast")
     void millionTokensOneCallAndStreamed(String backend) {
         long seed = Long.getLong("la2.seed", System.nanoTime());
         Random r = new Random(seed);

@@ -20,12 +20,8 @@ class MemoryTest {
     private static final int CALLS = 100_000;
     private static final long RSS_BOUND = 48L << 20;
 
-    static java.util.stream.Stream<String> backends() {
-        return Backends4Test.fast();
-    }
-
     @ParameterizedTest(name = "{0}")
-    @MethodSource("backends")
+    @MethodSource("dev.la2.reliability.Backends4Test#fast")
     void hundredThousandCallsLeaveNoMemoryBehind(String backend) {
         long seed = Long.getLong("la2.seed", System.nanoTime());
         Calls.Spec s = new Calls.Spec(1, 2, 16, 8, 8, 1.0,
@@ -84,7 +80,7 @@ class MemoryTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("backends")
+    @MethodSource("dev.la2.reliability.Backends4Test#fast")
     void droppedTensorsAreReleasedByTheCleaner(String backend) throws InterruptedException {
         try (LightningAttention la = LightningAttention.open(backend)) {
             if (!la.backendName().equals("cpu") && !la.backendName().equals("reference")) {
