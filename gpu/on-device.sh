@@ -6,8 +6,10 @@
 #   bench: CudaBench (device-resident inputs, every dtype, vs the anchors) and `la2 bench --backend
 #          cuda` (the project's benchmark command, JSON rows), B=4 H=32 D=E=128
 #   cpu:   `la2 bench --backend cpu` on this machine's CPU cores, B=1 H=8 D=E=128
+#   lab:   .gpu/kernel-lab (the sweep kernels alone, checked against the fp32-FMA sweep) at N=2048
+#          and 32768 (run only when named)
 # Logs go to $OUT/la2-gpu-logs.tgz (the device tool returns at most 8 files); summaries are printed.
-# Usage: bash gpu/on-device.sh [all|tests|bench|cpu] [extra CudaBench arguments...]
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|lab] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
@@ -72,6 +74,12 @@ if [[ $what == all || $what == cpu ]]; then
         --n 1024,4096,16384,65536 --dtype fp32 --mode "$mode" --warmup 2 --repeats 7 \
         --json "$logs/bench-cpu16-$mode.json" > "$logs/bench-cpu16-$mode.log" 2>&1 || status=1
     grep -vE "^la2 bench: |^\s*$" "$logs/bench-cpu16-$mode.log" | tail -7
+  done
+fi
+if [[ $what == lab ]]; then
+  for n in 2048 32768; do
+    step "kernel-lab N=$n"
+    .gpu/kernel-lab "$n" 4 32 2>&1 | tee "$logs/kernel-lab-$n.log" || status=1
   done
 fi
 exit $status

@@ -6,6 +6,7 @@
 #                 command and the bench engine), the cuda backend's and la2-tests' test jars, JCuda
 #                 and a slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ,
 #                 picocli and SLF4J (never ND4J: its natives are hundreds of MB)
+#   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
 # Then, with the device tool:  run(command="bash gpu/on-device.sh", carry=[".gpu"], timeout_s=600)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +57,11 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && unzip -q "$natives" "lib/libJCudaDriver-$jcuda_version-linux-x86_64.so" "META-INF/MANIFEST.MF" \
   && zip -q -r "$root/.gpu/lib/jcuda-natives-$jcuda_version-linux-x86_64-driver-only.jar" META-INF lib)
 
-total=$(du -cb .gpu/jre.tgz .gpu/lib/* | tail -1 | cut -f1)
+# The kernel lab (gpu/kernel-lab.cu): the sweep kernels timed and checked without the JVM.
+nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+"$nvcc_bin" -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -o .gpu/kernel-lab gpu/kernel-lab.cu
+
+total=$(du -cb .gpu/jre.tgz .gpu/lib/* .gpu/kernel-lab | tail -1 | cut -f1)
 ls -la .gpu/lib
 echo "staged $((total / 1048576)) MiB in .gpu (limit 64 MiB with the working tree)"
 (( total < 60 * 1048576 )) || { echo "run-cuda: .gpu is too large to carry" >&2; exit 1; }

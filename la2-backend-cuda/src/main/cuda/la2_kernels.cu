@@ -342,22 +342,29 @@ __device__ __forceinline__ void cpAsync16(void* smemDst, const void* src, bool v
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cpAsyncWaitAll() { asm volatile("cp.async.wait_group 0;\n" ::); }
 
-// Streams one chunk (rows c0 .. c0+n-1 of q, k, v; zeros past the end) into shared memory.
-template <typename T, int DK, int C, int ET, int LDK, int LDV>
+// Streams one chunk (rows c0 .. c0+n-1 of q, k, v; zeros past the end) into shared memory. The
+// thread count is a template argument so the copy loops unroll and their index arithmetic folds.
+template <typename T, int DK, int C, int ET, int LDK, int LDV, int THREADS>
 __device__ __forceinline__ void issueChunk(const SweepParams& p, const T* q, const T* k, const T* v, bool full,
                                           i64 c0, i64 t1seg, T* Qd, T* Kd, T* Vd) {
     constexpr int EPV = 16 / sizeof(T);
     constexpr int VK = DK / EPV, VV = ET / EPV;
     const int n = (int) min((i64) C, t1seg - c0);
     const i64 N = p.N;
-    for (int x = threadIdx.x; x < C * VK; x += blockDim.x) {
+#pragma unroll
+    for (int i = 0; i < (C * VK + THREADS - 1) / THREADS; i++) {
+        const int x = threadIdx.x + i * THREADS;
+        if (C * VK % THREADS != 0 && x >= C * VK) break;
         const int a = x / VK, c8 = (x % VK) * EPV;
         const bool ok = a < n;
         const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (N - 1 - t) : t;
         if (full) cpAsync16(Qd + a * LDK + c8, q + tr * p.kT + c8, ok);
         cpAsync16(Kd + a * LDK + c8, k + tr * p.kT + c8, ok);
     }
-    for (int x = threadIdx.x; x < C * VV; x += blockDim.x) {
+#pragma unroll
+    for (int i = 0; i < (C * VV + THREADS - 1) / THREADS; i++) {
+        const int x = threadIdx.x + i * THREADS;
+        if (C * VV % THREADS != 0 && x >= C * VV) break;
         const int a = x / VV, c8 = (x % VV) * EPV;
         const bool ok = a < n;
         const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (N - 1 - t) : t;
@@ -416,6 +423,17 @@ template <typename T> struct Mma16 {
         const int l = threadIdx.x & 31;
         ldsm4(f.r, p + ((l & 7) + (l >> 4) * 8) * ld + ((l >> 3) & 1) * 8);
     }
+    // loadAt with column kk of the tile (a row of the stored [k][m] tile) times w[kk]: r[0], r[1]
+    // hold columns 2t, 2t+1 and r[2], r[3] columns 2t+8, 2t+9; products in fp32, rounded once.
+    static __device__ __forceinline__ void loadAtScaled(A& f, const T* p, int ld, const float* w) {
+        loadAt(f, p, ld);
+        const int q2 = (threadIdx.x & 3) * 2;
+        const float2 lo = *(const float2*) (w + q2), hi = *(const float2*) (w + 8 + q2);
+        f.r[0] = Mma<T>::scale2(f.r[0], lo.x, lo.y);
+        f.r[1] = Mma<T>::scale2(f.r[1], lo.x, lo.y);
+        f.r[2] = Mma<T>::scale2(f.r[2], hi.x, hi.y);
+        f.r[3] = Mma<T>::scale2(f.r[3], hi.x, hi.y);
+    }
     static __device__ __forceinline__ void loadBkn(B& f, const T* p, int ld) {
         const int l = threadIdx.x & 31;
         ldsm4t(f.r, p + ((l & 7) + ((l >> 3) & 1) * 8) * ld + (l >> 4) * 8);
@@ -432,6 +450,11 @@ template <> struct Mma<__nv_bfloat16> : Mma16<__nv_bfloat16> {
     static __device__ __forceinline__ void store2(__nv_bfloat16* p, float x, float y) {
         *(__nv_bfloat162*) p = __floats2bfloat162_rn(x, y);
     }
+    // a packed pair times (w0, w1), products in fp32 and rounded once
+    static __device__ __forceinline__ u32 scale2(u32 x, float w0, float w1) {
+        __nv_bfloat162 r = __floats2bfloat162_rn(__uint_as_float(x << 16) * w0, __uint_as_float(x & 0xffff0000u) * w1);
+        return *(u32*) &r;
+    }
 };
 
 template <> struct Mma<__half> : Mma16<__half> {
@@ -443,6 +466,11 @@ template <> struct Mma<__half> : Mma16<__half> {
     }
     static __device__ __forceinline__ void store2(__half* p, float x, float y) {
         *(__half2*) p = __floats2half2_rn(x, y);
+    }
+    static __device__ __forceinline__ u32 scale2(u32 x, float w0, float w1) {
+        const float2 f = __half22float2(*(__half2*) &x);
+        __half2 r = __floats2half2_rn(f.x * w0, f.y * w1);
+        return *(u32*) &r;
     }
 };
 
@@ -471,6 +499,17 @@ template <> struct Mma<float> {
             f.r[4 * h + 1] = tf32(p[(8 * h + t) * ld + g + 8]);
             f.r[4 * h + 2] = tf32(p[(8 * h + t + 4) * ld + g]);
             f.r[4 * h + 3] = tf32(p[(8 * h + t + 4) * ld + g + 8]);
+        }
+    }
+    static __device__ __forceinline__ void loadAtScaled(A& f, const float* p, int ld, const float* w) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const float w0 = w[8 * h + t], w4 = w[8 * h + t + 4];
+            f.r[4 * h + 0] = tf32(w0 * p[(8 * h + t) * ld + g]);
+            f.r[4 * h + 1] = tf32(w0 * p[(8 * h + t) * ld + g + 8]);
+            f.r[4 * h + 2] = tf32(w4 * p[(8 * h + t + 4) * ld + g]);
+            f.r[4 * h + 3] = tf32(w4 * p[(8 * h + t + 4) * ld + g + 8]);
         }
     }
     static __device__ __forceinline__ void loadBnk(B& f, const float* p, int ld) {
@@ -540,6 +579,17 @@ struct MmaF32x3 {
             split(p[(8 * h + t + 4) * ld + g + 8], f.hi[4 * h + 3], f.lo[4 * h + 3]);
         }
     }
+    static __device__ __forceinline__ void loadAtScaled(A& f, const float* p, int ld, const float* w) {
+        const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const float w0 = w[8 * h + t], w4 = w[8 * h + t + 4];
+            split(w0 * p[(8 * h + t) * ld + g], f.hi[4 * h + 0], f.lo[4 * h + 0]);
+            split(w0 * p[(8 * h + t) * ld + g + 8], f.hi[4 * h + 1], f.lo[4 * h + 1]);
+            split(w4 * p[(8 * h + t + 4) * ld + g], f.hi[4 * h + 2], f.lo[4 * h + 2]);
+            split(w4 * p[(8 * h + t + 4) * ld + g + 8], f.hi[4 * h + 3], f.lo[4 * h + 3]);
+        }
+    }
     static __device__ __forceinline__ void loadBnk(B& f, const float* p, int ld) {
         const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
 #pragma unroll
@@ -578,7 +628,9 @@ struct MmaF32x3 {
     }
 };
 
-template <typename T, int DK, int NB, typename M = Mma<T>>
+// SKIP (kernel-lab ablations only, gpu/kernel-lab.cu; 0 in every shipped kernel) leaves stages out
+// to time them by difference: 1 scores, 2 A v, 4 q S, 8 state update, 16 chunk loads, 32 stores.
+template <typename T, int DK, typename M = Mma<T>, int SKIP = 0>
 __device__ void sweepMma(const SweepParams& p) {
     constexpr int C = 64, ET = 64;
     constexpr int LDK = DK + M::PADK, LDV = ET + M::PADV, LDA = C + M::PADA, LDS = ET + M::PADS;
@@ -586,15 +638,15 @@ __device__ void sweepMma(const SweepParams& p) {
     constexpr int CW = 8 / RW;             // warps per band
     constexpr int NB8 = 8 / CW;            // 8-column blocks of the state per warp
     extern __shared__ __align__(128) unsigned char smraw[];
-    // NB = 2: the next chunk streams in while this one computes (one block per multiprocessor);
-    // NB = 1: less shared memory and at most 128 registers, so two blocks share one.
-    T* QsB = (T*) smraw;                   // [NB][C][LDK]
-    T* KsB = QsB + NB * C * LDK;           // [NB][C][LDK]
-    T* VsB = KsB + NB * C * LDK;           // [NB][C][LDV]
-    T* Ab = VsB + NB * C * LDV;            // [C][LDA]
+    // One chunk buffer: with 16-bit storage two blocks share a multiprocessor (measured faster
+    // than one double-buffered block), the next chunk streams in while the other block computes.
+    T* QsB = (T*) smraw;                   // [C][LDK]
+    T* KsB = QsB + C * LDK;                // [C][LDK]
+    T* VsB = KsB + C * LDK;                // [C][LDV]
+    T* Ab = VsB + C * LDV;                 // [C][LDA]
     T* Sb = Ab + C * LDA;                  // [DK][LDS]
-    T* Kd = Sb + DK * LDS;                 // [C][LDK] k rows scaled for the state update
-    float* pw = (float*) (Kd + C * LDK);   // [C+2] lambda^m
+    float* pw = (float*) (Sb + DK * LDS);  // [C+2] lambda^m
+    float* wk = pw + C + 2;                // [C] kappa lambda^(cc-1-b): k row weights of the state update
     __shared__ double red[32];
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -617,7 +669,7 @@ __device__ void sweepMma(const SweepParams& p) {
     const bool full = p.mode == 1;
     for (int m = tid; m < C + 2; m += blockDim.x) pw[m] = lpow(s, (float) m);
 
-    issueChunk<T, DK, C, ET, LDK, LDV>(p, q, k, v, full, t0seg, t1seg, QsB, KsB, VsB);
+    issueChunk<T, DK, C, ET, LDK, LDV, 256>(p, q, k, v, full, t0seg, t1seg, QsB, KsB, VsB);
 
     // this warp's band of the state: rows sr0 + g (+8), columns sc0 + 8j + q2 (+1)
     const int sr0 = (warp / CW) * 16, sc0 = (warp % CW) * NB8 * 8;
@@ -643,21 +695,16 @@ __device__ void sweepMma(const SweepParams& p) {
     double dotAcc = 0.0;
     const int ia = warp >> 1, r0 = ia * 16, c0 = (warp & 1) * 32;
 
-    int buf = 0;
-    for (i64 t0 = t0seg; t0 < t1seg; t0 += C, buf = NB == 2 ? buf ^ 1 : 0) {
+    for (i64 t0 = t0seg; t0 < t1seg; t0 += C) {
         const int cc = (int) min((i64) C, t1seg - t0);
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
-        T* Qs = QsB + buf * C * LDK;
-        T* Ks = KsB + buf * C * LDK;
-        T* Vs = VsB + buf * C * LDV;
+        T* Qs = QsB;
+        T* Ks = KsB;
+        T* Vs = VsB;
         cpAsyncWaitAll();
         __syncthreads();
-        if (NB == 2 && t0 + C < t1seg) {
-            const int nb = buf ^ 1;
-            issueChunk<T, DK, C, ET, LDK, LDV>(p, q, k, v, full, t0 + C, t1seg, QsB + nb * C * LDK, KsB + nb * C * LDK, VsB + nb * C * LDV);
-        }
         // P2: scores of rows r0.., columns c0.. ; decay mask in registers; copy to Ab
-        if (full && c0 <= r0 + 15) {
+        if (full && c0 <= r0 + 15 && !(SKIP & 1)) {
             float acc[4][4] = {};
 #pragma unroll
             for (int kk = 0; kk < DK / 16; kk++) {
@@ -681,19 +728,12 @@ __device__ void sweepMma(const SweepParams& p) {
                 }
             }
         }
-        // P3: this warp's 8 rows of k, scaled by kappa lambda^(cc-1-b), into Kd for the state
-        // update (a separate buffer: other warps may still be reading k for their scores)
-        for (int x = lane; x < 8 * DK / 2; x += 32) {
-            const int bb = warp * 8 + x / (DK / 2), d = (x % (DK / 2)) * 2;
-            const float f = bb < cc ? kappa * pw[cc - 1 - bb] : 0.f;
-            const T* kp = Ks + bb * LDK + d;
-            M::store2(Kd + bb * LDK + d, toF<T>(kp[0]) * f, toF<T>(kp[1]) * f);
-        }
+        if (tid < C) wk[tid] = tid < cc ? kappa * pw[cc - 1 - tid] : 0.f;
         __syncthreads();
         // P4: outputs O = Ab V + diag(beta lambda^(a+ofs)) Q Sb, and the state in registers
         if (full) {
             float av[4][4] = {}, qs[4][4] = {};
-            for (int kb = 0; kb <= ia; kb++) {
+            for (int kb = 0; kb <= ia && !(SKIP & 2); kb++) {
                 typename M::A a;
                 typename M::B bv;
                 M::loadA(a, Ab + r0 * LDA + kb * 16, LDA);
@@ -704,7 +744,7 @@ __device__ void sweepMma(const SweepParams& p) {
                 }
             }
 #pragma unroll
-            for (int kk = 0; kk < DK / 16; kk++) {
+            for (int kk = 0; kk < DK / 16 && !(SKIP & 4); kk++) {
                 typename M::A a;
                 typename M::B bs;
                 M::loadA(a, Qs + r0 * LDK + kk * 16, LDK);
@@ -726,7 +766,7 @@ __device__ void sweepMma(const SweepParams& p) {
                     const int c = c0 + j * 8 + q2;
                     const float y0 = av[j][hr * 2] + f * qs[j][hr * 2];
                     const float y1 = av[j][hr * 2 + 1] + f * qs[j][hr * 2 + 1];
-                    if (p.writeOut) M::store2(o + tr * p.vT + c, y0, y1);
+                    if (p.writeOut && !(SKIP & 32)) M::store2(o + tr * p.vT + c, y0, y1);
                     if (w) {
                         const T* wp = w + tr * p.vT + c;
                         dsum = fmaf(y0, toF<T>(wp[0]), fmaf(y1, toF<T>(wp[1]), dsum));
@@ -742,10 +782,10 @@ __device__ void sweepMma(const SweepParams& p) {
 #pragma unroll
                 for (int r = 0; r < 4; r++) st[j][r] *= carry;
 #pragma unroll
-            for (int kb = 0; kb < C / 16; kb++) {
+            for (int kb = 0; kb < C / 16 && !(SKIP & 8); kb++) {
                 typename M::A a;
                 typename M::B bv;
-                M::loadAt(a, Kd + kb * 16 * LDK + sr0, LDK);
+                M::loadAtScaled(a, Ks + kb * 16 * LDK + sr0, LDK, wk + kb * 16);
 #pragma unroll
                 for (int j2 = 0; j2 < NB8 / 2; j2++) {
                     M::loadBkn(bv, Vs + kb * 16 * LDV + sc0 + j2 * 16, LDV);
@@ -754,7 +794,7 @@ __device__ void sweepMma(const SweepParams& p) {
             }
         }
         __syncthreads();
-        if (NB == 1 && t0 + C < t1seg) issueChunk<T, DK, C, ET, LDK, LDV>(p, q, k, v, full, t0 + C, t1seg, QsB, KsB, VsB);
+        if (t0 + C < t1seg && !(SKIP & 16)) issueChunk<T, DK, C, ET, LDK, LDV, 256>(p, q, k, v, full, t0 + C, t1seg, QsB, KsB, VsB);
         // P5: copy of the new state for the next chunk's q S
         if (full && t0 + C < t1seg) {
 #pragma unroll
@@ -795,15 +835,262 @@ __device__ void sweepMma(const SweepParams& p) {
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64, 2>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_bf16_d128(const SweepParams p) { sweepMma<__nv_bfloat16, 128, 2>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f16_d64(const SweepParams p) { sweepMma<__half, 64, 2>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f16_d128(const SweepParams p) { sweepMma<__half, 128, 2>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64, 1>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d128(const SweepParams p) { sweepMma<__nv_bfloat16, 128, 1>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d64(const SweepParams p) { sweepMma<__half, 64, 1>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d128(const SweepParams p) { sweepMma<__half, 128, 1>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d64(const SweepParams p) { sweepMma<float, 64, 1>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d128(const SweepParams p) { sweepMma<float, 128, 1>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d64(const SweepParams p) { sweepMma<float, 64, 1, MmaF32x3>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128(const SweepParams p) { sweepMma<float, 128, 1, MmaF32x3>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d128(const SweepParams p) { sweepMma<__nv_bfloat16, 128>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d64(const SweepParams p) { sweepMma<__half, 64>(p); }
+extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d128(const SweepParams p) { sweepMma<__half, 128>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d64(const SweepParams p) { sweepMma<float, 64>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d128(const SweepParams p) { sweepMma<float, 128>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d64(const SweepParams p) { sweepMma<float, 64, MmaF32x3>(p); }
+extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128(const SweepParams p) { sweepMma<float, 128, MmaF32x3>(p); }
+
+
+// ---------------------------------------------------------------------------------------------
+// Wide tensor-core sweep (16-bit storage, Dv = 128): one block of 16 warps owns a whole sequence
+// (all 128 value columns), so q and k are read once and the 64 x 64 scores are computed once per
+// chunk instead of once per 64-column value tile; two chunk buffers and two state copies leave
+// two barriers per chunk, and the next chunk streams in while this one computes. Measured on the
+// H200 (gpu/kernel-lab.cu ablations of sweepMma): streaming q and k twice and the score tiles
+// were the largest costs after the loads themselves. Same function and parameters as sweepMma.
+// Warp roles per chunk: warps 0-9 one 16 x 16 lower-triangle score tile each, warps 10-11 the
+// k row weights; then every warp two 16-row output bands (b and 3-b, so the causal A v work is
+// even) by 16 columns, and a 16-row band of the Dk x 128 state by 128 / (16 / (Dk/16)) columns.
+// ---------------------------------------------------------------------------------------------
+template <typename T, int DK>
+__device__ void sweepWide(const SweepParams& p) {
+    using M = Mma<T>;
+    constexpr int C = 64, ET = 128, NB = 2;
+    constexpr int LDK = DK + M::PADK, LDV = ET + M::PADV, LDA = C + M::PADA, LDS = ET + M::PADS;
+    constexpr int RW = DK / 16;            // 16-row bands of the state
+    constexpr int CW = 16 / RW;            // warps per band
+    constexpr int NB8 = ET / 8 / CW;       // 8-column blocks of the state per warp
+    extern __shared__ __align__(128) unsigned char smraw[];
+    T* QsB = (T*) smraw;                   // [NB][C][LDK]
+    T* KsB = QsB + NB * C * LDK;           // [NB][C][LDK]
+    T* VsB = KsB + NB * C * LDK;           // [NB][C][LDV]
+    T* Ab = VsB + NB * C * LDV;            // [C][LDA]
+    T* SbB = Ab + C * LDA;                 // [2][DK][LDS]
+    float* pw = (float*) (SbB + 2 * DK * LDS);  // [C+2] lambda^m
+    float* wk = pw + C + 2;                // [C] kappa lambda^(cc-1-b): k row weights of the state update
+    __shared__ double red[32];
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int g = lane >> 2, q2 = (lane & 3) * 2;
+    const i64 seq = blockIdx.x;
+    const int seg = blockIdx.y;
+    const i64 b = seq / p.H, h = seq % p.H;
+    const float s = p.decay[h];
+    const i64 N = p.N;
+    const i64 t0seg = (i64) seg * p.L;
+    const i64 t1seg = min(N, t0seg + p.L);
+    const T* q = (const T*) p.q + b * p.kB + h * p.kH;
+    const T* k = (const T*) p.k + b * p.kB + h * p.kH;
+    const T* v = (const T*) p.v + b * p.vB + h * p.vH;
+    T* o = (T*) p.o + b * p.vB + h * p.vH;
+    const T* w = p.w ? (const T*) p.w + b * p.vB + h * p.vH : nullptr;
+    const i64 Dv = p.Dv, DkDv = (i64) DK * Dv;
+    const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
+    const bool full = p.mode == 1;
+    for (int m = tid; m < C + 2; m += blockDim.x) pw[m] = lpow(s, (float) m);
+
+    issueChunk<T, DK, C, ET, LDK, LDV, 512>(p, q, k, v, full, t0seg, t1seg, QsB, KsB, VsB);
+
+    // score tile of warps 0-9: (ti, tj), tj <= ti, in row order
+    int ti = 0, tj = warp;
+    while (tj > ti) { tj -= ti + 1; ti++; }
+    // output bands of this warp: ob and 3 - ob, 16 columns from oc0
+    const int ob = warp >> 3, oc0 = (warp & 7) * 16;
+    // state band
+    const int sr0 = (warp / CW) * 16, sc0 = (warp % CW) * NB8 * 8;
+    float st[NB8][4];
+    T* Sb = SbB;
+#pragma unroll
+    for (int j = 0; j < NB8; j++) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int d = sr0 + g + (r >> 1) * 8, e = sc0 + j * 8 + q2 + (r & 1);
+            float val = 0.f;
+            if (full) {
+                if (seg == 0) {
+                    if (p.s0) val = p.s0[seq * DkDv + d * p.s0i + e * p.s0j];
+                } else {
+                    val = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + (i64) d * Dv + e];
+                }
+            }
+            st[j][r] = val;
+        }
+        M::store2(Sb + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
+        M::store2(Sb + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
+    }
+    double dotAcc = 0.0;
+
+    int buf = 0, sbuf = 0;
+    for (i64 t0 = t0seg; t0 < t1seg; t0 += C, buf ^= 1) {
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
+        T* Qs = QsB + buf * C * LDK;
+        T* Ks = KsB + buf * C * LDK;
+        T* Vs = VsB + buf * C * LDV;
+        Sb = SbB + sbuf * DK * LDS;
+        cpAsyncWaitAll();
+        __syncthreads();
+        if (t0 + C < t1seg) {
+            const int nb = buf ^ 1;
+            issueChunk<T, DK, C, ET, LDK, LDV, 512>(p, q, k, v, full, t0 + C, t1seg, QsB + nb * C * LDK, KsB + nb * C * LDK, VsB + nb * C * LDV);
+        }
+        if (warp < 10) {
+            if (full) {
+                float acc[2][4] = {};
+#pragma unroll
+                for (int kk = 0; kk < DK / 16; kk++) {
+                    typename M::A a;
+                    typename M::B bk;
+                    M::loadA(a, Qs + ti * 16 * LDK + kk * 16, LDK);
+                    M::loadBnk(bk, Ks + tj * 16 * LDK + kk * 16, LDK);
+                    M::mma(acc[0], acc[1], a, bk);
+                }
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+#pragma unroll
+                    for (int hr = 0; hr < 2; hr++) {
+                        const int a = ti * 16 + g + hr * 8, c = tj * 16 + j * 8 + q2;
+                        const float x0 = c <= a ? alpha * pw[a - c] * acc[j][hr * 2] : 0.f;
+                        const float x1 = c + 1 <= a ? alpha * pw[a - c - 1] * acc[j][hr * 2 + 1] : 0.f;
+                        M::store2(Ab + a * LDA + c, x0, x1);
+                    }
+                }
+            }
+        } else if (tid - 320 < C) {
+            const int bb = tid - 320;
+            wk[bb] = bb < cc ? kappa * pw[cc - 1 - bb] : 0.f;
+        }
+        __syncthreads();
+        if (full) {
+            // bands lo = ob and hi = 3 - ob side by side: four independent accumulator chains, and
+            // each B fragment (v or state) loaded once for both
+            const int lo = ob, hi = 3 - ob;
+            float av[2][2][4] = {}, qs[2][2][4] = {};
+            for (int kb = 0; kb <= hi; kb++) {
+                typename M::A a;
+                typename M::B bv;
+                M::loadBkn(bv, Vs + kb * 16 * LDV + oc0, LDV);
+                M::loadA(a, Ab + hi * 16 * LDA + kb * 16, LDA);
+                M::mma(av[1][0], av[1][1], a, bv);
+                if (kb <= lo) {
+                    M::loadA(a, Ab + lo * 16 * LDA + kb * 16, LDA);
+                    M::mma(av[0][0], av[0][1], a, bv);
+                }
+            }
+#pragma unroll
+            for (int kk = 0; kk < DK / 16; kk++) {
+                typename M::A a0, a1;
+                typename M::B bs;
+                M::loadBkn(bs, Sb + kk * 16 * LDS + oc0, LDS);
+                M::loadA(a0, Qs + lo * 16 * LDK + kk * 16, LDK);
+                M::loadA(a1, Qs + hi * 16 * LDK + kk * 16, LDK);
+                M::mma(qs[0][0], qs[0][1], a0, bs);
+                M::mma(qs[1][0], qs[1][1], a1, bs);
+            }
+#pragma unroll
+            for (int bi = 0; bi < 2; bi++) {
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int a = (bi == 0 ? lo : hi) * 16 + g + hr * 8;
+                    if (a >= cc) continue;
+                    const float f = beta * pw[a + ofsi];
+                    const i64 t = t0 + a, tr = p.rev ? (N - 1 - t) : t;
+                    T* orow = o + tr * p.vT + oc0 + q2;
+                    float dsum = 0.f;
+#pragma unroll
+                    for (int j = 0; j < 2; j++) {
+                        const float y0 = av[bi][j][hr * 2] + f * qs[bi][j][hr * 2];
+                        const float y1 = av[bi][j][hr * 2 + 1] + f * qs[bi][j][hr * 2 + 1];
+                        if (p.writeOut) M::store2(orow + j * 8, y0, y1);
+                        if (w) {
+                            const T* wp = w + tr * p.vT + oc0 + q2 + j * 8;
+                            dsum = fmaf(y0, toF<T>(wp[0]), fmaf(y1, toF<T>(wp[1]), dsum));
+                        }
+                    }
+                    if (w) dotAcc += (double) tr * (double) dsum;
+                }
+            }
+        }
+        {
+            const float carry = pw[cc - 1 + ofsi];
+#pragma unroll
+            for (int j = 0; j < NB8; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) st[j][r] *= carry;
+#pragma unroll
+            for (int kb = 0; kb < C / 16; kb++) {
+                typename M::A a;
+                typename M::B bv;
+                M::loadAtScaled(a, Ks + kb * 16 * LDK + sr0, LDK, wk + kb * 16);
+#pragma unroll
+                for (int j2 = 0; j2 < NB8 / 2; j2++) {
+                    M::loadBkn(bv, Vs + kb * 16 * LDV + sc0 + j2 * 16, LDV);
+                    M::mma(st[2 * j2], st[2 * j2 + 1], a, bv);
+                }
+            }
+        }
+        // the other state copy: nobody reads it until the next chunk's first barrier
+        if (full && t0 + C < t1seg) {
+            sbuf ^= 1;
+            T* Sn = SbB + sbuf * DK * LDS;
+#pragma unroll
+            for (int j = 0; j < NB8; j++) {
+                M::store2(Sn + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
+                M::store2(Sn + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
+            }
+        }
+    }
+    __syncthreads();
+    float* dst = nullptr;
+    i64 di = 0, dj = 0;
+    float f = 1.f;
+    if (full) {
+        if (p.w) {
+            double total = blockSum(dotAcc, red);
+            if (tid == 0) atomicAdd(&p.acc[seq], total);
+        }
+        if (p.sfinal && seg == p.nseg - 1) {
+            dst = p.sfinal + seq * DkDv;
+            di = p.fi;
+            dj = p.fj;
+            f = lpow(s, (float) p.finalPow);
+        }
+    } else {
+        dst = p.scratch + (seq * (p.nseg - 1) + seg) * DkDv;
+        di = Dv;
+        dj = 1;
+    }
+    if (dst) {
+#pragma unroll
+        for (int j = 0; j < NB8; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const i64 d = sr0 + g + (r >> 1) * 8, e = sc0 + j * 8 + q2 + (r & 1);
+                dst[d * di + e * dj] = f * st[j][r];
+            }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d64(const SweepParams p) { sweepWide<__nv_bfloat16, 64>(p); }
+extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d128(const SweepParams p) { sweepWide<__nv_bfloat16, 128>(p); }
+extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d64(const SweepParams p) { sweepWide<__half, 64>(p); }
+extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d128(const SweepParams p) { sweepWide<__half, 128>(p); }
+
+#ifdef LA2_KERNEL_LAB
+#define LAB(name, T, MINB, SKIP) \
+    extern "C" __global__ void __launch_bounds__(256, MINB) name(const SweepParams p) { sweepMma<T, 128, Mma<T>, SKIP>(p); }
+LAB(lab_bf16_no_scores, __nv_bfloat16, 2, 1)
+LAB(lab_bf16_no_av, __nv_bfloat16, 2, 2)
+LAB(lab_bf16_no_qs, __nv_bfloat16, 2, 4)
+LAB(lab_bf16_no_state, __nv_bfloat16, 2, 8)
+LAB(lab_bf16_no_loads, __nv_bfloat16, 2, 16)
+LAB(lab_bf16_no_stores, __nv_bfloat16, 2, 32)
+LAB(lab_bf16_no_mma, __nv_bfloat16, 2, 15)
+LAB(lab_bf16_only_loads, __nv_bfloat16, 2, 47)
+LAB(lab_tf32_no_loads, float, 1, 16)
+LAB(lab_tf32_no_mma, float, 1, 15)
+#endif

@@ -77,6 +77,7 @@ import jcuda.driver.CUstream_flags;
 final class CudaBackend implements AttentionBackend {
     private static final int STAGING_BYTES = 8 << 20;
     private static final int SWEEP_THREADS = 256;
+    private static final int WIDE_THREADS = 512;
     private static final int SWEEP_FIELDS = 37;
 
     private final String name;
@@ -94,20 +95,15 @@ final class CudaBackend implements AttentionBackend {
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
     private final CUfunction sweepF32, sweepBf16, sweepF16, scan, decayGrad, decodeF32, decodeBf16, decodeF16;
     private final CUfunction randomF32, randomBf16, randomF16;
-    private final CUfunction tcBf16D64, tcBf16D128, tcF16D64, tcF16D128, tcTf32D64, tcTf32D128;
-    private final CUfunction tc1Bf16D64, tc1Bf16D128, tc1F16D64, tc1F16D128, tcF32x3D64, tcF32x3D128;
+    private final CUfunction wideBf16D64, wideBf16D128, wideF16D64, wideF16D128;
+    private final CUfunction tc1Bf16D64, tc1Bf16D128, tc1F16D64, tc1F16D128;
+    private final CUfunction tcTf32D64, tcTf32D128, tcF32x3D64, tcF32x3D128;
     private final int smCount;
     private final int smemPerBlock;
     private final int smemPerSm;
     private final boolean syncEachLaunch;
     /** Property "cuda.tensorCores" = "false" forces the generic fp32-FMA kernels (for comparisons). */
     private final boolean tensorCores;
-    /**
-     * Property "cuda.chunkBuffers" (16-bit storage): 1 (default) lets two blocks share a
-     * multiprocessor; 2 streams the next chunk in while one computes, one block per
-     * multiprocessor (measured on an H200, bf16 forward N=32768: 3.49 ms with 1, 4.46 ms with 2).
-     */
-    private final int chunkBuffers;
     private final String deviceDescription;
     private int nextStaging;
     private boolean closed;
@@ -136,10 +132,6 @@ final class CudaBackend implements AttentionBackend {
         deviceDescription = new String(devName).replace("\0", "").trim();
         syncEachLaunch = Boolean.parseBoolean(options.properties().getOrDefault("cuda.syncEachLaunch", "false"));
         tensorCores = Boolean.parseBoolean(options.properties().getOrDefault("cuda.tensorCores", "true"));
-        chunkBuffers = Integer.parseInt(options.properties().getOrDefault("cuda.chunkBuffers", "1"));
-        if (chunkBuffers != 1 && chunkBuffers != 2) {
-            throw new La2ArgumentException("options", "cuda.chunkBuffers=" + chunkBuffers, "1 or 2");
-        }
         pool = new DevicePool(name);
 
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
@@ -154,10 +146,10 @@ final class CudaBackend implements AttentionBackend {
         decodeF32 = function("la2_decode_f32", true);
         decodeBf16 = function("la2_decode_bf16", true);
         decodeF16 = function("la2_decode_f16", true);
-        tcBf16D64 = function("la2_sweep_tc_bf16_d64", true);
-        tcBf16D128 = function("la2_sweep_tc_bf16_d128", true);
-        tcF16D64 = function("la2_sweep_tc_f16_d64", true);
-        tcF16D128 = function("la2_sweep_tc_f16_d128", true);
+        wideBf16D64 = function("la2_sweep_wide_bf16_d64", true);
+        wideBf16D128 = function("la2_sweep_wide_bf16_d128", true);
+        wideF16D64 = function("la2_sweep_wide_f16_d64", true);
+        wideF16D128 = function("la2_sweep_wide_f16_d128", true);
         tc1Bf16D64 = function("la2_sweep_tc1_bf16_d64", true);
         tc1Bf16D128 = function("la2_sweep_tc1_bf16_d128", true);
         tc1F16D64 = function("la2_sweep_tc1_f16_d64", true);
@@ -478,51 +470,57 @@ final class CudaBackend implements AttentionBackend {
         boolean exact;
     }
 
-    /**
-     * Shared memory of the tensor-core sweeps, mirroring the buffer layout at the top of sweepMma:
-     * q and k chunks (per buffer), v chunk (per buffer), score tile, state copy, scaled k, lambda
-     * table.
-     * 16-bit rows are padded by 8 elements; fp32 (TF32) rows by 4 or 8 and use one buffer.
-     */
-    private int tensorCoreSmem(DType dtype, int dk) {
-        if (dtype == DType.FP32) {
-            return 4 * (2 * 64 * (dk + 4) + 64 * 72 + 64 * 68 + dk * 72 + 64 * (dk + 4)) + 4 * 66;
-        }
-        int nb = chunkBuffers;
-        return 2 * (nb * 2 * 64 * (dk + 8) + nb * 64 * 72 + 64 * 72 + dk * 72 + 64 * (dk + 8)) + 4 * 66;
+    /** A tensor-core sweep kernel and its launch shape. */
+    private record TensorCoreSweep(CUfunction function, int threads, int valueTile, int smem, int blocksPerSm) {
     }
 
-    /** The tensor-core sweep for this pass, or null where only the generic one applies. */
-    private CUfunction tensorCoreSweep(DType dtype, Precision precision, int dk, int dv) {
-        if (!tensorCores || dv % 64 != 0 || (dk != 64 && dk != 128) || tensorCoreSmem(dtype, dk) > smemPerBlock) {
+    /**
+     * The tensor-core sweep for this pass, or null where only the generic one applies. Shared
+     * memory mirrors the buffer layouts at the top of sweepWide and sweepMma (chunks of q, k and v,
+     * the score tile, state copies, the lambda and k-weight tables); 16-bit rows are padded by 8
+     * elements, fp32 rows by 4 or 8. Blocks per multiprocessor are what registers allow.
+     */
+    private TensorCoreSweep tensorCoreSweep(DType dtype, Precision precision, int dk, int dv) {
+        if (!tensorCores || dv % 64 != 0 || (dk != 64 && dk != 128)) {
             return null;
         }
-        return switch (dtype) {
-            case BF16 -> chunkBuffers == 1 ? (dk == 64 ? tc1Bf16D64 : tc1Bf16D128) : (dk == 64 ? tcBf16D64 : tcBf16D128);
-            case FP16 -> chunkBuffers == 1 ? (dk == 64 ? tc1F16D64 : tc1F16D128) : (dk == 64 ? tcF16D64 : tcF16D128);
+        int tables = 4 * (66 + 64);
+        TensorCoreSweep k = switch (dtype) {
+            // Dv = 128: one 16-warp block per sequence, double-buffered (la2_kernels.cu, sweepWide)
+            case BF16, FP16 -> dv == 128
+                    ? new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? wideBf16D64 : wideBf16D128)
+                            : (dk == 64 ? wideF16D64 : wideF16D128), WIDE_THREADS, 128,
+                            2 * (2 * 2 * 64 * (dk + 8) + 2 * 64 * 136 + 64 * 72 + 2 * dk * 136) + tables, 1)
+                    : new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? tc1Bf16D64 : tc1Bf16D128)
+                            : (dk == 64 ? tc1F16D64 : tc1F16D128), SWEEP_THREADS, 64,
+                            2 * (2 * 64 * (dk + 8) + 64 * 72 + 64 * 72 + dk * 72) + tables, 2);
             // STRICT stays on fp32 FMAs (the generic sweep); TF32X3 is three TF32 products per fp32
             // product (la2_kernels.cu, MmaF32x3), within the fp32 tolerance and about 13x faster.
-            case FP32 -> switch (precision) {
-                case TF32 -> dk == 64 ? tcTf32D64 : tcTf32D128;
-                case TF32X3 -> dk == 64 ? tcF32x3D64 : tcF32x3D128;
-                case STRICT -> null;
-            };
+            case FP32 -> precision == Precision.STRICT ? null
+                    : new TensorCoreSweep(precision == Precision.TF32 ? (dk == 64 ? tcTf32D64 : tcTf32D128)
+                            : (dk == 64 ? tcF32x3D64 : tcF32x3D128), SWEEP_THREADS, 64,
+                            4 * (2 * 64 * (dk + 4) + 64 * 72 + 64 * 68 + dk * 72) + tables, 1);
             case FP64 -> null;
         };
+        return k == null || k.smem() > smemPerBlock ? null : k;
     }
 
     private void sweep(AttentionShape s, Sweep p) {
         long bh = s.sequences();
         int n = s.tokens();
         int dk = p.dk, dv = p.dv;
-        CUfunction kernel = p.exact ? null : tensorCoreSweep(s.dtype(), p.precision, dk, dv);
+        TensorCoreSweep tc = p.exact ? null : tensorCoreSweep(s.dtype(), p.precision, dk, dv);
+        CUfunction kernel;
         int et;
         int c = 0;
         int smem = 0;
-        if (kernel != null) {
-            et = 64;
+        int threads = SWEEP_THREADS;
+        if (tc != null) {
+            kernel = tc.function();
+            et = tc.valueTile();
             c = 64;
-            smem = tensorCoreSmem(s.dtype(), dk);
+            smem = tc.smem();
+            threads = tc.threads();
         } else {
             kernel = sweepFor(s.dtype());
             et = Math.min(dv, 64);
@@ -549,10 +547,9 @@ final class CudaBackend implements AttentionBackend {
         long nChunks = (n + c - 1) / c;
         // One wave of resident blocks: each block walks its segment serially, and every extra
         // segment costs a state-only pass over its k and v, so split only to fill the device.
-        int perSm = Math.max(1, Math.min(2048 / SWEEP_THREADS, smemPerSm / (smem + 1024)));
-        if (kernel != sweepFor(s.dtype())) {
-            // register-bound: 1 block of the double-buffered kernels, 2 of the single-buffered
-            perSm = Math.min(perSm, s.dtype() == DType.FP32 ? 1 : chunkBuffers == 1 ? 2 : 1);
+        int perSm = Math.max(1, Math.min(2048 / threads, smemPerSm / (smem + 1024)));
+        if (tc != null) {
+            perSm = Math.min(perSm, tc.blocksPerSm());
         }
         long slots = (long) smCount * perSm;
         long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, slots / (bh * tiles)));
@@ -581,7 +578,7 @@ final class CudaBackend implements AttentionBackend {
                     launch(scan, "la2_scan", bh, (elems + 255) / 256, 1, 256, 0, bytes);
                 }
                 launch(kernel, "la2_sweep mode " + mode, bh, mode == 0 ? nseg - 1 : nseg, tiles,
-                        SWEEP_THREADS, smem, bytes);
+                        threads, smem, bytes);
             }
         } finally {
             if (scratch != null) {

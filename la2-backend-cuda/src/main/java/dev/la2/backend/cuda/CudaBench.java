@@ -95,7 +95,7 @@ public final class CudaBench {
         }
     }
 
-    /** "k1=v1,k2=v2" as backend properties, for example cuda.chunkBuffers=1. */
+    /** "k1=v1,k2=v2" as backend properties, for example cuda.tensorCores=false. */
     private static dev.la2.spi.BackendOptions options(String props) {
         dev.la2.spi.BackendOptions o = dev.la2.spi.BackendOptions.defaults();
         for (String kv : props.split(",")) {

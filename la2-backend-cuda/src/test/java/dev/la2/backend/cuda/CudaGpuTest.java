@@ -95,7 +95,8 @@ class CudaGpuTest {
             new Size(2, 2, 300, 128, 128),
             new Size(1, 2, 77, 100, 256),
             new Size(1, 1, 2000, 16, 24),
-            new Size(1, 2, 1029, 128, 64));
+            new Size(1, 2, 1029, 128, 64),
+            new Size(1, 3, 517, 64, 128));
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
