@@ -486,14 +486,17 @@ final class CudaBackend implements AttentionBackend {
         }
         int tables = 4 * (66 + 64);
         TensorCoreSweep k = switch (dtype) {
-            // Dv = 128: one 16-warp block per sequence, double-buffered (la2_kernels.cu, sweepWide)
-            case BF16, FP16 -> dv == 128
-                    ? new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? wideBf16D64 : wideBf16D128)
-                            : (dk == 64 ? wideF16D64 : wideF16D128), WIDE_THREADS, 128,
-                            2 * (2 * 2 * 64 * (dk + 8) + 2 * 64 * 136 + 64 * 72 + 2 * dk * 136) + tables, 1)
-                    : new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? tc1Bf16D64 : tc1Bf16D128)
-                            : (dk == 64 ? tc1F16D64 : tc1F16D128), SWEEP_THREADS, 64,
-                            2 * (2 * 64 * (dk + 8) + 64 * 72 + 64 * 72 + dk * 72) + tables, 2);
+            // Dv = 128: one 16-warp block per sequence, double-buffered (la2_kernels.cu, sweepWide),
+            // where the device has the shared memory for it (an H100/H200 has, an A100 not)
+            case BF16, FP16 -> {
+                int wideSmem = 2 * (2 * 2 * 64 * (dk + 8) + 2 * 64 * 136 + 64 * 72 + 2 * dk * 136) + tables;
+                yield dv == 128 && wideSmem <= smemPerBlock
+                        ? new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? wideBf16D64 : wideBf16D128)
+                                : (dk == 64 ? wideF16D64 : wideF16D128), WIDE_THREADS, 128, wideSmem, 1)
+                        : new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? tc1Bf16D64 : tc1Bf16D128)
+                                : (dk == 64 ? tc1F16D64 : tc1F16D128), SWEEP_THREADS, 64,
+                                2 * (2 * 64 * (dk + 8) + 64 * 72 + 64 * 72 + dk * 72) + tables, 2);
+            }
             // STRICT stays on fp32 FMAs (the generic sweep); TF32X3 is three TF32 products per fp32
             // product (la2_kernels.cu, MmaF32x3), within the fp32 tolerance and about 13x faster.
             case FP32 -> precision == Precision.STRICT ? null
