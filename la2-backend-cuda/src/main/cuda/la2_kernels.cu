@@ -68,6 +68,12 @@ __device__ __forceinline__ double blockSum(double x, double* red) {
     return total;
 }
 
+// acc[seq] += the block's sum of the per-thread partials (the decay-gradient dot products)
+__device__ __forceinline__ void addBlockDot(const SweepParams& p, i64 seq, double x, double* red) {
+    const double total = blockSum(x, red);
+    if (threadIdx.x == 0) atomicAdd(&p.acc[seq], total);
+}
+
 // Generic path: any Dk, Dv, chunk C, value tile ET; fp32 FMAs from shared memory.
 // grid (BH, segments, value tiles), 256 threads.
 template <typename T>
@@ -181,10 +187,7 @@ __device__ void sweepGeneric(const SweepParams& p) {
     }
     __syncthreads();
     if (full) {
-        if (p.w) {
-            double total = blockSum(dotAcc, red);
-            if (tid == 0) atomicAdd(&p.acc[seq], total);
-        }
+        if (p.w) addBlockDot(p, seq, dotAcc, red);
         if (p.sfinal && seg == p.nseg - 1) {
             float f = lpow(s, (float) p.finalPow);
             for (int i = tid; i < Dk * ET; i += nt) {
@@ -628,6 +631,93 @@ struct MmaF32x3 {
     }
 };
 
+// One warp's band of a Dk x (value tile) state, fp32 in mma accumulator layout: element (j, r) is
+// row r0 + g + 8 (r / 2), column c0 + 8j + q2 + r % 2 of the tile, whose first column is column e0
+// of the whole state. sweepMma and sweepWide share it: the incoming state, the per-chunk update,
+// the 16-bit (or fp32) copy that q S reads, and the end state (final state or segment scratch).
+template <typename T, typename M, int NB8>
+struct StateBand {
+    float st[NB8][4];
+    const int r0, c0, e0;
+
+    __device__ __forceinline__ StateBand(int r0_, int c0_, int e0_) : r0(r0_), c0(c0_), e0(e0_) {}
+
+    __device__ __forceinline__ static int g() { return (threadIdx.x & 31) >> 2; }
+    __device__ __forceinline__ static int q2() { return (threadIdx.x & 3) * 2; }
+    __device__ __forceinline__ int row(int r) const { return r0 + g() + (r >> 1) * 8; }
+    __device__ __forceinline__ int col(int j, int r) const { return e0 + c0 + j * 8 + q2() + (r & 1); }
+
+    // mode 1 starts from s0 (first segment) or the chained scratch state; mode 0 from zero
+    __device__ __forceinline__ void load(const SweepParams& p, i64 seq, int seg, bool full) {
+        const i64 DkDv = p.Dk * p.Dv;
+#pragma unroll
+        for (int j = 0; j < NB8; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const i64 d = row(r), e = col(j, r);
+                float val = 0.f;
+                if (full) {
+                    if (seg == 0) {
+                        if (p.s0) val = p.s0[seq * DkDv + d * p.s0i + e * p.s0j];
+                    } else {
+                        val = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + d * p.Dv + e];
+                    }
+                }
+                st[j][r] = val;
+            }
+    }
+
+    __device__ __forceinline__ void copyTo(T* Sb, int lds) const {
+#pragma unroll
+        for (int j = 0; j < NB8; j++) {
+            M::store2(Sb + (r0 + g()) * lds + c0 + j * 8 + q2(), st[j][0], st[j][1]);
+            M::store2(Sb + (r0 + g() + 8) * lds + c0 + j * 8 + q2(), st[j][2], st[j][3]);
+        }
+    }
+
+    // R <- carry R + (diag(wk) K)^T V over one chunk of C tokens (k rows weighted in registers)
+    template <int C>
+    __device__ __forceinline__ void update(const T* Ks, int ldk, const T* Vs, int ldv, const float* wk, float carry,
+                                           bool products = true) {
+#pragma unroll
+        for (int j = 0; j < NB8; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) st[j][r] *= carry;
+#pragma unroll
+        for (int kb = 0; kb < C / 16 && products; kb++) {
+            typename M::A a;
+            typename M::B bv;
+            M::loadAtScaled(a, Ks + kb * 16 * ldk + r0, ldk, wk + kb * 16);
+#pragma unroll
+            for (int j2 = 0; j2 < NB8 / 2; j2++) {
+                M::loadBkn(bv, Vs + kb * 16 * ldv + c0 + j2 * 16, ldv);
+                M::mma(st[2 * j2], st[2 * j2 + 1], a, bv);
+            }
+        }
+    }
+
+    // mode 1: lambda^finalPow R into sfinal (last segment, when asked); mode 0: R into the scratch
+    __device__ __forceinline__ void store(const SweepParams& p, i64 seq, int seg, bool full, float s) const {
+        const i64 DkDv = p.Dk * p.Dv;
+        float* dst = nullptr;
+        i64 di = p.Dv, dj = 1;
+        float f = 1.f;
+        if (!full) {
+            dst = p.scratch + (seq * (p.nseg - 1) + seg) * DkDv;
+        } else if (p.sfinal && seg == p.nseg - 1) {
+            dst = p.sfinal + seq * DkDv;
+            di = p.fi;
+            dj = p.fj;
+            f = lpow(s, (float) p.finalPow);
+        }
+        if (!dst) return;
+#pragma unroll
+        for (int j = 0; j < NB8; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) dst[(i64) row(r) * di + (i64) col(j, r) * dj] = f * st[j][r];
+    }
+};
+
 // SKIP (kernel-lab ablations only, gpu/kernel-lab.cu; 0 in every shipped kernel) leaves stages out
 // to time them by difference: 1 scores, 2 A v, 4 q S, 8 state update, 16 chunk loads, 32 stores.
 template <typename T, int DK, typename M = Mma<T>, int SKIP = 0>
@@ -664,34 +754,16 @@ __device__ void sweepMma(const SweepParams& p) {
     const T* v = (const T*) p.v + b * p.vB + h * p.vH + e0;
     T* o = (T*) p.o + b * p.vB + h * p.vH + e0;
     const T* w = p.w ? (const T*) p.w + b * p.vB + h * p.vH + e0 : nullptr;
-    const i64 Dv = p.Dv, DkDv = (i64) DK * Dv;
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     const bool full = p.mode == 1;
     for (int m = tid; m < C + 2; m += blockDim.x) pw[m] = lpow(s, (float) m);
 
     issueChunk<T, DK, C, ET, LDK, LDV, 256>(p, q, k, v, full, t0seg, t1seg, QsB, KsB, VsB);
 
-    // this warp's band of the state: rows sr0 + g (+8), columns sc0 + 8j + q2 (+1)
-    const int sr0 = (warp / CW) * 16, sc0 = (warp % CW) * NB8 * 8;
-    float st[NB8][4];
-#pragma unroll
-    for (int j = 0; j < NB8; j++) {
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            const int d = sr0 + g + (r >> 1) * 8, e = e0 + sc0 + j * 8 + q2 + (r & 1);
-            float val = 0.f;
-            if (full) {
-                if (seg == 0) {
-                    if (p.s0) val = p.s0[seq * DkDv + d * p.s0i + e * p.s0j];
-                } else {
-                    val = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + (i64) d * Dv + e];
-                }
-            }
-            st[j][r] = val;
-        }
-        M::store2(Sb + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
-        M::store2(Sb + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
-    }
+    // this warp's band of the state
+    StateBand<T, M, NB8> state((warp / CW) * 16, (warp % CW) * NB8 * 8, e0);
+    state.load(p, seq, seg, full);
+    state.copyTo(Sb, LDS);
     double dotAcc = 0.0;
     const int ia = warp >> 1, r0 = ia * 16, c0 = (warp & 1) * 32;
 
@@ -775,64 +847,15 @@ __device__ void sweepMma(const SweepParams& p) {
                 if (w) dotAcc += (double) tr * (double) dsum;
             }
         }
-        {
-            const float carry = pw[cc - 1 + ofsi];
-#pragma unroll
-            for (int j = 0; j < NB8; j++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) st[j][r] *= carry;
-#pragma unroll
-            for (int kb = 0; kb < C / 16 && !(SKIP & 8); kb++) {
-                typename M::A a;
-                typename M::B bv;
-                M::loadAtScaled(a, Ks + kb * 16 * LDK + sr0, LDK, wk + kb * 16);
-#pragma unroll
-                for (int j2 = 0; j2 < NB8 / 2; j2++) {
-                    M::loadBkn(bv, Vs + kb * 16 * LDV + sc0 + j2 * 16, LDV);
-                    M::mma(st[2 * j2], st[2 * j2 + 1], a, bv);
-                }
-            }
-        }
+        state.template update<C>(Ks, LDK, Vs, LDV, wk, pw[cc - 1 + ofsi], !(SKIP & 8));
         __syncthreads();
         if (t0 + C < t1seg && !(SKIP & 16)) issueChunk<T, DK, C, ET, LDK, LDV, 256>(p, q, k, v, full, t0 + C, t1seg, QsB, KsB, VsB);
         // P5: copy of the new state for the next chunk's q S
-        if (full && t0 + C < t1seg) {
-#pragma unroll
-            for (int j = 0; j < NB8; j++) {
-                M::store2(Sb + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
-                M::store2(Sb + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
-            }
-        }
+        if (full && t0 + C < t1seg) state.copyTo(Sb, LDS);
     }
     __syncthreads();
-    float* dst = nullptr;
-    i64 di = 0, dj = 0;
-    float f = 1.f;
-    if (full) {
-        if (p.w) {
-            double total = blockSum(dotAcc, red);
-            if (tid == 0) atomicAdd(&p.acc[seq], total);
-        }
-        if (p.sfinal && seg == p.nseg - 1) {
-            dst = p.sfinal + seq * DkDv;
-            di = p.fi;
-            dj = p.fj;
-            f = lpow(s, (float) p.finalPow);
-        }
-    } else {
-        dst = p.scratch + (seq * (p.nseg - 1) + seg) * DkDv;
-        di = Dv;
-        dj = 1;
-    }
-    if (dst) {
-#pragma unroll
-        for (int j = 0; j < NB8; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const i64 d = sr0 + g + (r >> 1) * 8, e = e0 + sc0 + j * 8 + q2 + (r & 1);
-                dst[d * di + e * dj] = f * st[j][r];
-            }
-    }
+    if (full && p.w) addBlockDot(p, seq, dotAcc, red);
+    state.store(p, seq, seg, full, s);
 }
 
 extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64>(p); }
@@ -888,7 +911,6 @@ __device__ void sweepWide(const SweepParams& p) {
     const T* v = (const T*) p.v + b * p.vB + h * p.vH;
     T* o = (T*) p.o + b * p.vB + h * p.vH;
     const T* w = p.w ? (const T*) p.w + b * p.vB + h * p.vH : nullptr;
-    const i64 Dv = p.Dv, DkDv = (i64) DK * Dv;
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     const bool full = p.mode == 1;
     for (int m = tid; m < C + 2; m += blockDim.x) pw[m] = lpow(s, (float) m);
@@ -900,28 +922,10 @@ __device__ void sweepWide(const SweepParams& p) {
     while (tj > ti) { tj -= ti + 1; ti++; }
     // output bands of this warp: ob and 3 - ob, 16 columns from oc0
     const int ob = warp >> 3, oc0 = (warp & 7) * 16;
-    // state band
-    const int sr0 = (warp / CW) * 16, sc0 = (warp % CW) * NB8 * 8;
-    float st[NB8][4];
+    StateBand<T, M, NB8> state((warp / CW) * 16, (warp % CW) * NB8 * 8, 0);
+    state.load(p, seq, seg, full);
     T* Sb = SbB;
-#pragma unroll
-    for (int j = 0; j < NB8; j++) {
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            const int d = sr0 + g + (r >> 1) * 8, e = sc0 + j * 8 + q2 + (r & 1);
-            float val = 0.f;
-            if (full) {
-                if (seg == 0) {
-                    if (p.s0) val = p.s0[seq * DkDv + d * p.s0i + e * p.s0j];
-                } else {
-                    val = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + (i64) d * Dv + e];
-                }
-            }
-            st[j][r] = val;
-        }
-        M::store2(Sb + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
-        M::store2(Sb + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
-    }
+    state.copyTo(Sb, LDS);
     double dotAcc = 0.0;
 
     int buf = 0, sbuf = 0;
@@ -1015,64 +1019,16 @@ __device__ void sweepWide(const SweepParams& p) {
                 }
             }
         }
-        {
-            const float carry = pw[cc - 1 + ofsi];
-#pragma unroll
-            for (int j = 0; j < NB8; j++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) st[j][r] *= carry;
-#pragma unroll
-            for (int kb = 0; kb < C / 16; kb++) {
-                typename M::A a;
-                typename M::B bv;
-                M::loadAtScaled(a, Ks + kb * 16 * LDK + sr0, LDK, wk + kb * 16);
-#pragma unroll
-                for (int j2 = 0; j2 < NB8 / 2; j2++) {
-                    M::loadBkn(bv, Vs + kb * 16 * LDV + sc0 + j2 * 16, LDV);
-                    M::mma(st[2 * j2], st[2 * j2 + 1], a, bv);
-                }
-            }
-        }
+        state.template update<C>(Ks, LDK, Vs, LDV, wk, pw[cc - 1 + ofsi]);
         // the other state copy: nobody reads it until the next chunk's first barrier
         if (full && t0 + C < t1seg) {
             sbuf ^= 1;
-            T* Sn = SbB + sbuf * DK * LDS;
-#pragma unroll
-            for (int j = 0; j < NB8; j++) {
-                M::store2(Sn + (sr0 + g) * LDS + sc0 + j * 8 + q2, st[j][0], st[j][1]);
-                M::store2(Sn + (sr0 + g + 8) * LDS + sc0 + j * 8 + q2, st[j][2], st[j][3]);
-            }
+            state.copyTo(SbB + sbuf * DK * LDS, LDS);
         }
     }
     __syncthreads();
-    float* dst = nullptr;
-    i64 di = 0, dj = 0;
-    float f = 1.f;
-    if (full) {
-        if (p.w) {
-            double total = blockSum(dotAcc, red);
-            if (tid == 0) atomicAdd(&p.acc[seq], total);
-        }
-        if (p.sfinal && seg == p.nseg - 1) {
-            dst = p.sfinal + seq * DkDv;
-            di = p.fi;
-            dj = p.fj;
-            f = lpow(s, (float) p.finalPow);
-        }
-    } else {
-        dst = p.scratch + (seq * (p.nseg - 1) + seg) * DkDv;
-        di = Dv;
-        dj = 1;
-    }
-    if (dst) {
-#pragma unroll
-        for (int j = 0; j < NB8; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const i64 d = sr0 + g + (r >> 1) * 8, e = sc0 + j * 8 + q2 + (r & 1);
-                dst[d * di + e * dj] = f * st[j][r];
-            }
-    }
+    if (full && p.w) addBlockDot(p, seq, dotAcc, red);
+    state.store(p, seq, seg, full, s);
 }
 
 extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d64(const SweepParams p) { sweepWide<__nv_bfloat16, 64>(p); }
