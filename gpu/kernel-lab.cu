@@ -38,6 +38,7 @@ struct Variant {
 
 static int smem16() { return 2 * (2 * 64 * 136 + 64 * 72 + 64 * 72 + 128 * 72) + 4 * (66 + 64); }
 static int smemWide() { return 2 * (2 * 2 * 64 * 136 + 2 * 64 * 136 + 64 * 72 + 2 * 128 * 136) + 4 * (66 + 64); }
+static int smemWide32() { return 4 * (2 * 64 * 132 + 2 * 64 * 136 + 64 * 68 + 128 * 136) + 4 * (66 + 64); }
 static int smem32() { return 4 * (2 * 64 * 132 + 64 * 72 + 64 * 68 + 128 * 72) + 4 * (66 + 64); }
 
 extern "C" __global__ void lab_err(const void* a, const void* ref, long long n, bool fp32, double* acc) {
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
         {"bf16 -stores", (const void*) lab_bf16_no_stores, false, smem16(), false},
         {"bf16 -all mma", (const void*) lab_bf16_no_mma, false, smem16(), false},
         {"bf16 loads+barriers only", (const void*) lab_bf16_only_loads, false, smem16(), false},
-        {"tc_tf32 (shipped)", (const void*) la2_sweep_tc_tf32_d128, true, smem32(), true},
+        {"wide_tf32 (16 warps, all of E)", (const void*) la2_sweep_wide_tf32_d128, true, smemWide32(), true, 512, 1},
+        {"tc_tf32 (2 blocks per sequence)", (const void*) la2_sweep_tc_tf32_d128, true, smem32(), true},
         {"tf32 -loads", (const void*) lab_tf32_no_loads, true, smem32(), false},
         {"tf32 -all mma", (const void*) lab_tf32_no_mma, true, smem32(), false},
     };

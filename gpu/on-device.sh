@@ -52,6 +52,10 @@ if [[ $what == all || $what == tests ]]; then
 fi
 
 if [[ $what == all || $what == bench ]]; then
+  # clocks, power and throttle reasons every half second while the benchmarks run
+  nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu,clocks_event_reasons.active \
+      --format=csv -lms 500 > "$logs/smi-bench.csv" 2>&1 &
+  smi=$!
   step "CudaBench (device-resident inputs filled on the GPU)"
   timeout 420 "${J[@]}" -cp "$LIB" dev.la2.backend.cuda.CudaBench --log "$logs/cudabench.log" "$@" \
       > "$logs/cudabench.out" 2>&1 || status=1
@@ -65,6 +69,11 @@ if [[ $what == all || $what == bench ]]; then
         --bandwidth 4260 --json "$logs/bench-cuda-$dtype-$precision-$mode.json" > "$logs/bench-cuda-$dtype-$precision-$mode.log" 2>&1 || status=1
     grep -vE "^la2 bench: |^\s*$" "$logs/bench-cuda-$dtype-$precision-$mode.log" | tail -7
   done
+  kill $smi 2>/dev/null
+  # busy samples only (power above 200 W); reasons are nvidia-smi's clocks_event_reasons bit masks
+  awk -F', ' 'NR > 1 && $3 + 0 > 200 { n++; c += $2; p += $3; r[$5]++ }
+      END { if (n) { printf "\nbusy samples %d: SM clock mean %.0f MHz, power mean %.0f W; reasons:", n, c / n, p / n
+                     for (k in r) printf " %s x%d", k, r[k]; print "" } }' "$logs/smi-bench.csv"
 fi
 
 if [[ $what == all || $what == cpu ]]; then

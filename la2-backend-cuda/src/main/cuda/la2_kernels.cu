@@ -345,8 +345,9 @@ __device__ __forceinline__ void cpAsync16(void* smemDst, const void* src, bool v
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cpAsyncWaitAll() { asm volatile("cp.async.wait_group 0;\n" ::); }
 
-// Streams one chunk (rows c0 .. c0+n-1 of q, k, v; zeros past the end) into shared memory. The
-// thread count is a template argument so the copy loops unroll and their index arithmetic folds.
+// Streams one chunk (rows c0 .. c0+n-1 of q, k, v; zeros past the end) into shared memory; a null
+// destination is not loaded. The thread count is a template argument so the copy loops unroll and
+// their index arithmetic folds.
 template <typename T, int DK, int C, int ET, int LDK, int LDV, int THREADS>
 __device__ __forceinline__ void issueChunk(const SweepParams& p, const T* q, const T* k, const T* v, bool full,
                                           i64 c0, i64 t1seg, T* Qd, T* Kd, T* Vd) {
@@ -361,11 +362,11 @@ __device__ __forceinline__ void issueChunk(const SweepParams& p, const T* q, con
         const int a = x / VK, c8 = (x % VK) * EPV;
         const bool ok = a < n;
         const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (N - 1 - t) : t;
-        if (full) cpAsync16(Qd + a * LDK + c8, q + tr * p.kT + c8, ok);
-        cpAsync16(Kd + a * LDK + c8, k + tr * p.kT + c8, ok);
+        if (full && Qd) cpAsync16(Qd + a * LDK + c8, q + tr * p.kT + c8, ok);
+        if (Kd) cpAsync16(Kd + a * LDK + c8, k + tr * p.kT + c8, ok);
     }
 #pragma unroll
-    for (int i = 0; i < (C * VV + THREADS - 1) / THREADS; i++) {
+    for (int i = 0; i < (C * VV + THREADS - 1) / THREADS && Vd; i++) {
         const int x = threadIdx.x + i * THREADS;
         if (C * VV % THREADS != 0 && x >= C * VV) break;
         const int a = x / VV, c8 = (x % VV) * EPV;
@@ -711,6 +712,16 @@ struct StateBand {
             f = lpow(s, (float) p.finalPow);
         }
         if (!dst) return;
+        if (dj == 1 && di % 2 == 0) {
+            // row-major: column pairs as 8-byte stores (`la2 bench`, bf16 forward with the final
+            // state at N=2048 on the H200: 0.167 ms with 4-byte stores, 0.162 ms with these)
+#pragma unroll
+            for (int j = 0; j < NB8; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r += 2)
+                    *(float2*) (dst + (i64) row(r) * di + col(j, r)) = make_float2(f * st[j][r], f * st[j][r + 1]);
+            return;
+        }
 #pragma unroll
         for (int j = 0; j < NB8; j++)
 #pragma unroll
@@ -869,12 +880,13 @@ extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128(con
 
 
 // ---------------------------------------------------------------------------------------------
-// Wide tensor-core sweep (16-bit storage, Dv = 128): one block of 16 warps owns a whole sequence
+// Wide tensor-core sweep (16-bit or TF32, Dv = 128): one block of 16 warps owns a whole sequence
 // (all 128 value columns), so q and k are read once and the 64 x 64 scores are computed once per
-// chunk instead of once per 64-column value tile; two chunk buffers and two state copies leave
-// two barriers per chunk, and the next chunk streams in while this one computes. Measured on the
-// H200 (gpu/kernel-lab.cu ablations of sweepMma): streaming q and k twice and the score tiles
-// were the largest costs after the loads themselves. Same function and parameters as sweepMma.
+// chunk instead of once per 64-column value tile; with 16-bit storage two chunk buffers and two
+// state copies leave two barriers per chunk, and the next chunk streams in while this one
+// computes (fp32: see the buffers below). Measured on the H200 (gpu/kernel-lab.cu ablations of
+// sweepMma): streaming q and k twice and the score tiles were the largest costs after the loads
+// themselves; TF32 7.0 ms (sweepMma) -> 4.68 ms here. Same function and parameters as sweepMma.
 // Warp roles per chunk: warps 0-9 one 16 x 16 lower-triangle score tile each, warps 10-11 the
 // k row weights; then every warp two 16-row output bands (b and 3-b, so the causal A v work is
 // even) by 16 columns, and a 16-row band of the Dk x 128 state by 128 / (16 / (Dk/16)) columns.
@@ -882,18 +894,27 @@ extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128(con
 template <typename T, int DK>
 __device__ void sweepWide(const SweepParams& p) {
     using M = Mma<T>;
-    constexpr int C = 64, ET = 128, NB = 2;
-    constexpr int LDK = DK + M::PADK, LDV = ET + M::PADV, LDA = C + M::PADA, LDS = ET + M::PADS;
+    constexpr int C = 64, ET = 128;
+    constexpr int LDK = DK + M::PADK, LDV = ET + M::PADV, LDA = C + M::PADA, LDS = ET + M::PADS, SB = DK * LDS;
+    // Buffers. 16-bit: two chunks of q, k and v and two state copies, two barriers per chunk. fp32
+    // (TF32) has room for one chunk of q and k, two of v and one state copy (two of everything
+    // would be ~290 KB): q and k of the next chunk load once this one is done with them, and a
+    // third barrier guards the state copy. Measured on the H200 at N=32768 (gpu/kernel-lab.cu): one
+    // buffer of everything 5.10 ms, two of v 4.97, two of k 5.16, two of q 5.27 (and see EARLY).
+    // fp32 also orders each chunk q S, state update, barrier, A v: the next q and k then stream in
+    // during A v (4.98 -> 4.68 ms); the 16-bit kernel is faster with A v first (2.43 vs 2.46 ms).
+    constexpr bool F32 = sizeof(T) == 4, EARLY = F32;
+    constexpr int NQK = F32 ? 1 : 2, SC = F32 ? 1 : 2;
     constexpr int RW = DK / 16;            // 16-row bands of the state
     constexpr int CW = 16 / RW;            // warps per band
     constexpr int NB8 = ET / 8 / CW;       // 8-column blocks of the state per warp
     extern __shared__ __align__(128) unsigned char smraw[];
-    T* QsB = (T*) smraw;                   // [NB][C][LDK]
-    T* KsB = QsB + NB * C * LDK;           // [NB][C][LDK]
-    T* VsB = KsB + NB * C * LDK;           // [NB][C][LDV]
-    T* Ab = VsB + NB * C * LDV;            // [C][LDA]
-    T* SbB = Ab + C * LDA;                 // [2][DK][LDS]
-    float* pw = (float*) (SbB + 2 * DK * LDS);  // [C+2] lambda^m
+    T* QsB = (T*) smraw;                   // [NQK][C][LDK]
+    T* KsB = QsB + NQK * C * LDK;          // [NQK][C][LDK]
+    T* VsB = KsB + NQK * C * LDK;          // [2][C][LDV]
+    T* Ab = VsB + 2 * C * LDV;             // [C][LDA]
+    T* SbB = Ab + C * LDA;                 // [SC][SB]: state copies
+    float* pw = (float*) (SbB + SC * SB);  // [C+2] lambda^m
     float* wk = pw + C + 2;                // [C] kappa lambda^(cc-1-b): k row weights of the state update
     __shared__ double red[32];
 
@@ -932,15 +953,17 @@ __device__ void sweepWide(const SweepParams& p) {
     for (i64 t0 = t0seg; t0 < t1seg; t0 += C, buf ^= 1) {
         const int cc = (int) min((i64) C, t1seg - t0);
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
-        T* Qs = QsB + buf * C * LDK;
-        T* Ks = KsB + buf * C * LDK;
+        T* Qs = QsB + (NQK == 2 ? buf : 0) * C * LDK;
+        T* Ks = KsB + (NQK == 2 ? buf : 0) * C * LDK;
         T* Vs = VsB + buf * C * LDV;
-        Sb = SbB + sbuf * DK * LDS;
+        Sb = SbB + sbuf * SB;
         cpAsyncWaitAll();
         __syncthreads();
+        // double-buffered tensors of the next chunk stream in while this one computes
         if (t0 + C < t1seg) {
             const int nb = buf ^ 1;
-            issueChunk<T, DK, C, ET, LDK, LDV, 512>(p, q, k, v, full, t0 + C, t1seg, QsB + nb * C * LDK, KsB + nb * C * LDK, VsB + nb * C * LDV);
+            issueChunk<T, DK, C, ET, LDK, LDV, 512>(p, q, k, v, full, t0 + C, t1seg, NQK == 2 ? QsB + nb * C * LDK : nullptr,
+                                                    NQK == 2 ? KsB + nb * C * LDK : nullptr, VsB + nb * C * LDV);
         }
         if (warp < 10) {
             if (full) {
@@ -969,11 +992,23 @@ __device__ void sweepWide(const SweepParams& p) {
             wk[bb] = bb < cc ? kappa * pw[cc - 1 - bb] : 0.f;
         }
         __syncthreads();
-        if (full) {
-            // bands lo = ob and hi = 3 - ob side by side: four independent accumulator chains, and
-            // each B fragment (v or state) loaded once for both
-            const int lo = ob, hi = 3 - ob;
-            float av[2][2][4] = {}, qs[2][2][4] = {};
+        // bands lo = ob and hi = 3 - ob side by side: four independent accumulator chains, and each
+        // B fragment (v or state) loaded once for both
+        const int lo = ob, hi = 3 - ob;
+        float av[2][2][4] = {}, qs[2][2][4] = {};
+        auto qS = [&]() {
+#pragma unroll
+            for (int kk = 0; kk < DK / 16; kk++) {
+                typename M::A a0, a1;
+                typename M::B bs;
+                M::loadBkn(bs, Sb + kk * 16 * LDS + oc0, LDS);
+                M::loadA(a0, Qs + lo * 16 * LDK + kk * 16, LDK);
+                M::loadA(a1, Qs + hi * 16 * LDK + kk * 16, LDK);
+                M::mma(qs[0][0], qs[0][1], a0, bs);
+                M::mma(qs[1][0], qs[1][1], a1, bs);
+            }
+        };
+        auto aV = [&]() {
             for (int kb = 0; kb <= hi; kb++) {
                 typename M::A a;
                 typename M::B bv;
@@ -985,16 +1020,8 @@ __device__ void sweepWide(const SweepParams& p) {
                     M::mma(av[0][0], av[0][1], a, bv);
                 }
             }
-#pragma unroll
-            for (int kk = 0; kk < DK / 16; kk++) {
-                typename M::A a0, a1;
-                typename M::B bs;
-                M::loadBkn(bs, Sb + kk * 16 * LDS + oc0, LDS);
-                M::loadA(a0, Qs + lo * 16 * LDK + kk * 16, LDK);
-                M::loadA(a1, Qs + hi * 16 * LDK + kk * 16, LDK);
-                M::mma(qs[0][0], qs[0][1], a0, bs);
-                M::mma(qs[1][0], qs[1][1], a1, bs);
-            }
+        };
+        auto outputs = [&]() {
 #pragma unroll
             for (int bi = 0; bi < 2; bi++) {
 #pragma unroll
@@ -1018,12 +1045,34 @@ __device__ void sweepWide(const SweepParams& p) {
                     if (w) dotAcc += (double) tr * (double) dsum;
                 }
             }
-        }
-        state.template update<C>(Ks, LDK, Vs, LDV, wk, pw[cc - 1 + ofsi]);
-        // the other state copy: nobody reads it until the next chunk's first barrier
-        if (full && t0 + C < t1seg) {
-            sbuf ^= 1;
-            state.copyTo(SbB + sbuf * DK * LDS, LDS);
+        };
+        auto nextState = [&]() {
+            state.template update<C>(Ks, LDK, Vs, LDV, wk, pw[cc - 1 + ofsi]);
+            if constexpr (F32) {
+                // everybody is done with this chunk's q, k and state copy
+                __syncthreads();
+                if (t0 + C < t1seg) issueChunk<T, DK, C, ET, LDK, LDV, 512>(p, q, k, v, full, t0 + C, t1seg, QsB, KsB, nullptr);
+            }
+            // SC = 2: the other state copy, which nobody reads until the next chunk's first barrier
+            if (full && t0 + C < t1seg) {
+                sbuf = SC == 2 ? sbuf ^ 1 : 0;
+                state.copyTo(SbB + sbuf * SB, LDS);
+            }
+        };
+        if constexpr (EARLY) {
+            if (full) qS();
+            nextState();
+            if (full) {
+                aV();
+                outputs();
+            }
+        } else {
+            if (full) {
+                aV();
+                qS();
+                outputs();
+            }
+            nextState();
         }
     }
     __syncthreads();
@@ -1035,6 +1084,8 @@ extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d64(con
 extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d128(const SweepParams p) { sweepWide<__nv_bfloat16, 128>(p); }
 extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d64(const SweepParams p) { sweepWide<__half, 64>(p); }
 extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d128(const SweepParams p) { sweepWide<__half, 128>(p); }
+extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_tf32_d64(const SweepParams p) { sweepWide<float, 64>(p); }
+extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_tf32_d128(const SweepParams p) { sweepWide<float, 128>(p); }
 
 #ifdef LA2_KERNEL_LAB
 #define LAB(name, T, MINB, SKIP) \

@@ -91,6 +91,15 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
      */
     double timeMillis(Runnable work);
 
+    /**
+     * Runs {@code work} {@code times} times back to back and returns each run's duration in
+     * milliseconds. GPU backends queue the runs without waiting in between (one untimed run first),
+     * so each is its device time once the queue is ahead of the device: per-call host overhead is
+     * hidden, as in a pipeline (and in triton.testing.do_bench); {@link #timeMillis(Runnable)}
+     * counts it. Host backends time each run on the wall clock.
+     */
+    double[] timeMillis(Runnable work, int times);
+
     /** Memory the backend holds now and at its peak since {@link #resetPeakMemory()}, if it tracks it. */
     java.util.Optional<dev.la2.spi.MemoryStats> memoryStats();
 

@@ -206,6 +206,16 @@ final class ValidatingAttention implements LightningAttention {
     }
 
     @Override
+    public double[] timeMillis(Runnable work, int times) {
+        checkOpen();
+        required(work, "work");
+        if (times < 1) {
+            throw new La2ArgumentException("times", String.valueOf(times), "at least 1 run to time");
+        }
+        return backend.timeMillis(work, times);
+    }
+
+    @Override
     public Optional<dev.la2.spi.MemoryStats> memoryStats() {
         return backend.memoryStats();
     }

@@ -55,6 +55,21 @@ public interface AttentionBackend extends AutoCloseable {
         return (System.nanoTime() - start) / 1e6;
     }
 
+    /**
+     * Runs {@code work} {@code times} times back to back and returns each run's duration in
+     * milliseconds. Device backends queue every run (after one untimed run that fills the queue)
+     * with an event between consecutive runs and wait once at the end, so while the host keeps
+     * ahead of the device each duration is device time alone, the steady state of a pipeline and
+     * what triton.testing.do_bench measures. Host backends time each run on the wall clock.
+     */
+    default double[] timeMillis(Runnable work, int times) {
+        double[] ms = new double[times];
+        for (int i = 0; i < times; i++) {
+            ms[i] = timeMillis(work);
+        }
+        return ms;
+    }
+
     /** Memory this instance holds now and at its peak since the last reset; empty if not tracked. */
     default Optional<MemoryStats> memoryStats() {
         return Optional.empty();

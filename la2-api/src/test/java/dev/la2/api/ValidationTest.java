@@ -55,6 +55,19 @@ class ValidationTest {
     }
 
     @Test
+    void repeatedTimingRunsTheWorkOncePerTimeAndRejectsNoRuns() {
+        int[] runs = {0};
+        double[] ms = la.timeMillis(() -> runs[0]++, 4);
+        assertThat(ms).hasSize(4);
+        assertThat(java.util.Arrays.stream(ms).min().orElseThrow()).isGreaterThanOrEqualTo(0);
+        assertThat(runs[0]).isEqualTo(4);
+        assertThatThrownBy(() -> la.timeMillis(() -> runs[0]++, 0))
+                .isInstanceOf(La2ArgumentException.class)
+                .hasMessage("times: got 0; expected at least 1 run to time");
+        assertThat(runs[0]).isEqualTo(4);
+    }
+
+    @Test
     void mismatchedKeyShape() {
         try (Tensor k2 = la.allocate(DType.FP32, Shape.of(B, H, N + 1, D))) {
             assertThatThrownBy(() -> forward(AttentionInputs.of(q, k2, v, decay)))

@@ -163,7 +163,8 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
                     c.backend(), lower(config.dtype()), lower(config.precision()), config.mode(), lower(config.layout()),
                     config.batch(), config.heads(), config.keyDim(), config.valueDim(), config.warmup(), config.repeats());
-            out.println("  times: median (min-max) of the timed calls on the backend's clock (CUDA events on GPUs);"
+            out.println("  times: median (min-max) of the timed calls on the backend's clock; on GPUs CUDA events between"
+                    + " calls queued back to back (device time per call, host overhead hidden, as triton's do_bench);"
                     + " inputs stay on the backend");
             out.println("  ms/Mtok: ms per million tokens, tokens = B*N (all H heads of a token count once);"
                     + " Mth/s: million token-heads (B*H*N) per second");

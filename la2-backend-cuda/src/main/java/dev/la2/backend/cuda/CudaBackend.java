@@ -95,7 +95,7 @@ final class CudaBackend implements AttentionBackend {
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
     private final CUfunction sweepF32, sweepBf16, sweepF16, scan, decayGrad, decodeF32, decodeBf16, decodeF16;
     private final CUfunction randomF32, randomBf16, randomF16;
-    private final CUfunction wideBf16D64, wideBf16D128, wideF16D64, wideF16D128;
+    private final CUfunction wideBf16D64, wideBf16D128, wideF16D64, wideF16D128, wideTf32D64, wideTf32D128;
     private final CUfunction tc1Bf16D64, tc1Bf16D128, tc1F16D64, tc1F16D128;
     private final CUfunction tcTf32D64, tcTf32D128, tcF32x3D64, tcF32x3D128;
     private final int smCount;
@@ -150,6 +150,8 @@ final class CudaBackend implements AttentionBackend {
         wideBf16D128 = function("la2_sweep_wide_bf16_d128", true);
         wideF16D64 = function("la2_sweep_wide_f16_d64", true);
         wideF16D128 = function("la2_sweep_wide_f16_d128", true);
+        wideTf32D64 = function("la2_sweep_wide_tf32_d64", true);
+        wideTf32D128 = function("la2_sweep_wide_tf32_d128", true);
         tc1Bf16D64 = function("la2_sweep_tc1_bf16_d64", true);
         tc1Bf16D128 = function("la2_sweep_tc1_bf16_d128", true);
         tc1F16D64 = function("la2_sweep_tc1_f16_d64", true);
@@ -274,6 +276,46 @@ final class CudaBackend implements AttentionBackend {
                 pool.release(block);
             }
         } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public double[] timeMillis(Runnable work, int times) {
+        lock.lock();
+        CUevent[] marks = new CUevent[times + 1];
+        try {
+            for (int i = 0; i <= times; i++) {
+                marks[i] = new CUevent();
+                CUevent mark = marks[i];
+                locked(() -> check(cuEventCreate(mark, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate"));
+            }
+            work.run(); // untimed: the device is busy with it while the timed runs are queued
+            locked(() -> check(cuEventRecord(marks[0], stream), "cuEventRecord"));
+            for (int i = 1; i <= times; i++) {
+                work.run();
+                CUevent mark = marks[i];
+                locked(() -> check(cuEventRecord(mark, stream), "cuEventRecord"));
+            }
+            return locked(() -> {
+                check(cuEventSynchronize(marks[times]), "cuEventSynchronize (the timed work failed on the device)");
+                double[] result = new double[times];
+                float[] ms = {0};
+                for (int i = 0; i < times; i++) {
+                    check(cuEventElapsedTime(ms, marks[i], marks[i + 1]), "cuEventElapsedTime");
+                    result[i] = ms[0];
+                }
+                return result;
+            });
+        } finally {
+            locked(() -> {
+                for (CUevent mark : marks) {
+                    if (mark != null) {
+                        cuEventDestroy(mark);
+                    }
+                }
+                return null;
+            });
             lock.unlock();
         }
     }
@@ -499,10 +541,19 @@ final class CudaBackend implements AttentionBackend {
             }
             // STRICT stays on fp32 FMAs (the generic sweep); TF32X3 is three TF32 products per fp32
             // product (la2_kernels.cu, MmaF32x3), within the fp32 tolerance and about 13x faster.
-            case FP32 -> precision == Precision.STRICT ? null
-                    : new TensorCoreSweep(precision == Precision.TF32 ? (dk == 64 ? tcTf32D64 : tcTf32D128)
-                            : (dk == 64 ? tcF32x3D64 : tcF32x3D128), SWEEP_THREADS, 64,
-                            4 * (2 * 64 * (dk + 4) + 64 * 72 + 64 * 68 + dk * 72) + tables, 1);
+            // TF32 with Dv = 128 runs the wide sweep too: one chunk buffer of q and k, two of v, one
+            // state copy.
+            case FP32 -> {
+                if (precision == Precision.STRICT) {
+                    yield null;
+                }
+                int wideSmem = 4 * (2 * 64 * (dk + 4) + 2 * 64 * 136 + 64 * 68 + dk * 136) + tables;
+                yield precision == Precision.TF32 && dv == 128 && wideSmem <= smemPerBlock
+                        ? new TensorCoreSweep(dk == 64 ? wideTf32D64 : wideTf32D128, WIDE_THREADS, 128, wideSmem, 1)
+                        : new TensorCoreSweep(precision == Precision.TF32 ? (dk == 64 ? tcTf32D64 : tcTf32D128)
+                                : (dk == 64 ? tcF32x3D64 : tcF32x3D128), SWEEP_THREADS, 64,
+                                4 * (2 * 64 * (dk + 4) + 64 * 72 + 64 * 68 + dk * 72) + tables, 1);
+            }
             case FP64 -> null;
         };
         return k == null || k.smem() > smemPerBlock ? null : k;

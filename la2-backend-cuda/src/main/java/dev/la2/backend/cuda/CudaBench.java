@@ -23,10 +23,11 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Benchmark of the cuda backend on device-resident inputs, timed with CUDA events through
- * {@link LightningAttention#timeMillis}: medians after warm-up, min-max spread, ms per million
- * tokens, the ratio to anchors measured on an H200 (flash-linear-attention's chunk kernel and
- * the paper's Triton kernel), peak device memory, and host-device copies timed on their own.
+ * Benchmark of the cuda backend on device-resident inputs, timed with CUDA events between calls
+ * queued back to back ({@link LightningAttention#timeMillis(Runnable, int)}): medians after
+ * warm-up, min-max spread, ms per million tokens, the ratio to anchors measured on an H200
+ * (flash-linear-attention's chunk kernel and the paper's Triton kernel), peak device memory, and
+ * host-device copies timed on their own.
  *
  * <p>Usage: {@code CudaBench [--n 2048,8192,32768,65536] [--dtypes bf16,fp16,fp32-strict,fp32-tf32x3,fp32-tf32]
  * [--modes fwd,fwdbwd] [--b 4] [--h 32] [--d 128] [--e 128] [--reps 10] [--budget-s 4]}
@@ -147,10 +148,7 @@ public final class CudaBench {
             try {
                 double first = la.timeMillis(work); // warm-up (module and pool are warm after this)
                 int want = (int) Math.max(3, Math.min(reps, budget * 1000 / Math.max(first, 1e-3)));
-                double[] ms = new double[want];
-                for (int i = 0; i < want; i++) {
-                    ms[i] = la.timeMillis(work);
-                }
+                double[] ms = la.timeMillis(work, want);
                 Arrays.sort(ms);
                 double med = ms.length % 2 == 1 ? ms[ms.length / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
                 double mtok = (double) b * h * n / 1e6;

@@ -327,6 +327,17 @@ class CudaGpuTest {
             AttentionInputs in = AttentionInputs.of(q, q, q, decay);
             double ms = la.timeMillis(() -> la.forward(in, AttentionOptions.defaults(), out, null));
             assertThat(ms).isGreaterThan(0).isLessThan(10_000);
+            // queued timing: one untimed run first, then one device interval per timed run
+            int[] runs = {0};
+            double[] queued = la.timeMillis(() -> {
+                runs[0]++;
+                la.forward(in, AttentionOptions.defaults(), out, null);
+            }, 5);
+            assertThat(runs[0]).isEqualTo(6);
+            assertThat(queued).hasSize(5);
+            for (double t : queued) {
+                assertThat(t).isGreaterThan(0).isLessThan(10_000);
+            }
             assertThat(la.memoryStats()).hasValueSatisfying(st -> {
                 assertThat(st.kind()).isEqualTo("device");
                 assertThat(st.inUseBytes()).isGreaterThanOrEqualTo(3L * q.byteSize());
