@@ -442,14 +442,17 @@ template <typename T> struct Mma16 {
         const int l = threadIdx.x & 31;
         ldsm4t(f.r, p + ((l & 7) + ((l >> 3) & 1) * 8) * ld + (l >> 4) * 8);
     }
+    // the two n8 halves of the B tile; Mma<T>::mma8 is the one m16n8k16 instruction of the type
+    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+        Mma<T>::mma8(c0, a, b.r[0], b.r[1]);
+        Mma<T>::mma8(c1, a, b.r[2], b.r[3]);
+    }
 };
 
 template <> struct Mma<__nv_bfloat16> : Mma16<__nv_bfloat16> {
-    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+    static __device__ __forceinline__ void mma8(float (&c)[4], const A& a, u32 b0, u32 b1) {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c0[0]), "+f"(c0[1]), "+f"(c0[2]), "+f"(c0[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[0]), "r"(b.r[1]));
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c1[0]), "+f"(c1[1]), "+f"(c1[2]), "+f"(c1[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[2]), "r"(b.r[3]));
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b0), "r"(b1));
     }
     static __device__ __forceinline__ void store2(__nv_bfloat16* p, float x, float y) {
         *(__nv_bfloat162*) p = __floats2bfloat162_rn(x, y);
@@ -462,11 +465,9 @@ template <> struct Mma<__nv_bfloat16> : Mma16<__nv_bfloat16> {
 };
 
 template <> struct Mma<__half> : Mma16<__half> {
-    static __device__ __forceinline__ void mma(float (&c0)[4], float (&c1)[4], const A& a, const B& b) {
+    static __device__ __forceinline__ void mma8(float (&c)[4], const A& a, u32 b0, u32 b1) {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c0[0]), "+f"(c0[1]), "+f"(c0[2]), "+f"(c0[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[0]), "r"(b.r[1]));
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c1[0]), "+f"(c1[1]), "+f"(c1[2]), "+f"(c1[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[2]), "r"(b.r[3]));
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b0), "r"(b1));
     }
     static __device__ __forceinline__ void store2(__half* p, float x, float y) {
         *(__half2*) p = __floats2half2_rn(x, y);

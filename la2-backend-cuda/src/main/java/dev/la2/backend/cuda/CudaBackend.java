@@ -517,27 +517,39 @@ final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The tensor-core sweep for this pass, or null where only the generic one applies. Shared
-     * memory mirrors the buffer layouts at the top of sweepWide and sweepMma (chunks of q, k and v,
-     * the score tile, state copies, the lambda and k-weight tables); 16-bit rows are padded by 8
-     * elements, fp32 rows by 4 or 8. Blocks per multiprocessor are what registers allow.
+     * Shared memory of a tensor-core sweep, mirroring the buffer layout at the top of sweepWide and
+     * sweepMma: {@code qkBuffers} chunks of q and of k (rows padded by {@code padK}),
+     * {@code vBuffers} chunks of v, the 64 x 64 score tile (rows padded by {@code padA}),
+     * {@code stateCopies} Dk x (value tile) state copies (v and state rows padded by 8), and the
+     * lambda and k-weight tables.
+     */
+    private static int sweepSmem(int elementBytes, int dk, int valueTile, int padK, int padA, int qkBuffers,
+                                 int vBuffers, int stateCopies) {
+        int elements = 2 * qkBuffers * 64 * (dk + padK) + vBuffers * 64 * (valueTile + 8) + 64 * (64 + padA)
+                + stateCopies * dk * (valueTile + 8);
+        return elementBytes * elements + 4 * (66 + 64);
+    }
+
+    /**
+     * The tensor-core sweep for this pass, or null where only the generic one applies. 16-bit rows
+     * are padded by 8 elements, fp32 rows by 4 (q, k, scores) or 8. Blocks per multiprocessor are
+     * what registers allow.
      */
     private TensorCoreSweep tensorCoreSweep(DType dtype, Precision precision, int dk, int dv) {
         if (!tensorCores || dv % 64 != 0 || (dk != 64 && dk != 128)) {
             return null;
         }
-        int tables = 4 * (66 + 64);
         TensorCoreSweep k = switch (dtype) {
             // Dv = 128: one 16-warp block per sequence, double-buffered (la2_kernels.cu, sweepWide),
             // where the device has the shared memory for it (an H100/H200 has, an A100 not)
             case BF16, FP16 -> {
-                int wideSmem = 2 * (2 * 2 * 64 * (dk + 8) + 2 * 64 * 136 + 64 * 72 + 2 * dk * 136) + tables;
+                int wideSmem = sweepSmem(2, dk, 128, 8, 8, 2, 2, 2);
                 yield dv == 128 && wideSmem <= smemPerBlock
                         ? new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? wideBf16D64 : wideBf16D128)
                                 : (dk == 64 ? wideF16D64 : wideF16D128), WIDE_THREADS, 128, wideSmem, 1)
                         : new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? tc1Bf16D64 : tc1Bf16D128)
                                 : (dk == 64 ? tc1F16D64 : tc1F16D128), SWEEP_THREADS, 64,
-                                2 * (2 * 64 * (dk + 8) + 64 * 72 + 64 * 72 + dk * 72) + tables, 2);
+                                sweepSmem(2, dk, 64, 8, 8, 1, 1, 1), 2);
             }
             // STRICT stays on fp32 FMAs (the generic sweep); TF32X3 is three TF32 products per fp32
             // product (la2_kernels.cu, MmaF32x3), within the fp32 tolerance and about 13x faster.
@@ -547,12 +559,12 @@ final class CudaBackend implements AttentionBackend {
                 if (precision == Precision.STRICT) {
                     yield null;
                 }
-                int wideSmem = 4 * (2 * 64 * (dk + 4) + 2 * 64 * 136 + 64 * 68 + dk * 136) + tables;
+                int wideSmem = sweepSmem(4, dk, 128, 4, 4, 1, 2, 1);
                 yield precision == Precision.TF32 && dv == 128 && wideSmem <= smemPerBlock
                         ? new TensorCoreSweep(dk == 64 ? wideTf32D64 : wideTf32D128, WIDE_THREADS, 128, wideSmem, 1)
                         : new TensorCoreSweep(precision == Precision.TF32 ? (dk == 64 ? tcTf32D64 : tcTf32D128)
                                 : (dk == 64 ? tcF32x3D64 : tcF32x3D128), SWEEP_THREADS, 64,
-                                4 * (2 * 64 * (dk + 4) + 64 * 72 + 64 * 68 + dk * 72) + tables, 1);
+                                sweepSmem(4, dk, 64, 4, 4, 1, 1, 1), 1);
             }
             case FP64 -> null;
         };
