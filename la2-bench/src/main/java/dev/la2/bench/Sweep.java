@@ -125,7 +125,8 @@ public final class Sweep {
                       double floorMs, long peakBackendBytes, String peakBackendKind, long peakHeapBytes,
                       double hostToDeviceMs, double deviceToHostMs,
                       double baselineMsMedian, double speedupVsBaseline, double sgemmGflops,
-                      double fractionOfSgemm, double perTokenVsSmallestN) {
+                      double fractionOfSgemm, double perTokenVsSmallestN, double pairedForwardMs,
+                      double ratioToForward) {
 
         /** One JSON object on one line; unknown figures are null. */
         public String toJson() {
@@ -159,6 +160,8 @@ public final class Sweep {
             number(sb, "sgemm_gflops", sgemmGflops);
             number(sb, "fraction_of_sgemm", fractionOfSgemm);
             number(sb, "per_token_vs_smallest_n", perTokenVsSmallestN);
+            number(sb, "paired_fwd_ms_median", pairedForwardMs);
+            number(sb, "fwdbwd_over_fwd", ratioToForward);
             sb.setLength(sb.length() - 1);
             return sb.append('}').toString();
         }
@@ -230,7 +233,8 @@ public final class Sweep {
             }
             Context context = context(c, la);
             listener.context(context);
-            long perSize = (long) (c.warmup() + c.repeats()) * (context.baselineRuns() ? 2 : 1);
+            long perSize = (long) (c.warmup() + c.repeats()) * (context.baselineRuns() ? 2 : 1)
+                    + (c.backward() ? c.repeats() : 0);
             long total = perSize * c.tokens().length;
             long[] done = {0};
             List<Row> rows = new ArrayList<>();
@@ -272,7 +276,7 @@ public final class Sweep {
                         m.ms(), msPerMtok, p.tokenHeads() / (m.ms().median() / 1e3), gflops, floorMs,
                         m.peakBackendBytes(), m.peakBackendKind(), m.peakHeapBytes(), m.hostToDeviceMs(),
                         m.deviceToHostMs(), baselineMs, baselineMs / m.ms().median(), sgemm, gflops / sgemm,
-                        msPerMtok / smallestPerToken);
+                        msPerMtok / smallestPerToken, m.pairedForwardMs(), m.ratioToForward());
                 rows.add(row);
                 listener.row(row);
             }
@@ -280,8 +284,14 @@ public final class Sweep {
         }
     }
 
+    /**
+     * @param pairedForwardMs median forward time from calls alternated with forward+backward calls
+     *                        (fwdbwd mode only, else NaN)
+     * @param ratioToForward  median of the paired forward+backward times over {@code pairedForwardMs}
+     */
     private record Measured(Stats ms, long peakBackendBytes, String peakBackendKind, long peakHeapBytes,
-                            double hostToDeviceMs, double deviceToHostMs) {
+                            double hostToDeviceMs, double deviceToHostMs, double pairedForwardMs,
+                            double ratioToForward) {
     }
 
     private static Context context(Config c, LightningAttention la) {
@@ -399,6 +409,20 @@ public final class Sweep {
             double[] times = la.timeMillis(call, c.repeats());
             done[0] += c.repeats();
             listener.progress(stage, done[0], total);
+            double pairedForward = Double.NaN, ratio = Double.NaN;
+            if (c.backward()) {
+                // Forward alone against forward+backward, alternated call by call, so that the ratio
+                // compares the two under the same load (machines here drift by 20% within minutes).
+                Runnable forward = () -> la.forward(inputs, options, out, fin);
+                double[] alone = new double[c.repeats()], both = new double[c.repeats()];
+                for (int r = 0; r < c.repeats(); r++) {
+                    alone[r] = la.timeMillis(forward, 1)[0];
+                    both[r] = la.timeMillis(call, 1)[0];
+                    listener.progress(stage + " paired with forward", ++done[0], total);
+                }
+                pairedForward = Stats.of(alone).median();
+                ratio = Stats.of(both).median() / pairedForward;
+            }
             // The input buffers are reused as download targets: only the transfer time is wanted here.
             MemorySegment oa = va;
             MemorySegment ga = qa;
@@ -413,7 +437,7 @@ public final class Sweep {
             });
             Optional<MemoryStats> stats = la.memoryStats();
             return new Measured(Stats.of(times), stats.map(MemoryStats::peakBytes).orElse(-1L),
-                    stats.map(MemoryStats::kind).orElse(null), heapPeak(), h2d, d2h);
+                    stats.map(MemoryStats::kind).orElse(null), heapPeak(), h2d, d2h, pairedForward, ratio);
         } finally {
             made.forEach(Tensor::close);
             host.close();

@@ -47,8 +47,8 @@ class SweepTest {
             assertThat(c.sgemmGflops().median()).isPositive();
             assertThat(c.bandwidthGBs()).isPositive();
         });
-        // 2 lengths x (1 warm-up + 3 timed) x (backend + baseline)
-        assertThat(lastProgress).containsExactly(16, 16);
+        // 2 lengths x ((1 warm-up + 3 timed) x (backend + baseline) + 3 paired with the forward)
+        assertThat(lastProgress).containsExactly(22, 22);
         for (Sweep.Row r : rows) {
             assertThat(r.mode()).isEqualTo("fwdbwd");
             assertThat(r.ms().count()).isEqualTo(3);
@@ -62,9 +62,12 @@ class SweepTest {
             assertThat(r.floorMs()).isPositive();
             assertThat(r.peakHeapBytes()).isPositive();
             assertThat(r.hostToDeviceMs()).isNotNegative();
+            assertThat(r.pairedForwardMs()).isPositive();
+            // Forward+backward includes a forward: it takes longer than the forward alone.
+            assertThat(r.ratioToForward()).isGreaterThan(1);
             assertThat(r.toJson()).contains("\"backend\":\"reference\"", "\"dtype\":\"fp32\"", "\"mode\":\"fwdbwd\"",
                     "\"b\":1", "\"h\":2", "\"n\":" + r.n(), "\"d\":8", "\"e\":4", "\"ms_median\":", "\"ms_min\":",
-                    "\"ms_max\":", "\"ms_per_mtok\":", "\"layout\":\"bnhd\"");
+                    "\"ms_max\":", "\"ms_per_mtok\":", "\"layout\":\"bnhd\"", "\"fwdbwd_over_fwd\":");
         }
         assertThat(rows.get(0).perTokenVsSmallestN()).isEqualTo(1.0);
     }
@@ -75,7 +78,8 @@ class SweepTest {
         });
         assertThat(rows).hasSize(2).allSatisfy(r -> {
             assertThat(r.baselineMsMedian()).isNaN();
-            assertThat(r.toJson()).contains("\"baseline_ms_median\":null", "\"mode\":\"fwd\"");
+            assertThat(r.ratioToForward()).isNaN();
+            assertThat(r.toJson()).contains("\"baseline_ms_median\":null", "\"mode\":\"fwd\"", "\"fwdbwd_over_fwd\":null");
         });
     }
 

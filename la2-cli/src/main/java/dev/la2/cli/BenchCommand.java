@@ -143,7 +143,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** Prints the header once the context is known, then each row as it is measured. */
     private static final class Printer implements Sweep.Listener {
-        private static final String FORMAT = "%8s %10s %21s %9s %11s %8s %9s %10s %10s %8s %8s %10s %8s %7s %7s%n";
+        private static final String FORMAT = "%8s %10s %21s %9s %11s %8s %9s %10s %10s %8s %8s %10s %8s %7s %7s %6s%n";
         private final PrintWriter out;
         private final PrintWriter err;
         private final Progress progress;
@@ -180,9 +180,13 @@ final class BenchCommand implements Callable<Integer> {
                     : String.format(Locale.ROOT, "%s: %.1f GFLOP/s median (%.1f-%.1f)", c.sgemm(),
                     c.sgemmGflops().median(), c.sgemmGflops().min(), c.sgemmGflops().max())));
             out.println("  vsN0: ms/Mtok relative to the smallest N (flat = 1.00 is the paper's claim)");
+            if (config.backward()) {
+                out.println("  /fwd: forward+backward over the forward alone, both timed again in calls alternated one by one"
+                        + " (a ratio measured under the same load)");
+            }
             out.println();
             out.printf(Locale.ROOT, FORMAT, "N", "median ms", "min-max ms", "ms/Mtok", "Mth/s", "GFLOP/s", "floor ms",
-                    "peak", "heap peak", "h2d ms", "d2h ms", "ND4J ms", "xND4J", "%sgemm", "vsN0");
+                    "peak", "heap peak", "h2d ms", "d2h ms", "ND4J ms", "xND4J", "%sgemm", "vsN0", "/fwd");
             out.flush();
         }
 
@@ -202,7 +206,7 @@ final class BenchCommand implements Callable<Integer> {
                     Double.isNaN(r.baselineMsMedian()) ? "n/a" : ms(r.baselineMsMedian()),
                     Double.isNaN(r.speedupVsBaseline()) ? "n/a" : fixed(r.speedupVsBaseline(), 2),
                     Double.isNaN(r.fractionOfSgemm()) ? "n/a" : fixed(100 * r.fractionOfSgemm(), 1),
-                    fixed(r.perTokenVsSmallestN(), 2));
+                    fixed(r.perTokenVsSmallestN(), 2), fixed(r.ratioToForward(), 2));
             out.flush();
         }
 

@@ -149,7 +149,7 @@ class CpuBackendTest {
                     assertThat(Fixture.relativeError(g.dInitialState().toDoubleArray(), ref.dInitialState()))
                             .as("dInitialState, " + what).isLessThanOrEqualTo(tol);
                     if (learnable) {
-                        assertThat(Fixture.relativeError(g.dDecay().toDoubleArray(), ref.dDecay()))
+                        assertThat(Fixture.conditionedError(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale()))
                                 .as("dDecay, " + what).isLessThanOrEqualTo(tol);
                     }
                 }

@@ -86,6 +86,22 @@ final class Fixture {
         return ref == 0 ? Math.sqrt(diff) : Math.sqrt(diff / ref);
     }
 
+    /**
+     * For dDecay, a sum whose terms can cancel: the error relative to the larger of the reference and
+     * the size of its terms (as the conformance kit measures it), since rounding follows the terms.
+     */
+    static double conditionedError(double[] actual, double[] expected, double[] termSizes) {
+        double diff = 0, ref = 0, terms = 0;
+        for (int i = 0; i < actual.length; i++) {
+            double x = actual[i] - expected[i];
+            diff += x * x;
+            ref += expected[i] * expected[i];
+            terms += termSizes[i] * termSizes[i];
+        }
+        double size = Math.max(ref, terms);
+        return size == 0 ? Math.sqrt(diff) : Math.sqrt(diff / size);
+    }
+
     static double tolerance(DType dtype) {
         return dtype == DType.FP64 ? 1e-12 : 1e-5;
     }
