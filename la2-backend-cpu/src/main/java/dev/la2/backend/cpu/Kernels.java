@@ -60,14 +60,8 @@ interface Kernels {
         }
     }
 
-    /** dst[j][i] = src[i][j] for a rows x cols block of src (row pitch lds); dst has row pitch ldd. */
-    void transpose(float[] src, int rows, int cols, int lds, float[] dst, int ldd);
-
-    /**
-     * dst[j][i] += w[wo + j] * src[i][j] for a rows x cols block of src (row pitch lds); dst has row
-     * pitch ldd: a product computed transposed, added to its destination with per-row weights.
-     */
-    void transposeAdd(float[] src, int rows, int cols, int lds, float[] w, int wo, float[] dst, int ldd);
+    /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
+    void transpose(float[] src, int rows, int cols, float[] dst, int ldd);
 
     /** For diagnostics, for example "Vector API, 512-bit FloatVector". */
     String describe();

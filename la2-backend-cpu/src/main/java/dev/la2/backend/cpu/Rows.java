@@ -55,8 +55,8 @@ final class Rows {
     /** Square tiles of the transpose: both sides of an 8 x 8 tile stay in a few cache lines. */
     private static final int TILE = 8;
 
-    /** dst[j][i] = src[i][j] for a rows x cols block of src (row pitch lds); dst has row pitch ldd. */
-    static void transpose(float[] src, int rows, int cols, int lds, float[] dst, int ldd) {
+    /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
+    static void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
         for (int i0 = 0; i0 < rows; i0 += TILE) {
             int i1 = Math.min(rows, i0 + TILE);
             for (int j0 = 0; j0 < cols; j0 += TILE) {
@@ -64,7 +64,7 @@ final class Rows {
                 for (int j = j0; j < j1; j++) {
                     int dj = j * ldd;
                     for (int i = i0; i < i1; i++) {
-                        dst[dj + i] = src[i * lds + j];
+                        dst[dj + i] = src[i * cols + j];
                     }
                 }
             }

@@ -37,19 +37,8 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void transpose(float[] src, int rows, int cols, int lds, float[] dst, int ldd) {
-        Rows.transpose(src, rows, cols, lds, dst, ldd);
-    }
-
-    @Override
-    public void transposeAdd(float[] src, int rows, int cols, int lds, float[] w, int wo, float[] dst, int ldd) {
-        for (int j = 0; j < cols; j++) {
-            float x = w[wo + j];
-            int dj = j * ldd;
-            for (int i = 0; i < rows; i++) {
-                dst[dj + i] = Math.fma(x, src[i * lds + j], dst[dj + i]);
-            }
-        }
+    public void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
+        Rows.transpose(src, rows, cols, dst, ldd);
     }
 
     @Override

@@ -135,7 +135,7 @@ final class TiledF32 {
     }
 
     private void transposeState(float[] src, int rows, int cols, float[] dst) {
-        kx.transpose(src, rows, cols, cols, dst, rows);
+        kx.transpose(src, rows, cols, dst, rows);
     }
 
     /** dst = a * x + b * y elementwise (y may be null). */
@@ -207,7 +207,7 @@ final class TiledF32 {
             Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
             Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
             Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
-            kx.transpose(kb, l, d, d, kt, c);
+            kx.transpose(kb, l, d, kt, c);
             // Intra-block: ((Q K^T) (.) M) V with the scale folded into the mask.
             kx.gemm(qb, 0, d, kt, 0, c, a, 0, c, l, l, d, 0f, false, Kernels.OUT_LOWER);
             Rows.maskLower(a, c, l, pw.cpow());
@@ -298,15 +298,18 @@ final class TiledF32 {
         Sweep2[][] s2 = new Sweep2[seqs][segs];
         MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v()), g = seg(call.dOutput());
         MemorySegment dq = seg(call.dq()), dk = seg(call.dk()), dv = seg(call.dv());
-        long work = scratch.reserve(backwardScratch(d, e) * Math.min(pool.threads(), (long) seqs * segs));
+        long work = scratch.reserve(backwardScratch(d, e) * Math.min(pool.threads(), 2L * seqs * segs));
         try {
-            pool.run(seqs * segs, task -> {
-                int seq = task / segs, p = task % segs;
+            pool.run(2 * seqs * segs, task -> {
+                int sweep = task % 2, rest = task / 2, seq = rest / segs, p = rest % segs;
                 Powers w = pw[seq % heads];
-                float[] uEnd = p == segs - 1 ? state(call.dFinalState(), seq, de) : null;
-                s2[seq][p] = sweepBackward(sh, seq, plan.start(p), plan.end(p), w, q, k, v, g, dq, dk, dv, uEnd, wantDecay);
-                float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
-                s1[seq][p] = sweepForward(sh, seq, plan.start(p), plan.end(p), w, q, k, v, g, dq, s0, wantDecay);
+                if (sweep == 0) {
+                    float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
+                    s1[seq][p] = sweepForward(sh, seq, plan.start(p), plan.end(p), w, q, k, v, g, dq, s0, wantDecay);
+                } else {
+                    float[] uEnd = p == segs - 1 ? state(call.dFinalState(), seq, de) : null;
+                    s2[seq][p] = sweepBackward(sh, seq, plan.start(p), plan.end(p), w, q, k, v, g, dk, dv, uEnd, wantDecay);
+                }
             });
             double[] decaySeq = new double[seqs];
             float[][][] sIn = new float[seqs][][];
@@ -353,88 +356,14 @@ final class TiledF32 {
         }
     }
 
-    /** Per task: sweep 2's tiles (sweep 1, run after it, needs fewer) and the carried states. */
     private long backwardScratch(int d, int e) {
-        int c = block;
-        return 4L * (7L * c * d + 5L * c * e + 3L * c * c + 2L * d * e);
+        int c = block, f = Math.max(d, e);
+        return 4L * (4L * c * d + 3L * c * e + 3L * f * c + 2L * c * c + 2L * c * f + 2L * d * e);
     }
 
     /**
-     * Sweep 2 over tokens [t0, t1), last block first; it runs before sweep 1 on the same segment.
-     * The two score tiles Q K^T and dO V^T, masked with the decay (lower triangular), give every
-     * intra-block term: dq = (dO V^T (.) M) K, stored for sweep 1 to complete, dk = (dO V^T (.) M)^T Q
-     * and dv = (Q K^T (.) M)^T dO. With U = lambda G at the block's end, dk += diag(lambda^(l-1-j))
-     * V U^T and dv += diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1) q_j^T dO_j.
-     * Sharing dO V^T between dq and dk saves one of the six tile products of separate sweeps.
-     */
-    private Sweep2 sweepBackward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
-                                 MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment g,
-                                 MemorySegment dq, MemorySegment dk, MemorySegment dv, float[] uEnd, boolean wantDecay) {
-        int c = block, d = sh.keyDim(), e = sh.valueDim();
-        int b = seq / sh.heads(), h = seq % sh.heads();
-        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
-        float[] qb = new float[c * d], kb = new float[c * d], vb = new float[c * e], gb = new float[c * e];
-        float[] kt = new float[d * c], qt = new float[d * c], vt = new float[e * c];
-        float[] scores = new float[c * c], grads = new float[c * c];
-        float[] dqb = new float[c * d], dkb = new float[c * d], dvb = new float[c * e];
-        float[] tileT = new float[c * c], x = new float[d * c], gw = new float[c * e];
-        float[] u = uEnd != null ? uEnd : new float[d * e];
-        boolean zero = uEnd == null;
-        double scale = pw.cpow()[0];
-        double[] intra = wantDecay ? new double[c] : null;
-        if (wantDecay) {
-            for (int m = 0; m < c; m++) {
-                intra[m] = scale * m * pw.at(m);
-            }
-        }
-        double decaySum = 0;
-        int blocks = (t1 - t0 + c - 1) / c;
-        for (int i = blocks - 1; i >= 0; i--) {
-            int t = t0 + i * c, l = Math.min(c, t1 - t);
-            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
-            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
-            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
-            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
-            kx.transpose(kb, l, d, d, kt, c);
-            kx.transpose(vb, l, e, e, vt, c);
-            kx.gemm(qb, 0, d, kt, 0, c, scores, 0, c, l, l, d, 0f, false, Kernels.OUT_LOWER);
-            kx.gemm(gb, 0, e, vt, 0, c, grads, 0, c, l, l, e, 0f, false, Kernels.OUT_LOWER);
-            if (wantDecay) {
-                // The intra-block part of c sum_t q_t T_t dO_t^T: pairs j < a weighted (a-j) lambda^(a-j).
-                for (int a = 1; a < l; a++) {
-                    int row = a * c;
-                    for (int j = 0; j < a; j++) {
-                        decaySum += intra[a - j] * ((double) scores[row + j] * grads[row + j]);
-                    }
-                }
-            }
-            Rows.maskLower(scores, c, l, pw.cpow());
-            Rows.maskLower(grads, c, l, pw.cpow());
-            kx.gemm(grads, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
-            Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
-            kx.transpose(grads, l, l, c, tileT, c);
-            kx.gemm(tileT, 0, c, qb, 0, d, dkb, 0, d, l, d, l, 0f, false, Kernels.K_UPPER);
-            kx.transpose(scores, l, l, c, tileT, c);
-            kx.gemm(tileT, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 0f, false, Kernels.K_UPPER);
-            if (!zero) {
-                // V U^T is formed transposed, U V^T, since V^T is at hand and U^T is not.
-                kx.gemm(u, 0, e, vt, 0, c, x, 0, l, d, l, e, 0f, false, Kernels.FULL);
-                kx.transposeAdd(x, d, l, l, pw.rev(), c - l, dkb, d);
-                kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
-            }
-            Rows.store(dkb, dk, sh.keyRow(b, h, t), ks, l, d);
-            Rows.store(dvb, dv, sh.valueRow(b, h, t), vs, l, e);
-            kx.transpose(qb, l, d, d, qt, c);
-            Rows.scaleRows(gb, l, e, pw.cpow(), 1, false, gw);
-            kx.gemm(qt, 0, c, gw, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
-            zero = false;
-        }
-        return new Sweep2(u, decaySum);
-    }
-
-    /**
-     * Sweep 1 over tokens [t0, t1), after sweep 2: completes dq with the inter-block term
-     * c lambda^(a+1) dO_t S_prev^T. Keeps S (and T when the decay gradient is wanted) transposed,
+     * Sweep 1 over tokens [t0, t1): dq_t = c (sum_{j<=t in block} lambda^(t-j) (dO_t . v_j) k_j
+     * + lambda^(a+1) dO_t S_prev^T). Keeps S (and T when the decay gradient is wanted) transposed,
      * E x D, since dq needs dO S^T.
      */
     private Sweep1 sweepForward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
@@ -443,8 +372,8 @@ final class TiledF32 {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
-        float[] qb = wantDecay ? new float[c * d] : null, kb = new float[c * d], vb = new float[c * e];
-        float[] gb = new float[c * e], vt = new float[e * c], dqb = new float[c * d], y = new float[c * d];
+        float[] qb = new float[c * d], kb = new float[c * d], vb = new float[c * e], gb = new float[c * e];
+        float[] vt = new float[e * c], bt = new float[c * c], dqb = new float[c * d], y = new float[c * d];
         float[] kw = new float[c * d];
         float[] st = new float[e * d];
         boolean zero = true;
@@ -469,36 +398,38 @@ final class TiledF32 {
         double decaySum = 0;
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
+            if (wantDecay) {
+                Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb); // only the decay terms read q here
+            }
             Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
             Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
-            if (!zero) {
-                Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
-                Rows.load(dq, sh.keyRow(b, h, t), ks, l, d, dqb);
-                if (!wantDecay) {
-                    kx.gemm(pw.cpow(), 1, gb, 0, e, st, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
-                } else {
-                    // The decay terms need dO S^T (and dO T^T) themselves, so they go through y.
-                    Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
-                    kx.gemm(gb, 0, e, st, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
-                    for (int r = 0; r < l; r++) {
-                        float w = pw.cpow()[r + 1];
-                        int at = r * d;
-                        for (int x = 0; x < d; x++) {
-                            dqb[at + x] = Math.fma(w, y[at + x], dqb[at + x]);
-                        }
-                        decaySum += scale * (r + 1) * pw.at(r + 1) * Rows.dot(qb, at, y, at, d);
+            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            kx.transpose(vb, l, e, vt, c);
+            kx.gemm(gb, 0, e, vt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_LOWER);
+            Rows.maskLower(bt, c, l, pw.cpow());
+            kx.gemm(bt, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
+            if (!zero && !wantDecay) {
+                kx.gemm(pw.cpow(), 1, gb, 0, e, st, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
+            } else if (!zero) {
+                // The decay terms need dO S^T (and dO T^T) themselves, so they go through y.
+                kx.gemm(gb, 0, e, st, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                for (int r = 0; r < l; r++) {
+                    float w = pw.cpow()[r + 1];
+                    int at = r * d;
+                    for (int x = 0; x < d; x++) {
+                        dqb[at + x] = Math.fma(w, y[at + x], dqb[at + x]);
                     }
-                    if (!tZero) {
-                        kx.gemm(gb, 0, e, tt, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
-                        for (int r = 0; r < l; r++) {
-                            decaySum += scale * pw.at(r + 1) * Rows.dot(qb, r * d, y, r * d, d);
-                        }
+                    decaySum += scale * (r + 1) * pw.at(r + 1) * Rows.dot(qb, at, y, at, d);
+                }
+                if (!tZero) {
+                    kx.gemm(gb, 0, e, tt, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                    for (int r = 0; r < l; r++) {
+                        decaySum += scale * pw.at(r + 1) * Rows.dot(qb, r * d, y, r * d, d);
                     }
                 }
-                Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
             }
+            Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
             float decay = pw.pow()[l];
-            kx.transpose(vb, l, e, e, vt, c);
             if (wantDecay) {
                 // T <- lambda^l T + l lambda^l S + sum_j (l-1-j) lambda^(l-1-j) v_j^T k_j, and S as
                 // usual, both transposed and carried in double: ds sums terms that grow like N^2 at
@@ -528,6 +459,81 @@ final class TiledF32 {
             zero = false;
         }
         return new Sweep1(st, tt, decaySum);
+    }
+
+    /**
+     * Sweep 2 over tokens [t0, t1), last block first: with U = lambda G at the block's end,
+     * dk = (V dO^T (.) M^T) Q + diag(lambda^(l-1-j)) V U^T and dv = (K Q^T (.) M^T) dO +
+     * diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1) q_j^T dO_j.
+     */
+    private Sweep2 sweepBackward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
+                                 MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment g,
+                                 MemorySegment dk, MemorySegment dv, float[] uEnd, boolean wantDecay) {
+        int c = block, d = sh.keyDim(), e = sh.valueDim();
+        int b = seq / sh.heads(), h = seq % sh.heads();
+        long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
+        float[] qb = new float[c * d], kb = new float[c * d], vb = new float[c * e], gb = new float[c * e];
+        float[] qt = new float[d * c], gt = new float[e * c], vt = new float[e * c];
+        float[] at = new float[c * c], bt = new float[c * c];
+        float[] dkb = new float[c * d], dvb = new float[c * e], x = new float[d * c];
+        float[] u = uEnd != null ? uEnd : new float[d * e];
+        boolean zero = uEnd == null;
+        double scale = pw.cpow()[0];
+        double[] intra = wantDecay ? new double[c] : null;
+        if (wantDecay) {
+            for (int m = 0; m < c; m++) {
+                intra[m] = scale * m * pw.at(m);
+            }
+        }
+        double decaySum = 0;
+        int blocks = (t1 - t0 + c - 1) / c;
+        for (int i = blocks - 1; i >= 0; i--) {
+            int t = t0 + i * c, l = Math.min(c, t1 - t);
+            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
+            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
+            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
+            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            kx.transpose(qb, l, d, qt, c);
+            kx.transpose(gb, l, e, gt, c);
+            kx.gemm(kb, 0, d, qt, 0, c, at, 0, c, l, l, d, 0f, false, Kernels.OUT_UPPER);
+            kx.gemm(vb, 0, e, gt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_UPPER);
+            if (wantDecay) {
+                // The intra-block part of c sum_t q_t T_t dO_t^T: pairs j < a weighted (a-j) lambda^(a-j).
+                for (int j = 0; j < l; j++) {
+                    int row = j * c;
+                    for (int a = j + 1; a < l; a++) {
+                        decaySum += intra[a - j] * ((double) at[row + a] * bt[row + a]);
+                    }
+                }
+            }
+            Rows.maskUpper(at, c, l, pw.cpow());
+            Rows.maskUpper(bt, c, l, pw.cpow());
+            kx.gemm(bt, 0, c, qb, 0, d, dkb, 0, d, l, d, l, 0f, false, Kernels.K_UPPER);
+            kx.gemm(at, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 0f, false, Kernels.K_UPPER);
+            if (!zero) {
+                kx.transpose(vb, l, e, vt, c);
+                kx.gemm(u, 0, e, vt, 0, c, x, 0, c, d, l, e, 0f, false, Kernels.FULL);
+                for (int j = 0; j < l; j++) {
+                    float w = pw.pow()[l - 1 - j];
+                    int row = j * d;
+                    for (int z = 0; z < d; z++) {
+                        dkb[row + z] = Math.fma(w, x[z * c + j], dkb[row + z]);
+                    }
+                }
+                kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            }
+            Rows.store(dkb, dk, sh.keyRow(b, h, t), ks, l, d);
+            Rows.store(dvb, dv, sh.valueRow(b, h, t), vs, l, e);
+            for (int z = 0; z < d; z++) {
+                int row = z * c;
+                for (int j = 0; j < l; j++) {
+                    qt[row + j] *= pw.cpow()[j + 1];
+                }
+            }
+            kx.gemm(qt, 0, c, gb, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            zero = false;
+        }
+        return new Sweep2(u, decaySum);
     }
 
     private record Combined(float[][] stIn, float[][] uIn, float[] dS0, double decaySum) {

@@ -44,179 +44,30 @@ final class VectorKernels implements Kernels {
         return "Vector API, " + describeSpecies();
     }
 
-    /** Lane picks of the transpose's butterfly stages, rows L/2 apart first, then L/4, ..., 1. */
-    private static final int STAGES = Integer.numberOfTrailingZeros(L);
-    private static final float[][] PICK_LO = picks(true), PICK_HI = picks(false);
-
     /**
-     * For rows x and y = x's partner b rows on, selectFrom(x, y) indices: the low output takes x's
-     * lane l where bit b of l is clear and y's lane l - b where it is set; the high output takes
-     * x's lane l + b and y's lane l. After every stage row j holds column j.
+     * Gathers one column of L source rows per vector: measured about twice as fast as tiled scalar
+     * copies on AVX-512, and transposes are a visible share of a block's work.
      */
-    private static float[][] picks(boolean low) {
-        float[][] out = new float[STAGES][L];
-        int s = 0;
-        for (int b = L / 2; b >= 1; b >>= 1, s++) {
-            for (int l = 0; l < L; l++) {
-                boolean first = (l & b) == 0;
-                out[s][l] = low ? (first ? l : L + l - b) : (first ? l + b : L + l);
-            }
-        }
-        return out;
-    }
-
     @Override
-    public void transpose(float[] src, int rows, int cols, int lds, float[] dst, int ldd) {
-        transposeInto(src, rows, cols, lds, null, 0, dst, ldd);
-    }
-
-    @Override
-    public void transposeAdd(float[] src, int rows, int cols, int lds, float[] w, int wo, float[] dst, int ldd) {
-        transposeInto(src, rows, cols, lds, w, wo, dst, ldd);
-    }
-
-    /**
-     * Whole L x L squares (L = 8 or 16) pass through registers in log2(L) stages of two-source lane
-     * permutes: measured on AVX-512, 2.2 us for a 64 x 128 tile against 4.4 us for gathering one
-     * column of L rows per vector, and transposes are a visible share of a block's work. Columns
-     * left over are gathered; rows left over go one element at a time (a gather checks every
-     * lane's index even under a mask).
-     */
-    private static void transposeInto(float[] src, int rows, int cols, int lds, float[] w, int wo,
-                                      float[] dst, int ldd) {
-        int fullRows = rows - rows % L;
-        int squareCols = L == 16 || L == 8 ? cols - cols % L : 0;
-        for (int i0 = 0; i0 < fullRows; i0 += L) {
-            for (int j0 = 0; j0 < squareCols; j0 += L) {
-                if (L == 16) {
-                    square16(src, i0 * lds + j0, lds, w, wo + j0, dst, j0 * ldd + i0, ldd);
-                } else {
-                    square8(src, i0 * lds + j0, lds, w, wo + j0, dst, j0 * ldd + i0, ldd);
-                }
-            }
+    public void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
+        int[] map = new int[L];
+        for (int r = 0; r < L; r++) {
+            map[r] = r * cols;
         }
-        if (squareCols < cols && fullRows > 0) {
-            int[] map = new int[L];
-            for (int r = 0; r < L; r++) {
-                map[r] = r * lds;
-            }
-            for (int i0 = 0; i0 < fullRows; i0 += L) {
-                for (int j = squareCols; j < cols; j++) {
-                    put(FloatVector.fromArray(F, src, i0 * lds + j, map, 0), w, wo + j, dst, j * ldd + i0);
-                }
-            }
-        }
-        for (int i = fullRows; i < rows; i++) {
+        int i = 0;
+        for (; i + L <= rows; i += L) {
+            int base = i * cols;
             for (int j = 0; j < cols; j++) {
-                float x = src[i * lds + j];
-                int at = j * ldd + i;
-                dst[at] = w == null ? x : Math.fma(w[wo + j], x, dst[at]);
+                FloatVector.fromArray(F, src, base + j, map, 0).intoArray(dst, j * ldd + i);
             }
         }
-    }
-
-    /** Stores one transposed row, or adds it times its weight. */
-    private static void put(FloatVector row, float[] w, int wj, float[] dst, int at) {
-        if (w == null) {
-            row.intoArray(dst, at);
-        } else {
-            row.fma(FloatVector.broadcast(F, w[wj]), FloatVector.fromArray(F, dst, at)).intoArray(dst, at);
+        // The gather checks every lane's index even under a mask, so the last rows go one by one.
+        for (; i < rows; i++) {
+            int base = i * cols;
+            for (int j = 0; j < cols; j++) {
+                dst[j * ldd + i] = src[base + j];
+            }
         }
-    }
-
-    /** One 16 x 16 square: src rows from {@code so} (pitch lds) to dst rows from {@code dop} (pitch ldd). */
-    private static void square16(float[] src, int so, int lds, float[] w, int wj, float[] dst, int dop, int ldd) {
-        FloatVector lo0 = FloatVector.fromArray(F, PICK_LO[0], 0), hi0 = FloatVector.fromArray(F, PICK_HI[0], 0);
-        FloatVector lo1 = FloatVector.fromArray(F, PICK_LO[1], 0), hi1 = FloatVector.fromArray(F, PICK_HI[1], 0);
-        FloatVector lo2 = FloatVector.fromArray(F, PICK_LO[2], 0), hi2 = FloatVector.fromArray(F, PICK_HI[2], 0);
-        FloatVector lo3 = FloatVector.fromArray(F, PICK_LO[3], 0), hi3 = FloatVector.fromArray(F, PICK_HI[3], 0);
-        FloatVector r0 = FloatVector.fromArray(F, src, so), r1 = FloatVector.fromArray(F, src, so + lds);
-        FloatVector r2 = FloatVector.fromArray(F, src, so + 2 * lds), r3 = FloatVector.fromArray(F, src, so + 3 * lds);
-        FloatVector r4 = FloatVector.fromArray(F, src, so + 4 * lds), r5 = FloatVector.fromArray(F, src, so + 5 * lds);
-        FloatVector r6 = FloatVector.fromArray(F, src, so + 6 * lds), r7 = FloatVector.fromArray(F, src, so + 7 * lds);
-        FloatVector r8 = FloatVector.fromArray(F, src, so + 8 * lds), r9 = FloatVector.fromArray(F, src, so + 9 * lds);
-        FloatVector r10 = FloatVector.fromArray(F, src, so + 10 * lds), r11 = FloatVector.fromArray(F, src, so + 11 * lds);
-        FloatVector r12 = FloatVector.fromArray(F, src, so + 12 * lds), r13 = FloatVector.fromArray(F, src, so + 13 * lds);
-        FloatVector r14 = FloatVector.fromArray(F, src, so + 14 * lds), r15 = FloatVector.fromArray(F, src, so + 15 * lds);
-        FloatVector a0 = lo0.selectFrom(r0, r8), a8 = hi0.selectFrom(r0, r8);
-        FloatVector a1 = lo0.selectFrom(r1, r9), a9 = hi0.selectFrom(r1, r9);
-        FloatVector a2 = lo0.selectFrom(r2, r10), a10 = hi0.selectFrom(r2, r10);
-        FloatVector a3 = lo0.selectFrom(r3, r11), a11 = hi0.selectFrom(r3, r11);
-        FloatVector a4 = lo0.selectFrom(r4, r12), a12 = hi0.selectFrom(r4, r12);
-        FloatVector a5 = lo0.selectFrom(r5, r13), a13 = hi0.selectFrom(r5, r13);
-        FloatVector a6 = lo0.selectFrom(r6, r14), a14 = hi0.selectFrom(r6, r14);
-        FloatVector a7 = lo0.selectFrom(r7, r15), a15 = hi0.selectFrom(r7, r15);
-        FloatVector b0 = lo1.selectFrom(a0, a4), b4 = hi1.selectFrom(a0, a4);
-        FloatVector b1 = lo1.selectFrom(a1, a5), b5 = hi1.selectFrom(a1, a5);
-        FloatVector b2 = lo1.selectFrom(a2, a6), b6 = hi1.selectFrom(a2, a6);
-        FloatVector b3 = lo1.selectFrom(a3, a7), b7 = hi1.selectFrom(a3, a7);
-        FloatVector b8 = lo1.selectFrom(a8, a12), b12 = hi1.selectFrom(a8, a12);
-        FloatVector b9 = lo1.selectFrom(a9, a13), b13 = hi1.selectFrom(a9, a13);
-        FloatVector b10 = lo1.selectFrom(a10, a14), b14 = hi1.selectFrom(a10, a14);
-        FloatVector b11 = lo1.selectFrom(a11, a15), b15 = hi1.selectFrom(a11, a15);
-        FloatVector c0 = lo2.selectFrom(b0, b2), c2 = hi2.selectFrom(b0, b2);
-        FloatVector c1 = lo2.selectFrom(b1, b3), c3 = hi2.selectFrom(b1, b3);
-        FloatVector c4 = lo2.selectFrom(b4, b6), c6 = hi2.selectFrom(b4, b6);
-        FloatVector c5 = lo2.selectFrom(b5, b7), c7 = hi2.selectFrom(b5, b7);
-        FloatVector c8 = lo2.selectFrom(b8, b10), c10 = hi2.selectFrom(b8, b10);
-        FloatVector c9 = lo2.selectFrom(b9, b11), c11 = hi2.selectFrom(b9, b11);
-        FloatVector c12 = lo2.selectFrom(b12, b14), c14 = hi2.selectFrom(b12, b14);
-        FloatVector c13 = lo2.selectFrom(b13, b15), c15 = hi2.selectFrom(b13, b15);
-        FloatVector d0 = lo3.selectFrom(c0, c1), d1 = hi3.selectFrom(c0, c1);
-        FloatVector d2 = lo3.selectFrom(c2, c3), d3 = hi3.selectFrom(c2, c3);
-        FloatVector d4 = lo3.selectFrom(c4, c5), d5 = hi3.selectFrom(c4, c5);
-        FloatVector d6 = lo3.selectFrom(c6, c7), d7 = hi3.selectFrom(c6, c7);
-        FloatVector d8 = lo3.selectFrom(c8, c9), d9 = hi3.selectFrom(c8, c9);
-        FloatVector d10 = lo3.selectFrom(c10, c11), d11 = hi3.selectFrom(c10, c11);
-        FloatVector d12 = lo3.selectFrom(c12, c13), d13 = hi3.selectFrom(c12, c13);
-        FloatVector d14 = lo3.selectFrom(c14, c15), d15 = hi3.selectFrom(c14, c15);
-        put(d0, w, wj, dst, dop);
-        put(d1, w, wj + 1, dst, dop + ldd);
-        put(d2, w, wj + 2, dst, dop + 2 * ldd);
-        put(d3, w, wj + 3, dst, dop + 3 * ldd);
-        put(d4, w, wj + 4, dst, dop + 4 * ldd);
-        put(d5, w, wj + 5, dst, dop + 5 * ldd);
-        put(d6, w, wj + 6, dst, dop + 6 * ldd);
-        put(d7, w, wj + 7, dst, dop + 7 * ldd);
-        put(d8, w, wj + 8, dst, dop + 8 * ldd);
-        put(d9, w, wj + 9, dst, dop + 9 * ldd);
-        put(d10, w, wj + 10, dst, dop + 10 * ldd);
-        put(d11, w, wj + 11, dst, dop + 11 * ldd);
-        put(d12, w, wj + 12, dst, dop + 12 * ldd);
-        put(d13, w, wj + 13, dst, dop + 13 * ldd);
-        put(d14, w, wj + 14, dst, dop + 14 * ldd);
-        put(d15, w, wj + 15, dst, dop + 15 * ldd);
-    }
-
-    /** One 8 x 8 square: src rows from {@code so} (pitch lds) to dst rows from {@code dop} (pitch ldd). */
-    private static void square8(float[] src, int so, int lds, float[] w, int wj, float[] dst, int dop, int ldd) {
-        FloatVector lo0 = FloatVector.fromArray(F, PICK_LO[0], 0), hi0 = FloatVector.fromArray(F, PICK_HI[0], 0);
-        FloatVector lo1 = FloatVector.fromArray(F, PICK_LO[1], 0), hi1 = FloatVector.fromArray(F, PICK_HI[1], 0);
-        FloatVector lo2 = FloatVector.fromArray(F, PICK_LO[2], 0), hi2 = FloatVector.fromArray(F, PICK_HI[2], 0);
-        FloatVector r0 = FloatVector.fromArray(F, src, so), r1 = FloatVector.fromArray(F, src, so + lds);
-        FloatVector r2 = FloatVector.fromArray(F, src, so + 2 * lds), r3 = FloatVector.fromArray(F, src, so + 3 * lds);
-        FloatVector r4 = FloatVector.fromArray(F, src, so + 4 * lds), r5 = FloatVector.fromArray(F, src, so + 5 * lds);
-        FloatVector r6 = FloatVector.fromArray(F, src, so + 6 * lds), r7 = FloatVector.fromArray(F, src, so + 7 * lds);
-        FloatVector a0 = lo0.selectFrom(r0, r4), a4 = hi0.selectFrom(r0, r4);
-        FloatVector a1 = lo0.selectFrom(r1, r5), a5 = hi0.selectFrom(r1, r5);
-        FloatVector a2 = lo0.selectFrom(r2, r6), a6 = hi0.selectFrom(r2, r6);
-        FloatVector a3 = lo0.selectFrom(r3, r7), a7 = hi0.selectFrom(r3, r7);
-        FloatVector b0 = lo1.selectFrom(a0, a2), b2 = hi1.selectFrom(a0, a2);
-        FloatVector b1 = lo1.selectFrom(a1, a3), b3 = hi1.selectFrom(a1, a3);
-        FloatVector b4 = lo1.selectFrom(a4, a6), b6 = hi1.selectFrom(a4, a6);
-        FloatVector b5 = lo1.selectFrom(a5, a7), b7 = hi1.selectFrom(a5, a7);
-        FloatVector c0 = lo2.selectFrom(b0, b1), c1 = hi2.selectFrom(b0, b1);
-        FloatVector c2 = lo2.selectFrom(b2, b3), c3 = hi2.selectFrom(b2, b3);
-        FloatVector c4 = lo2.selectFrom(b4, b5), c5 = hi2.selectFrom(b4, b5);
-        FloatVector c6 = lo2.selectFrom(b6, b7), c7 = hi2.selectFrom(b6, b7);
-        put(c0, w, wj, dst, dop);
-        put(c1, w, wj + 1, dst, dop + ldd);
-        put(c2, w, wj + 2, dst, dop + 2 * ldd);
-        put(c3, w, wj + 3, dst, dop + 3 * ldd);
-        put(c4, w, wj + 4, dst, dop + 4 * ldd);
-        put(c5, w, wj + 5, dst, dop + 5 * ldd);
-        put(c6, w, wj + 6, dst, dop + 6 * ldd);
-        put(c7, w, wj + 7, dst, dop + 7 * ldd);
     }
 
     /**
