@@ -1,5 +1,6 @@
 package dev.la2.conformance;
 
+import dev.la2.reference.ErrorNorms;
 import java.util.Locale;
 
 /** Comparisons against the reference whose failure messages say what, where and by how much. */
@@ -9,7 +10,7 @@ final class Check {
 
     /** Fails unless {@code actual} is finite everywhere and within {@code tolerance} of {@code expected}. */
     static void close(String what, double[] actual, double[] expected, double tolerance, String context) {
-        double error = Tolerances.relativeError(actual, expected);
+        double error = ErrorNorms.relative(actual, expected);
         if (error <= tolerance) {
             return;
         }
@@ -47,18 +48,11 @@ final class Check {
      */
     static void closeConditioned(String what, double[] actual, double[] expected, double[] scale, double tolerance,
                                  String context) {
-        double diff = 0, ref = 0, terms = 0;
-        for (int i = 0; i < actual.length; i++) {
-            if (!Double.isFinite(actual[i])) {
-                close(what, actual, expected, tolerance, context);
-                return;
-            }
-            diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
-            ref += expected[i] * expected[i];
-            terms += scale[i] * scale[i];
+        double error = ErrorNorms.conditioned(actual, expected, scale);
+        if (Double.isNaN(error)) {
+            close(what, actual, expected, tolerance, context); // says which elements are not finite
+            return;
         }
-        double denominator = Math.sqrt(Math.max(ref, terms));
-        double error = denominator == 0 ? Math.sqrt(diff) : Math.sqrt(diff) / denominator;
         if (!(error <= tolerance)) {
             throw new AssertionError(context + ": " + what + ": " + String.format(Locale.ROOT,
                     "error %.3e relative to the size of its terms exceeds %.1e (got %s, expected %s, term sizes %s)",

@@ -26,26 +26,4 @@ public final class Tolerances {
             case BF16, FP16 -> 2e-2;
         };
     }
-
-    /**
-     * {@code ||actual - expected|| / ||expected||}, or the absolute norm of the difference when
-     * {@code expected} is all zeros. Any NaN or infinity in {@code actual} gives NaN, which fails every
-     * comparison.
-     */
-    public static double relativeError(double[] actual, double[] expected) {
-        if (actual.length != expected.length) {
-            throw new IllegalArgumentException("actual: got " + actual.length + " elements; expected " + expected.length);
-        }
-        double diff = 0;
-        double ref = 0;
-        for (int i = 0; i < actual.length; i++) {
-            if (!Double.isFinite(actual[i])) {
-                return Double.NaN;
-            }
-            double x = actual[i] - expected[i];
-            diff += x * x;
-            ref += expected[i] * expected[i];
-        }
-        return ref == 0 ? Math.sqrt(diff) : Math.sqrt(diff / ref);
-    }
 }

@@ -99,7 +99,7 @@ final class Calls {
 
     /** The kit's ||x - ref|| / ||ref|| (NaN when x has a NaN or infinity), for float results. */
     static double relativeError(float[] x, double[] ref) {
-        return dev.la2.conformance.Tolerances.relativeError(wide(x), ref);
+        return dev.la2.reference.ErrorNorms.relative(wide(x), ref);
     }
 
     /**

@@ -11,6 +11,7 @@ import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
+import dev.la2.reference.ErrorNorms;
 import dev.la2.reference.Problem;
 import dev.la2.reference.ReferenceMath;
 import dev.la2.spi.AttentionShape;
@@ -99,10 +100,10 @@ class CpuBackendTest {
                 la.forward(in, opts, out, fin);
                 ReferenceMath.Forward ref = ReferenceMath.forwardClosed(x.problem(), x.q, x.k, x.v, x.decay,
                         withState ? x.s0 : null, 0.75);
-                assertThat(Fixture.relativeError(Fixture.canonical(out, s, e), ref.output()))
+                assertThat(ErrorNorms.relative(Fixture.canonical(out, s, e), ref.output()))
                         .as("output, initial state %s, %s", withState, Fixture.seed())
                         .isLessThanOrEqualTo(Fixture.tolerance(dtype));
-                assertThat(Fixture.relativeError(fin.toDoubleArray(), ref.finalState()))
+                assertThat(ErrorNorms.relative(fin.toDoubleArray(), ref.finalState()))
                         .as("final state, initial state %s, %s", withState, Fixture.seed())
                         .isLessThanOrEqualTo(Fixture.tolerance(dtype));
             }
@@ -143,13 +144,13 @@ class CpuBackendTest {
                             withState ? x.s0 : null, x.dOut, withFinal ? x.dFinal : null, 1.25);
                     String what = "state " + withState + ", dFinal " + withFinal + ", " + Fixture.seed();
                     double tol = Fixture.tolerance(dtype);
-                    assertThat(Fixture.relativeError(Fixture.canonical(g.dq(), s, d), ref.dq())).as("dq, " + what).isLessThanOrEqualTo(tol);
-                    assertThat(Fixture.relativeError(Fixture.canonical(g.dk(), s, d), ref.dk())).as("dk, " + what).isLessThanOrEqualTo(tol);
-                    assertThat(Fixture.relativeError(Fixture.canonical(g.dv(), s, e), ref.dv())).as("dv, " + what).isLessThanOrEqualTo(tol);
-                    assertThat(Fixture.relativeError(g.dInitialState().toDoubleArray(), ref.dInitialState()))
+                    assertThat(ErrorNorms.relative(Fixture.canonical(g.dq(), s, d), ref.dq())).as("dq, " + what).isLessThanOrEqualTo(tol);
+                    assertThat(ErrorNorms.relative(Fixture.canonical(g.dk(), s, d), ref.dk())).as("dk, " + what).isLessThanOrEqualTo(tol);
+                    assertThat(ErrorNorms.relative(Fixture.canonical(g.dv(), s, e), ref.dv())).as("dv, " + what).isLessThanOrEqualTo(tol);
+                    assertThat(ErrorNorms.relative(g.dInitialState().toDoubleArray(), ref.dInitialState()))
                             .as("dInitialState, " + what).isLessThanOrEqualTo(tol);
                     if (learnable) {
-                        assertThat(Fixture.conditionedError(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale()))
+                        assertThat(ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale()))
                                 .as("dDecay, " + what).isLessThanOrEqualTo(tol);
                     }
                 }
@@ -179,9 +180,9 @@ class CpuBackendTest {
             la.decode(tq, tk, tv, td, ts, 0.5, out);
             double[] refState = state.clone();
             double[] ref = ReferenceMath.decode(b, h, d, e, q, k, v, decay, refState, 0.5);
-            assertThat(Fixture.relativeError(out.toDoubleArray(), ref)).as("output, " + Fixture.seed())
+            assertThat(ErrorNorms.relative(out.toDoubleArray(), ref)).as("output, " + Fixture.seed())
                     .isLessThanOrEqualTo(Fixture.tolerance(dtype));
-            assertThat(Fixture.relativeError(ts.toDoubleArray(), refState)).as("state, " + Fixture.seed())
+            assertThat(ErrorNorms.relative(ts.toDoubleArray(), refState)).as("state, " + Fixture.seed())
                     .isLessThanOrEqualTo(Fixture.tolerance(dtype));
         }
     }
@@ -223,9 +224,9 @@ class CpuBackendTest {
                 partState = r2.finalState().toDoubleArray();
             }
             parts = join(o1, o2, whole, m, e);
-            assertThat(Fixture.relativeError(parts, full)).as("outputs, " + Fixture.seed())
+            assertThat(ErrorNorms.relative(parts, full)).as("outputs, " + Fixture.seed())
                     .isLessThanOrEqualTo(Fixture.tolerance(dtype));
-            assertThat(Fixture.relativeError(partState, fullState)).as("final state, " + Fixture.seed())
+            assertThat(ErrorNorms.relative(partState, fullState)).as("final state, " + Fixture.seed())
                     .isLessThanOrEqualTo(Fixture.tolerance(dtype));
         }
     }

@@ -12,6 +12,7 @@ import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
+import dev.la2.reference.ErrorNorms;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.Availability;
 import dev.la2.spi.BackendOptions;
@@ -180,9 +181,9 @@ class CpuBehaviourTest {
                     out.fill(Double.NaN);
                     la.decode(tq, tk, tv, td, ts, 1.0, out);
                     double[] ref = dev.la2.reference.ReferenceMath.decode(b, h, d, e, q, k, v, decay, state, 1.0);
-                    assertThat(Fixture.relativeError(out.toDoubleArray(), ref)).as("step " + step + ", " + Fixture.seed())
+                    assertThat(ErrorNorms.relative(out.toDoubleArray(), ref)).as("step " + step + ", " + Fixture.seed())
                             .isLessThanOrEqualTo(Fixture.tolerance(dtype));
-                    assertThat(Fixture.relativeError(ts.toDoubleArray(), state)).as("state, step " + step + ", " + Fixture.seed())
+                    assertThat(ErrorNorms.relative(ts.toDoubleArray(), state)).as("state, step " + step + ", " + Fixture.seed())
                             .isLessThanOrEqualTo(Fixture.tolerance(dtype));
                 }
             }

@@ -72,36 +72,6 @@ final class Fixture {
         return la.tensor(data, s.dtype().stateType(), Shape.of(s.batch(), s.heads(), s.keyDim(), s.valueDim()));
     }
 
-    /** ||a - b|| / ||b|| (absolute when b is zero); NaN anywhere gives NaN, which fails every bound. */
-    static double relativeError(double[] actual, double[] expected) {
-        if (actual.length != expected.length) {
-            throw new AssertionError("length " + actual.length + " != " + expected.length);
-        }
-        double diff = 0, ref = 0;
-        for (int i = 0; i < actual.length; i++) {
-            double x = actual[i] - expected[i];
-            diff += x * x;
-            ref += expected[i] * expected[i];
-        }
-        return ref == 0 ? Math.sqrt(diff) : Math.sqrt(diff / ref);
-    }
-
-    /**
-     * For dDecay, a sum whose terms can cancel: the error relative to the larger of the reference and
-     * the size of its terms (as the conformance kit measures it), since rounding follows the terms.
-     */
-    static double conditionedError(double[] actual, double[] expected, double[] termSizes) {
-        double diff = 0, ref = 0, terms = 0;
-        for (int i = 0; i < actual.length; i++) {
-            double x = actual[i] - expected[i];
-            diff += x * x;
-            ref += expected[i] * expected[i];
-            terms += termSizes[i] * termSizes[i];
-        }
-        double size = Math.max(ref, terms);
-        return size == 0 ? Math.sqrt(diff) : Math.sqrt(diff / size);
-    }
-
     static double tolerance(DType dtype) {
         return dtype == DType.FP64 ? 1e-12 : 1e-5;
     }
