@@ -244,14 +244,21 @@ class LightningAttentionLayerTest {
                 : example.get(NDArrayIndex.point(t), NDArrayIndex.all());
     }
 
-    @Test
-    void trainsInAComputationGraphAndTheScoreFalls() {
+    /**
+     * A whole network in each type DL4J builds networks of (its configuration refuses BFLOAT16): a
+     * HALF network runs the attention on fp16 tensors (fp32 states and decay) and still learns.
+     * Adam's epsilon is the usual fp16 one: its default 1e-8 is zero in fp16, and DL4J's own update
+     * then divides by zero once a squared gradient underflows (seen in the first step here).
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"FLOAT", "DOUBLE", "HALF"})
+    void trainsInAComputationGraphAndTheScoreFalls(DataType type) {
         Random r = TestData.random("graphFit");
-        ComputationGraph net = new ComputationGraph(Nets.graph(DataType.FLOAT, new Adam(2e-2), true));
+        ComputationGraph net = new ComputationGraph(Nets.graph(type, Adam.builder().learningRate(2e-2).epsilon(1e-4).build(), true));
         net.init();
-        INDArray x = Nets.features(r, DataType.FLOAT, RNNFormat.NCW, 4, 12);
+        INDArray x = Nets.features(r, type, RNNFormat.NCW, 4, 12);
         // A learnable target: the class of each step is the sign pattern of a running feature sum.
-        INDArray labels = Nd4j.zeros(DataType.FLOAT, 4, Nets.CLASSES, 12);
+        INDArray labels = Nd4j.zeros(type, 4, Nets.CLASSES, 12);
         for (int b = 0; b < 4; b++) {
             double sum = 0;
             for (int t = 0; t < 12; t++) {
@@ -264,6 +271,7 @@ class LightningAttentionLayerTest {
         for (int i = 0; i < 60; i++) {
             net.fit(ds);
         }
+        assertThat(net.getLayer("attn").getParam("theta").dataType()).isEqualTo(type);
         assertThat(net.score(ds)).isLessThan(0.7 * before);
         double[] theta = TestData.doubles(net.getLayer("attn").getParam("theta"));
         double[] initial = DecaySlopes.alibi(Nets.HEADS, 2.0);

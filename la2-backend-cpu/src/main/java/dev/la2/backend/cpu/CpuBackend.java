@@ -16,7 +16,10 @@ import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;
 
-/** One "cpu" instance: its worker pool, its kernels, and the fp32 and fp64 paths built on them. */
+/**
+ * One "cpu" instance: its worker pool, its kernels, and the two paths built on them: the tiled fp32
+ * one (fp32, bf16 and fp16 storage) and the fp64 one.
+ */
 final class CpuBackend implements AttentionBackend {
     static final int DEFAULT_BLOCK = 64;
     /** Beyond this a tile pair no longer sits in L1/L2 next to the state. */
@@ -72,7 +75,7 @@ final class CpuBackend implements AttentionBackend {
 
     @Override
     public Set<DType> dtypes() {
-        return EnumSet.of(DType.FP32, DType.FP64);
+        return EnumSet.of(DType.FP32, DType.FP64, DType.BF16, DType.FP16);
     }
 
     @Override
@@ -101,9 +104,8 @@ final class CpuBackend implements AttentionBackend {
     public void forward(ForwardCall call) {
         checkOpen();
         switch (call.shape().dtype()) {
-            case FP32 -> f32.forward(call);
+            case FP32, BF16, FP16 -> f32.forward(call);
             case FP64 -> f64.forward(call);
-            default -> throw unsupported(call.shape().dtype());
         }
     }
 
@@ -111,9 +113,8 @@ final class CpuBackend implements AttentionBackend {
     public void backward(BackwardCall call) {
         checkOpen();
         switch (call.shape().dtype()) {
-            case FP32 -> f32.backward(call);
+            case FP32, BF16, FP16 -> f32.backward(call);
             case FP64 -> f64.backward(call);
-            default -> throw unsupported(call.shape().dtype());
         }
     }
 
@@ -121,14 +122,9 @@ final class CpuBackend implements AttentionBackend {
     public void decode(DecodeCall call) {
         checkOpen();
         switch (call.dtype()) {
-            case FP32 -> f32.decode(call);
+            case FP32, BF16, FP16 -> f32.decode(call);
             case FP64 -> f64.decode(call);
-            default -> throw unsupported(call.dtype());
         }
-    }
-
-    private static UnsupportedOperationException unsupported(DType dtype) {
-        return new UnsupportedOperationException("dtype: got " + dtype + "; the cpu backend computes FP32 and FP64");
     }
 
     /** Host tensors of every owner (HostTensor keeps one process-wide count) plus this instance's scratch. */

@@ -3,7 +3,10 @@ package dev.la2.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-/** Moves token rows between tensors (either layout, by stride) and dense per-block tiles. */
+/**
+ * Helpers on dense row-major tiles, and fp64 token rows between tensors (either layout, by stride)
+ * and arrays; fp32 and 16-bit rows go through {@link TokenRows}.
+ */
 final class Rows {
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
@@ -11,27 +14,7 @@ final class Rows {
     private Rows() {
     }
 
-    /** rows x width floats from element {@code first} (stride {@code stride}) into dst with row pitch width. */
-    static void load(MemorySegment seg, long first, long stride, int rows, int width, float[] dst) {
-        if (stride == width) {
-            MemorySegment.copy(seg, F32, first * 4, dst, 0, rows * width);
-        } else {
-            for (int r = 0; r < rows; r++) {
-                MemorySegment.copy(seg, F32, (first + r * stride) * 4, dst, r * width, width);
-            }
-        }
-    }
-
-    static void store(float[] src, MemorySegment seg, long first, long stride, int rows, int width) {
-        if (stride == width) {
-            MemorySegment.copy(src, 0, seg, F32, first * 4, rows * width);
-        } else {
-            for (int r = 0; r < rows; r++) {
-                MemorySegment.copy(src, r * width, seg, F32, (first + r * stride) * 4, width);
-            }
-        }
-    }
-
+    /** rows x width doubles from element {@code first} (stride {@code stride}) into dst with row pitch width. */
     static void load(MemorySegment seg, long first, long stride, int rows, int width, double[] dst) {
         if (stride == width) {
             MemorySegment.copy(seg, F64, first * 8, dst, 0, rows * width);

@@ -11,7 +11,8 @@ import java.util.List;
 
 /**
  * SPEC.md section 2 in fp32: blocks of C tokens, masked C x C tiles inside a block, the D x E state
- * between blocks. Every product goes through {@link Kernels#gemm}.
+ * between blocks. Every product goes through {@link Kernels#gemm}. Tensors may store fp32, bf16 or
+ * fp16 ({@link TokenRows} converts whole tiles); tiles, states and sums are fp32 either way.
  *
  * <p>Parallelism: sequences (b, h) are independent; when there are fewer of them than threads,
  * each is also cut into segments of whole blocks. Every segment runs from a zero start (the first
@@ -20,6 +21,8 @@ import java.util.List;
  * correction pass adds each segment's true incoming state: a linear term, lambda^(u+1) q S_in for
  * outputs, dq, and lambda^(len-1-u) for dk and dv. The partition depends only on the shape and the
  * thread count, and every reduction runs in a fixed order, so results are reproducible bit for bit.
+ * (With 16-bit storage the corrected rows are rounded twice, once per pass: about 2^-9 relative,
+ * far inside SPEC.md's 2e-2.)
  *
  * <p>The decay gradient uses forward-mode differentiation of the state, T = -dS/ds, which obeys
  * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;);
@@ -121,6 +124,10 @@ final class TiledF32 {
         return ((HostTensor) t).segment();
     }
 
+    private TokenRows rows(Object t) {
+        return TokenRows.of(t, kx);
+    }
+
     private static float[] state(Object t, int seq, int de) {
         if (t == null) {
             return null;
@@ -154,7 +161,7 @@ final class TiledF32 {
         Plan plan = plan(seqs, sh.tokens());
         Powers[] pw = powers((HostTensor) call.decay(), sh.heads(), call.scale());
         float[][][] ends = new float[seqs][plan.segments()][];
-        MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v()), o = seg(call.output());
+        TokenRows q = rows(call.q()), k = rows(call.k()), v = rows(call.v()), o = rows(call.output());
         long work = scratch.reserve(forwardScratch(d, e) * Math.min(pool.threads(), seqs * plan.segments()));
         try {
             pool.run(seqs * plan.segments(), task -> {
@@ -193,7 +200,7 @@ final class TiledF32 {
      * returns the state after t1 - 1.
      */
     private float[] forwardSegment(AttentionShape sh, int seq, int t0, int t1, Powers pw,
-                                   MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment o,
+                                   TokenRows q, TokenRows k, TokenRows v, TokenRows o,
                                    float[] s0) {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
@@ -204,9 +211,9 @@ final class TiledF32 {
         boolean zero = s0 == null;
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
-            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
-            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
-            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
+            q.load(sh.keyRow(b, h, t), ks, l, d, qb);
+            k.load(sh.keyRow(b, h, t), ks, l, d, kb);
+            v.load(sh.valueRow(b, h, t), vs, l, e, vb);
             kx.transpose(kb, l, d, kt, c);
             // Intra-block: ((Q K^T) (.) M) V with the scale folded into the mask.
             kx.gemm(qb, 0, d, kt, 0, c, a, 0, c, l, l, d, 0f, false, Kernels.OUT_LOWER);
@@ -216,7 +223,7 @@ final class TiledF32 {
             if (!zero) {
                 kx.gemm(pw.cpow(), 1, qb, 0, d, st, 0, e, ob, 0, e, l, e, d, 1f, true, Kernels.FULL);
             }
-            Rows.store(ob, o, sh.valueRow(b, h, t), vs, l, e);
+            o.store(ob, sh.valueRow(b, h, t), vs, l, e);
             // S <- lambda^l S + (diag(lambda^(l-1-j)) K)^T V.
             for (int x = 0; x < d; x++) {
                 int row = x * c;
@@ -259,20 +266,20 @@ final class TiledF32 {
 
     /** o_t += c lambda^(t - segStart + 1) q_t S_in for tokens [t0, t1). */
     private void correctOutput(AttentionShape sh, int seq, int segStart, int t0, int t1, Powers pw,
-                               float[] sIn, MemorySegment q, MemorySegment o, int d, int e) {
+                               float[] sIn, TokenRows q, TokenRows o, int d, int e) {
         int c = block, b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
         float[] qb = new float[c * d], ob = new float[c * e], w = new float[c];
         double scale = pw.cpow()[0];
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
-            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
-            Rows.load(o, sh.valueRow(b, h, t), vs, l, e, ob);
+            q.load(sh.keyRow(b, h, t), ks, l, d, qb);
+            o.load(sh.valueRow(b, h, t), vs, l, e, ob);
             for (int r = 0; r < l; r++) {
                 w[r] = weight(scale * pw.at(t + r - segStart + 1));
             }
             kx.gemm(w, 0, qb, 0, d, sIn, 0, e, ob, 0, e, l, e, d, 1f, true, Kernels.FULL);
-            Rows.store(ob, o, sh.valueRow(b, h, t), vs, l, e);
+            o.store(ob, sh.valueRow(b, h, t), vs, l, e);
         }
     }
 
@@ -296,8 +303,8 @@ final class TiledF32 {
         Powers[] pw = powers((HostTensor) call.decay(), heads, call.scale());
         Sweep1[][] s1 = new Sweep1[seqs][segs];
         Sweep2[][] s2 = new Sweep2[seqs][segs];
-        MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v()), g = seg(call.dOutput());
-        MemorySegment dq = seg(call.dq()), dk = seg(call.dk()), dv = seg(call.dv());
+        TokenRows q = rows(call.q()), k = rows(call.k()), v = rows(call.v()), g = rows(call.dOutput());
+        TokenRows dq = rows(call.dq()), dk = rows(call.dk()), dv = rows(call.dv());
         long work = scratch.reserve(backwardScratch(d, e) * Math.min(pool.threads(), 2L * seqs * segs));
         try {
             pool.run(2 * seqs * segs, task -> {
@@ -367,8 +374,8 @@ final class TiledF32 {
      * E x D, since dq needs dO S^T.
      */
     private Sweep1 sweepForward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
-                                MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment g,
-                                MemorySegment dq, float[] s0, boolean wantDecay) {
+                                TokenRows q, TokenRows k, TokenRows v, TokenRows g,
+                                TokenRows dq, float[] s0, boolean wantDecay) {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
@@ -399,11 +406,11 @@ final class TiledF32 {
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
             if (wantDecay) {
-                Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb); // only the decay terms read q here
+                q.load(sh.keyRow(b, h, t), ks, l, d, qb); // only the decay terms read q here
             }
-            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
-            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
-            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            k.load(sh.keyRow(b, h, t), ks, l, d, kb);
+            v.load(sh.valueRow(b, h, t), vs, l, e, vb);
+            g.load(sh.valueRow(b, h, t), vs, l, e, gb);
             kx.transpose(vb, l, e, vt, c);
             kx.gemm(gb, 0, e, vt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_LOWER);
             Rows.maskLower(bt, c, l, pw.cpow());
@@ -428,7 +435,7 @@ final class TiledF32 {
                     }
                 }
             }
-            Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
+            dq.store(dqb, sh.keyRow(b, h, t), ks, l, d);
             float decay = pw.pow()[l];
             if (wantDecay) {
                 // T <- lambda^l T + l lambda^l S + sum_j (l-1-j) lambda^(l-1-j) v_j^T k_j, and S as
@@ -467,8 +474,8 @@ final class TiledF32 {
      * diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1) q_j^T dO_j.
      */
     private Sweep2 sweepBackward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
-                                 MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment g,
-                                 MemorySegment dk, MemorySegment dv, float[] uEnd, boolean wantDecay) {
+                                 TokenRows q, TokenRows k, TokenRows v, TokenRows g,
+                                 TokenRows dk, TokenRows dv, float[] uEnd, boolean wantDecay) {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
@@ -489,10 +496,10 @@ final class TiledF32 {
         int blocks = (t1 - t0 + c - 1) / c;
         for (int i = blocks - 1; i >= 0; i--) {
             int t = t0 + i * c, l = Math.min(c, t1 - t);
-            Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
-            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
-            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
-            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
+            q.load(sh.keyRow(b, h, t), ks, l, d, qb);
+            k.load(sh.keyRow(b, h, t), ks, l, d, kb);
+            v.load(sh.valueRow(b, h, t), vs, l, e, vb);
+            g.load(sh.valueRow(b, h, t), vs, l, e, gb);
             kx.transpose(qb, l, d, qt, c);
             kx.transpose(gb, l, e, gt, c);
             kx.gemm(kb, 0, d, qt, 0, c, at, 0, c, l, l, d, 0f, false, Kernels.OUT_UPPER);
@@ -522,8 +529,8 @@ final class TiledF32 {
                 }
                 kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
             }
-            Rows.store(dkb, dk, sh.keyRow(b, h, t), ks, l, d);
-            Rows.store(dvb, dv, sh.valueRow(b, h, t), vs, l, e);
+            dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
+            dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
             for (int z = 0; z < d; z++) {
                 int row = z * c;
                 for (int j = 0; j < l; j++) {
@@ -608,7 +615,7 @@ final class TiledF32 {
      * gradient term c sum_t (u+1) lambda^(u+1) q_t S_in dO_t^T.
      */
     private double correctDq(AttentionShape sh, int seq, int segStart, int t0, int t1, Powers pw, float[] stIn,
-                             MemorySegment q, MemorySegment g, MemorySegment dq, boolean wantDecay) {
+                             TokenRows q, TokenRows g, TokenRows dq, boolean wantDecay) {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
@@ -616,10 +623,10 @@ final class TiledF32 {
         double scale = pw.cpow()[0], sum = 0;
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
-            Rows.load(g, sh.valueRow(b, h, t), vs, l, e, gb);
-            Rows.load(dq, sh.keyRow(b, h, t), ks, l, d, dqb);
+            g.load(sh.valueRow(b, h, t), vs, l, e, gb);
+            dq.load(sh.keyRow(b, h, t), ks, l, d, dqb);
             if (wantDecay) {
-                Rows.load(q, sh.keyRow(b, h, t), ks, l, d, qb);
+                q.load(sh.keyRow(b, h, t), ks, l, d, qb);
             }
             kx.gemm(gb, 0, e, stIn, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
             for (int r = 0; r < l; r++) {
@@ -633,14 +640,14 @@ final class TiledF32 {
                     sum += scale * (u + 1) * p * Rows.dot(qb, r * d, y, r * d, d);
                 }
             }
-            Rows.store(dqb, dq, sh.keyRow(b, h, t), ks, l, d);
+            dq.store(dqb, sh.keyRow(b, h, t), ks, l, d);
         }
         return sum;
     }
 
     /** dk_t += lambda^(segEnd-1-t) U_in v_t^T, dv_t += lambda^(segEnd-1-t) k_t U_in over [t0, t1). */
     private void correctDkDv(AttentionShape sh, int seq, int segEnd, int t0, int t1, Powers pw, float[] uIn,
-                             MemorySegment k, MemorySegment v, MemorySegment dk, MemorySegment dv) {
+                             TokenRows k, TokenRows v, TokenRows dk, TokenRows dv) {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
@@ -650,17 +657,17 @@ final class TiledF32 {
         float[] w = new float[c];
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
-            Rows.load(k, sh.keyRow(b, h, t), ks, l, d, kb);
-            Rows.load(v, sh.valueRow(b, h, t), vs, l, e, vb);
-            Rows.load(dk, sh.keyRow(b, h, t), ks, l, d, dkb);
-            Rows.load(dv, sh.valueRow(b, h, t), vs, l, e, dvb);
+            k.load(sh.keyRow(b, h, t), ks, l, d, kb);
+            v.load(sh.valueRow(b, h, t), vs, l, e, vb);
+            dk.load(sh.keyRow(b, h, t), ks, l, d, dkb);
+            dv.load(sh.valueRow(b, h, t), vs, l, e, dvb);
             for (int r = 0; r < l; r++) {
                 w[r] = weight(pw.at(segEnd - 1 - (t + r)));
             }
             kx.gemm(w, 0, vb, 0, e, ut, 0, d, dkb, 0, d, l, d, e, 1f, true, Kernels.FULL);
             kx.gemm(w, 0, kb, 0, d, uIn, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
-            Rows.store(dkb, dk, sh.keyRow(b, h, t), ks, l, d);
-            Rows.store(dvb, dv, sh.valueRow(b, h, t), vs, l, e);
+            dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
+            dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
         }
     }
 
@@ -669,8 +676,8 @@ final class TiledF32 {
     void decode(DecodeCall call) {
         int d = call.keyDim(), e = call.valueDim(), de = d * e, heads = call.heads();
         int seqs = call.batch() * heads;
-        MemorySegment q = seg(call.q()), k = seg(call.k()), v = seg(call.v());
-        MemorySegment state = seg(call.state()), out = seg(call.output());
+        TokenRows q = rows(call.q()), k = rows(call.k()), v = rows(call.v()), out = rows(call.output());
+        MemorySegment state = seg(call.state());
         HostTensor decay = (HostTensor) call.decay();
         float scale = (float) call.scale();
         // Small steps are cheaper on the caller's thread than handed to the pool.
@@ -680,9 +687,9 @@ final class TiledF32 {
             float[] s = new float[de], qb = new float[d], kb = new float[d], vb = new float[e], ob = new float[e];
             for (int seq = task * chunk; seq < Math.min(seqs, (task + 1) * chunk); seq++) {
                 MemorySegment.copy(state, Rows.F32, (long) seq * de * 4, s, 0, de);
-                MemorySegment.copy(q, Rows.F32, (long) seq * d * 4, qb, 0, d);
-                MemorySegment.copy(k, Rows.F32, (long) seq * d * 4, kb, 0, d);
-                MemorySegment.copy(v, Rows.F32, (long) seq * e * 4, vb, 0, e);
+                q.load((long) seq * d, d, 1, d, qb);
+                k.load((long) seq * d, d, 1, d, kb);
+                v.load((long) seq * e, e, 1, e, vb);
                 float lambda = weight(Math.exp(-decay.get(seq % heads)));
                 // S <- lambda S + k^T v, as a rank-one product.
                 kx.gemm(kb, 0, 1, vb, 0, e, s, 0, e, d, e, 1, lambda, true, Kernels.FULL);
@@ -691,7 +698,7 @@ final class TiledF32 {
                     ob[y] *= scale;
                 }
                 MemorySegment.copy(s, 0, state, Rows.F32, (long) seq * de * 4, de);
-                MemorySegment.copy(ob, 0, out, Rows.F32, (long) seq * e * 4, e);
+                out.store(ob, (long) seq * e, e, 1, e);
             }
         };
         if (tasks == 1) {

@@ -1,7 +1,13 @@
 package dev.la2.backend.cpu;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -42,6 +48,51 @@ final class VectorKernels implements Kernels {
     @Override
     public String describe() {
         return "Vector API, " + describeSpecies();
+    }
+
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+    /** L shorts: half the float vector's bits (none below 128-bit floats, which keep the scalar loops). */
+    private static final VectorSpecies<Short> H =
+            F.vectorBitSize() >= 128 ? VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2)) : null;
+
+    /** bf16 is the high half of a float: widen each short to an int and shift it into place. */
+    @Override
+    public void widenBf16(MemorySegment seg, long offset, float[] dst, int at, int n) {
+        if (H == null) {
+            Kernels.super.widenBf16(seg, offset, dst, at, n);
+            return;
+        }
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            ShortVector s = ShortVector.fromMemorySegment(H, seg, offset + 2L * i, ByteOrder.nativeOrder());
+            ((IntVector) s.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats().intoArray(dst, at + i);
+        }
+        Kernels.super.widenBf16(seg, offset + 2L * i, dst, at + i, n - i);
+    }
+
+    /**
+     * Round to nearest even on the bits (add 0x7FFF plus the lowest kept bit, keep the high half),
+     * a NaN truncated with a mantissa bit set so it stays a NaN: {@code HalfFloats.toBf16} lane by
+     * lane (the element loop is not vectorized by the JIT: 1.2 ns against 0.14 ns per element).
+     */
+    @Override
+    public void narrowBf16(float[] src, int at, MemorySegment seg, long offset, int n) {
+        if (H == null) {
+            Kernels.super.narrowBf16(src, at, seg, offset, n);
+            return;
+        }
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector f = FloatVector.fromArray(F, src, at + i);
+            IntVector bits = f.reinterpretAsInts();
+            IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
+            IntVector rounded = bits.add(high.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
+            IntVector kept = rounded.blend(high.or(0x40), f.test(VectorOperators.IS_NAN).cast(I));
+            kept.convertShape(VectorOperators.I2S, H, 0).reinterpretAsShorts()
+                    .intoMemorySegment(seg, offset + 2L * i, ByteOrder.nativeOrder());
+        }
+        Kernels.super.narrowBf16(src, at + i, seg, offset + 2L * i, n - i);
     }
 
     /**

@@ -3,9 +3,12 @@ package dev.la2.backend.cpu;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.la2.spi.HalfFloats;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
-import jdk.incubator.vector.FloatVector;
 import java.util.stream.Stream;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -120,6 +123,78 @@ class KernelsTest {
                     }
                 }
             }
+        }
+    }
+
+    /** Values where rounding to 16 bits has a decision to make. */
+    private static final int[] SPECIAL_BITS = {
+        0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FBFFFFF, 0x7F800000, 0xFF800000, 0x00000000, 0x80000000,
+        0x7F7FFFFF, 0x00000001, 0x807FFFFF, 0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x477FF000,
+        0x477FEFFF, 0x38800000, 0x33800000, 0x33000000, 0x3F801000, 0x3F803000};
+
+    /**
+     * bf16 and fp16 rows in and out, bit for bit against {@link HalfFloats} and the JDK's fp16
+     * conversions (NaN payloads, infinities, ties, overflow and subnormals included), on every
+     * tail length; bytes next to the run are never touched.
+     */
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void halfConversionsMatchTheScalarDefinitions(Kernels kx) {
+        SplittableRandom rng = new SplittableRandom();
+        try (Arena arena = Arena.ofConfined()) {
+            for (int n : new int[] {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 128, 130}) {
+                int at = rng.nextInt(3), pad = 3;
+                long offset = 2L * rng.nextInt(4);
+                MemorySegment seg = arena.allocate(offset + 2L * (n + pad), 2);
+                float[] src = new float[at + n];
+                for (int i = 0; i < n; i++) {
+                    src[at + i] = rng.nextInt(4) == 0
+                            ? Float.intBitsToFloat(SPECIAL_BITS[rng.nextInt(SPECIAL_BITS.length)])
+                            : (float) (rng.nextGaussian() * Math.pow(2, rng.nextInt(-30, 30)));
+                }
+                for (boolean bf16 : new boolean[] {true, false}) {
+                    String what = kx.describe() + (bf16 ? " bf16" : " fp16") + " n=" + n;
+                    seg.fill((byte) 0x5A);
+                    if (bf16) {
+                        kx.narrowBf16(src, at, seg, offset, n);
+                    } else {
+                        kx.narrowFp16(src, at, seg, offset, n);
+                    }
+                    for (int i = 0; i < n; i++) {
+                        short want = bf16 ? HalfFloats.toBf16(src[at + i]) : Float.floatToFloat16(src[at + i]);
+                        assertThat(seg.get(Kernels.HALF, offset + 2L * i)).as("%s narrow %s [%d]", what,
+                                Integer.toHexString(Float.floatToRawIntBits(src[at + i])), i).isEqualTo(want);
+                    }
+                    assertUntouched(seg, 0, offset, what);
+                    assertUntouched(seg, offset + 2L * n, seg.byteSize(), what);
+
+                    for (int i = 0; i < n; i++) {
+                        seg.set(Kernels.HALF, offset + 2L * i, (short) rng.nextInt());
+                    }
+                    float[] dst = random(rng, at + n + pad), before = dst.clone();
+                    if (bf16) {
+                        kx.widenBf16(seg, offset, dst, at, n);
+                    } else {
+                        kx.widenFp16(seg, offset, dst, at, n);
+                    }
+                    for (int i = 0; i < dst.length; i++) {
+                        int want;
+                        if (i < at || i >= at + n) {
+                            want = Float.floatToRawIntBits(before[i]);
+                        } else {
+                            short h = seg.get(Kernels.HALF, offset + 2L * (i - at));
+                            want = Float.floatToRawIntBits(bf16 ? HalfFloats.fromBf16(h) : Float.float16ToFloat(h));
+                        }
+                        assertThat(Float.floatToRawIntBits(dst[i])).as("%s widen [%d]", what, i).isEqualTo(want);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void assertUntouched(MemorySegment seg, long from, long to, String what) {
+        for (long x = from; x < to; x++) {
+            assertThat(seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, x)).as("%s byte %d", what, x).isEqualTo((byte) 0x5A);
         }
     }
 
