@@ -6,10 +6,12 @@
 #   bench: CudaBench (device-resident inputs, every dtype, vs the anchors) and `la2 bench --backend
 #          cuda` (the project's benchmark command, JSON rows), B=4 H=32 D=E=128
 #   cpu:   `la2 bench --backend cpu` on this machine's CPU cores, B=1 H=8 D=E=128
+#   decode: JMH DecodeBenchmark (one decode step of B x 8 sequences, D=E=128) on cuda and on the
+#          host cores with its state-copy floor, B = 1, 16, 128 (run only when named)
 #   lab:   .gpu/kernel-lab (the sweep kernels alone, checked against the fp32-FMA sweep) at N=2048
 #          and 32768 (run only when named)
 # Logs go to $OUT/la2-gpu-logs.tgz (the device tool returns at most 8 files); summaries are printed.
-# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|lab] [extra CudaBench arguments...]
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
@@ -83,6 +85,15 @@ if [[ $what == all || $what == cpu ]]; then
         --n 1024,4096,16384,65536 --dtype fp32 --mode "$mode" --warmup 2 --repeats 7 \
         --json "$logs/bench-cpu16-$mode.json" > "$logs/bench-cpu16-$mode.log" 2>&1 || status=1
     grep -vE "^la2 bench: |^\s*$" "$logs/bench-cpu16-$mode.log" | tail -7
+  done
+fi
+if [[ $what == decode ]]; then
+  for backend in cuda cpu; do
+    step "JMH DecodeBenchmark on $backend"
+    filter=DecodeBenchmark; [[ $backend == cuda ]] && filter='DecodeBenchmark.decodeStep'
+    timeout 280 "${J[@]}" -cp "$LIB" org.openjdk.jmh.Main "$filter" -p backend=$backend -p b=1,16,128 \
+        -rf json -rff "$logs/jmh-decode-$backend.json" > "$logs/jmh-decode-$backend.log" 2>&1 || status=1
+    grep -E "^Benchmark|DecodeBenchmark\.[a-zA-Z]+ " "$logs/jmh-decode-$backend.log" | tail -8
   done
 fi
 if [[ $what == lab ]]; then

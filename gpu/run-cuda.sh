@@ -5,7 +5,7 @@
 #   .gpu/lib/     la2 jars (api, reference, cuda and cpu backends, the conformance kit, the la2
 #                 command and the bench engine), the cuda backend's and la2-tests' test jars, JCuda
 #                 and a slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ,
-#                 picocli and SLF4J (never ND4J: its natives are hundreds of MB)
+#                 picocli, SLF4J and JMH's runner (never ND4J: its natives are hundreds of MB)
 #   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
 # Then, with the device tool:  run(command="bash gpu/on-device.sh", carry=[".gpu"], timeout_s=600)
 set -euo pipefail
@@ -18,6 +18,7 @@ junit_platform_version=1.13.4
 assertj_version=3.27.3
 picocli_version=4.7.7
 slf4j_version=2.0.17
+jmh_version=1.37
 
 [[ -f .gpu/jre.tgz ]] || bash "${LA2_SHARED:-$root/../shared}/gpu/make-jre.sh"
 
@@ -49,6 +50,10 @@ fetch org.slf4j slf4j-api $slf4j_version
 fetch org.slf4j slf4j-simple $slf4j_version
 fetch org.junit.platform junit-platform-console-standalone $junit_platform_version
 fetch org.assertj assertj-core $assertj_version
+# JMH's runner for la2-bench's benchmarks (DecodeBenchmark on the GPU and the host cores)
+fetch org.openjdk.jmh jmh-core $jmh_version
+fetch net.sf.jopt-simple jopt-simple 5.0.4
+fetch org.apache.commons commons-math3 3.6.1
 
 # The natives jar carries NVRTC and the PTX compiler too (24 MB); the driver API needs only
 # libJCudaDriver, and the carried tree is limited to 64 MiB.

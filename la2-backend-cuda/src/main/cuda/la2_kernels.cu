@@ -262,7 +262,13 @@ extern "C" __global__ void __launch_bounds__(256) la2_decay_grad(const DecayGrad
 }
 
 // One decode step per sequence: S <- lambda S + k^T v (in place), o = c q S.
-// grid (BH, ceil(E/128)), 128 threads; q, k [BH][D], v, o [BH][E], state [BH][D][E].
+// grid (BH, ceil(E/128)), 128 x RG threads (RG = blockDim.x / 128 row groups): thread (x, y) owns
+// value column e = 128 blockIdx.y + x and rows y, y + RG, ..., loading eight of them before
+// using any, and the RG partial sums of o meet in shared memory in a fixed order. A step is bound
+// by reading and writing the state once; one thread per column walking every row waited for one
+// memory round trip per row (JMH DecodeBenchmark on the H200, D=E=128: 23 us for 8 sequences and
+// 70 us for 1024, 2.2x the time to read and write their state at 4.26 TB/s; now 5.6 and 46 us).
+// q, k [BH][D], v, o [BH][E], state [BH][D][E]; shared memory 8 D + 512 RG bytes.
 struct DecodeParams {
     const void* q;
     const void* k;
@@ -276,32 +282,55 @@ struct DecodeParams {
 
 template <typename T>
 __device__ void decodeImpl(const DecodeParams& p) {
+    constexpr int W = 128, AHEAD = 8;
     extern __shared__ float sm[];
     float* qs = sm;
     float* ks = sm + p.D;
-    const i64 seq = blockIdx.x;
+    float* part = ks + p.D;  // [RG][W]
+    const int tx = threadIdx.x % W, ty = threadIdx.x / W, RG = blockDim.x / W;
+    const i64 seq = blockIdx.x, E = p.E;
     const float lam = expf(-p.decay[seq % p.H]);
     for (i64 d = threadIdx.x; d < p.D; d += blockDim.x) {
         qs[d] = ldf<T>((const T*) p.q, seq * p.D + d);
         ks[d] = ldf<T>((const T*) p.k, seq * p.D + d);
     }
     __syncthreads();
-    const i64 e = (i64) blockIdx.y * blockDim.x + threadIdx.x;
-    if (e >= p.E) return;
-    const float ve = ldf<T>((const T*) p.v, seq * p.E + e);
-    float* S = p.state + seq * p.D * p.E;
+    const i64 e = (i64) blockIdx.y * W + tx;
     float acc = 0.f;
-    for (i64 d = 0; d < p.D; d++) {
-        float x = fmaf(lam, S[d * p.E + e], ks[d] * ve);
-        S[d * p.E + e] = x;
-        acc = fmaf(qs[d], x, acc);
+    if (e < E) {
+        const float ve = ldf<T>((const T*) p.v, seq * E + e);
+        float* col = p.state + seq * p.D * E + e;
+        i64 d = ty;
+        for (; d + (AHEAD - 1) * RG < p.D; d += AHEAD * RG) {
+            float x[AHEAD];
+#pragma unroll
+            for (int r = 0; r < AHEAD; r++) x[r] = col[(d + r * RG) * E];
+#pragma unroll
+            for (int r = 0; r < AHEAD; r++) {
+                const i64 dr = d + r * RG;
+                x[r] = fmaf(lam, x[r], ks[dr] * ve);
+                col[dr * E] = x[r];
+                acc = fmaf(qs[dr], x[r], acc);
+            }
+        }
+        for (; d < p.D; d += RG) {
+            const float x = fmaf(lam, col[d * E], ks[d] * ve);
+            col[d * E] = x;
+            acc = fmaf(qs[d], x, acc);
+        }
     }
-    stf<T>((T*) p.o, seq * p.E + e, (float) p.scale * acc);
+    part[ty * W + tx] = acc;
+    __syncthreads();
+    if (ty == 0 && e < E) {
+        float sum = 0.f;
+        for (int y = 0; y < RG; y++) sum += part[y * W + tx];
+        stf<T>((T*) p.o, seq * E + e, (float) p.scale * sum);
+    }
 }
 
-extern "C" __global__ void __launch_bounds__(128) la2_decode_f32(const DecodeParams p) { decodeImpl<float>(p); }
-extern "C" __global__ void __launch_bounds__(128) la2_decode_bf16(const DecodeParams p) { decodeImpl<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(128) la2_decode_f16(const DecodeParams p) { decodeImpl<__half>(p); }
+extern "C" __global__ void __launch_bounds__(1024) la2_decode_f32(const DecodeParams p) { decodeImpl<float>(p); }
+extern "C" __global__ void __launch_bounds__(1024) la2_decode_bf16(const DecodeParams p) { decodeImpl<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(1024) la2_decode_f16(const DecodeParams p) { decodeImpl<__half>(p); }
 
 // Benchmark inputs drawn on the device (a hash of the index, uniform with the given standard
 // deviation), so timing never runs on zeros and never waits for gigabytes of host-side randoms.

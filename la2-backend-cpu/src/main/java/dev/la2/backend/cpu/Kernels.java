@@ -2,7 +2,6 @@ package dev.la2.backend.cpu;
 
 import dev.la2.spi.HalfFloats;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * The one matrix product every tile operation of the tiled algorithm reduces to, on row-major
@@ -64,20 +63,40 @@ interface Kernels {
         }
     }
 
-    /** Unaligned 16-bit elements in native order: the layout of bf16 and fp16 tensors. */
-    ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
+    /**
+     * One decode step of one sequence, in place on its fp32 D x E state at byte {@code offset} of
+     * {@code state}: row by row, S[x] = lambda S[x] + k[x] v, then o += q[x] S[x] with the new row,
+     * and finally o = scale o (o is overwritten, length E). The state is read and written once:
+     * a decode step is bound by that traffic, so nothing else may touch it.
+     */
+    default void decodeStep(MemorySegment state, long offset, int d, int e, float lambda, float[] q, float[] k,
+                            float[] v, float scale, float[] o) {
+        java.util.Arrays.fill(o, 0, e, 0f);
+        for (int x = 0; x < d; x++) {
+            long row = offset + 4L * x * e;
+            float kx = k[x], qx = q[x];
+            for (int j = 0; j < e; j++) {
+                float s = Math.fma(kx, v[j], lambda * state.get(Rows.F32, row + 4L * j));
+                state.set(Rows.F32, row + 4L * j, s);
+                o[j] = Math.fma(qx, s, o[j]);
+            }
+        }
+        for (int j = 0; j < e; j++) {
+            o[j] *= scale;
+        }
+    }
 
     /** dst[at..at+n) = the n bf16 values from byte {@code offset} of {@code seg}, widened exactly. */
     default void widenBf16(MemorySegment seg, long offset, float[] dst, int at, int n) {
         for (int i = 0; i < n; i++) {
-            dst[at + i] = HalfFloats.fromBf16(seg.get(HALF, offset + 2L * i));
+            dst[at + i] = HalfFloats.fromBf16(seg.get(Rows.HALF, offset + 2L * i));
         }
     }
 
     /** src[at..at+n) rounded to nearest even bf16 (a NaN stays a NaN) at byte {@code offset} of {@code seg}. */
     default void narrowBf16(float[] src, int at, MemorySegment seg, long offset, int n) {
         for (int i = 0; i < n; i++) {
-            seg.set(HALF, offset + 2L * i, HalfFloats.toBf16(src[at + i]));
+            seg.set(Rows.HALF, offset + 2L * i, HalfFloats.toBf16(src[at + i]));
         }
     }
 
@@ -88,7 +107,7 @@ interface Kernels {
      */
     default void widenFp16(MemorySegment seg, long offset, float[] dst, int at, int n) {
         short[] buf = HalfBuffer.get(n);
-        MemorySegment.copy(seg, HALF, offset, buf, 0, n);
+        MemorySegment.copy(seg, Rows.HALF, offset, buf, 0, n);
         for (int i = 0; i < n; i++) {
             dst[at + i] = Float.float16ToFloat(buf[i]);
         }
@@ -100,7 +119,7 @@ interface Kernels {
         for (int i = 0; i < n; i++) {
             buf[i] = Float.floatToFloat16(src[at + i]);
         }
-        MemorySegment.copy(buf, 0, seg, HALF, offset, n);
+        MemorySegment.copy(buf, 0, seg, Rows.HALF, offset, n);
     }
 
     /** One growing short[] per thread for the fp16 conversions. */

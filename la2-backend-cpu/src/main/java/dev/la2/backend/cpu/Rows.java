@@ -10,6 +10,8 @@ import java.lang.foreign.ValueLayout;
 final class Rows {
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+    /** bf16 and fp16 elements. */
+    static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     private Rows() {
     }

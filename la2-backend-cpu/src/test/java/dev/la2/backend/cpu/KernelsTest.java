@@ -126,6 +126,43 @@ class KernelsTest {
         }
     }
 
+    /** The in-place decode step against double loops, on every column tail; bytes around the state untouched. */
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void decodeStepMatchesPlainLoops(Kernels kx) {
+        SplittableRandom rng = new SplittableRandom();
+        try (Arena arena = Arena.ofConfined()) {
+            for (int d : new int[] {1, 5, 16, 33, 128}) {
+                for (int e : SIZES) {
+                    long offset = 4L * rng.nextInt(3);
+                    int pad = 2;
+                    MemorySegment state = arena.allocate(offset + 4L * (d * e + pad), 4);
+                    state.fill((byte) 0x5A);
+                    float[] before = random(rng, d * e);
+                    MemorySegment.copy(before, 0, state, Rows.F32, offset, d * e);
+                    float[] q = random(rng, d), k = random(rng, d), v = random(rng, e), o = random(rng, e + 1);
+                    float lambda = (float) rng.nextDouble(0.5, 1.0), scale = (float) rng.nextDouble(0.5, 2.0);
+                    float guard = o[e];
+                    kx.decodeStep(state, offset, d, e, lambda, q, k, v, scale, o);
+                    String what = kx.describe() + " decode d=" + d + " e=" + e;
+                    for (int j = 0; j < e; j++) {
+                        double want = 0;
+                        for (int x = 0; x < d; x++) {
+                            double sNew = (double) lambda * before[x * e + j] + (double) k[x] * v[j];
+                            assertThat((double) state.get(Rows.F32, offset + 4L * (x * e + j)))
+                                    .as("%s state (%d, %d)", what, x, j).isCloseTo(sNew, within(1e-5 * (1 + Math.abs(sNew))));
+                            want += q[x] * sNew;
+                        }
+                        assertThat((double) o[j]).as("%s o[%d]", what, j).isCloseTo(scale * want, within(1e-5 * (1 + d)));
+                    }
+                    assertThat(o[e]).as("%s: o past E", what).isEqualTo(guard);
+                    assertUntouched(state, 0, offset, what);
+                    assertUntouched(state, offset + 4L * d * e, state.byteSize(), what);
+                }
+            }
+        }
+    }
+
     /** Values where rounding to 16 bits has a decision to make. */
     private static final int[] SPECIAL_BITS = {
         0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FBFFFFF, 0x7F800000, 0xFF800000, 0x00000000, 0x80000000,
@@ -162,14 +199,14 @@ class KernelsTest {
                     }
                     for (int i = 0; i < n; i++) {
                         short want = bf16 ? HalfFloats.toBf16(src[at + i]) : Float.floatToFloat16(src[at + i]);
-                        assertThat(seg.get(Kernels.HALF, offset + 2L * i)).as("%s narrow %s [%d]", what,
+                        assertThat(seg.get(Rows.HALF, offset + 2L * i)).as("%s narrow %s [%d]", what,
                                 Integer.toHexString(Float.floatToRawIntBits(src[at + i])), i).isEqualTo(want);
                     }
                     assertUntouched(seg, 0, offset, what);
                     assertUntouched(seg, offset + 2L * n, seg.byteSize(), what);
 
                     for (int i = 0; i < n; i++) {
-                        seg.set(Kernels.HALF, offset + 2L * i, (short) rng.nextInt());
+                        seg.set(Rows.HALF, offset + 2L * i, (short) rng.nextInt());
                     }
                     float[] dst = random(rng, at + n + pad), before = dst.clone();
                     if (bf16) {
@@ -182,7 +219,7 @@ class KernelsTest {
                         if (i < at || i >= at + n) {
                             want = Float.floatToRawIntBits(before[i]);
                         } else {
-                            short h = seg.get(Kernels.HALF, offset + 2L * (i - at));
+                            short h = seg.get(Rows.HALF, offset + 2L * (i - at));
                             want = Float.floatToRawIntBits(bf16 ? HalfFloats.fromBf16(h) : Float.float16ToFloat(h));
                         }
                         assertThat(Float.floatToRawIntBits(dst[i])).as("%s widen [%d]", what, i).isEqualTo(want);

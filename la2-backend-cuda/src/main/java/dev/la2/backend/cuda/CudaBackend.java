@@ -835,15 +835,17 @@ final class CudaBackend implements AttentionBackend {
                 case FP64 -> throw new IllegalStateException("FP64");
             };
             long bh = (long) call.batch() * call.heads();
-            int smem = 8 * call.keyDim();
+            // row groups per value column: enough loads in flight to cover memory latency
+            int rowGroups = Math.max(1, Math.min(8, call.keyDim() / 8));
+            int smem = 8 * call.keyDim() + 512 * rowGroups;
             if (smem > smemPerBlock) {
                 throw new La2ArgumentException("q", "key dimension " + call.keyDim(),
-                        "at most " + smemPerBlock / 8 + " for a decode step on " + name);
+                        "at most " + (smemPerBlock - 4096) / 8 + " for a decode step on " + name);
             }
             Params a = new Params(10)
                     .ptr(t(call.q())).ptr(t(call.k())).ptr(t(call.v())).ptr(t(call.decay())).ptr(t(call.state()))
                     .ptr(t(call.output())).i64(call.heads()).i64(call.keyDim()).i64(call.valueDim()).f64(call.scale());
-            launch(f, "la2_decode", bh, (call.valueDim() + 127) / 128, 1, 128, smem, a.bytes());
+            launch(f, "la2_decode", bh, (call.valueDim() + 127) / 128, 1, 128 * rowGroups, smem, a.bytes());
         });
     }
 
