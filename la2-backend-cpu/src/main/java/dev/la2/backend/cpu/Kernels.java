@@ -2,6 +2,7 @@ package dev.la2.backend.cpu;
 
 import dev.la2.spi.HalfFloats;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
  * The one matrix product every tile operation of the tiled algorithm reduces to, on row-major
@@ -34,11 +35,11 @@ interface Kernels {
     /**
      * As {@link #gemm(float[], int, int, float[], int, int, float[], int, int, int, int, int, float, boolean, int)}
      * with row i of A scaled by {@code w[wo + i]} first: {@code C = beta C + diag(w) A B}. The decay's
-     * row weights reach a product this way; the scaled copy of A lives in a per-thread buffer.
+     * row weights reach a product this way; the scaled copy of A lives in {@link ThreadScratch}.
      */
     default void gemm(float[] w, int wo, float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co,
                       int ldc, int m, int n, int k, float beta, boolean accumulate, int shape) {
-        float[] scaled = WeightBuffer.get(m * k);
+        float[] scaled = ThreadScratch.floats(m * k);
         for (int i = 0; i < m; i++) {
             float x = w[wo + i];
             int src = ao + i * lda, dst = i * k;
@@ -49,20 +50,33 @@ interface Kernels {
         gemm(scaled, 0, k, b, bo, ldb, c, co, ldc, m, n, k, beta, accumulate, shape);
     }
 
-    /** One growing scratch array per thread for the scaled copies (never shared between threads). */
-    final class WeightBuffer {
-        private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+    /**
+     * Growing scratch arrays of this thread, never shared between threads: the scaled copies of
+     * {@link #gemm(float[], int, float[], int, int, float[], int, int, float[], int, int, int, int, int, float, boolean, int)}
+     * and the 16-bit staging of the fp16 conversions.
+     */
+    final class ThreadScratch {
+        private static final ThreadLocal<ThreadScratch> MINE = ThreadLocal.withInitial(ThreadScratch::new);
+        private float[] floats = new float[0];
+        private short[] shorts = new short[0];
 
-        private WeightBuffer() {
+        private ThreadScratch() {
         }
 
-        static float[] get(int size) {
-            float[] b = BUFFER.get();
-            if (b.length < size) {
-                b = new float[size];
-                BUFFER.set(b);
+        static float[] floats(int size) {
+            ThreadScratch t = MINE.get();
+            if (t.floats.length < size) {
+                t.floats = new float[size];
             }
-            return b;
+            return t.floats;
+        }
+
+        static short[] shorts(int size) {
+            ThreadScratch t = MINE.get();
+            if (t.shorts.length < size) {
+                t.shorts = new short[size];
+            }
+            return t.shorts;
         }
     }
 
@@ -74,7 +88,7 @@ interface Kernels {
      */
     default void decodeStep(MemorySegment state, long offset, int d, int e, float lambda, float[] q, float[] k,
                             float[] v, float scale, float[] o) {
-        java.util.Arrays.fill(o, 0, e, 0f);
+        Arrays.fill(o, 0, e, 0f);
         for (int x = 0; x < d; x++) {
             long row = offset + 4L * x * e;
             float kx = k[x], qx = q[x];
@@ -104,12 +118,13 @@ interface Kernels {
     }
 
     /**
-     * As {@link #widenBf16} for fp16. Through a per-thread short[] because the JIT vectorizes
-     * {@code Float.float16ToFloat} over arrays (0.14 ns per element on this AVX-512 host, against
-     * 0.43 for an element-by-element loop over the segment); the Vector API has no fp16 conversion.
+     * As {@link #widenBf16} for fp16. Through a short[] of {@link ThreadScratch} because the JIT
+     * vectorizes {@code Float.float16ToFloat} over arrays (0.14 ns per element on this AVX-512 host,
+     * against 0.43 for an element-by-element loop over the segment); the Vector API has no fp16
+     * conversion.
      */
     default void widenFp16(MemorySegment seg, long offset, float[] dst, int at, int n) {
-        short[] buf = HalfBuffer.get(n);
+        short[] buf = ThreadScratch.shorts(n);
         MemorySegment.copy(seg, Rows.HALF, offset, buf, 0, n);
         for (int i = 0; i < n; i++) {
             dst[at + i] = Float.float16ToFloat(buf[i]);
@@ -118,28 +133,11 @@ interface Kernels {
 
     /** As {@link #narrowBf16} for fp16 ({@code Float.floatToFloat16}: nearest even, NaN kept). */
     default void narrowFp16(float[] src, int at, MemorySegment seg, long offset, int n) {
-        short[] buf = HalfBuffer.get(n);
+        short[] buf = ThreadScratch.shorts(n);
         for (int i = 0; i < n; i++) {
             buf[i] = Float.floatToFloat16(src[at + i]);
         }
         MemorySegment.copy(buf, 0, seg, Rows.HALF, offset, n);
-    }
-
-    /** One growing short[] per thread for the fp16 conversions. */
-    final class HalfBuffer {
-        private static final ThreadLocal<short[]> BUFFER = ThreadLocal.withInitial(() -> new short[0]);
-
-        private HalfBuffer() {
-        }
-
-        static short[] get(int size) {
-            short[] b = BUFFER.get();
-            if (b.length < size) {
-                b = new short[size];
-                BUFFER.set(b);
-            }
-            return b;
-        }
     }
 
     /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */

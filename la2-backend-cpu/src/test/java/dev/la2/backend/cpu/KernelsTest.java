@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 import dev.la2.spi.HalfFloats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import jdk.incubator.vector.FloatVector;
@@ -231,7 +232,7 @@ class KernelsTest {
 
     private static void assertUntouched(MemorySegment seg, long from, long to, String what) {
         for (long x = from; x < to; x++) {
-            assertThat(seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, x)).as("%s byte %d", what, x).isEqualTo((byte) 0x5A);
+            assertThat(seg.get(ValueLayout.JAVA_BYTE, x)).as("%s byte %d", what, x).isEqualTo((byte) 0x5A);
         }
     }
 
