@@ -761,6 +761,19 @@ struct StateBand {
 
 // SKIP (kernel-lab ablations only, gpu/kernel-lab.cu; 0 in every shipped kernel) leaves stages out
 // to time them by difference: 1 scores, 2 A v, 4 q S, 8 state update, 16 chunk loads, 32 stores.
+// The masked half of a diagonal score tile is zero, but a tensor-core product cannot skip it, and
+// 0 * NaN is NaN: a NaN or infinity in the value row of a later token would reach every earlier
+// query of its 16-row fragment. An element of A V that comes out non-finite is therefore summed
+// again over the tokens j <= a alone, so a non-finite input reaches exactly the outputs the
+// reference gives it (SPEC.md section 3; the conformance kit's non-finite check). Finite elements,
+// the only kind without such inputs, never take this path.
+template <typename T, int LDA, int LDV>
+__device__ __noinline__ float causalSum(const T* Ab, const T* Vs, int a, int c) {
+    float sum = 0.f;
+    for (int j = 0; j <= a; j++) sum = fmaf(toF<T>(Ab[a * LDA + j]), toF<T>(Vs[j * LDV + c]), sum);
+    return sum;
+}
+
 template <typename T, int DK, typename M = Mma<T>, int SKIP = 0>
 __device__ void sweepMma(const SweepParams& p) {
     constexpr int C = 64, ET = 64;
@@ -865,6 +878,13 @@ __device__ void sweepMma(const SweepParams& p) {
                 for (int n2 = 0; n2 < 2; n2++) {
                     M::loadBkn(bs, Sb + kk * 16 * LDS + c0 + n2 * 16, LDS);
                     M::mma(qs[2 * n2], qs[2 * n2 + 1], a, bs);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    if (!isfinite(av[j][x])) av[j][x] = causalSum<T, LDA, LDV>(Ab, Vs, r0 + g + (x >> 1) * 8, c0 + j * 8 + q2 + (x & 1));
                 }
             }
 #pragma unroll
@@ -1064,8 +1084,11 @@ __device__ void sweepWide(const SweepParams& p) {
                     float dsum = 0.f;
 #pragma unroll
                     for (int j = 0; j < 2; j++) {
-                        const float y0 = av[bi][j][hr * 2] + f * qs[bi][j][hr * 2];
-                        const float y1 = av[bi][j][hr * 2 + 1] + f * qs[bi][j][hr * 2 + 1];
+                        float a0 = av[bi][j][hr * 2], a1 = av[bi][j][hr * 2 + 1];
+                        if (!isfinite(a0)) a0 = causalSum<T, LDA, LDV>(Ab, Vs, a, oc0 + q2 + j * 8);
+                        if (!isfinite(a1)) a1 = causalSum<T, LDA, LDV>(Ab, Vs, a, oc0 + q2 + j * 8 + 1);
+                        const float y0 = a0 + f * qs[bi][j][hr * 2];
+                        const float y1 = a1 + f * qs[bi][j][hr * 2 + 1];
                         if (p.writeOut) M::store2(orow + j * 8, y0, y1);
                         if (w) {
                             const T* wp = w + tr * p.vT + oc0 + q2 + j * 8;

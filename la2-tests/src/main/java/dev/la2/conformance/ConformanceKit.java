@@ -173,11 +173,16 @@ public abstract class ConformanceKit {
         return perConfiguration("decode", Cases.decode(random("decode cases")), this::checkDecode);
     }
 
-    /** NaN and infinity in q reach exactly the outputs they touch; nothing is masked. */
+    /**
+     * NaN and infinity in q, k and v reach exactly the outputs and states they touch: nothing is
+     * masked, and nothing leaks into earlier tokens through a masked tile (0 * NaN). One small case
+     * and one with 128-wide heads and several blocks, which runs the fast paths (tensor cores, the
+     * widest CPU kernels).
+     */
     @TestFactory
     public Stream<DynamicNode> nonFiniteInputs() {
-        return perConfiguration("non-finite q", List.of(Case.of(2, 3, 70, 8, 6, Layout.BNHD, 0.9, Decay.MIXED, true)),
-                this::checkNonFinite);
+        return perConfiguration("non-finite q, k, v", List.of(Case.of(2, 3, 70, 8, 6, Layout.BNHD, 0.9, Decay.MIXED, true),
+                Case.of(1, 3, 200, 128, 128, Layout.BHND, 1.0, Decay.MIXED, true)), this::checkNonFinite);
     }
 
     /** forward and backward that allocate their own results (decode's is part of {@link #decode()}). */
@@ -459,37 +464,53 @@ public abstract class ConformanceKit {
         int n = c.tokens();
         int d = c.keyDim();
         int e = c.valueDim();
+        int lastB = c.batch() - 1, lastH = c.heads() - 1;
         try (Fixture f = new Fixture(la, cfg.dtype(), cfg.precision(), c)) {
             double std = 1 / Math.sqrt(d);
             double[] q = Fixture.gaussian(rng, f.keyCount(), std);
-            // One NaN in the middle of the first 64-token block of (b=0, h=1), one infinity near the start of (b=1, h=2).
-            q[((0 * c.heads() + 1) * n + 40) * d + 2] = Double.NaN;
-            q[((1 * c.heads() + 2) * n + 3) * d] = Double.POSITIVE_INFINITY;
-            f.upload(q, Fixture.gaussian(rng, f.keyCount(), std), Fixture.gaussian(rng, f.valueCount(), 1), c.rates(rng),
-                    Fixture.gaussian(rng, f.stateCount(), 1));
+            double[] k = Fixture.gaussian(rng, f.keyCount(), std);
+            double[] v = Fixture.gaussian(rng, f.valueCount(), 1);
+            // q: a NaN inside the first block, an infinity near the start of another sequence. k and
+            // v: a NaN and an infinity in the middle of a sequence, so every token before them (in
+            // the same block and in earlier ones) must stay finite.
+            q[((0 * c.heads() + Math.min(1, lastH)) * n + Math.min(40, n - 1)) * d + 2 % d] = Double.NaN;
+            q[((lastB * c.heads() + lastH) * n + Math.min(3, n - 1)) * d] = Double.POSITIVE_INFINITY;
+            v[((0 * c.heads()) * n + n / 2) * e + e / 2] = Double.NaN;
+            k[((lastB * c.heads() + lastH) * n + n / 2 + 1 - n % 2) * d + d - 1] = Double.NEGATIVE_INFINITY;
+            f.upload(q, k, v, c.rates(rng), Fixture.gaussian(rng, f.stateCount(), 1));
             Tensor out = f.poisoned(cfg.dtype(), f.sequenceShape(e));
             Tensor fin = f.poisoned(cfg.dtype().stateType(), f.stateShape());
             la.forward(f.inputs(), f.options(), out, fin);
             ReferenceMath.Forward ref = f.oracle();
-            double[] got = f.held(out, e);
-            List<Double> finiteGot = new ArrayList<>();
-            List<Double> finiteRef = new ArrayList<>();
-            for (int i = 0; i < got.length; i++) {
-                if (!Double.isFinite(ref.output()[i])) {
-                    if (Double.isFinite(got[i])) {
-                        int row = i / e;
-                        throw new AssertionError(context + ": output element " + (i % e) + " of token " + (row % n)
-                                + " (b=" + row / n / c.heads() + ", h=" + row / n % c.heads() + ") is " + got[i]
-                                + " although its query holds NaN or infinity: non-finite inputs must propagate");
-                    }
-                } else {
-                    finiteGot.add(got[i]);
-                    finiteRef.add(ref.output()[i]);
-                }
-            }
-            Check.close("outputs of tokens with finite queries", unbox(finiteGot), unbox(finiteRef), f.tolerance(), context);
-            Check.close("final state (q does not enter it)", fin.toDoubleArray(), ref.finalState(), f.tolerance(), context);
+            propagates("output", f.held(out, e), ref.output(), e, n, c.heads(), f.tolerance(), context);
+            propagates("final state", fin.toDoubleArray(), ref.finalState(), e, d, c.heads(), f.tolerance(), context);
         }
+    }
+
+    /**
+     * Non-finite exactly where the reference is non-finite, and within tolerance elsewhere. Rows of
+     * {@code width} elements, {@code rows} rows per sequence, for the failure message.
+     */
+    private static void propagates(String what, double[] got, double[] ref, int width, int rows, int heads,
+                                   double tolerance, String context) {
+        List<Double> finiteGot = new ArrayList<>();
+        List<Double> finiteRef = new ArrayList<>();
+        for (int i = 0; i < got.length; i++) {
+            if (Double.isFinite(ref[i])) {
+                finiteGot.add(got[i]);
+                finiteRef.add(ref[i]);
+            } else if (Double.isFinite(got[i])) {
+                int row = i / width;
+                throw new AssertionError(context + ": " + what + " element " + (i % width) + " of row " + (row % rows)
+                        + " (b=" + row / rows / heads + ", h=" + row / rows % heads + ") is " + got[i]
+                        + " where the reference is " + ref[i] + ": non-finite inputs must propagate");
+            }
+        }
+        if (finiteRef.size() == got.length) {
+            throw new AssertionError(context + ": the reference's " + what + " is finite everywhere: the non-finite inputs were not placed");
+        }
+        Check.close(what + " where the reference is finite", unbox(finiteGot),
+                unbox(finiteRef), tolerance, context);
     }
 
     private void checkAllocating(Configuration cfg, Case c, SplittableRandom rng, String context) {

@@ -2,6 +2,7 @@ package dev.la2.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -192,55 +193,117 @@ final class VectorKernels implements Kernels {
     @Override
     public void gemm(float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co, int ldc,
                      int m, int n, int k, float beta, boolean accumulate, int shape) {
-        int m4 = m - m % 4;
+        // On 512-bit machines, whole panels of 8 vectors of a product whose output is full go
+        // through k3x8, three rows at a time; the rest of the columns through the four-row kernels.
+        int panels = WIDE && shape != OUT_LOWER && shape != OUT_UPPER ? n - n % (8 * L) : 0;
         if (shape == FULL) {
             // Inner dimension in chunks, outermost, so that the rows of B one chunk reads stay in
-            // L1 while every block of rows passes over them (B is the D x E state in the big products).
-            int kc = innerChunk(n);
+            // cache while every block of rows passes over them (B is the D x E state in the big
+            // products).
+            int kc = innerChunk(panels > 0 ? panels : n);
             int p0 = 0;
             do {
                 boolean first = p0 == 0;
-                float bt = first ? beta : 1f;
-                boolean acc = !first || accumulate;
                 int p1 = Math.min(k, p0 + kc);
-                for (int i0 = 0; i0 < m4; i0 += 4) {
-                    rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, 0, n, p0, p1, bt, acc);
-                }
-                for (int i = m4; i < m; i++) {
-                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, 0, n, p0, p1, bt, acc);
-                }
+                panelRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, k, p0, p1,
+                        first ? beta : 1f, !first || accumulate, FULL);
+                fourRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, n, k, p0, p1,
+                        first ? beta : 1f, !first || accumulate, FULL);
                 p0 = p1;
             } while (p0 < k);
             return;
         }
-        for (int i0 = 0; i0 < m4; i0 += 4) {
-            int jlo = colLo(shape, i0), jhi = colHi(shape, i0, 4, n);
+        panelRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, k, 0, k, beta, accumulate, shape);
+        fourRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, n, k, 0, k, beta, accumulate, shape);
+    }
+
+    /**
+     * Columns [0, panels) of C (a multiple of 8 vectors), inner range [plo, phi), for FULL or a
+     * triangular A: k3x8 on groups of three rows, the rows' own corners of a triangle row by row.
+     */
+    private static void panelRows(float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co, int ldc,
+                                  int m, int panels, int k, int plo, int phi, float beta, boolean acc, int shape) {
+        if (panels == 0) {
+            return;
+        }
+        int m3 = m - m % 3;
+        for (int i0 = 0; i0 < m3; i0 += 3) {
+            int lo = plo, hi = phi;
+            float groupBeta = beta;
+            boolean groupAcc = acc;
             if (shape == K_LOWER) {
-                // Rows i0..i0+3 share p < i0; the 4 x 4 corner is done row by row so that no row
-                // reads a B row past its own diagonal (0 * NaN would leak a later token's NaN).
-                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, 0, Math.min(k, i0), beta, accumulate);
+                // The 3 x 3 corner row by row, after the shared part, so that no row reads a B
+                // row past its own diagonal (0 * NaN would leak a later token's NaN).
+                hi = Math.min(k, i0);
+            } else if (shape == K_UPPER) {
+                for (int i = i0; i < i0 + 3; i++) {
+                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, 0, panels, Math.min(k, i), Math.min(k, i0 + 3), beta, acc);
+                }
+                lo = Math.min(k, i0 + 3);
+                groupBeta = 1f;
+                groupAcc = true;
+            }
+            int ar = ao + i0 * lda, cr = co + i0 * ldc;
+            if (!groupAcc) {
+                for (int i = 0; i < 3; i++) {
+                    Arrays.fill(c, cr + i * ldc, cr + i * ldc + panels, 0f);
+                }
+            }
+            for (int j = 0; j < panels; j += 8 * L) {
+                k3x8(a, ar, lda, b, bo + j, ldb, c, cr + j, ldc, lo, hi, groupAcc ? groupBeta : 1f);
+            }
+            if (shape == K_LOWER) {
+                for (int i = i0; i < i0 + 3; i++) {
+                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, 0, panels, Math.min(k, i0), Math.min(k, i + 1), 1f, true);
+                }
+            }
+        }
+        for (int i = m3; i < m; i++) {
+            row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, 0, panels,
+                    Math.max(plo, Kernels.innerLo(shape, i)), Math.min(phi, Kernels.innerHi(shape, i, 1, k)), beta, acc);
+        }
+    }
+
+    /** Columns [j0, n) of C, inner range [plo, phi), in groups of four rows; any shape. */
+    private static void fourRows(float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co, int ldc,
+                                 int m, int j0, int n, int k, int plo, int phi, float beta, boolean acc, int shape) {
+        if (j0 >= n) {
+            return;
+        }
+        int m4 = m - m % 4;
+        for (int i0 = 0; i0 < m4; i0 += 4) {
+            int jlo = Math.max(j0, colLo(shape, i0)), jhi = colHi(shape, i0, 4, n);
+            if (shape == K_LOWER) {
+                // As in panelRows: the 4 x 4 corner row by row.
+                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, 0, Math.min(k, i0), beta, acc);
                 for (int i = i0; i < i0 + 4; i++) {
                     row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi, Math.min(k, i0), Math.min(k, i + 1), 1f, true);
                 }
             } else if (shape == K_UPPER) {
                 for (int i = i0; i < i0 + 4; i++) {
-                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi, Math.min(k, i), Math.min(k, i0 + 4), beta, accumulate);
+                    row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi, Math.min(k, i), Math.min(k, i0 + 4), beta, acc);
                 }
                 rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, Math.min(k, i0 + 4), k, 1f, true);
             } else {
-                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, 0, k, beta, accumulate);
+                rows4(a, ao, lda, b, bo, ldb, c, co, ldc, i0, jlo, jhi, plo, phi, beta, acc);
             }
         }
         for (int i = m4; i < m; i++) {
-            int jlo = colLo(shape, i), jhi = colHi(shape, i, 1, n);
+            int jlo = Math.max(j0, colLo(shape, i)), jhi = colHi(shape, i, 1, n);
             row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, jlo, jhi,
-                    Kernels.innerLo(shape, i), Kernels.innerHi(shape, i, 1, k), beta, accumulate);
+                    Math.max(plo, Kernels.innerLo(shape, i)), Math.min(phi, Kernels.innerHi(shape, i, 1, k)), beta, acc);
         }
     }
 
-    /** Rows of B per chunk: about 16 KiB of B, at least 16 rows (system property la2.cpu.kc overrides). */
+    /**
+     * Rows of B per chunk, for products n columns wide: about 16 KiB of B for the four-row kernels,
+     * 64 KiB for k3x8 (whose C block is reloaded per chunk, so it gains from longer chunks more than
+     * it loses to L2 latency: 103 against 93 GFLOP/s on a 96 x 128 x 128 product here), at least
+     * 16 rows. The system property la2.cpu.kc overrides it.
+     */
     private static int innerChunk(int n) {
-        return KC > 0 ? KC : Math.max(16, 4096 / Math.max(1, n));
+        int floats = WIDE && n % (8 * L) == 0 ? 16384 : 4096;
+        return KC > 0 ? KC : Math.max(16, floats / Math.max(1, n));
     }
 
     private static final int KC = Integer.getInteger("la2.cpu.kc", 0);
@@ -298,6 +361,88 @@ final class VectorKernels implements Kernels {
         }
         FloatVector v = FloatVector.fromArray(F, c, at, m);
         return beta == 1f ? v : v.mul(beta);
+    }
+
+    /**
+     * Three rows by eight vectors: 24 accumulators, and each B vector feeds three FMAs as soon as it
+     * is loaded, so only 29 of the 32 registers are live. Against k4x4 (16 accumulators, a broadcast
+     * for every four FMAs) it cuts the broadcasts per FMA from 1/4 to 1/8: the state products went
+     * from 72 to 100 GFLOP/s on one AMD core whose FMA peak is 115 (M=96, N=K=128).
+     * It always accumulates onto beta C: the caller zeroes C for an overwriting product. (A choice
+     * between loading and zero per accumulator, as the other kernels make, took C2 past its node
+     * budget for inlining: boxed vectors, 10x slower.)
+     */
+    private static void k3x8(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
+            int plo, int phi, float beta) {
+        int r1 = cr + ldc, r2 = r1 + ldc;
+        FloatVector c00 = FloatVector.fromArray(F, c, cr).mul(beta), c01 = FloatVector.fromArray(F, c, cr + L).mul(beta), c02 = FloatVector.fromArray(F, c, cr + 2 * L).mul(beta), c03 = FloatVector.fromArray(F, c, cr + 3 * L).mul(beta);
+        FloatVector c04 = FloatVector.fromArray(F, c, cr + 4 * L).mul(beta), c05 = FloatVector.fromArray(F, c, cr + 5 * L).mul(beta), c06 = FloatVector.fromArray(F, c, cr + 6 * L).mul(beta), c07 = FloatVector.fromArray(F, c, cr + 7 * L).mul(beta);
+        FloatVector c10 = FloatVector.fromArray(F, c, r1).mul(beta), c11 = FloatVector.fromArray(F, c, r1 + L).mul(beta), c12 = FloatVector.fromArray(F, c, r1 + 2 * L).mul(beta), c13 = FloatVector.fromArray(F, c, r1 + 3 * L).mul(beta);
+        FloatVector c14 = FloatVector.fromArray(F, c, r1 + 4 * L).mul(beta), c15 = FloatVector.fromArray(F, c, r1 + 5 * L).mul(beta), c16 = FloatVector.fromArray(F, c, r1 + 6 * L).mul(beta), c17 = FloatVector.fromArray(F, c, r1 + 7 * L).mul(beta);
+        FloatVector c20 = FloatVector.fromArray(F, c, r2).mul(beta), c21 = FloatVector.fromArray(F, c, r2 + L).mul(beta), c22 = FloatVector.fromArray(F, c, r2 + 2 * L).mul(beta), c23 = FloatVector.fromArray(F, c, r2 + 3 * L).mul(beta);
+        FloatVector c24 = FloatVector.fromArray(F, c, r2 + 4 * L).mul(beta), c25 = FloatVector.fromArray(F, c, r2 + 5 * L).mul(beta), c26 = FloatVector.fromArray(F, c, r2 + 6 * L).mul(beta), c27 = FloatVector.fromArray(F, c, r2 + 7 * L).mul(beta);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb, ap = ar + p;
+            FloatVector x0 = FloatVector.broadcast(F, a[ap]);
+            FloatVector x1 = FloatVector.broadcast(F, a[ap + lda]);
+            FloatVector x2 = FloatVector.broadcast(F, a[ap + 2 * lda]);
+            FloatVector y = FloatVector.fromArray(F, b, bp);
+            c00 = x0.fma(y, c00);
+            c10 = x1.fma(y, c10);
+            c20 = x2.fma(y, c20);
+            y = FloatVector.fromArray(F, b, bp + L);
+            c01 = x0.fma(y, c01);
+            c11 = x1.fma(y, c11);
+            c21 = x2.fma(y, c21);
+            y = FloatVector.fromArray(F, b, bp + 2 * L);
+            c02 = x0.fma(y, c02);
+            c12 = x1.fma(y, c12);
+            c22 = x2.fma(y, c22);
+            y = FloatVector.fromArray(F, b, bp + 3 * L);
+            c03 = x0.fma(y, c03);
+            c13 = x1.fma(y, c13);
+            c23 = x2.fma(y, c23);
+            y = FloatVector.fromArray(F, b, bp + 4 * L);
+            c04 = x0.fma(y, c04);
+            c14 = x1.fma(y, c14);
+            c24 = x2.fma(y, c24);
+            y = FloatVector.fromArray(F, b, bp + 5 * L);
+            c05 = x0.fma(y, c05);
+            c15 = x1.fma(y, c15);
+            c25 = x2.fma(y, c25);
+            y = FloatVector.fromArray(F, b, bp + 6 * L);
+            c06 = x0.fma(y, c06);
+            c16 = x1.fma(y, c16);
+            c26 = x2.fma(y, c26);
+            y = FloatVector.fromArray(F, b, bp + 7 * L);
+            c07 = x0.fma(y, c07);
+            c17 = x1.fma(y, c17);
+            c27 = x2.fma(y, c27);
+        }
+        c00.intoArray(c, cr);
+        c01.intoArray(c, cr + L);
+        c02.intoArray(c, cr + 2 * L);
+        c03.intoArray(c, cr + 3 * L);
+        c04.intoArray(c, cr + 4 * L);
+        c05.intoArray(c, cr + 5 * L);
+        c06.intoArray(c, cr + 6 * L);
+        c07.intoArray(c, cr + 7 * L);
+        c10.intoArray(c, r1);
+        c11.intoArray(c, r1 + L);
+        c12.intoArray(c, r1 + 2 * L);
+        c13.intoArray(c, r1 + 3 * L);
+        c14.intoArray(c, r1 + 4 * L);
+        c15.intoArray(c, r1 + 5 * L);
+        c16.intoArray(c, r1 + 6 * L);
+        c17.intoArray(c, r1 + 7 * L);
+        c20.intoArray(c, r2);
+        c21.intoArray(c, r2 + L);
+        c22.intoArray(c, r2 + 2 * L);
+        c23.intoArray(c, r2 + 3 * L);
+        c24.intoArray(c, r2 + 4 * L);
+        c25.intoArray(c, r2 + 5 * L);
+        c26.intoArray(c, r2 + 6 * L);
+        c27.intoArray(c, r2 + 7 * L);
     }
 
     private static void k4x4(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,

@@ -16,6 +16,7 @@ import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.Canonical;
+import dev.la2.reference.ErrorNorms;
 import dev.la2.reference.Problem;
 import dev.la2.reference.ReferenceMath;
 import dev.la2.spi.AttentionShape;
@@ -202,9 +203,12 @@ class CudaGpuTest {
             assertClose("dk", Canonical.gather(g.dk(), s, z.d), ref.dk(), m.tol, z);
             assertClose("dv", Canonical.gather(g.dv(), s, z.e), ref.dv(), m.tol, z);
             assertClose("dInitialState", g.dInitialState().toDoubleArray(), ref.dInitialState(), m.tol, z);
-            // The decay gradient is a difference of two sums that cancel (CudaBackend.backward):
-            // fp32 has measured up to 2e-5 against the 1e-5 fp32 tolerance, so it is held to 1e-4.
-            assertClose("dDecay", g.dDecay().toDoubleArray(), ref.dDecay(), m.dtype == DType.FP32 ? 1e-4 : m.tol, z);
+            // The decay gradient is a difference of two sums that cancel (CudaBackend.backward), so,
+            // as in the conformance kit, its error is measured against the size of its terms. (A plain
+            // relative error measured up to 1.3e-4 in fp32 on draws whose two sums nearly cancel.)
+            double err = ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale());
+            System.out.printf("%-16s %-40s err %.3e (tol %.1e, relative to the size of its terms)%n", "dDecay", z, err, m.tol);
+            assertThat(err).as("dDecay: error relative to its terms (seed %d, %s)", SEED, z).isLessThanOrEqualTo(m.tol);
         }
     }
 
