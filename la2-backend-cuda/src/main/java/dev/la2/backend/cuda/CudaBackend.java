@@ -50,8 +50,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
@@ -95,9 +97,11 @@ final class CudaBackend implements AttentionBackend {
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
     private final CUfunction sweepF32, sweepBf16, sweepF16, scan, decayGrad, decodeF32, decodeBf16, decodeF16;
     private final CUfunction randomF32, randomBf16, randomF16;
-    private final CUfunction wideBf16D64, wideBf16D128, wideF16D64, wideF16D128, wideTf32D64, wideTf32D128;
-    private final CUfunction tc1Bf16D64, tc1Bf16D128, tc1F16D64, tc1F16D128;
-    private final CUfunction tcTf32D64, tcTf32D128, tcF32x3D64, tcF32x3D128;
+    /**
+     * The tensor-core sweeps by symbol: la2_sweep_{wide,tc1,tc}_TYPE_dDK, each also with the suffix
+     * _bwd (without the forward's exact handling of non-finite values; la2_kernels.cu, causalSum).
+     */
+    private final Map<String, CUfunction> tensorCoreKernels = new HashMap<>();
     private final int smCount;
     private final int smemPerBlock;
     private final int smemPerSm;
@@ -146,20 +150,12 @@ final class CudaBackend implements AttentionBackend {
         decodeF32 = function("la2_decode_f32", true);
         decodeBf16 = function("la2_decode_bf16", true);
         decodeF16 = function("la2_decode_f16", true);
-        wideBf16D64 = function("la2_sweep_wide_bf16_d64", true);
-        wideBf16D128 = function("la2_sweep_wide_bf16_d128", true);
-        wideF16D64 = function("la2_sweep_wide_f16_d64", true);
-        wideF16D128 = function("la2_sweep_wide_f16_d128", true);
-        wideTf32D64 = function("la2_sweep_wide_tf32_d64", true);
-        wideTf32D128 = function("la2_sweep_wide_tf32_d128", true);
-        tc1Bf16D64 = function("la2_sweep_tc1_bf16_d64", true);
-        tc1Bf16D128 = function("la2_sweep_tc1_bf16_d128", true);
-        tc1F16D64 = function("la2_sweep_tc1_f16_d64", true);
-        tc1F16D128 = function("la2_sweep_tc1_f16_d128", true);
-        tcTf32D64 = function("la2_sweep_tc_tf32_d64", true);
-        tcF32x3D64 = function("la2_sweep_tc_f32x3_d64", true);
-        tcF32x3D128 = function("la2_sweep_tc_f32x3_d128", true);
-        tcTf32D128 = function("la2_sweep_tc_tf32_d128", true);
+        for (String kernel : List.of("wide_bf16", "wide_f16", "wide_tf32", "tc1_bf16", "tc1_f16", "tc_tf32", "tc_f32x3")) {
+            for (String variant : List.of("_d64", "_d128", "_d64_bwd", "_d128_bwd")) {
+                String symbol = "la2_sweep_" + kernel + variant;
+                tensorCoreKernels.put(symbol, function(symbol, true));
+            }
+        }
         randomF32 = function("la2_random_f32", false);
         randomBf16 = function("la2_random_bf16", false);
         randomF16 = function("la2_random_f16", false);
@@ -510,6 +506,8 @@ final class CudaBackend implements AttentionBackend {
         Precision precision = Precision.STRICT;
         /** Forces the fp32-FMA kernel (passes that feed the decay gradient). */
         boolean exact;
+        /** A pass of the backward: tensor-core sweeps without the forward's non-finite re-sum. */
+        boolean gradient;
     }
 
     /** A tensor-core sweep kernel and its launch shape. */
@@ -535,20 +533,20 @@ final class CudaBackend implements AttentionBackend {
      * are padded by 8 elements, fp32 rows by 4 (q, k, scores) or 8. Blocks per multiprocessor are
      * what registers allow.
      */
-    private TensorCoreSweep tensorCoreSweep(DType dtype, Precision precision, int dk, int dv) {
+    private TensorCoreSweep tensorCoreSweep(DType dtype, Precision precision, int dk, int dv, boolean gradient) {
         if (!tensorCores || dv % 64 != 0 || (dk != 64 && dk != 128)) {
             return null;
         }
+        String variant = "_d" + dk + (gradient ? "_bwd" : "");
         TensorCoreSweep k = switch (dtype) {
             // Dv = 128: one 16-warp block per sequence, double-buffered (la2_kernels.cu, sweepWide),
             // where the device has the shared memory for it (an H100/H200 has, an A100 not)
             case BF16, FP16 -> {
+                String type = dtype == DType.BF16 ? "bf16" : "f16";
                 int wideSmem = sweepSmem(2, dk, 128, 8, 8, 2, 2, 2);
                 yield dv == 128 && wideSmem <= smemPerBlock
-                        ? new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? wideBf16D64 : wideBf16D128)
-                                : (dk == 64 ? wideF16D64 : wideF16D128), WIDE_THREADS, 128, wideSmem, 1)
-                        : new TensorCoreSweep(dtype == DType.BF16 ? (dk == 64 ? tc1Bf16D64 : tc1Bf16D128)
-                                : (dk == 64 ? tc1F16D64 : tc1F16D128), SWEEP_THREADS, 64,
+                        ? new TensorCoreSweep(tensorCoreKernel("wide_" + type + variant), WIDE_THREADS, 128, wideSmem, 1)
+                        : new TensorCoreSweep(tensorCoreKernel("tc1_" + type + variant), SWEEP_THREADS, 64,
                                 sweepSmem(2, dk, 64, 8, 8, 1, 1, 1), 2);
             }
             // STRICT stays on fp32 FMAs (the generic sweep); TF32X3 is three TF32 products per fp32
@@ -561,21 +559,24 @@ final class CudaBackend implements AttentionBackend {
                 }
                 int wideSmem = sweepSmem(4, dk, 128, 4, 4, 1, 2, 1);
                 yield precision == Precision.TF32 && dv == 128 && wideSmem <= smemPerBlock
-                        ? new TensorCoreSweep(dk == 64 ? wideTf32D64 : wideTf32D128, WIDE_THREADS, 128, wideSmem, 1)
-                        : new TensorCoreSweep(precision == Precision.TF32 ? (dk == 64 ? tcTf32D64 : tcTf32D128)
-                                : (dk == 64 ? tcF32x3D64 : tcF32x3D128), SWEEP_THREADS, 64,
-                                sweepSmem(4, dk, 64, 4, 4, 1, 1, 1), 1);
+                        ? new TensorCoreSweep(tensorCoreKernel("wide_tf32" + variant), WIDE_THREADS, 128, wideSmem, 1)
+                        : new TensorCoreSweep(tensorCoreKernel((precision == Precision.TF32 ? "tc_tf32" : "tc_f32x3") + variant),
+                                SWEEP_THREADS, 64, sweepSmem(4, dk, 64, 4, 4, 1, 1, 1), 1);
             }
             case FP64 -> null;
         };
         return k == null || k.smem() > smemPerBlock ? null : k;
     }
 
+    private CUfunction tensorCoreKernel(String name) {
+        return tensorCoreKernels.get("la2_sweep_" + name);
+    }
+
     private void sweep(AttentionShape s, Sweep p) {
         long bh = s.sequences();
         int n = s.tokens();
         int dk = p.dk, dv = p.dv;
-        TensorCoreSweep tc = p.exact ? null : tensorCoreSweep(s.dtype(), p.precision, dk, dv);
+        TensorCoreSweep tc = p.exact ? null : tensorCoreSweep(s.dtype(), p.precision, dk, dv, p.gradient);
         CUfunction kernel;
         int et;
         int c = 0;
@@ -739,6 +740,7 @@ final class CudaBackend implements AttentionBackend {
                 p.alpha = p.beta = c;
                 p.kappa = 1;
                 p.precision = call.precision();
+                p.gradient = true;
                 sweep(s, p);
                 // dv: reversed, q'=k, k'=q, v'=dO, state G (D x E) from dS_final; its end gives dS0 = lambda G_0
                 p = new Sweep();
@@ -764,6 +766,7 @@ final class CudaBackend implements AttentionBackend {
                 }
                 p.precision = call.precision();
                 p.exact = learn;
+                p.gradient = true;
                 sweep(s, p);
                 // dk: reversed, q'=v, k'=dO, v'=q, state G^T (E x D)
                 p = new Sweep();
@@ -782,6 +785,7 @@ final class CudaBackend implements AttentionBackend {
                 p.ofs0 = 0;
                 p.rev = true;
                 p.precision = call.precision();
+                p.gradient = true;
                 sweep(s, p);
                 if (learn) {
                     DevicePool.Block sfin = null;
