@@ -759,8 +759,6 @@ struct StateBand {
     }
 };
 
-// SKIP (kernel-lab ablations only, gpu/kernel-lab.cu; 0 in every shipped kernel) leaves stages out
-// to time them by difference: 1 scores, 2 A v, 4 q S, 8 state update, 16 chunk loads, 32 stores.
 // The masked half of a diagonal score tile is zero, but a tensor-core product cannot skip it, and
 // 0 * NaN is NaN: a NaN or infinity in the value row of a later token would reach every earlier
 // query of its 16-row fragment. An element of A V that comes out non-finite is therefore summed
@@ -776,6 +774,9 @@ __device__ __noinline__ float causalSum(const T* Ab, const T* Vs, int a, int c) 
     return sum;
 }
 
+// SKIP (kernel-lab ablations only, gpu/kernel-lab.cu; 0 in every shipped kernel) leaves stages out
+// to time them by difference: 1 scores, 2 A v, 4 q S, 8 state update, 16 chunk loads, 32 stores.
+// EXACT: the re-sum of non-finite A v elements above (the forward's sweeps).
 template <typename T, int DK, bool EXACT, typename M = Mma<T>, int SKIP = 0>
 __device__ void sweepMma(const SweepParams& p) {
     constexpr int C = 64, ET = 64;
@@ -929,23 +930,19 @@ __device__ void sweepMma(const SweepParams& p) {
     state.store(p, seq, seg, full, s);
 }
 
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d64(const SweepParams p) { sweepMma<__nv_bfloat16, 64, true>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d128(const SweepParams p) { sweepMma<__nv_bfloat16, 128, true>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d64(const SweepParams p) { sweepMma<__half, 64, true>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d128(const SweepParams p) { sweepMma<__half, 128, true>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d64(const SweepParams p) { sweepMma<float, 64, true>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d128(const SweepParams p) { sweepMma<float, 128, true>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d64(const SweepParams p) { sweepMma<float, 64, true, MmaF32x3>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128(const SweepParams p) { sweepMma<float, 128, true, MmaF32x3>(p); }
-// the same without the non-finite re-sum, for the backward's sweeps
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d64_bwd(const SweepParams p) { sweepMma<__nv_bfloat16, 64, false>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_bf16_d128_bwd(const SweepParams p) { sweepMma<__nv_bfloat16, 128, false>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d64_bwd(const SweepParams p) { sweepMma<__half, 64, false>(p); }
-extern "C" __global__ void __launch_bounds__(256, 2) la2_sweep_tc1_f16_d128_bwd(const SweepParams p) { sweepMma<__half, 128, false>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d64_bwd(const SweepParams p) { sweepMma<float, 64, false>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_tf32_d128_bwd(const SweepParams p) { sweepMma<float, 128, false>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d64_bwd(const SweepParams p) { sweepMma<float, 64, false, MmaF32x3>(p); }
-extern "C" __global__ void __launch_bounds__(256, 1) la2_sweep_tc_f32x3_d128_bwd(const SweepParams p) { sweepMma<float, 128, false, MmaF32x3>(p); }
+// Every tensor-core sweep is exported twice: NAME, the forward's (EXACT: with the non-finite
+// re-sum), and NAME_bwd, the backward's (without it).
+#define LA2_SWEEP_MMA(name, minBlocks, T, DK, M) \
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name(const SweepParams p) { sweepMma<T, DK, true, M>(p); } \
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd(const SweepParams p) { sweepMma<T, DK, false, M>(p); }
+LA2_SWEEP_MMA(la2_sweep_tc1_bf16_d64, 2, __nv_bfloat16, 64, Mma<__nv_bfloat16>)
+LA2_SWEEP_MMA(la2_sweep_tc1_bf16_d128, 2, __nv_bfloat16, 128, Mma<__nv_bfloat16>)
+LA2_SWEEP_MMA(la2_sweep_tc1_f16_d64, 2, __half, 64, Mma<__half>)
+LA2_SWEEP_MMA(la2_sweep_tc1_f16_d128, 2, __half, 128, Mma<__half>)
+LA2_SWEEP_MMA(la2_sweep_tc_tf32_d64, 1, float, 64, Mma<float>)
+LA2_SWEEP_MMA(la2_sweep_tc_tf32_d128, 1, float, 128, Mma<float>)
+LA2_SWEEP_MMA(la2_sweep_tc_f32x3_d64, 1, float, 64, MmaF32x3)
+LA2_SWEEP_MMA(la2_sweep_tc_f32x3_d128, 1, float, 128, MmaF32x3)
 
 
 // ---------------------------------------------------------------------------------------------
@@ -1167,19 +1164,16 @@ __device__ void sweepWide(const SweepParams& p) {
     state.store(p, seq, seg, full, s);
 }
 
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d64(const SweepParams p) { sweepWide<__nv_bfloat16, 64, true>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d128(const SweepParams p) { sweepWide<__nv_bfloat16, 128, true>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d64(const SweepParams p) { sweepWide<__half, 64, true>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d128(const SweepParams p) { sweepWide<__half, 128, true>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_tf32_d64(const SweepParams p) { sweepWide<float, 64, true>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_tf32_d128(const SweepParams p) { sweepWide<float, 128, true>(p); }
-// the same without the non-finite re-sum, for the backward's sweeps
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d64_bwd(const SweepParams p) { sweepWide<__nv_bfloat16, 64, false>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_bf16_d128_bwd(const SweepParams p) { sweepWide<__nv_bfloat16, 128, false>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d64_bwd(const SweepParams p) { sweepWide<__half, 64, false>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_f16_d128_bwd(const SweepParams p) { sweepWide<__half, 128, false>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_tf32_d64_bwd(const SweepParams p) { sweepWide<float, 64, false>(p); }
-extern "C" __global__ void __launch_bounds__(512, 1) la2_sweep_wide_tf32_d128_bwd(const SweepParams p) { sweepWide<float, 128, false>(p); }
+// Exported twice as the sweepMma kernels are (LA2_SWEEP_MMA).
+#define LA2_SWEEP_WIDE(name, T, DK) \
+    extern "C" __global__ void __launch_bounds__(512, 1) name(const SweepParams p) { sweepWide<T, DK, true>(p); } \
+    extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd(const SweepParams p) { sweepWide<T, DK, false>(p); }
+LA2_SWEEP_WIDE(la2_sweep_wide_bf16_d64, __nv_bfloat16, 64)
+LA2_SWEEP_WIDE(la2_sweep_wide_bf16_d128, __nv_bfloat16, 128)
+LA2_SWEEP_WIDE(la2_sweep_wide_f16_d64, __half, 64)
+LA2_SWEEP_WIDE(la2_sweep_wide_f16_d128, __half, 128)
+LA2_SWEEP_WIDE(la2_sweep_wide_tf32_d64, float, 64)
+LA2_SWEEP_WIDE(la2_sweep_wide_tf32_d128, float, 128)
 
 #ifdef LA2_KERNEL_LAB
 #define LAB(name, T, MINB, SKIP) \

@@ -12,10 +12,11 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Register-blocked products on the Vector API: each micro-kernel keeps a block of C (four rows by
- * up to four vectors) in registers for the whole inner loop, broadcasting one A element per row
- * and loading one B vector per column group (the i-k-j order, so no horizontal reductions).
- * Column tails use one masked vector; row tails use one-row kernels.
+ * Register-blocked products on the Vector API: each micro-kernel keeps a block of C (three rows by
+ * eight vectors on 512-bit machines, otherwise four rows by up to four vectors) in registers for
+ * the whole inner loop, broadcasting one A element per row and loading one B vector per column
+ * group (the i-k-j order, so no horizontal reductions). Column tails use one masked vector; row
+ * tails use one-row kernels.
  *
  * <p>The species is a {@code static final} constant so the JIT folds it; it is the preferred one
  * unless the system property {@code la2.cpu.vectorBits} names 64, 128, 256 or 512.
@@ -365,7 +366,7 @@ final class VectorKernels implements Kernels {
 
     /**
      * Three rows by eight vectors: 24 accumulators, and each B vector feeds three FMAs as soon as it
-     * is loaded, so only 29 of the 32 registers are live. Against k4x4 (16 accumulators, a broadcast
+     * is loaded, so with the three broadcasts 28 of the 32 registers are live. Against k4x4 (16 accumulators, a broadcast
      * for every four FMAs) it cuts the broadcasts per FMA from 1/4 to 1/8: the state products went
      * from 72 to 100 GFLOP/s on one AMD core whose FMA peak is 115 (M=96, N=K=128).
      * It always accumulates onto beta C: the caller zeroes C for an overwriting product. (A choice
