@@ -1,6 +1,7 @@
 package dev.la2.conformance;
 
 import dev.la2.reference.ErrorNorms;
+import java.util.Arrays;
 import java.util.Locale;
 
 /** Comparisons against the reference whose failure messages say what, where and by how much. */
@@ -56,8 +57,8 @@ final class Check {
         if (!(error <= tolerance)) {
             throw new AssertionError(context + ": " + what + ": " + String.format(Locale.ROOT,
                     "error %.3e relative to the size of its terms exceeds %.1e (got %s, expected %s, term sizes %s)",
-                    error, tolerance, java.util.Arrays.toString(actual), java.util.Arrays.toString(expected),
-                    java.util.Arrays.toString(scale)));
+                    error, tolerance, Arrays.toString(actual), Arrays.toString(expected),
+                    Arrays.toString(scale)));
         }
     }
 }

@@ -473,9 +473,9 @@ public abstract class ConformanceKit {
             // q: a NaN inside the first block, an infinity near the start of another sequence. k and
             // v: a NaN and an infinity in the middle of a sequence, so every token before them (in
             // the same block and in earlier ones) must stay finite.
-            q[((0 * c.heads() + Math.min(1, lastH)) * n + Math.min(40, n - 1)) * d + 2 % d] = Double.NaN;
+            q[(Math.min(1, lastH) * n + Math.min(40, n - 1)) * d + 2 % d] = Double.NaN;
             q[((lastB * c.heads() + lastH) * n + Math.min(3, n - 1)) * d] = Double.POSITIVE_INFINITY;
-            v[((0 * c.heads()) * n + n / 2) * e + e / 2] = Double.NaN;
+            v[(n / 2) * e + e / 2] = Double.NaN;
             k[((lastB * c.heads() + lastH) * n + n / 2 + 1 - n % 2) * d + d - 1] = Double.NEGATIVE_INFINITY;
             f.upload(q, k, v, c.rates(rng), Fixture.gaussian(rng, f.stateCount(), 1));
             Tensor out = f.poisoned(cfg.dtype(), f.sequenceShape(e));
@@ -509,8 +509,7 @@ public abstract class ConformanceKit {
         if (finiteRef.size() == got.length) {
             throw new AssertionError(context + ": the reference's " + what + " is finite everywhere: the non-finite inputs were not placed");
         }
-        Check.close(what + " where the reference is finite", unbox(finiteGot),
-                unbox(finiteRef), tolerance, context);
+        Check.close(what + " where the reference is finite", unbox(finiteGot), unbox(finiteRef), tolerance, context);
     }
 
     private void checkAllocating(Configuration cfg, Case c, SplittableRandom rng, String context) {

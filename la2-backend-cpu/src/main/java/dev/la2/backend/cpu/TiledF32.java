@@ -8,6 +8,7 @@ import dev.la2.spi.HostTensor;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntConsumer;
 
 /**
  * SPEC.md section 2 in fp32: blocks of C tokens, masked C x C tiles inside a block, the D x E state
@@ -685,7 +686,7 @@ final class TiledF32 {
         // 256 KiB, 10 us on the caller's thread; B=16: 177 us in two tasks, a 16 MiB copy 208 us).
         int chunk = Math.max(1, Math.min(seqs, (1 << 20) / Math.max(1, de)));
         int tasks = (seqs + chunk - 1) / chunk;
-        java.util.function.IntConsumer body = task -> {
+        IntConsumer body = task -> {
             float[] qb = new float[d], kb = new float[d], vb = new float[e], ob = new float[e];
             for (int seq = task * chunk; seq < Math.min(seqs, (task + 1) * chunk); seq++) {
                 q.load((long) seq * d, d, 1, d, qb);

@@ -130,20 +130,8 @@ class CudaGpuTest {
         return s;
     }
 
-    static double relErr(double[] got, double[] ref) {
-        double num = 0, den = 0;
-        for (int i = 0; i < ref.length; i++) {
-            if (Double.isNaN(got[i])) {
-                return Double.POSITIVE_INFINITY;
-            }
-            num += (got[i] - ref[i]) * (got[i] - ref[i]);
-            den += ref[i] * ref[i];
-        }
-        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-    }
-
     private void assertClose(String what, double[] got, double[] ref, double tol, Object ctx) {
-        double err = relErr(got, ref);
+        double err = ErrorNorms.relative(got, ref);
         System.out.printf("%-16s %-40s err %.3e (tol %.1e)%n", what, ctx, err, tol);
         assertThat(err).as("%s: relative Frobenius error (seed %d, %s)", what, SEED, ctx).isLessThanOrEqualTo(tol);
     }
