@@ -79,12 +79,14 @@ if [[ $what == all || $what == bench ]]; then
 fi
 
 if [[ $what == all || $what == cpu ]]; then
-  for mode in fwd fwdbwd; do
-    step "la2 bench --backend cpu --mode $mode ($(nproc) host cores)"
+  # fwdbwd twice: the forward keeping its block states (the default), and the backward rebuilding them.
+  for run in fwd fwdbwd fwdbwd-recompute; do
+    mode=${run%%-*}; keep=--keep-states; [[ $run == *-recompute ]] && keep=--no-keep-states
+    step "la2 bench --backend cpu --mode $mode $keep ($(nproc) host cores)"
     timeout 240 "${LA2[@]}" bench --backend cpu --b 1 --h 8 --d 128 --e 128 \
-        --n 1024,4096,16384,65536 --dtype fp32 --mode "$mode" --warmup 2 --repeats 7 \
-        --json "$logs/bench-cpu16-$mode.json" > "$logs/bench-cpu16-$mode.log" 2>&1 || status=1
-    grep -vE "^la2 bench: |^\s*$" "$logs/bench-cpu16-$mode.log" | tail -7
+        --n 1024,4096,16384,65536 --dtype fp32 --mode "$mode" "$keep" --warmup 2 --repeats 7 \
+        --json "$logs/bench-cpu16-$run.json" > "$logs/bench-cpu16-$run.log" 2>&1 || status=1
+    grep -vE "^la2 bench: |^\s*$" "$logs/bench-cpu16-$run.log" | tail -7
   done
 fi
 if [[ $what == decode ]]; then

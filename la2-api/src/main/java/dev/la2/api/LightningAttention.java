@@ -64,18 +64,37 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
     /** Allocates the output (and the final state when {@link AttentionOptions#returnFinalState()}). */
     ForwardResult forward(AttentionInputs inputs, AttentionOptions options);
 
-    /** Writes the output into {@code output} and, when non-null, the final state into {@code finalState}. */
-    void forward(AttentionInputs inputs, AttentionOptions options, Tensor output, Tensor finalState);
+    /**
+     * Writes the output into {@code output} and, when non-null, the final state into {@code finalState}.
+     * Returns what was kept for the backward when {@link AttentionOptions#saveForBackward()} asks for
+     * it (see {@link SavedForward}), else null; the caller closes it.
+     */
+    SavedForward forward(AttentionInputs inputs, AttentionOptions options, Tensor output, Tensor finalState);
 
     /**
      * Gradients of a loss given {@code dOutput} (and optionally {@code dFinalState}, may be null)
      * for the forward call on the same inputs and options.
      */
-    Gradients backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options);
+    default Gradients backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options) {
+        return backward(inputs, dOutput, dFinalState, options, (SavedForward) null);
+    }
+
+    /**
+     * As {@link #backward(AttentionInputs, Tensor, Tensor, AttentionOptions)}, using what the forward
+     * call kept ({@code saved}, may be null) instead of recomputing it.
+     */
+    Gradients backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                       SavedForward saved);
 
     /** As {@link #backward(AttentionInputs, Tensor, Tensor, AttentionOptions)}, into caller tensors. */
+    default void backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                          Gradients into) {
+        backward(inputs, dOutput, dFinalState, options, null, into);
+    }
+
+    /** As {@link #backward(AttentionInputs, Tensor, Tensor, AttentionOptions, SavedForward)}, into caller tensors. */
     void backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
-                  Gradients into);
+                  SavedForward saved, Gradients into);
 
     /**
      * One token for each of B sequences: q, k [B, H, D], v [B, H, E], state [B, H, D, E] advanced in

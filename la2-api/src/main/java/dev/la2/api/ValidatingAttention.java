@@ -5,8 +5,10 @@ import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
+import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -97,9 +99,8 @@ final class ValidatingAttention implements LightningAttention {
         try {
             Tensor out = track(made, backend.allocate(s.dtype(), options.layout().shape(s.batch(), s.heads(), s.tokens(), s.valueDim())));
             Tensor fin = options.returnFinalState() ? track(made, backend.allocate(s.dtype().stateType(), stateShape(s))) : null;
-            backend.forward(new ForwardCall(s, inputs.q(), inputs.k(), inputs.v(), inputs.decay(),
-                    inputs.initialState(), options.scale(), options.precision(), out, fin));
-            return new ForwardResult(out, fin);
+            SavedForward saved = runForward(s, inputs, options, out, fin);
+            return new ForwardResult(out, fin, saved);
         } catch (RuntimeException | Error e) {
             made.forEach(Tensor::close);
             throw e;
@@ -107,20 +108,33 @@ final class ValidatingAttention implements LightningAttention {
     }
 
     @Override
-    public void forward(AttentionInputs inputs, AttentionOptions options, Tensor output, Tensor finalState) {
+    public SavedForward forward(AttentionInputs inputs, AttentionOptions options, Tensor output, Tensor finalState) {
         AttentionShape s = checkInputs(inputs, options);
         Map<Tensor, String> seen = inputNames(inputs);
         checkOutput(output, "output", s.dtype(), options.layout().shape(s.batch(), s.heads(), s.tokens(), s.valueDim()), seen);
         if (finalState != null) {
             checkOutput(finalState, "finalState", s.dtype().stateType(), stateShape(s), seen);
         }
-        backend.forward(new ForwardCall(s, inputs.q(), inputs.k(), inputs.v(), inputs.decay(),
-                inputs.initialState(), options.scale(), options.precision(), output, finalState));
+        return runForward(s, inputs, options, output, finalState);
+    }
+
+    private SavedForward runForward(AttentionShape s, AttentionInputs in, AttentionOptions options, Tensor out, Tensor fin) {
+        ForwardCall call = new ForwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
+                options.scale(), options.precision(), out, fin);
+        if (!options.saveForBackward()) {
+            backend.forward(call);
+            return null;
+        }
+        Residuals kept = backend.forwardKeeping(call);
+        double[] s0 = in.initialState() == null ? null : in.initialState().toDoubleArray();
+        return new SavedForward(this, s, options, in.decay().toDoubleArray(), s0, kept);
     }
 
     @Override
-    public Gradients backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options) {
+    public Gradients backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                              SavedForward saved) {
         AttentionShape s = checkBackwardInputs(inputs, dOutput, dFinalState, options);
+        checkSaved(saved, s, inputs, options);
         List<Tensor> made = new ArrayList<>(5);
         try {
             Gradients g = new Gradients(
@@ -129,7 +143,7 @@ final class ValidatingAttention implements LightningAttention {
                     track(made, backend.allocate(s.dtype(), inputs.v().shape())),
                     track(made, backend.allocate(s.dtype().stateType(), stateShape(s))),
                     options.learnableDecay() ? track(made, backend.allocate(s.dtype().stateType(), Shape.of(s.heads()))) : null);
-            runBackward(s, inputs, dOutput, dFinalState, options, g);
+            runBackward(s, inputs, dOutput, dFinalState, options, saved, g);
             return g;
         } catch (RuntimeException | Error e) {
             made.forEach(Tensor::close);
@@ -139,8 +153,9 @@ final class ValidatingAttention implements LightningAttention {
 
     @Override
     public void backward(AttentionInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
-                         Gradients into) {
+                         SavedForward saved, Gradients into) {
         AttentionShape s = checkBackwardInputs(inputs, dOutput, dFinalState, options);
+        checkSaved(saved, s, inputs, options);
         required(into, "into");
         Map<Tensor, String> seen = inputNames(inputs);
         seen.put(dOutput, "dOutput");
@@ -157,14 +172,14 @@ final class ValidatingAttention implements LightningAttention {
             throw new La2ArgumentException("into.dDecay", "a tensor",
                     "null, since options.learnableDecay() is false (set it to get the decay gradient)");
         }
-        runBackward(s, inputs, dOutput, dFinalState, options, into);
+        runBackward(s, inputs, dOutput, dFinalState, options, saved, into);
     }
 
     private void runBackward(AttentionShape s, AttentionInputs in, Tensor dOutput, Tensor dFinalState,
-                             AttentionOptions options, Gradients g) {
+                             AttentionOptions options, SavedForward saved, Gradients g) {
         backend.backward(new BackwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 dOutput, dFinalState, options.scale(), options.precision(),
-                g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay()));
+                g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay(), saved == null ? null : saved.residuals()));
     }
 
     @Override
@@ -288,6 +303,38 @@ final class ValidatingAttention implements LightningAttention {
             checkSame(owned(dFinalState, "dFinalState"), "dFinalState", s.dtype().stateType(), stateShape(s), "[B, H, D, E]");
         }
         return s;
+    }
+
+    /** A backward's {@code saved} must come from a forward call of this instance on the same inputs and options. */
+    private void checkSaved(SavedForward saved, AttentionShape s, AttentionInputs in, AttentionOptions options) {
+        if (saved == null) {
+            return;
+        }
+        if (saved.isClosed()) {
+            throw new La2ArgumentException("saved", "a closed " + saved, "the open result of this call's forward");
+        }
+        if (saved.owner() != this) {
+            throw new La2ArgumentException("saved", "kept by another instance (" + saved.owner() + ")",
+                    "what this instance's forward kept (" + this + ")");
+        }
+        if (!saved.shape().equals(s)) {
+            throw new La2ArgumentException("saved", "kept for " + saved.shape(), "a forward call of shape " + s);
+        }
+        AttentionOptions kept = saved.options();
+        if (Double.compare(kept.scale(), options.scale()) != 0 || kept.precision() != options.precision()) {
+            throw new La2ArgumentException("saved", "kept with scale " + kept.scale() + " and precision " + kept.precision(),
+                    "scale " + options.scale() + " and precision " + options.precision() + " as in options");
+        }
+        if (!Arrays.equals(saved.rates(), in.decay().toDoubleArray())) {
+            throw new La2ArgumentException("saved", "kept for decay rates " + Arrays.toString(saved.rates()),
+                    "the decay rates of inputs.decay(), unchanged since the forward call");
+        }
+        double[] s0 = in.initialState() == null ? null : in.initialState().toDoubleArray();
+        if (!Arrays.equals(saved.initialState(), s0)) {
+            throw new La2ArgumentException("saved", saved.initialState() == null ? "kept without an initial state"
+                    : "kept with a different initial state", s0 == null ? "a forward call without one"
+                    : "the initial state of inputs.initialState(), unchanged since the forward call");
+        }
     }
 
     private DecodeCall checkDecode(Tensor q, Tensor k, Tensor v, Tensor decay, Tensor state, double scale) {

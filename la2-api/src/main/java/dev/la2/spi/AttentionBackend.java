@@ -39,6 +39,16 @@ public interface AttentionBackend extends AutoCloseable {
 
     void forward(ForwardCall call);
 
+    /**
+     * As {@link #forward(ForwardCall)}, also keeping what {@link #backward(BackwardCall)} can use
+     * instead of recomputing it. Returns null where the backend keeps nothing (the default): its
+     * backward then recomputes, as it always may.
+     */
+    default Residuals forwardKeeping(ForwardCall call) {
+        forward(call);
+        return null;
+    }
+
     void backward(BackwardCall call);
 
     void decode(DecodeCall call);

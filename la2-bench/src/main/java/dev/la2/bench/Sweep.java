@@ -10,6 +10,7 @@ import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Precision;
+import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.spi.BackendOptions;
@@ -46,7 +47,7 @@ public final class Sweep {
     public static final long FIRST_WARMUP_MS = 5000;
 
     public record Config(String backend, BackendOptions options, int batch, int heads, int keyDim, int valueDim,
-                         int[] tokens, DType dtype, Precision precision, boolean backward, Layout layout,
+                         int[] tokens, DType dtype, Precision precision, boolean backward, boolean keepStates, Layout layout,
                          int warmup, int repeats, boolean baseline, int gemmSize, double sgemmGflops,
                          double bandwidthGBs, long seed) {
         public Config {
@@ -84,6 +85,12 @@ public final class Sweep {
 
         public String mode() {
             return backward ? "fwdbwd" : "fwd";
+        }
+
+        /** How the backward gets the forward's block states, for headers; empty for a forward sweep. */
+        public String statesNote() {
+            return !backward ? "" : keepStates ? "states kept by the forward where the backend keeps them"
+                    : "states recomputed by the backward";
         }
 
         private static void positive(String name, int value) {
@@ -395,10 +402,12 @@ public final class Sweep {
                     track(made, la.allocate(dtype.stateType(), states)), null) : null;
             AttentionInputs inputs = AttentionInputs.of(q, k, v, decay);
             AttentionOptions options = AttentionOptions.defaults().withLayout(layout).withPrecision(c.precision());
+            AttentionOptions training = options.withSaveForBackward(c.keepStates());
             Runnable call = c.backward()
                     ? () -> {
-                        la.forward(inputs, options, out, fin);
-                        la.backward(inputs, dOut, null, options, grads);
+                        try (SavedForward saved = la.forward(inputs, training, out, fin)) {
+                            la.backward(inputs, dOut, null, options, saved, grads);
+                        }
                     }
                     : () -> la.forward(inputs, options, out, fin);
             String stage = la.backendName() + " N=" + p.tokens();

@@ -16,7 +16,7 @@ class SweepTest {
 
     private static Sweep.Config tiny(boolean backward, boolean baseline) {
         return new Sweep.Config("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {64, 16}, DType.FP32,
-                Precision.STRICT, backward, Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
+                Precision.STRICT, backward, true, Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
     }
 
     @Test
@@ -86,10 +86,10 @@ class SweepTest {
     @Test
     void rejectsBadSizesNamingTheOption() {
         assertThatThrownBy(() -> new Sweep.Config("reference", BackendOptions.defaults(), 1, 0, 8, 4, new int[] {4},
-                DType.FP32, Precision.STRICT, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                DType.FP32, Precision.STRICT, false, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--h: got 0");
         assertThatThrownBy(() -> new Sweep.Config("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
-                DType.FP32, Precision.STRICT, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                DType.FP32, Precision.STRICT, false, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--n: got -1");
     }
 }

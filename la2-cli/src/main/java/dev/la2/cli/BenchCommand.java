@@ -55,6 +55,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--mode", paramLabel = "MODE", defaultValue = "FWD", description = "fwd (default) or fwdbwd.")
     Mode mode;
 
+    @Option(names = "--keep-states", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "fwdbwd: the forward keeps its block states for the backward, as training does"
+                    + " (default on; --no-keep-states recomputes them in the backward and needs less memory).")
+    boolean keepStates;
+
     @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
     Layout layout;
 
@@ -96,7 +101,7 @@ final class BenchCommand implements Callable<Integer> {
             throw new CliException("--json " + json + ": is a directory");
         }
         Sweep.Config config = new Sweep.Config(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
-                tokens, dtype, precision, mode == Mode.FWDBWD, layout, warmup, repeats, baseline, gemmSize,
+                tokens, dtype, precision, mode == Mode.FWDBWD, keepStates, layout, warmup, repeats, baseline, gemmSize,
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
         List<Sweep.Row> rows;
@@ -107,14 +112,14 @@ final class BenchCommand implements Callable<Integer> {
         }
         out.flush();
         if (json != null) {
-            writeJson(printer.context, rows);
+            writeJson(config, printer.context, rows);
             out.println("wrote " + rows.size() + " rows to " + json);
         }
         return 0;
     }
 
     /** Shaped like anchors-h200.json (a "rows" array) so both can be read the same way; one row per line. */
-    private void writeJson(Sweep.Context context, List<Sweep.Row> rows) throws IOException {
+    private void writeJson(Sweep.Config config, Sweep.Context context, List<Sweep.Row> rows) throws IOException {
         Path parent = json.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempFile(parent, "." + json.getFileName() + ".", ".tmp");
@@ -126,7 +131,7 @@ final class BenchCommand implements Callable<Integer> {
             lines.add(" \"method\": \"la2 bench: median of " + repeats + " timed calls after at least " + warmup
                     + " warm-up calls and " + Sweep.MIN_WARMUP_MS + " ms of them (" + Sweep.FIRST_WARMUP_MS
                     + " ms for the first size), on the backend's clock;"
-                    + " inputs resident on the backend\",");
+                    + " inputs resident on the backend" + (config.backward() ? "; " + config.statesNote() : "") + "\",");
             lines.add(" \"context\": {" + context.toJsonMembers() + "},");
             lines.add(" \"rows\": [");
             for (int i = 0; i < rows.size(); i++) {
@@ -161,7 +166,8 @@ final class BenchCommand implements Callable<Integer> {
         public void context(Sweep.Context c) {
             context = c;
             out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
-                    c.backend(), lower(config.dtype()), lower(config.precision()), config.mode(), lower(config.layout()),
+                    c.backend(), lower(config.dtype()), lower(config.precision()),
+                    config.mode() + (config.backward() ? " (" + config.statesNote() + ")" : ""), lower(config.layout()),
                     config.batch(), config.heads(), config.keyDim(), config.valueDim(), config.warmup(), config.repeats());
             out.println("  times: median (min-max) of the timed calls on the backend's clock; on GPUs CUDA events between"
                     + " calls queued back to back (device time per call, host overhead hidden, as triton's do_bench);"

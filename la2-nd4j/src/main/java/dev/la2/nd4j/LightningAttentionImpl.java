@@ -10,6 +10,7 @@ import static dev.la2.nd4j.LightningAttentionParamInitializer.VALUE_WEIGHTS;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
 import dev.la2.api.DecaySlopes;
+import dev.la2.api.SavedForward;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -125,6 +126,8 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         INDArray normed;
         INDArray preOut;
         INDArray mask;
+        /** What the backend kept for backprop's backward call, or null. */
+        SavedForward saved;
         long batch;
         long steps;
     }
@@ -190,8 +193,12 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
                         p.batch, h, c.getHeadSize(), c.getValueSize());
             }
         }
-        adapter(dtype).forward(SequenceFormat.NWC, h, seq(p.q, p), seq(p.k, p), seq(p.v, p), p.decay,
-                castState(s0, dtype), options(c, wantFinal), seq(p.attention, p), p.finalState);
+        // Backprop runs the backward right after this forward: keeping the block states costs memory
+        // only until then and spares the backward their recomputation (the cpu backend recomputes
+        // anyway for a learnable decay, so nothing is kept then).
+        boolean keep = forBackprop && !c.isLearnableDecay();
+        p.saved = adapter(dtype).forward(SequenceFormat.NWC, h, seq(p.q, p), seq(p.k, p), seq(p.v, p), p.decay,
+                castState(s0, dtype), options(c, wantFinal).withSaveForBackward(keep), seq(p.attention, p), p.finalState);
 
         INDArray projected = p.attention;
         if (c.isHeadNorm()) {
@@ -242,8 +249,18 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
     @Override
     public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr mgr) {
         assertInputSet(true);
-        LightningAttentionLayer c = layerConf();
         Pass p = forward(input, backpropInitialState, false, true, true, mgr);
+        try {
+            return backprop(p, epsilon, mgr);
+        } finally {
+            if (p.saved != null) {
+                p.saved.close();
+            }
+        }
+    }
+
+    private Pair<Gradient, INDArray> backprop(Pass p, INDArray epsilon, LayerWorkspaceMgr mgr) {
+        LightningAttentionLayer c = layerConf();
         ArrayType ws = ArrayType.BP_WORKING_MEM;
         boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
         long rows = p.batch * p.steps;
@@ -287,7 +304,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         INDArray dS0 = mgr.createUninitialized(ws, st, new long[] {p.batch, h, c.getHeadSize(), c.getValueSize()}, 'c');
         INDArray dDecay = c.isLearnableDecay() ? mgr.createUninitialized(ws, st, new long[] {h}, 'c') : null;
         adapter(dtype).backward(SequenceFormat.NWC, h, seq(p.q, p), seq(p.k, p), seq(p.v, p), p.decay,
-                castState(backpropInitialState, dtype), seq(dAttention, p), null, options(c, false),
+                castState(backpropInitialState, dtype), seq(dAttention, p), null, options(c, false), p.saved,
                 new Nd4jAttention.Grads(seq(dq, p), seq(dk, p), seq(dv, p), dS0, dDecay));
         if (p.mask != null) {
             dk.muliColumnVector(p.mask);

@@ -6,6 +6,7 @@ import dev.la2.api.DType;
 import dev.la2.api.Gradients;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import java.lang.foreign.MemorySegment;
@@ -97,17 +98,30 @@ public final class Nd4jAttention {
         }
     }
 
-    /** Writes the output into {@code output} and, when non-null, the final state into {@code finalState}. */
-    public void forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
-                        INDArray initialState, AttentionOptions options, INDArray output, INDArray finalState) {
+    /**
+     * Writes the output into {@code output} and, when non-null, the final state into {@code finalState}.
+     * Returns what the backend kept for the backward when {@link AttentionOptions#saveForBackward()}
+     * asks for it (else null; see {@link SavedForward}); pass it to the backward on the same arrays,
+     * then close it.
+     */
+    public SavedForward forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
+                                INDArray initialState, AttentionOptions options, INDArray output, INDArray finalState) {
         requiredOptions(options);
         Dims d = dims(format, heads, q, k, v);
         try (Bindings b = new Bindings()) {
             AttentionInputs in = b.inputs(format, q, k, v, decay, initialState, d);
             Tensor to = b.out(format, required(output, "output"), d, d.valueDim(), "output");
             Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
-            attention.forward(in, options.withLayout(format.layout()), to, tf);
-            b.copyBack();
+            SavedForward saved = attention.forward(in, options.withLayout(format.layout()), to, tf);
+            try {
+                b.copyBack();
+            } catch (RuntimeException | Error e) {
+                if (saved != null) {
+                    saved.close();
+                }
+                throw e;
+            }
+            return saved;
         }
     }
 
@@ -136,6 +150,13 @@ public final class Nd4jAttention {
     public void backward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
                          INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options,
                          Grads into) {
+        backward(format, heads, q, k, v, decay, initialState, dOutput, dFinalState, options, null, into);
+    }
+
+    /** As the method above, reading what the forward call on the same arrays kept ({@code saved}, may be null). */
+    public void backward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
+                         INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options,
+                         SavedForward saved, Grads into) {
         requiredOptions(options);
         required(into, "into");
         Dims d = dims(format, heads, q, k, v);
@@ -148,7 +169,7 @@ public final class Nd4jAttention {
             Tensor gv = b.out(format, required(into.dv(), "into.dv"), d, d.valueDim(), "into.dv");
             Tensor gs = b.stateOut(required(into.dInitialState(), "into.dInitialState"), d, "into.dInitialState");
             Tensor gd = into.dDecay() == null ? null : b.vectorOut(into.dDecay(), d, "into.dDecay");
-            attention.backward(in, tdo, tdf, options.withLayout(format.layout()),
+            attention.backward(in, tdo, tdf, options.withLayout(format.layout()), saved,
                     new Gradients(gq, gk, gv, gs, gd));
             b.copyBack();
         }

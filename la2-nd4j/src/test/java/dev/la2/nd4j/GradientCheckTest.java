@@ -26,7 +26,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.NoOp;
 
-/** The layer's hand-written backprop against DL4J's finite differences, in float64. */
+/** The layer's hand-written backprop against DL4J's finite differences in float64, and float32 against float64. */
 class GradientCheckTest {
     private static final int BATCH = 2;
     private static final int STEPS = 6;
@@ -80,6 +80,38 @@ class GradientCheckTest {
                 .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
         assertThat(ok).as("gradient check").isTrue();
+    }
+
+    /**
+     * The float32 backprop (the one training runs, where the cpu backend's backward reads the block
+     * states its forward kept) against the float64 backprop checked above, with the same parameters
+     * and over several blocks of 64 steps, so that kept states are read.
+     */
+    @ParameterizedTest(name = "masked={0}, learnableDecay={1}")
+    @CsvSource({"false, false", "true, false", "false, true"})
+    void float32GradientsMatchFloat64(boolean masked, boolean learnableDecay) {
+        int steps = 150;
+        Random r = TestData.random("f32" + masked + learnableDecay);
+        MultiLayerNetwork wide = new MultiLayerNetwork(Nets.mln(DataType.DOUBLE, new NoOp(), RNNFormat.NWC, learnableDecay, false));
+        wide.init();
+        MultiLayerNetwork narrow = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new NoOp(), RNNFormat.NWC, learnableDecay, false));
+        narrow.init(wide.params().castTo(DataType.FLOAT), true);
+        INDArray in = Nets.features(r, DataType.DOUBLE, RNNFormat.NWC, BATCH, steps);
+        INDArray labels = Nets.labels(r, DataType.DOUBLE, RNNFormat.NWC, BATCH, steps);
+        INDArray mask = masked ? Nets.mask(DataType.DOUBLE, BATCH, steps, 2) : null;
+        INDArray expected = gradient(wide, in, labels, mask);
+        INDArray got = gradient(narrow, in.castTo(DataType.FLOAT), labels.castTo(DataType.FLOAT),
+                mask == null ? null : mask.castTo(DataType.FLOAT)).castTo(DataType.DOUBLE);
+        double error = got.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+        assertThat(error).as("relative error of the float32 gradient").isLessThan(1e-4);
+    }
+
+    private static INDArray gradient(MultiLayerNetwork net, INDArray in, INDArray labels, INDArray mask) {
+        net.setInput(in);
+        net.setLabels(labels);
+        net.setLayerMaskArrays(mask, mask);
+        net.computeGradientAndScore();
+        return net.getFlattenedGradients().dup();
     }
 
     /** The check must be able to fail: the same layer with its Wq gradient 0.1% off is caught. */

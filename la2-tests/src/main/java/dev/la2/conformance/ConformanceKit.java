@@ -14,6 +14,7 @@ import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Precision;
+import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.conformance.Case.Decay;
@@ -161,6 +162,32 @@ public abstract class ConformanceKit {
         return perConfiguration("backward", Cases.backward(random("backward cases")), this::checkBackward);
     }
 
+    /**
+     * A forward that keeps states for its backward ({@link AttentionOptions#saveForBackward()}): its
+     * outputs, and the backward that reads what it kept, against the reference (where the backend
+     * keeps nothing, the same calls through the recomputing backward).
+     */
+    @TestFactory
+    public Stream<DynamicNode> savedForward() {
+        return perConfiguration("saved forward", Cases.backward(random("saved forward cases")), this::checkSaved);
+    }
+
+    /**
+     * A kept result used with another call's inputs or options, or closed, is refused naming
+     * {@code saved}; the instance, and the kept result, stay usable.
+     */
+    @TestFactory
+    public Stream<DynamicNode> savedForwardMisuse() {
+        if (la == null) {
+            return Stream.empty();
+        }
+        Case base = Case.of(1, 3, 70, 6, 5, Layout.BHND, 0.8, Decay.MIXED, true);
+        return configurations().stream().map(cfg -> dynamicContainer(cfg.toString(),
+                savedMisuses().stream().map(m -> dynamicTest(m.name() + " -> saved",
+                        () -> guarded("saved misuse: " + m.name(), cfg, base,
+                                (rng, context) -> checkSavedMisuse(cfg, base, m, rng, context))))));
+    }
+
     /** Two calls chained through the state equal one call, forward and backward (SPEC.md section 1). */
     @TestFactory
     public Stream<DynamicNode> chaining() {
@@ -299,12 +326,16 @@ public abstract class ConformanceKit {
     }
 
     private Grads runBackward(Fixture f, Tensor dOut, Tensor dFinal) {
+        return runBackward(f, dOut, dFinal, null);
+    }
+
+    private Grads runBackward(Fixture f, Tensor dOut, Tensor dFinal, SavedForward saved) {
         Case c = f.c;
         DType state = f.dtype.stateType();
         Gradients into = new Gradients(f.poisoned(f.dtype, f.sequenceShape(c.keyDim())),
                 f.poisoned(f.dtype, f.sequenceShape(c.keyDim())), f.poisoned(f.dtype, f.sequenceShape(c.valueDim())),
                 f.poisoned(state, f.stateShape()), c.learnableDecay() ? f.poisoned(state, Shape.of(c.heads())) : null);
-        la.backward(f.inputs(), dOut, dFinal, f.options(), into);
+        la.backward(f.inputs(), dOut, dFinal, f.options(), saved, into);
         return new Grads(into, f.held(into.dq(), c.keyDim()), f.held(into.dk(), c.keyDim()),
                 f.held(into.dv(), c.valueDim()), into.dInitialState().toDoubleArray(),
                 into.dDecay() == null ? null : into.dDecay().toDoubleArray());
@@ -338,6 +369,114 @@ public abstract class ConformanceKit {
             if (dFinal != null) {
                 Fixture.unchanged("dFinalState", dFinal.toDoubleArray(), dFinalHeld, context);
             }
+        }
+    }
+
+    private void checkSaved(Configuration cfg, Case c, SplittableRandom rng, String context) {
+        try (Fixture f = fixture(cfg, c, rng)) {
+            Tensor out = f.poisoned(cfg.dtype(), f.sequenceShape(c.valueDim()));
+            Tensor fin = f.poisoned(cfg.dtype().stateType(), f.stateShape());
+            try (SavedForward saved = la.forward(f.inputs(), f.options().withSaveForBackward(true), out, fin)) {
+                if (saved == null) {
+                    throw new AssertionError(context + ": forward with saveForBackward returned nothing to pass to the backward");
+                }
+                ReferenceMath.Forward fwd = f.oracle();
+                Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
+                Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
+                Tensor dOut = f.sequence(Fixture.gaussian(rng, f.valueCount(), 1), c.valueDim());
+                double[] dOutHeld = f.held(dOut, c.valueDim());
+                Tensor dFinal = c.finalGradient()
+                        ? f.track(la.tensor(Fixture.gaussian(rng, f.stateCount(), 1), cfg.dtype().stateType(), f.stateShape()))
+                        : null;
+                double[] dFinalHeld = dFinal == null ? null : dFinal.toDoubleArray();
+                Grads got = runBackward(f, dOut, dFinal, saved);
+                ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
+                        f.s0Held, dOutHeld, dFinalHeld, c.scale());
+                checkGradients(got.dq(), got.dk(), got.dv(), got.dInitialState(), got.dDecay(), ref, f.tolerance(),
+                        context + " (backward from kept states)");
+                f.assertInputsUnchanged(context);
+            }
+        }
+    }
+
+    /** A wrong kept result for the fixture's backward call, and what makes it wrong. */
+    record SavedMisuse(String name, SavedSource source) {
+    }
+
+    @FunctionalInterface
+    interface SavedSource {
+        /** Returns a kept result that does not belong to {@code f}'s backward call. */
+        SavedForward make(LightningAttention la, Fixture f, SplittableRandom rng);
+    }
+
+    private List<SavedMisuse> savedMisuses() {
+        return List.of(
+                new SavedMisuse("kept for another length", (la, f, rng) -> {
+                    // What was kept holds no reference to the inputs, so they may go first.
+                    try (Fixture other = Fixture.random(la, f.dtype, f.precision, f.c.withTokens(f.c.tokens() + 1, true), rng)) {
+                        return keep(la, other, other.options());
+                    }
+                }),
+                new SavedMisuse("kept with another scale", (la, f, rng) -> keep(la, f, f.options().withScale(2 * f.c.scale()))),
+                new SavedMisuse("kept for other decay rates", (la, f, rng) -> {
+                    Tensor decay = f.track(la.tensor(f.c.rates(rng), f.dtype.stateType(), Shape.of(f.c.heads())));
+                    return keep(la, f, new AttentionInputs(f.q, f.k, f.v, decay, f.s0), f.options());
+                }),
+                new SavedMisuse("kept without the initial state", (la, f, rng) ->
+                        keep(la, f, new AttentionInputs(f.q, f.k, f.v, f.decay, null), f.options())),
+                new SavedMisuse("closed", (la, f, rng) -> {
+                    SavedForward saved = keep(la, f, f.options());
+                    if (saved != null) {
+                        saved.close();
+                    }
+                    return saved;
+                }),
+                new SavedMisuse("kept by another instance", (la, f, rng) -> {
+                    try (LightningAttention second = LightningAttention.open(backendName(), backendOptions());
+                         Fixture there = Fixture.random(second, f.dtype, f.precision, f.c, rng)) {
+                        return keep(second, there, there.options());
+                    }
+                }));
+    }
+
+    private static SavedForward keep(LightningAttention la, Fixture f, AttentionOptions options) {
+        return keep(la, f, f.inputs(), options);
+    }
+
+    private static SavedForward keep(LightningAttention la, Fixture f, AttentionInputs inputs, AttentionOptions options) {
+        Tensor out = f.track(la.allocate(f.dtype, options.layout().shape(f.c.batch(), f.c.heads(), f.c.tokens(), f.c.valueDim())));
+        return la.forward(inputs, options.withSaveForBackward(true), out, null);
+    }
+
+    private void checkSavedMisuse(Configuration cfg, Case base, SavedMisuse m, SplittableRandom rng, String context) {
+        try (Fixture f = fixture(cfg, base, rng);
+             SavedForward good = keep(la, f, f.options());
+             SavedForward bad = m.source().make(la, f, rng)) {
+            if (good == null || bad == null) {
+                throw new AssertionError(context + ": forward with saveForBackward returned nothing to pass to the backward");
+            }
+            Tensor dOut = f.sequence(Fixture.gaussian(rng, f.valueCount(), 1), base.valueDim());
+            La2ArgumentException thrown = null;
+            try {
+                la.backward(f.inputs(), dOut, null, f.options(), bad).close();
+            } catch (La2ArgumentException e) {
+                thrown = e;
+            } catch (RuntimeException e) {
+                throw new AssertionError(context + ": expected La2ArgumentException naming 'saved', got " + e, e);
+            }
+            if (thrown == null) {
+                throw new AssertionError(context + ": the backward accepted " + bad + "; expected La2ArgumentException naming 'saved'");
+            }
+            if (!"saved".equals(thrown.argument()) || !thrown.getMessage().contains("saved")) {
+                throw new AssertionError(context + ": the exception names '" + thrown.argument() + "' (message: "
+                        + thrown.getMessage() + "); expected 'saved'");
+            }
+            f.assertInputsUnchanged(context + ", after the rejected call");
+            Grads got = runBackward(f, dOut, null, good);
+            ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
+                    f.s0Held, f.held(dOut, base.valueDim()), null, base.scale());
+            checkGradients(got.dq(), got.dk(), got.dv(), got.dInitialState(), null, ref, f.tolerance(),
+                    context + " (the right kept result after the rejected call)");
         }
     }
 

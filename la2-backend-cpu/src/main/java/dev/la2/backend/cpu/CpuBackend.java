@@ -11,6 +11,7 @@ import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
 import dev.la2.spi.HostTensor;
 import dev.la2.spi.MemoryStats;
+import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.util.EnumSet;
 import java.util.Optional;
@@ -28,6 +29,7 @@ final class CpuBackend implements AttentionBackend {
     private final Kernels kernels;
     private final WorkerPool pool;
     private final Scratch scratch = new Scratch();
+    private final StatePool keptStates = new StatePool(scratch);
     private final TiledF32 f32;
     private final Recurrent64 f64;
     private final int blockSize;
@@ -38,7 +40,7 @@ final class CpuBackend implements AttentionBackend {
         this.blockSize = intProperty(options, "cpu.blockSize", DEFAULT_BLOCK, 1, MAX_BLOCK);
         int segmentTokens = intProperty(options, "cpu.segmentTokens", 0, 0, Integer.MAX_VALUE);
         this.pool = new WorkerPool(options.effectiveThreads());
-        this.f32 = new TiledF32(kernels, pool, blockSize, segmentTokens, scratch);
+        this.f32 = new TiledF32(kernels, pool, blockSize, segmentTokens, scratch, keptStates);
         this.f64 = new Recurrent64(pool, scratch);
     }
 
@@ -109,6 +111,19 @@ final class CpuBackend implements AttentionBackend {
         }
     }
 
+    /** Keeps block states on the tiled path; the fp64 path is the exact recurrence and keeps nothing. */
+    @Override
+    public Residuals forwardKeeping(ForwardCall call) {
+        checkOpen();
+        return switch (call.shape().dtype()) {
+            case FP32, BF16, FP16 -> f32.forwardKeeping(call);
+            case FP64 -> {
+                f64.forward(call);
+                yield null;
+            }
+        };
+    }
+
     @Override
     public void backward(BackwardCall call) {
         checkOpen();
@@ -150,6 +165,7 @@ final class CpuBackend implements AttentionBackend {
     public void close() {
         closed = true;
         pool.close();
+        keptStates.close();
     }
 
     @Override

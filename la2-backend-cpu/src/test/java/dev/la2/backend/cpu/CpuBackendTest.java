@@ -9,6 +9,7 @@ import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.ErrorNorms;
@@ -123,13 +124,21 @@ class CpuBackendTest {
              Tensor s0 = Fixture.state(la, x.s0, s);
              Tensor dOut = Fixture.sequence(la, x.dOut, s, e);
              Tensor dFin = Fixture.state(la, x.dFinal, s)) {
-            for (int variant = 0; variant < 4; variant++) {
+            for (int variant = 0; variant < 16; variant++) {
                 boolean withState = (variant & 1) != 0, withFinal = (variant & 2) != 0;
-                boolean learnable = variant != 0;
+                boolean learnable = (variant & 4) != 0, kept = (variant & 8) != 0;
                 AttentionOptions opts = AttentionOptions.defaults().withLayout(layout).withScale(1.25)
                         .withLearnableDecay(learnable);
                 AttentionInputs in = new AttentionInputs(q, k, v, decay, withState ? s0 : null);
-                try (Gradients g = new Gradients(la.allocate(dtype, q.shape()), la.allocate(dtype, k.shape()),
+                SavedForward saved = null;
+                if (kept) {
+                    try (Tensor out = la.allocate(dtype, layout.shape(b, h, n, e))) {
+                        saved = la.forward(in, opts.withSaveForBackward(true), out, null);
+                    }
+                    // The tiled paths keep block states; the fp64 recurrence keeps nothing.
+                    assertThat(saved.holdsStates()).as("states kept, " + dtype).isEqualTo(dtype != DType.FP64);
+                }
+                try (SavedForward closeAfter = saved; Gradients g = new Gradients(la.allocate(dtype, q.shape()), la.allocate(dtype, k.shape()),
                         la.allocate(dtype, v.shape()), la.allocate(dtype.stateType(), Shape.of(b, h, d, e)),
                         learnable ? la.allocate(dtype.stateType(), Shape.of(h)) : null)) {
                     g.dq().fill(Double.NaN);
@@ -139,10 +148,11 @@ class CpuBackendTest {
                     if (learnable) {
                         g.dDecay().fill(Double.NaN);
                     }
-                    la.backward(in, dOut, withFinal ? dFin : null, opts, g);
+                    la.backward(in, dOut, withFinal ? dFin : null, opts, saved, g);
                     ReferenceMath.Backward ref = ReferenceMath.backward(x.problem(), x.q, x.k, x.v, x.decay,
                             withState ? x.s0 : null, x.dOut, withFinal ? x.dFinal : null, 1.25);
-                    String what = "state " + withState + ", dFinal " + withFinal + ", " + Fixture.seed();
+                    String what = "state " + withState + ", dFinal " + withFinal + ", learnable " + learnable
+                            + ", kept " + kept + ", " + Fixture.seed();
                     double tol = Fixture.tolerance(dtype);
                     assertThat(ErrorNorms.relative(Fixture.canonical(g.dq(), s, d), ref.dq())).as("dq, " + what).isLessThanOrEqualTo(tol);
                     assertThat(ErrorNorms.relative(Fixture.canonical(g.dk(), s, d), ref.dk())).as("dk, " + what).isLessThanOrEqualTo(tol);

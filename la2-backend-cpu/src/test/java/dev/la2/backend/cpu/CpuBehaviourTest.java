@@ -10,6 +10,7 @@ import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.ErrorNorms;
@@ -222,6 +223,44 @@ class CpuBehaviourTest {
                 runForward(la, DType.FP32, Layout.BHND, 1, 2, 300, 32, 32, new SplittableRandom(3));
                 var after = la.memoryStats().orElseThrow();
                 assertThat(after.peakBytes()).isGreaterThanOrEqualTo(after.inUseBytes()).isGreaterThanOrEqualTo(4L << 20);
+            }
+        }
+    }
+
+    /**
+     * Kept states report their size, and their buffer is reused by the next keeping forward: a
+     * forward without an initial state leaves its first block's slot unwritten, holding the previous
+     * call's state, which the backward must not read.
+     */
+    @Test
+    void keptStatesAreSizedAndTheirReusedBufferIsNotReadStale() {
+        int b = 1, h = 2, n = 300, d = 32, e = 24;
+        AttentionShape s = Fixture.shape(b, h, n, d, e, Layout.BHND, DType.FP32);
+        SplittableRandom rng = new SplittableRandom(11);
+        try (LightningAttention la = Fixture.open(2, Map.of());
+             Tensor q = Fixture.sequence(la, Fixture.gaussian(rng, b * h * n * d, 0.3, DType.FP32), s, d);
+             Tensor k = Fixture.sequence(la, Fixture.gaussian(rng, b * h * n * d, 0.3, DType.FP32), s, d);
+             Tensor v = Fixture.sequence(la, Fixture.gaussian(rng, b * h * n * e, 1, DType.FP32), s, e);
+             Tensor dOut = Fixture.sequence(la, Fixture.gaussian(rng, b * h * n * e, 1, DType.FP32), s, e);
+             Tensor decay = la.tensor(new double[] {0.05, 0.5}, DType.FP32, Shape.of(h));
+             Tensor s0 = la.tensor(Fixture.gaussian(rng, b * h * d * e, 30, DType.FP32), DType.FP32, Shape.of(b, h, d, e));
+             Tensor out = la.allocate(DType.FP32, Shape.of(b, h, n, e))) {
+            AttentionOptions keep = AttentionOptions.defaults().withSaveForBackward(true);
+            try (SavedForward withState = la.forward(new AttentionInputs(q, k, v, decay, s0), keep, out, null)) {
+                int blocks = (n + CpuBackend.DEFAULT_BLOCK - 1) / CpuBackend.DEFAULT_BLOCK;
+                assertThat(withState.byteSize()).isEqualTo(4L * b * h * blocks * d * e);
+            }
+            AttentionInputs in = AttentionInputs.of(q, k, v, decay);
+            try (SavedForward saved = la.forward(in, keep, out, null);
+                 Gradients kept = la.backward(in, dOut, null, AttentionOptions.defaults(), saved);
+                 Gradients recomputed = la.backward(in, dOut, null, AttentionOptions.defaults())) {
+                for (Tensor[] pair : new Tensor[][] {{kept.dq(), recomputed.dq()}, {kept.dk(), recomputed.dk()},
+                        {kept.dv(), recomputed.dv()}}) {
+                    assertThat(ErrorNorms.relative(pair[0].toDoubleArray(), pair[1].toDoubleArray())).isLessThan(1e-6);
+                }
+                saved.close();
+                assertThat(saved.isClosed()).isTrue();
+                assertThat(saved.byteSize()).isZero();
             }
         }
     }

@@ -7,6 +7,7 @@ import dev.la2.api.DecaySlopes;
 import dev.la2.api.Gradients;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.bench.BenchProblem;
@@ -101,6 +102,15 @@ public class AttentionBenchmark {
     public Gradients forwardBackward() {
         la.forward(inputs, options, out, fin);
         la.backward(inputs, dOut, null, options, grads);
+        return grads;
+    }
+
+    /** As a training step runs it: the forward keeps its block states and the backward reads them. */
+    @Benchmark
+    public Gradients forwardBackwardKeepingStates() {
+        try (SavedForward saved = la.forward(inputs, options.withSaveForBackward(true), out, fin)) {
+            la.backward(inputs, dOut, null, options, saved, grads);
+        }
         return grads;
     }
 

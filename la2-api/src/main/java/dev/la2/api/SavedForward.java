@@ -1,0 +1,94 @@
+package dev.la2.api;
+
+import dev.la2.spi.AttentionShape;
+import dev.la2.spi.Residuals;
+
+/**
+ * What a forward call kept for its backward ({@link AttentionOptions#saveForBackward()}): on
+ * backends that support it, the state entering every block, so that the backward skips the sweep
+ * that would recompute them. Costs about D*E*4/C bytes per token and head (C: the backend's block
+ * size; 1 KiB at D=E=128 on the cpu backend), reported by {@link #byteSize()}. A backend that
+ * keeps nothing (the cuda and reference backends, the cpu backend's fp64 path) returns one that
+ * {@linkplain #holdsStates() holds nothing}; its backward recomputes, as without one.
+ *
+ * <p>Pass it to {@link LightningAttention#backward(AttentionInputs, Tensor, Tensor, AttentionOptions, SavedForward)}
+ * with the same inputs and options as the forward call, and close it afterwards (closing the
+ * {@link ForwardResult} closes it too). The backward checks the shape, options, decay rates and
+ * initial state against the forward call's and refuses a mismatch; q, k and v must also be
+ * unchanged, which it cannot check. A backend may still recompute, for instance for the decay
+ * gradient (the cpu backend does).
+ */
+public final class SavedForward implements AutoCloseable {
+    private final LightningAttention owner;
+    private final AttentionShape shape;
+    private final AttentionOptions options;
+    private final double[] rates;
+    private final double[] initialState;
+    private final Residuals residuals;
+    private volatile boolean closed;
+
+    SavedForward(LightningAttention owner, AttentionShape shape, AttentionOptions options, double[] rates,
+                 double[] initialState, Residuals residuals) {
+        this.owner = owner;
+        this.shape = shape;
+        this.options = options;
+        this.rates = rates;
+        this.initialState = initialState;
+        this.residuals = residuals;
+    }
+
+    /** Memory held by the backend for this forward call. */
+    public long byteSize() {
+        return closed || residuals == null ? 0 : residuals.byteSize();
+    }
+
+    /** Whether the backend kept anything: false where its backward recomputes. */
+    public boolean holdsStates() {
+        return residuals != null;
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        if (residuals != null) {
+            residuals.close();
+        }
+    }
+
+    LightningAttention owner() {
+        return owner;
+    }
+
+    AttentionShape shape() {
+        return shape;
+    }
+
+    AttentionOptions options() {
+        return options;
+    }
+
+    double[] rates() {
+        return rates;
+    }
+
+    /** The forward call's initial state, or null if it had none. */
+    double[] initialState() {
+        return initialState;
+    }
+
+    /** What the backend kept, or null. */
+    Residuals residuals() {
+        return residuals;
+    }
+
+    @Override
+    public String toString() {
+        return "SavedForward[" + shape.dtype() + " B=" + shape.batch() + " H=" + shape.heads() + " N=" + shape.tokens()
+                + " D=" + shape.keyDim() + " E=" + shape.valueDim() + ", " + byteSize() + " bytes"
+                + (closed ? ", closed]" : "]");
+    }
+}
