@@ -172,22 +172,6 @@ public abstract class ConformanceKit {
         return perConfiguration("saved forward", Cases.backward(random("saved forward cases")), this::checkSaved);
     }
 
-    /**
-     * A kept result used with another call's inputs or options, or closed, is refused naming
-     * {@code saved}; the instance, and the kept result, stay usable.
-     */
-    @TestFactory
-    public Stream<DynamicNode> savedForwardMisuse() {
-        if (la == null) {
-            return Stream.empty();
-        }
-        Case base = Case.of(1, 3, 70, 6, 5, Layout.BHND, 0.8, Decay.MIXED, true);
-        return configurations().stream().map(cfg -> dynamicContainer(cfg.toString(),
-                savedMisuses().stream().map(m -> dynamicTest(m.name() + " -> saved",
-                        () -> guarded("saved misuse: " + m.name(), cfg, base,
-                                (rng, context) -> checkSavedMisuse(cfg, base, m, rng, context))))));
-    }
-
     /** Two calls chained through the state equal one call, forward and backward (SPEC.md section 1). */
     @TestFactory
     public Stream<DynamicNode> chaining() {
@@ -354,21 +338,7 @@ public abstract class ConformanceKit {
 
     private void checkBackward(Configuration cfg, Case c, SplittableRandom rng, String context) {
         try (Fixture f = fixture(cfg, c, rng)) {
-            Tensor dOut = f.sequence(Fixture.gaussian(rng, f.valueCount(), 1), c.valueDim());
-            double[] dOutHeld = f.held(dOut, c.valueDim());
-            Tensor dFinal = c.finalGradient()
-                    ? f.track(la.tensor(Fixture.gaussian(rng, f.stateCount(), 1), cfg.dtype().stateType(), f.stateShape()))
-                    : null;
-            double[] dFinalHeld = dFinal == null ? null : dFinal.toDoubleArray();
-            Grads got = runBackward(f, dOut, dFinal);
-            ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
-                    f.s0Held, dOutHeld, dFinalHeld, c.scale());
-            checkGradients(got.dq(), got.dk(), got.dv(), got.dInitialState(), got.dDecay(), ref, f.tolerance(), context);
-            f.assertInputsUnchanged(context);
-            Fixture.unchanged("dOutput", f.held(dOut, c.valueDim()), dOutHeld, context);
-            if (dFinal != null) {
-                Fixture.unchanged("dFinalState", dFinal.toDoubleArray(), dFinalHeld, context);
-            }
+            checkBackwardOf(f, null, rng, context);
         }
     }
 
@@ -383,101 +353,48 @@ public abstract class ConformanceKit {
                 ReferenceMath.Forward fwd = f.oracle();
                 Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
                 Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
-                Tensor dOut = f.sequence(Fixture.gaussian(rng, f.valueCount(), 1), c.valueDim());
-                double[] dOutHeld = f.held(dOut, c.valueDim());
-                Tensor dFinal = c.finalGradient()
-                        ? f.track(la.tensor(Fixture.gaussian(rng, f.stateCount(), 1), cfg.dtype().stateType(), f.stateShape()))
-                        : null;
-                double[] dFinalHeld = dFinal == null ? null : dFinal.toDoubleArray();
-                Grads got = runBackward(f, dOut, dFinal, saved);
-                ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
-                        f.s0Held, dOutHeld, dFinalHeld, c.scale());
-                checkGradients(got.dq(), got.dk(), got.dv(), got.dInitialState(), got.dDecay(), ref, f.tolerance(),
-                        context + " (backward from kept states)");
-                f.assertInputsUnchanged(context);
+                checkBackwardOf(f, saved, rng, context + " (backward from kept states)");
             }
         }
     }
 
-    /** A wrong kept result for the fixture's backward call, and what makes it wrong. */
-    record SavedMisuse(String name, SavedSource source) {
+    /**
+     * A backward of {@code f}'s call (given what its forward kept, or null) with a fresh dOutput, and
+     * a dFinalState when the case has one, against the reference; inputs and upstream gradients unchanged.
+     */
+    private void checkBackwardOf(Fixture f, SavedForward saved, SplittableRandom rng, String context) {
+        Case c = f.c;
+        Tensor dOut = f.sequence(Fixture.gaussian(rng, f.valueCount(), 1), c.valueDim());
+        double[] dOutHeld = f.held(dOut, c.valueDim());
+        Tensor dFinal = c.finalGradient()
+                ? f.track(la.tensor(Fixture.gaussian(rng, f.stateCount(), 1), f.dtype.stateType(), f.stateShape()))
+                : null;
+        double[] dFinalHeld = dFinal == null ? null : dFinal.toDoubleArray();
+        Grads got = runBackward(f, dOut, dFinal, saved);
+        ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
+                f.s0Held, dOutHeld, dFinalHeld, c.scale());
+        checkGradients(got.dq(), got.dk(), got.dv(), got.dInitialState(), got.dDecay(), ref, f.tolerance(), context);
+        f.assertInputsUnchanged(context);
+        Fixture.unchanged("dOutput", f.held(dOut, c.valueDim()), dOutHeld, context);
+        if (dFinal != null) {
+            Fixture.unchanged("dFinalState", dFinal.toDoubleArray(), dFinalHeld, context);
+        }
     }
 
-    @FunctionalInterface
-    interface SavedSource {
-        /** Returns a kept result that does not belong to {@code f}'s backward call. */
-        SavedForward make(LightningAttention la, Fixture f, SplittableRandom rng);
-    }
-
-    private List<SavedMisuse> savedMisuses() {
-        return List.of(
-                new SavedMisuse("kept for another length", (la, f, rng) -> {
-                    // What was kept holds no reference to the inputs, so they may go first.
-                    try (Fixture other = Fixture.random(la, f.dtype, f.precision, f.c.withTokens(f.c.tokens() + 1, true), rng)) {
-                        return keep(la, other, other.options());
-                    }
-                }),
-                new SavedMisuse("kept with another scale", (la, f, rng) -> keep(la, f, f.options().withScale(2 * f.c.scale()))),
-                new SavedMisuse("kept for other decay rates", (la, f, rng) -> {
-                    Tensor decay = f.track(la.tensor(f.c.rates(rng), f.dtype.stateType(), Shape.of(f.c.heads())));
-                    return keep(la, f, new AttentionInputs(f.q, f.k, f.v, decay, f.s0), f.options());
-                }),
-                new SavedMisuse("kept without the initial state", (la, f, rng) ->
-                        keep(la, f, new AttentionInputs(f.q, f.k, f.v, f.decay, null), f.options())),
-                new SavedMisuse("closed", (la, f, rng) -> {
-                    SavedForward saved = keep(la, f, f.options());
-                    if (saved != null) {
-                        saved.close();
-                    }
-                    return saved;
-                }),
-                new SavedMisuse("kept by another instance", (la, f, rng) -> {
-                    try (LightningAttention second = LightningAttention.open(backendName(), backendOptions());
-                         Fixture there = Fixture.random(second, f.dtype, f.precision, f.c, rng)) {
-                        return keep(second, there, there.options());
-                    }
-                }));
-    }
-
-    private static SavedForward keep(LightningAttention la, Fixture f, AttentionOptions options) {
-        return keep(la, f, f.inputs(), options);
-    }
-
+    /** What a keeping forward of {@code inputs} returns (its output is {@code f}'s to close). */
     private static SavedForward keep(LightningAttention la, Fixture f, AttentionInputs inputs, AttentionOptions options) {
         Tensor out = f.track(la.allocate(f.dtype, options.layout().shape(f.c.batch(), f.c.heads(), f.c.tokens(), f.c.valueDim())));
-        return la.forward(inputs, options.withSaveForBackward(true), out, null);
+        SavedForward saved = la.forward(inputs, options.withSaveForBackward(true), out, null);
+        if (saved == null) {
+            throw new AssertionError("forward with saveForBackward returned nothing to pass to the backward");
+        }
+        return saved;
     }
 
-    private void checkSavedMisuse(Configuration cfg, Case base, SavedMisuse m, SplittableRandom rng, String context) {
-        try (Fixture f = fixture(cfg, base, rng);
-             SavedForward good = keep(la, f, f.options());
-             SavedForward bad = m.source().make(la, f, rng)) {
-            if (good == null || bad == null) {
-                throw new AssertionError(context + ": forward with saveForBackward returned nothing to pass to the backward");
-            }
-            Tensor dOut = f.sequence(Fixture.gaussian(rng, f.valueCount(), 1), base.valueDim());
-            La2ArgumentException thrown = null;
-            try {
-                la.backward(f.inputs(), dOut, null, f.options(), bad).close();
-            } catch (La2ArgumentException e) {
-                thrown = e;
-            } catch (RuntimeException e) {
-                throw new AssertionError(context + ": expected La2ArgumentException naming 'saved', got " + e, e);
-            }
-            if (thrown == null) {
-                throw new AssertionError(context + ": the backward accepted " + bad + "; expected La2ArgumentException naming 'saved'");
-            }
-            if (!"saved".equals(thrown.argument()) || !thrown.getMessage().contains("saved")) {
-                throw new AssertionError(context + ": the exception names '" + thrown.argument() + "' (message: "
-                        + thrown.getMessage() + "); expected 'saved'");
-            }
-            f.assertInputsUnchanged(context + ", after the rejected call");
-            Grads got = runBackward(f, dOut, null, good);
-            ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
-                    f.s0Held, f.held(dOut, base.valueDim()), null, base.scale());
-            checkGradients(got.dq(), got.dk(), got.dv(), got.dInitialState(), null, ref, f.tolerance(),
-                    context + " (the right kept result after the rejected call)");
-        }
+    /** {@code f}'s backward (zero dOutput) given {@code saved}. */
+    private static void backwardWith(LightningAttention la, Fixture f, SavedForward saved) {
+        Tensor dOut = f.track(zeros(la, f.dtype, f.sequenceShape(f.c.valueDim())));
+        la.backward(f.inputs(), dOut, null, f.options(), saved).close();
     }
 
     private void checkChaining(Configuration cfg, Case c, SplittableRandom rng, String context) {
@@ -744,6 +661,42 @@ public abstract class ConformanceKit {
                 new Gradients(f.track(zeros(la, dt, Shape.of(2, 3, 7, 4))), f.track(zeros(la, dt, Shape.of(2, 3, 7, 4))),
                         f.track(zeros(la, dt, Shape.of(2, 3, 7, 5))), f.track(zeros(la, st, Shape.of(2, 3, 4, 5))),
                         f.track(zeros(la, st, Shape.of(3)))))));
+        // What a forward kept, handed to a backward it does not belong to.
+        list.add(new Misuse("saved kept for another length", "saved", (la, f, out, fin) -> {
+            // What was kept holds no reference to the inputs, so they may go first.
+            try (Fixture longer = Fixture.random(la, f.dtype, f.precision, f.c.withTokens(f.c.tokens() + 1, true),
+                    new SplittableRandom(1)); SavedForward saved = keep(la, longer, longer.inputs(), longer.options())) {
+                backwardWith(la, f, saved);
+            }
+        }));
+        list.add(new Misuse("saved kept with another scale", "saved", (la, f, out, fin) -> {
+            try (SavedForward saved = keep(la, f, f.inputs(), f.options().withScale(2 * f.c.scale()))) {
+                backwardWith(la, f, saved);
+            }
+        }));
+        list.add(new Misuse("saved kept for other decay rates", "saved", (la, f, out, fin) -> {
+            Tensor decay = f.track(la.tensor(new double[] {0.7, 0.8, 0.9}, st, Shape.of(3)));
+            try (SavedForward saved = keep(la, f, new AttentionInputs(f.q, f.k, f.v, decay, f.s0), f.options())) {
+                backwardWith(la, f, saved);
+            }
+        }));
+        list.add(new Misuse("saved kept without the initial state", "saved", (la, f, out, fin) -> {
+            try (SavedForward saved = keep(la, f, new AttentionInputs(f.q, f.k, f.v, f.decay, null), f.options())) {
+                backwardWith(la, f, saved);
+            }
+        }));
+        list.add(new Misuse("saved closed", "saved", (la, f, out, fin) -> {
+            SavedForward saved = keep(la, f, f.inputs(), f.options());
+            saved.close();
+            backwardWith(la, f, saved);
+        }));
+        list.add(new Misuse("saved kept by another instance", "saved", (la, f, out, fin) -> {
+            try (LightningAttention second = LightningAttention.open(backendName(), backendOptions());
+                 Fixture there = Fixture.random(second, f.dtype, f.precision, f.c, new SplittableRandom(2));
+                 SavedForward saved = keep(second, there, there.inputs(), there.options())) {
+                backwardWith(la, f, saved);
+            }
+        }));
         list.add(new Misuse("decode state of the wrong shape", "state", (la, f, out, fin) -> la.decode(
                 f.track(zeros(la, dt, Shape.of(2, 3, 4))), f.track(zeros(la, dt, Shape.of(2, 3, 4))),
                 f.track(zeros(la, dt, Shape.of(2, 3, 5))), f.decay, f.track(zeros(la, st, Shape.of(2, 3, 5, 4))), 1.0,

@@ -67,12 +67,15 @@ final class Rows {
         }
     }
 
-    /** Keeps a[i][j] (row pitch lda) for j <= i times coef[i - j], zeros j > i, for an n x n tile. */
-    static void maskLower(float[] a, int lda, int n, float[] coef) {
+    /**
+     * Keeps a[i][j] (row pitch lda) for j <= i times coef[i - j], zeros j > i, for an n x n tile,
+     * given the coefficients reversed: coefRev[m] = coef[c - 1 - m] (n <= c).
+     */
+    static void maskLower(float[] a, int lda, int n, float[] coefRev, int c) {
         for (int i = 0; i < n; i++) {
-            int at = i * lda;
+            int at = i * lda, from = c - 1 - i;
             for (int j = 0; j <= i; j++) {
-                a[at + j] *= coef[i - j];
+                a[at + j] *= coefRev[from + j];
             }
             for (int j = i + 1; j < n; j++) {
                 a[at + j] = 0f;

@@ -100,11 +100,12 @@ final class TiledF32 {
 
     /**
      * lambda^m and c lambda^m for m = 0..C, in float, from exp(-s m); also rev[j] = lambda^(C-1-j),
-     * so that lambda^(l-1-j) for a block of l tokens is rev[C-l+j].
+     * so that lambda^(l-1-j) for a block of l tokens is rev[C-l+j], and crev[j] = c lambda^(C-1-j).
+     * Loops index the reversed tables upwards, which C2 vectorizes (a downward index it does not).
      */
-    private record Powers(double s, float[] pow, float[] cpow, float[] rev) {
+    private record Powers(double s, float[] pow, float[] cpow, float[] rev, float[] crev) {
         static Powers of(double s, double scale, int c) {
-            float[] pow = new float[c + 1], cpow = new float[c + 1], rev = new float[c];
+            float[] pow = new float[c + 1], cpow = new float[c + 1], rev = new float[c], crev = new float[c];
             for (int m = 0; m <= c; m++) {
                 double p = Math.exp(-s * m);
                 pow[m] = weight(p);
@@ -112,8 +113,9 @@ final class TiledF32 {
             }
             for (int j = 0; j < c; j++) {
                 rev[j] = pow[c - 1 - j];
+                crev[j] = cpow[c - 1 - j];
             }
-            return new Powers(s, pow, cpow, rev);
+            return new Powers(s, pow, cpow, rev, crev);
         }
 
         double at(long m) {
@@ -256,7 +258,7 @@ final class TiledF32 {
             kx.transpose(kb, l, d, kt, c);
             // Intra-block: ((Q K^T) (.) M) V with the scale folded into the mask.
             kx.gemm(qb, 0, d, kt, 0, c, a, 0, c, l, l, d, 0f, false, Kernels.OUT_LOWER);
-            Rows.maskLower(a, c, l, pw.cpow());
+            Rows.maskLower(a, c, l, pw.crev(), c);
             kx.gemm(a, 0, c, vb, 0, e, ob, 0, e, l, e, l, 0f, false, Kernels.K_LOWER);
             // Inter-block: c lambda^(a+1) q_a S.
             if (!zero) {
@@ -267,7 +269,7 @@ final class TiledF32 {
             for (int x = 0; x < d; x++) {
                 int row = x * c;
                 for (int j = 0; j < l; j++) {
-                    kt[row + j] *= pw.pow()[l - 1 - j];
+                    kt[row + j] *= pw.rev()[c - l + j];
                 }
             }
             kx.gemm(kt, 0, c, vb, 0, e, st, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
@@ -477,7 +479,7 @@ final class TiledF32 {
             g.load(sh.valueRow(b, h, t), vs, l, e, gb);
             kx.transpose(vb, l, e, vt, c);
             kx.gemm(gb, 0, e, vt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_LOWER);
-            Rows.maskLower(bt, c, l, pw.cpow());
+            Rows.maskLower(bt, c, l, pw.crev(), c);
             kx.gemm(bt, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
             if (!zero && !wantDecay) {
                 kx.gemm(pw.cpow(), 1, gb, 0, e, st, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
@@ -557,7 +559,7 @@ final class TiledF32 {
         float[] at = new float[c * c], bt = new float[c * c];
         float[] dkb = new float[c * d], dvb = new float[c * e];
         float[] btT = fused != null ? new float[c * c] : null, dqb = fused != null ? new float[c * d] : null;
-        float[] entering = fused != null ? new float[d * e] : null, y = fused != null ? new float[d * c] : null;
+        float[] entering = fused != null ? new float[d * e] : null;
         float[] u = uEnd != null ? uEnd : new float[d * e];
         boolean zero = uEnd == null;
         double scale = pw.cpow()[0];
@@ -597,16 +599,9 @@ final class TiledF32 {
                 kx.transpose(bt, l, c, btT, c);
                 kx.gemm(btT, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
                 if (i > 0 || fused.firstHasState()) {
-                    // (dO S^T)^T = S dO^T, added to dq row by row with lambda weights.
                     fused.states().get(seq, t, entering);
-                    kx.gemm(entering, 0, e, gt, 0, c, y, 0, c, d, l, e, 0f, false, Kernels.FULL);
-                    for (int a = 0; a < l; a++) {
-                        float w = pw.cpow()[a + 1];
-                        int row = a * d;
-                        for (int z = 0; z < d; z++) {
-                            dqb[row + z] = Math.fma(w, y[z * c + a], dqb[row + z]);
-                        }
-                    }
+                    transposeState(entering, d, e, ut);
+                    kx.gemm(pw.cpow(), 1, gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
                 }
                 fused.dq().store(dqb, sh.keyRow(b, h, t), ks, l, d);
             }
