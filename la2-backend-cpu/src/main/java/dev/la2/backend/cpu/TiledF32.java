@@ -34,7 +34,7 @@ import java.util.function.IntConsumer;
  * by block), sweep 2 backward in time for dk and dv. When the forward kept its block states
  * ({@link #forwardKeeping}), sweep 2 also computes dq from them and sweep 1 is skipped (not for the
  * decay gradient, which needs sweep 1's T). Measured on 2 cores, N=4096 to 65536: the backward
- * 17-20% faster, forward plus backward 11-15% (the forward pays 0-5% for storing the states).
+ * 13-19% faster, forward plus backward 9-13% (the forward pays 2-3% for storing the states).
  */
 final class TiledF32 {
     /** Blocks of one segment per correction task: small enough to spread over threads. */
