@@ -19,7 +19,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A NumPy array of float32 or float64 in C order, read from and written to the .npy format
+ * A NumPy array of float16, float32 or float64 in C order, read from and written to the .npy format
  * (versions 1.0, 2.0 and 3.0; https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html).
  * Data is held as raw little-endian elements; reading maps the file rather than copying it.
  */
@@ -28,13 +28,16 @@ public final class NpyArray {
     private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
     /** NumPy pads the header so the data starts on a multiple of this (np.lib.format.ARRAY_ALIGN). */
     private static final int ALIGN = 64;
+    private static final String SUPPORTED = "'<f2' (float16), '<f4' (float32) or '<f8' (float64)";
     /** np.lib.format.GROWTH_AXIS_MAX_DIGITS. */
     private static final int GROWTH_DIGITS = 21;
+    private static final ValueLayout.OfShort F2 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F4 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble F8 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** The element types la2 reads and writes. */
     public enum Type {
+        FLOAT16("<f2", 2),
         FLOAT32("<f4", 4),
         FLOAT64("<f8", 8);
 
@@ -73,6 +76,16 @@ public final class NpyArray {
         return new NpyArray(Type.FLOAT32, shape.clone(), data);
     }
 
+    /** A float16 array of {@code values}, each rounded to the nearest float16 (ties to even). */
+    public static NpyArray ofFloat16(float[] values, int... shape) {
+        checkCount(values.length, shape);
+        MemorySegment data = Arena.ofAuto().allocate((long) values.length * 2, 8);
+        for (int i = 0; i < values.length; i++) {
+            data.setAtIndex(F2, i, Float.floatToFloat16(values[i]));
+        }
+        return new NpyArray(Type.FLOAT16, shape.clone(), data);
+    }
+
     public static NpyArray of(double[] values, int... shape) {
         checkCount(values.length, shape);
         MemorySegment data = Arena.ofAuto().allocate((long) values.length * 8, 8);
@@ -104,11 +117,17 @@ public final class NpyArray {
     public float[] toFloatArray() {
         int n = Math.toIntExact(elementCount());
         float[] out = new float[n];
-        if (type == Type.FLOAT32) {
-            MemorySegment.copy(data, F4, 0, out, 0, n);
-        } else {
-            for (int i = 0; i < n; i++) {
-                out[i] = (float) data.getAtIndex(F8, i);
+        switch (type) {
+            case FLOAT16 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = Float.float16ToFloat(data.getAtIndex(F2, i));
+                }
+            }
+            case FLOAT32 -> MemorySegment.copy(data, F4, 0, out, 0, n);
+            case FLOAT64 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = (float) data.getAtIndex(F8, i);
+                }
             }
         }
         return out;
@@ -120,8 +139,9 @@ public final class NpyArray {
         if (type == Type.FLOAT64) {
             MemorySegment.copy(data, F8, 0, out, 0, n);
         } else {
+            float[] widened = toFloatArray();
             for (int i = 0; i < n; i++) {
-                out[i] = data.getAtIndex(F4, i);
+                out[i] = widened[i];
             }
         }
         return out;
@@ -143,7 +163,7 @@ public final class NpyArray {
      * Reads a .npy file.
      *
      * @throws NoSuchFileException if there is no such file
-     * @throws NpyFormatException  if the file is not a C-ordered little-endian float32/float64 array
+     * @throws NpyFormatException  if the file is not a C-ordered little-endian float16/32/64 array
      */
     public static NpyArray read(Path file) throws IOException {
         if (Files.isDirectory(file)) {
@@ -243,15 +263,15 @@ public final class NpyArray {
             Object descr = dict.get("descr");
             if (!(descr instanceof String d)) {
                 throw new NpyFormatException(file + ": structured or record dtypes are not supported (descr " + descr
-                        + "); expected '<f4' (float32) or '<f8' (float64)");
+                        + "); expected " + SUPPORTED);
             }
             Type type = switch (d) {
+                case "<f2" -> Type.FLOAT16;
                 case "<f4" -> Type.FLOAT32;
                 case "<f8" -> Type.FLOAT64;
-                case ">f4", ">f8" -> throw new NpyFormatException(file + ": big-endian dtype '" + d
+                case ">f2", ">f4", ">f8" -> throw new NpyFormatException(file + ": big-endian dtype '" + d
                         + "' is not supported; save it little-endian, e.g. a.astype('<" + d.substring(1) + "')");
-                default -> throw new NpyFormatException(file + ": dtype '" + d
-                        + "' is not supported; expected '<f4' (float32) or '<f8' (float64)");
+                default -> throw new NpyFormatException(file + ": dtype '" + d + "' is not supported; expected " + SUPPORTED);
             };
             Object fortran = dict.get("fortran_order");
             if (!(fortran instanceof Boolean f)) {

@@ -30,13 +30,14 @@ import picocli.CommandLine.Option;
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Compute the function (and with --do its gradients) on NumPy .npy arrays.",
                 "",
-                "Arrays are float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) or [B,N,H,D] (bnhd); "
-                        + "v, do: the same with E; decay: [H]; states: [B,H,D,E]. Float64 arrays are computed in FP64 "
-                        + "where the backend has it.",
+                "Arrays are float16 ('<f2'), float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) "
+                        + "or [B,N,H,D] (bnhd); v, do: the same with E; decay: [H]; states: [B,H,D,E]. Float64 arrays "
+                        + "are computed in FP64 and float16 arrays stored as FP16 (fp32 arithmetic) where the backend "
+                        + "has them.",
                 "",
                 "Writes o.npy and final_state.npy (with --do also dq, dk, dv, dinitial_state and, with "
-                        + "--learnable-decay, ddecay) in the arrays' dtype. On any error nothing is written: one line "
-                        + "on stderr, exit code 2.",
+                        + "--learnable-decay, ddecay) in the arrays' dtype; for float16 arrays the states and ddecay in "
+                        + "float32, as la2 holds them. On any error nothing is written: one line on stderr, exit code 2.",
                 ""})
 final class RunCommand implements Callable<Integer> {
 
@@ -130,11 +131,19 @@ final class RunCommand implements Callable<Integer> {
 
         Map<String, NpyArray> results = new LinkedHashMap<>();
         try (LightningAttention la = LightningAttention.open(selection.backend, selection.options())) {
-            DType dtype = fileType == NpyArray.Type.FLOAT64 && la.dtypes().contains(DType.FP64) ? DType.FP64 : DType.FP32;
-            if (fileType == NpyArray.Type.FLOAT64 && dtype != DType.FP64) {
-                err.println("la2 run: note: backend '" + la.backendName() + "' has no FP64; computing the float64 arrays in FP32"
-                        + " (results are written as float64)");
+            DType wanted = switch (fileType) {
+                case FLOAT16 -> DType.FP16;
+                case FLOAT32 -> DType.FP32;
+                case FLOAT64 -> DType.FP64;
+            };
+            DType dtype = la.dtypes().contains(wanted) ? wanted : DType.FP32;
+            if (dtype != wanted) {
+                err.println("la2 run: note: backend '" + la.backendName() + "' has no " + wanted + "; computing the "
+                        + fileType.name().toLowerCase(java.util.Locale.ROOT) + " arrays in FP32 (results are written as "
+                        + fileType.name().toLowerCase(java.util.Locale.ROOT) + ")");
             }
+            // States and the decay gradient are held in the state type: FP32 for 16-bit sequences.
+            NpyArray.Type stateFileType = fileType == NpyArray.Type.FLOAT16 ? NpyArray.Type.FLOAT32 : fileType;
             if (!la.dtypes().contains(dtype)) {
                 throw new CliException("--backend " + la.backendName() + ": supports " + la.dtypes() + ", not " + dtype);
             }
@@ -151,7 +160,7 @@ final class RunCommand implements Callable<Integer> {
                         .withFinalState(true).withLearnableDecay(learnableDecay);
                 try (ForwardResult r = la.forward(inputs, options)) {
                     results.put("o.npy", result(r.output(), fileType, valueShape));
-                    results.put("final_state.npy", result(r.finalState(), fileType, stateShape));
+                    results.put("final_state.npy", result(r.finalState(), stateFileType, stateShape));
                 }
                 if (dOut != null) {
                     Tensor tdo = track(made, tensor(la, dOut, dtype));
@@ -160,9 +169,9 @@ final class RunCommand implements Callable<Integer> {
                         results.put("dq.npy", result(g.dq(), fileType, q.shape()));
                         results.put("dk.npy", result(g.dk(), fileType, k.shape()));
                         results.put("dv.npy", result(g.dv(), fileType, valueShape));
-                        results.put("dinitial_state.npy", result(g.dInitialState(), fileType, stateShape));
+                        results.put("dinitial_state.npy", result(g.dInitialState(), stateFileType, stateShape));
                         if (learnableDecay) {
-                            results.put("ddecay.npy", result(g.dDecay(), fileType, new int[] {h}));
+                            results.put("ddecay.npy", result(g.dDecay(), stateFileType, new int[] {h}));
                         }
                     }
                 }
@@ -225,7 +234,8 @@ final class RunCommand implements Callable<Integer> {
     private static Tensor tensor(LightningAttention la, NpyArray a, DType dtype) {
         Shape shape = Shape.of(a.shape());
         boolean rawMatches = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN
-                && (a.type() == NpyArray.Type.FLOAT32 && dtype == DType.FP32
+                && (a.type() == NpyArray.Type.FLOAT16 && dtype == DType.FP16
+                || a.type() == NpyArray.Type.FLOAT32 && dtype == DType.FP32
                 || a.type() == NpyArray.Type.FLOAT64 && dtype == DType.FP64);
         if (rawMatches) {
             return la.tensor(a.data(), dtype, shape);
@@ -235,7 +245,11 @@ final class RunCommand implements Callable<Integer> {
     }
 
     private static NpyArray result(Tensor t, NpyArray.Type type, int[] shape) {
-        return type == NpyArray.Type.FLOAT64 ? NpyArray.of(t.toDoubleArray(), shape) : NpyArray.of(t.toFloatArray(), shape);
+        return switch (type) {
+            case FLOAT16 -> NpyArray.ofFloat16(t.toFloatArray(), shape);
+            case FLOAT32 -> NpyArray.of(t.toFloatArray(), shape);
+            case FLOAT64 -> NpyArray.of(t.toDoubleArray(), shape);
+        };
     }
 
     private static Tensor track(List<Tensor> made, Tensor t) {

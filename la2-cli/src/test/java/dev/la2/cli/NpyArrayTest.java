@@ -53,6 +53,28 @@ class NpyArrayTest {
         }
     }
 
+    /** float16 values round to nearest even on the way in and widen exactly on the way out. */
+    @Test
+    void roundTripsFloat16() throws IOException {
+        float[] f = {0f, -0f, 1f, 1.0004883f, 65504f, 70000f, 6.0e-8f, Float.NaN, Float.NEGATIVE_INFINITY, -2.5f, 1e-3f, 3.14159f};
+        Path file = dir.resolve("h.npy");
+        NpyArray.ofFloat16(f, 3, 4).write(file);
+        NpyArray r = NpyArray.read(file);
+        assertThat(r.type()).isEqualTo(NpyArray.Type.FLOAT16);
+        assertThat(r.toString()).isEqualTo("<f2 (3, 4)");
+        float[] back = r.toFloatArray();
+        for (int i = 0; i < f.length; i++) {
+            float expected = Float.float16ToFloat(Float.floatToFloat16(f[i]));
+            assertThat(Float.floatToRawIntBits(back[i])).as("element %d (%s)", i, f[i])
+                    .isEqualTo(Float.floatToRawIntBits(expected));
+            assertThat(Double.doubleToRawLongBits(r.toDoubleArray()[i]))
+                    .isEqualTo(Double.doubleToRawLongBits(expected));
+        }
+        assertThat(back[3]).as("1 + 2^-11 ties to even").isEqualTo(1f);
+        assertThat(back[5]).as("beyond the float16 range").isEqualTo(Float.POSITIVE_INFINITY);
+        assertThat((Files.size(file) - 2L * f.length) % 64).isZero();
+    }
+
     @Test
     void writesTheBytesTheNpyFormatSpecifies() throws IOException {
         // Hand-made from the format description: magic, version 1.0, little-endian header length,
@@ -115,8 +137,9 @@ class NpyArrayTest {
                 .hasMessageContaining("big-endian dtype '>f4'");
         assertThatThrownBy(() -> NpyArray.read(dir.resolve("int.npy"))).isInstanceOf(NpyFormatException.class)
                 .hasMessageContaining("dtype '<i4' is not supported");
-        assertThatThrownBy(() -> NpyArray.read(dir.resolve("half.npy"))).isInstanceOf(NpyFormatException.class)
-                .hasMessageContaining("dtype '<f2' is not supported");
+        NpyArray half = NpyArray.read(dir.resolve("half.npy"));
+        assertThat(half.type()).isEqualTo(NpyArray.Type.FLOAT16);
+        assertThat(half.toFloatArray()).containsExactly(0f, 1f, 2f, 3f, 4f, 5f);
         assertThatThrownBy(() -> NpyArray.read(dir.resolve("record.npy"))).isInstanceOf(NpyFormatException.class)
                 .hasMessageContaining("structured");
     }
@@ -142,6 +165,30 @@ class NpyArrayTest {
                 "assert np.array_equal(b, expect, equal_nan=True) and math.copysign(1, b[1]) < 0",
                 "buf = io.BytesIO(); np.save(buf, a)",
                 "assert buf.getvalue() == open('ours_f4.npy', 'rb').read(), 'np.save writes other bytes'"))).isZero();
+    }
+
+    @Test
+    void float16FilesAgreeWithNumPy() throws IOException {
+        assumeTrue(NumPy.available(), "python3 with numpy is not installed");
+        float[] f = {0.1f, -1.5f, 65504f, 1e-6f, 2049f, 3.3333f};
+        NpyArray.ofFloat16(f, 2, 3).write(dir.resolve("ours_f2.npy"));
+        assertThat(NumPy.exec(dir, String.join("\n",
+                "import numpy as np, io",
+                "a = np.load('ours_f2.npy')",
+                "want = np.array([0.1, -1.5, 65504, 1e-6, 2049, 3.3333], dtype='<f4').astype('<f2').reshape(2, 3)",
+                "assert a.dtype == np.dtype('<f2') and np.array_equal(a, want), (a, want)",
+                "buf = io.BytesIO(); np.save(buf, want)",
+                "assert buf.getvalue() == open('ours_f2.npy', 'rb').read(), 'np.save writes other bytes'",
+                "np.save('theirs_f2.npy', (np.arange(6, dtype='<f2') * 0.3).reshape(3, 2))"))).isZero();
+        NpyArray theirs = NpyArray.read(dir.resolve("theirs_f2.npy"));
+        assertThat(theirs.type()).isEqualTo(NpyArray.Type.FLOAT16);
+        assertThat(theirs.shape()).containsExactly(3, 2);
+        float[] got = theirs.toFloatArray();
+        for (int i = 0; i < got.length; i++) {
+            // NumPy computes arange(6, '<f2') * 0.3 in float16: round i, then round i * fp16(0.3).
+            float step = Float.float16ToFloat(Float.floatToFloat16(0.3f));
+            assertThat(got[i]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(i * step)));
+        }
     }
 
     @Test

@@ -84,6 +84,55 @@ class RunCommandTest {
         check(out.resolve("ddecay.npy"), type, new int[] {H}, g.dDecay(), tol);
     }
 
+    /**
+     * float16 files run as FP16 storage: sequence results come back as float16, states and the decay
+     * gradient as float32; the reference sees the float16 inputs exactly.
+     */
+    @Test
+    void float16ArraysRunAsFp16() throws IOException {
+        SplittableRandom r = new SplittableRandom();
+        double[] q = half(normal(r, B * H * N * D, 1 / Math.sqrt(D))), k = half(normal(r, B * H * N * D, 1 / Math.sqrt(D)));
+        double[] v = half(normal(r, B * H * N * E, 1)), dOut = half(normal(r, B * H * N * E, 1));
+        for (String[] file : new String[][] {{"q16.npy", "q"}, {"k16.npy", "k"}, {"v16.npy", "v"}, {"do16.npy", "do"}}) {
+            double[] values = switch (file[1]) {
+                case "q" -> q;
+                case "k" -> k;
+                case "v" -> v;
+                default -> dOut;
+            };
+            int f = file[1].equals("q") || file[1].equals("k") ? D : E;
+            float[] narrow = new float[values.length];
+            for (int i = 0; i < narrow.length; i++) {
+                narrow[i] = (float) values[i];
+            }
+            NpyArray.ofFloat16(narrow, B, H, N, f).write(dir.resolve(file[0]));
+        }
+        save("s.npy", DecaySlopes.alibi(H), true, H);
+        Path out = dir.resolve("out16");
+        Cli run = Cli.run("run", "--backend", "cpu", "--q", p("q16.npy"), "--k", p("k16.npy"), "--v", p("v16.npy"),
+                "--decay", p("s.npy"), "--do", p("do16.npy"), "--learnable-decay", "--out", out.toString());
+        assertThat(run.code()).as(run.err()).isZero();
+        assertThat(run.out()).contains("FP16");
+        Problem problem = new Problem(B, H, N, D, E);
+        ReferenceMath.Forward f = ReferenceMath.forwardClosed(problem, q, k, v, DecaySlopes.alibi(H), null, 1.0);
+        ReferenceMath.Backward g = ReferenceMath.backward(problem, q, k, v, DecaySlopes.alibi(H), null, dOut, null, 1.0);
+        double tol = 2e-2; // SPEC.md's tolerance for 16-bit storage
+        check(out.resolve("o.npy"), NpyArray.Type.FLOAT16, new int[] {B, H, N, E}, f.output(), tol);
+        check(out.resolve("final_state.npy"), NpyArray.Type.FLOAT32, new int[] {B, H, D, E}, f.finalState(), tol);
+        check(out.resolve("dq.npy"), NpyArray.Type.FLOAT16, new int[] {B, H, N, D}, g.dq(), tol);
+        check(out.resolve("dk.npy"), NpyArray.Type.FLOAT16, new int[] {B, H, N, D}, g.dk(), tol);
+        check(out.resolve("dinitial_state.npy"), NpyArray.Type.FLOAT32, new int[] {B, H, D, E}, g.dInitialState(), tol);
+        check(out.resolve("dv.npy"), NpyArray.Type.FLOAT16, new int[] {B, H, N, E}, g.dv(), tol);
+        check(out.resolve("ddecay.npy"), NpyArray.Type.FLOAT32, new int[] {H}, g.dDecay(), tol);
+    }
+
+    private static double[] half(double[] values) {
+        for (int i = 0; i < values.length; i++) {
+            values[i] = Float.float16ToFloat(Float.floatToFloat16((float) values[i]));
+        }
+        return values;
+    }
+
     @Test
     void forwardOnlyWritesTheOutputAndTheFinalState() throws IOException {
         write(false, Layout.BHND);
