@@ -2,6 +2,8 @@ package dev.la2.backend.cpu;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
 import java.util.concurrent.ForkJoinWorkerThread;
@@ -19,6 +21,11 @@ final class WorkerPool implements AutoCloseable {
 
     private final int threads;
     private final ForkJoinPool pool;
+    /**
+     * The workers started and not yet seen dead, so that close() can wait until each has exited
+     * (the pool retires idle workers and starts new ones, so the dead are dropped as new ones come).
+     */
+    private final Queue<Thread> started = new ConcurrentLinkedQueue<>();
 
     WorkerPool(int threads) {
         this.threads = threads;
@@ -26,6 +33,8 @@ final class WorkerPool implements AutoCloseable {
             ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(p);
             t.setName("la2-cpu-" + NEXT_ID.incrementAndGet());
             t.setDaemon(true);
+            started.removeIf(w -> w.getState() == Thread.State.TERMINATED);
+            started.add(t);
             return t;
         }, null, false);
     }
@@ -75,8 +84,18 @@ final class WorkerPool implements AutoCloseable {
     public void close() {
         if (pool != null) {
             pool.shutdownNow();
+            // A terminated pool's last worker can still be on its way out (seen once as a live
+            // la2-cpu thread right after awaitTermination): join them all, within the same bound.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             try {
                 pool.awaitTermination(10, TimeUnit.SECONDS);
+                for (Thread t : started) {
+                    long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                    if (left <= 0) {
+                        break;
+                    }
+                    t.join(left);
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
