@@ -93,20 +93,10 @@ class RunCommandTest {
         SplittableRandom r = new SplittableRandom();
         double[] q = half(normal(r, B * H * N * D, 1 / Math.sqrt(D))), k = half(normal(r, B * H * N * D, 1 / Math.sqrt(D)));
         double[] v = half(normal(r, B * H * N * E, 1)), dOut = half(normal(r, B * H * N * E, 1));
-        for (String[] file : new String[][] {{"q16.npy", "q"}, {"k16.npy", "k"}, {"v16.npy", "v"}, {"do16.npy", "do"}}) {
-            double[] values = switch (file[1]) {
-                case "q" -> q;
-                case "k" -> k;
-                case "v" -> v;
-                default -> dOut;
-            };
-            int f = file[1].equals("q") || file[1].equals("k") ? D : E;
-            float[] narrow = new float[values.length];
-            for (int i = 0; i < narrow.length; i++) {
-                narrow[i] = (float) values[i];
-            }
-            NpyArray.ofFloat16(narrow, B, H, N, f).write(dir.resolve(file[0]));
-        }
+        saveFloat16("q16.npy", q, B, H, N, D);
+        saveFloat16("k16.npy", k, B, H, N, D);
+        saveFloat16("v16.npy", v, B, H, N, E);
+        saveFloat16("do16.npy", dOut, B, H, N, E);
         save("s.npy", DecaySlopes.alibi(H), true, H);
         Path out = dir.resolve("out16");
         Cli run = Cli.run("run", "--backend", "cpu", "--q", p("q16.npy"), "--k", p("k16.npy"), "--v", p("v16.npy"),
@@ -124,6 +114,14 @@ class RunCommandTest {
         check(out.resolve("dinitial_state.npy"), NpyArray.Type.FLOAT32, new int[] {B, H, D, E}, g.dInitialState(), tol);
         check(out.resolve("dv.npy"), NpyArray.Type.FLOAT16, new int[] {B, H, N, E}, g.dv(), tol);
         check(out.resolve("ddecay.npy"), NpyArray.Type.FLOAT32, new int[] {H}, g.dDecay(), tol);
+    }
+
+    private void saveFloat16(String name, double[] values, int... shape) throws IOException {
+        float[] f = new float[values.length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) values[i];
+        }
+        NpyArray.ofFloat16(f, shape).write(dir.resolve(name));
     }
 
     private static double[] half(double[] values) {

@@ -346,10 +346,7 @@ public abstract class ConformanceKit {
         try (Fixture f = fixture(cfg, c, rng)) {
             Tensor out = f.poisoned(cfg.dtype(), f.sequenceShape(c.valueDim()));
             Tensor fin = f.poisoned(cfg.dtype().stateType(), f.stateShape());
-            try (SavedForward saved = la.forward(f.inputs(), f.options().withSaveForBackward(true), out, fin)) {
-                if (saved == null) {
-                    throw new AssertionError(context + ": forward with saveForBackward returned nothing to pass to the backward");
-                }
+            try (SavedForward saved = keep(la, f.inputs(), f.options(), out, fin)) {
                 ReferenceMath.Forward fwd = f.oracle();
                 Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
                 Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
@@ -381,10 +378,16 @@ public abstract class ConformanceKit {
         }
     }
 
-    /** What a keeping forward of {@code inputs} returns (its output is {@code f}'s to close). */
+    /** What a keeping forward of {@code inputs} returns, into an output {@code f} closes. */
     private static SavedForward keep(LightningAttention la, Fixture f, AttentionInputs inputs, AttentionOptions options) {
         Tensor out = f.track(la.allocate(f.dtype, options.layout().shape(f.c.batch(), f.c.heads(), f.c.tokens(), f.c.valueDim())));
-        SavedForward saved = la.forward(inputs, options.withSaveForBackward(true), out, null);
+        return keep(la, inputs, options, out, null);
+    }
+
+    /** A keeping forward into {@code out} (and {@code fin}, may be null); it must return what it kept. */
+    private static SavedForward keep(LightningAttention la, AttentionInputs inputs, AttentionOptions options, Tensor out,
+                                     Tensor fin) {
+        SavedForward saved = la.forward(inputs, options.withSaveForBackward(true), out, fin);
         if (saved == null) {
             throw new AssertionError("forward with saveForBackward returned nothing to pass to the backward");
         }
