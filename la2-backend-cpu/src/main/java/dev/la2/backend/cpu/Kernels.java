@@ -140,6 +140,45 @@ interface Kernels {
         MemorySegment.copy(buf, 0, seg, Rows.HALF, offset, n);
     }
 
+    /**
+     * Keeps a[i][j] (row pitch lda) for j <= i times coef[i - j], zeros j > i, for an n x n tile,
+     * given the coefficients reversed: coefRev[m] = coef[c - 1 - m] (n <= c).
+     */
+    default void maskLower(float[] a, int lda, int n, float[] coefRev, int c) {
+        for (int i = 0; i < n; i++) {
+            int at = i * lda, from = c - 1 - i;
+            for (int j = 0; j <= i; j++) {
+                a[at + j] *= coefRev[from + j];
+            }
+            for (int j = i + 1; j < n; j++) {
+                a[at + j] = 0f;
+            }
+        }
+    }
+
+    /** Keeps a[i][j] for j >= i times coef[j - i], zeros j < i. */
+    default void maskUpper(float[] a, int lda, int n, float[] coef) {
+        for (int i = 0; i < n; i++) {
+            int at = i * lda;
+            for (int j = 0; j < i; j++) {
+                a[at + j] = 0f;
+            }
+            for (int j = i; j < n; j++) {
+                a[at + j] *= coef[j - i];
+            }
+        }
+    }
+
+    /** a[i][j] *= w[wo + j] for a rows x cols block with row pitch lda: the decay's per-token weights on a transposed tile. */
+    default void scaleColumns(float[] a, int rows, int cols, int lda, float[] w, int wo) {
+        for (int i = 0; i < rows; i++) {
+            int at = i * lda;
+            for (int j = 0; j < cols; j++) {
+                a[at + j] *= w[wo + j];
+            }
+        }
+    }
+
     /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
     void transpose(float[] src, int rows, int cols, float[] dst, int ldd);
 

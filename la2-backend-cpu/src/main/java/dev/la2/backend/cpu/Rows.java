@@ -67,35 +67,6 @@ final class Rows {
         }
     }
 
-    /**
-     * Keeps a[i][j] (row pitch lda) for j <= i times coef[i - j], zeros j > i, for an n x n tile,
-     * given the coefficients reversed: coefRev[m] = coef[c - 1 - m] (n <= c).
-     */
-    static void maskLower(float[] a, int lda, int n, float[] coefRev, int c) {
-        for (int i = 0; i < n; i++) {
-            int at = i * lda, from = c - 1 - i;
-            for (int j = 0; j <= i; j++) {
-                a[at + j] *= coefRev[from + j];
-            }
-            for (int j = i + 1; j < n; j++) {
-                a[at + j] = 0f;
-            }
-        }
-    }
-
-    /** Keeps a[i][j] for j >= i times coef[j - i], zeros j < i. */
-    static void maskUpper(float[] a, int lda, int n, float[] coef) {
-        for (int i = 0; i < n; i++) {
-            int at = i * lda;
-            for (int j = 0; j < i; j++) {
-                a[at + j] = 0f;
-            }
-            for (int j = i; j < n; j++) {
-                a[at + j] *= coef[j - i];
-            }
-        }
-    }
-
     /** In double: the decay gradient sums these over every token, and they partly cancel. */
     static double dot(float[] x, int xo, float[] y, int yo, int n) {
         double s0 = 0, s1 = 0;

@@ -258,7 +258,7 @@ final class TiledF32 {
             kx.transpose(kb, l, d, kt, c);
             // Intra-block: ((Q K^T) (.) M) V with the scale folded into the mask.
             kx.gemm(qb, 0, d, kt, 0, c, a, 0, c, l, l, d, 0f, false, Kernels.OUT_LOWER);
-            Rows.maskLower(a, c, l, pw.crev(), c);
+            kx.maskLower(a, c, l, pw.crev(), c);
             kx.gemm(a, 0, c, vb, 0, e, ob, 0, e, l, e, l, 0f, false, Kernels.K_LOWER);
             // Inter-block: c lambda^(a+1) q_a S.
             if (!zero) {
@@ -266,12 +266,7 @@ final class TiledF32 {
             }
             o.store(ob, sh.valueRow(b, h, t), vs, l, e);
             // S <- lambda^l S + (diag(lambda^(l-1-j)) K)^T V.
-            for (int x = 0; x < d; x++) {
-                int row = x * c;
-                for (int j = 0; j < l; j++) {
-                    kt[row + j] *= pw.rev()[c - l + j];
-                }
-            }
+            kx.scaleColumns(kt, d, l, c, pw.rev(), c - l);
             kx.gemm(kt, 0, c, vb, 0, e, st, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
             zero = false;
         }
@@ -479,7 +474,7 @@ final class TiledF32 {
             g.load(sh.valueRow(b, h, t), vs, l, e, gb);
             kx.transpose(vb, l, e, vt, c);
             kx.gemm(gb, 0, e, vt, 0, c, bt, 0, c, l, l, e, 0f, false, Kernels.OUT_LOWER);
-            Rows.maskLower(bt, c, l, pw.crev(), c);
+            kx.maskLower(bt, c, l, pw.crev(), c);
             kx.gemm(bt, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
             if (!zero && !wantDecay) {
                 kx.gemm(pw.cpow(), 1, gb, 0, e, st, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
@@ -590,8 +585,8 @@ final class TiledF32 {
                     }
                 }
             }
-            Rows.maskUpper(at, c, l, pw.cpow());
-            Rows.maskUpper(bt, c, l, pw.cpow());
+            kx.maskUpper(at, c, l, pw.cpow());
+            kx.maskUpper(bt, c, l, pw.cpow());
             kx.gemm(bt, 0, c, qb, 0, d, dkb, 0, d, l, d, l, 0f, false, Kernels.K_UPPER);
             kx.gemm(at, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 0f, false, Kernels.K_UPPER);
             if (fused != null) {
@@ -612,12 +607,7 @@ final class TiledF32 {
             }
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
-            for (int z = 0; z < d; z++) {
-                int row = z * c;
-                for (int j = 0; j < l; j++) {
-                    qt[row + j] *= pw.cpow()[j + 1];
-                }
-            }
+            kx.scaleColumns(qt, d, l, c, pw.cpow(), 1);
             kx.gemm(qt, 0, c, gb, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
             zero = false;
         }
@@ -710,25 +700,28 @@ final class TiledF32 {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
-        float[] gb = new float[c * e], y = new float[c * d], dqb = new float[c * d], qb = wantDecay ? new float[c * d] : null;
+        float[] gb = new float[c * e], dqb = new float[c * d], w = new float[c];
+        float[] y = wantDecay ? new float[c * d] : null, qb = wantDecay ? new float[c * d] : null;
         double scale = pw.cpow()[0], sum = 0;
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
             g.load(sh.valueRow(b, h, t), vs, l, e, gb);
             dq.load(sh.keyRow(b, h, t), ks, l, d, dqb);
-            if (wantDecay) {
-                q.load(sh.keyRow(b, h, t), ks, l, d, qb);
-            }
-            kx.gemm(gb, 0, e, stIn, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
             for (int r = 0; r < l; r++) {
-                int u = t + r - segStart;
-                double p = pw.at(u + 1);
-                float w = weight(scale * p);
-                for (int x = 0; x < d; x++) {
-                    dqb[r * d + x] = Math.fma(w, y[r * d + x], dqb[r * d + x]);
-                }
-                if (wantDecay) {
-                    sum += scale * (u + 1) * p * Rows.dot(qb, r * d, y, r * d, d);
+                w[r] = weight(scale * pw.at(t + r - segStart + 1));
+            }
+            if (!wantDecay) {
+                kx.gemm(w, 0, gb, 0, e, stIn, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
+            } else {
+                // The decay term needs dO S_in^T itself, so it goes through y.
+                q.load(sh.keyRow(b, h, t), ks, l, d, qb);
+                kx.gemm(gb, 0, e, stIn, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                for (int r = 0; r < l; r++) {
+                    int u = t + r - segStart;
+                    for (int x = 0; x < d; x++) {
+                        dqb[r * d + x] = Math.fma(w[r], y[r * d + x], dqb[r * d + x]);
+                    }
+                    sum += scale * (u + 1) * pw.at(u + 1) * Rows.dot(qb, r * d, y, r * d, d);
                 }
             }
             dq.store(dqb, sh.keyRow(b, h, t), ks, l, d);

@@ -128,6 +128,39 @@ class KernelsTest {
         }
     }
 
+    /** The decay masks and column weights against plain loops, on every row and column tail; padding untouched. */
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void masksAndColumnWeightsMatchPlainLoops(Kernels kx) {
+        SplittableRandom rng = new SplittableRandom();
+        for (int n : new int[] {1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65}) {
+            int c = n + rng.nextInt(3), lda = n + rng.nextInt(3);
+            float[] coef = random(rng, c + 1), coefRev = new float[c];
+            for (int m = 0; m < c; m++) {
+                coefRev[m] = coef[c - 1 - m];
+            }
+            float[] lower = random(rng, n * lda), upper = random(rng, n * lda), cols = random(rng, n * lda);
+            float[] before = lower.clone(), beforeUpper = upper.clone(), beforeCols = cols.clone();
+            int wo = rng.nextInt(2);
+            kx.maskLower(lower, lda, n, coefRev, c);
+            kx.maskUpper(upper, lda, n, coef);
+            kx.scaleColumns(cols, n, n, lda, coef, wo);
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < lda; j++) {
+                    int at = i * lda + j;
+                    String where = kx.describe() + " n=" + n + " at (" + i + ", " + j + ")";
+                    boolean inside = j < n;
+                    assertThat(lower[at]).as("lower %s", where)
+                            .isEqualTo(!inside ? before[at] : j <= i ? before[at] * coef[i - j] : 0f);
+                    assertThat(upper[at]).as("upper %s", where)
+                            .isEqualTo(!inside ? beforeUpper[at] : j >= i ? beforeUpper[at] * coef[j - i] : 0f);
+                    assertThat(cols[at]).as("columns %s", where)
+                            .isEqualTo(!inside ? beforeCols[at] : beforeCols[at] * coef[wo + j]);
+                }
+            }
+        }
+    }
+
     /** The in-place decode step against double loops, on every column tail; bytes around the state untouched. */
     @ParameterizedTest
     @MethodSource("kernels")
