@@ -386,6 +386,8 @@ final class VectorKernels implements Kernels {
         // through k3x8, three rows at a time; the rest of the columns through the four-row kernels.
         int panels = WIDE && shape != OUT_LOWER && shape != OUT_UPPER ? n - n % (8 * L) : 0;
         if (shape == FULL) {
+            // Then whole groups of 4 vectors (D or E = 64 at 512 bits) through k6x4, six rows at a time.
+            int quads = WIDE ? (n - panels) - (n - panels) % (4 * L) : 0;
             // Inner dimension in chunks, outermost, so that the rows of B one chunk reads stay in
             // cache while every block of rows passes over them (B is the D x E state in the big
             // products).
@@ -396,7 +398,9 @@ final class VectorKernels implements Kernels {
                 int p1 = Math.min(k, p0 + kc);
                 panelRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, k, p0, p1,
                         first ? beta : 1f, !first || accumulate, FULL);
-                fourRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, n, k, p0, p1,
+                sixRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels, panels + quads, k, p0, p1,
+                        first ? beta : 1f, !first || accumulate);
+                fourRows(a, ao, lda, b, bo, ldb, c, co, ldc, m, panels + quads, n, k, p0, p1,
                         first ? beta : 1f, !first || accumulate, FULL);
                 p0 = p1;
             } while (p0 < k);
@@ -460,6 +464,30 @@ final class VectorKernels implements Kernels {
             row1(a, ao, lda, b, bo, ldb, c, co, ldc, i, 0, panels,
                     Math.max(plo, Kernels.innerLo(shape, i)), Math.min(phi, Kernels.innerHi(shape, i, 1, k)), beta, acc);
         }
+    }
+
+    /**
+     * Columns [j0, j1) of a FULL product (a multiple of 4 vectors), inner range [plo, phi): k6x4 on
+     * groups of six rows, the rows left over through the four-row kernels.
+     */
+    private static void sixRows(float[] a, int ao, int lda, float[] b, int bo, int ldb, float[] c, int co, int ldc,
+                                int m, int j0, int j1, int k, int plo, int phi, float beta, boolean acc) {
+        if (j0 >= j1) {
+            return;
+        }
+        int m6 = m - m % 6;
+        for (int i0 = 0; i0 < m6; i0 += 6) {
+            int cr = co + i0 * ldc;
+            if (!acc) {
+                for (int i = 0; i < 6; i++) {
+                    Arrays.fill(c, cr + i * ldc + j0, cr + i * ldc + j1, 0f);
+                }
+            }
+            for (int j = j0; j < j1; j += 4 * L) {
+                k6x4(a, ao + i0 * lda, lda, b, bo + j, ldb, c, cr + j, ldc, plo, phi, acc ? beta : 1f);
+            }
+        }
+        fourRows(a, ao + m6 * lda, lda, b, bo, ldb, c, co + m6 * ldc, ldc, m - m6, j0, j1, k, plo, phi, beta, acc, FULL);
     }
 
     /** Columns [j0, n) of C, inner range [plo, phi), in groups of four rows; any shape. */
@@ -696,6 +724,83 @@ final class VectorKernels implements Kernels {
         c15.intoArray(c, r1 + 5 * L);
         c16.intoArray(c, r1 + 6 * L);
         c17.intoArray(c, r1 + 7 * L);
+    }
+
+    /**
+     * Six rows by four vectors, for columns in groups of 64 floats (D or E = 64): 24 accumulators
+     * and a broadcast per four FMAs, but a B load per six (k4x4: per four). Accumulates onto beta C
+     * always, as k3x8 does and for the same reason.
+     */
+    private static void k6x4(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
+            int plo, int phi, float beta) {
+        int r1 = cr + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc;
+        FloatVector c00 = FloatVector.fromArray(F, c, cr).mul(beta), c01 = FloatVector.fromArray(F, c, cr + L).mul(beta), c02 = FloatVector.fromArray(F, c, cr + 2 * L).mul(beta), c03 = FloatVector.fromArray(F, c, cr + 3 * L).mul(beta);
+        FloatVector c10 = FloatVector.fromArray(F, c, r1).mul(beta), c11 = FloatVector.fromArray(F, c, r1 + L).mul(beta), c12 = FloatVector.fromArray(F, c, r1 + 2 * L).mul(beta), c13 = FloatVector.fromArray(F, c, r1 + 3 * L).mul(beta);
+        FloatVector c20 = FloatVector.fromArray(F, c, r2).mul(beta), c21 = FloatVector.fromArray(F, c, r2 + L).mul(beta), c22 = FloatVector.fromArray(F, c, r2 + 2 * L).mul(beta), c23 = FloatVector.fromArray(F, c, r2 + 3 * L).mul(beta);
+        FloatVector c30 = FloatVector.fromArray(F, c, r3).mul(beta), c31 = FloatVector.fromArray(F, c, r3 + L).mul(beta), c32 = FloatVector.fromArray(F, c, r3 + 2 * L).mul(beta), c33 = FloatVector.fromArray(F, c, r3 + 3 * L).mul(beta);
+        FloatVector c40 = FloatVector.fromArray(F, c, r4).mul(beta), c41 = FloatVector.fromArray(F, c, r4 + L).mul(beta), c42 = FloatVector.fromArray(F, c, r4 + 2 * L).mul(beta), c43 = FloatVector.fromArray(F, c, r4 + 3 * L).mul(beta);
+        FloatVector c50 = FloatVector.fromArray(F, c, r5).mul(beta), c51 = FloatVector.fromArray(F, c, r5 + L).mul(beta), c52 = FloatVector.fromArray(F, c, r5 + 2 * L).mul(beta), c53 = FloatVector.fromArray(F, c, r5 + 3 * L).mul(beta);
+        for (int p = plo; p < phi; p++) {
+            int bp = bc + p * ldb, ap = ar + p;
+            FloatVector b0 = FloatVector.fromArray(F, b, bp);
+            FloatVector b1 = FloatVector.fromArray(F, b, bp + L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bp + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bp + 3 * L);
+            FloatVector x0 = FloatVector.broadcast(F, a[ap]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            c02 = x0.fma(b2, c02);
+            c03 = x0.fma(b3, c03);
+            FloatVector x1 = FloatVector.broadcast(F, a[ap + lda]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            c12 = x1.fma(b2, c12);
+            c13 = x1.fma(b3, c13);
+            FloatVector x2 = FloatVector.broadcast(F, a[ap + 2 * lda]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            c22 = x2.fma(b2, c22);
+            c23 = x2.fma(b3, c23);
+            FloatVector x3 = FloatVector.broadcast(F, a[ap + 3 * lda]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+            c32 = x3.fma(b2, c32);
+            c33 = x3.fma(b3, c33);
+            FloatVector x4 = FloatVector.broadcast(F, a[ap + 4 * lda]);
+            c40 = x4.fma(b0, c40);
+            c41 = x4.fma(b1, c41);
+            c42 = x4.fma(b2, c42);
+            c43 = x4.fma(b3, c43);
+            FloatVector x5 = FloatVector.broadcast(F, a[ap + 5 * lda]);
+            c50 = x5.fma(b0, c50);
+            c51 = x5.fma(b1, c51);
+            c52 = x5.fma(b2, c52);
+            c53 = x5.fma(b3, c53);
+        }
+        c00.intoArray(c, cr);
+        c01.intoArray(c, cr + L);
+        c02.intoArray(c, cr + 2 * L);
+        c03.intoArray(c, cr + 3 * L);
+        c10.intoArray(c, r1);
+        c11.intoArray(c, r1 + L);
+        c12.intoArray(c, r1 + 2 * L);
+        c13.intoArray(c, r1 + 3 * L);
+        c20.intoArray(c, r2);
+        c21.intoArray(c, r2 + L);
+        c22.intoArray(c, r2 + 2 * L);
+        c23.intoArray(c, r2 + 3 * L);
+        c30.intoArray(c, r3);
+        c31.intoArray(c, r3 + L);
+        c32.intoArray(c, r3 + 2 * L);
+        c33.intoArray(c, r3 + 3 * L);
+        c40.intoArray(c, r4);
+        c41.intoArray(c, r4 + L);
+        c42.intoArray(c, r4 + 2 * L);
+        c43.intoArray(c, r4 + 3 * L);
+        c50.intoArray(c, r5);
+        c51.intoArray(c, r5 + L);
+        c52.intoArray(c, r5 + 2 * L);
+        c53.intoArray(c, r5 + 3 * L);
     }
 
     private static void k4x4(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,

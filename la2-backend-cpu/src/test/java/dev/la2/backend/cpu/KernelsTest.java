@@ -20,8 +20,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * at 256 bits repeats this for the 8-lane kernels.
  */
 class KernelsTest {
-    /** Extents around every blocking boundary: vectors, four-row groups, k3x8's three rows and 8-vector panels (128 and 256 columns at 512 bits). */
-    private static final int[] SIZES = {1, 3, 4, 5, 8, 15, 16, 17, 31, 32, 33, 64, 65, 70, 127, 128, 129, 130, 256, 259};
+    /** Extents around every blocking boundary: vectors, four-row groups, k3x8's three rows and k6x4's six, 8-vector panels (128 and 256 columns at 512 bits) and 4-vector ones (64, 192). */
+    private static final int[] SIZES = {1, 3, 4, 5, 6, 8, 15, 16, 17, 31, 32, 33, 64, 65, 70, 127, 128, 129, 130, 192, 256, 259};
     private static final int[] SHAPES = {Kernels.FULL, Kernels.OUT_LOWER, Kernels.OUT_UPPER, Kernels.K_LOWER, Kernels.K_UPPER};
 
     static Stream<Kernels> kernels() {
