@@ -12,11 +12,13 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Register-blocked products on the Vector API: each micro-kernel keeps a block of C (three rows by
- * eight vectors on 512-bit machines, otherwise four rows by up to four vectors) in registers for
- * the whole inner loop, broadcasting one A element per row and loading one B vector per column
- * group (the i-k-j order, so no horizontal reductions). Column tails use one masked vector; row
- * tails use one-row kernels.
+ * Register-blocked products on the Vector API: each micro-kernel keeps a block of C in registers
+ * for the whole inner loop, broadcasting one A element per row and loading one B vector per column
+ * group (the i-k-j order, so no horizontal reductions). On 512-bit machines (32 registers) the
+ * blocks are three rows by eight vectors (two for the last rows), or six rows by four vectors for
+ * columns in groups of four; elsewhere, and for products whose output is a triangular score tile,
+ * four rows by up to four vectors. Column tails use one masked vector; row tails use one-row
+ * kernels.
  *
  * <p>The species is a {@code static final} constant so the JIT folds it; it is the preferred one
  * unless the system property {@code la2.cpu.vectorBits} names 64, 128, 256 or 512.
