@@ -361,6 +361,26 @@ extern "C" __global__ void la2_random_f32(const RandomParams p) { randomImpl<flo
 extern "C" __global__ void la2_random_bf16(const RandomParams p) { randomImpl<__nv_bfloat16>(p); }
 extern "C" __global__ void la2_random_f16(const RandomParams p) { randomImpl<__half>(p); }
 
+// Element-for-element storage conversion of n elements (fp32 <-> 16-bit, rounding to nearest
+// even): the 16-bit backward's decay-gradient passes run on fp32 copies of their operands.
+struct ConvertParams {
+    const void* src;
+    void* dst;
+    i64 n;
+};
+
+template <typename S, typename D>
+__device__ void convertImpl(const ConvertParams& p) {
+    for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += (i64) gridDim.x * blockDim.x) {
+        stf<D>((D*) p.dst, i, ldf<S>((const S*) p.src, i));
+    }
+}
+
+extern "C" __global__ void la2_widen_bf16(const ConvertParams p) { convertImpl<__nv_bfloat16, float>(p); }
+extern "C" __global__ void la2_widen_f16(const ConvertParams p) { convertImpl<__half, float>(p); }
+extern "C" __global__ void la2_narrow_bf16(const ConvertParams p) { convertImpl<float, __nv_bfloat16>(p); }
+extern "C" __global__ void la2_narrow_f16(const ConvertParams p) { convertImpl<float, __half>(p); }
+
 template <typename T> __device__ __forceinline__ float toF(T x);
 template <> __device__ __forceinline__ float toF<float>(float x) { return x; }
 template <> __device__ __forceinline__ float toF<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }

@@ -97,6 +97,7 @@ final class CudaBackend implements AttentionBackend {
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
     private final CUfunction sweepF32, sweepBf16, sweepF16, scan, decayGrad, decodeF32, decodeBf16, decodeF16;
     private final CUfunction randomF32, randomBf16, randomF16;
+    private final CUfunction widenBf16, widenF16, narrowBf16, narrowF16;
     /**
      * The tensor-core sweeps by symbol: la2_sweep_{wide,tc1,tc}_TYPE_dDK, each also with the suffix
      * _bwd (without the forward's exact handling of non-finite values; la2_kernels.cu, causalSum).
@@ -159,6 +160,10 @@ final class CudaBackend implements AttentionBackend {
         randomF32 = function("la2_random_f32", false);
         randomBf16 = function("la2_random_bf16", false);
         randomF16 = function("la2_random_f16", false);
+        widenBf16 = function("la2_widen_bf16", false);
+        widenF16 = function("la2_widen_f16", false);
+        narrowBf16 = function("la2_narrow_bf16", false);
+        narrowF16 = function("la2_narrow_f16", false);
         for (int i = 0; i < 2; i++) {
             staging[i] = new Pointer();
             check(cuMemHostAlloc(staging[i], STAGING_BYTES, 0), "cuMemHostAlloc(" + STAGING_BYTES + " bytes)");
@@ -700,9 +705,11 @@ final class CudaBackend implements AttentionBackend {
      *
      * whose dot products are accumulated in float64 inside the dv sweep and a forward recompute
      * that writes no output. The two sums cancel (by a factor of 10 to 100 on random inputs), so
-     * when the decay gradient is wanted these two passes run on the fp32-FMA kernels: with 16-bit
-     * or TF32 tensor-core intermediates the decay gradient missed the storage tolerances (measured
-     * up to 5.8e-2 in bf16 and 1.2e-2 in TF32). That makes learnable-decay backward passes slower.
+     * these two passes need fp32 products: with 16-bit or TF32 tensor-core intermediates the decay
+     * gradient missed the storage tolerances (measured up to 5.8e-2 in bf16 and 1.2e-2 in TF32).
+     * With 16-bit storage or TF32 they run on the 3xTF32 tensor-core sweep, over fp32 copies of
+     * the 16-bit operands (and dv through an fp32 copy); with STRICT or TF32X3, which promise
+     * fp32's 1e-5, and for shapes without a tensor-core sweep, on the fp32-FMA sweep.
      */
     @Override
     public void backward(BackwardCall call) {
@@ -718,6 +725,7 @@ final class CudaBackend implements AttentionBackend {
             boolean learn = call.dDecay() != null;
             long bh = s.sequences();
             List<DevicePool.Block> temps = new ArrayList<>();
+            List<CudaTensor> copies = new ArrayList<>();
             try {
                 DevicePool.Block acc = null;
                 if (learn) {
@@ -742,12 +750,20 @@ final class CudaBackend implements AttentionBackend {
                 p.precision = call.precision();
                 p.gradient = true;
                 sweep(s, p);
+                // The decay gradient's two passes (the dv sweep and a forward recompute) on fp32 products.
+                boolean fp32Sweeps = learn && (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
+                        && tensorCoreSweep(DType.FP32, Precision.TF32X3, d, e, true) != null;
+                AttentionShape exactShape = fp32Sweeps ? new AttentionShape(s.batch(), s.heads(), s.tokens(), d, e,
+                        s.layout(), DType.FP32) : s;
+                CudaTensor qx = fp32Sweeps ? widened(q, copies) : q, kx = fp32Sweeps ? widened(k, copies) : k;
+                CudaTensor vx = fp32Sweeps ? widened(v, copies) : v, dOx = fp32Sweeps ? widened(dO, copies) : dO;
+                CudaTensor dvx = fp32Sweeps && s.dtype() != DType.FP32 ? scratchFp32(t(call.dv()), copies) : t(call.dv());
                 // dv: reversed, q'=k, k'=q, v'=dO, state G (D x E) from dS_final; its end gives dS0 = lambda G_0
                 p = new Sweep();
-                p.q = k;
-                p.k = q;
-                p.v = dO;
-                p.o = t(call.dv());
+                p.q = learn ? kx : k;
+                p.k = learn ? qx : q;
+                p.v = learn ? dOx : dO;
+                p.o = learn ? dvx : t(call.dv());
                 p.decay = decay;
                 p.s0 = dSf;
                 p.sfinal = t(call.dInitialState());
@@ -761,13 +777,16 @@ final class CudaBackend implements AttentionBackend {
                 p.ofs0 = 0;
                 p.rev = true;
                 if (learn) {
-                    p.w = v;
+                    p.w = vx;
                     p.acc = acc.address();
                 }
-                p.precision = call.precision();
-                p.exact = learn;
+                p.precision = fp32Sweeps ? Precision.TF32X3 : call.precision();
+                p.exact = learn && !fp32Sweeps;
                 p.gradient = true;
-                sweep(s, p);
+                sweep(learn ? exactShape : s, p);
+                if (dvx != t(call.dv())) {
+                    convert(dvx, t(call.dv()));
+                }
                 // dk: reversed, q'=v, k'=dO, v'=q, state G^T (E x D)
                 p = new Sweep();
                 p.q = v;
@@ -795,12 +814,12 @@ final class CudaBackend implements AttentionBackend {
                     }
                     // forward recompute: accO = sum_t t <dO_t, o_t>, and S_final when dS_final is given
                     p = new Sweep();
-                    p.q = q;
-                    p.k = k;
-                    p.v = v;
-                    p.o = dO; // never written (writeOut = false); the kernel needs a valid base only
+                    p.q = qx;
+                    p.k = kx;
+                    p.v = vx;
+                    p.o = dOx; // never written (writeOut = false); the kernel needs a valid base only
                     p.writeOut = false;
-                    p.w = dO;
+                    p.w = dOx;
                     p.acc = acc.address() + 8L * bh;
                     p.decay = decay;
                     p.s0 = s0;
@@ -811,9 +830,10 @@ final class CudaBackend implements AttentionBackend {
                     p.alpha = p.beta = c;
                     p.kappa = 1;
                     p.sfinalScratch = sfin == null ? 0 : sfin.address();
-                    p.precision = call.precision();
-                p.exact = learn;
-                sweep(s, p);
+                    p.precision = fp32Sweeps ? Precision.TF32X3 : call.precision();
+                    p.exact = !fp32Sweeps;
+                    p.gradient = true;
+                    sweep(exactShape, p);
                     Params g = new Params(11)
                             .ptr(acc.address()).ptr(acc.address() + 8L * bh).ptr(t(call.dInitialState())).ptr(s0)
                             .ptr(dSf).ptr(sfin == null ? 0 : sfin.address()).ptr(t(call.dDecay()))
@@ -824,8 +844,41 @@ final class CudaBackend implements AttentionBackend {
                 for (DevicePool.Block b : temps) {
                     pool.release(b);
                 }
+                // Safe to release at once, as the blocks above: later uses queue behind these kernels.
+                copies.forEach(CudaTensor::close);
             }
         });
+    }
+
+    /** x itself when it is fp32, else an fp32 copy of it (added to {@code copies}). */
+    private CudaTensor widened(CudaTensor x, List<CudaTensor> copies) {
+        if (x.dtype() == DType.FP32) {
+            return x;
+        }
+        CudaTensor wide = scratchFp32(x, copies);
+        convert(x, wide);
+        return wide;
+    }
+
+    /** An uninitialised fp32 tensor of x's shape (added to {@code copies}). */
+    private CudaTensor scratchFp32(CudaTensor x, List<CudaTensor> copies) {
+        CudaTensor wide = t(allocate(DType.FP32, x.shape()));
+        copies.add(wide);
+        return wide;
+    }
+
+    /** dst = src element for element, between fp32 and bf16 or fp16 (nearest even). */
+    private void convert(CudaTensor src, CudaTensor dst) {
+        boolean widen = dst.dtype() == DType.FP32;
+        DType half = widen ? src.dtype() : dst.dtype();
+        CUfunction f = switch (half) {
+            case BF16 -> widen ? widenBf16 : narrowBf16;
+            case FP16 -> widen ? widenF16 : narrowF16;
+            case FP32, FP64 -> throw new IllegalStateException("convert " + src.dtype() + " to " + dst.dtype());
+        };
+        long n = src.elementCount();
+        Params a = new Params(3).ptr(src).ptr(dst).i64(n);
+        launch(f, "la2_convert", Math.min(8L * smCount, (n + 255) / 256), 1, 1, 256, 0, a.bytes());
     }
 
     @Override
