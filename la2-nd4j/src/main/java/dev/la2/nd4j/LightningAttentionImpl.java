@@ -194,11 +194,10 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             }
         }
         // Backprop runs the backward right after this forward: keeping the block states costs memory
-        // only until then and spares the backward their recomputation (the cpu backend recomputes
-        // anyway for a learnable decay, so nothing is kept then).
-        boolean keep = forBackprop && !c.isLearnableDecay();
+        // only until then and spares the backward their recomputation.
         p.saved = adapter(dtype).forward(SequenceFormat.NWC, h, seq(p.q, p), seq(p.k, p), seq(p.v, p), p.decay,
-                castState(s0, dtype), options(c, wantFinal).withSaveForBackward(keep), seq(p.attention, p), p.finalState);
+                castState(s0, dtype), options(c, wantFinal).withSaveForBackward(forBackprop), seq(p.attention, p),
+                p.finalState);
 
         INDArray projected = p.attention;
         if (c.isHeadNorm()) {

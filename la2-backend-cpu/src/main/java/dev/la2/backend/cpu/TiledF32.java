@@ -25,16 +25,22 @@ import java.util.function.IntConsumer;
  * (With 16-bit storage the corrected rows are rounded twice, once per pass: about 2^-9 relative,
  * far inside SPEC.md's 2e-2.)
  *
- * <p>The decay gradient uses forward-mode differentiation of the state, T = -dS/ds, which obeys
- * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;);
- * this equals SPEC.md's -lambda sum_t &lt;G_t, S_{t-1}&gt; but needs no stored per-block state in the
- * backward sweep, and T combines across segments like S does.
- *
  * <p>The backward runs two sweeps per segment: sweep 1 forward in time for dq (rebuilding S block
  * by block), sweep 2 backward in time for dk and dv. When the forward kept its block states
- * ({@link #forwardKeeping}), sweep 2 also computes dq from them and sweep 1 is skipped (not for the
- * decay gradient, which needs sweep 1's T). Measured on 2 cores, N=4096 to 65536: the backward
- * 13-19% faster, forward plus backward 9-13% (the forward pays 2-3% for storing the states).
+ * ({@link #forwardKeeping}), sweep 2 also computes dq from them and sweep 1 is skipped. Measured
+ * on 2 cores, N=1024 to 65536 (eighth session): forward plus backward 11-16% faster than with the
+ * states rebuilt, though the keeping forward pays 7-16% for writing them.
+ *
+ * <p>The decay gradient is SPEC.md's -lambda sum_t &lt;G_t, S_{t-1}&gt;, summed in double from
+ * fp32 products (its terms cancel; no per-token identity with absolute positions t, which loses
+ * digits to that cancellation: measured 1e-5 of the terms' size at N=4096, the fp32 tolerance).
+ * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}). Without them, sweep
+ * 1 differentiates the state forward, T = -dS/ds, which obeys T_t = lambda (S_{t-1} + T_{t-1})
+ * and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;), with S and T carried in
+ * double; T combines across segments like S does, so a call cut into segments always rebuilds.
+ * Measured against the float64 reference (worst of 5 draws of 3 heads, s = 0, 0.004 and 0.0625,
+ * error over the terms' size): from kept states 1.0-2.2e-6 at N=2000-4096 and 3.5e-6 at 16384,
+ * rebuilt 3-4e-7 (the kept states are fp32 sums).
  */
 final class TiledF32 {
     /** Blocks of one segment per correction task: small enough to spread over threads. */
@@ -333,8 +339,9 @@ final class TiledF32 {
         AttentionShape sh = call.shape();
         Plan plan = plan((int) sh.sequences(), sh.tokens());
         boolean wantDecay = call.dDecay() != null;
-        // Kept block states stand in for sweep 1, except for the decay gradient, whose T needs that sweep.
-        BlockStates kept = !wantDecay && call.residuals() instanceof BlockStates b ? b : null;
+        // Kept block states stand in for sweep 1. With segments, the decay gradient's terms that
+        // pair one segment's G with another's S need sweep 1's T, so it is rebuilt then.
+        BlockStates kept = (!wantDecay || plan.segments() == 1) && call.residuals() instanceof BlockStates b ? b : null;
         if (kept != null && !kept.plan().equals(plan)) {
             throw new IllegalStateException("block states kept for " + kept.plan() + ", backward planned " + plan);
         }
@@ -384,7 +391,7 @@ final class TiledF32 {
                 float[] dsf = state(call.dFinalState(), seq, de);
                 Combined cb = kept == null
                         ? combineBackward(plan, pw[seq % heads], s1[seq], s2[seq], dsf, d, e, wantDecay)
-                        : new Combined(kept.segmentIn(seq), combineU(plan, pw[seq % heads], s2[seq]), 0);
+                        : new Combined(kept.segmentIn(seq), combineU(plan, pw[seq % heads], s2[seq]), s2[seq][0].decaySum());
                 sIn[seq] = cb.stIn;
                 uIn[seq] = cb.u.in;
                 decaySeq[seq] = cb.decaySum;
@@ -422,6 +429,24 @@ final class TiledF32 {
         } finally {
             scratch.release(work);
         }
+    }
+
+    /** sum_r (r + 1) x_r . y_r over l rows of width {@code width}. */
+    private static double tokenDots(float[] x, float[] y, int l, int width) {
+        double sum = 0;
+        for (int r = 0; r < l; r++) {
+            sum += (r + 1.0) * Rows.dot(x, r * width, y, r * width, width);
+        }
+        return sum;
+    }
+
+    /** sum_r (l - 1 - r) x_r . y_r over l rows of width {@code width}. */
+    private static double tokenDotsReversed(float[] x, float[] y, int l, int width) {
+        double sum = 0;
+        for (int r = 0; r < l - 1; r++) {
+            sum += (double) (l - 1 - r) * Rows.dot(x, r * width, y, r * width, width);
+        }
+        return sum;
     }
 
     private long backwardScratch(int d, int e) {
@@ -542,6 +567,14 @@ final class TiledF32 {
      * diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1) q_j^T dO_j. With
      * {@code fused}, also dq = (V dO^T (.) M^T)^T K + c lambda^(a+1) dO S^T from the kept states,
      * reusing the masked tile dk needs.
+     *
+     * <p>The decay gradient's sum lambda sum_t &lt;G_t, S_{t-1}&gt; splits per block (tokens a, b
+     * and t numbered from the block's start, l of them, S the kept state entering it) into pairs
+     * inside the block, sum_{a>b} (a-b) c lambda^(a-b) (q_a . k_b)(dO_a . v_b), read off the raw
+     * score tiles; sum_a (a+1) q_a . dq_a(from S), since dq's term from S is
+     * c lambda^(a+1) dO_a S^T; sum_b (l-1-b) v_b . dv_b(from U), since dv's term from U is
+     * lambda^(l-1-b) k_b U; and l lambda^l &lt;U, S&gt;. Sweep 1 computes the same sum with T
+     * instead, where no kept states are given.
      */
     private Sweep2 sweepBackward(AttentionShape sh, int seq, int t0, int t1, Powers pw,
                                  TokenRows q, TokenRows k, TokenRows v, TokenRows g,
@@ -588,23 +621,35 @@ final class TiledF32 {
             kx.maskUpper(at, c, l, pw.cpow());
             kx.maskUpper(bt, c, l, pw.cpow());
             kx.gemm(bt, 0, c, qb, 0, d, dkb, 0, d, l, d, l, 0f, false, Kernels.K_UPPER);
-            kx.gemm(at, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 0f, false, Kernels.K_UPPER);
+            boolean fromS = fused != null && (i > 0 || fused.firstHasState());
             if (fused != null) {
-                // Rows l.. of btT come from columns of bt this block did not write; no product reads them.
-                kx.transpose(bt, l, c, btT, c);
-                kx.gemm(btT, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 0f, false, Kernels.K_LOWER);
-                if (i > 0 || fused.firstHasState()) {
+                // dq's term from S first, so that the decay gradient can dot it with q alone.
+                if (fromS) {
                     fused.states().get(seq, t, entering);
                     transposeState(entering, d, e, ut);
-                    kx.gemm(pw.cpow(), 1, gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
+                    kx.gemm(pw.cpow(), 1, gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                    if (wantDecay) {
+                        decaySum += tokenDots(qb, dqb, l, d);
+                    }
                 }
+                // Rows l.. of btT come from columns of bt this block did not write; no product reads them.
+                kx.transpose(bt, l, c, btT, c);
+                kx.gemm(btT, 0, c, kb, 0, d, dqb, 0, d, l, d, l, 1f, fromS, Kernels.K_LOWER);
                 fused.dq().store(dqb, sh.keyRow(b, h, t), ks, l, d);
             }
             if (!zero) {
                 transposeState(u, d, e, ut);
                 kx.gemm(pw.rev(), c - l, vb, 0, e, ut, 0, d, dkb, 0, d, l, d, e, 1f, true, Kernels.FULL);
-                kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
+                // dv's term from U first, for the same reason.
+                kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 0f, false, Kernels.FULL);
+                if (wantDecay && fused != null) {
+                    decaySum += tokenDotsReversed(vb, dvb, l, e);
+                    if (fromS) {
+                        decaySum += l * pw.at(l) * Rows.dot(u, 0, entering, 0, d * e);
+                    }
+                }
             }
+            kx.gemm(at, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 1f, !zero, Kernels.K_UPPER);
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
             kx.scaleColumns(qt, d, l, c, pw.cpow(), 1);
