@@ -32,8 +32,9 @@ import java.util.function.IntConsumer;
  * states rebuilt, though the keeping forward pays 7-16% for writing them.
  *
  * <p>The decay gradient is SPEC.md's -lambda sum_t &lt;G_t, S_{t-1}&gt;, summed in double from
- * fp32 products (its terms cancel; no per-token identity with absolute positions t, which loses
- * digits to that cancellation: measured 1e-5 of the terms' size at N=4096, the fp32 tolerance).
+ * fp32 products. Its terms cancel, so it is summed pair by pair: the per-token identity with
+ * absolute positions t that the cuda backend uses measured 1e-5 of the terms' size here at
+ * N=4096, the fp32 tolerance itself.
  * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}). Without them, sweep
  * 1 differentiates the state forward, T = -dS/ds, which obeys T_t = lambda (S_{t-1} + T_{t-1})
  * and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;), with S and T carried in
