@@ -179,6 +179,23 @@ interface Kernels {
         }
     }
 
+    /**
+     * x . y over n elements, products and sum in double: the decay gradient sums these over every
+     * token, and they partly cancel.
+     */
+    default double dot(float[] x, int xo, float[] y, int yo, int n) {
+        double s0 = 0, s1 = 0;
+        int i = 0;
+        for (; i + 2 <= n; i += 2) {
+            s0 += (double) x[xo + i] * y[yo + i];
+            s1 += (double) x[xo + i + 1] * y[yo + i + 1];
+        }
+        if (i < n) {
+            s0 += (double) x[xo + i] * y[yo + i];
+        }
+        return s0 + s1;
+    }
+
     /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
     void transpose(float[] src, int rows, int cols, float[] dst, int ldd);
 

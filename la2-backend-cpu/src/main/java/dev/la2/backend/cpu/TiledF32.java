@@ -40,7 +40,7 @@ import java.util.function.IntConsumer;
  * and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;), with S and T carried in
  * double; T combines across segments like S does, so a call cut into segments always rebuilds.
  * Measured against the float64 reference (worst of 5 draws of 3 heads, s = 0, 0.004 and 0.0625,
- * error over the terms' size): from kept states 1.0-2.2e-6 at N=2000-4096 and 3.5e-6 at 16384,
+ * error over the terms' size): from kept states 0.7-2.2e-6 at N=2000-4096 and 2.8-3.5e-6 at 16384,
  * rebuilt 3-4e-7 (the kept states are fp32 sums).
  */
 final class TiledF32 {
@@ -433,19 +433,19 @@ final class TiledF32 {
     }
 
     /** sum_r (r + 1) x_r . y_r over l rows of width {@code width}. */
-    private static double tokenDots(float[] x, float[] y, int l, int width) {
+    private double tokenDots(float[] x, float[] y, int l, int width) {
         double sum = 0;
         for (int r = 0; r < l; r++) {
-            sum += (r + 1.0) * Rows.dot(x, r * width, y, r * width, width);
+            sum += (r + 1.0) * kx.dot(x, r * width, y, r * width, width);
         }
         return sum;
     }
 
     /** sum_r (l - 1 - r) x_r . y_r over l rows of width {@code width}. */
-    private static double tokenDotsReversed(float[] x, float[] y, int l, int width) {
+    private double tokenDotsReversed(float[] x, float[] y, int l, int width) {
         double sum = 0;
         for (int r = 0; r < l - 1; r++) {
-            sum += (double) (l - 1 - r) * Rows.dot(x, r * width, y, r * width, width);
+            sum += (double) (l - 1 - r) * kx.dot(x, r * width, y, r * width, width);
         }
         return sum;
     }
@@ -513,12 +513,12 @@ final class TiledF32 {
                     for (int x = 0; x < d; x++) {
                         dqb[at + x] = Math.fma(w, y[at + x], dqb[at + x]);
                     }
-                    decaySum += scale * (r + 1) * pw.at(r + 1) * Rows.dot(qb, at, y, at, d);
+                    decaySum += scale * (r + 1) * pw.at(r + 1) * kx.dot(qb, at, y, at, d);
                 }
                 if (!tZero) {
                     kx.gemm(gb, 0, e, tt, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
                     for (int r = 0; r < l; r++) {
-                        decaySum += scale * pw.at(r + 1) * Rows.dot(qb, r * d, y, r * d, d);
+                        decaySum += scale * pw.at(r + 1) * kx.dot(qb, r * d, y, r * d, d);
                     }
                 }
             }
@@ -646,7 +646,7 @@ final class TiledF32 {
                 if (wantDecay && fused != null) {
                     decaySum += tokenDotsReversed(vb, dvb, l, e);
                     if (fromS) {
-                        decaySum += l * pw.at(l) * Rows.dot(u, 0, entering, 0, d * e);
+                        decaySum += l * pw.at(l) * kx.dot(u, 0, entering, 0, d * e);
                     }
                 }
             }
@@ -767,7 +767,7 @@ final class TiledF32 {
                     for (int x = 0; x < d; x++) {
                         dqb[r * d + x] = Math.fma(w[r], y[r * d + x], dqb[r * d + x]);
                     }
-                    sum += scale * (u + 1) * pw.at(u + 1) * Rows.dot(qb, r * d, y, r * d, d);
+                    sum += scale * (u + 1) * pw.at(u + 1) * kx.dot(qb, r * d, y, r * d, d);
                 }
             }
             dq.store(dqb, sh.keyRow(b, h, t), ks, l, d);

@@ -161,6 +161,25 @@ class KernelsTest {
         }
     }
 
+    /** Dots in double against exact sums (BigDecimal), on every tail and offset. */
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void dotsAreExactToDoublePrecision(Kernels kx) {
+        SplittableRandom rng = new SplittableRandom();
+        for (int n : new int[] {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 128, 130, 16384}) {
+            int xo = rng.nextInt(3), yo = rng.nextInt(3);
+            float[] x = random(rng, xo + n), y = random(rng, yo + n);
+            java.math.BigDecimal exact = java.math.BigDecimal.ZERO;
+            double size = 0;
+            for (int i = 0; i < n; i++) {
+                exact = exact.add(new java.math.BigDecimal(x[xo + i]).multiply(new java.math.BigDecimal(y[yo + i])));
+                size += Math.abs((double) x[xo + i] * y[yo + i]);
+            }
+            assertThat(kx.dot(x, xo, y, yo, n)).as("%s dot n=%d", kx.describe(), n)
+                    .isCloseTo(exact.doubleValue(), within(1e-15 * (1 + size) * Math.sqrt(1 + n)));
+        }
+    }
+
     /** The in-place decode step against double loops, on every column tail; bytes around the state untouched. */
     @ParameterizedTest
     @MethodSource("kernels")
