@@ -40,7 +40,7 @@ import java.util.function.IntConsumer;
  * and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;), with S and T carried in
  * double; T combines across segments like S does, so a call cut into segments always rebuilds.
  * Measured against the float64 reference (worst of 5 draws of 3 heads, s = 0, 0.004 and 0.0625,
- * error over the terms' size): from kept states 0.7-2.2e-6 at N=2000-4096 and 2.8-3.5e-6 at 16384,
+ * error over the terms' size): from kept states 0.7-4.8e-6 at N=2000-4096 and 2.8-3.5e-6 at 16384,
  * rebuilt 3-4e-7 (the kept states are fp32 sums).
  */
 final class TiledF32 {
@@ -432,20 +432,17 @@ final class TiledF32 {
         }
     }
 
-    /** sum_r (r + 1) x_r . y_r over l rows of width {@code width}. */
-    private double tokenDots(float[] x, float[] y, int l, int width) {
+    /**
+     * sum_r (first + step r) x_r . y_r over l rows of width {@code width}, in double; a row of
+     * weight 0 is skipped, so that a non-finite value there cannot reach the sum.
+     */
+    private double weightedRowDots(float[] x, float[] y, int l, int width, int first, int step) {
         double sum = 0;
         for (int r = 0; r < l; r++) {
-            sum += (r + 1.0) * kx.dot(x, r * width, y, r * width, width);
-        }
-        return sum;
-    }
-
-    /** sum_r (l - 1 - r) x_r . y_r over l rows of width {@code width}. */
-    private double tokenDotsReversed(float[] x, float[] y, int l, int width) {
-        double sum = 0;
-        for (int r = 0; r < l - 1; r++) {
-            sum += (double) (l - 1 - r) * kx.dot(x, r * width, y, r * width, width);
+            int w = first + step * r;
+            if (w != 0) {
+                sum += w * kx.dot(x, r * width, y, r * width, width);
+            }
         }
         return sum;
     }
@@ -630,7 +627,7 @@ final class TiledF32 {
                     transposeState(entering, d, e, ut);
                     kx.gemm(pw.cpow(), 1, gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 0f, false, Kernels.FULL);
                     if (wantDecay) {
-                        decaySum += tokenDots(qb, dqb, l, d);
+                        decaySum += weightedRowDots(qb, dqb, l, d, 1, 1);
                     }
                 }
                 // Rows l.. of btT come from columns of bt this block did not write; no product reads them.
@@ -644,7 +641,7 @@ final class TiledF32 {
                 // dv's term from U first, for the same reason.
                 kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 0f, false, Kernels.FULL);
                 if (wantDecay && fused != null) {
-                    decaySum += tokenDotsReversed(vb, dvb, l, e);
+                    decaySum += weightedRowDots(vb, dvb, l, e, l - 1, -1);
                     if (fromS) {
                         decaySum += l * pw.at(l) * kx.dot(u, 0, entering, 0, d * e);
                     }

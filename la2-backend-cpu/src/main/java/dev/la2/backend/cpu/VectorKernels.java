@@ -254,8 +254,9 @@ final class VectorKernels implements Kernels {
     public void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
         int fullRows = rows - rows % L;
         int tiledCols = L == 8 || L == 16 ? cols - cols % L : 0;
-        int[] map = new int[L];
-        for (int r = 0; r < L; r++) {
+        // Gather indexes only where columns are left over (allocated per call, so not for the tiles).
+        int[] map = tiledCols < cols && fullRows > 0 ? new int[L] : null;
+        for (int r = 0; map != null && r < L; r++) {
             map[r] = r * cols;
         }
         for (int i = 0; i < fullRows; i += L) {

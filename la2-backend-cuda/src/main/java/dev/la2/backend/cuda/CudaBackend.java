@@ -750,7 +750,8 @@ final class CudaBackend implements AttentionBackend {
                 p.precision = call.precision();
                 p.gradient = true;
                 sweep(s, p);
-                // The decay gradient's two passes (the dv sweep and a forward recompute) on fp32 products.
+                // The decay gradient's two passes (the dv sweep and a forward recompute) on fp32 products;
+                // without fp32Sweeps the x-suffixed operands and exactShape are the call's own.
                 boolean fp32Sweeps = learn && (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
                         && tensorCoreSweep(DType.FP32, Precision.TF32X3, d, e, true) != null;
                 AttentionShape exactShape = fp32Sweeps ? new AttentionShape(s.batch(), s.heads(), s.tokens(), d, e,
@@ -760,10 +761,10 @@ final class CudaBackend implements AttentionBackend {
                 CudaTensor dvx = fp32Sweeps && s.dtype() != DType.FP32 ? scratchFp32(t(call.dv()), copies) : t(call.dv());
                 // dv: reversed, q'=k, k'=q, v'=dO, state G (D x E) from dS_final; its end gives dS0 = lambda G_0
                 p = new Sweep();
-                p.q = learn ? kx : k;
-                p.k = learn ? qx : q;
-                p.v = learn ? dOx : dO;
-                p.o = learn ? dvx : t(call.dv());
+                p.q = kx;
+                p.k = qx;
+                p.v = dOx;
+                p.o = dvx;
                 p.decay = decay;
                 p.s0 = dSf;
                 p.sfinal = t(call.dInitialState());
@@ -783,7 +784,7 @@ final class CudaBackend implements AttentionBackend {
                 p.precision = fp32Sweeps ? Precision.TF32X3 : call.precision();
                 p.exact = learn && !fp32Sweeps;
                 p.gradient = true;
-                sweep(learn ? exactShape : s, p);
+                sweep(exactShape, p);
                 if (dvx != t(call.dv())) {
                     convert(dvx, t(call.dv()));
                 }
