@@ -125,7 +125,7 @@ final class ValidatingAttention implements LightningAttention {
             backend.forward(call);
             return null;
         }
-        Residuals kept = backend.forwardKeeping(call);
+        Residuals kept = backend.forwardKeeping(call, options.learnableDecay());
         double[] s0 = in.initialState() == null ? null : in.initialState().toDoubleArray();
         return new SavedForward(this, s, options, in.decay().toDoubleArray(), s0, kept);
     }

@@ -42,9 +42,10 @@ public interface AttentionBackend extends AutoCloseable {
     /**
      * As {@link #forward(ForwardCall)}, also keeping what {@link #backward(BackwardCall)} can use
      * instead of recomputing it. Returns null where the backend keeps nothing (the default): its
-     * backward then recomputes, as it always may.
+     * backward then recomputes, as it always may. {@code forDecayGradient} says whether that
+     * backward will want the decay gradient, which may need more of the forward, or more precisely.
      */
-    default Residuals forwardKeeping(ForwardCall call) {
+    default Residuals forwardKeeping(ForwardCall call, boolean forDecayGradient) {
         forward(call);
         return null;
     }

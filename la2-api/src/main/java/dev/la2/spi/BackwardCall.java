@@ -7,7 +7,7 @@ import dev.la2.api.Tensor;
  * A validated backward call (see {@link ForwardCall} for what validation guarantees).
  * {@code initialState} and {@code dFinalState} may be null (zero). {@code dDecay} is null unless
  * the decay gradient is wanted. {@code residuals} is null or what this backend's
- * {@link AttentionBackend#forwardKeeping(ForwardCall)} returned for the same inputs and options; a
+ * {@link AttentionBackend#forwardKeeping(ForwardCall, boolean)} returned for the same inputs and options; a
  * backend may use it or recompute. The backend writes every element of every non-null gradient.
  */
 public record BackwardCall(AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor decay,

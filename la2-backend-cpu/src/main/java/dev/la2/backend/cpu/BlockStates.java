@@ -17,6 +17,7 @@ final class BlockStates implements Residuals {
     private final TiledF32.Plan plan;
     private final int block;
     private final int stateFloats;
+    private final boolean forDecayGradient;
     private final long blocksPerSequence;
     private final StatePool pool;
     private final StatePool.Buffer buffer;
@@ -28,8 +29,9 @@ final class BlockStates implements Residuals {
     private int readers;
     private boolean closed;
 
-    BlockStates(TiledF32.Plan plan, int block, int keyDim, int valueDim, StatePool pool) {
+    BlockStates(TiledF32.Plan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, StatePool pool) {
         this.plan = plan;
+        this.forDecayGradient = forDecayGradient;
         this.block = block;
         this.stateFloats = keyDim * valueDim;
         this.blocksPerSequence = (plan.tokens() + block - 1) / block;
@@ -43,6 +45,11 @@ final class BlockStates implements Residuals {
 
     TiledF32.Plan plan() {
         return plan;
+    }
+
+    /** Whether the states were summed in double, as the decay gradient needs them. */
+    boolean forDecayGradient() {
+        return forDecayGradient;
     }
 
     /** Stores the local state entering the block that starts at token {@code t}. */

@@ -113,10 +113,10 @@ final class CpuBackend implements AttentionBackend {
 
     /** Keeps block states on the tiled path; the fp64 path is the exact recurrence and keeps nothing. */
     @Override
-    public Residuals forwardKeeping(ForwardCall call) {
+    public Residuals forwardKeeping(ForwardCall call, boolean forDecayGradient) {
         checkOpen();
         return switch (call.shape().dtype()) {
-            case FP32, BF16, FP16 -> f32.forwardKeeping(call);
+            case FP32, BF16, FP16 -> f32.forwardKeeping(call, forDecayGradient);
             case FP64 -> {
                 f64.forward(call);
                 yield null;

@@ -196,6 +196,25 @@ interface Kernels {
         return s0 + s1;
     }
 
+    /**
+     * acc = decay * acc + add, then rounded = acc as float, over n elements: a D x E state carried
+     * in double whose per-block increments are fp32 products. The decay gradient pairs states with
+     * gradients across the whole sequence, and a state summed in fp32 over N / C blocks costs it
+     * digits that its tolerance needs (measured: 1.1e-5 at N=4096, D=E=256).
+     */
+    default void accumulateWide(double[] acc, double decay, float[] add, float[] rounded, int n) {
+        accumulateWide(acc, decay, add, rounded, 0, n);
+    }
+
+    /** {@link #accumulateWide(double[], double, float[], float[], int)} over elements [from, to), in scalar code. */
+    static void accumulateWide(double[] acc, double decay, float[] add, float[] rounded, int from, int to) {
+        for (int i = from; i < to; i++) {
+            double x = decay * acc[i] + add[i];
+            acc[i] = x;
+            rounded[i] = (float) x;
+        }
+    }
+
     /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
     void transpose(float[] src, int rows, int cols, float[] dst, int ldd);
 

@@ -35,13 +35,15 @@ import java.util.function.IntConsumer;
  * fp32 products. Its terms cancel, so it is summed pair by pair: the per-token identity with
  * absolute positions t that the cuda backend uses measured 1e-5 of the terms' size here at
  * N=4096, the fp32 tolerance itself.
- * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}). Without them, sweep
- * 1 differentiates the state forward, T = -dS/ds, which obeys T_t = lambda (S_{t-1} + T_{t-1})
- * and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;), with S and T carried in
- * double; T combines across segments like S does, so a call cut into segments always rebuilds.
- * Measured against the float64 reference (worst of 5 draws of 3 heads, s = 0, 0.004 and 0.0625,
- * error over the terms' size): from kept states 0.7-4.8e-6 at N=2000-4096 and 2.8-3.5e-6 at 16384,
- * rebuilt 3-4e-7 (the kept states are fp32 sums).
+ * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}); those states and
+ * sweep 2's U are then summed in double, since the sum pairs them across the whole sequence.
+ * Without them, sweep 1 differentiates the state forward, T = -dS/ds, which obeys
+ * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;),
+ * with S and T carried in double; T combines across segments like S does, so a call cut into
+ * segments always rebuilds. Measured against the float64 reference (worst of 4 draws of 3 heads,
+ * s = 0, 0.001 and 0.004, error over the terms' size): from kept states 1.1-3.5e-7 at N=1000-4096
+ * and D, E from 32 to 256, where states summed in fp32 gave 0.8-2.3e-6 (1.1e-5 relative to dDecay
+ * itself at D=E=256).
  */
 final class TiledF32 {
     /** Blocks of one segment per correction task: small enough to spread over threads. */
@@ -176,11 +178,15 @@ final class TiledF32 {
         forward(call, null);
     }
 
-    /** Runs the forward call and returns the states its backward can read instead of sweep 1. */
-    BlockStates forwardKeeping(ForwardCall call) {
+    /**
+     * Runs the forward call and returns the states its backward can read instead of sweep 1; for a
+     * decay gradient they are summed in double (see {@link Kernels#accumulateWide}), which costs
+     * the keeping forward about 4% (one JVM, 2 cores, N=8192).
+     */
+    BlockStates forwardKeeping(ForwardCall call, boolean forDecayGradient) {
         AttentionShape sh = call.shape();
         BlockStates keep = new BlockStates(plan((int) sh.sequences(), sh.tokens()), block, sh.keyDim(), sh.valueDim(),
-                keptStates);
+                forDecayGradient, keptStates);
         try {
             forward(call, keep);
             return keep;
@@ -198,7 +204,7 @@ final class TiledF32 {
         Powers[] pw = powers((HostTensor) call.decay(), sh.heads(), call.scale());
         float[][][] ends = new float[seqs][plan.segments()][];
         TokenRows q = rows(call.q()), k = rows(call.k()), v = rows(call.v()), o = rows(call.output());
-        long work = scratch.reserve(forwardScratch(d, e) * Math.min(pool.threads(), seqs * plan.segments()));
+        long work = scratch.reserve(forwardScratch(d, e, keep != null && keep.forDecayGradient()) * Math.min(pool.threads(), seqs * plan.segments()));
         try {
             pool.run(seqs * plan.segments(), task -> {
                 int seq = task / plan.segments(), p = task % plan.segments();
@@ -235,9 +241,17 @@ final class TiledF32 {
         }
     }
 
-    private long forwardScratch(int d, int e) {
+    private long forwardScratch(int d, int e, boolean wideStates) {
         int c = block;
-        return 4L * (3L * c * d + 2L * c * e + (long) d * c + (long) c * c + (long) d * e);
+        return 4L * (3L * c * d + 2L * c * e + (long) d * c + (long) c * c + (wideStates ? 4L : 1L) * d * e);
+    }
+
+    private static double[] widen(float[] x) {
+        double[] w = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            w[i] = x[i];
+        }
+        return w;
     }
 
     /**
@@ -254,6 +268,8 @@ final class TiledF32 {
         float[] kt = new float[d * c], a = new float[c * c];
         float[] st = s0 != null ? s0 : new float[d * e];
         boolean zero = s0 == null;
+        double[] wide = keep != null && keep.forDecayGradient() ? widen(st) : null;
+        float[] step = wide != null ? new float[d * e] : null;
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
             if (keep != null && !zero) {
@@ -274,7 +290,12 @@ final class TiledF32 {
             o.store(ob, sh.valueRow(b, h, t), vs, l, e);
             // S <- lambda^l S + (diag(lambda^(l-1-j)) K)^T V.
             kx.scaleColumns(kt, d, l, c, pw.rev(), c - l);
-            kx.gemm(kt, 0, c, vb, 0, e, st, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            if (wide == null) {
+                kx.gemm(kt, 0, c, vb, 0, e, st, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            } else {
+                kx.gemm(kt, 0, c, vb, 0, e, step, 0, e, d, e, l, 0f, false, Kernels.FULL);
+                kx.accumulateWide(wide, weight64(pw.at(l)), step, st, d * e);
+            }
             zero = false;
         }
         return st;
@@ -341,8 +362,10 @@ final class TiledF32 {
         Plan plan = plan((int) sh.sequences(), sh.tokens());
         boolean wantDecay = call.dDecay() != null;
         // Kept block states stand in for sweep 1. With segments, the decay gradient's terms that
-        // pair one segment's G with another's S need sweep 1's T, so it is rebuilt then.
-        BlockStates kept = (!wantDecay || plan.segments() == 1) && call.residuals() instanceof BlockStates b ? b : null;
+        // pair one segment's G with another's S need sweep 1's T, so it is rebuilt then; and so it
+        // is from states kept in fp32 sums, for a forward not told of the decay gradient.
+        BlockStates kept = call.residuals() instanceof BlockStates b
+                && (!wantDecay || plan.segments() == 1 && b.forDecayGradient()) ? b : null;
         if (kept != null && !kept.plan().equals(plan)) {
             throw new IllegalStateException("block states kept for " + kept.plan() + ", backward planned " + plan);
         }
@@ -449,7 +472,7 @@ final class TiledF32 {
 
     private long backwardScratch(int d, int e) {
         int c = block, f = Math.max(d, e);
-        return 4L * (5L * c * d + 3L * c * e + 4L * f * c + 3L * c * c + 2L * c * f + 3L * d * e);
+        return 4L * (5L * c * d + 3L * c * e + 4L * f * c + 3L * c * c + 2L * c * f + 6L * d * e);
     }
 
     /**
@@ -477,13 +500,10 @@ final class TiledF32 {
         double[] stD = null, ttD = null;
         float[] dS = null, dT = null;
         if (wantDecay) {
-            stD = new double[e * d];
+            stD = widen(st);
             ttD = new double[e * d];
             dS = new float[e * d];
             dT = new float[e * d];
-            for (int i = 0; i < stD.length; i++) {
-                stD[i] = st[i];
-            }
         }
         double scale = pw.cpow()[0];
         double decaySum = 0;
@@ -588,6 +608,9 @@ final class TiledF32 {
         float[] entering = fused != null ? new float[d * e] : null;
         float[] u = uEnd != null ? uEnd : new float[d * e];
         boolean zero = uEnd == null;
+        // U pairs with the kept states in the decay gradient, so it is carried in double as they are.
+        double[] wideU = wantDecay && fused != null ? widen(u) : null;
+        float[] step = wideU != null ? new float[d * e] : null;
         double scale = pw.cpow()[0];
         double[] intra = wantDecay ? new double[c] : null;
         if (wantDecay) {
@@ -651,7 +674,12 @@ final class TiledF32 {
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
             kx.scaleColumns(qt, d, l, c, pw.cpow(), 1);
-            kx.gemm(qt, 0, c, gb, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            if (wideU == null) {
+                kx.gemm(qt, 0, c, gb, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            } else {
+                kx.gemm(qt, 0, c, gb, 0, e, step, 0, e, d, e, l, 0f, false, Kernels.FULL);
+                kx.accumulateWide(wideU, weight64(pw.at(l)), step, u, d * e);
+            }
             zero = false;
         }
         return new Sweep2(u, decaySum);

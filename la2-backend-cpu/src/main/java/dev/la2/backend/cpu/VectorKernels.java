@@ -201,6 +201,29 @@ final class VectorKernels implements Kernels {
         return s0.add(s1).reduceLanes(VectorOperators.ADD) + Kernels.super.dot(x, xo + i, y, yo + i, n - i);
     }
 
+    @Override
+    public void accumulateWide(double[] acc, double decay, float[] add, float[] rounded, int n) {
+        if (DOUBLES == null) {
+            Kernels.super.accumulateWide(acc, decay, add, rounded, n);
+            return;
+        }
+        int half = DOUBLES.length(), i = 0;
+        DoubleVector dv = DoubleVector.broadcast(DOUBLES, decay);
+        for (int full = F.loopBound(n); i < full; i += L) {
+            FloatVector a = FloatVector.fromArray(F, add, i);
+            DoubleVector lo = DoubleVector.fromArray(DOUBLES, acc, i)
+                    .fma(dv, (DoubleVector) a.convertShape(VectorOperators.F2D, DOUBLES, 0));
+            DoubleVector hi = DoubleVector.fromArray(DOUBLES, acc, i + half)
+                    .fma(dv, (DoubleVector) a.convertShape(VectorOperators.F2D, DOUBLES, 1));
+            lo.intoArray(acc, i);
+            hi.intoArray(acc, i + half);
+            // A contraction's part 0 fills the low lanes and part -1 the high ones, zeros elsewhere.
+            ((FloatVector) lo.convertShape(VectorOperators.D2F, F, 0))
+                    .add((FloatVector) hi.convertShape(VectorOperators.D2F, F, -1)).intoArray(rounded, i);
+        }
+        Kernels.accumulateWide(acc, decay, add, rounded, i, n);
+    }
+
     /**
      * The decay masks and the per-token weights in vector loops: C2 left the plain loops, which
      * read a second float array at a shifting offset, scalar (one Zen 4 core: about 5 us of a

@@ -180,6 +180,32 @@ class KernelsTest {
         }
     }
 
+    /** The double-carried state update against a plain double loop, on every tail; nothing past n touched. */
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void wideAccumulationMatchesDoubleLoop(Kernels kx) {
+        SplittableRandom rng = new SplittableRandom();
+        for (int n : SIZES) {
+            double decay = rng.nextDouble();
+            float[] add = random(rng, n + 1), rounded = random(rng, n + 1);
+            double[] acc = new double[n + 1];
+            for (int i = 0; i <= n; i++) {
+                acc[i] = rng.nextGaussian() * 100;
+            }
+            double[] before = acc.clone();
+            float guard = rounded[n];
+            kx.accumulateWide(acc, decay, add, rounded, n);
+            for (int i = 0; i < n; i++) {
+                double want = decay * before[i] + add[i];
+                String where = kx.describe() + " n=" + n + " at " + i;
+                assertThat(acc[i]).as("acc %s", where).isCloseTo(want, within(1e-15 * (Math.abs(want) + Math.abs(add[i]))));
+                assertThat(rounded[i]).as("rounded %s", where).isEqualTo((float) acc[i]);
+            }
+            assertThat(acc[n]).as("acc past n").isEqualTo(before[n]);
+            assertThat(rounded[n]).as("rounded past n").isEqualTo(guard);
+        }
+    }
+
     /** The in-place decode step against double loops, on every column tail; bytes around the state untouched. */
     @ParameterizedTest
     @MethodSource("kernels")
