@@ -81,6 +81,7 @@ final class CudaBackend implements AttentionBackend {
     private static final int SWEEP_THREADS = 256;
     private static final int WIDE_THREADS = 512;
     private static final int SWEEP_FIELDS = 37;
+    private static final int DECAY_SWEEP_FIELDS = 25;
 
     private final String name;
     private final ReentrantLock lock = new ReentrantLock();
@@ -96,6 +97,7 @@ final class CudaBackend implements AttentionBackend {
     private final CUevent timerEnd = new CUevent();
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
     private final CUfunction sweepF32, sweepBf16, sweepF16, scan, decayGrad, decodeF32, decodeBf16, decodeF16;
+    private final CUfunction decaySweepF32, decaySweepBf16, decaySweepF16, decayScan, decaySum;
     private final CUfunction randomF32, randomBf16, randomF16;
     private final CUfunction widenBf16, widenF16, narrowBf16, narrowF16;
     /**
@@ -148,6 +150,11 @@ final class CudaBackend implements AttentionBackend {
         sweepF16 = function("la2_sweep_f16", true);
         scan = function("la2_scan", false);
         decayGrad = function("la2_decay_grad", false);
+        decaySweepF32 = function("la2_decay_sweep_f32", true);
+        decaySweepBf16 = function("la2_decay_sweep_bf16", true);
+        decaySweepF16 = function("la2_decay_sweep_f16", true);
+        decayScan = function("la2_decay_scan", false);
+        decaySum = function("la2_decay_sum", false);
         decodeF32 = function("la2_decode_f32", true);
         decodeBf16 = function("la2_decode_bf16", true);
         decodeF16 = function("la2_decode_f16", true);
@@ -509,8 +516,6 @@ final class CudaBackend implements AttentionBackend {
         int ofs0 = 1, finalPow;
         boolean rev, writeOut = true;
         Precision precision = Precision.STRICT;
-        /** Forces the fp32-FMA kernel (passes that feed the decay gradient). */
-        boolean exact;
         /** A pass of the backward: tensor-core sweeps without the forward's non-finite re-sum. */
         boolean gradient;
     }
@@ -581,7 +586,7 @@ final class CudaBackend implements AttentionBackend {
         long bh = s.sequences();
         int n = s.tokens();
         int dk = p.dk, dv = p.dv;
-        TensorCoreSweep tc = p.exact ? null : tensorCoreSweep(s.dtype(), p.precision, dk, dv, p.gradient);
+        TensorCoreSweep tc = tensorCoreSweep(s.dtype(), p.precision, dk, dv, p.gradient);
         CUfunction kernel;
         int et;
         int c = 0;
@@ -698,8 +703,11 @@ final class CudaBackend implements AttentionBackend {
 
     /**
      * Three sweeps (SPEC.md section 2): dq forward in time over S, dv and dk backward in time over
-     * G. The decay gradient avoids a fourth state sweep through the identity (derived from the
-     * closed form; lambda-power terms of S0 and dS_final cancel)
+     * G. The decay gradient takes one of two routes.
+     *
+     * <p>With 16-bit storage or TF32 (tolerances 2e-2 and 3e-3), where a tensor-core sweep fits the
+     * shape, it avoids a fourth state sweep through the identity (derived from the closed form;
+     * lambda-power terms of S0 and dS_final cancel)
      *
      * <pre>ds = sum_t t (v_t . dv_t - dO_t . o_t) - &lt;dS0, S0&gt; - (N-1) &lt;dS_final, S_final&gt;</pre>
      *
@@ -707,9 +715,13 @@ final class CudaBackend implements AttentionBackend {
      * that writes no output. The two sums cancel (by a factor of 10 to 100 on random inputs), so
      * these two passes need fp32 products: with 16-bit or TF32 tensor-core intermediates the decay
      * gradient missed the storage tolerances (measured up to 5.8e-2 in bf16 and 1.2e-2 in TF32).
-     * With 16-bit storage or TF32 they run on the 3xTF32 tensor-core sweep, over fp32 copies of
-     * the 16-bit operands (and dv through an fp32 copy); with STRICT or TF32X3, which promise
-     * fp32's 1e-5, and for shapes without a tensor-core sweep, on the fp32-FMA sweep.
+     * They run on the 3xTF32 tensor-core sweep, over fp32 copies of the 16-bit operands (and dv
+     * through an fp32 copy).
+     *
+     * <p>Where fp32's 1e-5 is promised (STRICT, TF32X3), and for shapes without a tensor-core
+     * sweep, the cancellation cost too many digits (measured 6.2e-6 of the terms' size at N=4096,
+     * D=E=128), so a fourth sweep carries T = -dS/ds beside S, both in double, and sums the
+     * gradient term by term (la2_kernels.cu, decaySweep).
      */
     @Override
     public void backward(BackwardCall call) {
@@ -750,10 +762,12 @@ final class CudaBackend implements AttentionBackend {
                 p.precision = call.precision();
                 p.gradient = true;
                 sweep(s, p);
-                // The decay gradient's two passes (the dv sweep and a forward recompute) on fp32 products;
-                // without fp32Sweeps the x-suffixed operands and exactShape are the call's own.
+                // The decay gradient's route (see above): with fp32Sweeps, the identity's two passes (the
+                // dv sweep and a forward recompute) on 3xTF32 over fp32 operands; without, the x-suffixed
+                // operands and exactShape are the call's own and a fourth sweep carries T.
                 boolean fp32Sweeps = learn && (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
                         && tensorCoreSweep(DType.FP32, Precision.TF32X3, d, e, true) != null;
+                boolean carryT = learn && !fp32Sweeps;
                 AttentionShape exactShape = fp32Sweeps ? new AttentionShape(s.batch(), s.heads(), s.tokens(), d, e,
                         s.layout(), DType.FP32) : s;
                 CudaTensor qx = fp32Sweeps ? widened(q, copies) : q, kx = fp32Sweeps ? widened(k, copies) : k;
@@ -777,12 +791,11 @@ final class CudaBackend implements AttentionBackend {
                 p.beta = 1;
                 p.ofs0 = 0;
                 p.rev = true;
-                if (learn) {
+                if (fp32Sweeps) {
                     p.w = vx;
                     p.acc = acc.address();
                 }
                 p.precision = fp32Sweeps ? Precision.TF32X3 : call.precision();
-                p.exact = learn && !fp32Sweeps;
                 p.gradient = true;
                 sweep(exactShape, p);
                 if (dvx != t(call.dv())) {
@@ -807,7 +820,9 @@ final class CudaBackend implements AttentionBackend {
                 p.precision = call.precision();
                 p.gradient = true;
                 sweep(s, p);
-                if (learn) {
+                if (carryT) {
+                    decayGradientCarryingT(s, q, k, v, dO, decay, s0, dSf, acc.address(), t(call.dDecay()), c);
+                } else if (fp32Sweeps) {
                     DevicePool.Block sfin = null;
                     if (dSf != null) {
                         sfin = pool.allocate(4L * bh * d * e);
@@ -831,8 +846,7 @@ final class CudaBackend implements AttentionBackend {
                     p.alpha = p.beta = c;
                     p.kappa = 1;
                     p.sfinalScratch = sfin == null ? 0 : sfin.address();
-                    p.precision = fp32Sweeps ? Precision.TF32X3 : call.precision();
-                    p.exact = !fp32Sweeps;
+                    p.precision = Precision.TF32X3;
                     p.gradient = true;
                     sweep(exactShape, p);
                     Params g = new Params(11)
@@ -849,6 +863,75 @@ final class CudaBackend implements AttentionBackend {
                 copies.forEach(CudaTensor::close);
             }
         });
+    }
+
+    /**
+     * dDecay from the fourth sweep that carries T = -dS/ds (la2_kernels.cu, decaySweep), with
+     * {@code acc} (one double per sequence, zeroed) for its per-sequence sums. Its tiles fit shared
+     * memory as the generic sweep's do, with both states in double; segments fill the device.
+     */
+    private void decayGradientCarryingT(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO,
+                                        CudaTensor decay, CudaTensor s0, CudaTensor dSf, long acc, CudaTensor dDecay,
+                                        double scale) {
+        long bh = s.sequences();
+        int n = s.tokens(), d = s.keyDim(), e = s.valueDim();
+        int et = Math.min(e, 32), c = 0, smem = 0;
+        search:
+        for (; et >= 1; et = (et + 1) / 2) {
+            for (int cand = 64; cand >= 1; cand /= 2) {
+                long bytes = 16L * d * et + 4L * (2L * cand * (d + 1) + 2L * cand * et + (long) cand * (cand + 1) + 3L * cand);
+                if (bytes <= smemPerBlock) {
+                    c = cand;
+                    smem = (int) bytes;
+                    break search;
+                }
+            }
+            if (et == 1) {
+                break;
+            }
+        }
+        if (c == 0) {
+            throw new La2ArgumentException("q", "key dimension " + d, "a key dimension whose decay-gradient state tiles fit in "
+                    + smemPerBlock + " bytes of shared memory on " + name);
+        }
+        int tiles = (e + et - 1) / et;
+        long nChunks = (n + c - 1) / c;
+        int perSm = Math.max(1, Math.min(2048 / SWEEP_THREADS, smemPerSm / (smem + 1024)));
+        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) smCount * perSm / (bh * tiles)));
+        long segLen = (nChunks + nseg - 1) / nseg * c;
+        nseg = (n + segLen - 1) / segLen;
+        long[] ks = strides(s, d), vs = strides(s, e);
+        CUfunction kernel = switch (s.dtype()) {
+            case FP32 -> decaySweepF32;
+            case BF16 -> decaySweepBf16;
+            case FP16 -> decaySweepF16;
+            case FP64 -> throw new IllegalStateException("FP64");
+        };
+        DevicePool.Block scratch = nseg > 1 ? pool.allocate(16L * bh * (nseg - 1) * d * e) : null;
+        try {
+            for (int mode = 0; mode <= 1; mode++) {
+                if (mode == 0 && nseg == 1) {
+                    continue;
+                }
+                byte[] bytes = new Params(DECAY_SWEEP_FIELDS)
+                        .ptr(q).ptr(k).ptr(v).ptr(dO).ptr(s0).ptr(dSf).ptr(scratch == null ? 0 : scratch.address())
+                        .ptr(decay).ptr(acc)
+                        .i64(n).i64(s.heads()).i64(d).i64(e).i64(et).i64(c).i64(segLen).i64(nseg).i64(mode)
+                        .i64(ks[0]).i64(ks[1]).i64(ks[2]).i64(vs[0]).i64(vs[1]).i64(vs[2])
+                        .f64(scale).bytes();
+                if (mode == 1 && nseg > 1) {
+                    launch(decayScan, "la2_decay_scan", bh, ((long) d * e + 255) / 256, 1, 256, 0, bytes);
+                }
+                launch(kernel, "la2_decay_sweep mode " + mode, bh, mode == 0 ? nseg - 1 : nseg, tiles,
+                        SWEEP_THREADS, smem, bytes);
+            }
+        } finally {
+            if (scratch != null) {
+                pool.release(scratch); // as in sweep: later uses queue behind these kernels
+            }
+        }
+        launch(decaySum, "la2_decay_sum", 1, 1, 1, (int) Math.min(1024, s.heads()), 0,
+                new Params(4).ptr(acc).ptr(dDecay).i64(s.batch()).i64(s.heads()).bytes());
     }
 
     /** x itself when it is fp32, else an fp32 copy of it (added to {@code copies}). */

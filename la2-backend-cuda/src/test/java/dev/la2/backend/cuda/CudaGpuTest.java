@@ -191,13 +191,49 @@ class CudaGpuTest {
             assertClose("dk", Canonical.gather(g.dk(), s, z.d), ref.dk(), m.tol, z);
             assertClose("dv", Canonical.gather(g.dv(), s, z.e), ref.dv(), m.tol, z);
             assertClose("dInitialState", g.dInitialState().toDoubleArray(), ref.dInitialState(), m.tol, z);
-            // The decay gradient is a difference of two sums that cancel (CudaBackend.backward), so,
-            // as in the conformance kit, its error is measured against the size of its terms. (A plain
-            // relative error measured up to 1.3e-4 in fp32 on draws whose two sums nearly cancel.)
+            // The decay gradient's terms cancel, so, as in the conformance kit, its error is measured
+            // against the size of its terms. (A plain relative error measured up to 1.3e-4 in fp32 on
+            // draws whose terms nearly cancel.)
             double err = ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale());
             System.out.printf("%-16s %-40s err %.3e (tol %.1e, relative to the size of its terms)%n", "dDecay", z, err, m.tol);
             assertThat(err).as("dDecay: error relative to its terms (seed %d, %s)", SEED, z).isLessThanOrEqualTo(m.tol);
         }
+    }
+
+    /**
+     * Where fp32 is promised, the decay gradient comes from a fourth sweep that carries T = -dS/ds
+     * beside S in double and sums term by term (CudaBackend.backward). Over a long sequence (256
+     * chunks at s = 0, with an initial state and dS_final) it is held to a tenth of the tolerance,
+     * 1e-6 of its terms' size.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("fp32Modes")
+    void decayGradientKeepsItsDigitsOverLongSequences(Mode m) {
+        int b = 1, h = 4, n = 16384, d = 64, e = 64;
+        Problem p = new Problem(b, h, n, d, e);
+        AttentionShape s = new AttentionShape(b, h, n, d, e, Layout.BHND, m.dtype);
+        try (Tensor q = la.tensor(normal(b * h * n * d, 1 / Math.sqrt(d)), m.dtype, Shape.of(b, h, n, d));
+             Tensor k = la.tensor(normal(b * h * n * d, 1 / Math.sqrt(d)), m.dtype, Shape.of(b, h, n, d));
+             Tensor v = la.tensor(normal(b * h * n * e, 1), m.dtype, Shape.of(b, h, n, e));
+             Tensor dO = la.tensor(normal(b * h * n * e, 1), m.dtype, Shape.of(b, h, n, e));
+             Tensor decay = la.tensor(new double[] {0, 0.001, 0, 0.001}, DType.FP32, Shape.of(h));
+             Tensor s0 = la.tensor(normal(b * h * d * e, 0.5), DType.FP32, Shape.of(b, h, d, e));
+             Tensor dSf = la.tensor(normal(b * h * d * e, 0.5), DType.FP32, Shape.of(b, h, d, e));
+             Gradients g = new Gradients(poisoned(m.dtype, q.shape()), poisoned(m.dtype, k.shape()), poisoned(m.dtype, v.shape()),
+                     poisoned(DType.FP32, Shape.of(b, h, d, e)), poisoned(DType.FP32, Shape.of(h)))) {
+            AttentionOptions o = AttentionOptions.defaults().withPrecision(m.precision).withLearnableDecay(true);
+            la.backward(new AttentionInputs(q, k, v, decay, s0), dO, dSf, o, g);
+            ReferenceMath.Backward ref = ReferenceMath.backward(p, Canonical.gather(q, s, d), Canonical.gather(k, s, d),
+                    Canonical.gather(v, s, e), decay.toDoubleArray(), s0.toDoubleArray(), Canonical.gather(dO, s, e),
+                    dSf.toDoubleArray(), 1.0);
+            double err = ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale());
+            System.out.printf("%-16s %-40s err %.3e (bound 1e-6, relative to the size of its terms)%n", "dDecay", m + " N=" + n, err);
+            assertThat(err).as("dDecay over %d tokens: error relative to its terms (seed %d)", n, SEED).isLessThanOrEqualTo(1e-6);
+        }
+    }
+
+    static Stream<Mode> fp32Modes() {
+        return Stream.of(Mode.FP32_STRICT, Mode.FP32_TF32X3);
     }
 
     @ParameterizedTest(name = "{0}")
