@@ -12,12 +12,19 @@ import java.util.Objects;
  * @param learnableDecay   whether {@code backward} computes the gradient of the decay rates (default false)
  * @param saveForBackward  whether {@code forward} keeps per-block states for its backward, trading
  *                         memory for a faster backward (default false; see {@link SavedForward})
+ * @param checkFinite      whether a call first looks for NaN or infinity in its inputs (q, k, v, the
+ *                         initial state; for {@code backward} also dOutput and dFinalState) and
+ *                         rejects the call naming the first such element, leaving every output as
+ *                         it was (default false: they propagate to the outputs they touch, as
+ *                         SPEC.md section 3 says). It reads each input once more, through a host
+ *                         copy: a debugging aid, not for every training step.
  */
 public record AttentionOptions(double scale, Layout layout, Precision precision,
-                               boolean returnFinalState, boolean learnableDecay, boolean saveForBackward) {
+                               boolean returnFinalState, boolean learnableDecay, boolean saveForBackward,
+                               boolean checkFinite) {
 
     private static final AttentionOptions DEFAULTS =
-            new AttentionOptions(1.0, Layout.BHND, Precision.STRICT, true, false, false);
+            new AttentionOptions(1.0, Layout.BHND, Precision.STRICT, true, false, false, false);
 
     public AttentionOptions {
         if (!Double.isFinite(scale)) {
@@ -32,26 +39,30 @@ public record AttentionOptions(double scale, Layout layout, Precision precision,
     }
 
     public AttentionOptions withScale(double newScale) {
-        return new AttentionOptions(newScale, layout, precision, returnFinalState, learnableDecay, saveForBackward);
+        return new AttentionOptions(newScale, layout, precision, returnFinalState, learnableDecay, saveForBackward, checkFinite);
     }
 
     public AttentionOptions withLayout(Layout newLayout) {
-        return new AttentionOptions(scale, newLayout, precision, returnFinalState, learnableDecay, saveForBackward);
+        return new AttentionOptions(scale, newLayout, precision, returnFinalState, learnableDecay, saveForBackward, checkFinite);
     }
 
     public AttentionOptions withPrecision(Precision newPrecision) {
-        return new AttentionOptions(scale, layout, newPrecision, returnFinalState, learnableDecay, saveForBackward);
+        return new AttentionOptions(scale, layout, newPrecision, returnFinalState, learnableDecay, saveForBackward, checkFinite);
     }
 
     public AttentionOptions withFinalState(boolean wanted) {
-        return new AttentionOptions(scale, layout, precision, wanted, learnableDecay, saveForBackward);
+        return new AttentionOptions(scale, layout, precision, wanted, learnableDecay, saveForBackward, checkFinite);
     }
 
     public AttentionOptions withLearnableDecay(boolean learnable) {
-        return new AttentionOptions(scale, layout, precision, returnFinalState, learnable, saveForBackward);
+        return new AttentionOptions(scale, layout, precision, returnFinalState, learnable, saveForBackward, checkFinite);
     }
 
     public AttentionOptions withSaveForBackward(boolean save) {
-        return new AttentionOptions(scale, layout, precision, returnFinalState, learnableDecay, save);
+        return new AttentionOptions(scale, layout, precision, returnFinalState, learnableDecay, save, checkFinite);
+    }
+
+    public AttentionOptions withFiniteCheck(boolean check) {
+        return new AttentionOptions(scale, layout, precision, returnFinalState, learnableDecay, saveForBackward, check);
     }
 }

@@ -119,6 +119,9 @@ final class ValidatingAttention implements LightningAttention {
     }
 
     private SavedForward runForward(AttentionShape s, AttentionInputs in, AttentionOptions options, Tensor out, Tensor fin) {
+        if (options.checkFinite()) {
+            checkFinite(in, options.layout());
+        }
         ForwardCall call = new ForwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 options.scale(), options.precision(), out, fin);
         if (!options.saveForBackward()) {
@@ -177,6 +180,11 @@ final class ValidatingAttention implements LightningAttention {
 
     private void runBackward(AttentionShape s, AttentionInputs in, Tensor dOutput, Tensor dFinalState,
                              AttentionOptions options, SavedForward saved, Gradients g) {
+        if (options.checkFinite()) {
+            checkFinite(in, options.layout());
+            checkFinite(dOutput, "dOutput", sequenceAxes(options.layout(), "e"));
+            checkFinite(dFinalState, "dFinalState", STATE_AXES);
+        }
         backend.backward(new BackwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 dOutput, dFinalState, options.scale(), options.precision(),
                 g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay(), saved == null ? null : saved.residuals()));
@@ -423,6 +431,55 @@ final class ValidatingAttention implements LightningAttention {
                     "a tensor made by this instance of backend '" + backend.name() + "' (use its tensor(...) to copy it over)");
         }
         return t;
+    }
+
+    private static final String STATE_AXES = "(b, h, d, e)";
+
+    private static String sequenceAxes(Layout layout, String feature) {
+        return layout == Layout.BHND ? "(b, h, t, " + feature + ")" : "(b, t, h, " + feature + ")";
+    }
+
+    /** The decay rates were checked already; AttentionOptions.checkFinite covers the rest. */
+    private static void checkFinite(AttentionInputs in, Layout layout) {
+        checkFinite(in.q(), "q", sequenceAxes(layout, "d"));
+        checkFinite(in.k(), "k", sequenceAxes(layout, "d"));
+        checkFinite(in.v(), "v", sequenceAxes(layout, "e"));
+        checkFinite(in.initialState(), "initialState", STATE_AXES);
+    }
+
+    private static void checkFinite(Tensor t, String name, String axes) {
+        if (t == null) {
+            return;
+        }
+        long at = -1;
+        double bad = 0;
+        if (t.dtype() == DType.FP64) {
+            double[] x = t.toDoubleArray();
+            for (int i = 0; i < x.length && at < 0; i++) {
+                if (!Double.isFinite(x[i])) {
+                    at = i;
+                    bad = x[i];
+                }
+            }
+        } else {
+            float[] x = t.toFloatArray();
+            for (int i = 0; i < x.length && at < 0; i++) {
+                if (!Float.isFinite(x[i])) {
+                    at = i;
+                    bad = x[i];
+                }
+            }
+        }
+        if (at >= 0) {
+            int[] dims = t.shape().dims();
+            long[] index = new long[dims.length];
+            for (int i = dims.length - 1; i >= 0; i--) {
+                index[i] = at % dims[i];
+                at /= dims[i];
+            }
+            throw new La2ArgumentException(name, bad + " at " + Arrays.toString(index) + " " + axes + " of shape "
+                    + t.shape(), "finite values, since options.checkFinite() is true");
+        }
     }
 
     private static Shape stateShape(AttentionShape s) {

@@ -116,6 +116,56 @@ class ValidationTest {
     }
 
     @Test
+    void finiteCheckNamesTheFirstNonFiniteElementAndLeavesOutputsAlone() {
+        AttentionOptions checked = AttentionOptions.defaults().withFiniteCheck(true);
+        float[] bad = qData.clone();
+        bad[((1 * H + 2) * N + 3) * D + 1] = Float.NaN; // [1, 2, 3, 1]
+        bad[((1 * H + 2) * N + 4) * D] = Float.POSITIVE_INFINITY; // later: not the first
+        try (Tensor qBad = la.tensor(bad, DType.FP32, Shape.of(B, H, N, D));
+             Tensor out = la.allocate(DType.FP32, Shape.of(B, H, N, E))) {
+            out.fill(7);
+            assertThatThrownBy(() -> la.forward(AttentionInputs.of(qBad, k, v, decay), checked, out, null))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("q: got NaN at [1, 2, 3, 1] (b, h, t, d) of shape [2, 3, 5, 4]; expected finite values, "
+                            + "since options.checkFinite() is true");
+            assertThat(out.toFloatArray()).containsOnly(7f);
+            // Without the check the NaN propagates, as SPEC.md says.
+            la.forward(AttentionInputs.of(qBad, k, v, decay), AttentionOptions.defaults(), out, null);
+            assertThat(out.toFloatArray()).contains(Float.NaN);
+        }
+    }
+
+    @Test
+    void finiteCheckCoversEveryInputInBothLayoutsAndTheBackward() {
+        AttentionOptions checked = AttentionOptions.defaults().withFiniteCheck(true);
+        float[] vData = randoms(B * N * H * E);
+        vData[((0 * N + 4) * H + 1) * E + 5] = Float.NEGATIVE_INFINITY; // [0, 4, 1, 5] in BNHD
+        try (Tensor qb = la.tensor(randoms(B * N * H * D), DType.FP32, Shape.of(B, N, H, D));
+             Tensor kb = la.tensor(randoms(B * N * H * D), DType.FP32, Shape.of(B, N, H, D));
+             Tensor vb = la.tensor(vData, DType.FP32, Shape.of(B, N, H, E))) {
+            assertThatThrownBy(() -> la.forward(AttentionInputs.of(qb, kb, vb, decay), checked.withLayout(Layout.BNHD)))
+                    .hasMessageStartingWith("v: got -Infinity at [0, 4, 1, 5] (b, t, h, e) of shape [2, 5, 3, 6]");
+        }
+        float[] state = randoms(B * H * D * E);
+        state[H * D * E - 1] = Float.NaN; // [0, 2, 3, 5]
+        float[] dOut = randoms(B * H * N * E);
+        dOut[B * H * N * E - 1] = Float.POSITIVE_INFINITY;
+        try (Tensor s0 = la.tensor(state, DType.FP32, Shape.of(B, H, D, E));
+             Tensor dO = la.tensor(dOut, DType.FP32, Shape.of(B, H, N, E));
+             Tensor good = la.tensor(randoms(B * H * N * E), DType.FP32, Shape.of(B, H, N, E))) {
+            assertThatThrownBy(() -> la.forward(AttentionInputs.of(q, k, v, decay).withInitialState(s0), checked))
+                    .hasMessageStartingWith("initialState: got NaN at [0, 2, 3, 5] (b, h, d, e)");
+            assertThatThrownBy(() -> la.backward(AttentionInputs.of(q, k, v, decay), dO, null, checked))
+                    .hasMessageStartingWith("dOutput: got Infinity at [1, 2, 4, 5] (b, h, t, e)");
+            assertThatThrownBy(() -> la.backward(AttentionInputs.of(q, k, v, decay), good, s0, checked))
+                    .hasMessageStartingWith("dFinalState: got NaN at [0, 2, 3, 5] (b, h, d, e)");
+            // Finite inputs pass the check and reach the backend (this test backend has no backward).
+            assertThatThrownBy(() -> la.backward(AttentionInputs.of(q, k, v, decay), good, null, checked))
+                    .isInstanceOf(UnsupportedOperationException.class);
+        }
+    }
+
+    @Test
     void decayOfWrongLength() {
         try (Tensor d = la.tensor(new float[] {0f, 1f}, DType.FP32, Shape.of(2))) {
             assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, v, d)))

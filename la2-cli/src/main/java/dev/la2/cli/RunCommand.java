@@ -74,6 +74,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--learnable-decay", description = "Also compute ddecay.npy, the decay gradient summed over the batch (needs --do).")
     boolean learnableDecay;
 
+    @Option(names = "--check-finite", description = "Reject inputs holding NaN or infinity, naming the first such element "
+            + "(by default they propagate to the outputs they touch).")
+    boolean checkFinite;
+
     @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
     Layout layout;
 
@@ -157,7 +161,7 @@ final class RunCommand implements Callable<Integer> {
                 Tensor ts0 = s0 == null ? null : track(made, tensor(la, s0, state));
                 AttentionInputs inputs = new AttentionInputs(tq, tk, tv, td, ts0);
                 AttentionOptions options = AttentionOptions.defaults().withScale(scale).withLayout(layout)
-                        .withFinalState(true).withLearnableDecay(learnableDecay);
+                        .withFinalState(true).withLearnableDecay(learnableDecay).withFiniteCheck(checkFinite);
                 try (ForwardResult r = la.forward(inputs, options)) {
                     results.put("o.npy", result(r.output(), fileType, valueShape));
                     results.put("final_state.npy", result(r.finalState(), stateFileType, stateShape));

@@ -222,6 +222,15 @@ class RunCommandTest {
     }
 
     @Test
+    void checkFiniteNamesTheFirstNaN() throws IOException {
+        Inputs in = write(false, Layout.BHND);
+        double[] k = in.k().clone();
+        k[((1 * H + 2) * N + 9) * D + 3] = Double.NaN;
+        save("k_nan.npy", k, false, B, H, N, D);
+        expectUsageError(new String[] {"--k", p("k_nan.npy"), "--check-finite"}, "k: got NaN at [1, 2, 9, 3] (b, h, t, d)");
+    }
+
+    @Test
     void optionsThatNeedTheBackwardPassAreRejected() throws IOException {
         write(false, Layout.BHND);
         expectUsageError(new String[] {"--learnable-decay"}, "--learnable-decay", "needs --do");

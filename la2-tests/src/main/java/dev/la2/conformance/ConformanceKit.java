@@ -659,6 +659,17 @@ public abstract class ConformanceKit {
                 (la, f, out, fin) -> la.forward(f.inputs(), f.options(), out, f.s0)));
         list.add(new Misuse("dOutput of the wrong shape", "dOutput", (la, f, out, fin) -> la.backward(
                 f.inputs(), f.track(zeros(la, dt, Shape.of(2, 3, 6, 5))), null, f.options())));
+        list.add(new Misuse("a NaN in k under the finite check", "k", (la, f, out, fin) -> {
+            double[] x = f.k.toDoubleArray();
+            x[x.length / 2] = Double.NaN;
+            la.forward(new AttentionInputs(f.q, f.track(la.tensor(x, dt, f.k.shape())), f.v, f.decay, f.s0),
+                    f.options().withFiniteCheck(true), out, fin);
+        }));
+        list.add(new Misuse("an infinity in dOutput under the finite check", "dOutput", (la, f, out, fin) -> {
+            double[] x = f.v.toDoubleArray();
+            x[x.length - 1] = Double.POSITIVE_INFINITY;
+            la.backward(f.inputs(), f.track(la.tensor(x, dt, f.v.shape())), null, f.options().withFiniteCheck(true));
+        }));
         list.add(new Misuse("decay gradient requested without learnable decay", "into.dDecay", (la, f, out, fin) -> la.backward(
                 f.inputs(), f.track(zeros(la, dt, Shape.of(2, 3, 7, 5))), null, f.options(),
                 new Gradients(f.track(zeros(la, dt, Shape.of(2, 3, 7, 4))), f.track(zeros(la, dt, Shape.of(2, 3, 7, 4))),
