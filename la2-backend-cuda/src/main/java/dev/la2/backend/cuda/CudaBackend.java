@@ -582,16 +582,53 @@ final class CudaBackend implements AttentionBackend {
         return tensorCoreKernels.get("la2_sweep_" + name);
     }
 
+    /** The value tile, chunk and shared memory of an fp32-FMA kernel. */
+    private record FmaTiles(int valueTile, int chunk, int smem) {
+    }
+
+    @FunctionalInterface
+    private interface SmemBytes {
+        long of(int valueTile, int chunk);
+    }
+
+    /**
+     * The widest value tile (from {@code widest}, halving) and then the longest chunk (64, halving)
+     * whose shared memory fits a block.
+     */
+    private FmaTiles fmaTiles(int dk, int widest, String what, SmemBytes bytes) {
+        for (int tile = widest; ; tile = (tile + 1) / 2) {
+            for (int chunk = 64; chunk >= 1; chunk /= 2) {
+                long b = bytes.of(tile, chunk);
+                if (b <= smemPerBlock) {
+                    return new FmaTiles(tile, chunk, (int) b);
+                }
+            }
+            if (tile == 1) {
+                throw new La2ArgumentException("q", "key dimension " + dk, "a key dimension whose " + what + " fits in "
+                        + smemPerBlock + " bytes of shared memory on " + name);
+            }
+        }
+    }
+
+    /**
+     * Tokens per segment (a multiple of the chunk c) for one wave of resident blocks: each block
+     * walks its segment serially, and every extra segment costs a state-only pass over its k and
+     * v, so a sequence is split only to fill the device.
+     */
+    private long segmentLength(int n, int c, long blocksPerSegment, int threads, int smem, int blocksPerSmCap) {
+        long nChunks = (n + c - 1) / c;
+        int perSm = Math.min(blocksPerSmCap, Math.max(1, Math.min(2048 / threads, smemPerSm / (smem + 1024))));
+        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) smCount * perSm / blocksPerSegment));
+        return (nChunks + nseg - 1) / nseg * c;
+    }
+
     private void sweep(AttentionShape s, Sweep p) {
         long bh = s.sequences();
         int n = s.tokens();
         int dk = p.dk, dv = p.dv;
         TensorCoreSweep tc = tensorCoreSweep(s.dtype(), p.precision, dk, dv, p.gradient);
         CUfunction kernel;
-        int et;
-        int c = 0;
-        int smem = 0;
-        int threads = SWEEP_THREADS;
+        int et, c, smem, threads;
         if (tc != null) {
             kernel = tc.function();
             et = tc.valueTile();
@@ -600,38 +637,16 @@ final class CudaBackend implements AttentionBackend {
             threads = tc.threads();
         } else {
             kernel = sweepFor(s.dtype());
-            et = Math.min(dv, 64);
-            search:
-            for (; et >= 1; et = (et + 1) / 2) {
-                for (int cand = 64; cand >= 1; cand /= 2) {
-                    long bytes = 4L * (2L * cand * (dk + 1) + (long) cand * et + (long) cand * (cand + 1) + (long) dk * et);
-                    if (bytes <= smemPerBlock) {
-                        c = cand;
-                        smem = (int) bytes;
-                        break search;
-                    }
-                }
-                if (et == 1) {
-                    break;
-                }
-            }
-        }
-        if (c == 0) {
-            throw new La2ArgumentException("q", "key dimension " + dk, "a key dimension whose state tile fits in "
-                    + smemPerBlock + " bytes of shared memory on " + name);
+            FmaTiles f = fmaTiles(dk, Math.min(dv, 64), "state tile",
+                    (tile, chunk) -> 4L * (2L * chunk * (dk + 1) + (long) chunk * tile + (long) chunk * (chunk + 1) + (long) dk * tile));
+            et = f.valueTile();
+            c = f.chunk();
+            smem = f.smem();
+            threads = SWEEP_THREADS;
         }
         int tiles = (dv + et - 1) / et;
-        long nChunks = (n + c - 1) / c;
-        // One wave of resident blocks: each block walks its segment serially, and every extra
-        // segment costs a state-only pass over its k and v, so split only to fill the device.
-        int perSm = Math.max(1, Math.min(2048 / threads, smemPerSm / (smem + 1024)));
-        if (tc != null) {
-            perSm = Math.min(perSm, tc.blocksPerSm());
-        }
-        long slots = (long) smCount * perSm;
-        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, slots / (bh * tiles)));
-        long segLen = (nChunks + nseg - 1) / nseg * c;
-        nseg = (n + segLen - 1) / segLen;
+        long segLen = segmentLength(n, c, bh * tiles, threads, smem, tc != null ? tc.blocksPerSm() : Integer.MAX_VALUE);
+        long nseg = (n + segLen - 1) / segLen;
 
         long[] ks = strides(s, dk), vs = strides(s, dv);
         DevicePool.Block scratch = nseg > 1 ? pool.allocate(4L * bh * (nseg - 1) * dk * dv) : null;
@@ -875,31 +890,12 @@ final class CudaBackend implements AttentionBackend {
                                         double scale) {
         long bh = s.sequences();
         int n = s.tokens(), d = s.keyDim(), e = s.valueDim();
-        int et = Math.min(e, 32), c = 0, smem = 0;
-        search:
-        for (; et >= 1; et = (et + 1) / 2) {
-            for (int cand = 64; cand >= 1; cand /= 2) {
-                long bytes = 16L * d * et + 4L * (2L * cand * (d + 1) + 2L * cand * et + (long) cand * (cand + 1) + 3L * cand);
-                if (bytes <= smemPerBlock) {
-                    c = cand;
-                    smem = (int) bytes;
-                    break search;
-                }
-            }
-            if (et == 1) {
-                break;
-            }
-        }
-        if (c == 0) {
-            throw new La2ArgumentException("q", "key dimension " + d, "a key dimension whose decay-gradient state tiles fit in "
-                    + smemPerBlock + " bytes of shared memory on " + name);
-        }
+        FmaTiles f = fmaTiles(d, Math.min(e, 32), "decay-gradient state tiles", (tile, chunk) ->
+                16L * d * tile + 4L * (2L * chunk * (d + 1) + 2L * chunk * tile + (long) chunk * (chunk + 1) + 3L * chunk));
+        int et = f.valueTile(), c = f.chunk(), smem = f.smem();
         int tiles = (e + et - 1) / et;
-        long nChunks = (n + c - 1) / c;
-        int perSm = Math.max(1, Math.min(2048 / SWEEP_THREADS, smemPerSm / (smem + 1024)));
-        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) smCount * perSm / (bh * tiles)));
-        long segLen = (nChunks + nseg - 1) / nseg * c;
-        nseg = (n + segLen - 1) / segLen;
+        long segLen = segmentLength(n, c, bh * tiles, SWEEP_THREADS, smem, Integer.MAX_VALUE);
+        long nseg = (n + segLen - 1) / segLen;
         long[] ks = strides(s, d), vs = strides(s, e);
         CUfunction kernel = switch (s.dtype()) {
             case FP32 -> decaySweepF32;
