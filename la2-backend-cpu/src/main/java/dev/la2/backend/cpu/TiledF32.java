@@ -35,12 +35,12 @@ import java.util.function.IntConsumer;
  * fp32 products. Its terms cancel, so it is summed pair by pair: the per-token identity with
  * absolute positions t that the cuda backend uses measured 1e-5 of the terms' size here at
  * N=4096, the fp32 tolerance itself.
- * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}); those states and
- * sweep 2's U are then summed in double, since the sum pairs them across the whole sequence.
+ * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}), and the segment
+ * corrections the same way per segment ({@link #combineKept}); those states and sweep 2's U are
+ * then summed in double, since the sum pairs them across the whole sequence.
  * Without them, sweep 1 differentiates the state forward, T = -dS/ds, which obeys
  * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;),
- * with S and T carried in double; T combines across segments like S does, so a call cut into
- * segments always rebuilds. Measured against the float64 reference (worst of 4 draws of 3 heads,
+ * with S and T carried in double; T combines across segments like S does. Measured against the float64 reference (worst of 4 draws of 3 heads,
  * s = 0, 0.001 and 0.004, error over the terms' size): from kept states 1.1-3.5e-7 at N=1000-4096
  * and D, E from 32 to 256, where states summed in fp32 gave 0.8-2.3e-6 (1.1e-5 relative to dDecay
  * itself at D=E=256).
@@ -351,22 +351,20 @@ final class TiledF32 {
     // ---------------------------------------------------------------- backward
 
     /** What a sweep-1 (forward in S) segment leaves for the combine: transposed end states and a ds partial. */
-    private record Sweep1(float[] st, float[] tt, double decaySum) {
+    private record Sweep1(float[] st, double[] stWide, double[] ttWide, double decaySum) {
     }
 
     /** What a sweep-2 (backward in G) segment leaves: U = lambda G at its first token, and a ds partial. */
-    private record Sweep2(float[] u, double decaySum) {
+    private record Sweep2(float[] u, double[] uWide, double decaySum) {
     }
 
     void backward(BackwardCall call) {
         AttentionShape sh = call.shape();
         Plan plan = plan((int) sh.sequences(), sh.tokens());
         boolean wantDecay = call.dDecay() != null;
-        // Kept block states stand in for sweep 1. With segments, the decay gradient's terms that
-        // pair one segment's G with another's S need sweep 1's T, so it is rebuilt then; and so it
-        // is from states kept in fp32 sums, for a forward not told of the decay gradient.
-        BlockStates kept = call.residuals() instanceof BlockStates b
-                && (!wantDecay || plan.segments() == 1 && b.forDecayGradient()) ? b : null;
+        // Kept block states stand in for sweep 1, except for a decay gradient from states a forward
+        // not told of it summed in fp32.
+        BlockStates kept = call.residuals() instanceof BlockStates b && (!wantDecay || b.forDecayGradient()) ? b : null;
         if (kept != null && !kept.plan().equals(plan)) {
             throw new IllegalStateException("block states kept for " + kept.plan() + ", backward planned " + plan);
         }
@@ -416,7 +414,8 @@ final class TiledF32 {
                 float[] dsf = state(call.dFinalState(), seq, de);
                 Combined cb = kept == null
                         ? combineBackward(plan, pw[seq % heads], s1[seq], s2[seq], dsf, d, e, wantDecay)
-                        : new Combined(kept.segmentIn(seq), combineU(plan, pw[seq % heads], s2[seq]), s2[seq][0].decaySum());
+                        : combineKept(plan, pw[seq % heads], kept.segmentIn(seq), s2[seq],
+                                state(call.initialState(), seq, de), dsf, d, e, wantDecay);
                 sIn[seq] = cb.stIn;
                 uIn[seq] = cb.u.in;
                 decaySeq[seq] = cb.decaySum;
@@ -425,7 +424,7 @@ final class TiledF32 {
             if (segs > 1) {
                 List<int[]> fixQ = corrections(plan, seqs, 1, segs);
                 List<int[]> fixKv = corrections(plan, seqs, 0, segs - 1);
-                double[] partial = new double[fixQ.size()];
+                double[] partial = new double[fixQ.size() + fixKv.size()];
                 pool.run(fixQ.size() + fixKv.size(), i -> {
                     if (i < fixQ.size()) {
                         int[] f = fixQ.get(i);
@@ -433,12 +432,12 @@ final class TiledF32 {
                                 sIn[f[0]][f[1]], q, g, dq, wantDecay);
                     } else {
                         int[] f = fixKv.get(i - fixQ.size());
-                        correctDkDv(sh, f[0], plan.end(f[1]), f[2], f[3], pw[f[0] % heads],
-                                uIn[f[0]][f[1]], k, v, dk, dv);
+                        partial[i] = correctDkDv(sh, f[0], plan.end(f[1]), f[2], f[3], pw[f[0] % heads],
+                                uIn[f[0]][f[1]], k, v, dk, dv, wantDecay && kept != null);
                     }
                 });
-                for (int i = 0; i < fixQ.size(); i++) {
-                    decaySeq[fixQ.get(i)[0]] += partial[i];
+                for (int i = 0; i < partial.length; i++) {
+                    decaySeq[(i < fixQ.size() ? fixQ.get(i) : fixKv.get(i - fixQ.size()))[0]] += partial[i];
                 }
             }
             if (wantDecay) {
@@ -570,7 +569,7 @@ final class TiledF32 {
             }
             zero = false;
         }
-        return new Sweep1(st, tt, decaySum);
+        return new Sweep1(st, stD, ttD, decaySum);
     }
 
     /**
@@ -609,8 +608,9 @@ final class TiledF32 {
         float[] entering = fused != null ? new float[d * e] : null;
         float[] u = uEnd != null ? uEnd : new float[d * e];
         boolean zero = uEnd == null;
-        // U pairs with the kept states in the decay gradient, so it is carried in double as they are.
-        double[] wideU = wantDecay && fused != null ? widen(u) : null;
+        // U pairs with the states across the whole sequence in the decay gradient, so it is carried in
+        // double as they are.
+        double[] wideU = wantDecay ? widen(u) : null;
         float[] step = wideU != null ? new float[d * e] : null;
         double scale = pw.cpow()[0];
         double[] intra = wantDecay ? new double[c] : null;
@@ -683,7 +683,7 @@ final class TiledF32 {
             }
             zero = false;
         }
-        return new Sweep2(u, decaySum);
+        return new Sweep2(u, wideU, decaySum);
     }
 
     /** Sweep 1's incoming states (transposed) per segment, sweep 2's joined U, the decay-gradient sum. */
@@ -708,6 +708,41 @@ final class TiledF32 {
     }
 
     /**
+     * Joins one sequence's segments from kept states: their true incoming S (transposed), the true U
+     * from the right, and the decay-gradient sums. Sweep 2 summed each segment's pairs from its
+     * local states; correctDq and correctDkDv add those of a segment's tokens with S_in and U_in;
+     * here come the pairs spanning the whole segment, L lambda^L &lt;U_in, S_in&gt;, where S_in of
+     * segment 0 is the initial state and U_in of the last is dS_final (with one segment both are
+     * its own, and sweep 2 summed them).
+     */
+    private static Combined combineKept(Plan plan, Powers pw, float[][] stIn, Sweep2[] s2, float[] s0, float[] dsf,
+                                        int d, int e, boolean wantDecay) {
+        int segs = plan.segments();
+        JoinedU u = combineU(plan, pw, s2);
+        double sum = 0;
+        if (wantDecay) {
+            for (int p = 0; p < segs; p++) {
+                sum += s2[p].decaySum();
+            }
+            for (int p = 0; p < segs && segs > 1; p++) {
+                float[] sIn = p == 0 ? s0 : stIn[p], uIn = p < segs - 1 ? u.in[p] : dsf;
+                if (sIn == null || uIn == null) {
+                    continue;
+                }
+                int len = plan.end(p) - plan.start(p);
+                double dot = 0;
+                for (int x = 0; x < d; x++) {
+                    for (int y = 0; y < e; y++) {
+                        dot += (double) uIn[x * e + y] * (p == 0 ? sIn[x * e + y] : sIn[y * d + x]);
+                    }
+                }
+                sum += len * pw.at(len) * dot;
+            }
+        }
+        return new Combined(stIn, u, sum);
+    }
+
+    /**
      * Joins one sequence's segments: true incoming S (transposed) and T for sweep 1, true U from the
      * right for sweep 2, dS0 = U at token 0, and the decay-gradient terms that pair a segment's
      * incoming state with its local sums.
@@ -720,42 +755,52 @@ final class TiledF32 {
             sum += s1[p].decaySum() + s2[p].decaySum();
         }
         float[][] stIn = new float[segs][];
-        float[] stEnd = s1[0].st(), ttEnd = s1[0].tt();
+        float[] stEnd = s1[0].st();
+        // For the decay gradient S, T and sweep 2's U are joined in double, as the sweeps carried
+        // them: with fp32 between segments it measured 1.7e-6 of the terms' size (N=16384, four
+        // segments), against 3e-7 in one segment.
+        double[] sWide = s1[0].stWide(), tWide = s1[0].ttWide();
         for (int p = 1; p < segs; p++) {
             int len = plan.end(p) - plan.start(p);
             float decay = weight(pw.at(len));
             stIn[p] = stEnd;
-            float[] ttIn = ttEnd;
             if (wantDecay) {
                 // c sum_t lambda^(u+1) q_t T_in dO_t^T = <T_in, R_p>, R_p = U_local minus the dS_final part.
-                float[] r = s2[p].u();
+                double[] r = s2[p].uWide();
                 double dotIn = 0;
                 for (int x = 0; x < d; x++) {
                     for (int y = 0; y < e; y++) {
                         double rv = r[x * e + y];
                         if (p == segs - 1 && dsf != null) {
-                            rv -= (double) decay * dsf[x * e + y];
+                            rv -= weight64(pw.at(len)) * dsf[x * e + y];
                         }
-                        dotIn += ttIn[y * d + x] * rv;
+                        dotIn += tWide[y * d + x] * rv;
                     }
                 }
                 sum += dotIn;
-                float[] next = new float[ttIn.length];
-                float sw = weight(len * pw.at(len));
-                for (int i = 0; i < next.length; i++) {
-                    next[i] = decay * ttIn[i] + sw * stIn[p][i] + s1[p].tt()[i];
+                double dl = weight64(pw.at(len)), sw = weight64(len * dl);
+                double[] tNext = new double[tWide.length], sNext = new double[sWide.length];
+                for (int i = 0; i < tNext.length; i++) {
+                    tNext[i] = dl * tWide[i] + sw * sWide[i] + s1[p].ttWide()[i];
+                    sNext[i] = dl * sWide[i] + s1[p].stWide()[i];
                 }
-                ttEnd = next;
+                tWide = tNext;
+                sWide = sNext;
+                stEnd = new float[sWide.length];
+                for (int i = 0; i < sWide.length; i++) {
+                    stEnd[i] = (float) sWide[i];
+                }
+            } else {
+                float[] next = new float[stEnd.length];
+                axpby(next, decay, stIn[p], 1f, s1[p].st());
+                stEnd = next;
             }
-            float[] next = new float[stEnd.length];
-            axpby(next, decay, stIn[p], 1f, s1[p].st());
-            stEnd = next;
         }
         if (wantDecay && dsf != null) {
             double dot = 0;
             for (int x = 0; x < d; x++) {
                 for (int y = 0; y < e; y++) {
-                    dot += (double) dsf[x * e + y] * ttEnd[y * d + x];
+                    dot += (double) dsf[x * e + y] * tWide[y * d + x];
                 }
             }
             sum += dot;
@@ -801,9 +846,13 @@ final class TiledF32 {
         return sum;
     }
 
-    /** dk_t += lambda^(segEnd-1-t) U_in v_t^T, dv_t += lambda^(segEnd-1-t) k_t U_in over [t0, t1). */
-    private void correctDkDv(AttentionShape sh, int seq, int segEnd, int t0, int t1, Powers pw, float[] uIn,
-                             TokenRows k, TokenRows v, TokenRows dk, TokenRows dv) {
+    /**
+     * dk_t += lambda^(segEnd-1-t) U_in v_t^T, dv_t += lambda^(segEnd-1-t) k_t U_in over [t0, t1); with
+     * {@code wantDecay}, returns the decay-gradient term sum_t (segEnd-1-t) v_t . (dv_t's correction),
+     * the pairs of U_in with the segment's own states (as sweep 2 sums them per block).
+     */
+    private double correctDkDv(AttentionShape sh, int seq, int segEnd, int t0, int t1, Powers pw, float[] uIn,
+                               TokenRows k, TokenRows v, TokenRows dk, TokenRows dv, boolean wantDecay) {
         int c = block, d = sh.keyDim(), e = sh.valueDim();
         int b = seq / sh.heads(), h = seq % sh.heads();
         long ks = sh.keyTokenStride(), vs = sh.valueTokenStride();
@@ -811,6 +860,8 @@ final class TiledF32 {
         transposeState(uIn, d, e, ut);
         float[] kb = new float[c * d], vb = new float[c * e], dkb = new float[c * d], dvb = new float[c * e];
         float[] w = new float[c];
+        float[] y = wantDecay ? new float[c * e] : null;
+        double sum = 0;
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
             k.load(sh.keyRow(b, h, t), ks, l, d, kb);
@@ -821,10 +872,20 @@ final class TiledF32 {
                 w[r] = weight(pw.at(segEnd - 1 - (t + r)));
             }
             kx.gemm(w, 0, vb, 0, e, ut, 0, d, dkb, 0, d, l, d, e, 1f, true, Kernels.FULL);
-            kx.gemm(w, 0, kb, 0, d, uIn, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            if (!wantDecay) {
+                kx.gemm(w, 0, kb, 0, d, uIn, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
+            } else {
+                // The decay term dots v with dv's correction itself, so it goes through y.
+                kx.gemm(w, 0, kb, 0, d, uIn, 0, e, y, 0, e, l, e, d, 0f, false, Kernels.FULL);
+                for (int i = 0; i < l * e; i++) {
+                    dvb[i] += y[i];
+                }
+                sum += weightedRowDots(vb, y, l, e, segEnd - 1 - t, -1);
+            }
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
         }
+        return sum;
     }
 
     // ---------------------------------------------------------------- decode

@@ -179,7 +179,8 @@ class CpuBackendTest {
      * 256 blocks (N = 16384, D = E = 64, four heads, one draw each): states summed in fp32 gave
      * 0.44-3.0e-6 of its terms' size, 1e-6 or more in 9 of 12 draws; summed in double, as a forward
      * told of the decay gradient keeps them, 0.6-2.9e-7. Two draws, each held to 1e-6. The same
-     * bound holds where the backward rebuilds the states: the forward kept fp32 sums, or nothing.
+     * bound holds where the backward rebuilds the states (the forward kept fp32 sums, or nothing),
+     * and where each sequence is cut into four segments.
      */
     @Test
     void decayGradientKeepsItsDigitsOverLongSequences() {
@@ -199,20 +200,22 @@ class CpuBackendTest {
             double[] dOut = Fixture.gaussian(rng, b * h * n * e, 1, DType.FP32);
             ReferenceMath.Backward ref = ReferenceMath.backward(new Problem(b, h, n, d, e), q, k, v, rates, null, dOut,
                     null, 1.0);
-            try (LightningAttention la = Fixture.open(2, Map.of());
-                 Tensor tq = Fixture.sequence(la, q, s, d); Tensor tk = Fixture.sequence(la, k, s, d);
-                 Tensor tv = Fixture.sequence(la, v, s, e); Tensor tdo = Fixture.sequence(la, dOut, s, e);
-                 Tensor decay = la.tensor(rates, DType.FP32, Shape.of(h));
-                 Tensor out = la.allocate(DType.FP32, Shape.of(b, h, n, e))) {
-                AttentionInputs in = AttentionInputs.of(tq, tk, tv, decay);
-                int at = draw;
-                forwards.forEach((what, forward) -> {
-                    try (SavedForward saved = la.forward(in, forward, out, null);
-                         Gradients g = la.backward(in, tdo, null, learnable, saved)) {
-                        assertThat(ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale()))
-                                .as("dDecay, %s, draw %d, %s", what, at, Fixture.seed()).isLessThanOrEqualTo(1e-6);
-                    }
-                });
+            for (Map<String, String> plan : List.of(Map.<String, String>of(), Map.of("cpu.segmentTokens", "4096"))) {
+                try (LightningAttention la = Fixture.open(2, plan);
+                     Tensor tq = Fixture.sequence(la, q, s, d); Tensor tk = Fixture.sequence(la, k, s, d);
+                     Tensor tv = Fixture.sequence(la, v, s, e); Tensor tdo = Fixture.sequence(la, dOut, s, e);
+                     Tensor decay = la.tensor(rates, DType.FP32, Shape.of(h));
+                     Tensor out = la.allocate(DType.FP32, Shape.of(b, h, n, e))) {
+                    AttentionInputs in = AttentionInputs.of(tq, tk, tv, decay);
+                    String where = "draw " + draw + ", " + (plan.isEmpty() ? "one segment" : "four segments");
+                    forwards.forEach((what, forward) -> {
+                        try (SavedForward saved = la.forward(in, forward, out, null);
+                             Gradients g = la.backward(in, tdo, null, learnable, saved)) {
+                            assertThat(ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale()))
+                                    .as("dDecay, %s, %s, %s", what, where, Fixture.seed()).isLessThanOrEqualTo(1e-6);
+                        }
+                    });
+                }
             }
         }
     }
