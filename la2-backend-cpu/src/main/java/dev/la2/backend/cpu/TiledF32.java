@@ -33,17 +33,17 @@ import java.util.function.IntConsumer;
  *
  * <p>The decay gradient is SPEC.md's -lambda sum_t &lt;G_t, S_{t-1}&gt;, summed in double from
  * fp32 products. Its terms cancel, so it is summed pair by pair: the per-token identity with
- * absolute positions t that the cuda backend uses measured 1e-5 of the terms' size here at
- * N=4096, the fp32 tolerance itself.
+ * absolute positions t that the cuda backend uses for 16-bit storage and TF32 measured 1e-5 of the
+ * terms' size here at N=4096, the fp32 tolerance itself.
  * From kept states, sweep 2 splits it per block (see {@link #sweepBackward}), and the segment
  * corrections the same way per segment ({@link #combineKept}); those states and sweep 2's U are
- * then summed in double, since the sum pairs them across the whole sequence.
- * Without them, sweep 1 differentiates the state forward, T = -dS/ds, which obeys
- * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;),
- * with S and T carried in double; T combines across segments like S does. Measured against the float64 reference (worst of 4 draws of 3 heads,
- * s = 0, 0.001 and 0.004, error over the terms' size): from kept states 1.1-3.5e-7 at N=1000-4096
- * and D, E from 32 to 256, where states summed in fp32 gave 0.8-2.3e-6 (1.1e-5 relative to dDecay
- * itself at D=E=256).
+ * then summed in double, since the sum pairs them across the whole sequence. Without them, sweep 1
+ * differentiates the state forward, T = -dS/ds, which obeys T_t = lambda (S_{t-1} + T_{t-1}) and
+ * gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;), with S and T carried in double;
+ * T combines across segments like S does. Measured against the float64 reference (worst of 4 draws
+ * of 3 heads, s = 0, 0.001 and 0.004, error over the terms' size): from kept states 1.1-3.5e-7 at
+ * N=1000-4096 and D, E from 32 to 256, where states summed in fp32 gave 0.8-2.3e-6 (1.1e-5 relative
+ * to dDecay itself at D=E=256); cut into four segments at N=16384, 2.0-3.3e-7 kept or rebuilt.
  */
 final class TiledF32 {
     /** Blocks of one segment per correction task: small enough to spread over threads. */
