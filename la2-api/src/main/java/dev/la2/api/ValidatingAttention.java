@@ -451,31 +451,19 @@ final class ValidatingAttention implements LightningAttention {
         if (t == null) {
             return;
         }
-        long at = -1;
-        double bad = 0;
-        if (t.dtype() == DType.FP64) {
-            double[] x = t.toDoubleArray();
-            for (int i = 0; i < x.length && at < 0; i++) {
-                if (!Double.isFinite(x[i])) {
-                    at = i;
-                    bad = x[i];
-                }
-            }
-        } else {
-            float[] x = t.toFloatArray();
-            for (int i = 0; i < x.length && at < 0; i++) {
-                if (!Float.isFinite(x[i])) {
-                    at = i;
-                    bad = x[i];
-                }
-            }
+        // Every dtype widens to double exactly, so finiteness is read off the double copy.
+        double[] x = t.toDoubleArray();
+        int at = 0;
+        while (at < x.length && Double.isFinite(x[at])) {
+            at++;
         }
-        if (at >= 0) {
+        if (at < x.length) {
+            double bad = x[at];
             int[] dims = t.shape().dims();
             long[] index = new long[dims.length];
-            for (int i = dims.length - 1; i >= 0; i--) {
-                index[i] = at % dims[i];
-                at /= dims[i];
+            for (int i = dims.length - 1, rest = at; i >= 0; i--) {
+                index[i] = rest % dims[i];
+                rest /= dims[i];
             }
             throw new La2ArgumentException(name, bad + " at " + Arrays.toString(index) + " " + axes + " of shape "
                     + t.shape(), "finite values, since options.checkFinite() is true");

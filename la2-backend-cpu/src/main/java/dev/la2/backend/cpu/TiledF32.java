@@ -247,6 +247,21 @@ final class TiledF32 {
         return 4L * (3L * c * d + 2L * c * e + (long) d * c + (long) c * c + (wideStates ? 4L : 1L) * d * e);
     }
 
+    /**
+     * state = lambda^l state + A^T B for a block of l tokens, A^T the d x l transposed tile (row pitch
+     * C) and B the l x e rows; with {@code wide}, through that double copy of the state, which
+     * {@code step} (d x e) carries the product to.
+     */
+    private void updateState(float[] state, double[] wide, float[] step, boolean zero, Powers pw, int l,
+                             float[] aT, float[] b, int d, int e) {
+        if (wide == null) {
+            kx.gemm(aT, 0, block, b, 0, e, state, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+        } else {
+            kx.gemm(aT, 0, block, b, 0, e, step, 0, e, d, e, l, 0f, false, Kernels.FULL);
+            kx.accumulateWide(wide, weight64(pw.at(l)), step, state, d * e);
+        }
+    }
+
     private static double[] widen(float[] x) {
         double[] w = new double[x.length];
         for (int i = 0; i < x.length; i++) {
@@ -291,12 +306,7 @@ final class TiledF32 {
             o.store(ob, sh.valueRow(b, h, t), vs, l, e);
             // S <- lambda^l S + (diag(lambda^(l-1-j)) K)^T V.
             kx.scaleColumns(kt, d, l, c, pw.rev(), c - l);
-            if (wide == null) {
-                kx.gemm(kt, 0, c, vb, 0, e, st, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
-            } else {
-                kx.gemm(kt, 0, c, vb, 0, e, step, 0, e, d, e, l, 0f, false, Kernels.FULL);
-                kx.accumulateWide(wide, weight64(pw.at(l)), step, st, d * e);
-            }
+            updateState(st, wide, step, zero, pw, l, kt, vb, d, e);
             zero = false;
         }
         return st;
@@ -558,10 +568,9 @@ final class TiledF32 {
                 double dl = weight64(pw.at(l)), sw = weight64(l * dl);
                 for (int i = 0; i < ttD.length; i++) {
                     ttD[i] = dl * ttD[i] + sw * stD[i] + dT[i];
-                    stD[i] = dl * stD[i] + dS[i];
                     tt[i] = (float) ttD[i];
-                    st[i] = (float) stD[i];
                 }
+                kx.accumulateWide(stD, dl, dS, st, st.length);
                 tZero = false;
             } else {
                 Rows.scaleRows(kb, l, d, pw.pow(), l - 1, true, kw);
@@ -675,12 +684,7 @@ final class TiledF32 {
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
             kx.scaleColumns(qt, d, l, c, pw.cpow(), 1);
-            if (wideU == null) {
-                kx.gemm(qt, 0, c, gb, 0, e, u, 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
-            } else {
-                kx.gemm(qt, 0, c, gb, 0, e, step, 0, e, d, e, l, 0f, false, Kernels.FULL);
-                kx.accumulateWide(wideU, weight64(pw.at(l)), step, u, d * e);
-            }
+            updateState(u, wideU, step, zero, pw, l, qt, gb, d, e);
             zero = false;
         }
         return new Sweep2(u, wideU, decaySum);
