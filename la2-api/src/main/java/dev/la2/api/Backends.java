@@ -2,7 +2,6 @@ package dev.la2.api;
 
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.Availability;
-import dev.la2.spi.BackendOptions;
 import dev.la2.spi.BackendProvider;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -55,13 +54,8 @@ public final class Backends {
         if (options == null) {
             throw new La2ArgumentException("options", "null", "backend options (BackendOptions.defaults())");
         }
-        String wanted = name != null ? name.strip().toLowerCase(Locale.ROOT) : null;
-        if (wanted == null) {
-            String requested = requestedName();
-            wanted = requested == null ? null : requested.toLowerCase(Locale.ROOT);
-        }
         List<Found> found = load();
-        Found chosen = wanted != null ? named(found, wanted) : best(found);
+        Found chosen = choose(found, name, null);
         AttentionBackend backend;
         try {
             backend = chosen.provider().create(options);
@@ -71,6 +65,32 @@ public final class Backends {
         }
         LOG.log(System.Logger.Level.DEBUG, "la2: using backend {0}", backend.name());
         return new ValidatingAttention(backend);
+    }
+
+    /**
+     * The name of the backend that {@link LightningAttention#open(String)} would open for
+     * {@code name} (null: the property, the environment, else automatic), where it must also store
+     * sequence tensors of {@code dtype} (null: any). Automatic selection then takes the
+     * highest-priority available backend that stores {@code dtype}.
+     *
+     * @throws BackendUnavailableException if no such backend is available
+     * @throws La2ArgumentException if the named backend does not store {@code dtype}
+     */
+    public static String choose(String name, DType dtype) {
+        return choose(load(), name, dtype).info().name();
+    }
+
+    private static Found choose(List<Found> found, String name, DType dtype) {
+        String wanted = name != null ? name : requestedName();
+        if (wanted == null) {
+            return best(found, dtype);
+        }
+        Found match = named(found, wanted.strip().toLowerCase(Locale.ROOT));
+        if (dtype != null && !match.info().dtypes().contains(dtype)) {
+            throw new La2ArgumentException("backend", "'" + match.info().name() + "' which stores " + match.info().dtypes(),
+                    "a backend that stores " + dtype + " (or none, to choose automatically)");
+        }
+        return match;
     }
 
     private static Found named(List<Found> found, String wanted) {
@@ -92,9 +112,9 @@ public final class Backends {
         return match;
     }
 
-    private static Found best(List<Found> found) {
+    private static Found best(List<Found> found, DType dtype) {
         for (Found f : found) {
-            if (f.info().availability().isAvailable()) {
+            if (f.info().availability().isAvailable() && (dtype == null || f.info().dtypes().contains(dtype))) {
                 for (Found skipped : found) {
                     if (skipped == f) {
                         break;
@@ -104,7 +124,8 @@ public final class Backends {
                 return f;
             }
         }
-        throw new BackendUnavailableException("la2: no available backend; providers found:\n" + lines(found));
+        throw new BackendUnavailableException("la2: no available backend" + (dtype == null ? "" : " that stores " + dtype)
+                + "; providers found:\n" + lines(found));
     }
 
     private static String lines(List<Found> found) {

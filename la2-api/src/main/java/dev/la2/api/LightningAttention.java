@@ -1,6 +1,5 @@
 package dev.la2.api;
 
-import dev.la2.spi.BackendOptions;
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
 import java.util.Set;
@@ -20,7 +19,8 @@ import java.util.Set;
  *
  * Every call is validated before any work: a bad argument throws {@link La2ArgumentException}
  * naming it, and leaves the backend and the caller's tensors as they were. Instances are safe
- * for concurrent use. Backends are plugged in through {@link dev.la2.spi.BackendProvider}.
+ * for concurrent use. Backends are plugged in through {@link dev.la2.spi.BackendProvider}; timing and
+ * memory figures are in {@link Diagnostics}.
  */
 public sealed interface LightningAttention extends AutoCloseable permits ValidatingAttention {
 
@@ -103,26 +103,6 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
     Tensor decode(Tensor q, Tensor k, Tensor v, Tensor decay, Tensor state, double scale);
 
     void decode(Tensor q, Tensor k, Tensor v, Tensor decay, Tensor state, double scale, Tensor output);
-
-    /**
-     * Runs {@code work} and returns its duration in milliseconds on the backend's own clock: CUDA
-     * events around device work for GPU backends, the wall clock for host backends.
-     */
-    double timeMillis(Runnable work);
-
-    /**
-     * Runs {@code work} {@code times} times back to back and returns each run's duration in
-     * milliseconds. GPU backends queue the runs without waiting in between (one untimed run first),
-     * so each is its device time once the queue is ahead of the device: per-call host overhead is
-     * hidden, as in a pipeline (and in triton.testing.do_bench); {@link #timeMillis(Runnable)}
-     * counts it. Host backends time each run on the wall clock.
-     */
-    double[] timeMillis(Runnable work, int times);
-
-    /** Memory the backend holds now and at its peak since {@link #resetPeakMemory()}, if it tracks it. */
-    java.util.Optional<dev.la2.spi.MemoryStats> memoryStats();
-
-    void resetPeakMemory();
 
     @Override
     void close();

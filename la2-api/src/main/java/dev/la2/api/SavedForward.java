@@ -15,7 +15,8 @@ import dev.la2.spi.Residuals;
  * with the same inputs and options as the forward call, and close it afterwards (closing the
  * {@link ForwardResult} closes it too). The backward checks the shape, options, decay rates and
  * initial state against the forward call's and refuses a mismatch; q, k and v must also be
- * unchanged, which it cannot check. A backend may still recompute, for instance for the decay
+ * unchanged, which it cannot check. On a device backend the initial state is recognised by
+ * identity and version (no read-back); another tensor with the same values is compared by value. A backend may still recompute, for instance for the decay
  * gradient (the cpu backend does).
  */
 public final class SavedForward implements AutoCloseable {
@@ -23,12 +24,12 @@ public final class SavedForward implements AutoCloseable {
     private final AttentionShape shape;
     private final AttentionOptions options;
     private final double[] rates;
-    private final double[] initialState;
+    private final InputStamp initialState;
     private final Residuals residuals;
     private volatile boolean closed;
 
     SavedForward(LightningAttention owner, AttentionShape shape, AttentionOptions options, double[] rates,
-                 double[] initialState, Residuals residuals) {
+                 InputStamp initialState, Residuals residuals) {
         this.owner = owner;
         this.shape = shape;
         this.options = options;
@@ -75,8 +76,8 @@ public final class SavedForward implements AutoCloseable {
         return rates;
     }
 
-    /** The forward call's initial state, or null if it had none. */
-    double[] initialState() {
+    /** What the forward call's initial state was (possibly absent). */
+    InputStamp initialState() {
         return initialState;
     }
 

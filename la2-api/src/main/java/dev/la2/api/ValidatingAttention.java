@@ -21,6 +21,7 @@ import java.util.Set;
  */
 final class ValidatingAttention implements LightningAttention {
     private final AttentionBackend backend;
+    private final DecayCheck decayCheck = new DecayCheck();
     private volatile boolean closed;
 
     ValidatingAttention(AttentionBackend backend) {
@@ -120,7 +121,7 @@ final class ValidatingAttention implements LightningAttention {
 
     private SavedForward runForward(AttentionShape s, AttentionInputs in, AttentionOptions options, Tensor out, Tensor fin) {
         if (options.checkFinite()) {
-            checkFinite(in, options.layout());
+            FiniteCheck.inputs(in, options.layout());
         }
         ForwardCall call = new ForwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 options.scale(), options.precision(), out, fin);
@@ -129,8 +130,7 @@ final class ValidatingAttention implements LightningAttention {
             return null;
         }
         Residuals kept = backend.forwardKeeping(call, options.learnableDecay());
-        double[] s0 = in.initialState() == null ? null : in.initialState().toDoubleArray();
-        return new SavedForward(this, s, options, in.decay().toDoubleArray(), s0, kept);
+        return new SavedForward(this, s, options, decayCheck.rates(in.decay()), InputStamp.of(in.initialState()), kept);
     }
 
     @Override
@@ -181,9 +181,9 @@ final class ValidatingAttention implements LightningAttention {
     private void runBackward(AttentionShape s, AttentionInputs in, Tensor dOutput, Tensor dFinalState,
                              AttentionOptions options, SavedForward saved, Gradients g) {
         if (options.checkFinite()) {
-            checkFinite(in, options.layout());
-            checkFinite(dOutput, "dOutput", sequenceAxes(options.layout(), "e"));
-            checkFinite(dFinalState, "dFinalState", STATE_AXES);
+            FiniteCheck.inputs(in, options.layout());
+            FiniteCheck.sequence(dOutput, "dOutput", options.layout(), "e");
+            FiniteCheck.state(dFinalState, "dFinalState");
         }
         backend.backward(new BackwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 dOutput, dFinalState, options.scale(), options.precision(),
@@ -221,31 +221,8 @@ final class ValidatingAttention implements LightningAttention {
                 c.decay(), c.state(), c.scale(), out);
     }
 
-    @Override
-    public double timeMillis(Runnable work) {
-        checkOpen();
-        required(work, "work");
-        return backend.timeMillis(work);
-    }
-
-    @Override
-    public double[] timeMillis(Runnable work, int times) {
-        checkOpen();
-        required(work, "work");
-        if (times < 1) {
-            throw new La2ArgumentException("times", String.valueOf(times), "at least 1 run to time");
-        }
-        return backend.timeMillis(work, times);
-    }
-
-    @Override
-    public Optional<dev.la2.spi.MemoryStats> memoryStats() {
-        return backend.memoryStats();
-    }
-
-    @Override
-    public void resetPeakMemory() {
-        backend.resetPeakMemory();
+    AttentionBackend backend() {
+        return backend;
     }
 
     @Override
@@ -333,14 +310,13 @@ final class ValidatingAttention implements LightningAttention {
             throw new La2ArgumentException("saved", "kept with scale " + kept.scale() + " and precision " + kept.precision(),
                     "scale " + options.scale() + " and precision " + options.precision() + " as in options");
         }
-        if (!Arrays.equals(saved.rates(), in.decay().toDoubleArray())) {
+        if (!Arrays.equals(saved.rates(), decayCheck.rates(in.decay()))) {
             throw new La2ArgumentException("saved", "kept for decay rates " + Arrays.toString(saved.rates()),
                     "the decay rates of inputs.decay(), unchanged since the forward call");
         }
-        double[] s0 = in.initialState() == null ? null : in.initialState().toDoubleArray();
-        if (!Arrays.equals(saved.initialState(), s0)) {
-            throw new La2ArgumentException("saved", saved.initialState() == null ? "kept without an initial state"
-                    : "kept with a different initial state", s0 == null ? "a forward call without one"
+        if (!saved.initialState().matches(in.initialState())) {
+            throw new La2ArgumentException("saved", saved.initialState().isAbsent() ? "kept without an initial state"
+                    : "kept with a different initial state", in.initialState() == null ? "a forward call without one"
                     : "the initial state of inputs.initialState(), unchanged since the forward call");
         }
     }
@@ -382,13 +358,7 @@ final class ValidatingAttention implements LightningAttention {
 
     private void checkDecay(Tensor decay, int heads, DType type) {
         checkSame(decay, "decay", type, Shape.of(heads), "[H] with H=" + heads + ", one rate per head");
-        double[] rates = decay.toDoubleArray();
-        for (int i = 0; i < rates.length; i++) {
-            if (!(rates[i] >= 0) || Double.isInfinite(rates[i])) {
-                throw new La2ArgumentException("decay", "rate " + rates[i] + " for head " + i,
-                        "finite rates >= 0 (lambda = exp(-rate); 0 means no decay)");
-            }
-        }
+        decayCheck.rates(decay);
     }
 
     private static void checkSame(Tensor t, String name, DType dtype, Shape shape, String expectedShape) {
@@ -433,43 +403,6 @@ final class ValidatingAttention implements LightningAttention {
         return t;
     }
 
-    private static final String STATE_AXES = "(b, h, d, e)";
-
-    private static String sequenceAxes(Layout layout, String feature) {
-        return layout == Layout.BHND ? "(b, h, t, " + feature + ")" : "(b, t, h, " + feature + ")";
-    }
-
-    /** The decay rates were checked already; AttentionOptions.checkFinite covers the rest. */
-    private static void checkFinite(AttentionInputs in, Layout layout) {
-        checkFinite(in.q(), "q", sequenceAxes(layout, "d"));
-        checkFinite(in.k(), "k", sequenceAxes(layout, "d"));
-        checkFinite(in.v(), "v", sequenceAxes(layout, "e"));
-        checkFinite(in.initialState(), "initialState", STATE_AXES);
-    }
-
-    private static void checkFinite(Tensor t, String name, String axes) {
-        if (t == null) {
-            return;
-        }
-        // Every dtype widens to double exactly, so finiteness is read off the double copy.
-        double[] x = t.toDoubleArray();
-        int at = 0;
-        while (at < x.length && Double.isFinite(x[at])) {
-            at++;
-        }
-        if (at < x.length) {
-            double bad = x[at];
-            int[] dims = t.shape().dims();
-            long[] index = new long[dims.length];
-            for (int i = dims.length - 1, rest = at; i >= 0; i--) {
-                index[i] = rest % dims[i];
-                rest /= dims[i];
-            }
-            throw new La2ArgumentException(name, bad + " at " + Arrays.toString(index) + " " + axes + " of shape "
-                    + t.shape(), "finite values, since options.checkFinite() is true");
-        }
-    }
-
     private static Shape stateShape(AttentionShape s) {
         return Shape.of(s.batch(), s.heads(), s.keyDim(), s.valueDim());
     }
@@ -504,7 +437,7 @@ final class ValidatingAttention implements LightningAttention {
         }
     }
 
-    private void checkOpen() {
+    void checkOpen() {
         if (closed) {
             throw new IllegalStateException("la2 backend '" + backend.name() + "' is closed");
         }

@@ -1,6 +1,7 @@
 package dev.la2.spi;
 
 import dev.la2.api.DType;
+import dev.la2.api.MemoryStats;
 import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;

@@ -1,5 +1,6 @@
 package dev.la2.spi;
 
+import dev.la2.api.BackendOptions;
 import dev.la2.api.DType;
 import java.util.Set;
 

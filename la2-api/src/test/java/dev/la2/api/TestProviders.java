@@ -3,7 +3,6 @@ package dev.la2.api;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.Availability;
-import dev.la2.spi.BackendOptions;
 import dev.la2.spi.BackendProvider;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;

@@ -57,11 +57,11 @@ class ValidationTest {
     @Test
     void repeatedTimingRunsTheWorkOncePerTimeAndRejectsNoRuns() {
         int[] runs = {0};
-        double[] ms = la.timeMillis(() -> runs[0]++, 4);
+        double[] ms = Diagnostics.of(la).timeMillis(() -> runs[0]++, 4);
         assertThat(ms).hasSize(4);
         assertThat(java.util.Arrays.stream(ms).min().orElseThrow()).isGreaterThanOrEqualTo(0);
         assertThat(runs[0]).isEqualTo(4);
-        assertThatThrownBy(() -> la.timeMillis(() -> runs[0]++, 0))
+        assertThatThrownBy(() -> Diagnostics.of(la).timeMillis(() -> runs[0]++, 0))
                 .isInstanceOf(La2ArgumentException.class)
                 .hasMessage("times: got 0; expected at least 1 run to time");
         assertThat(runs[0]).isEqualTo(4);

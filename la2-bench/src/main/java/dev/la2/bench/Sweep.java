@@ -1,5 +1,6 @@
 package dev.la2.bench;
 
+import dev.la2.api.Diagnostics;
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
@@ -13,8 +14,8 @@ import dev.la2.api.Precision;
 import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
-import dev.la2.spi.BackendOptions;
-import dev.la2.spi.MemoryStats;
+import dev.la2.api.BackendOptions;
+import dev.la2.api.MemoryStats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
@@ -380,7 +381,7 @@ public final class Sweep {
         MemorySegment doa = c.backward() ? RandomInputs.tiled(host, dtype, p.valueElements(), 1, random) : null;
         List<Tensor> made = new ArrayList<>();
         try {
-            la.resetPeakMemory();
+            Diagnostics.of(la).resetPeakMemory();
             resetHeapPeaks();
             Tensor q = track(made, la.allocate(dtype, keys));
             Tensor k = track(made, la.allocate(dtype, keys));
@@ -389,7 +390,7 @@ public final class Sweep {
             Tensor out = track(made, la.allocate(dtype, values));
             Tensor fin = track(made, la.allocate(dtype.stateType(), states));
             Tensor dOut = c.backward() ? track(made, la.allocate(dtype, values)) : null;
-            double h2d = la.timeMillis(() -> {
+            double h2d = Diagnostics.of(la).timeMillis(() -> {
                 q.copyFrom(qa);
                 k.copyFrom(ka);
                 v.copyFrom(va);
@@ -413,9 +414,9 @@ public final class Sweep {
             String stage = la.backendName() + " N=" + p.tokens();
             // The first size also pays for compiling the kernels: measured on 2 cores, N=1024 first in
             // a sweep took 10.8 ms after a 1 s warm-up and 5.8 ms when it came after N=4096.
-            warmUp(c, () -> la.timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
+            warmUp(c, () -> Diagnostics.of(la).timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
             // queued back to back: on a GPU each time is the device's, per-call host overhead hidden
-            double[] times = la.timeMillis(call, c.repeats());
+            double[] times = Diagnostics.of(la).timeMillis(call, c.repeats());
             done[0] += c.repeats();
             listener.progress(stage, done[0], total);
             double pairedForward = Double.NaN, ratio = Double.NaN;
@@ -425,8 +426,8 @@ public final class Sweep {
                 Runnable forward = () -> la.forward(inputs, options, out, fin);
                 double[] alone = new double[c.repeats()], both = new double[c.repeats()];
                 for (int r = 0; r < c.repeats(); r++) {
-                    alone[r] = la.timeMillis(forward, 1)[0];
-                    both[r] = la.timeMillis(call, 1)[0];
+                    alone[r] = Diagnostics.of(la).timeMillis(forward, 1)[0];
+                    both[r] = Diagnostics.of(la).timeMillis(call, 1)[0];
                     listener.progress(stage + " paired with forward", ++done[0], total);
                 }
                 pairedForward = Stats.of(alone).median();
@@ -436,7 +437,7 @@ public final class Sweep {
             MemorySegment oa = va;
             MemorySegment ga = qa;
             MemorySegment gv = va;
-            double d2h = la.timeMillis(() -> {
+            double d2h = Diagnostics.of(la).timeMillis(() -> {
                 out.copyTo(oa);
                 if (grads != null) {
                     grads.dq().copyTo(ga);
@@ -444,7 +445,7 @@ public final class Sweep {
                     grads.dv().copyTo(gv);
                 }
             });
-            Optional<MemoryStats> stats = la.memoryStats();
+            Optional<MemoryStats> stats = Diagnostics.of(la).memoryStats();
             return new Measured(Stats.of(times), stats.map(MemoryStats::peakBytes).orElse(-1L),
                     stats.map(MemoryStats::kind).orElse(null), heapPeak(), h2d, d2h, pairedForward, ratio);
         } finally {

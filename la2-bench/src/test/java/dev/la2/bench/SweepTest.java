@@ -7,7 +7,7 @@ import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.Precision;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package dev.la2.cli;
 
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import picocli.CommandLine.Option;
 
 /** Options every command that opens a backend shares. */

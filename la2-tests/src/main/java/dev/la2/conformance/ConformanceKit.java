@@ -19,7 +19,7 @@ import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.conformance.Case.Decay;
 import dev.la2.reference.ReferenceMath;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;

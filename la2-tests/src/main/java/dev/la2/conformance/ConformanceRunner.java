@@ -3,7 +3,7 @@ package dev.la2.conformance;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 import dev.la2.api.La2ArgumentException;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,7 +1,7 @@
 package dev.la2.conformance;
 
 import dev.la2.api.Backends;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 
 /**
  * The kit bound to whichever backend {@link ConformanceRunner} selected. Deliberately not named

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.la2.api.La2ArgumentException;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import dev.la2.api.BackendInfo;
 import dev.la2.api.Backends;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;

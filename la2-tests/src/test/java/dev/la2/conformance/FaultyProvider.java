@@ -7,7 +7,7 @@ import dev.la2.api.Tensor;
 import dev.la2.reference.ReferenceProvider;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.Availability;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import dev.la2.spi.BackendProvider;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;

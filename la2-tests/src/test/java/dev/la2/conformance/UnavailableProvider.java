@@ -3,7 +3,7 @@ package dev.la2.conformance;
 import dev.la2.api.DType;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.Availability;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import dev.la2.spi.BackendProvider;
 import java.util.EnumSet;
 import java.util.Set;

@@ -10,7 +10,7 @@ import dev.la2.api.LightningAttention;
 import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;

@@ -1,5 +1,6 @@
 package dev.la2.reliability;
 
+import dev.la2.api.Diagnostics;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.la2.api.AttentionInputs;
@@ -39,7 +40,7 @@ class LongSequenceTest {
              Tensor decay = la.tensor(new float[] {0f, 1e-4f}, DType.FP32, Shape.of(H))) {
             long inputs = tq.byteSize() + tk.byteSize() + tv.byteSize();
             HostTensor.resetPeakBytes();
-            la.resetPeakMemory();
+            Diagnostics.of(la).resetPeakMemory();
             long peakBase = HostTensor.liveBytes();
             float[] whole;
             long started = System.nanoTime();

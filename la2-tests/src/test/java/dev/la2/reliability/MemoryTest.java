@@ -1,5 +1,6 @@
 package dev.la2.reliability;
 
+import dev.la2.api.Diagnostics;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.la2.api.ForwardResult;
@@ -9,7 +10,7 @@ import dev.la2.api.Tensor;
 import dev.la2.api.DType;
 import dev.la2.api.Shape;
 import dev.la2.spi.HostTensor;
-import dev.la2.spi.MemoryStats;
+import dev.la2.api.MemoryStats;
 import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,7 +35,7 @@ class MemoryTest {
             }
             System.gc();
             long hostBefore = HostTensor.liveBytes();
-            Optional<MemoryStats> before = la.memoryStats();
+            Optional<MemoryStats> before = Diagnostics.of(la).memoryStats();
             long started = System.nanoTime();
             // A leak grows with the number of calls; allocator warm-up does not. So resident memory
             // outside the Java heap is read after the first quarter and at the end: it must not keep growing.
@@ -50,7 +51,7 @@ class MemoryTest {
             System.gc();
             long hostAfter = HostTensor.liveBytes();
             long rssAfter = Calls.residentNativeBytes();
-            Optional<MemoryStats> after = la.memoryStats();
+            Optional<MemoryStats> after = Diagnostics.of(la).memoryStats();
             System.out.printf("memory on %s: %d forward+backward calls in %.1f s; host tensor bytes %d -> %d; "
                             + "resident memory outside the heap after 25%% of the calls %d MiB, after all %d MiB; backend %s -> %s%n",
                     backend, CALLS, seconds, hostBefore, hostAfter, rssQuarter >> 20, rssAfter >> 20,

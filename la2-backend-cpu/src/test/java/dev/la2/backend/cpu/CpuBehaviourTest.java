@@ -1,5 +1,6 @@
 package dev.la2.backend.cpu;
 
+import dev.la2.api.Diagnostics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -16,7 +17,7 @@ import dev.la2.api.Tensor;
 import dev.la2.reference.ErrorNorms;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.Availability;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -216,12 +217,12 @@ class CpuBehaviourTest {
         try (LightningAttention la = Fixture.open(2, Map.of())) {
             try (Tensor big = la.allocate(DType.FP32, Shape.of(1 << 20))) {
                 big.fill(0);
-                la.resetPeakMemory();
-                var now = la.memoryStats().orElseThrow();
+                Diagnostics.of(la).resetPeakMemory();
+                var now = Diagnostics.of(la).memoryStats().orElseThrow();
                 assertThat(now.kind()).isEqualTo("host native");
                 assertThat(now.inUseBytes()).isGreaterThanOrEqualTo(4L << 20);
                 runForward(la, DType.FP32, Layout.BHND, 1, 2, 300, 32, 32, new SplittableRandom(3));
-                var after = la.memoryStats().orElseThrow();
+                var after = Diagnostics.of(la).memoryStats().orElseThrow();
                 assertThat(after.peakBytes()).isGreaterThanOrEqualTo(after.inUseBytes()).isGreaterThanOrEqualTo(4L << 20);
             }
         }

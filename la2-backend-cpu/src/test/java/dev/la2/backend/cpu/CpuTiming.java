@@ -7,7 +7,7 @@ import dev.la2.api.Gradients;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.SplittableRandom;

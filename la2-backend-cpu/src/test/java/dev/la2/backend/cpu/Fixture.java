@@ -7,7 +7,7 @@ import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.Canonical;
 import dev.la2.spi.AttentionShape;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.util.Map;
 import java.util.SplittableRandom;
 

@@ -1,6 +1,6 @@
 package dev.la2.backend.cpu;
 
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 
 /** Timing main: single-thread GFLOP/s of the gemm micro-kernels on the tile shapes the algorithm uses, by process CPU time. */
 public final class KernelBench {

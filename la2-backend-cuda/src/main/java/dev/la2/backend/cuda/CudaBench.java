@@ -1,5 +1,6 @@
 package dev.la2.backend.cuda;
 
+import dev.la2.api.Diagnostics;
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
@@ -10,7 +11,7 @@ import dev.la2.api.LightningAttention;
 import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
-import dev.la2.spi.MemoryStats;
+import dev.la2.api.MemoryStats;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -24,7 +25,7 @@ import java.util.Map;
 
 /**
  * Benchmark of the cuda backend on device-resident inputs, timed with CUDA events between calls
- * queued back to back ({@link LightningAttention#timeMillis(Runnable, int)}): medians after
+ * queued back to back ({@link dev.la2.api.Diagnostics#timeMillis(Runnable, int)}): medians after
  * warm-up, min-max spread, ms per million tokens, the ratio to anchors measured on an H200
  * (flash-linear-attention's chunk kernel and the paper's Triton kernel), peak device memory, and
  * host-device copies timed on their own.
@@ -97,8 +98,8 @@ public final class CudaBench {
     }
 
     /** "k1=v1,k2=v2" as backend properties, for example cuda.tensorCores=false. */
-    private static dev.la2.spi.BackendOptions options(String props) {
-        dev.la2.spi.BackendOptions o = dev.la2.spi.BackendOptions.defaults();
+    private static dev.la2.api.BackendOptions options(String props) {
+        dev.la2.api.BackendOptions o = dev.la2.api.BackendOptions.defaults();
         for (String kv : props.split(",")) {
             if (kv.contains("=")) {
                 o = o.withProperty(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
@@ -120,7 +121,7 @@ public final class CudaBench {
         Precision precision = dt.endsWith("tf32x3") ? Precision.TF32X3 : dt.endsWith("tf32") ? Precision.TF32 : Precision.STRICT;
         boolean bwd = mode.equals("fwdbwd");
         AttentionOptions options = AttentionOptions.defaults().withPrecision(precision).withFinalState(false);
-        la.resetPeakMemory();
+        Diagnostics.of(la).resetPeakMemory();
         Shape qs = Shape.of(b, h, n, d), vs = Shape.of(b, h, n, e);
         try (Tensor q = la.allocate(dtype, qs); Tensor k = la.allocate(dtype, qs); Tensor v = la.allocate(dtype, vs);
              Tensor dO = bwd ? la.allocate(dtype, vs) : null;
@@ -146,13 +147,13 @@ public final class CudaBench {
                     }
                     : () -> la.forward(in, options, out, null);
             try {
-                double first = la.timeMillis(work); // warm-up (module and pool are warm after this)
+                double first = Diagnostics.of(la).timeMillis(work); // warm-up (module and pool are warm after this)
                 int want = (int) Math.max(3, Math.min(reps, budget * 1000 / Math.max(first, 1e-3)));
-                double[] ms = la.timeMillis(work, want);
+                double[] ms = Diagnostics.of(la).timeMillis(work, want);
                 Arrays.sort(ms);
                 double med = ms.length % 2 == 1 ? ms[ms.length / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
                 double mtok = (double) b * h * n / 1e6;
-                MemoryStats mem = la.memoryStats().orElseThrow();
+                MemoryStats mem = Diagnostics.of(la).memoryStats().orElseThrow();
                 long tensorBytes = (long) (bwd ? 8 : 4) * q.byteSize();
                 String key = (dtype == DType.BF16 ? "bf16" : dtype == DType.FP16 ? "bf16" : "fp32") + " " + mode;
                 double fla = anchor(FLA, key, n), paper = anchor(PAPER, key, n);

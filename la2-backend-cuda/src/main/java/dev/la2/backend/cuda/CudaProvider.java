@@ -4,7 +4,7 @@ import dev.la2.api.BackendUnavailableException;
 import dev.la2.api.DType;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.Availability;
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import dev.la2.spi.BackendProvider;
 import java.util.EnumSet;
 import java.util.Locale;

@@ -3,7 +3,7 @@ package dev.la2.backend.cuda;
 import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Shape;
-import dev.la2.api.Tensor;
+import dev.la2.spi.TrackedTensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
@@ -13,7 +13,7 @@ import java.lang.ref.Cleaner;
  * staging buffers on its stream: uploads return once the data is staged (the copy itself may still
  * be in flight, ordered before any later kernel), downloads wait for the stream.
  */
-final class CudaTensor implements Tensor {
+final class CudaTensor implements TrackedTensor {
     private static final Cleaner CLEANER = Cleaner.create();
     /** Tensors this small keep a host copy of what was uploaded (see {@link #shadow}). */
     static final long SHADOW_LIMIT = 4096;
@@ -30,6 +30,8 @@ final class CudaTensor implements Tensor {
      * from waiting for the queued device work. Guarded by the backend's lock.
      */
     private float[] shadow;
+    /** Bumped by every upload, fill and kernel write (see {@link TrackedTensor#version()}). */
+    private volatile long version;
 
     CudaTensor(CudaBackend backend, DType dtype, Shape shape, DevicePool.Block block) {
         this.backend = backend;
@@ -63,6 +65,7 @@ final class CudaTensor implements Tensor {
 
     void setShadow(float[] values) {
         shadow = values;
+        version++;
     }
 
     float[] shadow() {
@@ -72,6 +75,12 @@ final class CudaTensor implements Tensor {
     /** A kernel or fill is about to write this tensor. */
     void invalidateShadow() {
         shadow = null;
+        version++;
+    }
+
+    @Override
+    public long version() {
+        return version;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.la2.backend.cuda;
 
+import dev.la2.api.Diagnostics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -353,11 +354,11 @@ class CudaGpuTest {
              Tensor decay = la.tensor(decays(4), DType.FP32, Shape.of(4));
              Tensor out = la.allocate(DType.BF16, Shape.of(2, 4, 512, 64))) {
             AttentionInputs in = AttentionInputs.of(q, q, q, decay);
-            double ms = la.timeMillis(() -> la.forward(in, AttentionOptions.defaults(), out, null));
+            double ms = Diagnostics.of(la).timeMillis(() -> la.forward(in, AttentionOptions.defaults(), out, null));
             assertThat(ms).isGreaterThan(0).isLessThan(10_000);
             // queued timing: one untimed run first, then one device interval per timed run
             int[] runs = {0};
-            double[] queued = la.timeMillis(() -> {
+            double[] queued = Diagnostics.of(la).timeMillis(() -> {
                 runs[0]++;
                 la.forward(in, AttentionOptions.defaults(), out, null);
             }, 5);
@@ -366,7 +367,7 @@ class CudaGpuTest {
             for (double t : queued) {
                 assertThat(t).isGreaterThan(0).isLessThan(10_000);
             }
-            assertThat(la.memoryStats()).hasValueSatisfying(st -> {
+            assertThat(Diagnostics.of(la).memoryStats()).hasValueSatisfying(st -> {
                 assertThat(st.kind()).isEqualTo("device");
                 assertThat(st.inUseBytes()).isGreaterThanOrEqualTo(3L * q.byteSize());
                 assertThat(st.peakBytes()).isGreaterThanOrEqualTo(st.inUseBytes());

@@ -86,7 +86,7 @@ class CudaProviderTest {
     void createRefusesWhenUnavailable() {
         Availability a = new CudaProvider().probe();
         assumeFalse(a.isAvailable(), "a usable GPU is present (" + a + ")");
-        assertThatThrownBy(() -> new CudaProvider().create(dev.la2.spi.BackendOptions.defaults()))
+        assertThatThrownBy(() -> new CudaProvider().create(dev.la2.api.BackendOptions.defaults()))
                 .isInstanceOf(BackendUnavailableException.class)
                 .hasMessageContaining(((Availability.Unavailable) a).reason());
     }

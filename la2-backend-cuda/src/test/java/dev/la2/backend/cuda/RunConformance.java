@@ -1,6 +1,6 @@
 package dev.la2.backend.cuda;
 
-import dev.la2.spi.BackendOptions;
+import dev.la2.api.BackendOptions;
 import java.io.PrintWriter;
 import java.lang.reflect.Method;
 

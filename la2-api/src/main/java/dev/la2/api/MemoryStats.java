@@ -1,4 +1,4 @@
-package dev.la2.spi;
+package dev.la2.api;
 
 /**
  * Memory a backend instance holds, in bytes.

@@ -1,4 +1,4 @@
-package dev.la2.spi;
+package dev.la2.api;
 
 import java.util.Map;
 

@@ -1,0 +1,54 @@
+package dev.la2.api;
+
+import java.util.Arrays;
+
+/**
+ * {@link AttentionOptions#checkFinite()}: refuses a call whose inputs hold NaN or infinity, naming
+ * the first such element by its index in the call's layout. Decay rates are always checked (see
+ * {@link DecayCheck}); this covers the rest. A debugging aid: it reads each input through a host copy.
+ */
+final class FiniteCheck {
+    private static final String STATE_AXES = "(b, h, d, e)";
+
+    private FiniteCheck() {
+    }
+
+    static void inputs(AttentionInputs in, Layout layout) {
+        sequence(in.q(), "q", layout, "d");
+        sequence(in.k(), "k", layout, "d");
+        sequence(in.v(), "v", layout, "e");
+        state(in.initialState(), "initialState");
+    }
+
+    /** A [B, H, N, F] or [B, N, H, F] tensor; {@code feature} names its last axis. */
+    static void sequence(Tensor t, String name, Layout layout, String feature) {
+        check(t, name, layout == Layout.BHND ? "(b, h, t, " + feature + ")" : "(b, t, h, " + feature + ")");
+    }
+
+    /** A [B, H, D, E] tensor, or null. */
+    static void state(Tensor t, String name) {
+        check(t, name, STATE_AXES);
+    }
+
+    private static void check(Tensor t, String name, String axes) {
+        if (t == null) {
+            return;
+        }
+        // Every dtype widens to double exactly, so finiteness is read off the double copy.
+        double[] x = t.toDoubleArray();
+        int at = 0;
+        while (at < x.length && Double.isFinite(x[at])) {
+            at++;
+        }
+        if (at < x.length) {
+            int[] dims = t.shape().dims();
+            long[] index = new long[dims.length];
+            for (int i = dims.length - 1, rest = at; i >= 0; i--) {
+                index[i] = rest % dims[i];
+                rest /= dims[i];
+            }
+            throw new La2ArgumentException(name, x[at] + " at " + Arrays.toString(index) + " " + axes + " of shape "
+                    + t.shape(), "finite values, since options.checkFinite() is true");
+        }
+    }
+}
