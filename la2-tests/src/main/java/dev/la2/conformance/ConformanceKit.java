@@ -18,6 +18,7 @@ import dev.la2.reference.ReferenceMath;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -60,6 +61,8 @@ public abstract class ConformanceKit {
     public static final String SEED_PROPERTY = "la2.seed";
 
     private LightningAttention la;
+    /** What discovery reported about the backend under test, or null where it was not found. */
+    private BackendInfo discovered;
     private long seed;
     /** Why the backend is not tested here (missing or unavailable), or null. */
     private String skipReason;
@@ -93,6 +96,7 @@ public abstract class ConformanceKit {
         }
         Optional<BackendInfo> info = Backends.discover().stream()
                 .filter(i -> i.name().equalsIgnoreCase(name.strip())).findFirst();
+        discovered = info.orElse(null);
         if (info.isEmpty()) {
             skipReason = "la2 conformance: backend '" + name + "' skipped: no provider of that name on the class path;"
                     + " providers found:\n" + Backends.describe();
@@ -108,9 +112,11 @@ public abstract class ConformanceKit {
     }
 
     /**
-     * The backend opens and describes itself consistently. A missing or unavailable backend makes
-     * this case abort with the reason (and every other case vanish): build tools report a per-case
-     * skip, whereas a whole class aborted before its first case can show as "0 tests run".
+     * The backend opens and describes itself consistently: it offers Precision.STRICT, allocates
+     * every storage type it offers, and offers exactly the types its provider reported to discovery.
+     * A missing or unavailable backend makes this case abort with the reason (and every other case
+     * vanish): build tools report a per-case skip, whereas a whole class aborted before its first
+     * case can show as "0 tests run".
      */
     @Test
     public void backendOpens() {
@@ -135,6 +141,17 @@ public abstract class ConformanceKit {
                 }
             }
         }
+        // Callers choose a backend by what discovery reports (Backends.choose, la2 backends): an
+        // instance must store exactly the types its provider promised.
+        if (!discovered.dtypes().equals(la.dtypes())) {
+            throw new AssertionError(context + " stores " + sorted(la.dtypes()) + " (LightningAttention.dtypes()) but its"
+                    + " provider reports " + sorted(discovered.dtypes()) + " (BackendProvider.dtypes(), as"
+                    + " Backends.discover() lists them); the two must be equal");
+        }
+    }
+
+    private static List<DType> sorted(Set<DType> types) {
+        return types.stream().sorted().toList();
     }
 
     @AfterAll
@@ -143,6 +160,7 @@ public abstract class ConformanceKit {
             la.close();
             la = null;
         }
+        discovered = null;
         skipReason = null;
         openFailure = null;
     }
