@@ -11,12 +11,7 @@ import java.util.SplittableRandom;
  * The forward and backward overloads that allocate their own results: each returns exactly the
  * results its options ask for (a final state, a decay gradient), with the reference's values.
  */
-final class AllocatingCheck {
-    private final LightningAttention la;
-
-    AllocatingCheck(LightningAttention la) {
-        this.la = la;
-    }
+record AllocatingCheck(LightningAttention la) {
 
     void allocating(Configuration cfg, Case c, SplittableRandom rng, String context) {
         try (Fixture f = cfg.fixture(la, c, rng)) {

@@ -11,14 +11,7 @@ import java.util.SplittableRandom;
  * the second call starts from the first's final state, and the second's dInitialState is the
  * first's dFinalState.
  */
-final class ChainingCheck {
-    private final LightningAttention la;
-    private final GradientChecks gradients;
-
-    ChainingCheck(LightningAttention la) {
-        this.la = la;
-        this.gradients = new GradientChecks(la);
-    }
+record ChainingCheck(LightningAttention la) {
 
     void chaining(Configuration cfg, Case c, SplittableRandom rng, String context) {
         int n = c.tokens();
@@ -65,6 +58,7 @@ final class ChainingCheck {
             Tensor dFinal = c.finalGradient()
                     ? f.track(la.tensor(Fixture.gaussian(rng, f.stateCount(), 1), state, f.stateShape())) : null;
             double[] dFinalHeld = dFinal == null ? null : dFinal.toDoubleArray();
+            GradientChecks gradients = new GradientChecks(la);
             GradientChecks.Grads g2 = gradients.run(second,
                     second.sequence(Fixture.tokens(dOutHeld, seqs, n, e, m, n), e), dFinal, null);
             GradientChecks.Grads g1 = gradients.run(first,

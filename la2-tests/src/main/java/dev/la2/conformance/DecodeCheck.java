@@ -12,12 +12,7 @@ import java.util.SplittableRandom;
  * the reference and the backend's own forward over the same tokens; every other step goes through
  * the allocating overload.
  */
-final class DecodeCheck {
-    private final LightningAttention la;
-
-    DecodeCheck(LightningAttention la) {
-        this.la = la;
-    }
+record DecodeCheck(LightningAttention la) {
 
     void decode(Configuration cfg, Case c, SplittableRandom rng, String context) {
         int b = c.batch();

@@ -11,12 +11,7 @@ import java.util.SplittableRandom;
  * The forward against the reference: outputs and final states over the kit's sizes, and
  * non-finite inputs propagating to exactly the outputs and states they reach.
  */
-final class ForwardChecks {
-    private final LightningAttention la;
-
-    ForwardChecks(LightningAttention la) {
-        this.la = la;
-    }
+record ForwardChecks(LightningAttention la) {
 
     void forward(Configuration cfg, Case c, SplittableRandom rng, String context) {
         try (Fixture f = cfg.fixture(la, c, rng)) {

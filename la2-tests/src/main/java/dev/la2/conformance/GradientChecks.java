@@ -13,12 +13,7 @@ import java.util.SplittableRandom;
  * The backward against the reference: dq, dk, dv, dInitialState and (when learnable) dDecay, with
  * and without dFinalState, through the recomputing backward or from what a forward kept.
  */
-final class GradientChecks {
-    private final LightningAttention la;
-
-    GradientChecks(LightningAttention la) {
-        this.la = la;
-    }
+record GradientChecks(LightningAttention la) {
 
     /** What a backward call got, in canonical order, with the tensors it wrote. */
     record Grads(Gradients into, double[] dq, double[] dk, double[] dv, double[] dInitialState, double[] dDecay) {

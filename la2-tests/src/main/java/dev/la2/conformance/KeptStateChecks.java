@@ -13,14 +13,7 @@ import java.util.SplittableRandom;
  * outputs, and the backward that reads what it kept, against the reference. Where the backend
  * keeps nothing, the same calls run through the recomputing backward.
  */
-final class KeptStateChecks {
-    private final LightningAttention la;
-    private final GradientChecks gradients;
-
-    KeptStateChecks(LightningAttention la) {
-        this.la = la;
-        this.gradients = new GradientChecks(la);
-    }
+record KeptStateChecks(LightningAttention la) {
 
     void savedForward(Configuration cfg, Case c, SplittableRandom rng, String context) {
         try (Fixture f = cfg.fixture(la, c, rng)) {
@@ -30,7 +23,7 @@ final class KeptStateChecks {
                 ReferenceMath.Forward fwd = f.oracle();
                 Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
                 Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
-                gradients.backwardOf(f, saved, rng, context + " (backward from kept states)");
+                new GradientChecks(la).backwardOf(f, saved, rng, context + " (backward from kept states)");
             }
         }
     }
