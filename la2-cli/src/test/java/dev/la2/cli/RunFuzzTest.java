@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Property (issue 6): whatever is wrong with the input files of {@code la2 run} — truncated, padded,
+ * Property: whatever is wrong with the input files of {@code la2 run} — truncated, padded,
  * a broken magic, another dtype, another shape, a bad decay rate, a missing file, a directory — the
  * command prints one line on stderr, exits with 2, writes nothing, and leaves the inputs as they were.
  */

@@ -3,9 +3,7 @@ package dev.la2.demo;
 import dev.la2.api.DType;
 import dev.la2.nd4j.BackendCache;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,12 +14,6 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.Styler;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
@@ -41,7 +33,7 @@ import picocli.CommandLine.Spec;
                 + "(chapters 1-54, public domain, shipped with la2), print its loss against the text's unigram entropy "
                 + "and a generated sample, then time Lightning against DL4J's softmax SelfAttentionLayer per token "
                 + "for growing sequence lengths (table and PNG chart).",
-                "Default run: about 3 minutes on 2 cores."})
+                "Default run: about 3 minutes (--minutes of training, then at most --bench-seconds of timing)."})
 public final class DemoCommand implements Callable<Integer> {
 
     @Spec
@@ -113,7 +105,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     /** What a run measured; {@link #lastReport()} after {@link #call()}. */
     public record Report(String backend, double unigramEntropy, List<Checkpoint> checkpoints, String sample,
-                         List<AttentionBenchmark.Row> timings, Path chart) {
+                         List<LayerTimingTable.Row> timings, Path chart) {
     }
 
     private Report report;
@@ -175,9 +167,9 @@ public final class DemoCommand implements Callable<Integer> {
         out.println();
         out.flush();
 
-        List<AttentionBenchmark.Row> rows = benchmark(out);
-        Path written = writeChart(rows, backendName);
-        printTable(out, rows, backendName, written);
+        List<LayerTimingTable.Row> rows = timingTable(out);
+        Path written = TimingChart.write(rows, backendName, benchModel, heads, chart);
+        LayerTimingTable.print(out, rows, backendName, written);
         report = new Report(backendName, entropy, List.copyOf(checkpoints), sample, rows, written);
         out.flush();
         return 0;
@@ -308,89 +300,19 @@ public final class DemoCommand implements Callable<Integer> {
         return sum / batches.size() / steps;
     }
 
-    private List<AttentionBenchmark.Row> benchmark(PrintWriter out) {
+    private List<LayerTimingTable.Row> timingTable(PrintWriter out) {
         out.printf("timing one attention layer, forward + backward, batch 1, d_model %d, %d heads ...%n", benchModel, heads);
         out.flush();
         ProgressBarBuilder builder = new ProgressBarBuilder().setTaskName("timing").setStyle(ProgressBarStyle.ASCII)
                 .setInitialMax(benchLengths.length).setUpdateIntervalMillis(500).setUnit(" lengths", 1)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err));
         try (ProgressBar bar = noProgress ? null : builder.build()) {
-            return AttentionBenchmark.run(benchModel, heads, benchLengths, backend, benchSeconds,
+            return LayerTimingTable.measure(benchModel, heads, benchLengths, backend, benchSeconds,
                     () -> {
                         if (bar != null) {
                             bar.step();
                         }
                     });
         }
-    }
-
-    private static void printTable(PrintWriter out, List<AttentionBenchmark.Row> rows, String backendName, Path written) {
-        out.println();
-        out.printf("per-token time of one layer, forward + backward (µs per token; softmax = DL4J SelfAttentionLayer, "
-                + "non-causal; Lightning = LightningAttentionLayer on la2 '%s'):%n", backendName);
-        out.println("        N    Lightning      softmax   softmax / Lightning");
-        for (AttentionBenchmark.Row r : rows) {
-            if (r.softmaxMicros() != null) {
-                out.printf("  %7d  %11.2f  %11.2f   %8.2fx%n", r.length(), r.lightningMicros(), r.softmaxMicros(),
-                        r.softmaxMicros() / r.lightningMicros());
-            } else {
-                out.printf("  %7d  %11.2f  %11s   %s%n", r.length(), r.lightningMicros(), "-", r.softmaxNote());
-            }
-        }
-        out.println("chart: " + written.toAbsolutePath());
-    }
-
-    private Path writeChart(List<AttentionBenchmark.Row> rows, String backendName) throws IOException {
-        if (System.getProperty("java.awt.headless") == null) {
-            // Drawing needs no display; without this a server JVM may look for one.
-            System.setProperty("java.awt.headless", "true");
-        }
-        XYChart c = new XYChartBuilder().width(900).height(560)
-                .title("One attention layer, forward + backward, per token (d_model " + benchModel + ", " + heads + " heads)")
-                .xAxisTitle("sequence length N").yAxisTitle("microseconds per token").build();
-        // x is log2(N) so every measured length gets its own labelled tick.
-        c.getStyler().setYAxisLogarithmic(true);
-        c.getStyler().setxAxisTickLabelsFormattingFunction(x -> {
-            double r = Math.rint(x);
-            return Math.abs(x - r) < 1e-9 ? String.valueOf((long) Math.pow(2, r)) : "";
-        });
-        c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
-        c.getStyler().setLegendLayout(Styler.LegendLayout.Vertical);
-        c.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
-        List<Double> n = new ArrayList<>();
-        List<Double> lightning = new ArrayList<>();
-        List<Double> sn = new ArrayList<>();
-        List<Double> softmax = new ArrayList<>();
-        String softmaxStop = "";
-        for (AttentionBenchmark.Row r : rows) {
-            double log2 = Math.log(r.length()) / Math.log(2);
-            n.add(log2);
-            lightning.add(r.lightningMicros());
-            if (r.softmaxMicros() != null) {
-                sn.add(log2);
-                softmax.add(r.softmaxMicros());
-            } else if (softmaxStop.isEmpty()) {
-                softmaxStop = "; stopped at N=" + r.length() + ": " + r.softmaxNote().replaceFirst("^stopped: ", "");
-            }
-        }
-        // XChart's log axis otherwise ends at a power of ten and can cut off the top point.
-        double max = java.util.stream.Stream.concat(lightning.stream(), softmax.stream()).mapToDouble(d -> d).max().orElse(1);
-        double min = java.util.stream.Stream.concat(lightning.stream(), softmax.stream()).mapToDouble(d -> d).min().orElse(1);
-        c.getStyler().setYAxisMax(max * 1.5);
-        c.getStyler().setYAxisMin(min / 1.5);
-        XYSeries l = c.addSeries("LightningAttentionLayer (la2 '" + backendName + "')", n, lightning);
-        l.setMarker(SeriesMarkers.CIRCLE);
-        if (!softmax.isEmpty()) {
-            XYSeries s = c.addSeries("DL4J SelfAttentionLayer (softmax" + softmaxStop + ")", sn, softmax);
-            s.setMarker(SeriesMarkers.DIAMOND);
-        }
-        Path target = chart.toAbsolutePath();
-        if (target.getParent() != null) {
-            Files.createDirectories(target.getParent());
-        }
-        try (OutputStream os = Files.newOutputStream(target)) {
-            BitmapEncoder.saveBitmap(c, os, BitmapEncoder.BitmapFormat.PNG);
-        }
-        return target;
     }
 }

@@ -14,14 +14,14 @@ import java.util.SplittableRandom;
  * The sizes the kit runs. Fixed cases sit on and around the block boundaries a tiled backend is
  * likely to use (64, 128, 256 tokens; 1, 3, 64, 128, 256 features) with prime head counts; random
  * cases, drawn from the run's seed, cover what the fixed ones miss. Work per case is kept small
- * enough that the float64 reference backend itself runs the whole kit in well under two minutes.
+ * enough that the float64 reference backend itself can run the whole kit as part of a build.
  */
 final class Cases {
     /** Feature widths to draw from: tails of 4-, 8- and 16-lane vectors and of 64-wide tiles. */
     private static final int[] WIDTHS = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 96, 127, 128,
         129, 200, 255, 256};
     private static final int[] PRIME_HEADS = {3, 5, 7};
-    /** Rough ceiling on B*H*N*D*E for a random case, about 0.1 s of float64 reference work. */
+    /** Rough ceiling on B*H*N*D*E for a random case, so the float64 reference stays quick on it. */
     private static final long RANDOM_WORK = 40_000_000L;
 
     private Cases() {

@@ -118,6 +118,13 @@ final class Fixture implements AutoCloseable {
         return t;
     }
 
+    /** A new tensor of zeros on {@code la}, not tracked: the caller closes it or hands it to {@link #track}. */
+    static Tensor zeros(LightningAttention la, DType type, Shape s) {
+        Tensor t = la.allocate(type, s);
+        t.fill(0);
+        return t;
+    }
+
     Tensor track(Tensor t) {
         tensors.add(t);
         return t;

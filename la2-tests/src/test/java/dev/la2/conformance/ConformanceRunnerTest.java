@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -101,6 +102,16 @@ class ConformanceRunnerTest {
                 .anySatisfy(l -> assertThat(l).startsWith("FAILED backward() "));
         assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED backward() "))
                 .allSatisfy(l -> assertThat(l).contains("learnable"));
+    }
+
+    @Test
+    void storageTypesOtherThanTheProviderReportsAreCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.STORES_FP64_NOT_FP32));
+        assertThat(r.result().failed()).as(r.output()).isEqualTo(1);
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED ")).singleElement(InstanceOfAssertFactories.STRING)
+                .startsWith("FAILED backendOpens(): backend 'faulty' stores [FP64]").contains("provider reports [FP32]");
+        assertThat(r.result().passed()).isPositive();
+        assertThat(r.result().conforms()).isFalse();
     }
 
     @Test

@@ -33,8 +33,13 @@ public final class FaultyProvider implements BackendProvider {
         /** Backward returns the decay gradient with the wrong sign. */
         FLIP_DECAY_GRADIENT,
         /** Forward outputs 3e-5 too large: small, but three times the fp32 tolerance. */
-        OUTPUT_TOO_LARGE_BY_3E_5
+        OUTPUT_TOO_LARGE_BY_3E_5,
+        /** The created instance stores FP64 where the provider reports FP32 (every case still passes). */
+        STORES_FP64_NOT_FP32
     }
+
+    /** What the provider reports and, but for {@link Bug#STORES_FP64_NOT_FP32}, what its instances store. */
+    private static final Set<DType> DTYPES = Set.of(DType.FP32);
 
     @Override
     public String name() {
@@ -48,7 +53,7 @@ public final class FaultyProvider implements BackendProvider {
 
     @Override
     public Set<DType> dtypes() {
-        return EnumSet.of(DType.FP32);
+        return DTYPES;
     }
 
     @Override
@@ -70,7 +75,7 @@ public final class FaultyProvider implements BackendProvider {
 
         @Override
         public Set<DType> dtypes() {
-            return EnumSet.of(DType.FP32);
+            return bug == Bug.STORES_FP64_NOT_FP32 ? Set.of(DType.FP64) : DTYPES;
         }
 
         @Override

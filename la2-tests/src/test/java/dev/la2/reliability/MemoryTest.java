@@ -62,8 +62,8 @@ class MemoryTest {
             }
             // What a device backend holds is its device memory, checked above. Its process's resident
             // memory also follows the JVM's own structures (G1's marking bitmaps grow with the heap it
-            // commits: seen as +244 MiB with -Xmx64g on the GPU machine while device memory stayed
-            // byte-for-byte constant), so it is reported there, and bounded for host backends only.
+            // commits, while device memory stays constant), so it is reported there, and bounded for
+            // host backends only.
             boolean hostBackend = after.map(m -> !m.kind().equals("device")).orElse(true);
             if (rssQuarter > 0 && hostBackend) {
                 assertThat(rssAfter - rssQuarter).as("growth of resident memory outside the heap over the last 75,000 calls").isLessThan(RSS_BOUND);

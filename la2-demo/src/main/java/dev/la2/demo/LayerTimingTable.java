@@ -1,6 +1,8 @@
 package dev.la2.demo;
 
 import dev.la2.nd4j.LightningAttentionLayer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,19 +21,19 @@ import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /**
- * Time per token of ONE attention layer's forward plus backward pass, LightningAttentionLayer
- * against DL4J's softmax SelfAttentionLayer, over growing sequence lengths: the paper's headline
+ * The demo's timing table: time per token of ONE attention layer's forward plus backward pass,
+ * LightningAttentionLayer against DL4J's softmax SelfAttentionLayer, over growing sequence lengths
  * (flat for Lightning, growing linearly per token for softmax).
  *
  * <p>Each layer sits in a network with only a parameter-free MSE loss after it, and is timed
- * through {@code computeGradientAndScore} (forward, loss, backward; no update), after one warm-up
- * call, as the median of repeated calls.
+ * through {@code computeGradientAndScore} (forward, loss, backward; no update), after warm-up
+ * calls, as the median of repeated calls.
  */
-final class AttentionBenchmark {
+final class LayerTimingTable {
     /** Softmax keeps H attention matrices of N x N floats, several times over for backprop. */
     private static final long SOFTMAX_MEMORY_LIMIT = 1536L << 20;
 
-    private AttentionBenchmark() {
+    private LayerTimingTable() {
     }
 
     /**
@@ -41,7 +43,8 @@ final class AttentionBenchmark {
     record Row(int length, double lightningMicros, Double softmaxMicros, String softmaxNote) {
     }
 
-    static List<Row> run(int model, int heads, int[] lengths, String backend, double budgetSeconds, Runnable tick) {
+    /** One row per length; softmax stops at the first length it cannot afford in memory or time. */
+    static List<Row> measure(int model, int heads, int[] lengths, String backend, double budgetSeconds, Runnable tick) {
         Random random = new Random(1);
         MultiLayerNetwork lightning = network(new LightningAttentionLayer.Builder().nIn(model).nOut(model).nHeads(heads)
                 .headSize(model / heads).backend(backend).build(), model);
@@ -90,6 +93,23 @@ final class AttentionBenchmark {
         return rows;
     }
 
+    /** Prints the table, one line per length, then the chart's path. */
+    static void print(PrintWriter out, List<Row> rows, String backendName, Path chart) {
+        out.println();
+        out.printf("per-token time of one layer, forward + backward (µs per token; softmax = DL4J SelfAttentionLayer, "
+                + "non-causal; Lightning = LightningAttentionLayer on la2 '%s'):%n", backendName);
+        out.println("        N    Lightning      softmax   softmax / Lightning");
+        for (Row r : rows) {
+            if (r.softmaxMicros() != null) {
+                out.printf("  %7d  %11.2f  %11.2f   %8.2fx%n", r.length(), r.lightningMicros(), r.softmaxMicros(),
+                        r.softmaxMicros() / r.lightningMicros());
+            } else {
+                out.printf("  %7d  %11.2f  %11s   %s%n", r.length(), r.lightningMicros(), "-", r.softmaxNote());
+            }
+        }
+        out.println("chart: " + chart.toAbsolutePath());
+    }
+
     private static MultiLayerNetwork network(Layer attention, int model) {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(3)
                 .dataType(DataType.FLOAT).updater(new NoOp()).list()
@@ -105,9 +125,10 @@ final class AttentionBenchmark {
 
     /**
      * Median seconds of one forward+backward call: warm-up calls for {@value #WARMUP_NANOS} ns (at
-     * least one), so the JIT has compiled the kernels before short sequences are timed (one warm-up
-     * call left N=256 at 219 us/token against 28 after warming), then timed calls until 0.4 s are
-     * spent (at least 3, at most 9; a single one when a call takes over 2 s or the budget is gone).
+     * least one), so the JIT has compiled the kernels before short sequences are timed (a single
+     * warm-up call leaves short sequences several times slower than they run warm), then timed
+     * calls until 0.4 s are spent (at least 3, at most 9; a single one when a call takes over 2 s or
+     * the budget is gone).
      */
     private static double time(MultiLayerNetwork net, INDArray x, INDArray y, long deadline) {
         net.setInput(x);

@@ -1,0 +1,52 @@
+package dev.la2.conformance;
+
+import dev.la2.api.AttentionInputs;
+import dev.la2.api.AttentionOptions;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.SavedForward;
+import dev.la2.api.Tensor;
+import dev.la2.reference.ReferenceMath;
+import java.util.SplittableRandom;
+
+/**
+ * A forward that keeps states for its backward ({@link AttentionOptions#saveForBackward()}): its
+ * outputs, and the backward that reads what it kept, against the reference. Where the backend
+ * keeps nothing, the same calls run through the recomputing backward.
+ */
+record KeptStateChecks(LightningAttention la) {
+
+    void savedForward(Configuration cfg, Case c, SplittableRandom rng, String context) {
+        try (Fixture f = cfg.fixture(la, c, rng)) {
+            Tensor out = f.poisoned(cfg.dtype(), f.sequenceShape(c.valueDim()));
+            Tensor fin = f.poisoned(cfg.dtype().stateType(), f.stateShape());
+            try (SavedForward saved = keep(la, f.inputs(), f.options(), out, fin)) {
+                ReferenceMath.Forward fwd = f.oracle();
+                Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
+                Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
+                new GradientChecks(la).backwardOf(f, saved, rng, context + " (backward from kept states)");
+            }
+        }
+    }
+
+    /** What a keeping forward of {@code inputs} returns, into an output {@code f} closes. */
+    static SavedForward keep(LightningAttention la, Fixture f, AttentionInputs inputs, AttentionOptions options) {
+        Tensor out = f.track(la.allocate(f.dtype, options.layout().shape(f.c.batch(), f.c.heads(), f.c.tokens(), f.c.valueDim())));
+        return keep(la, inputs, options, out, null);
+    }
+
+    /** A keeping forward into {@code out} (and {@code fin}, may be null); it must return what it kept. */
+    static SavedForward keep(LightningAttention la, AttentionInputs inputs, AttentionOptions options, Tensor out,
+                             Tensor fin) {
+        SavedForward saved = la.forward(inputs, options.withSaveForBackward(true), out, fin);
+        if (saved == null) {
+            throw new AssertionError("forward with saveForBackward returned nothing to pass to the backward");
+        }
+        return saved;
+    }
+
+    /** {@code f}'s backward (zero dOutput) given {@code saved}. */
+    static void backwardWith(LightningAttention la, Fixture f, SavedForward saved) {
+        Tensor dOut = f.track(Fixture.zeros(la, f.dtype, f.sequenceShape(f.c.valueDim())));
+        la.backward(f.inputs(), dOut, null, f.options(), saved).close();
+    }
+}
