@@ -14,7 +14,7 @@ import java.lang.foreign.MemorySegment;
  * zero (the first of a segment without an initial state) stores nothing.
  */
 final class BlockStates implements Residuals {
-    private final TiledF32.Plan plan;
+    private final SegmentPlan plan;
     private final int block;
     private final int stateFloats;
     private final boolean forDecayGradient;
@@ -29,7 +29,7 @@ final class BlockStates implements Residuals {
     private int readers;
     private boolean closed;
 
-    BlockStates(TiledF32.Plan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, StatePool pool) {
+    BlockStates(SegmentPlan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, StatePool pool) {
         this.plan = plan;
         this.forDecayGradient = forDecayGradient;
         this.block = block;
@@ -43,7 +43,7 @@ final class BlockStates implements Residuals {
         this.states = buffer.segment();
     }
 
-    TiledF32.Plan plan() {
+    SegmentPlan plan() {
         return plan;
     }
 

@@ -95,7 +95,10 @@ final class WideKernels {
         c27.intoArray(c, r2 + 7 * L);
     }
 
-    /** Two rows by eight vectors, for the rows k3x8's groups of three leave: 16 accumulators, as k4x4, with half the B loads per FMA of one-row kernels. */
+    /**
+     * Two rows by eight vectors, for the rows k3x8's groups of three leave: 16 accumulators, as
+     * k4x4, with half the B loads per FMA of the one-row kernels.
+     */
     static void k2x8(float[] a, int ar, int lda, float[] b, int bc, int ldb, float[] c, int cr, int ldc,
             int plo, int phi, float beta) {
         int r1 = cr + ldc;
