@@ -16,12 +16,12 @@ import jdk.incubator.vector.VectorOperators;
  * {@link Kernels} on the Vector API, in the shapes of {@link Species}. The products are
  * {@link VectorGemm}'s, the transposes {@link RegisterTranspose}'s, the decode step
  * {@link VectorDecode}'s and the bf16 conversions {@link Bf16Vectors}'; the element-wise loops
- * (row weights, decay masks, sums in double) are here. Created by reflection, once the module is
- * known to be readable.
+ * (row weights, decay masks, sums in double) are here. Created by reflection, by
+ * {@link VectorSupport} once the module is known to be readable.
  */
 final class VectorKernels implements Kernels {
 
-    /** The width of {@link Species#F}. */
+    /** The width of {@link Species#F}, read by {@link VectorSupport}. */
     static int vectorBits() {
         return F.vectorBitSize();
     }
