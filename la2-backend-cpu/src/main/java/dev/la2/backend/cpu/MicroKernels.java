@@ -7,8 +7,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
 /**
- * The register blocks for any vector width: four rows or one by up to four vectors, and masked
- * one-vector variants for column tails. Each keeps its block of C in registers for the whole inner
+ * The register tiles for any vector width: four rows or one by up to four vectors, and masked
+ * one-vector variants for column tails. Each keeps its tile of C in registers for the whole inner
  * loop, broadcasting one A element per row and loading one B vector per column group (the i-k-j
  * order, so no horizontal reductions); {@code acc} false starts from zero instead of beta C.
  */

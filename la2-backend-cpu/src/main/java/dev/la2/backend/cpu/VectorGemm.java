@@ -23,7 +23,7 @@ import java.util.Arrays;
 
 /**
  * {@link Kernels#gemm} on the Vector API: C cut into groups of rows and columns, each handed to
- * the register block that fits it ({@link WideKernels} on 512-bit machines, {@link MicroKernels}
+ * the register tile that fits it ({@link WideKernels} on 512-bit machines, {@link MicroKernels}
  * elsewhere and for the tails), with the triangular shapes honoured per group of rows.
  */
 final class VectorGemm {

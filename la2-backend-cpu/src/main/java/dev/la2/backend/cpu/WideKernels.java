@@ -6,7 +6,7 @@ import static dev.la2.backend.cpu.Species.L;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * The 512-bit register blocks (32 registers): 24 accumulators each, three rows by eight vectors,
+ * The 512-bit register tiles (32 registers): 24 accumulators each, three rows by eight vectors,
  * two by eight for the rows left over, and six rows by four vectors. They always accumulate onto
  * beta C; the caller zeroes C for an overwriting product.
  */
