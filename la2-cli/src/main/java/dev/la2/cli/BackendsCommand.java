@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
 @Command(name = "backends", mixinStandardHelpOptions = true,
         description = "List every backend provider found, whether it can run here and why, and the Vector API status.")
 final class BackendsCommand implements Callable<Integer> {
+    /** The backend that owns the Vector API probe (la2-backend-cpu, a run-time dependency). */
+    private static final String CPU = "cpu";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -28,20 +30,9 @@ final class BackendsCommand implements Callable<Integer> {
         } else {
             TextTable table = new TextTable("BACKEND", "PRIORITY", "DTYPES", "STATUS", "DETAIL").alignRight(1);
             for (BackendInfo info : infos) {
-                String status;
-                String detail;
-                switch (info.availability()) {
-                    case Availability.Available a -> {
-                        status = "available";
-                        detail = a.detail();
-                    }
-                    case Availability.Unavailable u -> {
-                        status = "unavailable";
-                        detail = u.reason() + (u.hint().isEmpty() ? "" : " (hint: " + u.hint() + ")");
-                    }
-                }
-                table.add(info.name(), String.valueOf(info.priority()), dtypes(info), status,
-                        La2Cli.oneLine(detail));
+                table.add(info.name(), String.valueOf(info.priority()), dtypes(info),
+                        info.availability().isAvailable() ? "available" : "unavailable",
+                        La2Cli.oneLine(detail(info.availability())));
             }
             table.print(out, "");
         }
@@ -52,12 +43,27 @@ final class BackendsCommand implements Callable<Integer> {
         out.println("Default backend: " + (requested != null
                 ? requested + " (requested by -D" + Backends.PROPERTY + " or " + Backends.ENVIRONMENT + ")"
                 : chosen + " (highest-priority available)"));
-        out.println("Vector API:      " + VectorApiStatus.probe().detail());
+        out.println("Vector API:      " + vectorApi(infos));
         out.println("ND4J baseline:   " + Nd4jSupport.unavailableReason().map(r -> "n/a (" + r + ")")
                 .orElse("on the class path (la2 bench compares with it)"));
         out.println("Java:            " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
                 + " processors, " + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
         return 0;
+    }
+
+    private static String detail(Availability availability) {
+        return switch (availability) {
+            case Availability.Available a -> a.detail();
+            case Availability.Unavailable u -> u.reason() + (u.hint().isEmpty() ? "" : " (hint: " + u.hint() + ")");
+        };
+    }
+
+    /** What the cpu backend's probe found: the Vector API and its width, or why it computes scalar. */
+    private static String vectorApi(List<BackendInfo> infos) {
+        return infos.stream().filter(i -> i.name().equals(CPU)).findFirst()
+                .map(i -> (i.availability().isAvailable() ? "" : "cpu backend unavailable: ")
+                        + La2Cli.oneLine(detail(i.availability())))
+                .orElse("not probed: the cpu backend (la2-backend-cpu) is not on the class path");
     }
 
     private static String dtypes(BackendInfo info) {

@@ -5,16 +5,16 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * What a keeping forward call leaves for its backward: the state entering every block of every
- * sequence (D x E, local to its segment as {@link TiledF32} computes it), plus the true state
+ * sequence (D x E, local to its segment as {@link TiledForward} computes it), plus the true state
  * entering each later segment (transposed, as the dq correction reads it). With them the backward
- * needs no forward sweep: about 15% of its arithmetic at D = E = 128, and one pass over k, v and
- * dO. The block states are stored as the forward holds them, and the backward transposes each
- * as dq's product dO S^T reads it: transposing them in the forward instead made the keeping
- * forward 7-19% slower (A/B in one JVM, 2 cores, N=4096 and 16384). A block whose local state is
- * zero (the first of a segment without an initial state) stores nothing.
+ * needs no forward sweep: a sizeable part of its arithmetic, and one pass over k, v and dO. The
+ * block states are stored as the forward holds them, and the backward transposes each as dq's
+ * product dO S^T reads it: a transpose in the forward, which writes every block's state, costs
+ * the keeping forward more than it saves the backward. A block whose local state is zero (the
+ * first of a segment without an initial state) stores nothing.
  */
 final class BlockStates implements Residuals {
-    private final TiledF32.Plan plan;
+    private final SegmentPlan plan;
     private final int block;
     private final int stateFloats;
     private final boolean forDecayGradient;
@@ -29,7 +29,7 @@ final class BlockStates implements Residuals {
     private int readers;
     private boolean closed;
 
-    BlockStates(TiledF32.Plan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, StatePool pool) {
+    BlockStates(SegmentPlan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, StatePool pool) {
         this.plan = plan;
         this.forDecayGradient = forDecayGradient;
         this.block = block;
@@ -43,7 +43,7 @@ final class BlockStates implements Residuals {
         this.states = buffer.segment();
     }
 
-    TiledF32.Plan plan() {
+    SegmentPlan plan() {
         return plan;
     }
 

@@ -13,6 +13,7 @@ import dev.la2.spi.HostTensor;
 import dev.la2.api.MemoryStats;
 import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;
@@ -22,8 +23,12 @@ import java.util.Set;
  * one (fp32, bf16 and fp16 storage) and the fp64 one.
  */
 final class CpuBackend implements AttentionBackend {
+    /** What every instance stores, and so what {@link CpuProvider#dtypes()} reports. */
+    static final Set<DType> DTYPES =
+            Collections.unmodifiableSet(EnumSet.of(DType.FP32, DType.FP64, DType.BF16, DType.FP16));
+    /** Tokens per block C unless the option cpu.blockSize says otherwise. */
     static final int DEFAULT_BLOCK = 64;
-    /** Beyond this a tile pair no longer sits in L1/L2 next to the state. */
+    /** Beyond this a block's tiles no longer sit in L1/L2 next to the state. */
     static final int MAX_BLOCK = 512;
 
     private final Kernels kernels;
@@ -77,7 +82,7 @@ final class CpuBackend implements AttentionBackend {
 
     @Override
     public Set<DType> dtypes() {
-        return EnumSet.of(DType.FP32, DType.FP64, DType.BF16, DType.FP16);
+        return DTYPES;
     }
 
     @Override

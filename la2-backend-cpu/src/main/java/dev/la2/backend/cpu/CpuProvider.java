@@ -5,15 +5,15 @@ import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.Availability;
 import dev.la2.api.BackendOptions;
 import dev.la2.spi.BackendProvider;
-import java.util.EnumSet;
 import java.util.Set;
 
 /**
  * The "cpu" backend. Deliberately free of Vector API references: on a JVM started without
- * {@code --add-modules jdk.incubator.vector} it must still load, probe and run (scalar).
+ * {@code --add-modules jdk.incubator.vector} it must still load, probe and run (scalar);
+ * {@link VectorSupport} finds out which, and the availability detail says it.
  *
  * <p>Options: {@link BackendOptions#threads()} sizes the worker pool; properties
- * {@code cpu.blockSize} (tokens per tile, default 64), {@code cpu.segmentTokens} (force sequences
+ * {@code cpu.blockSize} (tokens per block C, default 64), {@code cpu.segmentTokens} (force sequences
  * to be split into segments of about this many tokens; default: split only when there are fewer
  * sequences than threads) and {@code cpu.vectorBits} ("0" forces the scalar path). The system
  * property {@code la2.cpu.vectorBits} chooses the vector width for the whole JVM (0 = scalar).
@@ -21,7 +21,6 @@ import java.util.Set;
 public final class CpuProvider implements BackendProvider {
     public static final String NAME = "cpu";
     public static final String VECTOR_BITS_PROPERTY = "la2.cpu.vectorBits";
-    static final String VECTOR_MODULE = "jdk.incubator.vector";
 
     @Override
     public String name() {
@@ -35,7 +34,7 @@ public final class CpuProvider implements BackendProvider {
 
     @Override
     public Set<DType> dtypes() {
-        return EnumSet.of(DType.FP32, DType.FP64);
+        return CpuBackend.DTYPES;
     }
 
     @Override
@@ -54,7 +53,7 @@ public final class CpuProvider implements BackendProvider {
         return new CpuBackend(options, kernels(options));
     }
 
-    /** Vector kernels when the module is readable and not switched off; scalar ones that say why otherwise. */
+    /** The JVM's kernels ({@link VectorSupport}), or scalar ones where the options switch vectors off. */
     static Kernels kernels(BackendOptions options) {
         String perInstance = options.properties().get("cpu.vectorBits");
         if (perInstance != null) {
@@ -68,16 +67,6 @@ public final class CpuProvider implements BackendProvider {
                 return new ScalarKernels("disabled by cpu.vectorBits=0");
             }
         }
-        if (Integer.getInteger(VECTOR_BITS_PROPERTY, -1) == 0) {
-            return new ScalarKernels("disabled by -D" + VECTOR_BITS_PROPERTY + "=0");
-        }
-        if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) {
-            return new ScalarKernels(VECTOR_MODULE + " not enabled (add --add-modules " + VECTOR_MODULE + ")");
-        }
-        try {
-            return (Kernels) Class.forName("dev.la2.backend.cpu.VectorKernels").getDeclaredConstructor().newInstance();
-        } catch (ReflectiveOperationException | LinkageError e) {
-            return new ScalarKernels("Vector API failed to load (" + e + ")");
-        }
+        return VectorSupport.get().kernels();
     }
 }

@@ -40,7 +40,7 @@ final class Rows {
     /** Square tiles of the transpose: both sides of an 8 x 8 tile stay in a few cache lines. */
     private static final int TILE = 8;
 
-    /** dst[j][i] = src[i][j] for a rows x cols block (src row pitch cols); dst has row pitch ldd. */
+    /** dst[j][i] = src[i][j] for a rows x cols matrix (src row pitch cols); dst has row pitch ldd. */
     static void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
         for (int i0 = 0; i0 < rows; i0 += TILE) {
             int i1 = Math.min(rows, i0 + TILE);

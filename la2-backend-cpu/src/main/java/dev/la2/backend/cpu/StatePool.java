@@ -7,9 +7,9 @@ import java.util.List;
 
 /**
  * Native buffers for kept block states, reused from call to call. A training step keeps and frees
- * the same sizes every step, and fresh native memory is zeroed and faulted in page by page: 32 MiB
- * cost 23 ms against a 28 ms forward (2 cores, B=1, H=8, N=4096, D=E=128). Holds at most
- * {@link #IDLE_BUFFERS} idle buffers; their bytes count as live scratch until freed.
+ * the same sizes every step, and fresh native memory is zeroed and faulted in page by page, which
+ * costs nearly as much as the forward call that fills it. Holds at most {@link #IDLE_BUFFERS} idle
+ * buffers; their bytes count as live scratch until freed.
  */
 final class StatePool implements AutoCloseable {
     private static final int IDLE_BUFFERS = 4;

@@ -84,8 +84,8 @@ final class WorkerPool implements AutoCloseable {
     public void close() {
         if (pool != null) {
             pool.shutdownNow();
-            // A terminated pool's last worker can still be on its way out (seen once as a live
-            // la2-cpu thread right after awaitTermination): join them all, within the same bound.
+            // A terminated pool's last worker can still be on its way out when awaitTermination
+            // returns: join them all, within the same bound.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             try {
                 pool.awaitTermination(10, TimeUnit.SECONDS);

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 class BlockStatesTest {
 
     private static BlockStates kept(StatePool pool) {
-        return new BlockStates(new TiledF32.Plan(2, 130, 1, 192), 64, 8, 4, false, pool);
+        return new BlockStates(new SegmentPlan(2, 130, 1, 192), 64, 8, 4, false, pool);
     }
 
     @Test

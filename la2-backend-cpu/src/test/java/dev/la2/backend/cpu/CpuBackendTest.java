@@ -50,7 +50,7 @@ class CpuBackendTest {
                 {"B*H = 1 forced segments", 1, 1, 100, 9, 12, 2, segmented},
                 {"single thread, forced segments", 2, 1, 57, 5, 8, 1, segmented},
                 {"vector widths", 1, 2, 130, 64, 48, 2, none},
-                {"wide D and E, inner chunks", 1, 2, 70, 100, 130, 2, none},
+                {"wide D and E, inner slices", 1, 2, 70, 100, 130, 2, none},
                 {"scalar kernels", 1, 2, 45, 13, 10, 2, Map.of("cpu.vectorBits", "0", "cpu.blockSize", "8", "cpu.segmentTokens", "16")},
         };
         for (Object[] s : shapes) {

@@ -15,6 +15,7 @@ import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.ErrorNorms;
+import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.Availability;
 import dev.la2.api.BackendOptions;
@@ -29,6 +30,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -42,7 +44,7 @@ class CpuBehaviourTest {
         CpuProvider p = new CpuProvider();
         assertThat(p.name()).isEqualTo("cpu");
         assertThat(p.priority()).isEqualTo(50);
-        assertThat(p.dtypes()).containsExactlyInAnyOrder(DType.FP32, DType.FP64);
+        assertThat(p.dtypes()).containsExactlyInAnyOrder(DType.FP32, DType.FP64, DType.BF16, DType.FP16);
         Availability a = p.probe();
         assertThat(a.isAvailable()).isTrue();
         String detail = ((Availability.Available) a).detail();
@@ -56,7 +58,38 @@ class CpuBehaviourTest {
                 .isEqualTo("scalar fallback: disabled by cpu.vectorBits=0");
     }
 
-    /** A JVM without --add-modules jdk.incubator.vector must still probe, and say how to get the vector path. */
+    @Test
+    void providerReportsTheDtypesItsInstancesStore() {
+        CpuProvider p = new CpuProvider();
+        try (AttentionBackend b = p.create(BackendOptions.defaults().withThreads(1))) {
+            assertThat(p.dtypes()).isEqualTo(b.dtypes());
+        }
+    }
+
+    @Test
+    void theVectorApiIsProbedOncePerJvm() {
+        VectorSupport v = VectorSupport.get();
+        assertThat(VectorSupport.get()).isSameAs(v);
+        assertThat(CpuProvider.kernels(BackendOptions.defaults())).isSameAs(v.kernels());
+        if (Integer.getInteger(CpuProvider.VECTOR_BITS_PROPERTY, -1) == 0) {
+            assertThat(v.present()).isFalse();
+            assertThat(v.bits()).isZero();
+        } else {
+            assertThat(v.present()).isTrue();
+            assertThat(v.bits()).isEqualTo(Species.F.vectorBitSize());
+            assertThat(v.describe()).startsWith("Vector API, " + v.bits() + "-bit FloatVector");
+        }
+    }
+
+    @Test
+    void theMissingModuleWarningNamesTheFlag() {
+        assertThat(VectorSupport.missingModuleWarning()).contains("--add-modules jdk.incubator.vector");
+    }
+
+    /**
+     * A JVM without --add-modules jdk.incubator.vector must still probe and compute, say how to get the
+     * vector path, and warn about it once.
+     */
     @Test
     void withoutTheVectorModuleItFallsBackToScalarAndSaysWhy() throws IOException, InterruptedException {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
@@ -67,6 +100,8 @@ class CpuBehaviourTest {
         assertThat(out).contains("available: scalar fallback: jdk.incubator.vector not enabled "
                 + "(add --add-modules jdk.incubator.vector)");
         assertThat(out).contains("forward ok");
+        assertThat(out.split(Pattern.quote(VectorSupport.missingModuleWarning()), -1))
+                .as("the missing-module warning, once").hasSize(2);
     }
 
     @Test

@@ -31,7 +31,7 @@ class KernelsTest {
     @Test
     void speciesFollowsTheVectorBitsProperty() {
         int expected = Integer.getInteger(CpuProvider.VECTOR_BITS_PROPERTY, FloatVector.SPECIES_PREFERRED.vectorBitSize());
-        assertThat(VectorKernels.F.vectorBitSize()).isEqualTo(expected);
+        assertThat(Species.F.vectorBitSize()).isEqualTo(expected);
     }
 
     @ParameterizedTest

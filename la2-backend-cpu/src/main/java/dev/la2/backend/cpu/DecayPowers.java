@@ -1,0 +1,55 @@
+package dev.la2.backend.cpu;
+
+import dev.la2.spi.HostTensor;
+
+/**
+ * One head's decay weights for blocks of C tokens: lambda^m and c lambda^m for m = 0..C, in float,
+ * from exp(-s m); also rev[j] = lambda^(C-1-j), so that lambda^(l-1-j) for a block of l tokens is
+ * rev[C-l+j], and crev[j] = c lambda^(C-1-j). Loops index the reversed tables upwards, which C2
+ * vectorizes (a downward index it does not).
+ */
+record DecayPowers(double s, float[] pow, float[] cpow, float[] rev, float[] crev) {
+
+    static DecayPowers of(double s, double scale, int c) {
+        float[] pow = new float[c + 1], cpow = new float[c + 1], rev = new float[c], crev = new float[c];
+        for (int m = 0; m <= c; m++) {
+            double p = Math.exp(-s * m);
+            pow[m] = weight(p);
+            cpow[m] = weight(scale * p);
+        }
+        for (int j = 0; j < c; j++) {
+            rev[j] = pow[c - 1 - j];
+            crev[j] = cpow[c - 1 - j];
+        }
+        return new DecayPowers(s, pow, cpow, rev, crev);
+    }
+
+    /** The powers of every head of {@code decay} (one rate per head), for blocks of {@code block} tokens. */
+    static DecayPowers[] perHead(HostTensor decay, int heads, double scale, int block) {
+        DecayPowers[] p = new DecayPowers[heads];
+        for (int h = 0; h < heads; h++) {
+            p[h] = of(decay.get(h), scale, block);
+        }
+        return p;
+    }
+
+    /** lambda^m in double, for any m. */
+    double at(long m) {
+        return Math.exp(-s * m);
+    }
+
+    /**
+     * A decay weight as float, with magnitudes below 1e-28 flushed to zero. Powers of lambda
+     * underflow smoothly into subnormal floats, and products with subnormal operands cost Intel
+     * cores a microcode assist each, enough to slow a segmented call several times; a weight that
+     * small changes no result by more than 1e-28 of its other terms.
+     */
+    static float weight(double x) {
+        return Math.abs(x) < 1e-28 ? 0f : (float) x;
+    }
+
+    /** The same for weights kept in double (subnormal doubles start near 1e-308). */
+    static double weight64(double x) {
+        return Math.abs(x) < 1e-280 ? 0 : x;
+    }
+}
