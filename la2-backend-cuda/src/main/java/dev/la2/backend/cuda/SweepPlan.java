@@ -7,7 +7,7 @@ package dev.la2.backend.cuda;
  * @param kernel the sweep kernel
  * @param threads threads per block
  * @param valueTile value columns per block
- * @param chunk tokens per chunk
+ * @param chunk tokens per chunk (SPEC.md's block of C tokens; "block" here is a CUDA thread block)
  * @param smem dynamic shared memory per block, bytes
  * @param tiles value tiles per sequence
  * @param segmentLength tokens per segment, a multiple of the chunk

@@ -17,6 +17,7 @@ import dev.la2.spi.HalfFloats;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUstream;
@@ -53,24 +54,33 @@ final class Transfers {
     }
 
     void upload(CudaTensor t, Fill fill) {
-        int size = t.dtype().byteSize();
-        long n = t.elementCount();
-        int perSlice = STAGING_BYTES / size;
-        for (long first = 0; first < n; first += perSlice) {
-            int count = (int) Math.min(perSlice, n - first);
-            int buf = next;
-            next ^= 1;
-            // Double buffering: refill a staging buffer only after its last copy finished.
-            check(cuEventSynchronize(stagingFree[buf]), "cuEventSynchronize");
+        slices(t, (buf, first, count, device, bytes) -> {
             fill.fill(stagingSegments[buf], first, count);
-            check(cuMemcpyHtoDAsync(t.block().ptr().withByteOffset(first * size), staging[buf], (long) count * size, stream),
-                    "cuMemcpyHtoDAsync");
+            check(cuMemcpyHtoDAsync(device, staging[buf], bytes, stream), "cuMemcpyHtoDAsync");
             check(cuEventRecord(stagingFree[buf], stream), "cuEventRecord");
-        }
+        });
         t.written();
     }
 
     void download(CudaTensor t, Fill drain) {
+        slices(t, (buf, first, count, device, bytes) -> {
+            check(cuMemcpyDtoHAsync(staging[buf], device, bytes, stream), "cuMemcpyDtoHAsync");
+            check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier kernel or copy failed on the device)");
+            drain.fill(stagingSegments[buf], first, count);
+        });
+    }
+
+    /** One slice of a transfer: staging buffer {@code buf} and the slice's place on the device. */
+    @FunctionalInterface
+    private interface Slice {
+        void copy(int buf, long first, int count, CUdeviceptr device, long bytes);
+    }
+
+    /**
+     * The tensor in slices that fit a staging buffer, alternating between the two. Double
+     * buffering: a staging buffer is refilled only after its last copy finished.
+     */
+    private void slices(CudaTensor t, Slice slice) {
         int size = t.dtype().byteSize();
         long n = t.elementCount();
         int perSlice = STAGING_BYTES / size;
@@ -79,10 +89,7 @@ final class Transfers {
             int buf = next;
             next ^= 1;
             check(cuEventSynchronize(stagingFree[buf]), "cuEventSynchronize");
-            check(cuMemcpyDtoHAsync(staging[buf], t.block().ptr().withByteOffset(first * size), (long) count * size, stream),
-                    "cuMemcpyDtoHAsync");
-            check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier kernel or copy failed on the device)");
-            drain.fill(stagingSegments[buf], first, count);
+            slice.copy(buf, first, count, t.block().ptr().withByteOffset(first * size), (long) count * size);
         }
     }
 
