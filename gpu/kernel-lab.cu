@@ -1,12 +1,11 @@
 // Kernel lab: times sweep-kernel variants on the GPU without the JVM, one forward pass of
 // B x H sequences of N tokens (D = E = 128, BHND, device-filled random inputs), and checks each
 // real variant against the fp32-FMA generic sweep on the same inputs (relative Frobenius error).
-// Ablation variants (LA2_KERNEL_LAB entries of la2_kernels.cu) leave stages out, so their outputs
+// Ablation variants (lab_* below) are sweepMma with some of its stages left out, so their outputs
 // are wrong by design and only their times count.
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -o .gpu/kernel-lab gpu/kernel-lab.cu
 // Run there:   .gpu/kernel-lab [N] [B] [H] [name-filter]
-#define LA2_KERNEL_LAB
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
 
 #include <algorithm>
@@ -36,10 +35,37 @@ struct Variant {
     int tiles = 2;  // value tiles of 64 per sequence
 };
 
-static int smem16() { return 2 * (2 * 64 * 136 + 64 * 72 + 64 * 72 + 128 * 72) + 4 * (66 + 64); }
-static int smemWide() { return 2 * (2 * 2 * 64 * 136 + 2 * 64 * 136 + 64 * 72 + 2 * 128 * 136) + 4 * (66 + 64); }
-static int smemWide32() { return 4 * (2 * 64 * 132 + 2 * 64 * 136 + 64 * 68 + 128 * 136) + 4 * (66 + 64); }
-static int smem32() { return 4 * (2 * 64 * 132 + 64 * 72 + 64 * 68 + 128 * 72) + 4 * (66 + 64); }
+// sweepMma stages (sweep_mma.cuh, AllStages) the ablations keep
+template <bool SCORES, bool AV, bool QS, bool STATE, bool LOADS, bool STORES>
+struct Keep {
+    static constexpr bool scores = SCORES, av = AV, qS = QS, stateUpdate = STATE, loads = LOADS, stores = STORES;
+};
+using NoScores = Keep<false, true, true, true, true, true>;
+using NoAv = Keep<true, false, true, true, true, true>;
+using NoQs = Keep<true, true, false, true, true, true>;
+using NoState = Keep<true, true, true, false, true, true>;
+using NoLoads = Keep<true, true, true, true, false, true>;
+using NoStores = Keep<true, true, true, true, true, false>;
+using NoMma = Keep<false, false, false, false, true, true>;
+using OnlyLoads = Keep<false, false, false, false, true, false>;
+#define LAB(name, T, MINB, STAGES) \
+    extern "C" __global__ void __launch_bounds__(256, MINB) name(const SweepParams p) { sweepMma<T, 128, true, Mma<T>, STAGES>(p); }
+LAB(lab_bf16_no_scores, __nv_bfloat16, 2, NoScores)
+LAB(lab_bf16_no_av, __nv_bfloat16, 2, NoAv)
+LAB(lab_bf16_no_qs, __nv_bfloat16, 2, NoQs)
+LAB(lab_bf16_no_state, __nv_bfloat16, 2, NoState)
+LAB(lab_bf16_no_loads, __nv_bfloat16, 2, NoLoads)
+LAB(lab_bf16_no_stores, __nv_bfloat16, 2, NoStores)
+LAB(lab_bf16_no_mma, __nv_bfloat16, 2, NoMma)
+LAB(lab_bf16_only_loads, __nv_bfloat16, 2, OnlyLoads)
+LAB(lab_tf32_no_loads, float, 1, NoLoads)
+LAB(lab_tf32_no_mma, float, 1, NoMma)
+
+// shared memory of the D = 128 kernels timed here (smem.cuh)
+static int smem16() { return (int) sharedBytes::tensorCoreSweep(2, 128, 64, 8, 8, 1, 1, 1); }
+static int smemWide() { return (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2); }
+static int smemWide32() { return (int) sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1); }
+static int smem32() { return (int) sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1); }
 
 extern "C" __global__ void lab_err(const void* a, const void* ref, long long n, bool fp32, double* acc) {
     double num = 0, den = 0;
@@ -134,7 +160,7 @@ int main(int argc, char** argv) {
     };
 
     // references: the generic fp32-FMA sweep (C = ET = 64)
-    const int smemGeneric = 4 * (2 * 64 * 129 + 64 * 64 + 64 * 65 + 128 * 64);
+    const int smemGeneric = (int) sharedBytes::fmaSweep(D, 64, 64);
     for (int fp32 = 0; fp32 < 2; fp32++) {
         const void* fn = fp32 ? (const void*) la2_sweep_f32 : (const void*) la2_sweep_bf16;
         CK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smemGeneric));

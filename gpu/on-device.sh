@@ -3,8 +3,9 @@
 # (staged by gpu/run-cuda.sh). One call does the whole check:
 #   tests: `la2 check --backend cuda` (the conformance kit, every dtype and precision), the cuda
 #          backend's own GPU tests, and the reliability suite on cuda
-#   bench: CudaBench (device-resident inputs, every dtype, vs the anchors) and `la2 bench --backend
-#          cuda` (the project's benchmark command, JSON rows), B=4 H=32 D=E=128
+#   bench: CudaBench (in the cuda backend's test jar: device-resident inputs, every dtype, vs the
+#          anchors) and `la2 bench --backend cuda` (the project's benchmark command, JSON rows),
+#          B=4 H=32 D=E=128
 #   cpu:   `la2 bench --backend cpu` on this machine's CPU cores, B=1 H=8 D=E=128
 #   decode: JMH DecodeBenchmark (one decode step of B x 8 sequences, D=E=128) on cuda and on the
 #          host cores with its state-copy floor, B = 1, 16, 128 (run only when named)
@@ -59,6 +60,7 @@ if [[ $what == all || $what == bench ]]; then
       --format=csv -lms 500 > "$logs/smi-bench.csv" 2>&1 &
   smi=$!
   step "CudaBench (device-resident inputs filled on the GPU)"
+  # dev.la2.backend.cuda.CudaBench lives in la2-backend-cuda's test jar, which $LIB carries
   timeout 420 "${J[@]}" -cp "$LIB" dev.la2.backend.cuda.CudaBench --log "$logs/cudabench.log" "$@" \
       > "$logs/cudabench.out" 2>&1 || status=1
   tail -30 "$logs/cudabench.out"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine: Nsight Compute on one launch of a sweep kernel inside CudaBench, plus
-# the kernel's SASS. Usage: bash gpu/profile.sh [kernel regex] [CudaBench arguments...]
+# Runs ON the GPU machine: Nsight Compute on one launch of a sweep kernel inside CudaBench (from
+# la2-backend-cuda's test jar, staged in .gpu/lib by gpu/run-cuda.sh), plus the kernels' SASS.
+# Usage: bash gpu/profile.sh [kernel regex] [CudaBench arguments...]
 set -uo pipefail
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
 kernel=${1:-la2_sweep_tc}; shift || true

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run HERE (the machine without a GPU): builds the CUDA backend (nvcc compiles the kernels into a
 # fatbin) and stages everything the GPU machine needs into .gpu/ (git-ignored):
-#   .gpu/jre.tgz  a small Java 25 runtime (../shared/gpu/make-jre.sh)
+#   .gpu/jre.tgz  a small Java 25 runtime (gpu/make-jre.sh)
 #   .gpu/lib/     la2 jars (api, reference, cuda and cpu backends, the conformance kit, the la2
-#                 command and the bench engine), the cuda backend's and la2-tests' test jars, JCuda
+#                 command and the bench engine), the cuda backend's test jar (its GPU tests and
+#                 CudaBench) and la2-tests' test jar, JCuda
 #                 and a slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ,
 #                 picocli, SLF4J and JMH's runner (never ND4J: its natives are hundreds of MB)
 #   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
@@ -13,14 +14,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 m2=${M2_REPO:-$HOME/.m2/repository}
-jcuda_version=12.6.0
-junit_platform_version=1.13.4
-assertj_version=3.27.3
-picocli_version=4.7.7
-slf4j_version=2.0.17
-jmh_version=1.37
+# dependency versions: the root pom's properties
+prop() { sed -n "s|.*<$1>\(.*\)</$1>.*|\1|p" "$root/pom.xml" | head -1; }
+jcuda_version=$(prop jcuda.version)
+junit_platform_version=$(prop junit.platform.version)
+assertj_version=$(prop assertj.version)
+picocli_version=$(prop picocli.version)
+slf4j_version=$(prop slf4j.version)
+jmh_version=$(prop jmh.version)
+for v in jcuda_version junit_platform_version assertj_version picocli_version slf4j_version jmh_version; do
+  [[ -n ${!v} ]] || { echo "run-cuda: no ${v%_version} version property in pom.xml" >&2; exit 1; }
+done
 
-[[ -f .gpu/jre.tgz ]] || bash "${LA2_SHARED:-$root/../shared}/gpu/make-jre.sh"
+[[ -f .gpu/jre.tgz ]] || bash "$root/gpu/make-jre.sh"
 
 # The modules the GPU run uses, and what they need (tests ran on this machine already).
 mvn=("$root/mvnw"); [[ -x ${mvn[0]} ]] || mvn=(mvn)

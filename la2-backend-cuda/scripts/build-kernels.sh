@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Compiles the CUDA C kernels into one fatbin (sm_80 and sm_90 cubins plus compute_90 PTX).
-# Usage: build-kernels.sh <cuda source dir> <output dir> [nvcc]
-# Never fails the build: without nvcc the module still builds and its provider reports
-# "kernels were not compiled (nvcc not found at build time)".
+# Compiles the CUDA C kernels into one fatbin (sm_80 and sm_90 cubins plus compute_90 PTX) and
+# writes la2_kernels.properties beside it (the CUDA version the driver must support).
+# Usage: build-kernels.sh <cuda source dir> <output dir> [nvcc] [require kernels: true|false] [min driver CUDA version]
+# Without nvcc a development build goes on without kernels (the provider then reports
+# "kernels were not compiled"); with require kernels = true (a release build) it fails.
 set -u
 src=$1
 out=$2
 nvcc=${3:-nvcc}
+require=${4:-false}
+min_driver=${5:-13.0}
 if ! command -v "$nvcc" >/dev/null 2>&1; then
   if [[ -x /usr/local/cuda/bin/nvcc ]]; then nvcc=/usr/local/cuda/bin/nvcc; else
-    echo "la2-backend-cuda: nvcc not found; building without kernels (the cuda backend will report itself unavailable)"
+    if [[ $require == true ]]; then
+      echo "la2-backend-cuda: nvcc not found, and this build requires the kernels (la2.requireKernels=true); install the CUDA toolkit or pass -Dla2.nvcc=/path/to/nvcc" >&2
+      exit 1
+    fi
+    echo "la2-backend-cuda: nvcc not found; development build without kernels (the cuda backend will report itself unavailable; a release build, -Dla2.requireKernels=true, fails here)"
     exit 0
   fi
 fi
+# Binaries of one toolkit major version need a driver of that major version or newer: a newer
+# nvcc than the stated minimum would make the jar claim too old a driver.
+release=$("$nvcc" --version | sed -n 's/.*release \([0-9]*\)\.\([0-9]*\).*/\1.\2/p')
+if [[ -n $release ]] && (( ${release%%.*} > ${min_driver%%.*} )); then
+  echo "la2-backend-cuda: nvcc $release makes kernels that need a driver for CUDA ${release%%.*}.0, but la2.cuda.minDriver states $min_driver" >&2
+  exit 1
+fi
 mkdir -p "$out"
 target="$out/la2_kernels.fatbin"
+printf 'minDriver=%s\nnvcc=%s\n' "$min_driver" "$release" > "$out/la2_kernels.properties"
 # Rebuild only when a source is newer than the fatbin: nvcc takes a while and the machine is shared.
-if [[ -f $target ]] && [[ -z $(find "$src" -newer "$target" -name '*.cu*' -o -newer "$target" -name '*.h' 2>/dev/null) ]]; then
+if [[ -f $target ]] && [[ -z $(find "$src" -newer "$target" \( -name '*.cu' -o -name '*.cuh' \) 2>/dev/null) ]]; then
   exit 0
 fi
 tmp="$target.tmp"

@@ -6,8 +6,11 @@ import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.Availability;
 import dev.la2.api.BackendOptions;
 import dev.la2.spi.BackendProvider;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.EnumSet;
 import java.util.Locale;
+import java.util.Properties;
 import java.util.Set;
 
 /**
@@ -16,11 +19,13 @@ import java.util.Set;
  *
  * <p>{@link #probe()} tells apart the ways this can fail on a machine, because each has a
  * different fix: kernels missing from the jar, JCuda natives missing for this OS or processor,
- * no driver library, no device, a device too old.
+ * no driver library, no device, a device too old, a driver too old for the kernels.
  */
 public final class CudaProvider implements BackendProvider {
     public static final String NAME = "cuda";
     static final String KERNELS = "/dev/la2/backend/cuda/la2_kernels.fatbin";
+    /** Written with the fatbin: {@code minDriver}, the CUDA version the driver must support (as the manifest's La2-Cuda-Min-Driver). */
+    static final String KERNEL_INFO = "/dev/la2/backend/cuda/la2_kernels.properties";
     static final int MIN_MAJOR = 8;
 
     /** Probing loads native code and initialises the driver once per process; the answer cannot change. */
@@ -69,10 +74,31 @@ public final class CudaProvider implements BackendProvider {
                         + os + "/" + arch + "): only linux-x86_64 natives are bundled",
                         "use -Dla2.backend=cpu, or add org.jcuda:jcuda-natives for this platform");
             }
-            return Driver.probe();
+            return Driver.probe(minDriverVersion());
         } catch (Throwable t) {
             return new Availability.Unavailable("probing CUDA failed: " + t, "use -Dla2.backend=cpu");
         }
+    }
+
+    /**
+     * The CUDA version the kernels need from the driver, as cuDriverGetVersion encodes it
+     * (1000 major + 10 minor); 0 when the build recorded none.
+     */
+    static int minDriverVersion() throws IOException {
+        try (InputStream in = CudaProvider.class.getResourceAsStream(KERNEL_INFO)) {
+            if (in == null) {
+                return 0;
+            }
+            Properties p = new Properties();
+            p.load(in);
+            return cudaVersion(p.getProperty("minDriver", "0"));
+        }
+    }
+
+    /** "13.0" as 13000, the encoding of cuDriverGetVersion. */
+    static int cudaVersion(String majorDotMinor) {
+        String[] parts = majorDotMinor.trim().split("\\.");
+        return 1000 * Integer.parseInt(parts[0]) + (parts.length > 1 ? 10 * Integer.parseInt(parts[1]) : 0);
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.la2.backend.cuda;
 import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Shape;
+import dev.la2.spi.HalfFloats;
 import dev.la2.spi.TrackedTensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,8 +16,6 @@ import java.lang.ref.Cleaner;
  */
 final class CudaTensor implements TrackedTensor {
     private static final Cleaner CLEANER = Cleaner.create();
-    /** Tensors this small keep a host copy of what was uploaded (see {@link #shadow}). */
-    static final long SHADOW_LIMIT = 4096;
 
     private final CudaBackend backend;
     private final DType dtype;
@@ -24,12 +23,6 @@ final class CudaTensor implements TrackedTensor {
     private final DevicePool.Block block;
     private final Cleaner.Cleanable cleanable;
     private volatile boolean closed;
-    /**
-     * The values last uploaded, while no kernel or fill has written the tensor since: the facade
-     * reads the decay rates on every call to validate them, and answering from here keeps that
-     * from waiting for the queued device work. Guarded by the backend's lock.
-     */
-    private float[] shadow;
     /** Bumped by every upload, fill and kernel write (see {@link TrackedTensor#version()}). */
     private volatile long version;
 
@@ -63,18 +56,8 @@ final class CudaTensor implements TrackedTensor {
         return block.address();
     }
 
-    void setShadow(float[] values) {
-        shadow = values;
-        version++;
-    }
-
-    float[] shadow() {
-        return shadow;
-    }
-
-    /** A kernel or fill is about to write this tensor. */
-    void invalidateShadow() {
-        shadow = null;
+    /** An upload, fill or kernel has written (or is queued to write) this tensor; under the backend's lock. */
+    void written() {
         version++;
     }
 
@@ -112,12 +95,12 @@ final class CudaTensor implements TrackedTensor {
                 case FP32 -> MemorySegment.copy(src, (int) first, seg, ValueLayout.JAVA_FLOAT, 0, count);
                 case BF16 -> {
                     for (int i = 0; i < count; i++) {
-                        seg.setAtIndex(ValueLayout.JAVA_SHORT, i, dev.la2.spi.HalfFloats.toBf16(src[(int) first + i]));
+                        seg.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toBf16(src[(int) first + i]));
                     }
                 }
                 case FP16 -> {
                     for (int i = 0; i < count; i++) {
-                        seg.setAtIndex(ValueLayout.JAVA_SHORT, i, dev.la2.spi.HalfFloats.toFp16(src[(int) first + i]));
+                        seg.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toFp16(src[(int) first + i]));
                     }
                 }
                 case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
@@ -134,8 +117,8 @@ final class CudaTensor implements TrackedTensor {
                 float x = (float) src[(int) first + i];
                 switch (dtype) {
                     case FP32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, x);
-                    case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, i, dev.la2.spi.HalfFloats.toBf16(x));
-                    case FP16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, i, dev.la2.spi.HalfFloats.toFp16(x));
+                    case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toBf16(x));
+                    case FP16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toFp16(x));
                     case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
                 }
             }
@@ -158,11 +141,6 @@ final class CudaTensor implements TrackedTensor {
     public void copyTo(float[] dst) {
         checkOpen();
         checkLength("dst", dst.length);
-        float[] sh = backend.shadowOf(this);
-        if (sh != null) {
-            System.arraycopy(sh, 0, dst, 0, sh.length);
-            return;
-        }
         backend.download(this, (seg, first, count) -> {
             if (dtype == DType.FP32) {
                 MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, 0, dst, (int) first, count);
@@ -178,13 +156,6 @@ final class CudaTensor implements TrackedTensor {
     public void copyTo(double[] dst) {
         checkOpen();
         checkLength("dst", dst.length);
-        float[] sh = backend.shadowOf(this);
-        if (sh != null) {
-            for (int i = 0; i < sh.length; i++) {
-                dst[i] = sh[i];
-            }
-            return;
-        }
         backend.download(this, (seg, first, count) -> {
             for (int i = 0; i < count; i++) {
                 dst[(int) first + i] = decode(seg, i);
@@ -204,11 +175,11 @@ final class CudaTensor implements TrackedTensor {
                 MemorySegment.copy(seg, 0, dst, first * size, (long) count * size));
     }
 
-    float decode(MemorySegment seg, long i) {
+    private float decode(MemorySegment seg, long i) {
         return switch (dtype) {
             case FP32 -> seg.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            case BF16 -> dev.la2.spi.HalfFloats.fromBf16(seg.getAtIndex(ValueLayout.JAVA_SHORT, i));
-            case FP16 -> dev.la2.spi.HalfFloats.fromFp16(seg.getAtIndex(ValueLayout.JAVA_SHORT, i));
+            case BF16 -> HalfFloats.fromBf16(seg.getAtIndex(ValueLayout.JAVA_SHORT, i));
+            case FP16 -> HalfFloats.fromFp16(seg.getAtIndex(ValueLayout.JAVA_SHORT, i));
             case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
         };
     }

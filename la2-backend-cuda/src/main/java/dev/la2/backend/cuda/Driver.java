@@ -30,7 +30,8 @@ final class Driver {
         }
     }
 
-    static Availability probe() {
+    /** {@code minDriver}: the CUDA version the kernels need, as cuDriverGetVersion encodes it (0: none). */
+    static Availability probe(int minDriver) {
         try {
             // JCuda's own exceptions would hide which call failed; return codes are checked here.
             JCudaDriver.setExceptionsEnabled(false);
@@ -80,7 +81,16 @@ final class Driver {
         }
         int[] version = {0};
         cuDriverGetVersion(version);
-        return new Availability.Available(devices + ", driver CUDA " + version[0] / 1000 + "." + (version[0] % 1000) / 10);
+        if (version[0] < minDriver) {
+            return new Availability.Unavailable("the NVIDIA driver supports CUDA " + cudaVersion(version[0])
+                    + "; la2's kernels need a driver for CUDA " + cudaVersion(minDriver) + " or newer",
+                    "update the NVIDIA driver (nvidia-smi shows the CUDA version it supports), or use -Dla2.backend=cpu");
+        }
+        return new Availability.Available(devices + ", driver CUDA " + cudaVersion(version[0]));
+    }
+
+    private static String cudaVersion(int encoded) {
+        return encoded / 1000 + "." + (encoded % 1000) / 10;
     }
 
     static String errorName(int rc) {

@@ -193,8 +193,8 @@ class CudaGpuTest {
             assertClose("dv", Canonical.gather(g.dv(), s, z.e), ref.dv(), m.tol, z);
             assertClose("dInitialState", g.dInitialState().toDoubleArray(), ref.dInitialState(), m.tol, z);
             // The decay gradient's terms cancel, so, as in the conformance kit, its error is measured
-            // against the size of its terms. (A plain relative error measured up to 1.3e-4 in fp32 on
-            // draws whose terms nearly cancel.)
+            // against the size of its terms: a plain relative error would blow up on draws whose
+            // terms nearly cancel.
             double err = ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale());
             System.out.printf("%-16s %-40s err %.3e (tol %.1e, relative to the size of its terms)%n", "dDecay", z, err, m.tol);
             assertThat(err).as("dDecay: error relative to its terms (seed %d, %s)", SEED, z).isLessThanOrEqualTo(m.tol);
@@ -203,7 +203,7 @@ class CudaGpuTest {
 
     /**
      * Where fp32 is promised, the decay gradient comes from a fourth sweep that carries T = -dS/ds
-     * beside S in double and sums term by term (CudaBackend.backward). Over a long sequence (256
+     * beside S in double and sums term by term (Backward). Over a long sequence (256
      * chunks at s = 0, with an initial state and dS_final) it is held to a tenth of the tolerance,
      * 1e-6 of its terms' size.
      */

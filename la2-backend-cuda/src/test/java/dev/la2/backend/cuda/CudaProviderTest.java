@@ -44,6 +44,14 @@ class CudaProviderTest {
     }
 
     @Test
+    void fatbinStatesTheDriverItNeeds() throws Exception {
+        assumeTrue(nvccPresent(), "nvcc is not on this machine, so the build made no fatbin");
+        // the pom's la2.cuda.minDriver, as cuDriverGetVersion encodes it
+        assertThat(CudaProvider.minDriverVersion()).isEqualTo(13000);
+        assertThat(CudaProvider.cudaVersion("12.4")).isEqualTo(12040);
+    }
+
+    @Test
     void providerIsDiscoveredWithNameAndPriority() {
         BackendProvider cuda = ServiceLoader.load(BackendProvider.class).stream()
                 .map(ServiceLoader.Provider::get)
@@ -61,7 +69,7 @@ class CudaProviderTest {
             assertThat(u.reason()).isNotBlank();
             // One of the distinct causes, in words a user can act on.
             assertThat(u.reason()).containsAnyOf("kernels were not compiled", "JCuda natives failed to load",
-                    "libcuda.so.1 not found", "cuInit failed", "0 devices", "compute capability < 8.0");
+                    "libcuda.so.1 not found", "cuInit failed", "0 devices", "compute capability < 8.0", "driver supports CUDA");
             assertThat(u.hint()).isNotBlank();
         } else {
             assertThat(a.toString()).startsWith("available: cuda:0");

@@ -34,7 +34,7 @@ import java.util.Map;
  * [--modes fwd,fwdbwd] [--b 4] [--h 32] [--d 128] [--e 128] [--reps 10] [--budget-s 4]}
  */
 public final class CudaBench {
-    /** Anchors from /work/shared/anchors-h200.json (B=4, H=32, D=E=128): fla chunk_simple_gla and the paper's kernel. */
+    /** Anchors measured on an H200 (B=4, H=32, D=E=128): fla chunk_simple_gla and the paper's kernel. */
     private static final Map<String, double[]> FLA = Map.of(
             "bf16 fwd", new double[] {0.32, 0.777, 3.305, 6.489},
             "bf16 fwdbwd", new double[] {1.499, 3.872, 15.522, 31.157},

@@ -1,0 +1,51 @@
+// Dynamic shared memory of each kernel, in bytes: the one formula that the Java side
+// (SharedMemory.java, checked against the pinned values below by SharedMemoryTest), the kernels'
+// own buffer layouts (static_asserts in sweep_mma.cuh and sweep_wide.cuh) and gpu/kernel-lab.cu use.
+#pragma once
+
+namespace sharedBytes {
+
+// A tensor-core sweep with chunks of 64 tokens: qkBuffers chunks of q and of k (rows of dk + padK
+// elements), vBuffers chunks of v (rows of valueTile + 8), the 64 x 64 score tile (rows of
+// 64 + padA), stateCopies dk x valueTile state copies (rows of valueTile + 8), then in fp32 the
+// lambda^m table (66) and the k row weights (64).
+__host__ __device__ constexpr long long tensorCoreSweep(long long elementBytes, long long dk, long long valueTile, long long padK,
+                                    long long padA, long long qkBuffers, long long vBuffers, long long stateCopies) {
+    return elementBytes * (2 * qkBuffers * 64 * (dk + padK) + vBuffers * 64 * (valueTile + 8) + 64 * (64 + padA)
+                           + stateCopies * dk * (valueTile + 8))
+           + 4 * (66 + 64);
+}
+
+// The fp32-FMA sweep (sweep_generic.cuh): q and k chunks (rows of dk + 1), a v chunk, the score
+// tile (rows of chunk + 1) and the dk x et state, all fp32.
+__host__ __device__ constexpr long long fmaSweep(long long dk, long long et, long long chunk) {
+    return 4 * (2 * chunk * (dk + 1) + chunk * et + chunk * (chunk + 1) + dk * et);
+}
+
+// The decay gradient's sweep (decay.cuh): S and T in double, then in fp32 the q and k chunks
+// (rows of dk + 1), the v and dO chunks, the pair weights (rows of chunk + 1) and three
+// per-token weight tables.
+__host__ __device__ constexpr long long decaySweep(long long dk, long long et, long long chunk) {
+    return 16 * dk * et + 4 * (2 * chunk * (dk + 1) + 2 * chunk * et + chunk * (chunk + 1) + 3 * chunk);
+}
+
+// A decode step (decode.cuh): q and k in fp32, and one fp32 partial sum per thread.
+__host__ __device__ constexpr long long decode(long long d, long long rowGroups) {
+    return 8 * d + 512 * rowGroups;
+}
+
+}  // namespace sharedBytes
+
+static_assert(sharedBytes::tensorCoreSweep(2, 64, 128, 8, 8, 2, 2, 2) == 116232);   // wide, 16-bit
+static_assert(sharedBytes::tensorCoreSweep(4, 64, 128, 4, 4, 1, 2, 1) == 157192);   // wide, TF32
+static_assert(sharedBytes::tensorCoreSweep(2, 64, 64, 8, 8, 1, 1, 1) == 46600);     // sweepMma, 16-bit
+static_assert(sharedBytes::tensorCoreSweep(4, 64, 64, 4, 4, 1, 1, 1) == 89608);     // sweepMma, fp32
+static_assert(sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2) == 183816);  // wide, 16-bit
+static_assert(sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1) == 224776);  // wide, TF32
+static_assert(sharedBytes::tensorCoreSweep(2, 128, 64, 8, 8, 1, 1, 1) == 72200);    // sweepMma, 16-bit
+static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808);   // sweepMma, fp32
+static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
+static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
+static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);
+static_assert(sharedBytes::decaySweep(100, 16, 32) == 60160);
+static_assert(sharedBytes::decode(128, 8) == 5120);

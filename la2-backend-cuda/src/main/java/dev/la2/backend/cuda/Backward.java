@@ -1,0 +1,146 @@
+package dev.la2.backend.cuda;
+
+import static dev.la2.backend.cuda.Driver.check;
+import static dev.la2.backend.cuda.PassArgs.t;
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+
+import dev.la2.api.DType;
+import dev.la2.api.Precision;
+import dev.la2.backend.cuda.DeviceContext.Grid;
+import dev.la2.backend.cuda.ParamLayouts.ConvertParams;
+import dev.la2.backend.cuda.ParamLayouts.DecayGradParams;
+import dev.la2.spi.AttentionShape;
+import dev.la2.spi.BackwardCall;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The backward's passes (SPEC.md section 2): dq forward in time over S, dv and dk backward in time
+ * over G (PassArgs.dq, dv, dk). The decay gradient takes one of two routes.
+ *
+ * <p>With 16-bit storage or TF32 (tolerances 2e-2 and 3e-3), where a tensor-core sweep fits the
+ * shape, it avoids a fourth state sweep through the identity (derived from the closed form;
+ * lambda-power terms of S0 and dS_final cancel)
+ *
+ * <pre>ds = sum_t t (v_t . dv_t - dO_t . o_t) - &lt;dS0, S0&gt; - (N-1) &lt;dS_final, S_final&gt;</pre>
+ *
+ * whose dot products are accumulated in float64 inside the dv pass and a forward recompute that
+ * writes no output (PassArgs.recompute). The two sums cancel (by a factor of 10 to 100 on random
+ * inputs), so these two passes need fp32 products: with 16-bit or TF32 tensor-core intermediates
+ * the decay gradient misses the storage tolerances. They run on the 3xTF32 tensor-core sweep, over
+ * fp32 copies of the 16-bit operands (and dv through an fp32 copy).
+ *
+ * <p>Where fp32's 1e-5 is promised (STRICT, TF32X3), and for shapes without a tensor-core sweep,
+ * the cancellation costs too many digits, so a fourth sweep carries T = -dS/ds beside S, both in
+ * double, and sums the gradient term by term (decay.cuh, decaySweep).
+ */
+final class Backward {
+    private final CudaBackend backend;
+    private final DeviceContext device;
+    private final KernelTable kernels;
+    private final DevicePool pool;
+    private final SweepRunner sweeps;
+
+    Backward(CudaBackend backend, DeviceContext device, KernelTable kernels, DevicePool pool, SweepRunner sweeps) {
+        this.backend = backend;
+        this.device = device;
+        this.kernels = kernels;
+        this.pool = pool;
+        this.sweeps = sweeps;
+    }
+
+    /** With the backend's lock held. */
+    void run(BackwardCall call) {
+        AttentionShape s = call.shape();
+        int d = s.keyDim(), e = s.valueDim();
+        CudaTensor q = t(call.q()), k = t(call.k()), v = t(call.v()), dO = t(call.dOutput());
+        boolean learn = call.dDecay() != null;
+        long bh = s.sequences();
+        List<DevicePool.Block> temps = new ArrayList<>();
+        List<CudaTensor> copies = new ArrayList<>();
+        try {
+            DevicePool.Block acc = null;
+            if (learn) {
+                // accV then accO, one double per sequence each
+                acc = pool.allocate(16L * bh);
+                temps.add(acc);
+                check(cuMemsetD32Async(acc.ptr(), 0, 4L * bh, device.stream), "cuMemsetD32Async");
+            }
+            sweeps.run(s, PassArgs.dq(call));
+            // The decay gradient's route (see above): with fp32Sweeps, the identity's two passes (the
+            // dv pass and a forward recompute) on 3xTF32 over fp32 operands; without, the x-suffixed
+            // operands and exactShape are the call's own and a fourth sweep carries T.
+            boolean fp32Sweeps = learn && (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
+                    && sweeps.planner().tensorCore(DType.FP32, Precision.TF32X3, d, e, true) != null;
+            AttentionShape exactShape = fp32Sweeps ? new AttentionShape(s.batch(), s.heads(), s.tokens(), d, e,
+                    s.layout(), DType.FP32) : s;
+            CudaTensor qx = fp32Sweeps ? widened(q, copies) : q, kx = fp32Sweeps ? widened(k, copies) : k;
+            CudaTensor vx = fp32Sweeps ? widened(v, copies) : v, dOx = fp32Sweeps ? widened(dO, copies) : dO;
+            CudaTensor dv = t(call.dv());
+            CudaTensor dvx = fp32Sweeps && s.dtype() != DType.FP32 ? scratchFp32(dv, copies) : dv;
+            PassArgs.DotSum accV = fp32Sweeps ? new PassArgs.DotSum(vx, acc.address()) : null;
+            sweeps.run(exactShape, PassArgs.dv(call, qx, kx, dOx, dvx, accV, fp32Sweeps ? Precision.TF32X3 : call.precision()));
+            if (dvx != dv) {
+                convert(dvx, dv);
+            }
+            sweeps.run(s, PassArgs.dk(call));
+            if (learn && !fp32Sweeps) {
+                sweeps.decaySweep(s, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), acc.address(),
+                        t(call.dDecay()), call.scale());
+            } else if (fp32Sweeps) {
+                DevicePool.Block sfin = null;
+                if (call.dFinalState() != null) {
+                    sfin = pool.allocate(4L * bh * d * e);
+                    temps.add(sfin);
+                }
+                long sfinal = sfin == null ? 0 : sfin.address();
+                // accO = sum_t t <dO_t, o_t>, and S_final when dS_final is given
+                sweeps.run(exactShape, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, acc.address() + 8L * bh), sfinal));
+                device.launch(kernels, Kernel.DECAY_GRAD, new Grid(s.heads(), 1, 1, 256), 0, KernelArgs.of(DecayGradParams.class)
+                        .ptr(DecayGradParams.ACC_V, acc.address()).ptr(DecayGradParams.ACC_O, acc.address() + 8L * bh)
+                        .ptr(DecayGradParams.D_S0, t(call.dInitialState())).ptr(DecayGradParams.S0, t(call.initialState()))
+                        .ptr(DecayGradParams.D_SF, t(call.dFinalState())).ptr(DecayGradParams.SFIN, sfinal)
+                        .ptr(DecayGradParams.D_DECAY, t(call.dDecay()))
+                        .i64(DecayGradParams.B, s.batch()).i64(DecayGradParams.H, s.heads()).i64(DecayGradParams.N, s.tokens())
+                        .i64(DecayGradParams.DK_DV, (long) d * e).bytes());
+            }
+        } finally {
+            for (DevicePool.Block b : temps) {
+                pool.release(b);
+            }
+            // Safe to release at once, as the blocks above: later uses queue behind these kernels.
+            copies.forEach(CudaTensor::close);
+        }
+    }
+
+    /** x itself when it is fp32, else an fp32 copy of it (added to {@code copies}). */
+    private CudaTensor widened(CudaTensor x, List<CudaTensor> copies) {
+        if (x.dtype() == DType.FP32) {
+            return x;
+        }
+        CudaTensor wide = scratchFp32(x, copies);
+        convert(x, wide);
+        return wide;
+    }
+
+    /** An uninitialised fp32 tensor of x's shape (added to {@code copies}). */
+    private CudaTensor scratchFp32(CudaTensor x, List<CudaTensor> copies) {
+        CudaTensor wide = t(backend.allocate(DType.FP32, x.shape()));
+        copies.add(wide);
+        return wide;
+    }
+
+    /** dst = src element for element, between fp32 and bf16 or fp16 (nearest even). */
+    private void convert(CudaTensor src, CudaTensor dst) {
+        boolean widen = dst.dtype() == DType.FP32;
+        DType half = widen ? src.dtype() : dst.dtype();
+        if (half == DType.FP32 || half == DType.FP64) {
+            throw new IllegalStateException("convert " + src.dtype() + " to " + dst.dtype());
+        }
+        long n = src.elementCount();
+        dst.written();
+        device.launch(kernels, Kernel.convert(half, widen), Grid.elementwise(n, device.smCount), 0,
+                KernelArgs.of(ConvertParams.class).ptr(ConvertParams.SRC, src).ptr(ConvertParams.DST, dst)
+                        .i64(ConvertParams.N, n).bytes());
+    }
+}

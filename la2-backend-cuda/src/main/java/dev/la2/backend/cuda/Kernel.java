@@ -1,0 +1,98 @@
+package dev.la2.backend.cuda;
+
+import dev.la2.api.DType;
+import dev.la2.api.Precision;
+import java.util.Locale;
+
+/**
+ * The entry points of la2_kernels.cu, one constant per symbol: the symbol is {@code la2_} and the
+ * constant's name in lower case ({@link #symbol()}). KernelTableTest checks the table against the
+ * source; {@link KernelTable} loads each function once.
+ */
+enum Kernel {
+    SWEEP_F32, SWEEP_BF16, SWEEP_F16,
+    SCAN,
+    /** Tensor-core sweeps: the forward's (with the exact non-finite re-sum) and the backward's (_BWD). */
+    SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
+    SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
+    SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
+    SWEEP_TC1_BF16_D64, SWEEP_TC1_BF16_D64_BWD, SWEEP_TC1_BF16_D128, SWEEP_TC1_BF16_D128_BWD,
+    SWEEP_TC1_F16_D64, SWEEP_TC1_F16_D64_BWD, SWEEP_TC1_F16_D128, SWEEP_TC1_F16_D128_BWD,
+    SWEEP_TC_TF32_D64, SWEEP_TC_TF32_D64_BWD, SWEEP_TC_TF32_D128, SWEEP_TC_TF32_D128_BWD,
+    SWEEP_TC_F32X3_D64, SWEEP_TC_F32X3_D64_BWD, SWEEP_TC_F32X3_D128, SWEEP_TC_F32X3_D128_BWD,
+    DECAY_GRAD,
+    DECAY_SWEEP_F32, DECAY_SWEEP_BF16, DECAY_SWEEP_F16,
+    DECAY_SCAN,
+    DECAY_SUM,
+    DECODE_F32, DECODE_BF16, DECODE_F16,
+    RANDOM_F32, RANDOM_BF16, RANDOM_F16,
+    WIDEN_BF16, WIDEN_F16, NARROW_BF16, NARROW_F16;
+
+    String symbol() {
+        return "la2_" + name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */
+    boolean bigSharedMemory() {
+        return name().startsWith("SWEEP_") || name().startsWith("DECAY_SWEEP_") || name().startsWith("DECODE_");
+    }
+
+    /** The fp32-FMA sweep for a storage type. */
+    static Kernel sweep(DType dtype) {
+        return typed("SWEEP", dtype);
+    }
+
+    static Kernel decaySweep(DType dtype) {
+        return typed("DECAY_SWEEP", dtype);
+    }
+
+    static Kernel decode(DType dtype) {
+        return typed("DECODE", dtype);
+    }
+
+    static Kernel random(DType dtype) {
+        return typed("RANDOM", dtype);
+    }
+
+    /** The conversion between fp32 and a 16-bit type, widening or narrowing. */
+    static Kernel convert(DType half, boolean widen) {
+        return typed(widen ? "WIDEN" : "NARROW", half);
+    }
+
+    /** The families of tensor-core sweeps, as in the symbols. */
+    enum TensorCore {
+        /** One 16-warp block per sequence, all 128 value columns (sweep_wide.cuh). */
+        WIDE,
+        /** 64-column value tiles, two blocks per multiprocessor (sweep_mma.cuh, 16-bit storage). */
+        TC1,
+        /** 64-column value tiles, one block per multiprocessor (sweep_mma.cuh, fp32 storage). */
+        TC
+    }
+
+    /**
+     * A tensor-core sweep: {@code type} is bf16, f16, tf32 or f32x3 (3xTF32), {@code backward}
+     * selects the variant without the forward's non-finite re-sum.
+     */
+    static Kernel tensorCore(TensorCore family, String type, int dk, boolean backward) {
+        return valueOf(("SWEEP_" + family + "_" + type + "_D" + dk + (backward ? "_BWD" : "")).toUpperCase(Locale.ROOT));
+    }
+
+    /** bf16, f16, tf32 or f32x3: the operand type a tensor-core sweep multiplies in. */
+    static String tensorCoreType(DType dtype, Precision precision) {
+        return switch (dtype) {
+            case BF16 -> "bf16";
+            case FP16 -> "f16";
+            case FP32 -> precision == Precision.TF32 ? "tf32" : "f32x3";
+            case FP64 -> throw new IllegalStateException("FP64");
+        };
+    }
+
+    private static Kernel typed(String family, DType dtype) {
+        return valueOf(family + "_" + switch (dtype) {
+            case FP32 -> "F32";
+            case BF16 -> "BF16";
+            case FP16 -> "F16";
+            case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
+        });
+    }
+}

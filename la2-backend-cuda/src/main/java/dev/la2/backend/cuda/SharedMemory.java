@@ -1,0 +1,39 @@
+package dev.la2.backend.cuda;
+
+/**
+ * Dynamic shared memory of each kernel in bytes: the formulas of smem.cuh, which the kernels'
+ * buffer layouts are asserted against at compile time. SharedMemoryTest evaluates these methods
+ * at the values smem.cuh pins, without a GPU, so the two sides cannot drift apart.
+ */
+final class SharedMemory {
+    private SharedMemory() {
+    }
+
+    /**
+     * A tensor-core sweep: {@code qkBuffers} chunks of q and of k (rows padded by {@code padK}),
+     * {@code vBuffers} chunks of v, the 64 x 64 score tile (rows padded by {@code padA}),
+     * {@code stateCopies} state copies (v and state rows padded by 8), and the lambda and k-weight
+     * tables.
+     */
+    static long tensorCoreSweep(long elementBytes, long dk, long valueTile, long padK, long padA, long qkBuffers,
+                                long vBuffers, long stateCopies) {
+        return elementBytes * (2 * qkBuffers * 64 * (dk + padK) + vBuffers * 64 * (valueTile + 8) + 64 * (64 + padA)
+                + stateCopies * dk * (valueTile + 8))
+                + 4 * (66 + 64);
+    }
+
+    /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */
+    static long fmaSweep(long dk, long et, long chunk) {
+        return 4 * (2 * chunk * (dk + 1) + chunk * et + chunk * (chunk + 1) + dk * et);
+    }
+
+    /** The decay gradient's sweep carrying T (S and T in double). */
+    static long decaySweep(long dk, long et, long chunk) {
+        return 16 * dk * et + 4 * (2 * chunk * (dk + 1) + 2 * chunk * et + chunk * (chunk + 1) + 3 * chunk);
+    }
+
+    /** A decode step with {@code rowGroups} threads per value column. */
+    static long decode(long d, long rowGroups) {
+        return 8 * d + 512 * rowGroups;
+    }
+}

@@ -1,0 +1,131 @@
+package dev.la2.backend.cuda;
+
+import dev.la2.api.DType;
+import dev.la2.api.La2ArgumentException;
+import dev.la2.api.Precision;
+import dev.la2.spi.AttentionShape;
+
+/**
+ * Chooses how a pass runs on one device: a tensor-core sweep where one covers the dtype,
+ * precision and dimensions and fits the device's shared memory, else the fp32-FMA sweep with the
+ * widest value tile and longest chunk that fit; then the segments that fill the device.
+ */
+final class SweepPlanner {
+    static final int SWEEP_THREADS = 256;
+    static final int WIDE_THREADS = 512;
+    private static final int TC_CHUNK = 64;
+
+    private final DeviceContext device;
+    /** Property "cuda.tensorCores" = "false" forces the fp32-FMA sweeps (for comparisons). */
+    private final boolean tensorCores;
+
+    SweepPlanner(DeviceContext device, boolean tensorCores) {
+        this.device = device;
+        this.tensorCores = tensorCores;
+    }
+
+    /** A tensor-core sweep kernel and its launch shape. */
+    record TensorCoreSweep(Kernel kernel, int threads, int valueTile, int smem, int blocksPerSm) {
+    }
+
+    /** The plan of one pass of shape {@code s} whose sweep has dimensions dk x dv. */
+    SweepPlan plan(AttentionShape s, int dk, int dv, Precision precision, boolean backward) {
+        TensorCoreSweep tc = tensorCore(s.dtype(), precision, dk, dv, backward);
+        if (tc != null) {
+            int tiles = (dv + tc.valueTile() - 1) / tc.valueTile();
+            return split(s, tc.kernel(), tc.threads(), tc.valueTile(), TC_CHUNK, tc.smem(), tiles, tc.blocksPerSm());
+        }
+        int widest = Math.min(dv, 64);
+        FmaTiles f = fmaTiles(dk, widest, "state tile", false);
+        return split(s, Kernel.sweep(s.dtype()), SWEEP_THREADS, f.valueTile(), f.chunk(), f.smem(),
+                (dv + f.valueTile() - 1) / f.valueTile(), Integer.MAX_VALUE);
+    }
+
+    /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */
+    SweepPlan decayPlan(AttentionShape s) {
+        int d = s.keyDim(), e = s.valueDim();
+        FmaTiles f = fmaTiles(d, Math.min(e, 32), "decay-gradient state tiles", true);
+        return split(s, Kernel.decaySweep(s.dtype()), SWEEP_THREADS, f.valueTile(), f.chunk(), f.smem(),
+                (e + f.valueTile() - 1) / f.valueTile(), Integer.MAX_VALUE);
+    }
+
+    /**
+     * The tensor-core sweep for this pass, or null where only the fp32-FMA one applies. 16-bit
+     * rows are padded by 8 elements, fp32 rows by 4 (q, k, scores) or 8 (mma.cuh, PADK and PADA).
+     * Blocks per multiprocessor are what registers allow.
+     */
+    TensorCoreSweep tensorCore(DType dtype, Precision precision, int dk, int dv, boolean backward) {
+        if (!tensorCores || dv % 64 != 0 || (dk != 64 && dk != 128)) {
+            return null;
+        }
+        TensorCoreSweep k = switch (dtype) {
+            // Dv = 128: one 16-warp block per sequence, double-buffered (sweep_wide.cuh), where the
+            // device has the shared memory for it (an H100/H200 has, an A100 not)
+            case BF16, FP16 -> {
+                String type = Kernel.tensorCoreType(dtype, precision);
+                int wideSmem = (int) SharedMemory.tensorCoreSweep(2, dk, 128, 8, 8, 2, 2, 2);
+                yield dv == 128 && wideSmem <= device.smemPerBlock
+                        ? new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.WIDE, type, dk, backward), WIDE_THREADS, 128,
+                                wideSmem, 1)
+                        : new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.TC1, type, dk, backward), SWEEP_THREADS, 64,
+                                (int) SharedMemory.tensorCoreSweep(2, dk, 64, 8, 8, 1, 1, 1), 2);
+            }
+            // STRICT stays on fp32 FMAs; TF32X3 is three TF32 products per fp32 product (mma.cuh,
+            // MmaF32x3), within the fp32 tolerance. TF32 with Dv = 128 runs the wide sweep too: one
+            // chunk buffer of q and k, two of v, one state copy.
+            case FP32 -> {
+                if (precision == Precision.STRICT) {
+                    yield null;
+                }
+                String type = Kernel.tensorCoreType(dtype, precision);
+                int wideSmem = (int) SharedMemory.tensorCoreSweep(4, dk, 128, 4, 4, 1, 2, 1);
+                yield precision == Precision.TF32 && dv == 128 && wideSmem <= device.smemPerBlock
+                        ? new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.WIDE, type, dk, backward), WIDE_THREADS, 128,
+                                wideSmem, 1)
+                        : new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.TC, type, dk, backward), SWEEP_THREADS, 64,
+                                (int) SharedMemory.tensorCoreSweep(4, dk, 64, 4, 4, 1, 1, 1), 1);
+            }
+            case FP64 -> null;
+        };
+        return k == null || k.smem() > device.smemPerBlock ? null : k;
+    }
+
+    /** The value tile, chunk and shared memory of an fp32-FMA kernel. */
+    private record FmaTiles(int valueTile, int chunk, int smem) {
+    }
+
+    /**
+     * The widest value tile (from {@code widest}, halving) and then the longest chunk (64,
+     * halving) whose shared memory fits a block, for the fp32-FMA sweep or the decay sweep.
+     */
+    private FmaTiles fmaTiles(int dk, int widest, String what, boolean decay) {
+        for (int tile = widest; ; tile = (tile + 1) / 2) {
+            for (int chunk = 64; chunk >= 1; chunk /= 2) {
+                long b = decay ? SharedMemory.decaySweep(dk, tile, chunk) : SharedMemory.fmaSweep(dk, tile, chunk);
+                if (b <= device.smemPerBlock) {
+                    return new FmaTiles(tile, chunk, (int) b);
+                }
+            }
+            if (tile == 1) {
+                throw new La2ArgumentException("q", "key dimension " + dk, "a key dimension whose " + what + " fits in "
+                        + device.smemPerBlock + " bytes of shared memory on " + device.name);
+            }
+        }
+    }
+
+    /**
+     * Tokens per segment (a multiple of the chunk) for one wave of resident blocks: each block
+     * walks its segment serially, and every extra segment costs a state-only pass over its k and
+     * v, so a sequence is split only to fill the device.
+     */
+    private SweepPlan split(AttentionShape s, Kernel kernel, int threads, int valueTile, int chunk, int smem, int tiles,
+                            int blocksPerSmCap) {
+        int n = s.tokens();
+        long blocksPerSegment = s.sequences() * tiles;
+        long nChunks = (n + chunk - 1) / chunk;
+        int perSm = Math.min(blocksPerSmCap, Math.max(1, Math.min(2048 / threads, device.smemPerSm / (smem + 1024))));
+        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) device.smCount * perSm / blocksPerSegment));
+        long segLen = (nChunks + nseg - 1) / nseg * chunk;
+        return new SweepPlan(kernel, threads, valueTile, chunk, smem, tiles, segLen, (n + segLen - 1) / segLen);
+    }
+}

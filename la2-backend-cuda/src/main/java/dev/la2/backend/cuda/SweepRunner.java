@@ -1,0 +1,95 @@
+package dev.la2.backend.cuda;
+
+import dev.la2.backend.cuda.DeviceContext.Grid;
+import dev.la2.backend.cuda.ParamLayouts.DecaySumParams;
+import dev.la2.backend.cuda.ParamLayouts.DecaySweepParams;
+import dev.la2.spi.AttentionShape;
+
+/**
+ * Queues the passes of a sweep: with more than one segment per sequence, mode 0 (segment-local
+ * states into scratch), the scan that chains them, then mode 1 (every segment from its incoming
+ * state, writing outputs). Called with the backend's lock held.
+ */
+final class SweepRunner {
+    private final DeviceContext device;
+    private final KernelTable kernels;
+    private final DevicePool pool;
+    private final SweepPlanner planner;
+
+    SweepRunner(DeviceContext device, KernelTable kernels, DevicePool pool, SweepPlanner planner) {
+        this.device = device;
+        this.kernels = kernels;
+        this.pool = pool;
+        this.planner = planner;
+    }
+
+    SweepPlanner planner() {
+        return planner;
+    }
+
+    /** One pass of the sweep over every sequence of shape {@code s}. */
+    void run(AttentionShape s, PassArgs p) {
+        SweepPlan plan = planner.plan(s, p.dk(), p.dv(), p.precision(), p.backward());
+        segmented(s, plan, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
+                (scratch, mode) -> p.params(s, plan, scratch, mode));
+    }
+
+    /**
+     * The decay gradient's sweep carrying T = -dS/ds (decay.cuh), then its sum over the batch into
+     * {@code dDecay}; {@code acc} holds one zeroed double per sequence for the per-sequence sums.
+     */
+    void decaySweep(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO, CudaTensor decay, CudaTensor s0,
+                    CudaTensor dSf, long acc, CudaTensor dDecay, double scale) {
+        SweepPlan plan = planner.decayPlan(s);
+        int d = s.keyDim(), e = s.valueDim();
+        long[] ks = PassArgs.strides(s, d), vs = PassArgs.strides(s, e);
+        segmented(s, plan, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
+                .ptr(DecaySweepParams.Q, q).ptr(DecaySweepParams.K, k).ptr(DecaySweepParams.V, v).ptr(DecaySweepParams.D_O, dO)
+                .ptr(DecaySweepParams.S0, s0).ptr(DecaySweepParams.D_SF, dSf).ptr(DecaySweepParams.SCRATCH, scratch)
+                .ptr(DecaySweepParams.DECAY, decay).ptr(DecaySweepParams.ACC, acc)
+                .i64(DecaySweepParams.N, s.tokens()).i64(DecaySweepParams.H, s.heads()).i64(DecaySweepParams.DK, d)
+                .i64(DecaySweepParams.DV, e).i64(DecaySweepParams.ET, plan.valueTile()).i64(DecaySweepParams.C, plan.chunk())
+                .i64(DecaySweepParams.L, plan.segmentLength()).i64(DecaySweepParams.NSEG, plan.segments())
+                .i64(DecaySweepParams.MODE, mode)
+                .i64(DecaySweepParams.K_B, ks[0]).i64(DecaySweepParams.K_H, ks[1]).i64(DecaySweepParams.K_T, ks[2])
+                .i64(DecaySweepParams.V_B, vs[0]).i64(DecaySweepParams.V_H, vs[1]).i64(DecaySweepParams.V_T, vs[2])
+                .f64(DecaySweepParams.SCALE, scale).bytes());
+        device.launch(kernels, Kernel.DECAY_SUM, new Grid(1, 1, 1, (int) Math.min(1024, s.heads())), 0,
+                KernelArgs.of(DecaySumParams.class).ptr(DecaySumParams.ACC, acc).ptr(DecaySumParams.D_DECAY, dDecay)
+                        .i64(DecaySumParams.B, s.batch()).i64(DecaySumParams.H, s.heads()).bytes());
+    }
+
+    /** A pass's parameters for a scratch address and a mode. */
+    @FunctionalInterface
+    private interface Params {
+        byte[] of(long scratch, int mode);
+    }
+
+    /**
+     * Modes 0 and 1 of a sweep with the scan between them, or mode 1 alone for one segment. A
+     * segment's scratch holds {@code scratchBytes} per element of the dk x dv state
+     * ({@code stateElements}): one fp32 state, or S and T in double.
+     */
+    private void segmented(AttentionShape s, SweepPlan plan, long stateElements, int scratchBytes, Kernel scan, Params params) {
+        long bh = s.sequences(), nseg = plan.segments();
+        DevicePool.Block scratch = nseg > 1 ? pool.allocate(scratchBytes * bh * (nseg - 1) * stateElements) : null;
+        try {
+            for (int mode = 0; mode <= 1; mode++) {
+                if (mode == 0 && nseg == 1) {
+                    continue;
+                }
+                byte[] bytes = params.of(scratch == null ? 0 : scratch.address(), mode);
+                if (mode == 1 && nseg > 1) {
+                    device.launch(kernels, scan, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, bytes);
+                }
+                device.launch(kernels, plan.kernel(), new Grid(bh, mode == 0 ? nseg - 1 : nseg, plan.tiles(), plan.threads()),
+                        plan.smem(), bytes);
+            }
+        } finally {
+            if (scratch != null) {
+                // Safe to reuse at once: every later use is queued behind these kernels on the stream.
+                pool.release(scratch);
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+package dev.la2.backend.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** Runs everywhere: the kernel table against the entry points la2_kernels.cu defines. */
+class KernelTableTest {
+
+    @Test
+    void everyEntryPointIsInTheTableAndNoOther() throws Exception {
+        String source = Files.readString(Path.of("src/main/cuda/la2_kernels.cu"));
+        Set<String> symbols = new HashSet<>();
+        Matcher plain = Pattern.compile("extern \"C\" __global__ void (?:__launch_bounds__\\([^)]*\\) )?(\\w+)\\(").matcher(source);
+        while (plain.find()) {
+            symbols.add(plain.group(1));
+        }
+        // the tensor-core sweeps' macros define NAME and NAME_bwd
+        Matcher twice = Pattern.compile("^LA2_SWEEP_(?:MMA|WIDE)\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        while (twice.find()) {
+            symbols.add(twice.group(1));
+            symbols.add(twice.group(1) + "_bwd");
+        }
+        assertThat(Arrays.stream(Kernel.values()).map(Kernel::symbol)).containsExactlyInAnyOrderElementsOf(symbols);
+    }
+
+    @Test
+    void selectorsNameExistingKernels() {
+        assertThat(Kernel.tensorCore(Kernel.TensorCore.WIDE, "bf16", 128, true).symbol()).isEqualTo("la2_sweep_wide_bf16_d128_bwd");
+        assertThat(Kernel.tensorCore(Kernel.TensorCore.TC, "f32x3", 64, false).symbol()).isEqualTo("la2_sweep_tc_f32x3_d64");
+        assertThat(Kernel.sweep(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_f16");
+        assertThat(Kernel.convert(dev.la2.api.DType.BF16, false).symbol()).isEqualTo("la2_narrow_bf16");
+    }
+}
