@@ -37,7 +37,7 @@ class Nd4jComposedAttentionTest {
                 s0 == null ? null : widen(s0), widen(dOut), dFinal == null ? null : widen(dFinal), scale);
 
         double tolerance = fp64 ? 1e-12 : 1e-5;
-        try (ComposedAttention nd4j = Nd4jSupport.composedAttention()) {
+        try (ComposedAttention nd4j = Nd4jSupport.onClassPath().composedAttention()) {
             nd4j.load(p, fp64, q, k, v, decay, s0, scale);
             nd4j.forward();
             assertThat(relativeError(nd4j.output(), ref.output())).as("output").isLessThan(tolerance);

@@ -2,7 +2,6 @@ package dev.la2.cli;
 
 import dev.la2.api.BackendInfo;
 import dev.la2.api.Backends;
-import dev.la2.bench.Nd4jSupport;
 import dev.la2.spi.Availability;
 import java.io.PrintWriter;
 import java.util.List;
@@ -44,8 +43,8 @@ final class BackendsCommand implements Callable<Integer> {
                 ? requested + " (requested by -D" + Backends.PROPERTY + " or " + Backends.ENVIRONMENT + ")"
                 : chosen + " (highest-priority available)"));
         out.println("Vector API:      " + vectorApi(infos));
-        out.println("ND4J baseline:   " + Nd4jSupport.unavailableReason().map(r -> "n/a (" + r + ")")
-                .orElse("on the class path (la2 bench compares with it)"));
+        out.println("ND4J baseline:   " + Nd4jKit.get().bench().unavailableReason().map(r -> "n/a (" + r + ")")
+                .orElse("found (la2 bench compares with it)"));
         out.println("Java:            " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
                 + " processors, " + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
         return 0;

@@ -3,7 +3,11 @@ package dev.la2.cli;
 import dev.la2.api.DType;
 import dev.la2.api.Layout;
 import dev.la2.api.Precision;
-import dev.la2.bench.Sweep;
+import dev.la2.bench.BenchConfig;
+import dev.la2.bench.BenchContext;
+import dev.la2.bench.BenchListener;
+import dev.la2.bench.BenchRow;
+import dev.la2.bench.LengthSweep;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -19,7 +23,8 @@ import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Time a backend over a sweep of sequence lengths N (SPEC.md section 6).",
-                "The ND4J-composed baseline, the sgemm ceiling and the host copy bandwidth are measured in the same run."})
+                "The ND4J-composed baseline, the sgemm ceiling, the fp32 FMA peak and the host copy bandwidth are"
+                        + " measured in the same run."})
 final class BenchCommand implements Callable<Integer> {
 
     enum Mode { FWD, FWDBWD }
@@ -94,21 +99,23 @@ final class BenchCommand implements Callable<Integer> {
     Long seed;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (json != null && Files.isDirectory(json)) {
             throw new CliException("--json " + json + ": is a directory");
         }
-        Sweep.Config config = new Sweep.Config(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
+        BenchConfig config = new BenchConfig(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
                 tokens, dtype, precision, mode == Mode.FWDBWD, keepStates, layout, warmup, repeats, baseline, gemmSize,
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
-        List<Sweep.Row> rows;
+        List<BenchRow> rows;
         Printer printer;
+        // The ND4J kit is loaded only here, and its jars stay off the class path of every other command.
+        Nd4jKit kit = Nd4jKit.get();
         try (Progress progress = Progress.create(err, "la2 bench", Progress.interactive())) {
             printer = new Printer(out, err, progress, config);
-            rows = Sweep.run(config, printer);
+            rows = kit.call(() -> LengthSweep.run(config, kit.bench(), printer));
         }
         out.flush();
         if (json != null) {
@@ -119,7 +126,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Shaped like anchors-h200.json (a "rows" array) so both can be read the same way; one row per line. */
-    private void writeJson(Sweep.Config config, Sweep.Context context, List<Sweep.Row> rows) throws IOException {
+    private void writeJson(BenchConfig config, BenchContext context, List<BenchRow> rows) throws IOException {
         Path parent = json.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempFile(parent, "." + json.getFileName() + ".", ".tmp");
@@ -129,7 +136,7 @@ final class BenchCommand implements Callable<Integer> {
             lines.add(" \"measured_on\": \"" + java.time.Instant.now() + ", " + Runtime.getRuntime().availableProcessors()
                     + " processors, Java " + Runtime.version() + "\",");
             lines.add(" \"method\": \"la2 bench: median of " + repeats + " timed calls after at least " + warmup
-                    + " warm-up calls and " + Sweep.MIN_WARMUP_MS + " ms of them (" + Sweep.FIRST_WARMUP_MS
+                    + " warm-up calls and " + LengthSweep.MIN_WARMUP_MS + " ms of them (" + LengthSweep.FIRST_WARMUP_MS
                     + " ms for the first size), on the backend's clock;"
                     + " inputs resident on the backend" + (config.backward() ? "; " + config.statesNote() : "") + "\",");
             lines.add(" \"context\": {" + context.toJsonMembers() + "},");
@@ -147,15 +154,15 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Prints the header once the context is known, then each row as it is measured. */
-    private static final class Printer implements Sweep.Listener {
-        private static final String FORMAT = "%8s %10s %21s %9s %11s %8s %9s %10s %10s %8s %8s %10s %8s %7s %7s %6s%n";
+    private static final class Printer implements BenchListener {
+        private static final String FORMAT = "%8s %10s %21s %9s %11s %8s %9s %10s %10s %8s %8s %10s %8s %7s %7s %7s %6s%n";
         private final PrintWriter out;
         private final PrintWriter err;
         private final Progress progress;
-        private final Sweep.Config config;
-        Sweep.Context context;
+        private final BenchConfig config;
+        BenchContext context;
 
-        Printer(PrintWriter out, PrintWriter err, Progress progress, Sweep.Config config) {
+        Printer(PrintWriter out, PrintWriter err, Progress progress, BenchConfig config) {
             this.out = out;
             this.err = err;
             this.progress = progress;
@@ -163,7 +170,7 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         @Override
-        public void context(Sweep.Context c) {
+        public void context(BenchContext c) {
             context = c;
             out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
                     c.backend(), lower(config.dtype()), lower(config.precision()),
@@ -185,6 +192,8 @@ final class BenchCommand implements Callable<Integer> {
             out.println("  sgemm ceiling (%sgemm = our GFLOP/s / its): " + (c.sgemmGflops() == null ? c.sgemm()
                     : String.format(Locale.ROOT, "%s: %.1f GFLOP/s median (%.1f-%.1f)", c.sgemm(),
                     c.sgemmGflops().median(), c.sgemmGflops().min(), c.sgemmGflops().max())));
+            out.println("  FMA peak (%FMApk = our GFLOP/s / the host's fp32 FMA peak, a ceiling nothing passes): "
+                    + c.fmaPeak());
             out.println("  vsN0: ms/Mtok relative to the smallest N (flat = 1.00 is the paper's claim)");
             if (config.backward()) {
                 out.println("  /fwd: forward+backward over the forward alone, both timed again in calls alternated one by one"
@@ -192,7 +201,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             out.println();
             out.printf(Locale.ROOT, FORMAT, "N", "median ms", "min-max ms", "ms/Mtok", "Mth/s", "GFLOP/s", "floor ms",
-                    "peak", "heap peak", "h2d ms", "d2h ms", "ND4J ms", "xND4J", "%sgemm", "vsN0", "/fwd");
+                    "peak", "heap peak", "h2d ms", "d2h ms", "ND4J ms", "xND4J", "%sgemm", "%FMApk", "vsN0", "/fwd");
             out.flush();
         }
 
@@ -202,7 +211,7 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         @Override
-        public void row(Sweep.Row r) {
+        public void row(BenchRow r) {
             progress.clearLine();
             out.printf(Locale.ROOT, FORMAT, r.n(), ms(r.ms().median()),
                     ms(r.ms().min()) + "-" + ms(r.ms().max()), fixed(r.msPerMillionTokens(), 2),
@@ -212,6 +221,7 @@ final class BenchCommand implements Callable<Integer> {
                     Double.isNaN(r.baselineMsMedian()) ? "n/a" : ms(r.baselineMsMedian()),
                     Double.isNaN(r.speedupVsBaseline()) ? "n/a" : fixed(r.speedupVsBaseline(), 2),
                     Double.isNaN(r.fractionOfSgemm()) ? "n/a" : fixed(100 * r.fractionOfSgemm(), 1),
+                    Double.isNaN(r.fractionOfFmaPeak()) ? "n/a" : fixed(100 * r.fractionOfFmaPeak(), 1),
                     fixed(r.perTokenVsSmallestN(), 2), fixed(r.ratioToForward(), 2));
             out.flush();
         }

@@ -7,20 +7,17 @@ import java.nio.charset.Charset;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code la2} command: {@code backends}, {@code run}, {@code check}, {@code bench} (and {@code demo} when present). */
+/** The {@code la2} command: {@code backends}, {@code run}, {@code check}, {@code bench} and {@code demo}. */
 @Command(name = "la2", mixinStandardHelpOptions = true, versionProvider = La2Cli.Version.class,
         description = "Lightning Attention-2 for the JVM: causal linear attention with per-head decay.",
         subcommands = {BackendsCommand.class, RunCommand.class, CheckCommand.class, BenchCommand.class,
-                CommandLine.HelpCommand.class})
+                DemoLauncher.class, CommandLine.HelpCommand.class})
 public final class La2Cli implements Runnable {
 
     /** User errors: bad arguments, files or sizes, an unavailable backend. */
     public static final int EXIT_USAGE = 2;
     /** A check found failures, or the command broke. */
     public static final int EXIT_FAILURE = 1;
-
-    /** Written by another module; wired in when its jar is on the class path. */
-    static final String DEMO_COMMAND = "dev.la2.demo.DemoCommand";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -50,33 +47,14 @@ public final class La2Cli implements Runnable {
     }
 
     static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new La2Cli());
-        addOptional(cl, DEMO_COMMAND);
+        return configure(new CommandLine(new La2Cli()));
+    }
+
+    /** la2's parsing and error reporting, for its own command line and for commands it loads (the demo). */
+    static CommandLine configure(CommandLine cl) {
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setExecutionExceptionHandler(La2Cli::handle);
         return cl;
-    }
-
-    /**
-     * Adds the picocli command class {@code className} as a subcommand when it is on the class path
-     * (la2-cli does not depend on the modules that provide such commands). Returns whether it was added.
-     */
-    static boolean addOptional(CommandLine cl, String className) {
-        Class<?> command;
-        try {
-            command = Class.forName(className, false, La2Cli.class.getClassLoader());
-        } catch (ClassNotFoundException | LinkageError e) {
-            return false;
-        }
-        try {
-            cl.addSubcommand(new CommandLine(command.getDeclaredConstructor().newInstance()));
-            return true;
-        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
-            // A broken optional command must not take the others down with it.
-            System.getLogger("dev.la2.cli").log(System.Logger.Level.WARNING,
-                    "la2: command " + className + " not available: " + e);
-            return false;
-        }
     }
 
     private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {

@@ -43,7 +43,8 @@ class CommandsTest {
             assertThat(row).endsWith(rows.indexOf(row) == 0 ? "}," : "}").contains("\"backend\":\"reference\"",
                     "\"dtype\":\"fp32\"", "\"mode\":\"fwdbwd\"", "\"b\":1", "\"h\":2", "\"d\":8", "\"e\":4");
             for (String key : new String[] {"n", "ms_median", "ms_min", "ms_max", "ms_per_mtok", "gflops",
-                    "peak_heap_bytes", "baseline_ms_median", "speedup_vs_baseline", "sgemm_gflops"}) {
+                    "peak_heap_bytes", "baseline_ms_median", "speedup_vs_baseline", "sgemm_gflops", "fma_peak_gflops",
+                    "fraction_of_fma_peak"}) {
                 assertThat(row).containsPattern("\"" + key + "\":[0-9.eE+-]+[,}]");
             }
         }
@@ -59,19 +60,14 @@ class CommandsTest {
 
     @Test
     void benchWithoutNd4jOnTheClassPathSaysNotAvailable() throws Exception {
-        // The GPU machine's class path: no ND4J (nor JavaCPP/OpenBLAS), no progress bar, no JMH.
-        String classPath = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
-                .filter(e -> !e.matches(".*(nd4j|javacpp|openblas|progressbar|jline|jmh).*"))
-                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
-        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(javaBin.toString(), "--add-modules", "jdk.incubator.vector", "-cp", classPath,
-                La2Cli.class.getName(), "bench", "--backend", "reference", "--n", "8", "--h", "1", "--d", "4", "--e", "4",
-                "--warmup", "0", "--repeats", "1").redirectErrorStream(true).start();
-        String output = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        assertThat(p.waitFor()).as(output).isZero();
-        assertThat(output).contains("baseline (xND4J = its median / ours): n/a (nd4j not on class path)",
-                "sgemm ceiling (%sgemm = our GFLOP/s / its): n/a (nd4j not on class path)");
-        assertThat(output).containsPattern("(?m)^\\s+8\\s+\\S+.*n/a\\s+n/a\\s+n/a\\s+1\\.00\\s+n/a$");
+        // The launcher's class path with no ND4J kit beside it: no ND4J (nor JavaCPP/OpenBLAS).
+        Cli r = SplitClassPath.ofTests().run(dir.resolve("lib-nd4j"), "bench", "--backend", "reference", "--n", "8",
+                "--h", "1", "--d", "4", "--e", "4", "--warmup", "0", "--repeats", "1");
+        String output = r.out();
+        assertThat(r.code()).as(output).isZero();
+        assertThat(output).contains("baseline (xND4J = its median / ours): n/a (nd4j not on class path",
+                "sgemm ceiling (%sgemm = our GFLOP/s / its): n/a (nd4j not on class path");
+        assertThat(output).containsPattern("(?m)^\\s+8\\s+\\S+.*n/a\\s+n/a\\s+n/a\\s+[0-9.]+\\s+1\\.00\\s+n/a$");
     }
 
     @Test

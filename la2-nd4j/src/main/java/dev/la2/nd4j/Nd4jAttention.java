@@ -34,6 +34,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * are the same either way. The backend runs synchronously, so wrapped memory is only used during
  * the call. The {@code layout} of the options passed in is ignored: the format decides it.
  *
+ * <p>On ND4J's CUDA backend every array is brought to the host before it is read and ND4J is told of
+ * every host write, so that neither side sees stale memory; other ND4J backends than CPU and CUDA are
+ * refused with an {@link IllegalStateException} naming them.
+ *
  * <p>Thread-safe as far as the backend is (la2 backends are).
  */
 public final class Nd4jAttention {
@@ -276,6 +280,7 @@ public final class Nd4jAttention {
     private final class Bindings implements AutoCloseable {
         private final List<Tensor> made = new ArrayList<>();
         private final List<Runnable> copyBack = new ArrayList<>();
+        private final HostMemory host = HostMemory.current();
 
         /** The sequence array as la2 sees it: [B, N, H*F] for the DL4J formats (a permuted view for NCW). */
         private INDArray logical(SequenceFormat format, INDArray a) {
@@ -349,6 +354,7 @@ public final class Nd4jAttention {
             }
             try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray dense = a.dataType() == want ? a.dup('c') : a.castTo(want).dup('c');
+                host.toHost(dense);
                 copiedBytes.addAndGet(dense.length() * dense.dataType().width());
                 return track(attention.tensor(Nd4jTensors.segment(dense), type, shape));
             }
@@ -357,13 +363,16 @@ public final class Nd4jAttention {
         private Tensor output(INDArray a, DType type, Shape shape) {
             Optional<Tensor> view = view(a, type, shape);
             if (view.isPresent()) {
+                copyBack.add(() -> host.written(a));
                 return track(view.get());
             }
             Tensor t = track(attention.allocate(type, shape));
             copyBack.add(() -> {
                 try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                     INDArray dense = Nd4j.createUninitialized(a.dataType(), a.shape(), 'c');
+                    host.toHost(dense);
                     t.copyTo(Nd4jTensors.segment(dense));
+                    host.written(dense);
                     a.assign(dense);
                     copiedBytes.addAndGet(t.byteSize());
                 }
@@ -375,6 +384,8 @@ public final class Nd4jAttention {
             if (!zeroCopy || !Nd4jTensors.isDenseRowMajor(a)) {
                 return Optional.empty();
             }
+            // An output view may share its buffer with data the call does not write: sync that too.
+            host.toHost(a);
             MemorySegment memory = Nd4jTensors.segment(a);
             return attention.wrap(memory, type, shape);
         }

@@ -56,6 +56,10 @@ public final class Nd4jTensors {
     /**
      * The host memory of a dense row-major array, without copying. Uses the buffer's address
      * pointer, which includes a view's offset (the buffer's plain address does not).
+     *
+     * <p>On ND4J's CUDA backend this is the host mirror: bring it up to date first with
+     * {@code Nd4j.getAffinityManager().ensureLocation(a, Location.HOST)} and, after writing it,
+     * call {@code tagLocation(a, Location.HOST)} so ND4J uploads it ({@link Nd4jAttention} does both).
      */
     public static MemorySegment segment(INDArray a) {
         if (!isDenseRowMajor(a)) {

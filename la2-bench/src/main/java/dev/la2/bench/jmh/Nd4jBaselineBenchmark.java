@@ -21,7 +21,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-/** The same function composed from ND4J ops (the baseline), at the shapes of {@link AttentionBenchmark}. */
+/** The same function composed from ND4J ops (the baseline), at the shapes of {@link ForwardBackwardBenchmark}. */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -54,7 +54,7 @@ public class Nd4jBaselineBenchmark {
     public void setUp() {
         BenchProblem p = new BenchProblem(b, h, n, d, e);
         SplittableRandom random = new SplittableRandom();
-        nd4j = Nd4jSupport.composedAttention();
+        nd4j = Nd4jSupport.onClassPath().composedAttention();
         nd4j.load(p, fp64, RandomInputs.queries(p, random), RandomInputs.queries(p, random),
                 RandomInputs.values(p, random), DecaySlopes.alibi(h), null, 1.0);
         nd4j.loadGradients(RandomInputs.values(p, random), null);

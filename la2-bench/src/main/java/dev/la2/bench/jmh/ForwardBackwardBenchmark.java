@@ -33,7 +33,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * Forward and forward+backward of any backend over N at SPEC.md's benchmark shape (B=1, H=8,
  * D=E=128). Inputs stay on the backend between calls, so device backends time device work
  * (JMH's wall clock includes their synchronisation; {@code la2 bench} reports CUDA-event times).
- * Example: {@code java -jar la2-bench/target/benchmarks.jar AttentionBenchmark -p backend=cpu -p n=4096}.
+ * Example: {@code java -jar la2-bench/target/benchmarks.jar ForwardBackwardBenchmark -p backend=cpu -p n=4096}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,7 +42,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
         "--sun-misc-unsafe-memory-access=allow"})
-public class AttentionBenchmark {
+public class ForwardBackwardBenchmark {
 
     @Param("cpu")
     public String backend;

@@ -1,20 +1,18 @@
 package dev.la2.bench;
 
-import dev.la2.api.Diagnostics;
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
 import dev.la2.api.DecaySlopes;
 import dev.la2.api.DeviceMemoryException;
+import dev.la2.api.Diagnostics;
 import dev.la2.api.Gradients;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
-import dev.la2.api.Precision;
 import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
-import dev.la2.api.BackendOptions;
 import dev.la2.api.MemoryStats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,224 +26,48 @@ import java.util.Optional;
 import java.util.SplittableRandom;
 
 /**
- * Times one backend over a sweep of sequence lengths and measures, in the same run, what its
- * figures are compared with: the ND4J-composed baseline at the same size, the machine's sgemm
- * rate, the host copy bandwidth (host backends) and its own per-token time at the smallest N.
+ * The engine behind {@code la2 bench}: times one backend at each of a list of sequence lengths and
+ * measures, in the same run, what its figures are compared with: the ND4J-composed baseline at the
+ * same size, the machine's sgemm rate and fp32 FMA peak, the host copy bandwidth (host backends)
+ * and its own per-token time at the smallest N.
  */
-public final class Sweep {
+public final class LengthSweep {
 
-    /**
-     * @param bandwidthGBs copy bandwidth (read plus written) for the memory floor; NaN measures
-     *                     it in-run for host backends and leaves device backends without a floor
-     * @param gemmSize     size of the sgemm ceiling's square product; 0 skips it
-     * @param sgemmGflops  a known matrix rate to use as the ceiling instead of measuring one (for
-     *                     device backends, whose rate ND4J on the host cannot measure); NaN measures
-     */
     /** Shortest warm-up per sequence length, whatever {@code --warmup} says. */
     public static final long MIN_WARMUP_MS = 1000;
 
     /** Warm-up of a sweep's first size, which also waits for the JIT's first compilation of the kernels. */
     public static final long FIRST_WARMUP_MS = 5000;
 
-    public record Config(String backend, BackendOptions options, int batch, int heads, int keyDim, int valueDim,
-                         int[] tokens, DType dtype, Precision precision, boolean backward, boolean keepStates, Layout layout,
-                         int warmup, int repeats, boolean baseline, int gemmSize, double sgemmGflops,
-                         double bandwidthGBs, long seed) {
-        public Config {
-            Objects.requireNonNull(options, "options");
-            Objects.requireNonNull(dtype, "dtype");
-            Objects.requireNonNull(precision, "precision");
-            Objects.requireNonNull(layout, "layout");
-            if (tokens == null || tokens.length == 0) {
-                throw new La2ArgumentException("--n", "no sequence lengths", "one or more lengths >= 1");
-            }
-            tokens = tokens.clone();
-            for (int n : tokens) {
-                if (n < 1) {
-                    throw new La2ArgumentException("--n", String.valueOf(n), "lengths >= 1");
-                }
-            }
-            positive("--b", batch);
-            positive("--h", heads);
-            positive("--d", keyDim);
-            positive("--e", valueDim);
-            positive("--repeats", repeats);
-            if (warmup < 0) {
-                throw new La2ArgumentException("--warmup", String.valueOf(warmup), ">= 0");
-            }
-            if (!Double.isNaN(sgemmGflops) && !(sgemmGflops > 0 && sgemmGflops < Double.POSITIVE_INFINITY)) {
-                throw new La2ArgumentException("--sgemm-gflops", String.valueOf(sgemmGflops), "a rate > 0");
-            }
-            if (!Double.isNaN(bandwidthGBs) && !(bandwidthGBs > 0 && bandwidthGBs < Double.POSITIVE_INFINITY)) {
-                throw new La2ArgumentException("--bandwidth", String.valueOf(bandwidthGBs), "a rate > 0 in GB/s");
-            }
-            if (gemmSize < 0) {
-                throw new La2ArgumentException("--gemm-size", String.valueOf(gemmSize), ">= 0 (0 skips the sgemm ceiling)");
-            }
-        }
+    /** The FMA peak's untimed and timed durations: long enough for the JIT, short beside the sweep. */
+    private static final long FMA_PEAK_WARMUP_MS = 300;
+    private static final long FMA_PEAK_MS = 300;
 
-        public String mode() {
-            return backward ? "fwdbwd" : "fwd";
-        }
-
-        /** How the backward gets the forward's block states, for headers; empty for a forward sweep. */
-        public String statesNote() {
-            return !backward ? "" : keepStates ? "states kept by the forward where the backend keeps them"
-                    : "states recomputed by the backward";
-        }
-
-        private static void positive(String name, int value) {
-            if (value < 1) {
-                throw new La2ArgumentException(name, String.valueOf(value), ">= 1");
-            }
-        }
+    private LengthSweep() {
     }
 
     /**
-     * What the whole sweep is compared with, known before the first row.
+     * Runs the sweep, smallest length first, telling {@code listener} as it goes.
      *
-     * @param baselineRuns whether the ND4J baseline is timed; {@code baseline} says what it is or why not
-     * @param sgemmGflops  null when the ceiling was not measured; {@code sgemm} says what it is or why not
+     * @param nd4j where the ND4J baseline and sgemm ceiling come from (absent: their columns are n/a)
      */
-    public record Context(String backend, boolean baselineRuns, String baseline, String sgemm, Stats sgemmGflops,
-                          double bandwidthGBs, String bandwidth) {
-
-        /** The context as JSON members (without braces), for a results file's header. */
-        public String toJsonMembers() {
-            StringBuilder sb = new StringBuilder();
-            Row.field(sb, "backend", backend);
-            Row.field(sb, "baseline", baseline);
-            Row.field(sb, "sgemm", sgemm);
-            Row.number(sb, "sgemm_gflops", sgemmGflops == null ? Double.NaN : sgemmGflops.median());
-            Row.number(sb, "sgemm_gflops_min", sgemmGflops == null ? Double.NaN : sgemmGflops.min());
-            Row.number(sb, "sgemm_gflops_max", sgemmGflops == null ? Double.NaN : sgemmGflops.max());
-            Row.number(sb, "copy_gbps_rw", bandwidthGBs);
-            Row.field(sb, "copy_bandwidth", bandwidth);
-            sb.setLength(sb.length() - 1);
-            return sb.toString();
-        }
-    }
-
-    /** One measurement: times in ms, rates per second, NaN (or -1 for bytes) where unknown. */
-    public record Row(String backend, DType dtype, Precision precision, String mode, Layout layout,
-                      int b, int h, int n, int d, int e, int warmup, int repeats,
-                      Stats ms, double msPerMillionTokens, double tokenHeadsPerSecond, double gflops,
-                      double floorMs, long peakBackendBytes, String peakBackendKind, long peakHeapBytes,
-                      double hostToDeviceMs, double deviceToHostMs,
-                      double baselineMsMedian, double speedupVsBaseline, double sgemmGflops,
-                      double fractionOfSgemm, double perTokenVsSmallestN, double pairedForwardMs,
-                      double ratioToForward) {
-
-        /** One JSON object on one line; unknown figures are null. */
-        public String toJson() {
-            StringBuilder sb = new StringBuilder("{");
-            field(sb, "backend", backend);
-            field(sb, "dtype", dtype.name().toLowerCase(java.util.Locale.ROOT));
-            field(sb, "precision", precision.name().toLowerCase(java.util.Locale.ROOT));
-            field(sb, "mode", mode);
-            field(sb, "layout", layout.name().toLowerCase(java.util.Locale.ROOT));
-            number(sb, "b", b);
-            number(sb, "h", h);
-            number(sb, "n", n);
-            number(sb, "d", d);
-            number(sb, "e", e);
-            number(sb, "warmup", warmup);
-            number(sb, "repeats", repeats);
-            number(sb, "ms_median", ms.median());
-            number(sb, "ms_min", ms.min());
-            number(sb, "ms_max", ms.max());
-            number(sb, "ms_per_mtok", msPerMillionTokens);
-            number(sb, "token_heads_per_s", tokenHeadsPerSecond);
-            number(sb, "gflops", gflops);
-            number(sb, "floor_ms", floorMs);
-            number(sb, "peak_backend_bytes", peakBackendBytes < 0 ? Double.NaN : peakBackendBytes);
-            field(sb, "peak_backend_kind", peakBackendKind);
-            number(sb, "peak_heap_bytes", peakHeapBytes);
-            number(sb, "h2d_ms", hostToDeviceMs);
-            number(sb, "d2h_ms", deviceToHostMs);
-            number(sb, "baseline_ms_median", baselineMsMedian);
-            number(sb, "speedup_vs_baseline", speedupVsBaseline);
-            number(sb, "sgemm_gflops", sgemmGflops);
-            number(sb, "fraction_of_sgemm", fractionOfSgemm);
-            number(sb, "per_token_vs_smallest_n", perTokenVsSmallestN);
-            number(sb, "paired_fwd_ms_median", pairedForwardMs);
-            number(sb, "fwdbwd_over_fwd", ratioToForward);
-            sb.setLength(sb.length() - 1);
-            return sb.append('}').toString();
-        }
-
-        static void field(StringBuilder sb, String key, String value) {
-            sb.append('"').append(key).append("\":");
-            if (value == null) {
-                sb.append("null");
-            } else {
-                sb.append('"');
-                for (char c : value.toCharArray()) {
-                    switch (c) {
-                        case '"' -> sb.append("\\\"");
-                        case '\\' -> sb.append("\\\\");
-                        default -> {
-                            if (c < 0x20) {
-                                sb.append(String.format("\\u%04x", (int) c));
-                            } else {
-                                sb.append(c);
-                            }
-                        }
-                    }
-                }
-                sb.append('"');
-            }
-            sb.append(',');
-        }
-
-        static void number(StringBuilder sb, String key, double value) {
-            sb.append('"').append(key).append("\":");
-            if (!Double.isFinite(value)) {
-                sb.append("null");
-            } else if (value == Math.rint(value) && Math.abs(value) < 1e15) {
-                sb.append((long) value);
-            } else {
-                sb.append(value);
-            }
-            sb.append(',');
-        }
-    }
-
-    /** Progress and results as they come; every method has a do-nothing default. */
-    public interface Listener {
-        default void context(Context context) {
-        }
-
-        /** {@code done} of {@code total} timed or warm-up calls are finished. */
-        default void progress(String stage, long done, long total) {
-        }
-
-        default void row(Row row) {
-        }
-
-        /** Something the reader should know, for example a size skipped for lack of memory. */
-        default void note(String message) {
-        }
-    }
-
-    private Sweep() {
-    }
-
-    public static List<Row> run(Config c, Listener listener) {
+    public static List<BenchRow> run(BenchConfig c, Nd4jSupport nd4j, BenchListener listener) {
         Objects.requireNonNull(c, "config");
+        Objects.requireNonNull(nd4j, "nd4j");
         Objects.requireNonNull(listener, "listener");
         try (LightningAttention la = LightningAttention.open(c.backend(), c.options())) {
+            Diagnostics diagnostics = Diagnostics.of(la);
             if (!la.dtypes().contains(c.dtype())) {
                 throw new La2ArgumentException("--dtype", c.dtype().name().toLowerCase(java.util.Locale.ROOT),
                         "one of " + la.dtypes() + " (backend '" + la.backendName() + "')");
             }
-            Context context = context(c, la);
+            BenchContext context = context(c, la, nd4j);
             listener.context(context);
             long perSize = (long) (c.warmup() + c.repeats()) * (context.baselineRuns() ? 2 : 1)
                     + (c.backward() ? c.repeats() : 0);
             long total = perSize * c.tokens().length;
             long[] done = {0};
-            List<Row> rows = new ArrayList<>();
+            List<BenchRow> rows = new ArrayList<>();
             double smallestPerToken = Double.NaN;
             // Smallest N first: every row is related to the smallest N that could be measured.
             int[] order = c.tokens().clone();
@@ -254,7 +76,7 @@ public final class Sweep {
                 BenchProblem p = new BenchProblem(c.batch(), c.heads(), n, c.keyDim(), c.valueDim());
                 Measured m;
                 try {
-                    m = measure(c, la, p, listener, done, total, Double.isNaN(smallestPerToken));
+                    m = measure(c, la, diagnostics, p, listener, done, total, Double.isNaN(smallestPerToken));
                 } catch (DeviceMemoryException | OutOfMemoryError e) {
                     listener.note("N=" + n + " skipped: out of memory (" + e.getMessage() + ")");
                     done[0] += perSize;
@@ -264,7 +86,7 @@ public final class Sweep {
                 if (context.baselineRuns()) {
                     long before = done[0];
                     try {
-                        baselineMs = baseline(c, p, listener, done, total).median();
+                        baselineMs = baseline(c, nd4j, p, listener, done, total).median();
                     } catch (OutOfMemoryError | RuntimeException e) {
                         // The baseline is a comparison: losing it at one size must not lose the sweep.
                         listener.note("N=" + n + ": ND4J baseline failed (" + e + "); its columns are n/a");
@@ -279,12 +101,13 @@ public final class Sweep {
                 double floorMs = Double.isFinite(context.bandwidthGBs())
                         ? p.floorBytes(c.dtype(), c.backward()) / (context.bandwidthGBs() * 1e6) : Double.NaN;
                 double sgemm = context.sgemmGflops() == null ? Double.NaN : context.sgemmGflops().median();
-                Row row = new Row(la.backendName(), c.dtype(), c.precision(), c.mode(), c.layout(),
+                double fmaPeak = context.fmaPeakGflops();
+                BenchRow row = new BenchRow(la.backendName(), c.dtype(), c.precision(), c.mode(), c.layout(),
                         c.batch(), c.heads(), n, c.keyDim(), c.valueDim(), c.warmup(), c.repeats(),
                         m.ms(), msPerMtok, p.tokenHeads() / (m.ms().median() / 1e3), gflops, floorMs,
                         m.peakBackendBytes(), m.peakBackendKind(), m.peakHeapBytes(), m.hostToDeviceMs(),
                         m.deviceToHostMs(), baselineMs, baselineMs / m.ms().median(), sgemm, gflops / sgemm,
-                        msPerMtok / smallestPerToken, m.pairedForwardMs(), m.ratioToForward());
+                        fmaPeak, gflops / fmaPeak, msPerMtok / smallestPerToken, m.pairedForwardMs(), m.ratioToForward());
                 rows.add(row);
                 listener.row(row);
             }
@@ -302,18 +125,18 @@ public final class Sweep {
                             double ratioToForward) {
     }
 
-    private static Context context(Config c, LightningAttention la) {
+    private static BenchContext context(BenchConfig c, LightningAttention la, Nd4jSupport nd4j) {
         String baseline;
         boolean baselineRuns = false;
         if (!c.baseline()) {
             baseline = "not run (--no-baseline)";
         } else {
-            Optional<String> absent = Nd4jSupport.unavailableReason();
+            Optional<String> absent = nd4j.unavailableReason();
             if (absent.isPresent()) {
                 baseline = "n/a (" + absent.get() + ")";
             } else {
                 // Constructing one starts ND4J's backend, or says why it cannot start.
-                try (ComposedAttention probe = Nd4jSupport.composedAttention()) {
+                try (ComposedAttention probe = nd4j.composedAttention()) {
                     baseline = probe.description() + switch (c.dtype()) {
                         case FP64 -> ", in fp64";
                         case FP32 -> ", in fp32";
@@ -334,25 +157,39 @@ public final class Sweep {
             sgemm = "not run (--gemm-size 0)";
         } else {
             try {
-                GemmCeiling gemm = Nd4jSupport.gemmCeiling();
+                GemmCeiling gemm = nd4j.gemmCeiling();
                 sgemmGflops = gemm.gflops(c.gemmSize(), 2, 5);
                 sgemm = gemm.description(c.gemmSize());
             } catch (UnsupportedOperationException e) {
                 sgemm = "n/a (" + e.getMessage() + ")";
             }
         }
+        boolean onHost = computesOnHost(la);
+        String fmaPeak;
+        double fmaPeakGflops = Double.NaN;
+        Optional<String> noVectors = FmaPeak.unavailableReason();
+        if (!onHost) {
+            fmaPeak = "n/a (a device backend: the host's FMA peak does not bound it)";
+        } else if (noVectors.isPresent()) {
+            fmaPeak = "n/a (" + noVectors.get() + ")";
+        } else {
+            FmaPeak peak = FmaPeak.measure(FMA_PEAK_WARMUP_MS, FMA_PEAK_MS);
+            fmaPeakGflops = peak.gflops();
+            fmaPeak = peak.description();
+        }
         double bandwidth = c.bandwidthGBs();
         String bandwidthSource;
         if (Double.isFinite(bandwidth)) {
             bandwidthSource = "given: " + bandwidth + " GB/s";
-        } else if (computesOnHost(la)) {
+        } else if (onHost) {
             Stats copy = HostBandwidth.measure(256L << 20, 5);
             bandwidth = copy.median();
             bandwidthSource = String.format(java.util.Locale.ROOT, "host copy measured in-run: %.1f GB/s (read+write)", bandwidth);
         } else {
             bandwidthSource = "unknown for a device backend (pass --bandwidth GB/s for a memory floor)";
         }
-        return new Context(la.backendName(), baselineRuns, baseline, sgemm, sgemmGflops, bandwidth, bandwidthSource);
+        return new BenchContext(la.backendName(), baselineRuns, baseline, sgemm, sgemmGflops, fmaPeak, fmaPeakGflops,
+                bandwidth, bandwidthSource);
     }
 
     /** Host backends can view host memory in place; device backends cannot (LightningAttention.wrap). */
@@ -366,8 +203,8 @@ public final class Sweep {
         }
     }
 
-    private static Measured measure(Config c, LightningAttention la, BenchProblem p, Listener listener,
-                                    long[] done, long total, boolean firstSize) {
+    private static Measured measure(BenchConfig c, LightningAttention la, Diagnostics diagnostics, BenchProblem p,
+                                    BenchListener listener, long[] done, long total, boolean firstSize) {
         SplittableRandom random = new SplittableRandom(c.seed() ^ p.tokens());
         Layout layout = c.layout();
         DType dtype = c.dtype();
@@ -381,7 +218,7 @@ public final class Sweep {
         MemorySegment doa = c.backward() ? RandomInputs.tiled(host, dtype, p.valueElements(), 1, random) : null;
         List<Tensor> made = new ArrayList<>();
         try {
-            Diagnostics.of(la).resetPeakMemory();
+            diagnostics.resetPeakMemory();
             resetHeapPeaks();
             Tensor q = track(made, la.allocate(dtype, keys));
             Tensor k = track(made, la.allocate(dtype, keys));
@@ -390,7 +227,7 @@ public final class Sweep {
             Tensor out = track(made, la.allocate(dtype, values));
             Tensor fin = track(made, la.allocate(dtype.stateType(), states));
             Tensor dOut = c.backward() ? track(made, la.allocate(dtype, values)) : null;
-            double h2d = Diagnostics.of(la).timeMillis(() -> {
+            double h2d = diagnostics.timeMillis(() -> {
                 q.copyFrom(qa);
                 k.copyFrom(ka);
                 v.copyFrom(va);
@@ -412,22 +249,21 @@ public final class Sweep {
                     }
                     : () -> la.forward(inputs, options, out, fin);
             String stage = la.backendName() + " N=" + p.tokens();
-            // The first size also pays for compiling the kernels: measured on 2 cores, N=1024 first in
-            // a sweep took 10.8 ms after a 1 s warm-up and 5.8 ms when it came after N=4096.
-            warmUp(c, () -> Diagnostics.of(la).timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
+            // The first size also pays for compiling the kernels: it is warmed up longer.
+            warmUp(c, () -> diagnostics.timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
             // queued back to back: on a GPU each time is the device's, per-call host overhead hidden
-            double[] times = Diagnostics.of(la).timeMillis(call, c.repeats());
+            double[] times = diagnostics.timeMillis(call, c.repeats());
             done[0] += c.repeats();
             listener.progress(stage, done[0], total);
             double pairedForward = Double.NaN, ratio = Double.NaN;
             if (c.backward()) {
                 // Forward alone against forward+backward, alternated call by call, so that the ratio
-                // compares the two under the same load (machines here drift by 20% within minutes).
+                // compares the two under the same load (a shared machine's speed drifts within minutes).
                 Runnable forward = () -> la.forward(inputs, options, out, fin);
                 double[] alone = new double[c.repeats()], both = new double[c.repeats()];
                 for (int r = 0; r < c.repeats(); r++) {
-                    alone[r] = Diagnostics.of(la).timeMillis(forward, 1)[0];
-                    both[r] = Diagnostics.of(la).timeMillis(call, 1)[0];
+                    alone[r] = diagnostics.timeMillis(forward, 1)[0];
+                    both[r] = diagnostics.timeMillis(call, 1)[0];
                     listener.progress(stage + " paired with forward", ++done[0], total);
                 }
                 pairedForward = Stats.of(alone).median();
@@ -437,7 +273,7 @@ public final class Sweep {
             MemorySegment oa = va;
             MemorySegment ga = qa;
             MemorySegment gv = va;
-            double d2h = Diagnostics.of(la).timeMillis(() -> {
+            double d2h = diagnostics.timeMillis(() -> {
                 out.copyTo(oa);
                 if (grads != null) {
                     grads.dq().copyTo(ga);
@@ -445,7 +281,7 @@ public final class Sweep {
                     grads.dv().copyTo(gv);
                 }
             });
-            Optional<MemoryStats> stats = Diagnostics.of(la).memoryStats();
+            Optional<MemoryStats> stats = diagnostics.memoryStats();
             return new Measured(Stats.of(times), stats.map(MemoryStats::peakBytes).orElse(-1L),
                     stats.map(MemoryStats::kind).orElse(null), heapPeak(), h2d, d2h, pairedForward, ratio);
         } finally {
@@ -456,11 +292,11 @@ public final class Sweep {
 
     /**
      * Untimed calls: at least {@code --warmup} of them and at least {@code millis} ms, so that the
-     * JIT has compiled the host kernels before anything is timed (measured on the cpu backend: a
-     * 64-token call took 0.64 ms after 250 calls and 0.057 ms after 5,000).
+     * JIT has compiled the host kernels before anything is timed (a small call runs about ten times
+     * slower before that).
      */
-    private static void warmUp(Config c, Runnable call, long millis, String stage, Listener listener, long[] done,
-                               long total) {
+    private static void warmUp(BenchConfig c, Runnable call, long millis, String stage, BenchListener listener,
+                               long[] done, long total) {
         long until = System.nanoTime() + millis * 1_000_000L;
         for (int i = 0; i < c.warmup() || System.nanoTime() < until; i++) {
             call.run();
@@ -470,9 +306,10 @@ public final class Sweep {
         }
     }
 
-    private static Stats baseline(Config c, BenchProblem p, Listener listener, long[] done, long total) {
+    private static Stats baseline(BenchConfig c, Nd4jSupport support, BenchProblem p, BenchListener listener,
+                                  long[] done, long total) {
         SplittableRandom random = new SplittableRandom(c.seed() ^ p.tokens());
-        try (ComposedAttention nd4j = Nd4jSupport.composedAttention()) {
+        try (ComposedAttention nd4j = support.composedAttention()) {
             nd4j.load(p, c.dtype() == DType.FP64, RandomInputs.queries(p, random), RandomInputs.queries(p, random),
                     RandomInputs.values(p, random), DecaySlopes.alibi(p.heads()), null, 1.0);
             if (c.backward()) {

@@ -12,21 +12,21 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-class SweepTest {
+class LengthSweepTest {
 
-    private static Sweep.Config tiny(boolean backward, boolean baseline) {
-        return new Sweep.Config("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {64, 16}, DType.FP32,
+    private static BenchConfig tiny(boolean backward, boolean baseline) {
+        return new BenchConfig("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {64, 16}, DType.FP32,
                 Precision.STRICT, backward, true, Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
     }
 
     @Test
     void timesEveryLengthAgainstTheBaselineAndTheSmallestN() {
-        List<Sweep.Row> seen = new ArrayList<>();
-        List<Sweep.Context> contexts = new ArrayList<>();
+        List<BenchRow> seen = new ArrayList<>();
+        List<BenchContext> contexts = new ArrayList<>();
         long[] lastProgress = {0, 0};
-        List<Sweep.Row> rows = Sweep.run(tiny(true, true), new Sweep.Listener() {
+        List<BenchRow> rows = LengthSweep.run(tiny(true, true), Nd4jSupport.onClassPath(), new BenchListener() {
             @Override
-            public void context(Sweep.Context context) {
+            public void context(BenchContext context) {
                 contexts.add(context);
             }
 
@@ -37,19 +37,20 @@ class SweepTest {
             }
 
             @Override
-            public void row(Sweep.Row row) {
+            public void row(BenchRow row) {
                 seen.add(row);
             }
         });
-        assertThat(rows).isEqualTo(seen).extracting(Sweep.Row::n).containsExactly(16, 64);
+        assertThat(rows).isEqualTo(seen).extracting(BenchRow::n).containsExactly(16, 64);
         assertThat(contexts).singleElement().satisfies(c -> {
             assertThat(c.baselineRuns()).isTrue();
             assertThat(c.sgemmGflops().median()).isPositive();
             assertThat(c.bandwidthGBs()).isPositive();
+            assertThat(c.fmaPeakGflops()).isPositive();
         });
         // 2 lengths x ((1 warm-up + 3 timed) x (backend + baseline) + 3 paired with the forward)
         assertThat(lastProgress).containsExactly(22, 22);
-        for (Sweep.Row r : rows) {
+        for (BenchRow r : rows) {
             assertThat(r.mode()).isEqualTo("fwdbwd");
             assertThat(r.ms().count()).isEqualTo(3);
             assertThat(r.ms().min()).isPositive().isLessThanOrEqualTo(r.ms().median());
@@ -68,13 +69,17 @@ class SweepTest {
             assertThat(r.toJson()).contains("\"backend\":\"reference\"", "\"dtype\":\"fp32\"", "\"mode\":\"fwdbwd\"",
                     "\"b\":1", "\"h\":2", "\"n\":" + r.n(), "\"d\":8", "\"e\":4", "\"ms_median\":", "\"ms_min\":",
                     "\"ms_max\":", "\"ms_per_mtok\":", "\"layout\":\"bnhd\"", "\"fwdbwd_over_fwd\":");
+            assertThat(r.fractionOfFmaPeak()).isCloseTo(r.gflops() / r.fmaPeakGflops(),
+                    org.assertj.core.data.Percentage.withPercentage(1e-9));
+            assertThat(r.toJson()).containsPattern("\"fma_peak_gflops\":[0-9.eE+-]+,")
+                    .containsPattern("\"fraction_of_fma_peak\":[0-9.eE+-]+,");
         }
         assertThat(rows.get(0).perTokenVsSmallestN()).isEqualTo(1.0);
     }
 
     @Test
     void withoutTheBaselineItsColumnsAreEmpty() {
-        List<Sweep.Row> rows = Sweep.run(tiny(false, false), new Sweep.Listener() {
+        List<BenchRow> rows = LengthSweep.run(tiny(false, false), Nd4jSupport.onClassPath(), new BenchListener() {
         });
         assertThat(rows).hasSize(2).allSatisfy(r -> {
             assertThat(r.baselineMsMedian()).isNaN();
@@ -85,10 +90,10 @@ class SweepTest {
 
     @Test
     void rejectsBadSizesNamingTheOption() {
-        assertThatThrownBy(() -> new Sweep.Config("reference", BackendOptions.defaults(), 1, 0, 8, 4, new int[] {4},
+        assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 0, 8, 4, new int[] {4},
                 DType.FP32, Precision.STRICT, false, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--h: got 0");
-        assertThatThrownBy(() -> new Sweep.Config("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
+        assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
                 DType.FP32, Precision.STRICT, false, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--n: got -1");
     }

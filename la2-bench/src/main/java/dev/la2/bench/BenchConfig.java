@@ -1,0 +1,74 @@
+package dev.la2.bench;
+
+import dev.la2.api.BackendOptions;
+import dev.la2.api.DType;
+import dev.la2.api.La2ArgumentException;
+import dev.la2.api.Layout;
+import dev.la2.api.Precision;
+import java.util.Objects;
+
+/**
+ * What a {@link LengthSweep} runs: the backend, the shape at each sequence length, how the calls are
+ * made and timed, and what is measured beside them. Checked on construction, naming the {@code la2
+ * bench} option at fault.
+ *
+ * @param baseline     whether to time the ND4J-composed baseline at each length
+ * @param gemmSize     size of the sgemm ceiling's square product; 0 skips it
+ * @param sgemmGflops  a known matrix rate to use as the ceiling instead of measuring one (for
+ *                     device backends, whose rate ND4J on the host cannot measure); NaN measures
+ * @param bandwidthGBs copy bandwidth (read plus written) for the memory floor; NaN measures it
+ *                     in-run for host backends and leaves device backends without a floor
+ */
+public record BenchConfig(String backend, BackendOptions options, int batch, int heads, int keyDim, int valueDim,
+                          int[] tokens, DType dtype, Precision precision, boolean backward, boolean keepStates, Layout layout,
+                          int warmup, int repeats, boolean baseline, int gemmSize, double sgemmGflops,
+                          double bandwidthGBs, long seed) {
+    public BenchConfig {
+        Objects.requireNonNull(options, "options");
+        Objects.requireNonNull(dtype, "dtype");
+        Objects.requireNonNull(precision, "precision");
+        Objects.requireNonNull(layout, "layout");
+        if (tokens == null || tokens.length == 0) {
+            throw new La2ArgumentException("--n", "no sequence lengths", "one or more lengths >= 1");
+        }
+        tokens = tokens.clone();
+        for (int n : tokens) {
+            if (n < 1) {
+                throw new La2ArgumentException("--n", String.valueOf(n), "lengths >= 1");
+            }
+        }
+        positive("--b", batch);
+        positive("--h", heads);
+        positive("--d", keyDim);
+        positive("--e", valueDim);
+        positive("--repeats", repeats);
+        if (warmup < 0) {
+            throw new La2ArgumentException("--warmup", String.valueOf(warmup), ">= 0");
+        }
+        if (!Double.isNaN(sgemmGflops) && !(sgemmGflops > 0 && sgemmGflops < Double.POSITIVE_INFINITY)) {
+            throw new La2ArgumentException("--sgemm-gflops", String.valueOf(sgemmGflops), "a rate > 0");
+        }
+        if (!Double.isNaN(bandwidthGBs) && !(bandwidthGBs > 0 && bandwidthGBs < Double.POSITIVE_INFINITY)) {
+            throw new La2ArgumentException("--bandwidth", String.valueOf(bandwidthGBs), "a rate > 0 in GB/s");
+        }
+        if (gemmSize < 0) {
+            throw new La2ArgumentException("--gemm-size", String.valueOf(gemmSize), ">= 0 (0 skips the sgemm ceiling)");
+        }
+    }
+
+    public String mode() {
+        return backward ? "fwdbwd" : "fwd";
+    }
+
+    /** How the backward gets the forward's block states, for headers; empty for a forward sweep. */
+    public String statesNote() {
+        return !backward ? "" : keepStates ? "states kept by the forward where the backend keeps them"
+                : "states recomputed by the backward";
+    }
+
+    private static void positive(String name, int value) {
+        if (value < 1) {
+            throw new La2ArgumentException(name, String.valueOf(value), ">= 1");
+        }
+    }
+}
