@@ -19,7 +19,7 @@ public final class ReferenceMath {
 
     /**
      * Gradients; {@code dDecay} [H] is summed over the batch. {@code dDecayScale} [H] is
-     * lambda * sum_t |<G_t, S_{t-1}>|, the size of the signed terms dDecay adds up: they can cancel,
+     * {@code lambda * sum_t |<G_t, S_{t-1}>|}, the size of the signed terms dDecay adds up: they can cancel,
      * so rounding error in dDecay is bounded relative to this, not to dDecay itself.
      */
     public record Backward(double[] dq, double[] dk, double[] dv, double[] dInitialState, double[] dDecay,
@@ -27,7 +27,7 @@ public final class ReferenceMath {
     }
 
     /**
-     * o_t = c [ sum_{j<=t} lambda^(t-j) (q_t . k_j) v_j + lambda^(t+1) q_t S0 ],
+     * {@code o_t = c [ sum_{j<=t} lambda^(t-j) (q_t . k_j) v_j + lambda^(t+1) q_t S0 ]},
      * final = lambda^N S0 + sum_j lambda^(N-1-j) k_j^T v_j.
      *
      * @param initialState [B,H,D,E] or null for zero
@@ -111,7 +111,7 @@ public final class ReferenceMath {
     /**
      * SPEC.md section 2's backward, by the recurrence: G_t = c q_t^T dO_t + lambda G_{t+1} with
      * G_{N-1} including dS_final; dq_t = c dO_t S_t^T; dk_t = G_t v_t^T; dv_t = k_t G_t;
-     * dS0 = lambda G_0; ds_h = -lambda sum_t <G_t, S_{t-1}> summed over the batch. States are
+     * dS0 = lambda G_0; {@code ds_h = -lambda sum_t <G_t, S_{t-1}>} summed over the batch. States are
      * recomputed from checkpoints every {@value #CHECKPOINT} tokens, exactly as the forward made them.
      *
      * @param dFinalState [B,H,D,E] or null for zero

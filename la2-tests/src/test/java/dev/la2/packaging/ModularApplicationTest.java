@@ -1,0 +1,110 @@
+package dev.la2.packaging;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.spi.ToolProvider;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A modular application sees the published jars the way the README tells it to lay them out:
+ * la2-api, la2-reference and la2-backend-cpu are named modules, la2-backend-cuda is the automatic
+ * module dev.la2.backend.cuda (its manifest names it), all on the module path, and JCuda, whose jars
+ * declare no module name, on the class path: there JCuda finds its native library in the
+ * jcuda-natives jar, while as a module it would look for it in its own jar only. An automatic module
+ * reads the class path, so the CUDA backend sees JCuda. The application requires dev.la2.api alone;
+ * service binding brings in every backend. It runs in its own JVM, on the built jars.
+ */
+class ModularApplicationTest {
+
+    private static final String MODULE_INFO = """
+            module example.app {
+                requires dev.la2.api;
+            }
+            """;
+
+    private static final String MAIN = """
+            package example.app;
+
+            import dev.la2.api.BackendInfo;
+            import dev.la2.api.Backends;
+
+            public final class Main {
+                public static void main(String[] args) {
+                    for (String name : new String[] {"dev.la2.api", "dev.la2.backend.cpu", "dev.la2.backend.cuda"}) {
+                        System.out.println("module " + name + ": " + ModuleLayer.boot().findModule(name)
+                                .map(m -> m.getDescriptor().isAutomatic() ? "automatic" : "named").orElse("absent"));
+                    }
+                    for (BackendInfo b : Backends.discover()) {
+                        System.out.println("backend " + b.name() + ": "
+                                + (b.availability().isAvailable() ? "available" : "unavailable") + " (" + b.availability() + ")");
+                    }
+                }
+            }
+            """;
+
+    @Test
+    void modularApplicationFindsTheCpuBackendAndLoadsTheCudaProvider(@TempDir Path dir) throws Exception {
+        List<Path> modules = new ArrayList<>();
+        for (String cls : new String[] {"dev.la2.api.Backends", "dev.la2.reference.ReferenceProvider",
+                "dev.la2.backend.cpu.CpuProvider", "dev.la2.backend.cuda.CudaProvider"}) {
+            modules.add(location(cls));
+        }
+        // Run by `mvn verify`, the reactor hands over the packaged jars; `mvn test` hands over
+        // target/classes, which cannot stand for an automatic module.
+        assumeTrue(modules.stream().allMatch(p -> p.toString().endsWith(".jar")),
+                "needs the packaged jars (mvn verify): " + modules);
+        List<Path> classPath = new ArrayList<>(List.of(location("jcuda.driver.JCudaDriver")));
+        classPath.addAll(testClassPath().stream().filter(p -> p.getFileName().toString().startsWith("jcuda-natives")).toList());
+
+        Path app = dir.resolve("app");
+        Path src = dir.resolve("src");
+        Files.createDirectories(src.resolve("example/app"));
+        Files.writeString(src.resolve("module-info.java"), MODULE_INFO);
+        Files.writeString(src.resolve("example/app/Main.java"), MAIN);
+        ToolProvider javac = ToolProvider.findFirst("javac").orElseThrow();
+        int compiled = javac.run(System.out, System.err, "--module-path", modules.get(0).toString(), "-d", app.toString(),
+                src.resolve("module-info.java").toString(), src.resolve("example/app/Main.java").toString());
+        assertThat(compiled).as("javac exit code").isZero();
+
+        modules.add(app);
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        List<String> command = List.of(java.toString(), "--enable-native-access=ALL-UNNAMED",
+                "--module-path", join(modules), "--class-path", join(classPath), "-m", "example.app/example.app.Main");
+        Path out = dir.resolve("out.txt");
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("finished within a minute").isTrue();
+        String output = Files.readString(out, StandardCharsets.UTF_8);
+        System.out.print(output);
+
+        assertThat(process.exitValue()).as(output).isZero();
+        assertThat(output).contains("module dev.la2.api: named", "module dev.la2.backend.cpu: named",
+                "module dev.la2.backend.cuda: automatic", "backend cpu: available", "backend reference: available");
+        // Unavailable without a GPU or its driver, available with one: either way the provider loaded.
+        assertThat(output).containsPattern("backend cuda: (un)?available");
+    }
+
+    private static Path location(String className) throws ClassNotFoundException, URISyntaxException {
+        return Path.of(Class.forName(className, false, ModularApplicationTest.class.getClassLoader()).getProtectionDomain().getCodeSource().getLocation().toURI());
+    }
+
+    private static List<Path> testClassPath() {
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        return Arrays.stream(cp.split(File.pathSeparator)).filter(s -> !s.isEmpty()).map(Path::of).toList();
+    }
+
+    private static String join(List<Path> paths) {
+        return String.join(File.pathSeparator, paths.stream().map(Path::toString).toList());
+    }
+}
