@@ -111,10 +111,10 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
      * Allocates the output [T, H, E] and, when {@link AttentionOptions#returnFinalState()}, the final
      * states [S, H, D, E]. {@link AttentionOptions#layout()} does not apply: packed tensors are token-major.
      */
-    ForwardResult forward(PackedInputs inputs, AttentionOptions options);
+    ForwardResult forwardPacked(PackedInputs inputs, AttentionOptions options);
 
-    /** As {@link #forward(PackedInputs, AttentionOptions)}, into {@code output} and {@code finalState} (may be null). */
-    SavedForward forward(PackedInputs inputs, AttentionOptions options, Tensor output, Tensor finalState);
+    /** As {@link #forwardPacked(PackedInputs, AttentionOptions)}, into {@code output} and {@code finalState} (may be null). */
+    SavedForward forwardPacked(PackedInputs inputs, AttentionOptions options, Tensor output, Tensor finalState);
 
     /**
      * A packed forward whose states come from pool slots and go back there in place: sequence i
@@ -123,7 +123,7 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
      * {@link AttentionOptions#saveForBackward()} the returned {@link SavedForward} keeps a copy of the
      * initial states read from the pool, for the backward.
      */
-    SavedForward forward(PackedInputs inputs, PoolSlots states, AttentionOptions options, Tensor output);
+    SavedForward forwardPacked(PackedInputs inputs, PoolSlots states, AttentionOptions options, Tensor output);
 
     /**
      * Gradients of a packed forward: dq, dk [T, H, D], dv [T, H, E], dInitialState [S, H, D, E], and
@@ -131,11 +131,11 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
      * [S, H, D, E] may be null. States are those of {@code inputs}, or, when {@code saved} comes from a
      * pooled forward, the ones it kept ({@code inputs.initialState()} must then be null).
      */
-    Gradients backward(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+    Gradients backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
                        SavedForward saved);
 
-    /** As {@link #backward(PackedInputs, Tensor, Tensor, AttentionOptions, SavedForward)}, into caller tensors. */
-    void backward(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+    /** As {@link #backwardPacked(PackedInputs, Tensor, Tensor, AttentionOptions, SavedForward)}, into caller tensors. */
+    void backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
                   SavedForward saved, Gradients into);
 
     /**
@@ -143,7 +143,7 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
      * {@code slots[i]} advances in place, output [S, H, E] gets {@code scale * q S}. Slot -1 is padding:
      * no state changes and its output row is zero.
      */
-    void decode(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output);
+    void decodeSlots(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output);
 
     /**
      * K draft tokens for each of S sequences (q, k [S, K, H, D], v [S, K, H, E]): output [S, K, H, E]

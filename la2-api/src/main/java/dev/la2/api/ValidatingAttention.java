@@ -224,34 +224,34 @@ final class ValidatingAttention implements LightningAttention {
     }
 
     @Override
-    public ForwardResult forward(PackedInputs inputs, AttentionOptions options) {
+    public ForwardResult forwardPacked(PackedInputs inputs, AttentionOptions options) {
         return packed.forward(inputs, options);
     }
 
     @Override
-    public SavedForward forward(PackedInputs inputs, AttentionOptions options, Tensor output, Tensor finalState) {
+    public SavedForward forwardPacked(PackedInputs inputs, AttentionOptions options, Tensor output, Tensor finalState) {
         return packed.forward(inputs, options, output, finalState);
     }
 
     @Override
-    public SavedForward forward(PackedInputs inputs, PoolSlots states, AttentionOptions options, Tensor output) {
+    public SavedForward forwardPacked(PackedInputs inputs, PoolSlots states, AttentionOptions options, Tensor output) {
         return packed.forward(inputs, states, options, output);
     }
 
     @Override
-    public Gradients backward(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+    public Gradients backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
                               SavedForward saved) {
         return packed.backward(inputs, dOutput, dFinalState, options, saved);
     }
 
     @Override
-    public void backward(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+    public void backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
                          SavedForward saved, Gradients into) {
         packed.backward(inputs, dOutput, dFinalState, options, saved, into);
     }
 
     @Override
-    public void decode(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
+    public void decodeSlots(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
         packed.decode(q, k, v, decay, states, scale, output);
     }
 
