@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Compute the function (and with --do its gradients) on NumPy .npy arrays.",
                 "",
-                "Arrays are float16 ('<f2'), float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) "
+                "With --cu-seqlens q, k, v and do are packed [T,H,*] sequences (SPEC.md section 8). Arrays are float16 ('<f2'), float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) "
                         + "or [B,N,H,D] (bnhd); v, do: the same with E; decay: [H]; states: [B,H,D,E]. Float64 arrays "
                         + "are computed in FP64 and float16 arrays stored as FP16 (fp32 arithmetic) where the backend "
                         + "has them.",
