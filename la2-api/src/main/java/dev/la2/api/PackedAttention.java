@@ -160,21 +160,29 @@ final class PackedAttention {
     }
 
     void decode(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
-        SlotShape s = slotShape("q", q, k, v, decay, false);
-        Map<Tensor, String> seen = names(q, k, v, decay);
-        int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
-        va.checkOutput(output, "output", s.dtype(), v.shape(), seen);
-        checkScale(scale);
-        backend.decodeSlots(new SlotDecodeCall(s, q, k, v, decay, states.pool(), slots, scale, output));
+        SlotCall c = checkSlotCall(q, k, v, decay, states, scale, output, false);
+        backend.decodeSlots(new SlotDecodeCall(c.shape(), q, k, v, decay, states.pool(), c.slots(), scale, output));
     }
 
     void draft(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
-        SlotShape s = slotShape("q", q, k, v, decay, true);
+        SlotCall c = checkSlotCall(q, k, v, decay, states, scale, output, true);
+        backend.draft(new DraftCall(c.shape(), q, k, v, decay, states.pool(), c.slots(), scale, output));
+    }
+
+    private record SlotCall(SlotShape shape, int[] slots) {
+    }
+
+    /** A decode or draft: tokens, pool and slots, an output shaped like v, a finite scale. */
+    private SlotCall checkSlotCall(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale,
+                                   Tensor output, boolean drafts) {
+        SlotShape s = slotShape("q", q, k, v, decay, drafts);
         Map<Tensor, String> seen = names(q, k, v, decay);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
         va.checkOutput(output, "output", s.dtype(), v.shape(), seen);
-        checkScale(scale);
-        backend.draft(new DraftCall(s, q, k, v, decay, states.pool(), slots, scale, output));
+        if (!Double.isFinite(scale)) {
+            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
+        }
+        return new SlotCall(s, slots);
     }
 
     void commit(Tensor k, Tensor v, Tensor decay, PoolSlots states, int[] accepted) {
@@ -225,7 +233,7 @@ final class PackedAttention {
             throw new La2ArgumentException("offsets", "a last offset of " + offsets.tokens() + " (" + offsets + ")",
                     "T = " + t + ", the tokens of q: the sequences must add up to the packed tokens");
         }
-        PackedShape s = new PackedShape(offsets.offsets(), h, d, e, dtype);
+        PackedShape s = new PackedShape(offsets, h, d, e, dtype);
         if (in.initialState() != null) {
             checkSame(va.owned(in.initialState(), "initialState"), "initialState", dtype.stateType(), states(s),
                     "[S, H, D, E] with S=" + s.sequences());
@@ -328,12 +336,6 @@ final class PackedAttention {
             }
         }
         return slots;
-    }
-
-    private static void checkScale(double scale) {
-        if (!Double.isFinite(scale)) {
-            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
-        }
     }
 
     private static Map<Tensor, String> inputNames(PackedInputs in) {

@@ -67,6 +67,11 @@ public record SequenceOffsets(int[] offsets) {
         return offsets[offsets.length - 1];
     }
 
+    /** The first token of sequence {@code i}; {@code start(S)} is T. */
+    public int start(int i) {
+        return offsets[i];
+    }
+
     public int length(int sequence) {
         return offsets[sequence + 1] - offsets[sequence];
     }

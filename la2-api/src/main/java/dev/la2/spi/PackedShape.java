@@ -2,27 +2,27 @@ package dev.la2.spi;
 
 import dev.la2.api.DType;
 import dev.la2.api.Layout;
+import dev.la2.api.SequenceOffsets;
 import dev.la2.api.Shape;
 
 /**
  * The geometry of one validated packed call (SPEC.md section 8): S sequences of H heads laid end to
- * end in token-major [T, H, F] tensors, sequence i being tokens {@code offsets[i]} to
- * {@code offsets[i+1]}. {@code offsets} is validated (starts at 0, non-decreasing, ends at T); it
- * is the caller's copy taken at validation, so the backend must not change it.
+ * end in token-major [T, H, F] tensors, sequence i being tokens {@code offsets.start(i)} to
+ * {@code offsets.start(i+1)}; the offsets end at T.
  */
-public record PackedShape(int[] offsets, int heads, int keyDim, int valueDim, DType dtype) {
+public record PackedShape(SequenceOffsets offsets, int heads, int keyDim, int valueDim, DType dtype) {
 
     public int sequences() {
-        return offsets.length - 1;
+        return offsets.sequences();
     }
 
     /** T, the tokens of all sequences together. */
     public int tokens() {
-        return offsets[offsets.length - 1];
+        return offsets.tokens();
     }
 
     public int length(int sequence) {
-        return offsets[sequence + 1] - offsets[sequence];
+        return offsets.length(sequence);
     }
 
     /** Sequence {@code i} as a dense call of one sequence in layout BNHD: what its slices of q, k, v hold. */
@@ -32,12 +32,12 @@ public record PackedShape(int[] offsets, int heads, int keyDim, int valueDim, DT
 
     /** Element offset of sequence i's first token in q and k. */
     public long keyStart(int i) {
-        return (long) offsets[i] * heads * keyDim;
+        return (long) offsets.start(i) * heads * keyDim;
     }
 
     /** Element offset of sequence i's first token in v and the output. */
     public long valueStart(int i) {
-        return (long) offsets[i] * heads * valueDim;
+        return (long) offsets.start(i) * heads * valueDim;
     }
 
     /** Elements of one [H, D, E] state. */

@@ -22,8 +22,6 @@ import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -175,16 +173,7 @@ final class PackedRun {
 
     /** A one-dimensional int32 or int64 array. */
     private static int[] indices(String option, Path file) throws IOException {
-        NpyArray a;
-        try {
-            a = NpyArray.readIndices(file);
-        } catch (NoSuchFileException ex) {
-            throw new CliException(option + " " + file + ": no such file");
-        } catch (AccessDeniedException ex) {
-            throw new CliException(option + " " + file + ": permission denied");
-        } catch (NpyFormatException ex) {
-            throw new CliException(option + " " + ex.getMessage());
-        }
+        NpyArray a = read(option, file, true);
         if (a.rank() != 1) {
             throw new CliException(option + " " + file + ": got shape " + a.shapeString() + "; expected one dimension");
         }

@@ -236,8 +236,13 @@ final class RunCommand implements Callable<Integer> {
     }
 
     static NpyArray read(String option, Path file) throws IOException {
+        return read(option, file, false);
+    }
+
+    /** A float array, or with {@code indices} an int32 or int64 one; failures name the option and file. */
+    static NpyArray read(String option, Path file, boolean indices) throws IOException {
         try {
-            return NpyArray.read(file);
+            return indices ? NpyArray.readIndices(file) : NpyArray.read(file);
         } catch (NoSuchFileException e) {
             throw new CliException(option + " " + file + ": no such file");
         } catch (AccessDeniedException e) {
