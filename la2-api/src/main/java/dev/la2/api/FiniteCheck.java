@@ -20,6 +20,19 @@ final class FiniteCheck {
         state(in.initialState(), "initialState");
     }
 
+    /** Packed inputs (SPEC.md section 8). */
+    static void inputs(PackedInputs in) {
+        packed(in.q(), "q", "d");
+        packed(in.k(), "k", "d");
+        packed(in.v(), "v", "e");
+        state(in.initialState(), "initialState");
+    }
+
+    /** A packed [T, H, F] tensor; {@code feature} names its last axis. */
+    static void packed(Tensor t, String name, String feature) {
+        check(t, name, "(t, h, " + feature + ")");
+    }
+
     /** A [B, H, N, F] or [B, N, H, F] tensor; {@code feature} names its last axis. */
     static void sequence(Tensor t, String name, Layout layout, String feature) {
         check(t, name, layout == Layout.BHND ? "(b, h, t, " + feature + ")" : "(b, t, h, " + feature + ")");

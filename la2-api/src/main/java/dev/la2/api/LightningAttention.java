@@ -104,6 +104,60 @@ public sealed interface LightningAttention extends AutoCloseable permits Validat
 
     void decode(Tensor q, Tensor k, Tensor v, Tensor decay, Tensor state, double scale, Tensor output);
 
+    // ------------------------------------------------------------ serving (SPEC.md section 8)
+
+    /**
+     * A packed forward: S sequences of different lengths laid end to end (q, k [T, H, D], v [T, H, E]).
+     * Allocates the output [T, H, E] and, when {@link AttentionOptions#returnFinalState()}, the final
+     * states [S, H, D, E]. {@link AttentionOptions#layout()} does not apply: packed tensors are token-major.
+     */
+    ForwardResult forwardPacked(PackedInputs inputs, AttentionOptions options);
+
+    /** As {@link #forwardPacked(PackedInputs, AttentionOptions)}, into {@code output} and {@code finalState} (may be null). */
+    SavedForward forwardPacked(PackedInputs inputs, AttentionOptions options, Tensor output, Tensor finalState);
+
+    /**
+     * A packed forward whose states come from pool slots and go back there in place: sequence i
+     * starts from {@code pool[slots[i]]} and leaves its final state there (slot -1: starts from zero,
+     * written nowhere). {@code inputs.initialState()} must be null. With
+     * {@link AttentionOptions#saveForBackward()} the returned {@link SavedForward} keeps a copy of the
+     * initial states read from the pool, for the backward.
+     */
+    SavedForward forwardPacked(PackedInputs inputs, PoolSlots states, AttentionOptions options, Tensor output);
+
+    /**
+     * Gradients of a packed forward: dq, dk [T, H, D], dv [T, H, E], dInitialState [S, H, D, E], and
+     * dDecay [H] summed over all sequences when the decay is learnable. {@code dFinalState}
+     * [S, H, D, E] may be null. States are those of {@code inputs}, or, when {@code saved} comes from a
+     * pooled forward, the ones it kept ({@code inputs.initialState()} must then be null).
+     */
+    Gradients backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                       SavedForward saved);
+
+    /** As {@link #backwardPacked(PackedInputs, Tensor, Tensor, AttentionOptions, SavedForward)}, into caller tensors. */
+    void backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                  SavedForward saved, Gradients into);
+
+    /**
+     * One token for each of S sequences against their pool slots: q, k [S, H, D], v [S, H, E]; slot
+     * {@code slots[i]} advances in place, output [S, H, E] gets {@code scale * q S}. Slot -1 is padding:
+     * no state changes and its output row is zero.
+     */
+    void decodeSlots(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output);
+
+    /**
+     * K draft tokens for each of S sequences (q, k [S, K, H, D], v [S, K, H, E]): output [S, K, H, E]
+     * is the forward of those tokens from each slot's state, which stays unchanged. Slot -1 is padding
+     * with zero outputs. Follow with {@link #commit} on the same k and v.
+     */
+    void draft(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output);
+
+    /**
+     * Advances each slot by the first {@code accepted[i]} (0 to K) of the draft tokens k [S, K, H, D],
+     * v [S, K, H, E], without computing outputs. Slot -1 is skipped.
+     */
+    void commit(Tensor k, Tensor v, Tensor decay, PoolSlots states, int[] accepted);
+
     @Override
     void close();
 }

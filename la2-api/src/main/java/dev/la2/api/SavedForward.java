@@ -18,6 +18,11 @@ import dev.la2.spi.Residuals;
  * unchanged, which it cannot check. On a device backend the initial state is recognised by
  * identity and version (no read-back); another tensor with the same values is compared by value. A backend may still recompute, for instance for the decay
  * gradient (the cpu backend does).
+ *
+ * <p>A packed forward's (SPEC.md section 8) serves only a packed backward on the same offsets. One
+ * whose states came from a pool also keeps a copy of the initial states it read there, since the
+ * pool then holds the final states: its backward takes them from here (the inputs' initial state
+ * must be null) and they count in {@link #byteSize()}.
  */
 public final class SavedForward implements AutoCloseable {
     private final LightningAttention owner;
@@ -26,10 +31,23 @@ public final class SavedForward implements AutoCloseable {
     private final double[] rates;
     private final InputStamp initialState;
     private final Residuals residuals;
+    private final SequenceOffsets offsets;
+    private final Tensor pooledStates;
     private volatile boolean closed;
 
     SavedForward(LightningAttention owner, AttentionShape shape, AttentionOptions options, double[] rates,
                  InputStamp initialState, Residuals residuals) {
+        this(owner, shape, options, rates, initialState, residuals, null, null);
+    }
+
+    /**
+     * A packed forward's ({@code offsets} non-null); {@code pooledStates} is the copy of the
+     * initial states a pooled forward read from its pool, or null.
+     */
+    SavedForward(LightningAttention owner, AttentionShape shape, AttentionOptions options, double[] rates,
+                 InputStamp initialState, Residuals residuals, SequenceOffsets offsets, Tensor pooledStates) {
+        this.offsets = offsets;
+        this.pooledStates = pooledStates;
         this.owner = owner;
         this.shape = shape;
         this.options = options;
@@ -40,7 +58,10 @@ public final class SavedForward implements AutoCloseable {
 
     /** Memory held by the backend for this forward call. */
     public long byteSize() {
-        return closed || residuals == null ? 0 : residuals.byteSize();
+        if (closed) {
+            return 0;
+        }
+        return (residuals == null ? 0 : residuals.byteSize()) + (pooledStates == null ? 0 : pooledStates.byteSize());
     }
 
     /** Whether the backend kept anything: false where its backward recomputes. */
@@ -58,6 +79,19 @@ public final class SavedForward implements AutoCloseable {
         if (residuals != null) {
             residuals.close();
         }
+        if (pooledStates != null) {
+            pooledStates.close();
+        }
+    }
+
+    /** The offsets of a packed forward, null for a dense one. */
+    SequenceOffsets offsets() {
+        return offsets;
+    }
+
+    /** The initial states a pooled forward read, [S, H, D, E]; null otherwise. */
+    Tensor pooledStates() {
+        return pooledStates;
     }
 
     LightningAttention owner() {

@@ -22,10 +22,12 @@ import java.util.Set;
 final class ValidatingAttention implements LightningAttention {
     private final AttentionBackend backend;
     private final DecayCheck decayCheck = new DecayCheck();
+    private final PackedAttention packed;
     private volatile boolean closed;
 
     ValidatingAttention(AttentionBackend backend) {
         this.backend = backend;
+        this.packed = new PackedAttention(this, backend, decayCheck);
     }
 
     @Override
@@ -221,6 +223,48 @@ final class ValidatingAttention implements LightningAttention {
                 c.decay(), c.state(), c.scale(), out);
     }
 
+    @Override
+    public ForwardResult forwardPacked(PackedInputs inputs, AttentionOptions options) {
+        return packed.forward(inputs, options);
+    }
+
+    @Override
+    public SavedForward forwardPacked(PackedInputs inputs, AttentionOptions options, Tensor output, Tensor finalState) {
+        return packed.forward(inputs, options, output, finalState);
+    }
+
+    @Override
+    public SavedForward forwardPacked(PackedInputs inputs, PoolSlots states, AttentionOptions options, Tensor output) {
+        return packed.forward(inputs, states, options, output);
+    }
+
+    @Override
+    public Gradients backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                              SavedForward saved) {
+        return packed.backward(inputs, dOutput, dFinalState, options, saved);
+    }
+
+    @Override
+    public void backwardPacked(PackedInputs inputs, Tensor dOutput, Tensor dFinalState, AttentionOptions options,
+                         SavedForward saved, Gradients into) {
+        packed.backward(inputs, dOutput, dFinalState, options, saved, into);
+    }
+
+    @Override
+    public void decodeSlots(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
+        packed.decode(q, k, v, decay, states, scale, output);
+    }
+
+    @Override
+    public void draft(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
+        packed.draft(q, k, v, decay, states, scale, output);
+    }
+
+    @Override
+    public void commit(Tensor k, Tensor v, Tensor decay, PoolSlots states, int[] accepted) {
+        packed.commit(k, v, decay, states, accepted);
+    }
+
     AttentionBackend backend() {
         return backend;
     }
@@ -253,10 +297,7 @@ final class ValidatingAttention implements LightningAttention {
             throw new La2ArgumentException("q", "shape " + q.shape() + " (rank " + q.shape().rank() + ")",
                     "rank 4, " + layout.axes('D') + " for layout " + layout);
         }
-        DType dtype = q.dtype();
-        if (!backend.dtypes().contains(dtype)) {
-            throw new La2ArgumentException("q", "dtype " + dtype, "one of " + backend.dtypes() + " (backend '" + backend.name() + "')");
-        }
+        DType dtype = storage(q, "q");
         int b = layout.batch(q.shape());
         int h = layout.heads(q.shape());
         int n = layout.tokens(q.shape());
@@ -295,6 +336,22 @@ final class ValidatingAttention implements LightningAttention {
         if (saved == null) {
             return;
         }
+        checkSavedCall(saved, options, in.decay());
+        if (saved.offsets() != null) {
+            throw new La2ArgumentException("saved", "kept by a packed forward", "a forward call of shape " + s);
+        }
+        if (!saved.shape().equals(s)) {
+            throw new La2ArgumentException("saved", "kept for " + saved.shape(), "a forward call of shape " + s);
+        }
+        if (!saved.initialState().matches(in.initialState())) {
+            throw new La2ArgumentException("saved", saved.initialState().isAbsent() ? "kept without an initial state"
+                    : "kept with a different initial state", in.initialState() == null ? "a forward call without one"
+                    : "the initial state of inputs.initialState(), unchanged since the forward call");
+        }
+    }
+
+    /** What every kept forward must share with its backward: open, this instance's, same scale, precision, decay. */
+    void checkSavedCall(SavedForward saved, AttentionOptions options, Tensor decay) {
         if (saved.isClosed()) {
             throw new La2ArgumentException("saved", "a closed " + saved, "the open result of this call's forward");
         }
@@ -302,22 +359,14 @@ final class ValidatingAttention implements LightningAttention {
             throw new La2ArgumentException("saved", "kept by another instance (" + saved.owner() + ")",
                     "what this instance's forward kept (" + this + ")");
         }
-        if (!saved.shape().equals(s)) {
-            throw new La2ArgumentException("saved", "kept for " + saved.shape(), "a forward call of shape " + s);
-        }
         AttentionOptions kept = saved.options();
         if (Double.compare(kept.scale(), options.scale()) != 0 || kept.precision() != options.precision()) {
             throw new La2ArgumentException("saved", "kept with scale " + kept.scale() + " and precision " + kept.precision(),
                     "scale " + options.scale() + " and precision " + options.precision() + " as in options");
         }
-        if (!Arrays.equals(saved.rates(), decayCheck.rates(in.decay()))) {
+        if (!Arrays.equals(saved.rates(), decayCheck.rates(decay))) {
             throw new La2ArgumentException("saved", "kept for decay rates " + Arrays.toString(saved.rates()),
                     "the decay rates of inputs.decay(), unchanged since the forward call");
-        }
-        if (!saved.initialState().matches(in.initialState())) {
-            throw new La2ArgumentException("saved", saved.initialState().isAbsent() ? "kept without an initial state"
-                    : "kept with a different initial state", in.initialState() == null ? "a forward call without one"
-                    : "the initial state of inputs.initialState(), unchanged since the forward call");
         }
     }
 
@@ -332,10 +381,7 @@ final class ValidatingAttention implements LightningAttention {
             throw new La2ArgumentException("q", "shape " + q.shape() + " (rank " + q.shape().rank() + ")",
                     "rank 3, [B, H, D] (one token per sequence)");
         }
-        DType dtype = q.dtype();
-        if (!backend.dtypes().contains(dtype)) {
-            throw new La2ArgumentException("q", "dtype " + dtype, "one of " + backend.dtypes() + " (backend '" + backend.name() + "')");
-        }
+        DType dtype = storage(q, "q");
         int b = q.shape().dim(0);
         int h = q.shape().dim(1);
         int d = q.shape().dim(2);
@@ -356,12 +402,20 @@ final class ValidatingAttention implements LightningAttention {
         return new DecodeCall(b, h, d, e, dtype, q, k, v, decay, state, scale, null);
     }
 
-    private void checkDecay(Tensor decay, int heads, DType type) {
+    /** The storage type of {@code t}, which must be one the backend computes in. */
+    DType storage(Tensor t, String name) {
+        if (!backend.dtypes().contains(t.dtype())) {
+            throw new La2ArgumentException(name, "dtype " + t.dtype(), "one of " + backend.dtypes() + " (backend '" + backend.name() + "')");
+        }
+        return t.dtype();
+    }
+
+    void checkDecay(Tensor decay, int heads, DType type) {
         checkSame(decay, "decay", type, Shape.of(heads), "[H] with H=" + heads + ", one rate per head");
         decayCheck.rates(decay);
     }
 
-    private static void checkSame(Tensor t, String name, DType dtype, Shape shape, String expectedShape) {
+    static void checkSame(Tensor t, String name, DType dtype, Shape shape, String expectedShape) {
         if (!t.shape().equals(shape)) {
             throw new La2ArgumentException(name, "shape " + t.shape(), shape + " (" + expectedShape + ")");
         }
@@ -370,7 +424,7 @@ final class ValidatingAttention implements LightningAttention {
         }
     }
 
-    private void checkOutput(Tensor t, String name, DType dtype, Shape shape, Map<Tensor, String> seen) {
+    void checkOutput(Tensor t, String name, DType dtype, Shape shape, Map<Tensor, String> seen) {
         owned(t, name);
         checkSame(t, name, dtype, shape, "the shape the inputs imply");
         String other = seen.putIfAbsent(t, name);
@@ -391,7 +445,7 @@ final class ValidatingAttention implements LightningAttention {
         return seen;
     }
 
-    private Tensor owned(Tensor t, String name) {
+    Tensor owned(Tensor t, String name) {
         required(t, name);
         if (t.isClosed()) {
             throw new La2ArgumentException(name, "a closed tensor (" + t.dtype() + " " + t.shape() + ")", "an open tensor");
@@ -415,14 +469,14 @@ final class ValidatingAttention implements LightningAttention {
         }
     }
 
-    private static <T> T required(T value, String name) {
+    static <T> T required(T value, String name) {
         if (value == null) {
             throw new La2ArgumentException(name, "null", "a value");
         }
         return value;
     }
 
-    private static Tensor track(List<Tensor> made, Tensor t) {
+    static Tensor track(List<Tensor> made, Tensor t) {
         made.add(t);
         return t;
     }

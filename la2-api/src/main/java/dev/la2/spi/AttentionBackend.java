@@ -5,6 +5,7 @@ import dev.la2.api.MemoryStats;
 import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
 import java.util.Set;
@@ -54,6 +55,60 @@ public interface AttentionBackend extends AutoCloseable {
     void backward(BackwardCall call);
 
     void decode(DecodeCall call);
+
+    /**
+     * A tensor of {@code shape} over {@code shape.elementCount()} elements of {@code t} starting at
+     * element {@code elementOffset}, sharing its memory, in its dtype: writes through either show in
+     * both. The range lies within {@code t}. The view needs no closing and is valid while {@code t}
+     * is open. The packed and slot calls' defaults are built on it; a backend that cannot view its
+     * tensors overrides every one of them instead.
+     */
+    default Tensor view(Tensor t, long elementOffset, Shape shape) {
+        throw new UnsupportedOperationException("backend '" + name() + "' cannot view part of a tensor");
+    }
+
+    /** Copies {@code src} into {@code dst}, of the same dtype and element count. */
+    default void copy(Tensor src, Tensor dst) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = arena.allocate(src.byteSize());
+            src.copyTo(bytes);
+            dst.copyFrom(bytes);
+        }
+    }
+
+    /** The packed forward (SPEC.md section 8). The default runs each sequence as a {@link #forward} on views. */
+    default void forwardPacked(PackedForwardCall call) {
+        PerSequence.forward(this, call, false, false);
+    }
+
+    /**
+     * As {@link #forwardPacked}, also keeping what {@link #backwardPacked} can use, as
+     * {@link #forwardKeeping} does for the dense call; null where nothing is kept. Called only with
+     * dense states (no pool).
+     */
+    default Residuals forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
+        return PerSequence.forward(this, call, true, forDecayGradient);
+    }
+
+    /** The packed backward. The default runs each sequence as a {@link #backward} on views. */
+    default void backwardPacked(PackedBackwardCall call) {
+        PerSequence.backward(this, call);
+    }
+
+    /** One decode step by pool slot. The default runs each sequence as a {@link #decode} on views. */
+    default void decodeSlots(SlotDecodeCall call) {
+        PerSequence.decode(this, call);
+    }
+
+    /** Draft tokens from pool slots, which stay unchanged. The default runs a {@link #forward} per sequence. */
+    default void draft(DraftCall call) {
+        PerSequence.draft(this, call);
+    }
+
+    /** Advances pool slots by accepted draft tokens. The default runs one {@link #decode} per accepted token. */
+    default void commit(CommitCall call) {
+        PerSequence.commit(this, call);
+    }
 
     /**
      * Runs {@code work} and returns how long it took on this backend's own clock, in milliseconds.

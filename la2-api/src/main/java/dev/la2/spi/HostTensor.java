@@ -102,6 +102,16 @@ public final class HostTensor implements Tensor {
         return new HostTensor(owner, backend, dtype, shape, memory, null);
     }
 
+    /**
+     * {@code shape.elementCount()} elements starting at element {@code elementOffset}, sharing this
+     * tensor's memory and owner; nothing to close (closing it does not free the memory).
+     */
+    public HostTensor view(long elementOffset, Shape shape) {
+        checkOpen();
+        MemorySegment part = segment.asSlice(elementOffset * dtype.byteSize(), shape.elementCount() * dtype.byteSize());
+        return new HostTensor(owner, backend, dtype, shape, part, null);
+    }
+
     public Object owner() {
         return owner;
     }

@@ -19,12 +19,17 @@ public final class NpyArray {
     private static final ValueLayout.OfShort F2 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F4 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble F8 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt I4 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong I8 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** The element types la2 reads and writes. */
     public enum Type {
         FLOAT16("<f2", 2),
         FLOAT32("<f4", 4),
-        FLOAT64("<f8", 8);
+        FLOAT64("<f8", 8),
+        /** Index arrays only ({@link #readIndices}). */
+        INT32("<i4", 4),
+        INT64("<i8", 8);
 
         private final String descr;
         private final int byteSize;
@@ -72,6 +77,20 @@ public final class NpyArray {
         return new NpyArray(Type.FLOAT16, shape.clone(), data);
     }
 
+    public static NpyArray of(int[] values, int... shape) {
+        checkCount(values.length, shape);
+        MemorySegment data = Arena.ofAuto().allocate((long) values.length * 4, 8);
+        MemorySegment.copy(values, 0, data, I4, 0, values.length);
+        return new NpyArray(Type.INT32, shape.clone(), data);
+    }
+
+    public static NpyArray of(long[] values, int... shape) {
+        checkCount(values.length, shape);
+        MemorySegment data = Arena.ofAuto().allocate((long) values.length * 8, 8);
+        MemorySegment.copy(values, 0, data, I8, 0, values.length);
+        return new NpyArray(Type.INT64, shape.clone(), data);
+    }
+
     public static NpyArray of(double[] values, int... shape) {
         checkCount(values.length, shape);
         MemorySegment data = Arena.ofAuto().allocate((long) values.length * 8, 8);
@@ -115,6 +134,12 @@ public final class NpyArray {
                     out[i] = (float) data.getAtIndex(F8, i);
                 }
             }
+            case INT32, INT64 -> {
+                int[] values = toIntArray();
+                for (int i = 0; i < n; i++) {
+                    out[i] = values[i];
+                }
+            }
         }
         return out;
     }
@@ -150,7 +175,38 @@ public final class NpyArray {
      * @throws NpyFormatException  if the file is not a C-ordered little-endian float16/32/64 array
      */
     public static NpyArray read(Path file) throws IOException {
-        return NpyFile.read(file);
+        return NpyFile.read(file, false);
+    }
+
+    /**
+     * Reads a C-ordered little-endian int32 or int64 array (sequence offsets, slots).
+     *
+     * @throws NpyFormatException if the file is not one
+     */
+    public static NpyArray readIndices(Path file) throws IOException {
+        return NpyFile.read(file, true);
+    }
+
+    /**
+     * The elements of an int32 or int64 array as ints.
+     *
+     * @throws IllegalArgumentException if the array holds floats or a value outside the int range
+     */
+    public int[] toIntArray() {
+        int n = Math.toIntExact(elementCount());
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) {
+            long x = switch (type) {
+                case INT32 -> data.getAtIndex(I4, i);
+                case INT64 -> data.getAtIndex(I8, i);
+                default -> throw new IllegalArgumentException("a " + type.descr() + " array holds no indices");
+            };
+            if (x != (int) x) {
+                throw new IllegalArgumentException("value " + x + " at index " + i + " is outside the int32 range");
+            }
+            out[i] = (int) x;
+        }
+        return out;
     }
 
     /** Writes the array as .npy version 1.0 (2.0 if the header needs more than 64 KiB). */

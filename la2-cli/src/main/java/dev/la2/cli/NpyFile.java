@@ -27,7 +27,7 @@ final class NpyFile {
     }
 
     /** {@link NpyArray#read}: checks the framing and the data's length, then maps the data. */
-    static NpyArray read(Path file) throws IOException {
+    static NpyArray read(Path file, boolean indices) throws IOException {
         if (Files.isDirectory(file)) {
             throw new NpyFormatException(file + ": is a directory, not a .npy file");
         }
@@ -72,7 +72,7 @@ final class NpyFile {
             headerBytes.get(raw);
             // Versions 1 and 2 are latin-1 (ASCII in practice); version 3 allows UTF-8 field names.
             String header = new String(raw, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
-            NpyHeader h = NpyHeader.parse(file, header);
+            NpyHeader h = NpyHeader.parse(file, header, indices);
             long count = NpyArray.count(h.shape());
             long dataStart = headerStart + headerLength;
             long expected = count * h.type().byteSize();

@@ -13,11 +13,12 @@ import java.util.Set;
  */
 record NpyHeader(NpyArray.Type type, int[] shape) {
     private static final String SUPPORTED = "'<f2' (float16), '<f4' (float32) or '<f8' (float64)";
+    private static final String SUPPORTED_INDICES = "'<i4' (int32) or '<i8' (int64)";
     /** np.lib.format.GROWTH_AXIS_MAX_DIGITS. */
     private static final int GROWTH_DIGITS = 21;
 
     /** Parses NumPy's header, a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } */
-    static NpyHeader parse(Path file, String text) {
+    static NpyHeader parse(Path file, String text, boolean indices) {
         Map<String, Object> dict;
         try {
             Object value = new PythonLiteral(text.strip()).parseWhole();
@@ -40,7 +41,11 @@ record NpyHeader(NpyArray.Type type, int[] shape) {
             throw new NpyFormatException(file + ": structured or record dtypes are not supported (descr " + descr
                     + "); expected " + SUPPORTED);
         }
-        NpyArray.Type type = switch (d) {
+        NpyArray.Type type = indices ? switch (d) {
+            case "<i4" -> NpyArray.Type.INT32;
+            case "<i8" -> NpyArray.Type.INT64;
+            default -> throw new NpyFormatException(file + ": dtype '" + d + "' is not supported; expected " + SUPPORTED_INDICES);
+        } : switch (d) {
             case "<f2" -> NpyArray.Type.FLOAT16;
             case "<f4" -> NpyArray.Type.FLOAT32;
             case "<f8" -> NpyArray.Type.FLOAT64;

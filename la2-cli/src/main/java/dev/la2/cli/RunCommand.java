@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Compute the function (and with --do its gradients) on NumPy .npy arrays.",
                 "",
-                "Arrays are float16 ('<f2'), float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) "
+                "With --cu-seqlens q, k, v and do are packed [T,H,*] sequences (SPEC.md section 8). Arrays are float16 ('<f2'), float32 ('<f4') or float64 ('<f8') in C order. q, k: [B,H,N,D] (bhnd) "
                         + "or [B,N,H,D] (bnhd); v, do: the same with E; decay: [H]; states: [B,H,D,E]. Float64 arrays "
                         + "are computed in FP64 and float16 arrays stored as FP16 (fp32 arithmetic) where the backend "
                         + "has them.",
@@ -81,6 +81,20 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
     Layout layout;
 
+    @Option(names = "--cu-seqlens", paramLabel = "FILE", description = "Sequence offsets (int32 or int64, [S+1], from 0 "
+            + "to T): q, k [T,H,D], v and do [T,H,E] hold S packed sequences; states are then [S,H,D,E] (--layout does "
+            + "not apply).")
+    Path cuSeqlensFile;
+
+    @Option(names = "--state-pool", paramLabel = "FILE", description = "With --cu-seqlens and --slots: a state pool "
+            + "[P,H,D,E] in place of --initial-state; sequence i starts from slot slots[i] and leaves its final state "
+            + "there. Writes state_pool.npy, the pool after the call, instead of final_state.npy.")
+    Path statePoolFile;
+
+    @Option(names = "--slots", paramLabel = "FILE", description = "Each sequence's pool slot (int32 or int64, [S]); -1: "
+            + "start from zero, write nothing back.")
+    Path slotsFile;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory for the result files (created if missing).")
     Path outDir;
 
@@ -96,6 +110,13 @@ final class RunCommand implements Callable<Integer> {
         }
         if (Files.exists(outDir) && !Files.isDirectory(outDir)) {
             throw new CliException("--out " + outDir + ": exists and is not a directory");
+        }
+        if (cuSeqlensFile != null) {
+            return new PackedRun(this).call(out, err);
+        }
+        if (statePoolFile != null || slotsFile != null) {
+            throw new CliException((statePoolFile != null ? "--state-pool" : "--slots") + " needs --cu-seqlens (pools "
+                    + "serve packed sequences)");
         }
 
         NpyArray q = read("--q", qFile);
@@ -135,22 +156,8 @@ final class RunCommand implements Callable<Integer> {
 
         Map<String, NpyArray> results = new LinkedHashMap<>();
         try (LightningAttention la = LightningAttention.open(selection.backend, selection.options())) {
-            DType wanted = switch (fileType) {
-                case FLOAT16 -> DType.FP16;
-                case FLOAT32 -> DType.FP32;
-                case FLOAT64 -> DType.FP64;
-            };
-            DType dtype = la.dtypes().contains(wanted) ? wanted : DType.FP32;
-            if (dtype != wanted) {
-                err.println("la2 run: note: backend '" + la.backendName() + "' has no " + wanted + "; computing the "
-                        + fileType.name().toLowerCase(java.util.Locale.ROOT) + " arrays in FP32 (results are written as "
-                        + fileType.name().toLowerCase(java.util.Locale.ROOT) + ")");
-            }
-            // States and the decay gradient are held in the state type: FP32 for 16-bit sequences.
-            NpyArray.Type stateFileType = fileType == NpyArray.Type.FLOAT16 ? NpyArray.Type.FLOAT32 : fileType;
-            if (!la.dtypes().contains(dtype)) {
-                throw new CliException("--backend " + la.backendName() + ": supports " + la.dtypes() + ", not " + dtype);
-            }
+            DType dtype = dtypeFor(la, fileType, err);
+            NpyArray.Type stateFileType = stateFileType(fileType);
             DType state = dtype.stateType();
             List<Tensor> made = new ArrayList<>();
             try {
@@ -170,31 +177,72 @@ final class RunCommand implements Callable<Integer> {
                     Tensor tdo = track(made, tensor(la, dOut, dtype));
                     Tensor tdf = dFinal == null ? null : track(made, tensor(la, dFinal, state));
                     try (Gradients g = la.backward(inputs, tdo, tdf, options)) {
-                        results.put("dq.npy", result(g.dq(), fileType, q.shape()));
-                        results.put("dk.npy", result(g.dk(), fileType, k.shape()));
-                        results.put("dv.npy", result(g.dv(), fileType, valueShape));
-                        results.put("dinitial_state.npy", result(g.dInitialState(), stateFileType, stateShape));
-                        if (learnableDecay) {
-                            results.put("ddecay.npy", result(g.dDecay(), stateFileType, new int[] {h}));
-                        }
+                        putGradients(results, g, fileType, q.shape(), valueShape, stateShape);
                     }
                 }
             } finally {
                 made.forEach(Tensor::close);
             }
-            writeAll(results);
+            writeAll(outDir, results);
             out.println("la2 run: backend " + la.backendName() + ", " + dtype + ", " + layout + ", B=" + b + " H=" + h
                     + " N=" + n + " D=" + d + " E=" + e + ", scale " + scale);
         }
-        for (Map.Entry<String, NpyArray> r : results.entrySet()) {
-            out.println("  wrote " + outDir.resolve(r.getKey()) + "  " + r.getValue());
-        }
+        listWritten(out, outDir, results);
         return 0;
     }
 
-    private static NpyArray read(String option, Path file) throws IOException {
+    /** The storage type for arrays of {@code fileType}: its own where the backend has it, else FP32 (said on stderr). */
+    static DType dtypeFor(LightningAttention la, NpyArray.Type fileType, PrintWriter err) {
+        DType wanted = switch (fileType) {
+            case FLOAT16 -> DType.FP16;
+            case FLOAT32 -> DType.FP32;
+            case FLOAT64 -> DType.FP64;
+            case INT32, INT64 -> throw new IllegalStateException("sequence arrays are float arrays");
+        };
+        DType dtype = la.dtypes().contains(wanted) ? wanted : DType.FP32;
+        if (dtype != wanted) {
+            err.println("la2 run: note: backend '" + la.backendName() + "' has no " + wanted + "; computing the "
+                    + fileType.name().toLowerCase(java.util.Locale.ROOT) + " arrays in FP32 (results are written as "
+                    + fileType.name().toLowerCase(java.util.Locale.ROOT) + ")");
+        }
+        if (!la.dtypes().contains(dtype)) {
+            throw new CliException("--backend " + la.backendName() + ": supports " + la.dtypes() + ", not " + dtype);
+        }
+        return dtype;
+    }
+
+    /** States and the decay gradient are held in the state type: FP32 for 16-bit sequences. */
+    static NpyArray.Type stateFileType(NpyArray.Type fileType) {
+        return fileType == NpyArray.Type.FLOAT16 ? NpyArray.Type.FLOAT32 : fileType;
+    }
+
+    /** dq, dk, dv, dinitial_state and, when computed, ddecay. */
+    static void putGradients(Map<String, NpyArray> results, Gradients g, NpyArray.Type fileType, int[] keyShape,
+                             int[] valueShape, int[] stateShape) {
+        NpyArray.Type stateType = stateFileType(fileType);
+        results.put("dq.npy", result(g.dq(), fileType, keyShape));
+        results.put("dk.npy", result(g.dk(), fileType, keyShape));
+        results.put("dv.npy", result(g.dv(), fileType, valueShape));
+        results.put("dinitial_state.npy", result(g.dInitialState(), stateType, stateShape));
+        if (g.dDecay() != null) {
+            results.put("ddecay.npy", result(g.dDecay(), stateType, new int[] {stateShape[1]}));
+        }
+    }
+
+    static void listWritten(PrintWriter out, Path outDir, Map<String, NpyArray> results) {
+        for (Map.Entry<String, NpyArray> r : results.entrySet()) {
+            out.println("  wrote " + outDir.resolve(r.getKey()) + "  " + r.getValue());
+        }
+    }
+
+    static NpyArray read(String option, Path file) throws IOException {
+        return read(option, file, false);
+    }
+
+    /** A float array, or with {@code indices} an int32 or int64 one; failures name the option and file. */
+    static NpyArray read(String option, Path file, boolean indices) throws IOException {
         try {
-            return NpyArray.read(file);
+            return indices ? NpyArray.readIndices(file) : NpyArray.read(file);
         } catch (NoSuchFileException e) {
             throw new CliException(option + " " + file + ": no such file");
         } catch (AccessDeniedException e) {
@@ -204,11 +252,11 @@ final class RunCommand implements Callable<Integer> {
         }
     }
 
-    private static Shape shape(NpyArray a) {
+    static Shape shape(NpyArray a) {
         return Shape.of(a.shape());
     }
 
-    private static void rank(String option, Path file, NpyArray a, int rank, String expected) {
+    static void rank(String option, Path file, NpyArray a, int rank, String expected) {
         if (a.rank() != rank) {
             throw new CliException(option + " " + file + ": got shape " + a.shapeString() + " (rank " + a.rank()
                     + "); expected rank " + rank + ", " + expected);
@@ -220,14 +268,14 @@ final class RunCommand implements Callable<Integer> {
         }
     }
 
-    private static void same(String option, Path file, NpyArray a, int[] shape, String expected) {
+    static void same(String option, Path file, NpyArray a, int[] shape, String expected) {
         if (!Arrays.equals(a.shape(), shape)) {
             throw new CliException(option + " " + file + ": got shape " + a.shapeString() + "; expected "
                     + Arrays.toString(shape).replace('[', '(').replace(']', ')') + " (" + expected + ")");
         }
     }
 
-    private static void sameType(String option, Path file, NpyArray a, NpyArray.Type type) {
+    static void sameType(String option, Path file, NpyArray a, NpyArray.Type type) {
         if (a.type() != type) {
             throw new CliException(option + " " + file + ": got dtype '" + a.type().descr() + "'; expected '"
                     + type.descr() + "' like q (q, k, v and do share one dtype)");
@@ -235,7 +283,7 @@ final class RunCommand implements Callable<Integer> {
     }
 
     /** Zero-copy from the mapped file where the element types agree (and memory is little-endian). */
-    private static Tensor tensor(LightningAttention la, NpyArray a, DType dtype) {
+    static Tensor tensor(LightningAttention la, NpyArray a, DType dtype) {
         Shape shape = Shape.of(a.shape());
         boolean rawMatches = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN
                 && (a.type() == NpyArray.Type.FLOAT16 && dtype == DType.FP16
@@ -248,15 +296,16 @@ final class RunCommand implements Callable<Integer> {
                 : la.tensor(a.toFloatArray(), dtype, shape);
     }
 
-    private static NpyArray result(Tensor t, NpyArray.Type type, int[] shape) {
+    static NpyArray result(Tensor t, NpyArray.Type type, int[] shape) {
         return switch (type) {
             case FLOAT16 -> NpyArray.ofFloat16(t.toFloatArray(), shape);
             case FLOAT32 -> NpyArray.of(t.toFloatArray(), shape);
             case FLOAT64 -> NpyArray.of(t.toDoubleArray(), shape);
+            case INT32, INT64 -> throw new IllegalStateException("results are float arrays");
         };
     }
 
-    private static Tensor track(List<Tensor> made, Tensor t) {
+    static Tensor track(List<Tensor> made, Tensor t) {
         made.add(t);
         return t;
     }
@@ -265,7 +314,7 @@ final class RunCommand implements Callable<Integer> {
      * Everything was computed before this: write each file under a temporary name, then rename, so a
      * reader never sees a half-written array and a failure leaves no partial set behind.
      */
-    private void writeAll(Map<String, NpyArray> results) throws IOException {
+    static void writeAll(Path outDir, Map<String, NpyArray> results) throws IOException {
         Files.createDirectories(outDir);
         Map<Path, Path> written = new LinkedHashMap<>();
         try {

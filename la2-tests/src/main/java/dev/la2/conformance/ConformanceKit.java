@@ -53,7 +53,8 @@ import org.opentest4j.TestAbortedException;
  * turns failures into messages that name the case and the seed. The families' checks live beside
  * it: {@code ForwardChecks}, {@code GradientChecks}, {@code KeptStateChecks}, {@code ChainingCheck},
  * {@code DecodeCheck}, {@code AllocatingCheck} and the {@code MisuseCatalogue}; their sizes in
- * {@code Cases}.
+ * {@code Cases}. The serving calls (SPEC.md section 8) have {@code PackedChecks}, {@code SlotChecks}
+ * and {@code PackedMisuses}, sized in {@code PackedCases}.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 public abstract class ConformanceKit {
@@ -235,11 +236,46 @@ public abstract class ConformanceKit {
                                 (rng, context) -> m.check(la, cfg, base, rng, context))))));
     }
 
+    /** Packed sequences with dense states equal the same sequences one by one (SPEC.md section 8). */
+    @TestFactory
+    public Stream<DynamicNode> packed() {
+        return perConfiguration("packed", PackedCases.forward(random("packed cases")), new PackedChecks(la)::forward);
+    }
+
+    /** The packed backward, recomputing and from a kept forward, against the reference. */
+    @TestFactory
+    public Stream<DynamicNode> packedBackward() {
+        SplittableRandom rng = random("packed backward cases");
+        return Stream.concat(perConfiguration("packed backward", PackedCases.backward(rng), new PackedChecks(la)::backward),
+                perConfiguration("pooled backward", PackedCases.pooledBackward(), new SlotChecks(la)::pooledBackward));
+    }
+
+    /** Packed calls through a state pool: permuted and padded slots, and a prefill in two pieces. */
+    @TestFactory
+    public Stream<DynamicNode> pooled() {
+        return Stream.concat(perConfiguration("pooled", PackedCases.pooled(random("pooled cases")), new SlotChecks(la)::pooled),
+                perConfiguration("prefill in pieces", PackedCases.pieces(), new SlotChecks(la)::pieces));
+    }
+
+    /** Decode by slot, and draft plus commit, equal the forward. */
+    @TestFactory
+    public Stream<DynamicNode> slotDecode() {
+        return Stream.concat(perConfiguration("decode by slot", PackedCases.decode(), new SlotChecks(la)::decode),
+                perConfiguration("draft and commit", PackedCases.draft(), new SlotChecks(la)::draft));
+    }
+
+    /** Bad packed and slot calls fail naming the argument and change nothing. */
+    @TestFactory
+    public Stream<DynamicNode> packedMisuse() {
+        return perConfiguration("packed misuse", PackedMisuses.all(),
+                (cfg, m, rng, context) -> PackedMisuses.check(la, m, cfg, rng, context));
+    }
+
     // ------------------------------------------------------------------------------ machinery
 
     @FunctionalInterface
-    interface CaseCheck {
-        void run(Configuration cfg, Case c, SplittableRandom rng, String context) throws Exception;
+    interface CaseCheck<C> {
+        void run(Configuration cfg, C c, SplittableRandom rng, String context) throws Exception;
     }
 
     @FunctionalInterface
@@ -252,7 +288,7 @@ public abstract class ConformanceKit {
         return LightningAttention.open(backendName(), backendOptions());
     }
 
-    private Stream<DynamicNode> perConfiguration(String kind, List<Case> cases, CaseCheck check) {
+    private <C> Stream<DynamicNode> perConfiguration(String kind, List<C> cases, CaseCheck<C> check) {
         if (la == null) {
             return Stream.empty(); // backendOpens() reports why
         }
@@ -265,7 +301,7 @@ public abstract class ConformanceKit {
      * Runs one case with its own random stream and turns anything the backend throws into a
      * failure that names the case, the backend and the seed.
      */
-    private void guarded(String kind, Configuration cfg, Case c, Body body) {
+    private void guarded(String kind, Configuration cfg, Object c, Body body) {
         String context = kind + " " + cfg + " " + c + " [backend '" + la.backendName() + "', seed " + seed
                 + ": replay with -D" + SEED_PROPERTY + "=" + seed + "]";
         SplittableRandom rng = random(kind + "|" + cfg + "|" + c);

@@ -94,6 +94,11 @@ public final class FaultyProvider implements BackendProvider {
         }
 
         @Override
+        public Tensor view(Tensor t, long elementOffset, Shape shape) {
+            return delegate.view(t, elementOffset, shape);
+        }
+
+        @Override
         public void forward(ForwardCall c) {
             switch (bug) {
                 case IGNORE_INITIAL_STATE -> delegate.forward(new ForwardCall(c.shape(), c.q(), c.k(), c.v(), c.decay(),

@@ -102,6 +102,12 @@ final class CpuBackend implements AttentionBackend {
         return Optional.of(HostTensor.wrap(this, name(), memory, dtype, shape));
     }
 
+    /** A slice of a host tensor's memory (the packed and slot calls' defaults run on these). */
+    @Override
+    public Tensor view(Tensor t, long elementOffset, Shape shape) {
+        return ((HostTensor) t).view(elementOffset, shape);
+    }
+
     @Override
     public boolean owns(Tensor tensor) {
         return tensor instanceof HostTensor host && host.owner() == this;
