@@ -1,6 +1,8 @@
 package dev.la2.backend.cuda;
 
+import static dev.la2.backend.cuda.Driver.check;
 import static dev.la2.backend.cuda.PassArgs.t;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 
 import dev.la2.api.BackendOptions;
 import dev.la2.api.DType;
@@ -99,6 +101,22 @@ final class CudaBackend implements AttentionBackend {
         } finally {
             device.unlock();
         }
+    }
+
+    /** A range of {@code tensor}'s device memory; the packed and slot calls run on such views. */
+    @Override
+    public Tensor view(Tensor tensor, long elementOffset, Shape shape) {
+        return t(tensor).view(elementOffset, shape);
+    }
+
+    /** Device to device, queued on the stream. */
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        device.locked(() -> {
+            CudaTensor from = t(src), to = t(dst);
+            to.written();
+            check(cuMemcpyDtoDAsync(to.ptr(), from.ptr(), from.byteSize(), device.stream), "cuMemcpyDtoDAsync");
+        });
     }
 
     // ---- transfers -----------------------------------------------------------------------------

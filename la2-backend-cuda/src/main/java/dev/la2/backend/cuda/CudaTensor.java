@@ -8,11 +8,15 @@ import dev.la2.spi.TrackedTensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
+import jcuda.driver.CUdeviceptr;
 
 /**
  * A tensor in device memory of one {@link CudaBackend}. Transfers go through the backend's pinned
  * staging buffers on its stream: uploads return once the data is staged (the copy itself may still
  * be in flight, ordered before any later kernel), downloads wait for the stream.
+ *
+ * <p>A view ({@link #view}) is a range of another tensor's memory: it shares that tensor's block,
+ * version and open state, and closing it releases nothing.
  */
 final class CudaTensor implements TrackedTensor {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -21,6 +25,9 @@ final class CudaTensor implements TrackedTensor {
     private final DType dtype;
     private final Shape shape;
     private final DevicePool.Block block;
+    /** The tensor that owns the block: this one, or the one a view was made of. */
+    private final CudaTensor root;
+    private final long byteOffset;
     private final Cleaner.Cleanable cleanable;
     private volatile boolean closed;
     /** Bumped by every upload, fill and kernel write (see {@link TrackedTensor#version()}). */
@@ -31,7 +38,29 @@ final class CudaTensor implements TrackedTensor {
         this.dtype = dtype;
         this.shape = shape;
         this.block = block;
+        this.root = this;
+        this.byteOffset = 0;
         this.cleanable = CLEANER.register(this, new Release(backend, block));
+    }
+
+    private CudaTensor(CudaTensor of, long byteOffset, Shape shape) {
+        this.backend = of.backend;
+        this.dtype = of.dtype;
+        this.shape = shape;
+        this.block = of.block;
+        this.root = of.root;
+        this.byteOffset = of.byteOffset + byteOffset;
+        this.cleanable = null;
+    }
+
+    /** {@code shape.elementCount()} elements from element {@code elementOffset} on, without a copy. */
+    CudaTensor view(long elementOffset, Shape shape) {
+        checkOpen();
+        if (elementOffset < 0 || elementOffset + shape.elementCount() > elementCount()) {
+            throw new IllegalArgumentException("view of " + shape.elementCount() + " elements at " + elementOffset
+                    + " of a tensor of " + elementCount());
+        }
+        return new CudaTensor(this, elementOffset * dtype.byteSize(), shape);
     }
 
     /** Returns the block to the pool; holds no reference to the tensor. */
@@ -46,24 +75,28 @@ final class CudaTensor implements TrackedTensor {
         return backend;
     }
 
-    DevicePool.Block block() {
+    /** The device address of the first element. */
+    CUdeviceptr ptr() {
         checkOpen();
-        return block;
+        return block.ptr().withByteOffset(byteOffset);
     }
 
     long address() {
         checkOpen();
-        return block.address();
+        return block.address() + byteOffset;
     }
 
-    /** An upload, fill or kernel has written (or is queued to write) this tensor; under the backend's lock. */
+    /**
+     * An upload, fill or kernel has written (or is queued to write) this tensor; under the backend's
+     * lock. A view counts for the whole tensor it was made of.
+     */
     void written() {
-        version++;
+        root.version++;
     }
 
     @Override
     public long version() {
-        return version;
+        return root.version;
     }
 
     @Override
@@ -83,7 +116,7 @@ final class CudaTensor implements TrackedTensor {
 
     @Override
     public boolean isClosed() {
-        return closed;
+        return closed || root.closed;
     }
 
     @Override
@@ -194,12 +227,14 @@ final class CudaTensor implements TrackedTensor {
     public void close() {
         if (!closed) {
             closed = true;
-            cleanable.clean();
+            if (cleanable != null) {
+                cleanable.clean();
+            }
         }
     }
 
     private void checkOpen() {
-        if (closed) {
+        if (isClosed()) {
             throw new IllegalStateException("tensor " + dtype + " " + shape + " of backend '" + backend.name() + "' is closed");
         }
     }
@@ -213,6 +248,7 @@ final class CudaTensor implements TrackedTensor {
 
     @Override
     public String toString() {
-        return "CudaTensor[" + backend.name() + ", " + dtype + " " + shape + (closed ? ", closed]" : "]");
+        return "CudaTensor[" + backend.name() + ", " + dtype + " " + shape + (root != this ? ", view" : "")
+                + (isClosed() ? ", closed]" : "]");
     }
 }

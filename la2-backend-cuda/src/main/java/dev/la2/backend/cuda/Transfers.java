@@ -89,7 +89,7 @@ final class Transfers {
             int buf = next;
             next ^= 1;
             check(cuEventSynchronize(stagingFree[buf]), "cuEventSynchronize");
-            slice.copy(buf, first, count, t.block().ptr().withByteOffset(first * size), (long) count * size);
+            slice.copy(buf, first, count, t.ptr().withByteOffset(first * size), (long) count * size);
         }
     }
 
@@ -97,9 +97,9 @@ final class Transfers {
         t.written();
         long n = t.elementCount();
         switch (t.dtype()) {
-            case FP32 -> check(cuMemsetD32Async(t.block().ptr(), Float.floatToRawIntBits((float) value), n, stream), "cuMemsetD32Async");
-            case BF16 -> check(cuMemsetD16Async(t.block().ptr(), HalfFloats.toBf16((float) value), n, stream), "cuMemsetD16Async");
-            case FP16 -> check(cuMemsetD16Async(t.block().ptr(), HalfFloats.toFp16((float) value), n, stream), "cuMemsetD16Async");
+            case FP32 -> check(cuMemsetD32Async(t.ptr(), Float.floatToRawIntBits((float) value), n, stream), "cuMemsetD32Async");
+            case BF16 -> check(cuMemsetD16Async(t.ptr(), HalfFloats.toBf16((float) value), n, stream), "cuMemsetD16Async");
+            case FP16 -> check(cuMemsetD16Async(t.ptr(), HalfFloats.toFp16((float) value), n, stream), "cuMemsetD16Async");
             case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
         }
     }
