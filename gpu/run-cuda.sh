@@ -12,12 +12,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+JAVA_HOME=$(bash "$root/scripts/find-jdk.sh") || exit 2
+export JAVA_HOME
 m2=${M2_REPO:-$HOME/.m2/repository}
 # dependency versions: the root pom's properties
 prop() { sed -n "s|.*<$1>\(.*\)</$1>.*|\1|p" "$root/pom.xml" | head -1; }
 jcuda_version=$(prop jcuda.version)
-junit_platform_version=$(prop junit.platform.version)
+junit_version=$(prop junit.version)
+# JUnit 5.x.y ships its platform (the console launcher) as 1.x.y
+junit_platform_version=${junit_version:+1.${junit_version#5.}}
 assertj_version=$(prop assertj.version)
 picocli_version=$(prop picocli.version)
 slf4j_version=$(prop slf4j.version)
