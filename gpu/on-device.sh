@@ -11,7 +11,7 @@
 #          host cores with its state-copy floor, B = 1, 16, 128 (run only when named)
 #   lab:   .gpu/kernel-lab (the sweep kernels alone, checked against the fp32-FMA sweep) at N=2048
 #          and 32768 (run only when named)
-# Logs go to $OUT/la2-gpu-logs.tgz (the device tool returns at most 8 files); summaries are printed.
+# Logs go to $OUT/la2-gpu-logs.tgz (OUT defaults to /tmp/la2-out); summaries are printed.
 # Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true

@@ -8,7 +8,7 @@
 #                 and a slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ,
 #                 picocli, SLF4J and JMH's runner (never ND4J: its natives are hundreds of MB)
 #   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
-# Then, with the device tool:  run(command="bash gpu/on-device.sh", carry=[".gpu"], timeout_s=600)
+# Then copy the repository with .gpu/ to the GPU machine and run there, from its root:  bash gpu/on-device.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
