@@ -6,10 +6,9 @@ import java.util.Arrays;
  * Where each sequence of a packed call lies (SPEC.md section 8): sequence i is tokens
  * {@code offsets[i]} to {@code offsets[i+1]} of the packed [T, H, F] tensors, for S sequences given
  * by S+1 offsets from 0 to T (flash-linear-attention's {@code cu_seqlens}). A sequence may be
- * empty: its state passes through unchanged. The array is copied in and out.
- *
- * @throws La2ArgumentException naming {@code offsets} unless it holds at least one offset, starts
- *                              at 0 and never decreases
+ * empty: its state passes through unchanged. The array is copied in and out. The constructor
+ * throws {@link La2ArgumentException} naming {@code offsets} unless it holds at least one offset,
+ * starts at 0 and never decreases.
  */
 public record SequenceOffsets(int[] offsets) {
 
