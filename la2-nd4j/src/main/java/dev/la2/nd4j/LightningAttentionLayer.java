@@ -193,7 +193,7 @@ public class LightningAttentionLayer extends FeedForwardLayer {
         this.scale = scale;
     }
 
-    /** The la2 backend's name, or null to choose automatically (see {@link BackendCache#get}). */
+    /** The preferred la2 backend's name, or null to choose automatically (see {@link BackendCache#preferred}). */
     public String getBackend() {
         return backend;
     }

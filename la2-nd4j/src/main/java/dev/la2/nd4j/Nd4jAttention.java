@@ -6,7 +6,9 @@ import dev.la2.api.DType;
 import dev.la2.api.Gradients;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.PackedInputs;
 import dev.la2.api.SavedForward;
+import dev.la2.api.SequenceOffsets;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import java.lang.foreign.MemorySegment;
@@ -179,6 +181,55 @@ public final class Nd4jAttention {
         }
     }
 
+    /**
+     * A packed forward (SPEC.md section 8): q, k [T, H, D] and v, {@code output} [T, H, E] token-major,
+     * sequence i at tokens {@code offsets[i]} to {@code offsets[i+1]}; states [S, H, D, E]
+     * ({@code initialState} and {@code finalState} may be null). Returns what the backend kept when
+     * the options ask for it, for {@link #backwardPacked} on the same arrays and offsets.
+     */
+    public SavedForward forwardPacked(INDArray q, INDArray k, INDArray v, INDArray decay, SequenceOffsets offsets,
+                                      INDArray initialState, AttentionOptions options, INDArray output,
+                                      INDArray finalState) {
+        requiredOptions(options);
+        Dims d = packedDims(q, k, v, offsets);
+        try (Bindings b = new Bindings()) {
+            PackedInputs in = b.packedInputs(q, k, v, decay, offsets, initialState, d);
+            Tensor to = b.packedOut(required(output, "output"), d, d.valueDim(), "output");
+            Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
+            SavedForward saved = attention.forwardPacked(in, options, to, tf);
+            try {
+                b.copyBack();
+            } catch (RuntimeException | Error e) {
+                if (saved != null) {
+                    saved.close();
+                }
+                throw e;
+            }
+            return saved;
+        }
+    }
+
+    /** Gradients of {@link #forwardPacked}, into {@code into} ([S, H, D, E] dInitialState); dFinalState may be null. */
+    public void backwardPacked(INDArray q, INDArray k, INDArray v, INDArray decay, SequenceOffsets offsets,
+                               INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options,
+                               SavedForward saved, Grads into) {
+        requiredOptions(options);
+        required(into, "into");
+        Dims d = packedDims(q, k, v, offsets);
+        try (Bindings b = new Bindings()) {
+            PackedInputs in = b.packedInputs(q, k, v, decay, offsets, initialState, d);
+            Tensor tdo = b.packedIn(required(dOutput, "dOutput"), d, d.valueDim(), "dOutput");
+            Tensor tdf = dFinalState == null ? null : b.state(dFinalState, d, "dFinalState");
+            Tensor gq = b.packedOut(required(into.dq(), "into.dq"), d, d.keyDim(), "into.dq");
+            Tensor gk = b.packedOut(required(into.dk(), "into.dk"), d, d.keyDim(), "into.dk");
+            Tensor gv = b.packedOut(required(into.dv(), "into.dv"), d, d.valueDim(), "into.dv");
+            Tensor gs = b.stateOut(required(into.dInitialState(), "into.dInitialState"), d, "into.dInitialState");
+            Tensor gd = into.dDecay() == null ? null : b.vectorOut(into.dDecay(), d, "into.dDecay");
+            attention.backwardPacked(in, tdo, tdf, options, saved, new Gradients(gq, gk, gv, gs, gd));
+            b.copyBack();
+        }
+    }
+
     // ------------------------------------------------------------------ shapes
 
     private static Dims dims(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v) {
@@ -222,6 +273,28 @@ public final class Nd4jAttention {
                 yield new Dims(toInt(s[0]), heads, toInt(s[timeAxis]), toInt(qf / heads), toInt(vf / heads), dtype);
             }
         };
+    }
+
+    /** Packed extents: S sequences (the batch of the states), T tokens. */
+    private static Dims packedDims(INDArray q, INDArray k, INDArray v, SequenceOffsets offsets) {
+        required(offsets, "offsets");
+        required(q, "q");
+        required(k, "k");
+        required(v, "v");
+        DType dtype = Nd4jTensors.dtype(q.dataType(), "q");
+        sameType(k, "k", q.dataType());
+        sameType(v, "v", q.dataType());
+        for (INDArray a : new INDArray[] {q, k, v}) {
+            if (a.rank() != 3 || a.size(0) != offsets.tokens() || a.size(1) != q.size(1)) {
+                throw new La2ArgumentException(a == q ? "q" : a == k ? "k" : "v", "shape " + Arrays.toString(a.shape()),
+                        "[" + offsets.tokens() + " (the last offset), H, F] with H as q");
+            }
+        }
+        if (!Arrays.equals(q.shape(), k.shape())) {
+            throw new La2ArgumentException("k", "shape " + Arrays.toString(k.shape()), Arrays.toString(q.shape()) + " as q");
+        }
+        return new Dims(toInt(offsets.sequences()), toInt(q.size(1)), offsets.tokens(), toInt(q.size(2)),
+                toInt(v.size(2)), dtype);
     }
 
     private static long[] sequenceShape(SequenceFormat format, Dims d, int features) {
@@ -305,6 +378,27 @@ public final class Nd4jAttention {
         Tensor in(SequenceFormat format, INDArray a, Dims d, int features, String name) {
             checkShape(a, sequenceShape(format, d, features), name);
             return input(logical(format, a), d.dtype(), physical(format, d, features), name);
+        }
+
+        PackedInputs packedInputs(INDArray q, INDArray k, INDArray v, INDArray decay, SequenceOffsets offsets,
+                                  INDArray initialState, Dims d) {
+            Tensor tq = packedIn(q, d, d.keyDim(), "q");
+            Tensor tk = packedIn(k, d, d.keyDim(), "k");
+            Tensor tv = packedIn(v, d, d.valueDim(), "v");
+            Tensor td = vector(decay, d, "decay");
+            Tensor ts = initialState == null ? null : state(initialState, d, "initialState");
+            return new PackedInputs(tq, tk, tv, td, offsets, ts);
+        }
+
+        Tensor packedIn(INDArray a, Dims d, int features, String name) {
+            checkShape(a, new long[] {d.tokens(), d.heads(), features}, name);
+            return input(a, d.dtype(), Shape.of(d.tokens(), d.heads(), features), name);
+        }
+
+        Tensor packedOut(INDArray a, Dims d, int features, String name) {
+            checkShape(a, new long[] {d.tokens(), d.heads(), features}, name);
+            sameType(a, name, Nd4jTensors.dataType(d.dtype()));
+            return output(a, d.dtype(), Shape.of(d.tokens(), d.heads(), features));
         }
 
         Tensor state(INDArray a, Dims d, String name) {
