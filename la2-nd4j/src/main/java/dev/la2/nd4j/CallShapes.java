@@ -25,12 +25,7 @@ final class CallShapes {
         if (format == null) {
             throw new La2ArgumentException("format", "null", "one of " + Arrays.toString(SequenceFormat.values()));
         }
-        required(q, "q");
-        required(k, "k");
-        required(v, "v");
-        DType dtype = Nd4jTensors.dtype(q.dataType(), "q");
-        sameType(k, "k", q.dataType());
-        sameType(v, "v", q.dataType());
+        DType dtype = sequenceType(q, k, v);
         checkRank(q, "q", format);
         checkRank(k, "k", format);
         checkRank(v, "v", format);
@@ -64,15 +59,21 @@ final class CallShapes {
         };
     }
 
-    /** Packed extents: S sequences (the batch of the states), T tokens. */
-    static Dims packedDims(INDArray q, INDArray k, INDArray v, SequenceOffsets offsets) {
-        required(offsets, "offsets");
+    /** The la2 type of q, k and v, which must all be given and of one type. */
+    private static DType sequenceType(INDArray q, INDArray k, INDArray v) {
         required(q, "q");
         required(k, "k");
         required(v, "v");
         DType dtype = Nd4jTensors.dtype(q.dataType(), "q");
         sameType(k, "k", q.dataType());
         sameType(v, "v", q.dataType());
+        return dtype;
+    }
+
+    /** Packed extents: S sequences (the batch of the states), T tokens. */
+    static Dims packedDims(INDArray q, INDArray k, INDArray v, SequenceOffsets offsets) {
+        required(offsets, "offsets");
+        DType dtype = sequenceType(q, k, v);
         for (INDArray a : new INDArray[] {q, k, v}) {
             if (a.rank() != 3 || a.size(0) != offsets.tokens() || a.size(1) != q.size(1)) {
                 throw new La2ArgumentException(a == q ? "q" : a == k ? "k" : "v", "shape " + Arrays.toString(a.shape()),

@@ -121,15 +121,7 @@ public final class Nd4jAttention {
             Tensor to = b.out(format, required(output, "output"), d, d.valueDim(), "output");
             Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
             SavedForward saved = attention.forward(in, options.withLayout(format.layout()), to, tf);
-            try {
-                b.copyBack();
-            } catch (RuntimeException | Error e) {
-                if (saved != null) {
-                    saved.close();
-                }
-                throw e;
-            }
-            return saved;
+            return b.copyBack(saved);
         }
     }
 
@@ -199,15 +191,7 @@ public final class Nd4jAttention {
             Tensor to = b.packedOut(required(output, "output"), d, d.valueDim(), "output");
             Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
             SavedForward saved = attention.forwardPacked(in, options, to, tf);
-            try {
-                b.copyBack();
-            } catch (RuntimeException | Error e) {
-                if (saved != null) {
-                    saved.close();
-                }
-                throw e;
-            }
-            return saved;
+            return b.copyBack(saved);
         }
     }
 
@@ -376,6 +360,19 @@ public final class Nd4jAttention {
 
         void copyBack() {
             copyBack.forEach(Runnable::run);
+        }
+
+        /** Copies back after a forward call, closing what it kept if that fails; returns it. */
+        SavedForward copyBack(SavedForward saved) {
+            try {
+                copyBack();
+            } catch (RuntimeException | Error e) {
+                if (saved != null) {
+                    saved.close();
+                }
+                throw e;
+            }
+            return saved;
         }
 
         @Override

@@ -9,36 +9,21 @@ import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.NoOp;
 
 /**
  * CacheMode: a training step under a cache mode runs the attention forward once (backprop uses what
  * the forward kept) and gives NONE's gradients; gradient checks pass both ways.
  */
+@ExtendWith(DoublePrecision.class)
 class CacheModeTest {
     private static final int BATCH = 2;
     private static final int STEPS = 7;
-    private static DataType savedDefault;
-    private static DataType savedFloating;
-
-    @BeforeAll
-    static void doublePrecision() {
-        savedDefault = Nd4j.dataType();
-        savedFloating = Nd4j.defaultFloatingPointType();
-        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);
-    }
-
-    @AfterAll
-    static void restore() {
-        Nd4j.setDefaultDataTypes(savedDefault, savedFloating);
-    }
 
     private static MultiLayerNetwork net(CacheMode mode, WorkspaceMode workspaces, RNNFormat format, boolean headNorm) {
         MultiLayerConfiguration conf = Nets.mln(DataType.DOUBLE, new NoOp(), format, true, headNorm);

@@ -17,9 +17,8 @@ import org.deeplearning4j.nn.conf.layers.recurrent.Bidirectional;
 import org.deeplearning4j.nn.conf.layers.recurrent.LastTimeStep;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.weights.WeightInit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -31,23 +30,10 @@ import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /** The layer where DL4J users put recurrent layers: inside Bidirectional, inside LastTimeStep, under truncated BPTT. */
+@ExtendWith(DoublePrecision.class)
 class ContainersTest {
     private static final int BATCH = 3;
     private static final int STEPS = 6;
-    private DataType savedDefault;
-    private DataType savedFloating;
-
-    @BeforeEach
-    void doublePrecision() {
-        savedDefault = Nd4j.dataType();
-        savedFloating = Nd4j.defaultFloatingPointType();
-        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);
-    }
-
-    @AfterEach
-    void restore() {
-        Nd4j.setDefaultDataTypes(savedDefault, savedFloating);
-    }
 
     private static MultiLayerNetwork net(IUpdater updater, Layer wrapped, Layer out) {
         MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(TestData.SEED).dataType(DataType.DOUBLE)
