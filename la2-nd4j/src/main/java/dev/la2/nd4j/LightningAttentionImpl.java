@@ -17,9 +17,9 @@ import java.util.Map;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
 import org.deeplearning4j.nn.api.MaskState;
 import org.deeplearning4j.nn.api.layers.RecurrentLayer;
+import org.deeplearning4j.nn.conf.CacheMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
-import org.deeplearning4j.nn.gradient.DefaultGradient;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.layers.BaseLayer;
 import org.deeplearning4j.nn.workspace.ArrayType;
@@ -36,9 +36,19 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * attention itself run by an la2 backend through {@link Nd4jAttention}.
  *
  * <p>Activations are computed token-major ([minibatch*T, features] row blocks), which is the BNHD
- * layout la2 takes without a copy; only NCW input and output need a transpose. Backprop recomputes
- * the forward pass (DL4J keeps only the input alive between the two), which costs one extra
- * forward but keeps memory at O(T) per layer.
+ * layout la2 takes without a copy; only NCW input and output need a transpose.
+ *
+ * <p>Backprop needs the forward's projections, attention output and pre-activations. With a
+ * {@link CacheMode} other than NONE (as DL4J's LSTM honours it) a training forward keeps them in
+ * the FF_CACHE memory DL4J provides, and the backend keeps its block states
+ * ({@link SavedForward}); backprop then uses them and runs no second forward. With NONE, or when
+ * DL4J provides no cache memory, backprop recomputes the forward, which keeps memory between the
+ * two passes at the input alone.
+ *
+ * <p>A mask whose valid steps are one run per example (padding at the start and/or the end) runs
+ * through the packed call as the examples' true lengths ({@link MaskSegments}), so padding does not
+ * age the carried state. A step masked between valid ones adds nothing to the state but still ages
+ * it by one step of decay.
  */
 public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> implements RecurrentLayer {
     /** Key of the [minibatch, H, D, E] state in {@link #rnnGetPreviousState()}. */
@@ -46,10 +56,30 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
 
     private static final double NORM_EPSILON = 1e-6;
 
+    /** What a forward pass keeps for backprop, and where. */
+    private enum Keep {
+        /** Inference: nothing; scratch in FF_WORKING_MEM. */
+        NOTHING(ArrayType.FF_WORKING_MEM, ArrayType.FF_WORKING_MEM),
+        /** A training forward under a cache mode: kept arrays in FF_CACHE, the output in ACTIVATIONS. */
+        CACHE(ArrayType.FF_CACHE, ArrayType.FF_WORKING_MEM),
+        /** Backprop's own forward: everything in BP_WORKING_MEM, no activations. */
+        BACKPROP(ArrayType.BP_WORKING_MEM, ArrayType.BP_WORKING_MEM);
+
+        final ArrayType kept;
+        final ArrayType scratch;
+
+        Keep(ArrayType kept, ArrayType scratch) {
+            this.kept = kept;
+            this.scratch = scratch;
+        }
+    }
+
     private Map<String, INDArray> stateMap = new HashMap<>();
     private Map<String, INDArray> tbpttStateMap = new HashMap<>();
     /** The initial state the last forward pass in training started from, which backprop must reuse. */
     private INDArray backpropInitialState;
+    /** The last training forward's pass under a cache mode, for the next backprop; null otherwise. */
+    private ForwardPass cached;
 
     public LightningAttentionImpl(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -72,7 +102,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         assertInputSet(false);
         applyDropOutIfNecessary(training, mgr);
         backpropInitialState = null;
-        return forward(input, null, false, training, false, mgr).activations;
+        return trainingForward(null, false, training, mgr).activations;
     }
 
     @Override
@@ -86,7 +116,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             // MultiLayerNetwork.rnnTimeStep turns a 2-d step into [mb, nIn, 1] whatever the format.
             x = x.reshape(x.size(0), 1, nIn);
         }
-        Pass p = forward(x, stateMap.get(STATE_KEY), true, false, false, mgr);
+        ForwardPass p = forward(x, stateMap.get(STATE_KEY), true, false, Keep.NOTHING, mgr);
         stateMap.put(STATE_KEY, p.finalState);
         return single ? p.activations.reshape(p.activations.size(0), p.activations.length() / p.activations.size(0))
                 : p.activations;
@@ -98,12 +128,36 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         setInput(in, mgr);
         applyDropOutIfNecessary(training, mgr);
         INDArray s0 = tbpttStateMap.get(STATE_KEY);
-        Pass p = forward(input, s0, storeLastForTBPTT, training, false, mgr);
+        ForwardPass p = trainingForward(s0, storeLastForTBPTT, training, mgr);
         backpropInitialState = s0;
         if (storeLastForTBPTT) {
             tbpttStateMap.put(STATE_KEY, p.finalState);
         }
         return p.activations;
+    }
+
+    /** A forward on {@link #input} that keeps its arrays for backprop when training under a cache mode. */
+    private ForwardPass trainingForward(INDArray s0, boolean wantFinal, boolean training, LayerWorkspaceMgr mgr) {
+        dropCache();
+        boolean keep = training && caching(mgr);
+        ForwardPass p = forward(input, s0, wantFinal, training, keep ? Keep.CACHE : Keep.NOTHING, mgr);
+        if (keep) {
+            cached = p;
+        }
+        return p;
+    }
+
+    /** Whether the cache mode asks for caching and DL4J provides the memory for it (as its LSTM checks). */
+    private boolean caching(LayerWorkspaceMgr mgr) {
+        return cacheMode != null && cacheMode != CacheMode.NONE && mgr.hasConfiguration(ArrayType.FF_CACHE)
+                && mgr.isWorkspaceOpen(ArrayType.FF_CACHE);
+    }
+
+    private void dropCache() {
+        if (cached != null) {
+            cached.close();
+            cached = null;
+        }
     }
 
     private INDArray asSequence(INDArray step) {
@@ -112,36 +166,19 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
                 : step.reshape(step.size(0), 1, step.size(1));
     }
 
-    /** What one forward pass made; the intermediate arrays are kept only for backprop. */
-    private static final class Pass {
-        INDArray activations;
-        INDArray finalState;
-        INDArray x2;
-        INDArray q;
-        INDArray k;
-        INDArray v;
-        INDArray decay;
-        INDArray attention;
-        INDArray rms;
-        INDArray normed;
-        INDArray preOut;
-        INDArray mask;
-        /** What the backend kept for backprop's backward call, or null. */
-        SavedForward saved;
-        long batch;
-        long steps;
-    }
-
     /**
-     * @param s0         the initial state, or null for zero
-     * @param wantFinal  whether to return the final state, allocated outside every workspace
-     * @param forBackprop scratch and output in BP_WORKING_MEM, pre-activations kept
+     * @param s0        the initial state, or null for zero
+     * @param wantFinal whether to return the final state, allocated outside every workspace
+     * @param keep      what to keep for backprop, and where
      */
-    private Pass forward(INDArray x, INDArray s0, boolean wantFinal, boolean training, boolean forBackprop,
-                         LayerWorkspaceMgr mgr) {
+    private ForwardPass forward(INDArray x, INDArray s0, boolean wantFinal, boolean training, Keep keep,
+                                LayerWorkspaceMgr mgr) {
+        ForwardPass p = new ForwardPass();
         try {
-            return forwardPass(x, s0, wantFinal, training, forBackprop, mgr);
+            forwardPass(p, x, s0, wantFinal, training, keep, mgr);
+            return p;
         } catch (RuntimeException e) {
+            p.close();
             // DL4J drops a layer's mask only after a pass that succeeded (Layer.clear()), and a later call
             // without a mask does not reset it: a refused call must not leave its mask to be applied to
             // (or to fail) the next, unrelated call.
@@ -151,13 +188,13 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         }
     }
 
-    private Pass forwardPass(INDArray x, INDArray s0, boolean wantFinal, boolean training, boolean forBackprop,
+    private void forwardPass(ForwardPass p, INDArray x, INDArray s0, boolean wantFinal, boolean training, Keep keep,
                              LayerWorkspaceMgr mgr) {
         LightningAttentionLayer c = layerConf();
         checkInput(x, c);
-        ArrayType ws = forBackprop ? ArrayType.BP_WORKING_MEM : ArrayType.FF_WORKING_MEM;
+        ArrayType ws = keep.kept;
         boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
-        Pass p = new Pass();
+        p.input = x;
         p.batch = x.size(0);
         p.steps = ncw ? x.size(2) : x.size(1);
         long rows = p.batch * p.steps;
@@ -169,6 +206,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         p.x2 = (Nd4jTensors.isDenseRowMajor(tokenMajor) && tokenMajor.dataType() == dataType
                 ? tokenMajor : mgr.dup(ws, tokenMajor.castTo(dataType), 'c')).reshape('c', rows, c.getNIn());
         p.mask = maskColumn(p.batch, p.steps, ws, mgr);
+        p.segments = MaskSegments.of(maskArray);
 
         p.q = mgr.createUninitialized(ws, dataType, new long[] {rows, hd}, 'c');
         p.k = mgr.createUninitialized(ws, dataType, new long[] {rows, hd}, 'c');
@@ -187,34 +225,69 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         p.decay = decayRates(c);
         p.attention = mgr.createUninitialized(ws, dataType, new long[] {rows, he}, 'c');
         DType dtype = Nd4jTensors.dtype(dataType, "network data type");
-        if (wantFinal) {
-            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            p.initialState = LayerArrays.castState(s0, dtype);
+            if (wantFinal) {
                 p.finalState = Nd4j.createUninitialized(Nd4jTensors.dataType(dtype.stateType()),
                         p.batch, h, c.getHeadSize(), c.getValueSize());
             }
         }
-        // Backprop runs the backward right after this forward: keeping the block states costs memory
-        // only until then and spares the backward their recomputation.
-        p.saved = adapter(dtype).forward(SequenceFormat.NWC, h, seq(p.q, p), seq(p.k, p), seq(p.v, p), p.decay,
-                castState(s0, dtype), options(c, wantFinal).withSaveForBackward(forBackprop), seq(p.attention, p),
-                p.finalState);
+        // The backward runs after this forward: keeping the block states costs memory only until
+        // then and spares the backward their recomputation.
+        attend(p, dtype, LayerArrays.options(c, wantFinal).withSaveForBackward(keep != Keep.NOTHING));
 
         INDArray projected = p.attention;
         if (c.isHeadNorm()) {
             INDArray perHead = p.attention.reshape('c', rows * h, c.getValueSize());
             p.rms = Transforms.sqrt(perHead.mul(perHead).mean(true, 1).addi(NORM_EPSILON), false);
+            if (keep == Keep.CACHE) {
+                // Made in the current scope, which DL4J reuses for the next layer: keep it with the rest.
+                p.rms = mgr.leverageTo(ws, p.rms);
+            }
             p.normed = mgr.createUninitialized(ws, dataType, new long[] {rows, he}, 'c');
             p.normed.reshape('c', rows * h, c.getValueSize()).assign(perHead).diviColumnVector(p.rms);
             projected = p.normed;
         }
+        output(p, projected, training, keep, mgr);
+    }
 
-        // Token-major result: the activations themselves for NWC, a scratch array transposed after for NCW.
+    /** The attention of the pass's q, k, v into its attention output (and final state). */
+    private void attend(ForwardPass p, DType dtype, AttentionOptions options) {
+        int h = layerConf().getNHeads();
+        Nd4jAttention adapter = adapter(dtype);
+        if (p.segments == null) {
+            p.saved = adapter.forward(SequenceFormat.NWC, h, LayerArrays.seq(p.q, p), LayerArrays.seq(p.k, p),
+                    LayerArrays.seq(p.v, p), p.decay, p.initialState, options, LayerArrays.seq(p.attention, p),
+                    p.finalState);
+            return;
+        }
+        INDArray packedFinal = null;
+        if (p.finalState != null) {
+            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                packedFinal = Nd4j.createUninitialized(p.finalState.dataType(),
+                        p.segments.packedStateShape(p.finalState.shape()));
+            }
+        }
+        p.saved = adapter.forwardPacked(LayerArrays.heads(p.q, h), LayerArrays.heads(p.k, h),
+                LayerArrays.heads(p.v, h), p.decay, p.segments.offsets(), p.segments.pack(p.initialState), options,
+                LayerArrays.heads(p.attention, h), packedFinal);
+        if (packedFinal != null) {
+            p.finalState.assign(p.segments.valid(packedFinal));
+        }
+    }
+
+    /** Wo, bias, activation and mask, into the activations (ACTIVATIONS) unless for backprop. */
+    private void output(ForwardPass p, INDArray projected, boolean training, Keep keep, LayerWorkspaceMgr mgr) {
+        LightningAttentionLayer c = layerConf();
+        boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
+        long rows = p.batch * p.steps;
         long nOut = c.getNOut();
-        INDArray out3;
+        // Token-major result: the activations themselves for NWC inference, else an array transposed
+        // or copied after (the pre-activations must outlive the activation function when kept).
+        INDArray out3 = null;
         INDArray z;
-        if (ncw || forBackprop) {
-            z = mgr.createUninitialized(ws, dataType, new long[] {rows, nOut}, 'c');
-            out3 = null;
+        if (ncw || keep != Keep.NOTHING) {
+            z = mgr.createUninitialized(keep.kept, dataType, new long[] {rows, nOut}, 'c');
         } else {
             out3 = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, p.steps, nOut}, 'c');
             z = out3.reshape('c', rows, nOut);
@@ -223,15 +296,20 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         if (c.isHasBias()) {
             z.addiRowVector(getParamWithNoise(BIAS, training, mgr));
         }
-        if (forBackprop) {
+        if (keep != Keep.NOTHING) {
             p.preOut = z;
-            z = mgr.dup(ws, z, 'c');
+            if (keep == Keep.CACHE && !ncw) {
+                out3 = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, p.steps, nOut}, 'c');
+                z = out3.reshape('c', rows, nOut).assign(z);
+            } else {
+                z = mgr.dup(keep.scratch, z, 'c');
+            }
         }
         c.getActivationFn().getActivation(z, training);
         if (p.mask != null) {
             z.muliColumnVector(p.mask);
         }
-        if (forBackprop) {
+        if (keep == Keep.BACKPROP) {
             p.activations = z;
         } else if (ncw) {
             INDArray out = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, nOut, p.steps}, 'c');
@@ -240,7 +318,6 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         } else {
             p.activations = out3;
         }
-        return p;
     }
 
     // ------------------------------------------------------------------ backward
@@ -248,102 +325,26 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
     @Override
     public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr mgr) {
         assertInputSet(true);
-        Pass p = forward(input, backpropInitialState, false, true, true, mgr);
-        try {
-            return backprop(p, epsilon, mgr);
-        } finally {
-            if (p.saved != null) {
-                p.saved.close();
-            }
+        ForwardPass p = cached != null && cached.input == input ? cached : null;
+        cached = null;
+        if (p == null) {
+            dropCache();
+            p = forward(input, backpropInitialState, false, true, Keep.BACKPROP, mgr);
+        }
+        try (ForwardPass pass = p) {
+            DType dtype = Nd4jTensors.dtype(dataType, "network data type");
+            Pair<Gradient, INDArray> result = new LightningAttentionBackprop(layerConf(), dataType, adapter(dtype),
+                    key -> getParamWithNoise(key, true, mgr), gradientViews).run(pass, epsilon, mgr);
+            weightNoiseParams.clear();
+            return new Pair<>(result.getFirst(), backpropDropOutIfPresent(result.getSecond()));
         }
     }
 
-    private Pair<Gradient, INDArray> backprop(Pass p, INDArray epsilon, LayerWorkspaceMgr mgr) {
-        LightningAttentionLayer c = layerConf();
-        ArrayType ws = ArrayType.BP_WORKING_MEM;
-        boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
-        long rows = p.batch * p.steps;
-        int h = c.getNHeads();
-        long nOut = c.getNOut();
-        long nIn = c.getNIn();
-        DType dtype = Nd4jTensors.dtype(dataType, "network data type");
-
-        INDArray e3 = ncw ? epsilon.permute(0, 2, 1) : epsilon;
-        INDArray dz = mgr.dup(ws, e3.castTo(dataType), 'c').reshape('c', rows, nOut);
-        if (p.mask != null) {
-            dz.muliColumnVector(p.mask);
-        }
-        dz = c.getActivationFn().backprop(p.preOut, dz).getFirst();
-
-        Gradient gradient = new DefaultGradient();
-        INDArray gWo = gradientViews.get(OUTPUT_WEIGHTS);
-        INDArray projected = c.isHeadNorm() ? p.normed : p.attention;
-        Nd4j.gemm(projected, dz, gWo, true, false, 1.0, 0.0);
-        gradient.gradientForVariable().put(OUTPUT_WEIGHTS, gWo);
-        if (c.isHasBias()) {
-            INDArray gb = gradientViews.get(BIAS);
-            gb.assign(dz.sum(true, 0));
-            gradient.gradientForVariable().put(BIAS, gb);
-        }
-
-        INDArray dAttention = mgr.createUninitialized(ws, dataType, new long[] {rows, (long) h * c.getValueSize()}, 'c');
-        Nd4j.gemm(dz, getParamWithNoise(OUTPUT_WEIGHTS, true, mgr), dAttention, false, true, 1.0, 0.0);
-        if (c.isHeadNorm()) {
-            // y = o / r with r = sqrt(mean(o^2) + eps): do = (dy - y * mean(dy * y)) / r, per head.
-            INDArray dy = dAttention.reshape('c', rows * h, c.getValueSize());
-            INDArray y = p.normed.reshape('c', rows * h, c.getValueSize());
-            INDArray dot = dy.mul(y).mean(true, 1);
-            dy.subi(y.mulColumnVector(dot)).diviColumnVector(p.rms);
-        }
-
-        INDArray dq = mgr.createUninitialized(ws, dataType, p.q.shape(), 'c');
-        INDArray dk = mgr.createUninitialized(ws, dataType, p.k.shape(), 'c');
-        INDArray dv = mgr.createUninitialized(ws, dataType, p.v.shape(), 'c');
-        DataType st = Nd4jTensors.dataType(dtype.stateType());
-        INDArray dS0 = mgr.createUninitialized(ws, st, new long[] {p.batch, h, c.getHeadSize(), c.getValueSize()}, 'c');
-        INDArray dDecay = c.isLearnableDecay() ? mgr.createUninitialized(ws, st, new long[] {h}, 'c') : null;
-        adapter(dtype).backward(SequenceFormat.NWC, h, seq(p.q, p), seq(p.k, p), seq(p.v, p), p.decay,
-                castState(backpropInitialState, dtype), seq(dAttention, p), null, options(c, false), p.saved,
-                new Nd4jAttention.Grads(seq(dq, p), seq(dk, p), seq(dv, p), dS0, dDecay));
-        if (p.mask != null) {
-            dk.muliColumnVector(p.mask);
-            dv.muliColumnVector(p.mask);
-        }
-
-        INDArray gWq = gradientViews.get(QUERY_WEIGHTS);
-        INDArray gWk = gradientViews.get(KEY_WEIGHTS);
-        INDArray gWv = gradientViews.get(VALUE_WEIGHTS);
-        Nd4j.gemm(p.x2, dq, gWq, true, false, 1.0, 0.0);
-        Nd4j.gemm(p.x2, dk, gWk, true, false, 1.0, 0.0);
-        Nd4j.gemm(p.x2, dv, gWv, true, false, 1.0, 0.0);
-        gradient.gradientForVariable().put(QUERY_WEIGHTS, gWq);
-        gradient.gradientForVariable().put(KEY_WEIGHTS, gWk);
-        gradient.gradientForVariable().put(VALUE_WEIGHTS, gWv);
-        if (c.isLearnableDecay()) {
-            // s = exp(theta), so dL/dtheta = dL/ds * s.
-            INDArray gTheta = gradientViews.get(LOG_DECAY);
-            gTheta.assign(dDecay.castTo(dataType).mul(p.decay.castTo(dataType)).reshape(1, h));
-            gradient.gradientForVariable().put(LOG_DECAY, gTheta);
-        }
-
-        INDArray epsOut;
-        INDArray dx2;
-        if (ncw) {
-            dx2 = mgr.createUninitialized(ws, dataType, new long[] {rows, nIn}, 'c');
-            epsOut = null;
-        } else {
-            epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, p.steps, nIn}, 'c');
-            dx2 = epsOut.reshape('c', rows, nIn);
-        }
-        Nd4j.gemm(dq, getParamWithNoise(QUERY_WEIGHTS, true, mgr), dx2, false, true, 1.0, 0.0);
-        Nd4j.gemm(dk, getParamWithNoise(KEY_WEIGHTS, true, mgr), dx2, false, true, 1.0, 1.0);
-        Nd4j.gemm(dv, getParamWithNoise(VALUE_WEIGHTS, true, mgr), dx2, false, true, 1.0, 1.0);
-        if (ncw) {
-            epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, nIn, p.steps}, 'c');
-            epsOut.assign(dx2.reshape('c', p.batch, p.steps, nIn).permute(0, 2, 1));
-        }
-        weightNoiseParams.clear();
-        return new Pair<>(gradient, backpropDropOutIfPresent(epsOut));
+    /** Drops a cached pass with the input it was made from. */
+    @Override
+    public void clear() {
+        super.clear();
+        dropCache();
     }
 
     @Override
@@ -428,11 +429,6 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         return mgr.dup(ws, maskArray.castTo(dataType), 'c').reshape('c', batch * steps, 1);
     }
 
-    /** A [rows, H*F] token-major block seen as NWC [minibatch, T, H*F], without copying. */
-    private static INDArray seq(INDArray rows, Pass p) {
-        return rows.reshape('c', p.batch, p.steps, rows.size(1));
-    }
-
     private INDArray decayRates(LightningAttentionLayer c) {
         DataType st = Nd4jTensors.dataType(Nd4jTensors.dtype(dataType, "network data type").stateType());
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
@@ -443,20 +439,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         }
     }
 
-    private static INDArray castState(INDArray state, DType dtype) {
-        if (state == null) {
-            return null;
-        }
-        DataType st = Nd4jTensors.dataType(dtype.stateType());
-        return state.dataType() == st ? state : state.castTo(st);
-    }
-
-    private static AttentionOptions options(LightningAttentionLayer c, boolean wantFinal) {
-        return AttentionOptions.defaults().withScale(c.getScale()).withFinalState(wantFinal)
-                .withLearnableDecay(c.isLearnableDecay());
-    }
-
     private Nd4jAttention adapter(DType dtype) {
-        return new Nd4jAttention(BackendCache.get(layerConf().getBackend(), dtype));
+        return new Nd4jAttention(BackendCache.preferred(layerConf().getBackend(), dtype));
     }
 }

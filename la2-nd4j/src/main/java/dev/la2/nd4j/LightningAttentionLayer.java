@@ -8,6 +8,7 @@ import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
 import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
@@ -29,19 +30,28 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *   y_t = m_t act( norm(o_t) Wo + b )                        norm: optional RMS norm per head
  * </pre>
  * A masked (padded) step adds nothing to the state, and gets a zero output and zero gradients.
- * It still ages the state by one step of decay, so masks should pad at the start or the end.
+ * Padding at the start or the end of an example does not age the state either: the valid steps
+ * run as a sequence of their true length, so the final state and an {@code rnnTimeStep}
+ * continuation equal the unpadded sequence's. A step masked between valid ones still ages the
+ * state by one step of decay.
  *
  * <p>Decay rates are SPEC.md section 4's ALiBi slopes times {@link #getDecayScale()}. With
  * {@link #isLearnableDecay()} they become the parameter theta with s_h = exp(theta_h), which keeps
  * every rate positive whatever the optimiser does (so a learnable decay needs a scale above 0).
  *
  * <p>Stateful inference: the layer is a DL4J {@code RecurrentLayer}, so {@code rnnTimeStep}
- * carries the [minibatch, H, D, E] state between calls, and truncated BPTT works.
+ * carries the [minibatch, H, D, E] state between calls, and truncated BPTT works. Its
+ * configuration is a {@link BaseRecurrentLayer}, so DL4J's recurrent wrappers take it
+ * ({@code Bidirectional}, {@code LastTimeStep}); it has no recurrent weights, so the recurrent
+ * weight init and constraints do not apply.
+ *
+ * <p>With a {@code CacheMode} other than NONE, a training step runs the attention forward once
+ * (see {@link LightningAttentionImpl}). The backend is a preference (see {@link BackendCache#preferred}).
  *
  * <p>The activation defaults to identity. Other fields come from the global configuration as for
  * any {@link FeedForwardLayer} (weight init, updater, regularisation of Wq/Wk/Wv/Wo and b).
  */
-public class LightningAttentionLayer extends FeedForwardLayer {
+public class LightningAttentionLayer extends BaseRecurrentLayer {
     private int nHeads;
     private int headSize;
     private int valueSize;
@@ -49,7 +59,6 @@ public class LightningAttentionLayer extends FeedForwardLayer {
     private boolean learnableDecay;
     private double scale;
     private String backend;
-    private RNNFormat rnnDataFormat = RNNFormat.NCW;
     private boolean headNorm;
     private boolean hasBias = true;
 
@@ -66,7 +75,6 @@ public class LightningAttentionLayer extends FeedForwardLayer {
         this.learnableDecay = b.learnableDecay;
         this.scale = b.scale != null ? b.scale : 1.0 / Math.sqrt(b.headSize);
         this.backend = b.backend;
-        this.rnnDataFormat = b.rnnDataFormat;
         this.headNorm = b.headNorm;
         this.hasBias = b.hasBias;
     }
@@ -193,21 +201,13 @@ public class LightningAttentionLayer extends FeedForwardLayer {
         this.scale = scale;
     }
 
-    /** The la2 backend's name, or null to choose automatically (see {@link BackendCache#get}). */
+    /** The preferred la2 backend's name, or null to choose automatically (see {@link BackendCache#preferred}). */
     public String getBackend() {
         return backend;
     }
 
     public void setBackend(String backend) {
         this.backend = backend;
-    }
-
-    public RNNFormat getRnnDataFormat() {
-        return rnnDataFormat;
-    }
-
-    public void setRnnDataFormat(RNNFormat rnnDataFormat) {
-        this.rnnDataFormat = rnnDataFormat;
     }
 
     public boolean isHeadNorm() {
@@ -256,7 +256,7 @@ public class LightningAttentionLayer extends FeedForwardLayer {
                 + ", headNorm=" + headNorm + ", hasBias=" + hasBias + ")";
     }
 
-    public static class Builder extends FeedForwardLayer.Builder<Builder> {
+    public static class Builder extends BaseRecurrentLayer.Builder<Builder> {
         private int nHeads = 1;
         private int headSize;
         private int valueSize;
@@ -264,7 +264,6 @@ public class LightningAttentionLayer extends FeedForwardLayer {
         private boolean learnableDecay;
         private Double scale;
         private String backend;
-        private RNNFormat rnnDataFormat = RNNFormat.NCW;
         private boolean headNorm;
         private boolean hasBias = true;
 

@@ -1,14 +1,25 @@
 package dev.la2.nd4j;
 
+import static dev.la2.nd4j.CallShapes.checkShape;
+import static dev.la2.nd4j.CallShapes.dims;
+import static dev.la2.nd4j.CallShapes.packedDims;
+import static dev.la2.nd4j.CallShapes.required;
+import static dev.la2.nd4j.CallShapes.requiredOptions;
+import static dev.la2.nd4j.CallShapes.sameType;
+import static dev.la2.nd4j.CallShapes.sequenceShape;
+
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
 import dev.la2.api.Gradients;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.PackedInputs;
 import dev.la2.api.SavedForward;
+import dev.la2.api.SequenceOffsets;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
+import dev.la2.nd4j.CallShapes.Dims;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -79,13 +90,6 @@ public final class Nd4jAttention {
     public record Grads(INDArray dq, INDArray dk, INDArray dv, INDArray dInitialState, INDArray dDecay) {
     }
 
-    /** The extents a call's arguments imply. */
-    private record Dims(int batch, int heads, int tokens, int keyDim, int valueDim, DType dtype) {
-        Shape state() {
-            return Shape.of(batch, heads, keyDim, valueDim);
-        }
-    }
-
     /** Allocates the output (and the final state when the options ask for it) outside any workspace. */
     public Result forward(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v, INDArray decay,
                           INDArray initialState, AttentionOptions options) {
@@ -117,15 +121,7 @@ public final class Nd4jAttention {
             Tensor to = b.out(format, required(output, "output"), d, d.valueDim(), "output");
             Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
             SavedForward saved = attention.forward(in, options.withLayout(format.layout()), to, tf);
-            try {
-                b.copyBack();
-            } catch (RuntimeException | Error e) {
-                if (saved != null) {
-                    saved.close();
-                }
-                throw e;
-            }
-            return saved;
+            return b.copyBack(saved);
         }
     }
 
@@ -179,99 +175,45 @@ public final class Nd4jAttention {
         }
     }
 
-    // ------------------------------------------------------------------ shapes
-
-    private static Dims dims(SequenceFormat format, int heads, INDArray q, INDArray k, INDArray v) {
-        if (format == null) {
-            throw new La2ArgumentException("format", "null", "one of " + Arrays.toString(SequenceFormat.values()));
-        }
-        required(q, "q");
-        required(k, "k");
-        required(v, "v");
-        DType dtype = Nd4jTensors.dtype(q.dataType(), "q");
-        sameType(k, "k", q.dataType());
-        sameType(v, "v", q.dataType());
-        checkRank(q, "q", format);
-        checkRank(k, "k", format);
-        checkRank(v, "v", format);
-        checkNotEmpty(q, "q");
-        checkNotEmpty(k, "k");
-        checkNotEmpty(v, "v");
-        if (!Arrays.equals(q.shape(), k.shape())) {
-            throw new La2ArgumentException("k", "shape " + Arrays.toString(k.shape()), Arrays.toString(q.shape()) + " as q");
-        }
-        long[] s = q.shape();
-        long[] vs = v.shape();
-        return switch (format) {
-            case BHND -> new Dims(toInt(s[0]), toInt(s[1]), toInt(s[2]), toInt(s[3]), toInt(vs[3]), dtype);
-            case BNHD -> new Dims(toInt(s[0]), toInt(s[2]), toInt(s[1]), toInt(s[3]), toInt(vs[3]), dtype);
-            case NCW, NWC -> {
-                if (heads < 1) {
-                    throw new La2ArgumentException("heads", String.valueOf(heads), ">= 1");
-                }
-                int featureAxis = format == SequenceFormat.NCW ? 1 : 2;
-                int timeAxis = 3 - featureAxis;
-                long qf = s[featureAxis];
-                long vf = vs[featureAxis];
-                if (qf % heads != 0) {
-                    throw new La2ArgumentException("q", "feature size " + qf, "a multiple of heads=" + heads + " (H*D)");
-                }
-                if (vf % heads != 0) {
-                    throw new La2ArgumentException("v", "feature size " + vf, "a multiple of heads=" + heads + " (H*E)");
-                }
-                yield new Dims(toInt(s[0]), heads, toInt(s[timeAxis]), toInt(qf / heads), toInt(vf / heads), dtype);
-            }
-        };
-    }
-
-    private static long[] sequenceShape(SequenceFormat format, Dims d, int features) {
-        return switch (format) {
-            case BHND -> new long[] {d.batch(), d.heads(), d.tokens(), features};
-            case BNHD -> new long[] {d.batch(), d.tokens(), d.heads(), features};
-            case NCW -> new long[] {d.batch(), (long) d.heads() * features, d.tokens()};
-            case NWC -> new long[] {d.batch(), d.tokens(), (long) d.heads() * features};
-        };
-    }
-
-    private static void checkRank(INDArray a, String name, SequenceFormat format) {
-        if (a.rank() != format.rank()) {
-            throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()) + " (rank " + a.rank() + ")",
-                    "rank " + format.rank() + " for format " + format);
+    /**
+     * A packed forward (SPEC.md section 8): q, k [T, H, D] and v, {@code output} [T, H, E] token-major,
+     * sequence i at tokens {@code offsets[i]} to {@code offsets[i+1]}; states [S, H, D, E]
+     * ({@code initialState} and {@code finalState} may be null). Returns what the backend kept when
+     * the options ask for it, for {@link #backwardPacked} on the same arrays and offsets.
+     */
+    public SavedForward forwardPacked(INDArray q, INDArray k, INDArray v, INDArray decay, SequenceOffsets offsets,
+                                      INDArray initialState, AttentionOptions options, INDArray output,
+                                      INDArray finalState) {
+        requiredOptions(options);
+        Dims d = packedDims(q, k, v, offsets);
+        try (Bindings b = new Bindings()) {
+            PackedInputs in = b.packedInputs(q, k, v, decay, offsets, initialState, d);
+            Tensor to = b.packedOut(required(output, "output"), d, d.valueDim(), "output");
+            Tensor tf = finalState == null ? null : b.stateOut(finalState, d, "finalState");
+            SavedForward saved = attention.forwardPacked(in, options, to, tf);
+            return b.copyBack(saved);
         }
     }
 
-    /** An empty axis would otherwise be blamed on another argument (k "differs from q") or on no argument at all. */
-    private static void checkNotEmpty(INDArray a, String name) {
-        if (a.isEmpty() || a.length() == 0) {
-            throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()) + " (empty)",
-                    "an extent of at least 1 on every axis");
+    /** Gradients of {@link #forwardPacked}, into {@code into} ([S, H, D, E] dInitialState); dFinalState may be null. */
+    public void backwardPacked(INDArray q, INDArray k, INDArray v, INDArray decay, SequenceOffsets offsets,
+                               INDArray initialState, INDArray dOutput, INDArray dFinalState, AttentionOptions options,
+                               SavedForward saved, Grads into) {
+        requiredOptions(options);
+        required(into, "into");
+        Dims d = packedDims(q, k, v, offsets);
+        try (Bindings b = new Bindings()) {
+            PackedInputs in = b.packedInputs(q, k, v, decay, offsets, initialState, d);
+            Tensor tdo = b.packedIn(required(dOutput, "dOutput"), d, d.valueDim(), "dOutput");
+            Tensor tdf = dFinalState == null ? null : b.state(dFinalState, d, "dFinalState");
+            Tensor gq = b.packedOut(required(into.dq(), "into.dq"), d, d.keyDim(), "into.dq");
+            Tensor gk = b.packedOut(required(into.dk(), "into.dk"), d, d.keyDim(), "into.dk");
+            Tensor gv = b.packedOut(required(into.dv(), "into.dv"), d, d.valueDim(), "into.dv");
+            Tensor gs = b.stateOut(required(into.dInitialState(), "into.dInitialState"), d, "into.dInitialState");
+            Tensor gd = into.dDecay() == null ? null : b.vectorOut(into.dDecay(), d, "into.dDecay");
+            attention.backwardPacked(in, tdo, tdf, options, saved, new Gradients(gq, gk, gv, gs, gd));
+            b.copyBack();
         }
-    }
-
-    private static void requiredOptions(AttentionOptions options) {
-        if (options == null) {
-            throw new La2ArgumentException("options", "null", "AttentionOptions (AttentionOptions.defaults())");
-        }
-    }
-
-    private static void sameType(INDArray a, String name, DataType type) {
-        if (a.dataType() != type) {
-            throw new La2ArgumentException(name, "data type " + a.dataType(), type + " as q");
-        }
-    }
-
-    private static int toInt(long extent) {
-        if (extent < 1 || extent > Integer.MAX_VALUE) {
-            throw new La2ArgumentException("shape", "extent " + extent, "between 1 and 2^31-1");
-        }
-        return (int) extent;
-    }
-
-    private static <T> T required(T value, String name) {
-        if (value == null) {
-            throw new La2ArgumentException(name, "null", "an array");
-        }
-        return value;
     }
 
     // ------------------------------------------------------------------ transfers
@@ -305,6 +247,27 @@ public final class Nd4jAttention {
         Tensor in(SequenceFormat format, INDArray a, Dims d, int features, String name) {
             checkShape(a, sequenceShape(format, d, features), name);
             return input(logical(format, a), d.dtype(), physical(format, d, features), name);
+        }
+
+        PackedInputs packedInputs(INDArray q, INDArray k, INDArray v, INDArray decay, SequenceOffsets offsets,
+                                  INDArray initialState, Dims d) {
+            Tensor tq = packedIn(q, d, d.keyDim(), "q");
+            Tensor tk = packedIn(k, d, d.keyDim(), "k");
+            Tensor tv = packedIn(v, d, d.valueDim(), "v");
+            Tensor td = vector(decay, d, "decay");
+            Tensor ts = initialState == null ? null : state(initialState, d, "initialState");
+            return new PackedInputs(tq, tk, tv, td, offsets, ts);
+        }
+
+        Tensor packedIn(INDArray a, Dims d, int features, String name) {
+            checkShape(a, new long[] {d.tokens(), d.heads(), features}, name);
+            return input(a, d.dtype(), Shape.of(d.tokens(), d.heads(), features), name);
+        }
+
+        Tensor packedOut(INDArray a, Dims d, int features, String name) {
+            checkShape(a, new long[] {d.tokens(), d.heads(), features}, name);
+            sameType(a, name, Nd4jTensors.dataType(d.dtype()));
+            return output(a, d.dtype(), Shape.of(d.tokens(), d.heads(), features));
         }
 
         Tensor state(INDArray a, Dims d, String name) {
@@ -399,16 +362,23 @@ public final class Nd4jAttention {
             copyBack.forEach(Runnable::run);
         }
 
+        /** Copies back after a forward call, closing what it kept if that fails; returns it. */
+        SavedForward copyBack(SavedForward saved) {
+            try {
+                copyBack();
+            } catch (RuntimeException | Error e) {
+                if (saved != null) {
+                    saved.close();
+                }
+                throw e;
+            }
+            return saved;
+        }
+
         @Override
         public void close() {
             made.forEach(Tensor::close);
         }
     }
 
-    private static void checkShape(INDArray a, long[] expected, String name) {
-        required(a, name);
-        if (!Arrays.equals(a.shape(), expected)) {
-            throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()), Arrays.toString(expected));
-        }
-    }
 }
