@@ -36,15 +36,11 @@ public record ServingRow(String backend, DType dtype, Precision precision, Servi
         Json.number(sb, "e", e);
         Json.number(sb, "warmup", warmup);
         Json.number(sb, "repeats", ms.count());
-        Json.number(sb, "ms_median", ms.median());
-        Json.number(sb, "ms_min", ms.min());
-        Json.number(sb, "ms_max", ms.max());
+        Json.stats(sb, "ms", ms);
         Json.number(sb, "ms_per_mtok", msPerMillionTokens);
         Json.number(sb, "dense_b", denseBatch);
         Json.number(sb, "dense_n", denseTokens);
-        Json.number(sb, "dense_ms_median", denseMs.median());
-        Json.number(sb, "dense_ms_min", denseMs.min());
-        Json.number(sb, "dense_ms_max", denseMs.max());
+        Json.stats(sb, "dense_ms", denseMs);
         Json.number(sb, "dense_ms_per_mtok", denseMsPerMillionTokens);
         Json.number(sb, "per_token_ratio", perTokenRatio);
         Json.number(sb, "floor_ms", floorMs);
