@@ -1,6 +1,6 @@
 package dev.la2.bench;
 
-/** Progress and results of a {@link LengthSweep} as they come; every method has a do-nothing default. */
+/** Progress and results of a {@link LengthSweep} or a {@link ServingBench} as they come; every method has a do-nothing default. */
 public interface BenchListener {
     default void context(BenchContext context) {
     }
@@ -10,6 +10,10 @@ public interface BenchListener {
     }
 
     default void row(BenchRow row) {
+    }
+
+    /** The row of a {@link ServingBench}. */
+    default void serving(ServingRow row) {
     }
 
     /** Something the reader should know, for example a size skipped for lack of memory. */

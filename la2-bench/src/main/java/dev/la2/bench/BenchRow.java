@@ -37,9 +37,7 @@ public record BenchRow(String backend, DType dtype, Precision precision, String 
         Json.number(sb, "e", e);
         Json.number(sb, "warmup", warmup);
         Json.number(sb, "repeats", repeats);
-        Json.number(sb, "ms_median", ms.median());
-        Json.number(sb, "ms_min", ms.min());
-        Json.number(sb, "ms_max", ms.max());
+        Json.stats(sb, "ms", ms);
         Json.number(sb, "ms_per_mtok", msPerMillionTokens);
         Json.number(sb, "token_heads_per_s", tokenHeadsPerSecond);
         Json.number(sb, "gflops", gflops);

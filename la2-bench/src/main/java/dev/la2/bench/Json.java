@@ -41,4 +41,11 @@ final class Json {
         }
         sb.append(',');
     }
+
+    /** {@code prefix}_median, _min and _max of timings. */
+    static void stats(StringBuilder sb, String prefix, Stats stats) {
+        number(sb, prefix + "_median", stats.median());
+        number(sb, prefix + "_min", stats.min());
+        number(sb, prefix + "_max", stats.max());
+    }
 }

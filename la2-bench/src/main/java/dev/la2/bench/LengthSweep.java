@@ -57,10 +57,7 @@ public final class LengthSweep {
         Objects.requireNonNull(listener, "listener");
         try (LightningAttention la = LightningAttention.open(c.backend(), c.options())) {
             Diagnostics diagnostics = Diagnostics.of(la);
-            if (!la.dtypes().contains(c.dtype())) {
-                throw new La2ArgumentException("--dtype", c.dtype().name().toLowerCase(java.util.Locale.ROOT),
-                        "one of " + la.dtypes() + " (backend '" + la.backendName() + "')");
-            }
+            requireDtype(c, la);
             BenchContext context = context(c, la, nd4j);
             listener.context(context);
             long perSize = (long) (c.warmup() + c.repeats()) * (context.baselineRuns() ? 2 : 1)
@@ -112,6 +109,13 @@ public final class LengthSweep {
                 listener.row(row);
             }
             return rows;
+        }
+    }
+
+    static void requireDtype(BenchConfig c, LightningAttention la) {
+        if (!la.dtypes().contains(c.dtype())) {
+            throw new La2ArgumentException("--dtype", c.dtype().name().toLowerCase(java.util.Locale.ROOT),
+                    "one of " + la.dtypes() + " (backend '" + la.backendName() + "')");
         }
     }
 
@@ -177,23 +181,13 @@ public final class LengthSweep {
             fmaPeakGflops = peak.gflops();
             fmaPeak = peak.description();
         }
-        double bandwidth = c.bandwidthGBs();
-        String bandwidthSource;
-        if (Double.isFinite(bandwidth)) {
-            bandwidthSource = "given: " + bandwidth + " GB/s";
-        } else if (onHost) {
-            Stats copy = HostBandwidth.measure(256L << 20, 5);
-            bandwidth = copy.median();
-            bandwidthSource = String.format(java.util.Locale.ROOT, "host copy measured in-run: %.1f GB/s (read+write)", bandwidth);
-        } else {
-            bandwidthSource = "unknown for a device backend (pass --bandwidth GB/s for a memory floor)";
-        }
+        CopyBandwidth bandwidth = CopyBandwidth.of(c, onHost);
         return new BenchContext(la.backendName(), baselineRuns, baseline, sgemm, sgemmGflops, fmaPeak, fmaPeakGflops,
-                bandwidth, bandwidthSource);
+                bandwidth.gbs(), bandwidth.source());
     }
 
     /** Host backends can view host memory in place; device backends cannot (LightningAttention.wrap). */
-    private static boolean computesOnHost(LightningAttention la) {
+    static boolean computesOnHost(LightningAttention la) {
         try (Arena arena = Arena.ofConfined()) {
             Optional<Tensor> view = la.wrap(arena.allocate(4, 4), DType.FP32, Shape.of(1));
             view.ifPresent(Tensor::close);
@@ -295,7 +289,7 @@ public final class LengthSweep {
      * JIT has compiled the host kernels before anything is timed (a small call runs about ten times
      * slower before that).
      */
-    private static void warmUp(BenchConfig c, Runnable call, long millis, String stage, BenchListener listener,
+    static void warmUp(BenchConfig c, Runnable call, long millis, String stage, BenchListener listener,
                                long[] done, long total) {
         long until = System.nanoTime() + millis * 1_000_000L;
         for (int i = 0; i < c.warmup() || System.nanoTime() < until; i++) {
@@ -332,7 +326,7 @@ public final class LengthSweep {
         }
     }
 
-    private static Tensor track(List<Tensor> made, Tensor t) {
+    static Tensor track(List<Tensor> made, Tensor t) {
         made.add(t);
         return t;
     }

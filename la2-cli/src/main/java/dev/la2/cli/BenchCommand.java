@@ -8,6 +8,10 @@ import dev.la2.bench.BenchContext;
 import dev.la2.bench.BenchListener;
 import dev.la2.bench.BenchRow;
 import dev.la2.bench.LengthSweep;
+import dev.la2.bench.ServingBench;
+import dev.la2.bench.ServingConfig;
+import dev.la2.bench.ServingMode;
+import dev.la2.bench.ServingRow;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -24,10 +28,35 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Time a backend over a sweep of sequence lengths N (SPEC.md section 6).",
                 "The ND4J-composed baseline, the sgemm ceiling, the fp32 FMA peak and the host copy bandwidth are"
-                        + " measured in the same run."})
+                        + " measured in the same run.",
+                "The serving modes (SPEC.md section 8) time packed sequences and decode by slot beside the dense"
+                        + " call of the same tokens."})
 final class BenchCommand implements Callable<Integer> {
 
-    enum Mode { FWD, FWDBWD }
+    enum Mode {
+        FWD(null), FWDBWD(null), PACKED_FWD(ServingMode.PACKED_FWD), PACKED_FWDBWD(ServingMode.PACKED_FWDBWD),
+        SLOT_DECODE(ServingMode.SLOT_DECODE);
+
+        /** The serving comparison this mode runs; null for the length sweeps. */
+        final ServingMode serving;
+
+        Mode(ServingMode serving) {
+            this.serving = serving;
+        }
+    }
+
+    /** Takes the modes as written on the command line: packed-fwd for PACKED_FWD, any case. */
+    static final class ModeConverter implements CommandLine.ITypeConverter<Mode> {
+        @Override
+        public Mode convert(String value) {
+            try {
+                return Mode.valueOf(value.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a mode; expected fwd, fwdbwd,"
+                        + " packed-fwd, packed-fwdbwd or slot-decode");
+            }
+        }
+    }
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -57,8 +86,19 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--precision", paramLabel = "P", defaultValue = "STRICT", description = "strict (default), tf32x3 or tf32 (how FP32 is multiplied).")
     Precision precision;
 
-    @Option(names = "--mode", paramLabel = "MODE", defaultValue = "FWD", description = "fwd (default) or fwdbwd.")
+    @Option(names = "--mode", paramLabel = "MODE", defaultValue = "fwd", converter = ModeConverter.class,
+            description = "fwd (default) or fwdbwd: a sweep over --n; packed-fwd or packed-fwdbwd: --sequences packed"
+                    + " sequences of lengths from 1 to --max-len beside an equal-length batch of the same tokens;"
+                    + " slot-decode: one decode step of --sequences pool slots beside the dense decode.")
     Mode mode;
+
+    @Option(names = "--sequences", paramLabel = "S", defaultValue = "16",
+            description = "Serving modes: sequences per call, and pool slots for slot-decode (default ${DEFAULT-VALUE}).")
+    int sequences;
+
+    @Option(names = "--max-len", paramLabel = "L", defaultValue = "4096",
+            description = "Packed modes: lengths are drawn uniformly from 1 to L with a fixed seed (default ${DEFAULT-VALUE}).")
+    int maxLength;
 
     @Option(names = "--keep-states", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "fwdbwd: the forward keeps its block states for the backward, as training does"
@@ -106,9 +146,12 @@ final class BenchCommand implements Callable<Integer> {
             throw new CliException("--json " + json + ": is a directory");
         }
         BenchConfig config = new BenchConfig(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
-                tokens, dtype, precision, mode == Mode.FWDBWD, keepStates, layout, warmup, repeats, baseline, gemmSize,
+                tokens, dtype, precision, mode == Mode.FWDBWD || mode.serving != null && mode.serving.backward(), keepStates, layout, warmup, repeats, baseline, gemmSize,
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
+        if (mode.serving != null) {
+            return serve(new ServingConfig(config, mode.serving, sequences, maxLength), out, err);
+        }
         List<BenchRow> rows;
         Printer printer;
         // The ND4J kit is loaded only here, and its jars stay off the class path of every other command.
@@ -119,14 +162,39 @@ final class BenchCommand implements Callable<Integer> {
         }
         out.flush();
         if (json != null) {
-            writeJson(config, printer.context, rows);
+            String method = "la2 bench: median of " + repeats + " timed calls after at least " + warmup
+                    + " warm-up calls and " + LengthSweep.MIN_WARMUP_MS + " ms of them (" + LengthSweep.FIRST_WARMUP_MS
+                    + " ms for the first size), on the backend's clock;"
+                    + " inputs resident on the backend" + (config.backward() ? "; " + config.statesNote() : "");
+            writeJson(method, printer.context, rows.stream().map(BenchRow::toJson).toList());
             out.println("wrote " + rows.size() + " rows to " + json);
         }
         return 0;
     }
 
+    private int serve(ServingConfig config, PrintWriter out, PrintWriter err) throws IOException {
+        ServingRow row;
+        ServingTable table;
+        try (Progress progress = Progress.create(err, "la2 bench", Progress.interactive())) {
+            table = new ServingTable(out, err, progress, config);
+            row = ServingBench.run(config, table);
+        }
+        out.flush();
+        if (json != null) {
+            int half = (repeats + 1) / 2;
+            String method = "la2 bench " + config.mode().label() + ": medians of " + 2 * half + " timed calls each of the"
+                    + " serving call and its dense counterpart, in blocks of " + half + " ordered serving, dense, dense,"
+                    + " serving, after at least " + warmup + " warm-up calls and " + LengthSweep.FIRST_WARMUP_MS
+                    + " ms (dense: " + LengthSweep.MIN_WARMUP_MS + " ms) of them, on the backend's clock;"
+                    + " inputs resident on the backend; sequence lengths and slots from seed " + ServingConfig.LAYOUT_SEED;
+            writeJson(method, table.context(), List.of(row.toJson()));
+            out.println("wrote 1 row to " + json);
+        }
+        return 0;
+    }
+
     /** Shaped like anchors-h200.json (a "rows" array) so both can be read the same way; one row per line. */
-    private void writeJson(BenchConfig config, BenchContext context, List<BenchRow> rows) throws IOException {
+    private void writeJson(String method, BenchContext context, List<String> rows) throws IOException {
         Path parent = json.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempFile(parent, "." + json.getFileName() + ".", ".tmp");
@@ -135,14 +203,11 @@ final class BenchCommand implements Callable<Integer> {
             lines.add("{");
             lines.add(" \"measured_on\": \"" + java.time.Instant.now() + ", " + Runtime.getRuntime().availableProcessors()
                     + " processors, Java " + Runtime.version() + "\",");
-            lines.add(" \"method\": \"la2 bench: median of " + repeats + " timed calls after at least " + warmup
-                    + " warm-up calls and " + LengthSweep.MIN_WARMUP_MS + " ms of them (" + LengthSweep.FIRST_WARMUP_MS
-                    + " ms for the first size), on the backend's clock;"
-                    + " inputs resident on the backend" + (config.backward() ? "; " + config.statesNote() : "") + "\",");
+            lines.add(" \"method\": \"" + method + "\",");
             lines.add(" \"context\": {" + context.toJsonMembers() + "},");
             lines.add(" \"rows\": [");
             for (int i = 0; i < rows.size(); i++) {
-                lines.add("  " + rows.get(i).toJson() + (i < rows.size() - 1 ? "," : ""));
+                lines.add("  " + rows.get(i) + (i < rows.size() - 1 ? "," : ""));
             }
             lines.add(" ]");
             lines.add("}");
@@ -154,9 +219,9 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Prints the header once the context is known, then each row as it is measured. */
-    private static final class Printer implements BenchListener {
+    static class Printer implements BenchListener {
         private static final String FORMAT = "%8s %10s %21s %9s %11s %8s %9s %10s %10s %8s %8s %10s %8s %7s %7s %7s %6s%n";
-        private final PrintWriter out;
+        final PrintWriter out;
         private final PrintWriter err;
         private final Progress progress;
         private final BenchConfig config;
@@ -210,6 +275,10 @@ final class BenchCommand implements Callable<Integer> {
             progress.update(stage, done, total);
         }
 
+        void clearProgress() {
+            progress.clearLine();
+        }
+
         @Override
         public void row(BenchRow r) {
             progress.clearLine();
@@ -233,18 +302,18 @@ final class BenchCommand implements Callable<Integer> {
             err.flush();
         }
 
-        private static String lower(Enum<?> e) {
+        static String lower(Enum<?> e) {
             return e.name().toLowerCase(Locale.ROOT);
         }
 
-        private static String ms(double v) {
+        static String ms(double v) {
             if (!Double.isFinite(v)) {
                 return "n/a";
             }
             return v >= 100 ? fixed(v, 1) : v >= 1 ? fixed(v, 3) : fixed(v, 4);
         }
 
-        private static String fixed(double v, int digits) {
+        static String fixed(double v, int digits) {
             return Double.isFinite(v) ? String.format(Locale.ROOT, "%." + digits + "f", v) : "n/a";
         }
 

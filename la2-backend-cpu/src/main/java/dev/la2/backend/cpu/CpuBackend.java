@@ -10,6 +10,7 @@ import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
 import dev.la2.spi.HostTensor;
+import dev.la2.spi.PackedForwardCall;
 import dev.la2.api.MemoryStats;
 import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
@@ -133,6 +134,16 @@ final class CpuBackend implements AttentionBackend {
                 yield null;
             }
         };
+    }
+
+    /** The tiled path runs every sequence's tasks in one schedule; the fp64 path keeps the SPI's per-sequence default. */
+    @Override
+    public void forwardPacked(PackedForwardCall call) {
+        checkOpen();
+        switch (call.shape().dtype()) {
+            case FP32, BF16, FP16 -> f32.forwardPacked(call);
+            case FP64 -> AttentionBackend.super.forwardPacked(call);
+        }
     }
 
     @Override

@@ -4,6 +4,9 @@ import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
+import dev.la2.spi.PackedForwardCall;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * SPEC.md section 2 in fp32: blocks of C tokens, masked C x C tiles inside a block, the D x E state
@@ -77,6 +80,19 @@ final class TiledF32 {
             keep.close();
             throw e;
         }
+    }
+
+    /** A packed forward: every sequence's (head, segment) tasks scheduled together (see {@link PackedSequences}). */
+    void forwardPacked(PackedForwardCall call) {
+        List<ForwardPart> parts = new ArrayList<>();
+        int total = call.shape().tokens();
+        for (ForwardCall c : PackedSequences.forward(call)) {
+            AttentionShape sh = c.shape();
+            int threads = PackedSequences.threadShare(pool.threads(), sh.tokens(), total);
+            parts.add(new ForwardPart(c, SegmentPlan.of((int) sh.sequences(), sh.tokens(), block, segmentTokens, threads),
+                    null));
+        }
+        forward.run(parts);
     }
 
     void backward(BackwardCall call) {

@@ -6,6 +6,7 @@ import static dev.la2.backend.cpu.TileOps.writeState;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.ForwardCall;
 import dev.la2.spi.HostTensor;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -33,47 +34,108 @@ final class TiledForward {
 
     /** Runs the call cut as {@code plan} says; with {@code keep} (null: none), fills it. */
     void run(ForwardCall call, SegmentPlan plan, BlockStates keep) {
-        AttentionShape sh = call.shape();
-        int d = sh.keyDim(), e = sh.valueDim(), de = d * e;
-        int seqs = (int) sh.sequences();
-        DecayPowers[] pw = DecayPowers.perHead((HostTensor) call.decay(), sh.heads(), call.scale(), block);
-        float[][][] ends = new float[seqs][plan.segments()][];
-        ForwardRows io = ForwardRows.of(call, kx);
-        long work = scratch.reserve(forwardScratch(d, e, keep != null && keep.forDecayGradient())
-                * Math.min(pool.threads(), seqs * plan.segments()));
+        run(List.of(new ForwardPart(call, plan, keep)));
+    }
+
+    /**
+     * Runs several calls as one: each phase (segments, joins, corrections) schedules the tasks of
+     * every part over the workers at once, so short parts share the threads instead of each
+     * waiting for its own slowest task. Each part computes exactly as it would alone.
+     */
+    void run(List<ForwardPart> parts) {
+        int n = parts.size();
+        DecayPowers[][] pw = new DecayPowers[n][];
+        ForwardRows[] io = new ForwardRows[n];
+        float[][][][] ends = new float[n][][][];
+        int[] first = new int[n + 1];
+        long perTask = 0;
+        for (int i = 0; i < n; i++) {
+            ForwardPart part = parts.get(i);
+            AttentionShape sh = part.call().shape();
+            pw[i] = DecayPowers.perHead((HostTensor) part.call().decay(), sh.heads(), part.call().scale(), block);
+            io[i] = ForwardRows.of(part.call(), kx);
+            ends[i] = new float[(int) sh.sequences()][part.plan().segments()][];
+            first[i + 1] = first[i] + (int) sh.sequences() * part.plan().segments();
+            perTask = Math.max(perTask, forwardScratch(sh.keyDim(), sh.valueDim(),
+                    part.keep() != null && part.keep().forDecayGradient()));
+        }
+        long work = scratch.reserve(perTask * Math.min(pool.threads(), first[n]));
         try {
-            pool.run(seqs * plan.segments(), task -> {
-                int seq = task / plan.segments(), p = task % plan.segments();
-                float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
-                ends[seq][p] = forwardSegment(SegmentWork.whole(sh, plan, seq, p, pw[seq % sh.heads()]), io, s0, keep);
+            pool.run(first[n], task -> {
+                int i = ForwardPart.owner(first, task), local = task - first[i];
+                ForwardPart part = parts.get(i);
+                SegmentPlan plan = part.plan();
+                AttentionShape sh = part.call().shape();
+                int seq = local / plan.segments(), p = local % plan.segments();
+                float[] s0 = p == 0 ? state(part.call().initialState(), seq, sh.keyDim() * sh.valueDim()) : null;
+                ends[i][seq][p] = forwardSegment(SegmentWork.whole(sh, plan, seq, p, pw[i][seq % sh.heads()]), io[i], s0,
+                        part.keep());
             });
-            if (plan.segments() > 1) {
-                float[][][] incoming = new float[seqs][][];
-                pool.run(seqs, seq -> incoming[seq] = new SegmentJoin(plan, pw[seq % sh.heads()], d, e, false)
-                        .states(ends[seq]));
-                if (keep != null) {
-                    for (int seq = 0; seq < seqs; seq++) {
-                        for (int p = 1; p < plan.segments(); p++) {
-                            float[] t = new float[de];
-                            tiles.transposeState(incoming[seq][p], d, e, t);
-                            keep.putSegmentIn(seq, p, t);
-                        }
+            join(parts, pw, io, ends);
+            for (int i = 0; i < n; i++) {
+                ForwardCall call = parts.get(i).call();
+                if (call.finalState() != null) {
+                    int last = parts.get(i).plan().segments() - 1;
+                    for (int seq = 0; seq < ends[i].length; seq++) {
+                        writeState(ends[i][seq][last], call.finalState(), seq);
                     }
-                }
-                List<SegmentWork> fixes = corrections.tasks(plan, sh, pw, 1, plan.segments());
-                pool.run(fixes.size(), i -> {
-                    SegmentWork f = fixes.get(i);
-                    corrections.correctOutput(f, io, incoming[f.seq()][f.segment()]);
-                });
-            }
-            if (call.finalState() != null) {
-                for (int seq = 0; seq < seqs; seq++) {
-                    writeState(ends[seq][plan.segments() - 1], call.finalState(), seq);
                 }
             }
         } finally {
             scratch.release(work);
         }
+    }
+
+    /** The parts cut into segments: their end states joined in order, and the later segments corrected. */
+    private void join(List<ForwardPart> parts, DecayPowers[][] pw, ForwardRows[] io, float[][][][] ends) {
+        record Sequence(int part, int seq) {
+        }
+        record Fix(int part, SegmentWork work) {
+        }
+        List<Sequence> cut = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            if (parts.get(i).plan().segments() > 1) {
+                for (int seq = 0; seq < ends[i].length; seq++) {
+                    cut.add(new Sequence(i, seq));
+                }
+            }
+        }
+        if (cut.isEmpty()) {
+            return;
+        }
+        float[][][][] incoming = new float[parts.size()][][][];
+        List<Fix> fixes = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            ForwardPart part = parts.get(i);
+            if (part.plan().segments() > 1) {
+                incoming[i] = new float[ends[i].length][][];
+                for (SegmentWork f : corrections.tasks(part.plan(), part.call().shape(), pw[i], 1, part.plan().segments())) {
+                    fixes.add(new Fix(i, f));
+                }
+            }
+        }
+        pool.run(cut.size(), j -> {
+            Sequence c = cut.get(j);
+            ForwardPart part = parts.get(c.part());
+            AttentionShape sh = part.call().shape();
+            incoming[c.part()][c.seq()] = new SegmentJoin(part.plan(), pw[c.part()][c.seq() % sh.heads()], sh.keyDim(),
+                    sh.valueDim(), false).states(ends[c.part()][c.seq()]);
+        });
+        for (Sequence c : cut) {
+            ForwardPart part = parts.get(c.part());
+            if (part.keep() != null) {
+                int d = part.call().shape().keyDim(), e = part.call().shape().valueDim();
+                for (int p = 1; p < part.plan().segments(); p++) {
+                    float[] t = new float[d * e];
+                    tiles.transposeState(incoming[c.part()][c.seq()][p], d, e, t);
+                    part.keep().putSegmentIn(c.seq(), p, t);
+                }
+            }
+        }
+        pool.run(fixes.size(), j -> {
+            Fix f = fixes.get(j);
+            corrections.correctOutput(f.work(), io[f.part()], incoming[f.part()][f.work().seq()][f.work().segment()]);
+        });
     }
 
     private long forwardScratch(int d, int e, boolean wideStates) {
