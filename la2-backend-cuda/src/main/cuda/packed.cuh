@@ -7,9 +7,9 @@
 //
 // Packed grid: (S*H, segments of the longest sequence, value tiles). Block x works on head
 // x % H of sequence order[x / H]: the host lists the sequences longest first, so the longest
-// segments start first and the short ones fill the tail. A sequence of n tokens has
-// max(1, ceil(n / L)) segments; blocks of its other segments exit at once. Segment scratch keeps
-// the dense layout [S*H][nseg-1][...] with nseg that of the longest sequence.
+// segments start first and the short ones fill the tail. A sequence of n tokens has ceil(n / L)
+// segments; blocks of its other segments exit at once. Segment scratch keeps the dense layout
+// [S*H][nseg-1][...] with nseg that of the longest sequence.
 #pragma once
 
 #include "common.cuh"
@@ -26,7 +26,7 @@ __device__ __forceinline__ PackedSequence packedSequence(const PackedParams& pk,
     const i64 i = pk.order[x / H];
     const i64 start = pk.ranges[2 * i], n = pk.ranges[2 * i + 1] - start;
     const i64 seq = i * H + h;
-    return PackedSequence{start, n, seq, seq - x, n == 0 ? 1 : (n + L - 1) / L};
+    return PackedSequence{start, n, seq, seq - x, (n + L - 1) / L};
 }
 
 // The fields SweepParams and DecaySweepParams share: operands from the sequence's first token
@@ -38,8 +38,8 @@ __device__ __forceinline__ void rebindCommon(P& p, const PackedSequence& s, i64 
     const i64 DkDv = p.Dk * p.Dv, x = blockIdx.x;
     p.N = s.n;
     if (p.s0) p.s0 += s.shift * DkDv;
-    p.acc += s.shift;
-    p.scratch += (s.seq * (p.nseg - 1) - x * (s.nseg - 1)) * DkDv * scratchStates;
+    if (p.acc) p.acc += s.shift;
+    if (p.scratch) p.scratch += (s.seq * (p.nseg - 1) - x * (s.nseg - 1)) * DkDv * scratchStates;
     p.nseg = s.nseg;
 }
 
@@ -49,13 +49,28 @@ __device__ __forceinline__ const void* atToken(const void* base, i64 start, i64 
     return base ? (const void*) ((const T*) base + start * stride) : base;
 }
 
-// SweepParams for packed block blockIdx.x; false when its segment (blockIdx.y) has no tokens of
-// the sequence, or, for a scan (segment < 0), nothing to chain. A zero-length sequence keeps one
-// segment, which carries s0 unchanged to sfinal (finalPow 0).
+// A zero-length sequence's final state is its initial state (SPEC.md section 8), or zero: copied
+// by one block (segment 0, value tile 0) of mode 1, without the sweep's body and its lambda^finalPow.
+__device__ __forceinline__ void passThrough(const SweepParams& p, const PackedSequence& s) {
+    if (!p.sfinal || p.mode != 1 || blockIdx.y != 0 || blockIdx.z != 0) return;
+    const i64 DkDv = p.Dk * p.Dv;
+    for (i64 idx = threadIdx.x; idx < DkDv; idx += blockDim.x) {
+        const i64 i = idx / p.Dv, j = idx % p.Dv;
+        p.sfinal[s.seq * DkDv + i * p.fi + j * p.fj] = p.s0 ? p.s0[s.seq * DkDv + i * p.s0i + j * p.s0j] : 0.f;
+    }
+}
+
+// SweepParams for packed block blockIdx.x; false when the block has nothing to compute: its
+// segment (blockIdx.y) holds no tokens of the sequence, a scan has no segments to chain, or the
+// sequence is empty (passThrough).
 template <typename T>
 __device__ __forceinline__ bool rebindSweep(SweepParams& p, const PackedParams& pk, bool scan) {
     const PackedSequence s = packedSequence(pk, p.H, p.L);
     const i64 seg = blockIdx.y;
+    if (s.n == 0) {
+        if (!scan) passThrough(p, s);
+        return false;
+    }
     if (!scan && seg >= (p.mode == 1 ? s.nseg : s.nseg - 1)) return false;
     if (scan && s.nseg < 2) return false;
     rebindCommon(p, s, 1);
@@ -67,14 +82,15 @@ __device__ __forceinline__ bool rebindSweep(SweepParams& p, const PackedParams& 
     p.kB = 0;
     p.vB = 0;
     if (p.sfinal) p.sfinal += s.shift * p.Dk * p.Dv;
-    if (s.n == 0) p.finalPow = 0;
     return true;
 }
 
+// As rebindSweep for the decay gradient's sweep, where an empty sequence adds nothing.
 template <typename T>
 __device__ __forceinline__ bool rebindDecaySweep(DecaySweepParams& p, const PackedParams& pk, bool scan) {
     const PackedSequence s = packedSequence(pk, p.H, p.L);
     const i64 seg = blockIdx.y;
+    if (s.n == 0) return false;
     if (!scan && seg >= (p.mode == 1 ? s.nseg : s.nseg - 1)) return false;
     if (scan && s.nseg < 2) return false;
     rebindCommon(p, s, 2);
