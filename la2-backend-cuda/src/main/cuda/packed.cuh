@@ -7,9 +7,9 @@
 //
 // Packed grid: (S*H, segments of the longest sequence, value tiles). Block x works on head
 // x % H of sequence order[x / H]: the host lists the sequences longest first, so the longest
-// segments start first and the short ones fill the tail. A sequence of n tokens has ceil(n / L)
-// segments; blocks of its other segments exit at once. Segment scratch keeps the dense layout
-// [S*H][nseg-1][...] with nseg that of the longest sequence.
+// segments start first and the short ones fill the tail. A sequence of n tokens has
+// max(1, ceil(n / L)) segments; blocks of its other segments exit at once. Segment scratch keeps
+// the dense layout [S*H][nseg-1][...] with nseg that of the longest sequence.
 #pragma once
 
 #include "common.cuh"
@@ -26,16 +26,27 @@ __device__ __forceinline__ PackedSequence packedSequence(const PackedParams& pk,
     const i64 i = pk.order[x / H];
     const i64 start = pk.ranges[2 * i], n = pk.ranges[2 * i + 1] - start;
     const i64 seq = i * H + h;
-    return PackedSequence{start, n, seq, seq - x, (n + L - 1) / L};
+    return PackedSequence{start, n, seq, seq - x, n == 0 ? 1 : (n + L - 1) / L};
+}
+
+// Advances an operand to token `start` of its sequence, of token-major tensors (the batch stride zeroed).
+template <typename T>
+__device__ __forceinline__ const void* atToken(const void* base, i64 start, i64 stride) {
+    return base ? (const void*) ((const T*) base + start * stride) : base;
 }
 
 // The fields SweepParams and DecaySweepParams share: operands from the sequence's first token
 // (batch strides zeroed), per-sequence states and sums shifted to its index, its own segment count
 // with the scratch shifted so that the body's slot (x*(nseg-1) + g) is the dense layout's
 // (seq*(nsegAll-1) + g). scratchStates: states per scratch slot (1, or S and T in the decay sweep).
-template <typename P>
+template <typename T, typename P>
 __device__ __forceinline__ void rebindCommon(P& p, const PackedSequence& s, i64 scratchStates) {
     const i64 DkDv = p.Dk * p.Dv, x = blockIdx.x;
+    p.q = atToken<T>(p.q, s.start, p.kT);
+    p.k = atToken<T>(p.k, s.start, p.kT);
+    p.v = atToken<T>(p.v, s.start, p.vT);
+    p.kB = 0;
+    p.vB = 0;
     p.N = s.n;
     if (p.s0) p.s0 += s.shift * DkDv;
     if (p.acc) p.acc += s.shift;
@@ -43,45 +54,25 @@ __device__ __forceinline__ void rebindCommon(P& p, const PackedSequence& s, i64 
     p.nseg = s.nseg;
 }
 
-// Advances an operand to token `start` of its sequence, with batch strides zeroed by the caller.
-template <typename T>
-__device__ __forceinline__ const void* atToken(const void* base, i64 start, i64 stride) {
-    return base ? (const void*) ((const T*) base + start * stride) : base;
-}
-
-// A zero-length sequence's final state is its initial state (SPEC.md section 8), or zero: copied
-// by one block (segment 0, value tile 0) of mode 1, without the sweep's body and its lambda^finalPow.
-__device__ __forceinline__ void passThrough(const SweepParams& p, const PackedSequence& s) {
-    if (!p.sfinal || p.mode != 1 || blockIdx.y != 0 || blockIdx.z != 0) return;
-    const i64 DkDv = p.Dk * p.Dv;
-    for (i64 idx = threadIdx.x; idx < DkDv; idx += blockDim.x) {
-        const i64 i = idx / p.Dv, j = idx % p.Dv;
-        p.sfinal[s.seq * DkDv + i * p.fi + j * p.fj] = p.s0 ? p.s0[s.seq * DkDv + i * p.s0i + j * p.s0j] : 0.f;
-    }
+// Whether a packed block has work: one of the sequence's segments (mode 0: one before the last)
+// is its segment (blockIdx.y), or, for a scan, the sequence has segments to chain.
+__device__ __forceinline__ bool hasWork(const PackedSequence& s, i64 mode, bool scan) {
+    return scan ? s.nseg >= 2 : (i64) blockIdx.y < (mode == 1 ? s.nseg : s.nseg - 1);
 }
 
 // SweepParams for packed block blockIdx.x; false when the block has nothing to compute: its
-// segment (blockIdx.y) holds no tokens of the sequence, a scan has no segments to chain, or the
-// sequence is empty (passThrough).
+// segment (blockIdx.y) holds no tokens of the sequence, or a scan has no segments to chain. A
+// zero-length sequence keeps one segment of no chunks, whose block carries s0 to sfinal unchanged
+// (finalPow 0; SPEC.md section 8): no separate path, which would weigh on the body's registers.
 template <typename T>
 __device__ __forceinline__ bool rebindSweep(SweepParams& p, const PackedParams& pk, bool scan) {
     const PackedSequence s = packedSequence(pk, p.H, p.L);
-    const i64 seg = blockIdx.y;
-    if (s.n == 0) {
-        if (!scan) passThrough(p, s);
-        return false;
-    }
-    if (!scan && seg >= (p.mode == 1 ? s.nseg : s.nseg - 1)) return false;
-    if (scan && s.nseg < 2) return false;
-    rebindCommon(p, s, 1);
-    p.q = atToken<T>(p.q, s.start, p.kT);
-    p.k = atToken<T>(p.k, s.start, p.kT);
-    p.v = atToken<T>(p.v, s.start, p.vT);
+    if (!hasWork(s, p.mode, scan)) return false;
+    rebindCommon<T>(p, s, 1);
     p.w = atToken<T>(p.w, s.start, p.vT);
     p.o = (void*) atToken<T>(p.o, s.start, p.vT);
-    p.kB = 0;
-    p.vB = 0;
     if (p.sfinal) p.sfinal += s.shift * p.Dk * p.Dv;
+    if (s.n == 0) p.finalPow = 0;
     return true;
 }
 
@@ -89,17 +80,9 @@ __device__ __forceinline__ bool rebindSweep(SweepParams& p, const PackedParams& 
 template <typename T>
 __device__ __forceinline__ bool rebindDecaySweep(DecaySweepParams& p, const PackedParams& pk, bool scan) {
     const PackedSequence s = packedSequence(pk, p.H, p.L);
-    const i64 seg = blockIdx.y;
-    if (s.n == 0) return false;
-    if (!scan && seg >= (p.mode == 1 ? s.nseg : s.nseg - 1)) return false;
-    if (scan && s.nseg < 2) return false;
-    rebindCommon(p, s, 2);
-    p.q = atToken<T>(p.q, s.start, p.kT);
-    p.k = atToken<T>(p.k, s.start, p.kT);
-    p.v = atToken<T>(p.v, s.start, p.vT);
+    if (s.n == 0 || !hasWork(s, p.mode, scan)) return false;
+    rebindCommon<T>(p, s, 2);
     p.dO = atToken<T>(p.dO, s.start, p.vT);
-    p.kB = 0;
-    p.vB = 0;
     if (p.dSf) p.dSf += s.shift * p.Dk * p.Dv;
     return true;
 }

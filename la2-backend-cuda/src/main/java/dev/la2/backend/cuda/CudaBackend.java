@@ -198,20 +198,14 @@ final class CudaBackend implements AttentionBackend {
 
     @Override
     public void forwardPacked(PackedForwardCall call) {
-        if (!packedKernels) {
-            AttentionBackend.super.forwardPacked(call);
-            return;
-        }
-        device.locked(() -> {
-            written(call.output(), call.finalState(), call.pool());
-            serving.forward(call);
-        });
+        serve(call.shape().tokens() > 0, () -> AttentionBackend.super.forwardPacked(call), () -> serving.forward(call),
+                call.output(), call.finalState(), call.pool());
     }
 
     /** Keeps nothing: the packed backward recomputes what it needs. */
     @Override
     public Residuals forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
-        if (!packedKernels) {
+        if (!packedKernels || call.shape().tokens() == 0) {
             return AttentionBackend.super.forwardPackedKeeping(call, forDecayGradient);
         }
         forwardPacked(call);
@@ -220,49 +214,38 @@ final class CudaBackend implements AttentionBackend {
 
     @Override
     public void backwardPacked(PackedBackwardCall call) {
-        if (!packedKernels) {
-            AttentionBackend.super.backwardPacked(call);
-            return;
-        }
-        device.locked(() -> {
-            written(call.dq(), call.dk(), call.dv(), call.dInitialState(), call.dDecay());
-            serving.backward(call);
-        });
+        serve(call.shape().tokens() > 0, () -> AttentionBackend.super.backwardPacked(call), () -> serving.backward(call),
+                call.dq(), call.dk(), call.dv(), call.dInitialState(), call.dDecay());
     }
 
     @Override
     public void decodeSlots(SlotDecodeCall call) {
-        if (!packedKernels) {
-            AttentionBackend.super.decodeSlots(call);
-            return;
-        }
-        device.locked(() -> {
-            written(call.output(), call.pool());
-            serving.decode(call);
-        });
+        serve(true, () -> AttentionBackend.super.decodeSlots(call), () -> serving.decode(call), call.output(), call.pool());
     }
 
     @Override
     public void draft(DraftCall call) {
-        if (!packedKernels) {
-            AttentionBackend.super.draft(call);
-            return;
-        }
-        device.locked(() -> {
-            written(call.output());
-            serving.draft(call);
-        });
+        serve(true, () -> AttentionBackend.super.draft(call), () -> serving.draft(call), call.output());
     }
 
     @Override
     public void commit(CommitCall call) {
-        if (!packedKernels) {
-            AttentionBackend.super.commit(call);
+        serve(true, () -> AttentionBackend.super.commit(call), () -> serving.commit(call), call.pool());
+    }
+
+    /**
+     * The fused call under the lock, its outputs marked written; or the SPI's default, with
+     * cuda.packedKernels=false or where the fused call does not apply (a packed call of no tokens,
+     * whose sequences only pass their states through).
+     */
+    private void serve(boolean applies, Runnable perSequence, Runnable fused, Tensor... outputs) {
+        if (!packedKernels || !applies) {
+            perSequence.run();
             return;
         }
         device.locked(() -> {
-            written(call.pool());
-            serving.commit(call);
+            written(outputs);
+            fused.run();
         });
     }
 

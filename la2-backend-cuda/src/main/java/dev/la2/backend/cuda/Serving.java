@@ -89,7 +89,6 @@ final class Serving {
     void decode(SlotDecodeCall c) {
         SlotShape s = c.shape();
         try (DeviceLongs slots = slots(c.slots())) {
-            t(c.pool()).written();
             backend.launchDecode(new DecodeCall(s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype(), c.q(), c.k(),
                     c.v(), c.decay(), c.pool(), c.scale(), c.output()),
                     KernelArgs.of(SlotParams.class).ptr(SlotParams.SLOTS, slots.address(0)).bytes());

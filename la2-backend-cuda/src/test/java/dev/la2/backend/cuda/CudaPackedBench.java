@@ -16,7 +16,6 @@ import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -37,10 +36,7 @@ public final class CudaPackedBench {
     }
 
     public static void main(String[] args) {
-        Map<String, String> opt = new HashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            opt.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        }
+        Map<String, String> opt = CudaBench.arguments(args);
         int s = Integer.parseInt(opt.getOrDefault("s", "64"));
         int max = Integer.parseInt(opt.getOrDefault("max", "16384"));
         int h = Integer.parseInt(opt.getOrDefault("h", "32"));
@@ -55,12 +51,7 @@ public final class CudaPackedBench {
         }
         SequenceOffsets offsets = SequenceOffsets.ofLengths(lengths);
         int t = offsets.tokens();
-        BackendOptions backend = BackendOptions.defaults();
-        for (String kv : opt.getOrDefault("props", "").split(",")) {
-            if (kv.contains("=")) {
-                backend = backend.withProperty(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
-            }
-        }
+        BackendOptions backend = CudaBench.options(opt.getOrDefault("props", ""));
         List<String> table = new ArrayList<>();
         table.add(String.format(Locale.ROOT, "%-22s %10s %9s %11s %8s", "case", "tokens", "ms(med)", "ns/token", "xDense"));
         try (LightningAttention la = LightningAttention.open("cuda", backend)) {
@@ -101,66 +92,77 @@ public final class CudaPackedBench {
         ((CudaTensor) x).owner().randomFill(x, seed, std);
     }
 
+    /** Device-filled bf16 operands q, k [keys], v, dO, out [values] and alibi decay rates. */
+    private record Operands(Tensor q, Tensor k, Tensor v, Tensor dO, Tensor out, Tensor decay) implements AutoCloseable {
+        static Operands of(LightningAttention la, Shape keys, Shape values, int h, int d) {
+            Operands o = new Operands(la.allocate(DType.BF16, keys), la.allocate(DType.BF16, keys), la.allocate(DType.BF16, values),
+                    la.allocate(DType.BF16, values), la.allocate(DType.BF16, values),
+                    la.tensor(DecaySlopes.alibi(h), DType.FP32, Shape.of(h)));
+            fill(o.q, 1, 1 / Math.sqrt(d));
+            fill(o.k, 2, 1 / Math.sqrt(d));
+            fill(o.v, 3, 1);
+            fill(o.dO, 4, 1);
+            return o;
+        }
+
+        @Override
+        public void close() {
+            for (Tensor t : new Tensor[] {q, k, v, dO, out, decay}) {
+                t.close();
+            }
+        }
+    }
+
+    /** The forward, then with {@code bwd} the backward into gradients made by the first run. */
+    private interface Pass {
+        Gradients run(Gradients into);
+    }
+
+    private static double passMillis(LightningAttention la, Pass pass, int reps) {
+        Gradients[] g = new Gradients[1];
+        try {
+            return median(la, () -> g[0] = pass.run(g[0]), reps);
+        } finally {
+            if (g[0] != null) {
+                g[0].close();
+            }
+        }
+    }
+
     private static double denseMillis(LightningAttention la, int b, int n, int h, int d, int e, boolean bwd, int reps) {
         AttentionOptions options = AttentionOptions.defaults().withLayout(Layout.BNHD).withFinalState(false);
-        Shape keys = Shape.of(b, n, h, d), values = Shape.of(b, n, h, e);
-        try (Tensor q = la.allocate(DType.BF16, keys); Tensor k = la.allocate(DType.BF16, keys);
-             Tensor v = la.allocate(DType.BF16, values); Tensor dO = la.allocate(DType.BF16, values);
-             Tensor out = la.allocate(DType.BF16, values); Tensor decay = la.tensor(DecaySlopes.alibi(h), DType.FP32, Shape.of(h))) {
-            fill(q, 1, 1 / Math.sqrt(d));
-            fill(k, 2, 1 / Math.sqrt(d));
-            fill(v, 3, 1);
-            fill(dO, 4, 1);
-            AttentionInputs in = AttentionInputs.of(q, k, v, decay);
-            Gradients[] g = new Gradients[1];
-            try {
-                return median(la, () -> {
-                    la.forward(in, options, out, null).close();
-                    if (bwd) {
-                        if (g[0] == null) {
-                            g[0] = la.backward(in, dO, null, options);
-                        } else {
-                            la.backward(in, dO, null, options, g[0]);
-                        }
-                    }
-                }, reps);
-            } finally {
-                if (g[0] != null) {
-                    g[0].close();
+        try (Operands o = Operands.of(la, Shape.of(b, n, h, d), Shape.of(b, n, h, e), h, d)) {
+            AttentionInputs in = AttentionInputs.of(o.q(), o.k(), o.v(), o.decay());
+            return passMillis(la, into -> {
+                la.forward(in, options, o.out(), null);
+                if (!bwd) {
+                    return into;
                 }
-            }
+                if (into == null) {
+                    return la.backward(in, o.dO(), null, options);
+                }
+                la.backward(in, o.dO(), null, options, into);
+                return into;
+            }, reps);
         }
     }
 
     private static double packedMillis(LightningAttention la, SequenceOffsets offsets, int h, int d, int e, boolean bwd, int reps) {
         AttentionOptions options = AttentionOptions.defaults().withFinalState(false);
         int t = offsets.tokens();
-        Shape keys = Shape.of(t, h, d), values = Shape.of(t, h, e);
-        try (Tensor q = la.allocate(DType.BF16, keys); Tensor k = la.allocate(DType.BF16, keys);
-             Tensor v = la.allocate(DType.BF16, values); Tensor dO = la.allocate(DType.BF16, values);
-             Tensor out = la.allocate(DType.BF16, values); Tensor decay = la.tensor(DecaySlopes.alibi(h), DType.FP32, Shape.of(h))) {
-            fill(q, 1, 1 / Math.sqrt(d));
-            fill(k, 2, 1 / Math.sqrt(d));
-            fill(v, 3, 1);
-            fill(dO, 4, 1);
-            PackedInputs in = PackedInputs.of(q, k, v, decay, offsets);
-            Gradients[] g = new Gradients[1];
-            try {
-                return median(la, () -> {
-                    la.forwardPacked(in, options, out, null).close();
-                    if (bwd) {
-                        if (g[0] == null) {
-                            g[0] = la.backwardPacked(in, dO, null, options, null);
-                        } else {
-                            la.backwardPacked(in, dO, null, options, null, g[0]);
-                        }
-                    }
-                }, reps);
-            } finally {
-                if (g[0] != null) {
-                    g[0].close();
+        try (Operands o = Operands.of(la, Shape.of(t, h, d), Shape.of(t, h, e), h, d)) {
+            PackedInputs in = PackedInputs.of(o.q(), o.k(), o.v(), o.decay(), offsets);
+            return passMillis(la, into -> {
+                la.forwardPacked(in, options, o.out(), null);
+                if (!bwd) {
+                    return into;
                 }
-            }
+                if (into == null) {
+                    return la.backwardPacked(in, o.dO(), null, options, null);
+                }
+                la.backwardPacked(in, o.dO(), null, options, null, into);
+                return into;
+            }, reps);
         }
     }
 
