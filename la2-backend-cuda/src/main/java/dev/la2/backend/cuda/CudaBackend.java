@@ -316,6 +316,7 @@ final class CudaBackend implements AttentionBackend {
                 pool.release(b);
             }
             live.clear();
+            serving.close();
             pool.trim();
             transfers.close();
             timer.close();

@@ -11,13 +11,13 @@ import java.util.Comparator;
  * and the order blocks take them in, longest first, so the longest walks start first and short
  * ones fill the tail; on the host the lengths, from which SweepPlanner picks the segment length.
  */
-final class Packing implements AutoCloseable {
+final class Packing {
     private final int[] lengths;
     private final int maxLength;
-    private final DeviceLongs table;
+    private final long table;
 
     /** Sequence i is tokens starts[i] .. starts[i] + lengths[i] - 1 of token-major tensors. */
-    Packing(DevicePool pool, Transfers transfers, long[] starts, int[] lengths) {
+    Packing(DeviceTables tables, long[] starts, int[] lengths) {
         int s = lengths.length;
         this.lengths = lengths;
         maxLength = Arrays.stream(lengths).max().orElse(0);
@@ -30,11 +30,11 @@ final class Packing implements AutoCloseable {
             values[2 * i + 1] = starts[i] + lengths[i];
             values[2 * s + i] = order[i];
         }
-        table = new DeviceLongs(pool, transfers, values);
+        table = tables.address(values);
     }
 
     /** The sequences of a packed call, as its offsets lay them out. */
-    static Packing of(PackedShape shape, DevicePool pool, Transfers transfers) {
+    static Packing of(PackedShape shape, DeviceTables tables) {
         int s = shape.sequences();
         long[] starts = new long[s];
         int[] lengths = new int[s];
@@ -42,7 +42,7 @@ final class Packing implements AutoCloseable {
             starts[i] = shape.offsets().start(i);
             lengths[i] = shape.length(i);
         }
-        return new Packing(pool, transfers, starts, lengths);
+        return new Packing(tables, starts, lengths);
     }
 
     int sequences() {
@@ -64,12 +64,7 @@ final class Packing implements AutoCloseable {
 
     /** The PackedParams of every packed launch of the call. */
     byte[] params() {
-        return KernelArgs.of(PackedParams.class).ptr(PackedParams.RANGES, table.address(0))
-                .ptr(PackedParams.ORDER, table.address(2L * lengths.length)).bytes();
-    }
-
-    @Override
-    public void close() {
-        table.close();
+        return KernelArgs.of(PackedParams.class).ptr(PackedParams.RANGES, table)
+                .ptr(PackedParams.ORDER, table + 2L * Long.BYTES * lengths.length).bytes();
     }
 }

@@ -36,8 +36,7 @@ final class Serving {
     private final CudaBackend backend;
     private final DeviceContext device;
     private final KernelTable kernels;
-    private final DevicePool pool;
-    private final Transfers transfers;
+    private final DeviceTables tables;
     private final SweepRunner sweeps;
     private final Backward backward;
 
@@ -46,8 +45,7 @@ final class Serving {
         this.backend = backend;
         this.device = device;
         this.kernels = kernels;
-        this.pool = pool;
-        this.transfers = transfers;
+        this.tables = new DeviceTables(pool, transfers);
         this.sweeps = sweeps;
         this.backward = backward;
     }
@@ -60,39 +58,34 @@ final class Serving {
     void forward(PackedForwardCall c) {
         PackedShape s = c.shape();
         AttentionShape flat = flat(s);
-        try (Packing packing = Packing.of(s, pool, transfers)) {
-            if (c.pool() == null) {
-                sweeps.run(flat, packing, PassArgs.forward(new ForwardCall(flat, c.q(), c.k(), c.v(), c.decay(), c.initialState(),
-                        c.scale(), c.precision(), c.output(), c.finalState())));
-                return;
-            }
-            try (DeviceLongs slots = slots(c.slots());
-                 Tensor start = gather(c.pool(), slots, Shape.of(s.sequences(), s.heads(), s.keyDim(), s.valueDim()));
-                 Tensor fin = backend.allocate(DType.FP32, start.shape())) {
-                sweeps.run(flat, packing, PassArgs.forward(new ForwardCall(flat, c.q(), c.k(), c.v(), c.decay(), start,
-                        c.scale(), c.precision(), c.output(), fin)));
-                copySlots(c.pool(), fin, slots, true);
-            }
+        Packing packing = Packing.of(s, tables);
+        if (c.pool() == null) {
+            sweeps.run(flat, packing, PassArgs.forward(new ForwardCall(flat, c.q(), c.k(), c.v(), c.decay(), c.initialState(),
+                    c.scale(), c.precision(), c.output(), c.finalState())));
+            return;
+        }
+        long slots = slots(c.slots());
+        try (Tensor start = gather(c.pool(), slots, Shape.of(s.sequences(), s.heads(), s.keyDim(), s.valueDim()));
+             Tensor fin = backend.allocate(DType.FP32, start.shape())) {
+            sweeps.run(flat, packing, PassArgs.forward(new ForwardCall(flat, c.q(), c.k(), c.v(), c.decay(), start,
+                    c.scale(), c.precision(), c.output(), fin)));
+            copySlots(c.pool(), fin, slots, true);
         }
     }
 
     void backward(PackedBackwardCall c) {
         PackedShape s = c.shape();
-        try (Packing packing = Packing.of(s, pool, transfers)) {
-            backward.run(new BackwardCall(flat(s), c.q(), c.k(), c.v(), c.decay(), c.initialState(), c.dOutput(),
-                    c.dFinalState(), c.scale(), c.precision(), c.dq(), c.dk(), c.dv(), c.dInitialState(), c.dDecay(), null),
-                    packing);
-        }
+        backward.run(new BackwardCall(flat(s), c.q(), c.k(), c.v(), c.decay(), c.initialState(), c.dOutput(),
+                c.dFinalState(), c.scale(), c.precision(), c.dq(), c.dk(), c.dv(), c.dInitialState(), c.dDecay(), null),
+                Packing.of(s, tables));
     }
 
     /** The dense decode step with each sequence's state at its slot of the pool (packed.cuh, rebindDecode). */
     void decode(SlotDecodeCall c) {
         SlotShape s = c.shape();
-        try (DeviceLongs slots = slots(c.slots())) {
-            backend.launchDecode(new DecodeCall(s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype(), c.q(), c.k(),
-                    c.v(), c.decay(), c.pool(), c.scale(), c.output()),
-                    KernelArgs.of(SlotParams.class).ptr(SlotParams.SLOTS, slots.address(0)).bytes());
-        }
+        backend.launchDecode(new DecodeCall(s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype(), c.q(), c.k(),
+                c.v(), c.decay(), c.pool(), c.scale(), c.output()),
+                KernelArgs.of(SlotParams.class).ptr(SlotParams.SLOTS, slots(c.slots())).bytes());
     }
 
     /** A dense forward of the K tokens from the gathered slot states (zero for padding), then zero padding rows. */
@@ -100,11 +93,12 @@ final class Serving {
         SlotShape s = c.shape();
         AttentionShape shape = new AttentionShape(s.sequences(), s.heads(), s.drafts(), s.keyDim(), s.valueDim(), Layout.BNHD,
                 s.dtype());
-        try (DeviceLongs slots = slots(c.slots()); Tensor start = gather(c.pool(), slots, states(s))) {
+        long slots = slots(c.slots());
+        try (Tensor start = gather(c.pool(), slots, states(s))) {
             sweeps.run(shape, null, PassArgs.forward(new ForwardCall(shape, c.q(), c.k(), c.v(), c.decay(), start, c.scale(),
                     Precision.STRICT, c.output(), null)));
             device.launch(kernels, Kernel.ZERO_ROWS, new Grid(s.sequences(), 1, 1, 256), 0, KernelArgs.of(ZeroRowsParams.class)
-                    .ptr(ZeroRowsParams.BASE, t(c.output())).ptr(ZeroRowsParams.SLOTS, slots.address(0))
+                    .ptr(ZeroRowsParams.BASE, t(c.output())).ptr(ZeroRowsParams.SLOTS, slots)
                     .i64(ZeroRowsParams.ROW_BYTES, s.valueRow(1, 0) * s.dtype().byteSize()).bytes());
         }
     }
@@ -121,8 +115,9 @@ final class Serving {
             starts[i] = (long) i * s.drafts();
         }
         AttentionShape flat = new AttentionShape(n, s.heads(), n * s.drafts(), s.keyDim(), s.valueDim(), Layout.BNHD, s.dtype());
-        try (Packing packing = new Packing(pool, transfers, starts, c.accepted().clone()); DeviceLongs slots = slots(c.slots());
-             Tensor start = gather(c.pool(), slots, states(s)); Tensor fin = backend.allocate(DType.FP32, start.shape())) {
+        Packing packing = new Packing(tables, starts, c.accepted().clone());
+        long slots = slots(c.slots());
+        try (Tensor start = gather(c.pool(), slots, states(s)); Tensor fin = backend.allocate(DType.FP32, start.shape())) {
             sweeps.run(flat, packing, PassArgs.advance(t(c.k()), t(c.v()), t(c.decay()), t(start), t(fin).address(),
                     s.keyDim(), s.valueDim()));
             copySlots(c.pool(), fin, slots, true);
@@ -134,29 +129,35 @@ final class Serving {
         return Shape.of(s.sequences(), s.heads(), s.keyDim(), s.valueDim());
     }
 
-    private DeviceLongs slots(int[] slots) {
+    /** The device address of the slots as int64. */
+    private long slots(int[] slots) {
         long[] values = new long[slots.length];
         for (int i = 0; i < slots.length; i++) {
             values[i] = slots[i];
         }
-        return new DeviceLongs(pool, transfers, values);
+        return tables.address(values);
+    }
+
+    /** Frees the kept tables. */
+    void close() {
+        tables.close();
     }
 
     /** A new fp32 tensor of dense states [S, H, D, E], the slots' states, zero for slot -1. */
-    private Tensor gather(Tensor statePool, DeviceLongs slots, Shape states) {
+    private Tensor gather(Tensor statePool, long slots, Shape states) {
         Tensor dense = backend.allocate(DType.FP32, states);
         copySlots(statePool, dense, slots, false);
         return dense;
     }
 
     /** dense[i] = pool[slots[i]] (zero for slot -1), or with {@code scatter} pool[slots[i]] = dense[i] (none for -1). */
-    private void copySlots(Tensor statePool, Tensor dense, DeviceLongs slots, boolean scatter) {
+    private void copySlots(Tensor statePool, Tensor dense, long slots, boolean scatter) {
         int sequences = dense.shape().dim(0);
         long stateSize = dense.shape().elementCount() / sequences;
         t(scatter ? statePool : dense).written();
         device.launch(kernels, Kernel.SLOT_COPY, new Grid(sequences, Math.min(64, (stateSize + 255) / 256), 1, 256), 0,
                 KernelArgs.of(SlotCopyParams.class).ptr(SlotCopyParams.POOL, t(statePool)).ptr(SlotCopyParams.DENSE, t(dense))
-                        .ptr(SlotCopyParams.SLOTS, slots.address(0)).i64(SlotCopyParams.STATE_SIZE, stateSize)
+                        .ptr(SlotCopyParams.SLOTS, slots).i64(SlotCopyParams.STATE_SIZE, stateSize)
                         .i64(SlotCopyParams.SCATTER, scatter ? 1 : 0).bytes());
     }
 }
