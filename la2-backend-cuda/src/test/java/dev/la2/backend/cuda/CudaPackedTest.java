@@ -1,7 +1,6 @@
 package dev.la2.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
@@ -17,7 +16,6 @@ import dev.la2.api.SequenceOffsets;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.backend.cuda.CudaGpuTest.Mode;
-import dev.la2.spi.Availability;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -52,8 +50,7 @@ class CudaPackedTest {
 
     @BeforeEach
     void requireGpu() {
-        Availability a = new CudaProvider().probe();
-        assumeTrue(a.isAvailable(), "skipped: no usable GPU here: " + a);
+        CudaGpuTest.assumeGpu();
     }
 
     @AfterAll
