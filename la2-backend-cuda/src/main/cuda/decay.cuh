@@ -7,7 +7,10 @@
 
 // la2_decay_grad, the identity's route (16-bit storage and TF32, Backward.java):
 // dDecay[h] = sum_b [ accV[b,h] - accO[b,h] - <dS0, S0> - (N-1) <dSf, Sfinal> ]. grid H, 256 threads.
-__device__ __forceinline__ void decayGradFromSums(const DecayGradParams& p) {
+// la2_decay_grad_packed: b runs over the sequences of a packed call, N being each one's length
+// from `ranges` (PackedParams).
+template <bool PACKED>
+__device__ __forceinline__ void decayGradFromSums(const DecayGradParams& p, const i64* ranges) {
     __shared__ double red[32];
     const i64 h = blockIdx.x;
     double part = 0.0;
@@ -17,7 +20,8 @@ __device__ __forceinline__ void decayGradFromSums(const DecayGradParams& p) {
             for (i64 i = threadIdx.x; i < p.DkDv; i += blockDim.x) part -= (double) p.dS0[seq * p.DkDv + i] * p.s0[seq * p.DkDv + i];
         }
         if (p.dSf) {
-            for (i64 i = threadIdx.x; i < p.DkDv; i += blockDim.x) part -= (double) (p.N - 1) * p.dSf[seq * p.DkDv + i] * p.sfin[seq * p.DkDv + i];
+            const i64 n = PACKED ? ranges[2 * b + 1] - ranges[2 * b] : p.N;
+            for (i64 i = threadIdx.x; i < p.DkDv; i += blockDim.x) part -= (double) (n - 1) * p.dSf[seq * p.DkDv + i] * p.sfin[seq * p.DkDv + i];
         }
     }
     double total = blockSum(part, red);

@@ -4,6 +4,7 @@
 #include "common.cuh"
 #include "decay.cuh"
 #include "decode.cuh"
+#include "packed.cuh"
 #include "params.cuh"
 #include "sweep_common.cuh"
 #include "sweep_generic.cuh"
@@ -18,6 +19,12 @@ extern "C" __global__ void __launch_bounds__(256) la2_sweep_bf16(const SweepPara
 extern "C" __global__ void __launch_bounds__(256) la2_sweep_f16(const SweepParams p) { sweepGeneric<__half>(p); }
 
 extern "C" __global__ void __launch_bounds__(256) la2_scan(const SweepParams p) { scanSegments(p); }
+
+// The packed sweeps and scan (packed.cuh, LA2_PACKED_SWEEP): the bodies above on a packed call's sequences.
+LA2_PACKED_SWEEP(la2_sweep_f32_packed, float, sweepGeneric<float>, false)
+LA2_PACKED_SWEEP(la2_sweep_bf16_packed, __nv_bfloat16, sweepGeneric<__nv_bfloat16>, false)
+LA2_PACKED_SWEEP(la2_sweep_f16_packed, __half, sweepGeneric<__half>, false)
+LA2_PACKED_SWEEP(la2_scan_packed, float, scanSegments, true)
 
 LA2_SWEEP_MMA(la2_sweep_tc1_bf16_d64, 2, __nv_bfloat16, 64, Mma<__nv_bfloat16>)
 LA2_SWEEP_MMA(la2_sweep_tc1_bf16_d128, 2, __nv_bfloat16, 128, Mma<__nv_bfloat16>)
@@ -37,7 +44,10 @@ LA2_SWEEP_WIDE(la2_sweep_wide_tf32_d128, float, 128)
 
 // ---- decay gradient --------------------------------------------------------------------------
 
-extern "C" __global__ void __launch_bounds__(256) la2_decay_grad(const DecayGradParams p) { decayGradFromSums(p); }
+extern "C" __global__ void __launch_bounds__(256) la2_decay_grad(const DecayGradParams p) { decayGradFromSums<false>(p, nullptr); }
+extern "C" __global__ void __launch_bounds__(256) la2_decay_grad_packed(const DecayGradParams p, const PackedParams pk) {
+    decayGradFromSums<true>(p, pk.ranges);
+}
 
 extern "C" __global__ void __launch_bounds__(256) la2_decay_sweep_f32(const DecaySweepParams p) { decaySweep<float>(p); }
 extern "C" __global__ void __launch_bounds__(256) la2_decay_sweep_bf16(const DecaySweepParams p) { decaySweep<__nv_bfloat16>(p); }
@@ -45,11 +55,25 @@ extern "C" __global__ void __launch_bounds__(256) la2_decay_sweep_f16(const Deca
 extern "C" __global__ void __launch_bounds__(256) la2_decay_scan(const DecaySweepParams p) { scanDecaySegments(p); }
 extern "C" __global__ void la2_decay_sum(const DecaySumParams p) { sumDecayGradient(p); }
 
+// The decay gradient's packed sweep and scan (packed.cuh, LA2_PACKED_DECAY).
+LA2_PACKED_DECAY(la2_decay_sweep_f32_packed, float, decaySweep<float>, false)
+LA2_PACKED_DECAY(la2_decay_sweep_bf16_packed, __nv_bfloat16, decaySweep<__nv_bfloat16>, false)
+LA2_PACKED_DECAY(la2_decay_sweep_f16_packed, __half, decaySweep<__half>, false)
+LA2_PACKED_DECAY(la2_decay_scan_packed, float, scanDecaySegments, true)
+
 // ---- decode ----------------------------------------------------------------------------------
 
 extern "C" __global__ void __launch_bounds__(1024) la2_decode_f32(const DecodeParams p) { decodeImpl<float>(p); }
 extern "C" __global__ void __launch_bounds__(1024) la2_decode_bf16(const DecodeParams p) { decodeImpl<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(1024) la2_decode_f16(const DecodeParams p) { decodeImpl<__half>(p); }
+
+// Decode by pool slot (packed.cuh, LA2_DECODE_SLOTS): the step above on the slots' states.
+LA2_DECODE_SLOTS(la2_decode_f32_slots, float)
+LA2_DECODE_SLOTS(la2_decode_bf16_slots, __nv_bfloat16)
+LA2_DECODE_SLOTS(la2_decode_f16_slots, __half)
+
+extern "C" __global__ void la2_slot_copy(const SlotCopyParams p) { slotCopy(p); }
+extern "C" __global__ void la2_zero_rows(const ZeroRowsParams p) { zeroRows(p); }
 
 // ---- utilities -------------------------------------------------------------------------------
 

@@ -91,6 +91,35 @@ struct ConvertParams {
     i64 n;
 };
 
+// The sequences of a packed call (packed.cuh), the second parameter of every la2_*_packed
+// kernel: sequence i is tokens ranges[2i] .. ranges[2i+1]-1 of token-major tensors; blocks take
+// the sequences in the order `order` lists them.
+struct PackedParams {
+    const i64* ranges;   // [S][2]
+    const i64* order;    // [S]
+};
+
+// The second parameter of la2_decode_*_slots (packed.cuh): DecodeParams.state is the pool
+// [P][H][D][E], sequence i advances slot slots[i] (-1: padding).
+struct SlotParams {
+    const i64* slots;    // [S]
+};
+
+// Gathers pool slots into dense states or scatters them back (packed.cuh, la2_slot_copy).
+struct SlotCopyParams {
+    float* pool;         // [P][stateSize]
+    float* dense;        // [S][stateSize]
+    const i64* slots;    // [S]
+    i64 stateSize, scatter;
+};
+
+// Zeroes the rows of padding sequences (packed.cuh, la2_zero_rows).
+struct ZeroRowsParams {
+    void* base;          // [S][rowBytes]
+    const i64* slots;    // [S]
+    i64 rowBytes;
+};
+
 #define LA2_FIELDS(S, count) static_assert(sizeof(S) == 8 * (count), #S " has " #count " fields of 8 bytes")
 #define LA2_AT(S, field, index) static_assert(offsetof(S, field) == 8 * (index), #S "." #field " at index " #index)
 
@@ -201,6 +230,25 @@ LA2_FIELDS(ConvertParams, 3);
 LA2_AT(ConvertParams, src, 0);
 LA2_AT(ConvertParams, dst, 1);
 LA2_AT(ConvertParams, n, 2);
+
+LA2_FIELDS(PackedParams, 2);
+LA2_AT(PackedParams, ranges, 0);
+LA2_AT(PackedParams, order, 1);
+
+LA2_FIELDS(SlotParams, 1);
+LA2_AT(SlotParams, slots, 0);
+
+LA2_FIELDS(SlotCopyParams, 5);
+LA2_AT(SlotCopyParams, pool, 0);
+LA2_AT(SlotCopyParams, dense, 1);
+LA2_AT(SlotCopyParams, slots, 2);
+LA2_AT(SlotCopyParams, stateSize, 3);
+LA2_AT(SlotCopyParams, scatter, 4);
+
+LA2_FIELDS(ZeroRowsParams, 3);
+LA2_AT(ZeroRowsParams, base, 0);
+LA2_AT(ZeroRowsParams, slots, 1);
+LA2_AT(ZeroRowsParams, rowBytes, 2);
 
 #undef LA2_FIELDS
 #undef LA2_AT

@@ -7,6 +7,7 @@
 
 #include "common.cuh"
 #include "mma.cuh"
+#include "packed.cuh"
 #include "params.cuh"
 #include "smem.cuh"
 #include "state_band.cuh"
@@ -175,8 +176,17 @@ __device__ void sweepMma(const SweepParams& p) {
     state.store(p, seq, seg, full, s);
 }
 
-// Every tensor-core sweep is exported twice: NAME, the forward's (EXACT: with the non-finite
-// re-sum), and NAME_bwd, the backward's (without it).
+// Every tensor-core sweep is exported four times: NAME, the forward's (EXACT: with the non-finite
+// re-sum), NAME_bwd, the backward's (without it), and each again as NAME_packed and
+// NAME_bwd_packed, the same body on a packed call's sequences (packed.cuh).
 #define LA2_SWEEP_MMA(name, minBlocks, T, DK, M) \
     extern "C" __global__ void __launch_bounds__(256, minBlocks) name(const SweepParams p) { sweepMma<T, DK, true, M>(p); } \
-    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd(const SweepParams p) { sweepMma<T, DK, false, M>(p); }
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd(const SweepParams p) { sweepMma<T, DK, false, M>(p); } \
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_packed(const SweepParams p, const PackedParams pk) { \
+        SweepParams r = p; \
+        if (rebindSweep<T>(r, pk, false)) sweepMma<T, DK, true, M>(r); \
+    } \
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd_packed(const SweepParams p, const PackedParams pk) { \
+        SweepParams r = p; \
+        if (rebindSweep<T>(r, pk, false)) sweepMma<T, DK, false, M>(r); \
+    }

@@ -11,6 +11,7 @@
 
 #include "common.cuh"
 #include "mma.cuh"
+#include "packed.cuh"
 #include "params.cuh"
 #include "smem.cuh"
 #include "state_band.cuh"
@@ -224,7 +225,15 @@ __device__ void sweepWide(const SweepParams& p) {
     state.store(p, seq, seg, full, s);
 }
 
-// Exported twice as the sweepMma kernels are (LA2_SWEEP_MMA).
+// Exported four times as the sweepMma kernels are (LA2_SWEEP_MMA).
 #define LA2_SWEEP_WIDE(name, T, DK) \
     extern "C" __global__ void __launch_bounds__(512, 1) name(const SweepParams p) { sweepWide<T, DK, true>(p); } \
-    extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd(const SweepParams p) { sweepWide<T, DK, false>(p); }
+    extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd(const SweepParams p) { sweepWide<T, DK, false>(p); } \
+    extern "C" __global__ void __launch_bounds__(512, 1) name##_packed(const SweepParams p, const PackedParams pk) { \
+        SweepParams r = p; \
+        if (rebindSweep<T>(r, pk, false)) sweepWide<T, DK, true>(r); \
+    } \
+    extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd_packed(const SweepParams p, const PackedParams pk) { \
+        SweepParams r = p; \
+        if (rebindSweep<T>(r, pk, false)) sweepWide<T, DK, false>(r); \
+    }

@@ -49,8 +49,12 @@ final class Backward {
         this.sweeps = sweeps;
     }
 
-    /** With the backend's lock held. */
-    void run(BackwardCall call) {
+    /**
+     * With the backend's lock held. With {@code packing} non-null the call is a packed one (its
+     * shape has batch S, layout BNHD over the T tokens) and every pass, of either decay-gradient
+     * route, runs packed.
+     */
+    void run(BackwardCall call, Packing packing) {
         AttentionShape s = call.shape();
         int d = s.keyDim(), e = s.valueDim();
         CudaTensor q = t(call.q()), k = t(call.k()), v = t(call.v()), dO = t(call.dOutput());
@@ -66,7 +70,7 @@ final class Backward {
                 temps.add(acc);
                 check(cuMemsetD32Async(acc.ptr(), 0, 4L * bh, device.stream), "cuMemsetD32Async");
             }
-            sweeps.run(s, PassArgs.dq(call));
+            sweeps.run(s, packing, PassArgs.dq(call));
             // The decay gradient's route (see above): with fp32Sweeps, the identity's two passes (the
             // dv pass and a forward recompute) on 3xTF32 over fp32 operands; without, the x-suffixed
             // operands and exactShape are the call's own and a fourth sweep carries T.
@@ -79,13 +83,13 @@ final class Backward {
             CudaTensor dv = t(call.dv());
             CudaTensor dvx = fp32Sweeps && s.dtype() != DType.FP32 ? scratchFp32(dv, copies) : dv;
             PassArgs.DotSum accV = fp32Sweeps ? new PassArgs.DotSum(vx, acc.address()) : null;
-            sweeps.run(exactShape, PassArgs.dv(call, qx, kx, dOx, dvx, accV, fp32Sweeps ? Precision.TF32X3 : call.precision()));
+            sweeps.run(exactShape, packing, PassArgs.dv(call, qx, kx, dOx, dvx, accV, fp32Sweeps ? Precision.TF32X3 : call.precision()));
             if (dvx != dv) {
                 convert(dvx, dv);
             }
-            sweeps.run(s, PassArgs.dk(call));
+            sweeps.run(s, packing, PassArgs.dk(call));
             if (learn && !fp32Sweeps) {
-                sweeps.decaySweep(s, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), acc.address(),
+                sweeps.decaySweep(s, packing, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), acc.address(),
                         t(call.dDecay()), call.scale());
             } else if (fp32Sweeps) {
                 DevicePool.Block sfin = null;
@@ -95,8 +99,8 @@ final class Backward {
                 }
                 long sfinal = sfin == null ? 0 : sfin.address();
                 // accO = sum_t t <dO_t, o_t>, and S_final when dS_final is given
-                sweeps.run(exactShape, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, acc.address() + 8L * bh), sfinal));
-                device.launch(kernels, Kernel.DECAY_GRAD, new Grid(s.heads(), 1, 1, 256), 0, KernelArgs.of(DecayGradParams.class)
+                sweeps.run(exactShape, packing, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, acc.address() + 8L * bh), sfinal));
+                sweeps.launch(packing, Kernel.DECAY_GRAD, new Grid(s.heads(), 1, 1, 256), 0, KernelArgs.of(DecayGradParams.class)
                         .ptr(DecayGradParams.ACC_V, acc.address()).ptr(DecayGradParams.ACC_O, acc.address() + 8L * bh)
                         .ptr(DecayGradParams.D_S0, t(call.dInitialState())).ptr(DecayGradParams.S0, t(call.initialState()))
                         .ptr(DecayGradParams.D_SF, t(call.dFinalState())).ptr(DecayGradParams.SFIN, sfinal)

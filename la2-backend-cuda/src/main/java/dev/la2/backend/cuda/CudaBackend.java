@@ -16,8 +16,14 @@ import dev.la2.backend.cuda.ParamLayouts.DecodeParams;
 import dev.la2.backend.cuda.ParamLayouts.RandomParams;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.BackwardCall;
+import dev.la2.spi.CommitCall;
 import dev.la2.spi.DecodeCall;
+import dev.la2.spi.DraftCall;
 import dev.la2.spi.ForwardCall;
+import dev.la2.spi.PackedBackwardCall;
+import dev.la2.spi.PackedForwardCall;
+import dev.la2.spi.Residuals;
+import dev.la2.spi.SlotDecodeCall;
 import java.util.EnumSet;
 import java.util.IdentityHashMap;
 import java.util.Optional;
@@ -38,6 +44,9 @@ final class CudaBackend implements AttentionBackend {
     private final EventTimer timer;
     private final SweepRunner sweeps;
     private final Backward backward;
+    private final Serving serving;
+    /** Property "cuda.packedKernels" = "false" runs the packed and slot calls through the SPI's per-sequence defaults (for comparisons). */
+    private final boolean packedKernels;
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
 
     CudaBackend(BackendOptions options) {
@@ -51,6 +60,8 @@ final class CudaBackend implements AttentionBackend {
                 Boolean.parseBoolean(options.properties().getOrDefault("cuda.tensorCores", "true")));
         sweeps = new SweepRunner(device, kernels, pool, planner);
         backward = new Backward(this, device, kernels, pool, sweeps);
+        serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);
+        packedKernels = Boolean.parseBoolean(options.properties().getOrDefault("cuda.packedKernels", "true"));
     }
 
     @Override
@@ -139,7 +150,7 @@ final class CudaBackend implements AttentionBackend {
     public void forward(ForwardCall call) {
         device.locked(() -> {
             written(call.output(), call.finalState());
-            sweeps.run(call.shape(), PassArgs.forward(call));
+            sweeps.run(call.shape(), null, PassArgs.forward(call));
         });
     }
 
@@ -147,7 +158,7 @@ final class CudaBackend implements AttentionBackend {
     public void backward(BackwardCall call) {
         device.locked(() -> {
             written(call.dq(), call.dk(), call.dv(), call.dInitialState(), call.dDecay());
-            backward.run(call);
+            backward.run(call, null);
         });
     }
 
@@ -155,21 +166,86 @@ final class CudaBackend implements AttentionBackend {
     public void decode(DecodeCall call) {
         device.locked(() -> {
             written(call.output(), call.state());
-            long bh = (long) call.batch() * call.heads();
-            // row groups per value column: enough loads in flight to cover memory latency
-            int rowGroups = Math.max(1, Math.min(8, call.keyDim() / 8));
-            int smem = (int) SharedMemory.decode(call.keyDim(), rowGroups);
-            if (smem > device.smemPerBlock) {
-                throw new La2ArgumentException("q", "key dimension " + call.keyDim(),
-                        "at most " + (device.smemPerBlock - 4096) / 8 + " for a decode step on " + name());
-            }
-            device.launch(kernels, Kernel.decode(call.dtype()), new Grid(bh, (call.valueDim() + 127) / 128, 1, 128 * rowGroups), smem,
-                    KernelArgs.of(DecodeParams.class)
-                            .ptr(DecodeParams.Q, t(call.q())).ptr(DecodeParams.K, t(call.k())).ptr(DecodeParams.V, t(call.v()))
-                            .ptr(DecodeParams.DECAY, t(call.decay())).ptr(DecodeParams.STATE, t(call.state()))
-                            .ptr(DecodeParams.O, t(call.output())).i64(DecodeParams.H, call.heads())
-                            .i64(DecodeParams.D, call.keyDim()).i64(DecodeParams.E, call.valueDim())
-                            .f64(DecodeParams.SCALE, call.scale()).bytes());
+            launchDecode(call, null);
+        });
+    }
+
+    /** The decode step's launch; with {@code slotParams} its by-slot entry point, call.state() being the pool. */
+    void launchDecode(DecodeCall call, byte[] slotParams) {
+        long bh = (long) call.batch() * call.heads();
+        // row groups per value column: enough loads in flight to cover memory latency
+        int rowGroups = Math.max(1, Math.min(8, call.keyDim() / 8));
+        int smem = (int) SharedMemory.decode(call.keyDim(), rowGroups);
+        if (smem > device.smemPerBlock) {
+            throw new La2ArgumentException("q", "key dimension " + call.keyDim(),
+                    "at most " + (device.smemPerBlock - 4096) / 8 + " for a decode step on " + name());
+        }
+        Grid grid = new Grid(bh, (call.valueDim() + 127) / 128, 1, 128 * rowGroups);
+        byte[] params = KernelArgs.of(DecodeParams.class)
+                .ptr(DecodeParams.Q, t(call.q())).ptr(DecodeParams.K, t(call.k())).ptr(DecodeParams.V, t(call.v()))
+                .ptr(DecodeParams.DECAY, t(call.decay())).ptr(DecodeParams.STATE, t(call.state()))
+                .ptr(DecodeParams.O, t(call.output())).i64(DecodeParams.H, call.heads())
+                .i64(DecodeParams.D, call.keyDim()).i64(DecodeParams.E, call.valueDim())
+                .f64(DecodeParams.SCALE, call.scale()).bytes();
+        if (slotParams == null) {
+            device.launch(kernels, Kernel.decode(call.dtype()), grid, smem, params);
+        } else {
+            device.launchVariant(kernels, Kernel.decode(call.dtype()), grid, smem, params, slotParams);
+        }
+    }
+
+    // ---- packed and slot calls (SPEC.md section 8): one launch per pass for all sequences ------
+
+    @Override
+    public void forwardPacked(PackedForwardCall call) {
+        serve(call.shape().tokens() > 0, () -> AttentionBackend.super.forwardPacked(call), () -> serving.forward(call),
+                call.output(), call.finalState(), call.pool());
+    }
+
+    /** Keeps nothing: the packed backward recomputes what it needs. */
+    @Override
+    public Residuals forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
+        if (!packedKernels || call.shape().tokens() == 0) {
+            return AttentionBackend.super.forwardPackedKeeping(call, forDecayGradient);
+        }
+        forwardPacked(call);
+        return null;
+    }
+
+    @Override
+    public void backwardPacked(PackedBackwardCall call) {
+        serve(call.shape().tokens() > 0, () -> AttentionBackend.super.backwardPacked(call), () -> serving.backward(call),
+                call.dq(), call.dk(), call.dv(), call.dInitialState(), call.dDecay());
+    }
+
+    @Override
+    public void decodeSlots(SlotDecodeCall call) {
+        serve(true, () -> AttentionBackend.super.decodeSlots(call), () -> serving.decode(call), call.output(), call.pool());
+    }
+
+    @Override
+    public void draft(DraftCall call) {
+        serve(true, () -> AttentionBackend.super.draft(call), () -> serving.draft(call), call.output());
+    }
+
+    @Override
+    public void commit(CommitCall call) {
+        serve(true, () -> AttentionBackend.super.commit(call), () -> serving.commit(call), call.pool());
+    }
+
+    /**
+     * The fused call under the lock, its outputs marked written; or the SPI's default, with
+     * cuda.packedKernels=false or where the fused call does not apply (a packed call of no tokens,
+     * whose sequences only pass their states through).
+     */
+    private void serve(boolean applies, Runnable perSequence, Runnable fused, Tensor... outputs) {
+        if (!packedKernels || !applies) {
+            perSequence.run();
+            return;
+        }
+        device.locked(() -> {
+            written(outputs);
+            fused.run();
         });
     }
 
@@ -240,6 +316,7 @@ final class CudaBackend implements AttentionBackend {
                 pool.release(b);
             }
             live.clear();
+            serving.close();
             pool.trim();
             transfers.close();
             timer.close();

@@ -20,6 +20,7 @@ import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
 
@@ -116,14 +117,27 @@ final class DeviceContext {
 
     /** Queues a kernel on the stream; with "cuda.syncEachLaunch" waits for it, so a fault names its launch. */
     void launch(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] params) {
+        launch(kernels.get(kernel), kernel.symbol(), grid, smem, Pointer.to(Pointer.to(params)));
+    }
+
+    /**
+     * Queues the kernel's packed or by-slot entry point ({@link Kernel#variant()}), whose second
+     * parameter struct is {@code variantParams}.
+     */
+    void launchVariant(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] params, byte[] variantParams) {
+        launch(kernels.variant(kernel), kernel.symbol() + kernel.variant(), grid, smem,
+                Pointer.to(Pointer.to(params), Pointer.to(variantParams)));
+    }
+
+    private void launch(CUfunction f, String symbol, Grid grid, int smem, Pointer params) {
         if (grid.x() > Integer.MAX_VALUE || grid.y() > 65535 || grid.z() > 65535) {
             throw new La2ArgumentException("shape", "a launch grid of " + grid.x() + " x " + grid.y() + " x " + grid.z()
-                    + " blocks for " + kernel.symbol(), "at most 2^31-1 x 65535 x 65535 blocks");
+                    + " blocks for " + symbol, "at most 2^31-1 x 65535 x 65535 blocks");
         }
-        check(cuLaunchKernel(kernels.get(kernel), (int) grid.x(), (int) grid.y(), (int) grid.z(), grid.threads(), 1, 1, smem,
-                stream, Pointer.to(Pointer.to(params)), null), "cuLaunchKernel(" + kernel.symbol() + ")");
+        check(cuLaunchKernel(f, (int) grid.x(), (int) grid.y(), (int) grid.z(), grid.threads(), 1, 1, smem,
+                stream, params, null), "cuLaunchKernel(" + symbol + ")");
         if (syncEachLaunch) {
-            check(cuStreamSynchronize(stream), kernel.symbol() + " failed on the device");
+            check(cuStreamSynchronize(stream), symbol + " failed on the device");
         }
     }
 

@@ -26,10 +26,26 @@ enum Kernel {
     DECAY_SUM,
     DECODE_F32, DECODE_BF16, DECODE_F16,
     RANDOM_F32, RANDOM_BF16, RANDOM_F16,
-    WIDEN_BF16, WIDEN_F16, NARROW_BF16, NARROW_F16;
+    WIDEN_BF16, WIDEN_F16, NARROW_BF16, NARROW_F16,
+    /** Pool slots gathered into dense states and scattered back (packed.cuh), the draft's padding rows zeroed. */
+    SLOT_COPY, ZERO_ROWS;
 
     String symbol() {
         return "la2_" + name().toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * The suffix of this kernel's second entry point, the same body on a packed call's sequences
+     * ("_packed") or on pool slots ("_slots"), which takes a PackedParams or SlotParams after its
+     * own parameters (packed.cuh); null where it has none.
+     */
+    String variant() {
+        if (name().startsWith("DECODE_")) {
+            return "_slots";
+        }
+        boolean packed = name().startsWith("SWEEP_") || name().startsWith("DECAY_SWEEP_") || this == SCAN || this == DECAY_SCAN
+                || this == DECAY_GRAD;
+        return packed ? "_packed" : null;
     }
 
     /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */

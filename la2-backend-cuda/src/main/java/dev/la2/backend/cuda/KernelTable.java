@@ -14,27 +14,47 @@ import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
 
-/** The kernel module of one context and every {@link Kernel}'s function in it, looked up once. */
+/**
+ * The kernel module of one context and every {@link Kernel}'s function in it, and its variant's
+ * ({@link Kernel#variant()}) where it has one, looked up once.
+ */
 final class KernelTable {
     private final CUmodule module = new CUmodule();
     private final EnumMap<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
+    private final EnumMap<Kernel, CUfunction> variants = new EnumMap<>(Kernel.class);
 
     /** Loads the fatbin into the current context; {@code smemPerBlock} is the opt-in shared memory limit. */
     KernelTable(int smemPerBlock) {
         check(cuModuleLoadData(module, image()), "cuModuleLoadData(la2_kernels.fatbin)");
         for (Kernel k : Kernel.values()) {
-            CUfunction f = new CUfunction();
-            check(cuModuleGetFunction(f, module, k.symbol()), "cuModuleGetFunction(" + k.symbol() + ")");
-            if (k.bigSharedMemory()) {
-                check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smemPerBlock),
-                        "cuFuncSetAttribute(" + k.symbol() + ")");
+            functions.put(k, function(k.symbol(), k.bigSharedMemory(), smemPerBlock));
+            if (k.variant() != null) {
+                variants.put(k, function(k.symbol() + k.variant(), k.bigSharedMemory(), smemPerBlock));
             }
-            functions.put(k, f);
         }
+    }
+
+    private CUfunction function(String symbol, boolean bigSharedMemory, int smemPerBlock) {
+        CUfunction f = new CUfunction();
+        check(cuModuleGetFunction(f, module, symbol), "cuModuleGetFunction(" + symbol + ")");
+        if (bigSharedMemory) {
+            check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smemPerBlock),
+                    "cuFuncSetAttribute(" + symbol + ")");
+        }
+        return f;
     }
 
     CUfunction get(Kernel k) {
         return functions.get(k);
+    }
+
+    /** The kernel's packed or by-slot entry point. */
+    CUfunction variant(Kernel k) {
+        CUfunction f = variants.get(k);
+        if (f == null) {
+            throw new IllegalStateException(k.symbol() + " has no packed or by-slot entry point");
+        }
+        return f;
     }
 
     /** With the module's context current. */

@@ -149,4 +149,64 @@ final class ParamLayouts {
             return spec;
         }
     }
+
+    enum PackedParams implements Field {
+        RANGES("ranges", PTR), ORDER("order", PTR);
+
+        private final Spec spec;
+
+        PackedParams(String cName, Kind kind) {
+            spec = new Spec(cName, kind);
+        }
+
+        @Override
+        public Spec spec() {
+            return spec;
+        }
+    }
+
+    enum SlotParams implements Field {
+        SLOTS("slots", PTR);
+
+        private final Spec spec;
+
+        SlotParams(String cName, Kind kind) {
+            spec = new Spec(cName, kind);
+        }
+
+        @Override
+        public Spec spec() {
+            return spec;
+        }
+    }
+
+    enum SlotCopyParams implements Field {
+        POOL("pool", PTR), DENSE("dense", PTR), SLOTS("slots", PTR), STATE_SIZE("stateSize", I64), SCATTER("scatter", I64);
+
+        private final Spec spec;
+
+        SlotCopyParams(String cName, Kind kind) {
+            spec = new Spec(cName, kind);
+        }
+
+        @Override
+        public Spec spec() {
+            return spec;
+        }
+    }
+
+    enum ZeroRowsParams implements Field {
+        BASE("base", PTR), SLOTS("slots", PTR), ROW_BYTES("rowBytes", I64);
+
+        private final Spec spec;
+
+        ZeroRowsParams(String cName, Kind kind) {
+            spec = new Spec(cName, kind);
+        }
+
+        @Override
+        public Spec spec() {
+            return spec;
+        }
+    }
 }

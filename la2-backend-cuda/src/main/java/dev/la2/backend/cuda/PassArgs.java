@@ -49,6 +49,15 @@ record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolea
                 call.scale(), call.scale(), 1, 1, 0, false, call.precision(), false);
     }
 
+    /**
+     * The forward writing no output, from {@code s0} to the final state at {@code sfinal}: advances
+     * states by tokens whose outputs were computed before (a commit of draft tokens). q' = k.
+     */
+    static PassArgs advance(CudaTensor k, CudaTensor v, CudaTensor decay, CudaTensor s0, long sfinal, int dk, int dv) {
+        return new PassArgs(k, k, v, v, false, null, decay, s0, sfinal, dk, dv, false, 1, 1, 1, 1, 0, false,
+                Precision.STRICT, false);
+    }
+
     /** dq: q' = dO, k' = v, v' = k, forward in time over S^T (E x D). */
     static PassArgs dq(BackwardCall call) {
         AttentionShape s = call.shape();

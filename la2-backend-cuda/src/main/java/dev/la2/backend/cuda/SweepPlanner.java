@@ -28,24 +28,27 @@ final class SweepPlanner {
     record TensorCoreSweep(Kernel kernel, int threads, int valueTile, int smem, int blocksPerSm) {
     }
 
-    /** The plan of one pass of shape {@code s} whose sweep has dimensions dk x dv. */
-    SweepPlan plan(AttentionShape s, int dk, int dv, Precision precision, boolean backward) {
+    /**
+     * The plan of one pass of shape {@code s} whose sweep has dimensions dk x dv; with
+     * {@code packing} non-null, of a packed call whose sequences it lists (s then has batch S).
+     */
+    SweepPlan plan(AttentionShape s, Packing packing, int dk, int dv, Precision precision, boolean backward) {
         TensorCoreSweep tc = tensorCore(s.dtype(), precision, dk, dv, backward);
         if (tc != null) {
             int tiles = (dv + tc.valueTile() - 1) / tc.valueTile();
-            return split(s, tc.kernel(), tc.threads(), tc.valueTile(), TC_CHUNK, tc.smem(), tiles, tc.blocksPerSm());
+            return split(s, packing, tc.kernel(), tc.threads(), tc.valueTile(), TC_CHUNK, tc.smem(), tiles, tc.blocksPerSm());
         }
         int widest = Math.min(dv, 64);
         FmaTiles f = fmaTiles(dk, widest, "state tile", false);
-        return split(s, Kernel.sweep(s.dtype()), SWEEP_THREADS, f.valueTile(), f.chunk(), f.smem(),
+        return split(s, packing, Kernel.sweep(s.dtype()), SWEEP_THREADS, f.valueTile(), f.chunk(), f.smem(),
                 (dv + f.valueTile() - 1) / f.valueTile(), Integer.MAX_VALUE);
     }
 
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */
-    SweepPlan decayPlan(AttentionShape s) {
+    SweepPlan decayPlan(AttentionShape s, Packing packing) {
         int d = s.keyDim(), e = s.valueDim();
         FmaTiles f = fmaTiles(d, Math.min(e, 32), "decay-gradient state tiles", true);
-        return split(s, Kernel.decaySweep(s.dtype()), SWEEP_THREADS, f.valueTile(), f.chunk(), f.smem(),
+        return split(s, packing, Kernel.decaySweep(s.dtype()), SWEEP_THREADS, f.valueTile(), f.chunk(), f.smem(),
                 (e + f.valueTile() - 1) / f.valueTile(), Integer.MAX_VALUE);
     }
 
@@ -118,14 +121,33 @@ final class SweepPlanner {
      * walks its segment serially, and every extra segment costs a state-only pass over its k and
      * v, so a sequence is split only to fill the device.
      */
-    private SweepPlan split(AttentionShape s, Kernel kernel, int threads, int valueTile, int chunk, int smem, int tiles,
-                            int blocksPerSmCap) {
+    private SweepPlan split(AttentionShape s, Packing packing, Kernel kernel, int threads, int valueTile, int chunk, int smem,
+                            int tiles, int blocksPerSmCap) {
+        int perSm = Math.min(blocksPerSmCap, Math.max(1, Math.min(2048 / threads, device.smemPerSm / (smem + 1024))));
+        if (packing != null) {
+            return packedSplit(packing, s.heads(), (long) device.smCount * perSm,
+                    new SweepPlan(kernel, threads, valueTile, chunk, smem, tiles, 0, 0));
+        }
         int n = s.tokens();
         long blocksPerSegment = s.sequences() * tiles;
         long nChunks = (n + chunk - 1) / chunk;
-        int perSm = Math.min(blocksPerSmCap, Math.max(1, Math.min(2048 / threads, device.smemPerSm / (smem + 1024))));
         long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) device.smCount * perSm / blocksPerSegment));
         long segLen = (nChunks + nseg - 1) / nseg * chunk;
         return new SweepPlan(kernel, threads, valueTile, chunk, smem, tiles, segLen, (n + segLen - 1) / segLen);
+    }
+
+    /**
+     * A packed call's segment length: the chunks of every sequence, head and value tile spread
+     * over one wave of {@code slots} resident blocks, as the dense split does for equal lengths, so
+     * only a sequence longer than one block's share is cut; at most 65535 segments.
+     */
+    private static SweepPlan packedSplit(Packing packing, int heads, long slots, SweepPlan p) {
+        int chunk = p.chunk();
+        long work = packing.chunks(chunk) * heads * p.tiles();
+        long longest = (packing.maxLength() + chunk - 1) / chunk;
+        long perBlock = Math.max(Math.max(1, (work + slots - 1) / slots), (longest + 65534) / 65535);
+        long segLen = perBlock * chunk;
+        long nseg = Math.max(1, (packing.maxLength() + segLen - 1) / segLen);
+        return new SweepPlan(p.kernel(), p.threads(), p.valueTile(), chunk, p.smem(), p.tiles(), segLen, nseg);
     }
 }

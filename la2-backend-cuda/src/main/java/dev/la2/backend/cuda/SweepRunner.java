@@ -8,7 +8,9 @@ import dev.la2.spi.AttentionShape;
 /**
  * Queues the passes of a sweep: with more than one segment per sequence, mode 0 (segment-local
  * states into scratch), the scan that chains them, then mode 1 (every segment from its incoming
- * state, writing outputs). Called with the backend's lock held.
+ * state, writing outputs). With a {@link Packing} the same passes run on a packed call's
+ * sequences through the kernels' packed entry points (packed.cuh), one launch each for all of
+ * them. Called with the backend's lock held.
  */
 final class SweepRunner {
     private final DeviceContext device;
@@ -27,10 +29,10 @@ final class SweepRunner {
         return planner;
     }
 
-    /** One pass of the sweep over every sequence of shape {@code s}. */
-    void run(AttentionShape s, PassArgs p) {
-        SweepPlan plan = planner.plan(s, p.dk(), p.dv(), p.precision(), p.backward());
-        segmented(s, plan, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
+    /** One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is non-null. */
+    void run(AttentionShape s, Packing packing, PassArgs p) {
+        SweepPlan plan = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
+        segmented(s, packing, plan, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
                 (scratch, mode) -> p.params(s, plan, scratch, mode));
     }
 
@@ -38,12 +40,12 @@ final class SweepRunner {
      * The decay gradient's sweep carrying T = -dS/ds (decay.cuh), then its sum over the batch into
      * {@code dDecay}; {@code acc} holds one zeroed double per sequence for the per-sequence sums.
      */
-    void decaySweep(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO, CudaTensor decay, CudaTensor s0,
+    void decaySweep(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO, CudaTensor decay, CudaTensor s0,
                     CudaTensor dSf, long acc, CudaTensor dDecay, double scale) {
-        SweepPlan plan = planner.decayPlan(s);
+        SweepPlan plan = planner.decayPlan(s, packing);
         int d = s.keyDim(), e = s.valueDim();
         long[] ks = PassArgs.strides(s, d), vs = PassArgs.strides(s, e);
-        segmented(s, plan, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
+        segmented(s, packing, plan, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
                 .ptr(DecaySweepParams.Q, q).ptr(DecaySweepParams.K, k).ptr(DecaySweepParams.V, v).ptr(DecaySweepParams.D_O, dO)
                 .ptr(DecaySweepParams.S0, s0).ptr(DecaySweepParams.D_SF, dSf).ptr(DecaySweepParams.SCRATCH, scratch)
                 .ptr(DecaySweepParams.DECAY, decay).ptr(DecaySweepParams.ACC, acc)
@@ -70,7 +72,7 @@ final class SweepRunner {
      * segment's scratch holds {@code scratchBytes} per element of the dk x dv state
      * ({@code stateElements}): one fp32 state, or S and T in double.
      */
-    private void segmented(AttentionShape s, SweepPlan plan, long stateElements, int scratchBytes, Kernel scan, Params params) {
+    private void segmented(AttentionShape s, Packing packing, SweepPlan plan, long stateElements, int scratchBytes, Kernel scan, Params params) {
         long bh = s.sequences(), nseg = plan.segments();
         DevicePool.Block scratch = nseg > 1 ? pool.allocate(scratchBytes * bh * (nseg - 1) * stateElements) : null;
         try {
@@ -80,9 +82,9 @@ final class SweepRunner {
                 }
                 byte[] bytes = params.of(scratch == null ? 0 : scratch.address(), mode);
                 if (mode == 1 && nseg > 1) {
-                    device.launch(kernels, scan, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, bytes);
+                    launch(packing, scan, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, bytes);
                 }
-                device.launch(kernels, plan.kernel(), new Grid(bh, mode == 0 ? nseg - 1 : nseg, plan.tiles(), plan.threads()),
+                launch(packing, plan.kernel(), new Grid(bh, mode == 0 ? nseg - 1 : nseg, plan.tiles(), plan.threads()),
                         plan.smem(), bytes);
             }
         } finally {
@@ -90,6 +92,15 @@ final class SweepRunner {
                 // Safe to reuse at once: every later use is queued behind these kernels on the stream.
                 pool.release(scratch);
             }
+        }
+    }
+
+    /** The kernel, or its packed entry point with the call's PackedParams. */
+    void launch(Packing packing, Kernel kernel, Grid grid, int smem, byte[] params) {
+        if (packing == null) {
+            device.launch(kernels, kernel, grid, smem, params);
+        } else {
+            device.launchVariant(kernels, kernel, grid, smem, params, packing.params());
         }
     }
 }

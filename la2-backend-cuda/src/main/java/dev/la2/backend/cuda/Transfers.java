@@ -15,6 +15,7 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import dev.la2.spi.HalfFloats;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -68,6 +69,21 @@ final class Transfers {
             check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier kernel or copy failed on the device)");
             drain.fill(stagingSegments[buf], first, count);
         });
+    }
+
+    /** Queues a copy of {@code values} to {@code device} (int64 tables of the packed and slot kernels). */
+    void upload(CUdeviceptr device, long[] values) {
+        int perSlice = STAGING_BYTES / Long.BYTES;
+        for (int first = 0; first < values.length; first += perSlice) {
+            int count = Math.min(perSlice, values.length - first);
+            int buf = next;
+            next ^= 1;
+            check(cuEventSynchronize(stagingFree[buf]), "cuEventSynchronize");
+            MemorySegment.copy(values, first, stagingSegments[buf], ValueLayout.JAVA_LONG, 0, count);
+            check(cuMemcpyHtoDAsync(device.withByteOffset((long) first * Long.BYTES), staging[buf], (long) count * Long.BYTES,
+                    stream), "cuMemcpyHtoDAsync");
+            check(cuEventRecord(stagingFree[buf], stream), "cuEventRecord");
+        }
     }
 
     /** One slice of a transfer: staging buffer {@code buf} and the slice's place on the device. */

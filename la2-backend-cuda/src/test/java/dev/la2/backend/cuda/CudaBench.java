@@ -51,10 +51,7 @@ public final class CudaBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> opt = new java.util.HashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            opt.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        }
+        Map<String, String> opt = arguments(args);
         int[] ns = Arrays.stream(opt.getOrDefault("n", "2048,8192,32768,65536").split(",")).mapToInt(Integer::parseInt).toArray();
         String[] dtypes = opt.getOrDefault("dtypes", "bf16,fp16,fp32-strict,fp32-tf32x3,fp32-tf32").split(",");
         String[] modes = opt.getOrDefault("modes", "fwd,fwdbwd").split(",");
@@ -98,7 +95,17 @@ public final class CudaBench {
     }
 
     /** "k1=v1,k2=v2" as backend properties, for example cuda.tensorCores=false. */
-    private static dev.la2.api.BackendOptions options(String props) {
+    /** {@code --name value} pairs, by name. */
+    static Map<String, String> arguments(String[] args) {
+        Map<String, String> opt = new java.util.HashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) {
+            opt.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+        }
+        return opt;
+    }
+
+    /** Backend options from {@code key=value,...} properties. */
+    static dev.la2.api.BackendOptions options(String props) {
         dev.la2.api.BackendOptions o = dev.la2.api.BackendOptions.defaults();
         for (String kv : props.split(",")) {
             if (kv.contains("=")) {

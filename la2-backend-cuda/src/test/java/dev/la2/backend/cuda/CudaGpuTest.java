@@ -53,6 +53,11 @@ class CudaGpuTest {
     /** Per test, not per class: a class-level assumption is not reported as skipped tests by surefire. */
     @BeforeEach
     void requireGpu() {
+        assumeGpu();
+    }
+
+    /** Skips the calling test, with the probe's reason, where no usable GPU is present. */
+    static void assumeGpu() {
         Availability a = new CudaProvider().probe();
         assumeTrue(a.isAvailable(), "skipped: no usable GPU here: " + a);
     }

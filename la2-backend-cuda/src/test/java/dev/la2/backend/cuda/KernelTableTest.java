@@ -22,13 +22,28 @@ class KernelTableTest {
         while (plain.find()) {
             symbols.add(plain.group(1));
         }
-        // the tensor-core sweeps' macros define NAME and NAME_bwd
+        // the tensor-core sweeps' macros define NAME, NAME_bwd and both again with _packed
         Matcher twice = Pattern.compile("^LA2_SWEEP_(?:MMA|WIDE)\\((\\w+),", Pattern.MULTILINE).matcher(source);
         while (twice.find()) {
-            symbols.add(twice.group(1));
-            symbols.add(twice.group(1) + "_bwd");
+            for (String name : new String[] {twice.group(1), twice.group(1) + "_bwd"}) {
+                symbols.add(name);
+                symbols.add(name + "_packed");
+            }
         }
-        assertThat(Arrays.stream(Kernel.values()).map(Kernel::symbol)).containsExactlyInAnyOrderElementsOf(symbols);
+        // the packed and by-slot wrappers of la2_kernels.cu define NAME
+        Matcher wrapped = Pattern.compile("^LA2_(?:PACKED_SWEEP|PACKED_DECAY|DECODE_SLOTS)\\((\\w+),", Pattern.MULTILINE)
+                .matcher(source);
+        while (wrapped.find()) {
+            symbols.add(wrapped.group(1));
+        }
+        Set<String> table = new HashSet<>();
+        for (Kernel k : Kernel.values()) {
+            table.add(k.symbol());
+            if (k.variant() != null) {
+                table.add(k.symbol() + k.variant());
+            }
+        }
+        assertThat(table).containsExactlyInAnyOrderElementsOf(symbols);
     }
 
     @Test
