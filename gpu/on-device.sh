@@ -40,7 +40,7 @@ if [[ $what == all || $what == tests ]]; then
   # Classes are named, not a package: package scanning needs the jar file system (jdk.zipfs),
   # which the small runtime leaves out.
   timeout 300 "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
-      --select-class dev.la2.backend.cuda.CudaProviderTest --select-class dev.la2.backend.cuda.CudaGpuTest \
+      --select-class dev.la2.backend.cuda.CudaProviderTest --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest \
       > "$logs/cuda-tests.log" 2>&1 || status=1
   grep -E "✘|tests (successful|failed|skipped|aborted)" "$logs/cuda-tests.log" | head -30
 
