@@ -14,6 +14,7 @@ import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
 import org.deeplearning4j.nn.conf.memory.MemoryReport;
 import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,8 +28,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <pre>
  *   q_t = x_t Wq, k_t = m_t x_t Wk, v_t = m_t x_t Wv        (H heads of D, D and E features; m_t the mask)
  *   o_t = Lightning(q, k, v; decay s_h, scale c)              per head, SPEC.md section 1
- *   y_t = m_t act( norm(o_t) Wo + b )                        norm: optional RMS norm per head
+ *   u_t = gateAct(x_t Wg)                                     optional output gate, H*E features
+ *   y_t = m_t act( (norm(o_t) * u_t) Wo + b )                 norm: optional RMS norm per head
  * </pre>
+ * The output gate is TransNormerLLM's (arXiv 2307.14995, gated linear attention: O = Norm(QK^T V) * U,
+ * U = X Wu, no activation by default); {@link Builder#gateActivation} makes it, say, a sigmoid gate.
  * A masked (padded) step adds nothing to the state, and gets a zero output and zero gradients.
  * Padding at the start or the end of an example does not age the state either: the valid steps
  * run as a sequence of their true length, so the final state and an {@code rnnTimeStep}
@@ -61,6 +65,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
     private String backend;
     private boolean headNorm;
     private boolean hasBias = true;
+    private boolean outputGate;
+    private IActivation gateActivation = new ActivationIdentity();
 
     /** For JSON. */
     protected LightningAttentionLayer() {
@@ -77,6 +83,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         this.backend = b.backend;
         this.headNorm = b.headNorm;
         this.hasBias = b.hasBias;
+        this.outputGate = b.outputGate;
+        this.gateActivation = b.gateActivation;
     }
 
     @Override
@@ -138,7 +146,7 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         long params = initializer().numParams(this);
         long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
         long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
-        long perStep = 2L * nHeads * headSize + 2L * nHeads * valueSize + nOut + nIn;
+        long perStep = 2L * nHeads * headSize + (outputGate ? 4L : 2L) * nHeads * valueSize + nOut + nIn;
         long state = (long) nHeads * headSize * valueSize;
         return new LayerMemoryReport.Builder(getLayerName(), LightningAttentionLayer.class, inputType, out)
                 .standardMemory(params, updaterState)
@@ -226,6 +234,24 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         this.hasBias = hasBias;
     }
 
+    /** Whether the attention output is gated by x Wg before Wo (TransNormerLLM's output gate). */
+    public boolean isOutputGate() {
+        return outputGate;
+    }
+
+    public void setOutputGate(boolean outputGate) {
+        this.outputGate = outputGate;
+    }
+
+    /** The gate's activation (identity by default, as in TransNormerLLM). */
+    public IActivation getGateActivation() {
+        return gateActivation;
+    }
+
+    public void setGateActivation(IActivation gateActivation) {
+        this.gateActivation = gateActivation;
+    }
+
     // DL4J's Lombok equals() ignores subclass fields, and JSON drops a field without accessors
     // silently: both would make a ParallelWrapper replica differ from its original unnoticed.
     @Override
@@ -239,13 +265,14 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         return nHeads == that.nHeads && headSize == that.headSize && valueSize == that.valueSize
                 && Double.compare(decayScale, that.decayScale) == 0 && learnableDecay == that.learnableDecay
                 && Double.compare(scale, that.scale) == 0 && Objects.equals(backend, that.backend)
-                && rnnDataFormat == that.rnnDataFormat && headNorm == that.headNorm && hasBias == that.hasBias;
+                && rnnDataFormat == that.rnnDataFormat && headNorm == that.headNorm && hasBias == that.hasBias
+                && outputGate == that.outputGate && Objects.equals(gateActivation, that.gateActivation);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(super.hashCode(), nHeads, headSize, valueSize, decayScale, learnableDecay, scale,
-                backend, rnnDataFormat, headNorm, hasBias);
+                backend, rnnDataFormat, headNorm, hasBias, outputGate, gateActivation);
     }
 
     @Override
@@ -253,7 +280,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         return "LightningAttentionLayer(" + super.toString() + ", nHeads=" + nHeads + ", headSize=" + headSize
                 + ", valueSize=" + valueSize + ", decayScale=" + decayScale + ", learnableDecay=" + learnableDecay
                 + ", scale=" + scale + ", backend=" + backend + ", rnnDataFormat=" + rnnDataFormat
-                + ", headNorm=" + headNorm + ", hasBias=" + hasBias + ")";
+                + ", headNorm=" + headNorm + ", hasBias=" + hasBias + ", outputGate=" + outputGate
+                + ", gateActivation=" + gateActivation + ")";
     }
 
     public static class Builder extends BaseRecurrentLayer.Builder<Builder> {
@@ -266,6 +294,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         private String backend;
         private boolean headNorm;
         private boolean hasBias = true;
+        private boolean outputGate;
+        private IActivation gateActivation = new ActivationIdentity();
 
         public Builder() {
             // Attention output is linear unless asked otherwise; the global default (sigmoid) is not wanted here.
@@ -330,6 +360,18 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
             return this;
         }
 
+        /** Multiplies the (normed) attention output by gateAct(x Wg) before Wo, TransNormerLLM's output gate. */
+        public Builder outputGate(boolean outputGate) {
+            this.outputGate = outputGate;
+            return this;
+        }
+
+        /** The output gate's activation; identity (the paper's) by default. */
+        public Builder gateActivation(IActivation gateActivation) {
+            this.gateActivation = gateActivation;
+            return this;
+        }
+
         @Override
         @SuppressWarnings("unchecked")
         public LightningAttentionLayer build() {
@@ -358,6 +400,9 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
             }
             if (rnnDataFormat == null) {
                 throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
+            }
+            if (gateActivation == null) {
+                throw new IllegalArgumentException("gateActivation: got null; expected an activation (identity by default)");
             }
             return new LightningAttentionLayer(this);
         }

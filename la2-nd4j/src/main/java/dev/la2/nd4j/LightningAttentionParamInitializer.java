@@ -14,7 +14,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /**
  * Parameters of {@link LightningAttentionLayer}, in this order in the flattened view:
  * Wq [nIn, H*D], Wk [nIn, H*D], Wv [nIn, H*E], Wo [H*E, nOut] (row-major), then b [1, nOut] when
- * the layer has a bias, then theta [1, H] when the decay is learnable (rate s_h = exp(theta_h)).
+ * the layer has a bias, then theta [1, H] when the decay is learnable (rate s_h = exp(theta_h)),
+ * then Wg [nIn, H*E] when the layer has an output gate.
  */
 public final class LightningAttentionParamInitializer implements ParamInitializer {
     public static final String QUERY_WEIGHTS = "Wq";
@@ -24,6 +25,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
     public static final String BIAS = "b";
     /** Log of the per-head decay rates; kept apart from weights and biases so no regularisation applies. */
     public static final String LOG_DECAY = "theta";
+    public static final String GATE_WEIGHTS = "Wg";
 
     private static final LightningAttentionParamInitializer INSTANCE = new LightningAttentionParamInitializer();
 
@@ -57,6 +59,9 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
         if (c.isLearnableDecay()) {
             m.put(LOG_DECAY, new long[] {1, c.getNHeads()});
         }
+        if (c.isOutputGate()) {
+            m.put(GATE_WEIGHTS, new long[] {c.getNIn(), hv});
+        }
         return m;
     }
 
@@ -81,7 +86,8 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
 
     @Override
     public List<String> weightKeys(Layer layer) {
-        return List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS);
+        return conf(layer).isOutputGate() ? List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS, GATE_WEIGHTS)
+                : List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS);
     }
 
     @Override
