@@ -4,13 +4,10 @@ import java.util.Collection;
 import java.util.Map;
 import java.util.Objects;
 import org.deeplearning4j.nn.api.ParamInitializer;
-import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
-import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
 import org.deeplearning4j.nn.conf.memory.MemoryReport;
 import org.deeplearning4j.optimize.api.TrainingListener;
@@ -55,7 +52,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>The activation defaults to identity. Other fields come from the global configuration as for
  * any {@link FeedForwardLayer} (weight init, updater, regularisation of Wq/Wk/Wv/Wo and b).
  */
-public class LightningAttentionLayer extends BaseRecurrentLayer {
+public class LightningAttentionLayer extends SequenceLayer {
     private int nHeads;
     private int headSize;
     private int valueSize;
@@ -113,34 +110,6 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
     }
 
     @Override
-    public InputType getOutputType(int layerIndex, InputType inputType) {
-        InputType.InputTypeRecurrent in = recurrent(inputType);
-        return InputType.recurrent(nOut, in.getTimeSeriesLength(), rnnDataFormat);
-    }
-
-    @Override
-    public void setNIn(InputType inputType, boolean override) {
-        InputType.InputTypeRecurrent in = recurrent(inputType);
-        if (nIn <= 0 || override) {
-            nIn = in.getSize();
-        }
-        rnnDataFormat = in.getFormat();
-    }
-
-    @Override
-    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
-        return InputTypeUtil.getPreprocessorForInputTypeRnnLayers(inputType, rnnDataFormat, getLayerName());
-    }
-
-    private InputType.InputTypeRecurrent recurrent(InputType inputType) {
-        if (!(inputType instanceof InputType.InputTypeRecurrent r)) {
-            throw new IllegalStateException("LightningAttentionLayer '" + getLayerName() + "': got input type "
-                    + inputType + "; expected InputType.recurrent(size[, length][, format])");
-        }
-        return r;
-    }
-
-    @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
         InputType out = getOutputType(-1, inputType);
         long params = initializer().numParams(this);
@@ -154,11 +123,6 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
                         MemoryReport.cacheModeMapFor(2 * (length * perStep + state)))
                 .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
                 .build();
-    }
-
-    @Override
-    public boolean isPretrainParam(String paramName) {
-        return false;
     }
 
     public int getNHeads() {
@@ -284,7 +248,7 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
                 + ", gateActivation=" + gateActivation + ")";
     }
 
-    public static class Builder extends BaseRecurrentLayer.Builder<Builder> {
+    public static class Builder extends SequenceLayer.Builder<Builder> {
         private int nHeads = 1;
         private int headSize;
         private int valueSize;
@@ -344,11 +308,6 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
             return this;
         }
 
-        public Builder rnnDataFormat(RNNFormat rnnDataFormat) {
-            this.rnnDataFormat = rnnDataFormat;
-            return this;
-        }
-
         /** RMS-normalises each head's attention output before Wo (TransNormerLLM's output norm, no gain). */
         public Builder headNorm(boolean headNorm) {
             this.headNorm = headNorm;
@@ -398,9 +357,7 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
             if (scale != null && !Double.isFinite(scale)) {
                 throw new IllegalArgumentException("scale: got " + scale + "; expected a finite number");
             }
-            if (rnnDataFormat == null) {
-                throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
-            }
+            checkFormat();
             if (gateActivation == null) {
                 throw new IllegalArgumentException("gateActivation: got null; expected an activation (identity by default)");
             }

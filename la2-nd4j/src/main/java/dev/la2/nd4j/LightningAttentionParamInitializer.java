@@ -9,7 +9,6 @@ import org.deeplearning4j.nn.api.ParamInitializer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Parameters of {@link LightningAttentionLayer}, in this order in the flattened view:
@@ -72,11 +71,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
 
     @Override
     public long numParams(Layer layer) {
-        long n = 0;
-        for (long[] s : shapes(conf(layer)).values()) {
-            n += s[0] * s[1];
-        }
-        return n;
+        return ParamLayout.numParams(shapes(conf(layer)));
     }
 
     @Override
@@ -108,7 +103,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
     @Override
     public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray paramsView, boolean initializeParams) {
         LightningAttentionLayer c = conf(conf.getLayer());
-        Map<String, INDArray> views = views(c, paramsView);
+        Map<String, INDArray> views = ParamLayout.views(c.getLayerName(), shapes(c), paramsView);
         if (initializeParams) {
             for (Map.Entry<String, INDArray> e : views.entrySet()) {
                 INDArray view = e.getValue();
@@ -130,24 +125,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
 
     @Override
     public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray gradientView) {
-        return views(conf(conf.getLayer()), gradientView);
-    }
-
-    private static Map<String, INDArray> views(LightningAttentionLayer c, INDArray flattened) {
-        long total = flattened.length();
-        INDArray flat = flattened.reshape(total);
-        Map<String, INDArray> out = new LinkedHashMap<>();
-        long at = 0;
-        for (Map.Entry<String, long[]> e : shapes(c).entrySet()) {
-            long[] s = e.getValue();
-            long n = s[0] * s[1];
-            out.put(e.getKey(), flat.get(NDArrayIndex.interval(at, at + n)).reshape('c', s[0], s[1]));
-            at += n;
-        }
-        if (at != total) {
-            throw new IllegalStateException("layer " + c.getLayerName() + ": parameter view has " + total
-                    + " elements; the configuration needs " + at);
-        }
-        return out;
+        LightningAttentionLayer c = conf(conf.getLayer());
+        return ParamLayout.views(c.getLayerName(), shapes(c), gradientView);
     }
 }

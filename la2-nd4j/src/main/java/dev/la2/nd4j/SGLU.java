@@ -3,8 +3,6 @@ package dev.la2.nd4j;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.RNNFormat;
-import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -84,17 +82,12 @@ public class SGLU extends TokenwiseLayer {
         return "SGLU(" + super.toString() + ", hiddenSize=" + hiddenSize + ", rnnDataFormat=" + rnnDataFormat + ")";
     }
 
-    public static class Builder extends BaseRecurrentLayer.Builder<Builder> {
+    public static class Builder extends SequenceLayer.Builder<Builder> {
         private long hiddenSize;
 
         /** The width of the gated product; required. */
         public Builder hiddenSize(long hiddenSize) {
             this.hiddenSize = hiddenSize;
-            return this;
-        }
-
-        public Builder rnnDataFormat(RNNFormat rnnDataFormat) {
-            this.rnnDataFormat = rnnDataFormat;
             return this;
         }
 
@@ -104,9 +97,7 @@ public class SGLU extends TokenwiseLayer {
             if (hiddenSize < 1) {
                 throw new IllegalArgumentException("hiddenSize: got " + hiddenSize + "; expected >= 1");
             }
-            if (rnnDataFormat == null) {
-                throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
-            }
+            checkFormat();
             return new SGLU(this);
         }
     }

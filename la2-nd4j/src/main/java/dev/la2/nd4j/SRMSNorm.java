@@ -3,8 +3,6 @@ package dev.la2.nd4j;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.RNNFormat;
-import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -90,7 +88,7 @@ public class SRMSNorm extends TokenwiseLayer {
         return "SRMSNorm(" + super.toString() + ", eps=" + eps + ", rnnDataFormat=" + rnnDataFormat + ")";
     }
 
-    public static class Builder extends BaseRecurrentLayer.Builder<Builder> {
+    public static class Builder extends SequenceLayer.Builder<Builder> {
         private double eps = 1e-6;
 
         /** The width d; the same as {@code nIn(d).nOut(d)}. Left unset, it is inferred from the input type. */
@@ -102,11 +100,6 @@ public class SRMSNorm extends TokenwiseLayer {
         /** Added to the RMS before dividing (default 1e-6). */
         public Builder eps(double eps) {
             this.eps = eps;
-            return this;
-        }
-
-        public Builder rnnDataFormat(RNNFormat rnnDataFormat) {
-            this.rnnDataFormat = rnnDataFormat;
             return this;
         }
 
@@ -122,9 +115,7 @@ public class SRMSNorm extends TokenwiseLayer {
             if (nIn > 0 && nOut <= 0) {
                 nOut = nIn;
             }
-            if (rnnDataFormat == null) {
-                throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
-            }
+            checkFormat();
             return new SRMSNorm(this);
         }
     }

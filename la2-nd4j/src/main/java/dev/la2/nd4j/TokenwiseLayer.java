@@ -3,11 +3,9 @@ package dev.la2.nd4j;
 import java.util.Collection;
 import java.util.Map;
 import org.deeplearning4j.nn.api.ParamInitializer;
-import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
-import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
 import org.deeplearning4j.nn.conf.memory.MemoryReport;
 import org.deeplearning4j.optimize.api.TrainingListener;
@@ -17,13 +15,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Configuration of a layer that maps each time step of a sequence (NCW or NWC) on its own, with no
  * state across steps: the TransNormerLLM block's {@link SRMSNorm} and {@link SGLU}. Such a layer is
- * causal and needs nothing carried between {@code rnnTimeStep} calls. Its configuration is a
- * {@link BaseRecurrentLayer} for the recurrent format handling; it has no recurrent weights.
+ * causal and needs nothing carried between {@code rnnTimeStep} calls. It has no recurrent weights.
  *
  * <p>A subclass names its parameters, their shapes and their initial values; one
  * {@link TokenwiseParamInitializer} lays them out in DL4J's flattened view.
  */
-public abstract class TokenwiseLayer extends BaseRecurrentLayer {
+public abstract class TokenwiseLayer extends SequenceLayer {
 
     /** For JSON. */
     protected TokenwiseLayer() {
@@ -68,34 +65,6 @@ public abstract class TokenwiseLayer extends BaseRecurrentLayer {
     }
 
     @Override
-    public InputType getOutputType(int layerIndex, InputType inputType) {
-        InputType.InputTypeRecurrent in = recurrent(inputType);
-        return InputType.recurrent(nOut, in.getTimeSeriesLength(), rnnDataFormat);
-    }
-
-    @Override
-    public void setNIn(InputType inputType, boolean override) {
-        InputType.InputTypeRecurrent in = recurrent(inputType);
-        if (nIn <= 0 || override) {
-            nIn = in.getSize();
-        }
-        rnnDataFormat = in.getFormat();
-    }
-
-    @Override
-    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
-        return InputTypeUtil.getPreprocessorForInputTypeRnnLayers(inputType, rnnDataFormat, getLayerName());
-    }
-
-    private InputType.InputTypeRecurrent recurrent(InputType inputType) {
-        if (!(inputType instanceof InputType.InputTypeRecurrent r)) {
-            throw new IllegalStateException(getClass().getSimpleName() + " '" + getLayerName() + "': got input type "
-                    + inputType + "; expected InputType.recurrent(size[, length][, format])");
-        }
-        return r;
-    }
-
-    @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
         InputType out = getOutputType(-1, inputType);
         long params = initializer().numParams(this);
@@ -107,11 +76,6 @@ public abstract class TokenwiseLayer extends BaseRecurrentLayer {
                 .workingMemory(0, working, MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.cacheModeMapFor(2 * working))
                 .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
                 .build();
-    }
-
-    @Override
-    public boolean isPretrainParam(String paramName) {
-        return false;
     }
 
     // DL4J's Lombok equals() ignores subclass fields (see LightningAttentionLayer); the format is one.

@@ -1,14 +1,12 @@
 package dev.la2.nd4j;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.api.ParamInitializer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Parameters of a {@link TokenwiseLayer}: the views its {@link TokenwiseLayer#paramShapes()} name,
@@ -40,11 +38,7 @@ public final class TokenwiseParamInitializer implements ParamInitializer {
 
     @Override
     public long numParams(Layer layer) {
-        long n = 0;
-        for (long[] s : conf(layer).paramShapes().values()) {
-            n += s[0] * s[1];
-        }
-        return n;
+        return ParamLayout.numParams(conf(layer).paramShapes());
     }
 
     @Override
@@ -75,7 +69,7 @@ public final class TokenwiseParamInitializer implements ParamInitializer {
     @Override
     public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray paramsView, boolean initializeParams) {
         TokenwiseLayer c = conf(conf.getLayer());
-        Map<String, INDArray> views = views(c, paramsView);
+        Map<String, INDArray> views = ParamLayout.views(c.getLayerName(), c.paramShapes(), paramsView);
         if (initializeParams) {
             views.forEach(c::initParam);
         }
@@ -85,24 +79,7 @@ public final class TokenwiseParamInitializer implements ParamInitializer {
 
     @Override
     public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray gradientView) {
-        return views(conf(conf.getLayer()), gradientView);
-    }
-
-    private static Map<String, INDArray> views(TokenwiseLayer c, INDArray flattened) {
-        long total = flattened.length();
-        INDArray flat = flattened.reshape(total);
-        Map<String, INDArray> out = new LinkedHashMap<>();
-        long at = 0;
-        for (Map.Entry<String, long[]> e : c.paramShapes().entrySet()) {
-            long[] s = e.getValue();
-            long n = s[0] * s[1];
-            out.put(e.getKey(), flat.get(NDArrayIndex.interval(at, at + n)).reshape('c', s[0], s[1]));
-            at += n;
-        }
-        if (at != total) {
-            throw new IllegalStateException("layer " + c.getLayerName() + ": parameter view has " + total
-                    + " elements; the configuration needs " + at);
-        }
-        return out;
+        TokenwiseLayer c = conf(conf.getLayer());
+        return ParamLayout.views(c.getLayerName(), c.paramShapes(), gradientView);
     }
 }

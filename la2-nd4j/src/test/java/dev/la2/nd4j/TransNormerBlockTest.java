@@ -1,6 +1,8 @@
 package dev.la2.nd4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.nd4j.linalg.indexing.NDArrayIndex.all;
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
 import java.io.File;
 import java.nio.file.Path;
@@ -99,13 +101,10 @@ class TransNormerBlockTest {
         INDArray whole = net.outputSingle(x);
         net.rnnClearPreviousState();
         for (int t = 0; t < STEPS; t++) {
-            INDArray step = net.rnnTimeStep(x.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                    org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(t, t + 1)))[0];
-            INDArray expected = whole.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
-                    org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.point(t));
-            assertThat(TestData.relativeError(TestData.doubles(step.reshape(expected.shape())),
-                    TestData.doubles(expected))).as("step " + t).isLessThan(1e-10);
+            INDArray step = net.rnnTimeStep(x.get(all(), all(), interval(t, t + 1)))[0];
+            INDArray expected = whole.get(all(), all(), interval(t, t + 1));
+            assertThat(TestData.relativeError(TestData.doubles(step), TestData.doubles(expected)))
+                    .as("step " + t).isLessThan(1e-10);
         }
     }
 }

@@ -1,0 +1,72 @@
+package dev.la2.nd4j;
+
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
+import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
+
+/**
+ * Configuration of a la2 layer on sequences (NCW or NWC): it takes recurrent input only, takes nIn
+ * and the format from the input type, and has no pretraining parameters. A
+ * {@link BaseRecurrentLayer} for DL4J's recurrent wrappers and format handling.
+ */
+public abstract class SequenceLayer extends BaseRecurrentLayer {
+
+    /** For JSON. */
+    protected SequenceLayer() {
+    }
+
+    protected SequenceLayer(BaseRecurrentLayer.Builder<?> b) {
+        super(b);
+    }
+
+    @Override
+    public InputType getOutputType(int layerIndex, InputType inputType) {
+        InputType.InputTypeRecurrent in = recurrent(inputType);
+        return InputType.recurrent(nOut, in.getTimeSeriesLength(), rnnDataFormat);
+    }
+
+    @Override
+    public void setNIn(InputType inputType, boolean override) {
+        InputType.InputTypeRecurrent in = recurrent(inputType);
+        if (nIn <= 0 || override) {
+            nIn = in.getSize();
+        }
+        rnnDataFormat = in.getFormat();
+    }
+
+    @Override
+    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
+        return InputTypeUtil.getPreprocessorForInputTypeRnnLayers(inputType, rnnDataFormat, getLayerName());
+    }
+
+    private InputType.InputTypeRecurrent recurrent(InputType inputType) {
+        if (!(inputType instanceof InputType.InputTypeRecurrent r)) {
+            throw new IllegalStateException(getClass().getSimpleName() + " '" + getLayerName() + "': got input type "
+                    + inputType + "; expected InputType.recurrent(size[, length][, format])");
+        }
+        return r;
+    }
+
+    @Override
+    public boolean isPretrainParam(String paramName) {
+        return false;
+    }
+
+    /** The builders' shared format setter and its check. */
+    public abstract static class Builder<T extends Builder<T>> extends BaseRecurrentLayer.Builder<T> {
+
+        @SuppressWarnings("unchecked")
+        public T rnnDataFormat(RNNFormat rnnDataFormat) {
+            this.rnnDataFormat = rnnDataFormat;
+            return (T) this;
+        }
+
+        protected void checkFormat() {
+            if (rnnDataFormat == null) {
+                throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
+            }
+        }
+    }
+}
