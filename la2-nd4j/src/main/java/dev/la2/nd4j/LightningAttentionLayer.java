@@ -9,7 +9,6 @@ import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
-import org.deeplearning4j.nn.conf.memory.MemoryReport;
 import org.deeplearning4j.optimize.api.TrainingListener;
 import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
@@ -111,18 +110,8 @@ public class LightningAttentionLayer extends SequenceLayer {
 
     @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
-        InputType out = getOutputType(-1, inputType);
-        long params = initializer().numParams(this);
-        long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
-        long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
         long perStep = 2L * nHeads * headSize + (outputGate ? 4L : 2L) * nHeads * valueSize + nOut + nIn;
-        long state = (long) nHeads * headSize * valueSize;
-        return new LayerMemoryReport.Builder(getLayerName(), LightningAttentionLayer.class, inputType, out)
-                .standardMemory(params, updaterState)
-                .workingMemory(0, length * perStep + state, MemoryReport.CACHE_MODE_ALL_ZEROS,
-                        MemoryReport.cacheModeMapFor(2 * (length * perStep + state)))
-                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
-                .build();
+        return memoryReport(inputType, perStep, (long) nHeads * headSize * valueSize);
     }
 
     public int getNHeads() {

@@ -5,6 +5,8 @@ import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
+import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
+import org.deeplearning4j.nn.conf.memory.MemoryReport;
 
 /**
  * Configuration of a la2 layer on sequences (NCW or NWC): it takes recurrent input only, takes nIn
@@ -47,6 +49,20 @@ public abstract class SequenceLayer extends BaseRecurrentLayer {
                     + inputType + "; expected InputType.recurrent(size[, length][, format])");
         }
         return r;
+    }
+
+    /** The report of a layer whose working memory is {@code perStep} floats a time step plus {@code fixed}. */
+    protected LayerMemoryReport memoryReport(InputType inputType, long perStep, long fixed) {
+        InputType out = getOutputType(-1, inputType);
+        long params = initializer().numParams(this);
+        long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
+        long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
+        long working = length * perStep + fixed;
+        return new LayerMemoryReport.Builder(getLayerName(), getClass(), inputType, out)
+                .standardMemory(params, updaterState)
+                .workingMemory(0, working, MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.cacheModeMapFor(2 * working))
+                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
+                .build();
     }
 
     @Override

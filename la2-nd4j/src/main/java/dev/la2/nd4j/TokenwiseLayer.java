@@ -7,7 +7,6 @@ import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
-import org.deeplearning4j.nn.conf.memory.MemoryReport;
 import org.deeplearning4j.optimize.api.TrainingListener;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -66,16 +65,7 @@ public abstract class TokenwiseLayer extends SequenceLayer {
 
     @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
-        InputType out = getOutputType(-1, inputType);
-        long params = initializer().numParams(this);
-        long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
-        long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
-        long working = length * workingFloatsPerStep();
-        return new LayerMemoryReport.Builder(getLayerName(), getClass(), inputType, out)
-                .standardMemory(params, updaterState)
-                .workingMemory(0, working, MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.cacheModeMapFor(2 * working))
-                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
-                .build();
+        return memoryReport(inputType, workingFloatsPerStep(), 0);
     }
 
     // DL4J's Lombok equals() ignores subclass fields (see LightningAttentionLayer); the format is one.
