@@ -1,16 +1,14 @@
 package dev.la2.demo;
 
-import dev.la2.nd4j.LightningAttentionLayer;
+import dev.la2.nd4j.SRMSNorm;
+import dev.la2.nd4j.TransNormerBlock;
 import java.util.Random;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
-import org.deeplearning4j.nn.conf.graph.ElementWiseVertex;
-import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer;
 import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
-import org.deeplearning4j.nn.conf.layers.recurrent.TimeDistributed;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
@@ -21,14 +19,10 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /**
- * A small causal character model: embedding, then blocks of
- * {@code x + Lightning(x)} and {@code x + FF(x)}, then softmax over the next character.
- *
- * <p>Normalisation: DL4J 1.0.0-M2.1 has no layer-normalisation layer for sequences (only batch
- * norm and LRN), so the attention normalises each head's output inside LightningAttentionLayer
- * ({@code headNorm}, TransNormerLLM's output RMS norm), and the feed-forward's first dense layer
- * uses DenseLayer's own layer norm ({@code hasLayerNorm}). Both are per token, so the model stays
- * causal and stateful sampling through rnnTimeStep is exact.
+ * A small causal character model: embedding, then TransNormerLLM blocks ({@link TransNormerBlock}:
+ * SRMSNorm, gated lightning attention, residual, SRMSNorm, SGLU, residual), then a final SRMSNorm
+ * and softmax over the next character. Every part is per token or causal, so stateful sampling
+ * through rnnTimeStep is exact.
  */
 final class CharLanguageModel {
     private CharLanguageModel() {
@@ -57,19 +51,12 @@ final class CharLanguageModel {
         for (int i = 0; i < s.layers(); i++) {
             // Slower decay in deeper layers, as TransNormerLLM scales the slopes per layer.
             double decayScale = 1.0 - (double) i / Math.max(1, s.layers());
-            g.addLayer("attn" + i, new LightningAttentionLayer.Builder().nIn(s.model()).nOut(s.model())
-                    .nHeads(s.heads()).headSize(s.model() / s.heads()).headNorm(true)
-                    .decayScale(Math.max(decayScale, 0.25)).learnableDecay(true).backend(backend).build(), x);
-            g.addVertex("res" + i + "a", new ElementWiseVertex(ElementWiseVertex.Op.Add), x, "attn" + i);
-            g.addLayer("ff" + i + "a", new TimeDistributed(new DenseLayer.Builder().nIn(s.model()).nOut(2L * s.model())
-                    .activation(Activation.RELU).hasLayerNorm(true).build(), RNNFormat.NCW), "res" + i + "a");
-            g.addLayer("ff" + i + "b", new TimeDistributed(new DenseLayer.Builder().nIn(2L * s.model()).nOut(s.model())
-                    .activation(Activation.IDENTITY).build(), RNNFormat.NCW), "ff" + i + "a");
-            g.addVertex("res" + i + "b", new ElementWiseVertex(ElementWiseVertex.Op.Add), "res" + i + "a", "ff" + i + "b");
-            x = "res" + i + "b";
+            x = TransNormerBlock.of(s.model(), s.heads()).withDecay(Math.max(decayScale, 0.25), true)
+                    .withBackend(backend).addTo(g, "block" + i, x);
         }
+        g.addLayer("norm", new SRMSNorm.Builder().size(s.model()).rnnDataFormat(RNNFormat.NCW).build(), x);
         g.addLayer("out", new RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
-                .dataFormat(RNNFormat.NCW).nIn(s.model()).nOut(s.vocabulary()).build(), x);
+                .dataFormat(RNNFormat.NCW).nIn(s.model()).nOut(s.vocabulary()).build(), "norm");
         g.setOutputs("out");
         ComputationGraph net = new ComputationGraph(g.build());
         net.init();

@@ -57,7 +57,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--heads", defaultValue = "4", description = "Attention heads (default: ${DEFAULT-VALUE}).")
     int heads;
 
-    @Option(names = "--layers", defaultValue = "2", description = "Attention + feed-forward blocks (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--layers", defaultValue = "2", description = "TransNormerLLM blocks (default: ${DEFAULT-VALUE}).")
     int layers;
 
     @Option(names = "--lr", defaultValue = "0.004", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
@@ -137,8 +137,8 @@ public final class DemoCommand implements Callable<Integer> {
                 corpus.vocabulary());
         ComputationGraph net = CharLanguageModel.build(
                 new CharLanguageModel.Size(corpus.vocabulary(), model, heads, layers), learningRate, backend, runSeed);
-        out.printf("model: embedding %d -> %d x [Lightning attention (%d heads, head norm) + residual, "
-                        + "feed-forward %d-%d-%d (layer norm) + residual] -> softmax %d; %,d parameters%n",
+        out.printf("model: embedding %d -> %d x TransNormerLLM block [SRMSNorm, gated Lightning attention (%d heads) "
+                        + "+ residual, SRMSNorm, SGLU %d-%d-%d + residual] -> SRMSNorm -> softmax %d; %,d parameters%n",
                 model, layers, heads, model, 2 * model, model, corpus.vocabulary(), net.numParams());
         out.println("ND4J threads: " + threadNote);
         out.printf("training: %d sequences x %d characters per step, Adam %.4g, %s%n%n", batch, sequenceLength,

@@ -23,6 +23,10 @@ final class ForwardPass implements AutoCloseable {
     INDArray attention;
     INDArray rms;
     INDArray normed;
+    /** The output gate's input x Wg, its value, and the gated attention output (with an output gate). */
+    INDArray gatePre;
+    INDArray gate;
+    INDArray gated;
     INDArray preOut;
     INDArray mask;
     /** How the mask splits the examples into packed sequences, or null for one dense call. */

@@ -1,6 +1,7 @@
 package dev.la2.nd4j;
 
 import static dev.la2.nd4j.LightningAttentionParamInitializer.BIAS;
+import static dev.la2.nd4j.LightningAttentionParamInitializer.GATE_WEIGHTS;
 import static dev.la2.nd4j.LightningAttentionParamInitializer.KEY_WEIGHTS;
 import static dev.la2.nd4j.LightningAttentionParamInitializer.LOG_DECAY;
 import static dev.la2.nd4j.LightningAttentionParamInitializer.OUTPUT_WEIGHTS;
@@ -49,8 +50,8 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
 
         Gradient gradient = new DefaultGradient();
         INDArray gWo = gradientViews.get(OUTPUT_WEIGHTS);
-        INDArray projected = c.isHeadNorm() ? p.normed : p.attention;
-        Nd4j.gemm(projected, dz, gWo, true, false, 1.0, 0.0);
+        INDArray ungated = c.isHeadNorm() ? p.normed : p.attention;
+        Nd4j.gemm(c.isOutputGate() ? p.gated : ungated, dz, gWo, true, false, 1.0, 0.0);
         gradient.gradientForVariable().put(OUTPUT_WEIGHTS, gWo);
         if (c.isHasBias()) {
             INDArray gb = gradientViews.get(BIAS);
@@ -60,6 +61,13 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
 
         INDArray dAttention = mgr.createUninitialized(ws, dataType, new long[] {rows, (long) h * c.getValueSize()}, 'c');
         Nd4j.gemm(dz, weights.apply(OUTPUT_WEIGHTS), dAttention, false, true, 1.0, 0.0);
+        INDArray dGatePre = null;
+        if (c.isOutputGate()) {
+            // g = ungated * u, u = gateAct(x Wg): d ungated = dg * u, d(x Wg) = gateAct'(dg * ungated).
+            INDArray dGate = mgr.dup(ws, dAttention, 'c').muli(ungated);
+            dGatePre = c.getGateActivation().backprop(p.gatePre, dGate).getFirst();
+            dAttention.muli(p.gate);
+        }
         if (c.isHeadNorm()) {
             // y = o / r with r = sqrt(mean(o^2) + eps): do = (dy - y * mean(dy * y)) / r, per head.
             INDArray dy = dAttention.reshape('c', rows * h, c.getValueSize());
@@ -92,6 +100,11 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
             gTheta.assign(dDecay.castTo(dataType).mul(p.decay.castTo(dataType)).reshape(1, h));
             gradient.gradientForVariable().put(LOG_DECAY, gTheta);
         }
+        if (dGatePre != null) {
+            INDArray gWg = gradientViews.get(GATE_WEIGHTS);
+            Nd4j.gemm(p.x2, dGatePre, gWg, true, false, 1.0, 0.0);
+            gradient.gradientForVariable().put(GATE_WEIGHTS, gWg);
+        }
 
         INDArray epsOut;
         INDArray dx2;
@@ -105,6 +118,9 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
         Nd4j.gemm(dq, weights.apply(QUERY_WEIGHTS), dx2, false, true, 1.0, 0.0);
         Nd4j.gemm(dk, weights.apply(KEY_WEIGHTS), dx2, false, true, 1.0, 1.0);
         Nd4j.gemm(dv, weights.apply(VALUE_WEIGHTS), dx2, false, true, 1.0, 1.0);
+        if (dGatePre != null) {
+            Nd4j.gemm(dGatePre, weights.apply(GATE_WEIGHTS), dx2, false, true, 1.0, 1.0);
+        }
         if (ncw) {
             epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, nIn, p.steps}, 'c');
             epsOut.assign(dx2.reshape('c', p.batch, p.steps, nIn).permute(0, 2, 1));

@@ -1,6 +1,7 @@
 package dev.la2.nd4j;
 
 import static dev.la2.nd4j.LightningAttentionParamInitializer.BIAS;
+import static dev.la2.nd4j.LightningAttentionParamInitializer.GATE_WEIGHTS;
 import static dev.la2.nd4j.LightningAttentionParamInitializer.KEY_WEIGHTS;
 import static dev.la2.nd4j.LightningAttentionParamInitializer.LOG_DECAY;
 import static dev.la2.nd4j.LightningAttentionParamInitializer.OUTPUT_WEIGHTS;
@@ -248,7 +249,20 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             p.normed.reshape('c', rows * h, c.getValueSize()).assign(perHead).diviColumnVector(p.rms);
             projected = p.normed;
         }
+        if (c.isOutputGate()) {
+            projected = gate(p, projected, training, keep, mgr);
+        }
         output(p, projected, training, keep, mgr);
+    }
+
+    /** The (normed) attention output times the output gate gateAct(x Wg), keeping both gate arrays for backprop. */
+    private INDArray gate(ForwardPass p, INDArray projected, boolean training, Keep keep, LayerWorkspaceMgr mgr) {
+        ArrayType ws = keep.kept;
+        p.gatePre = mgr.createUninitialized(ws, dataType, projected.shape(), 'c');
+        Nd4j.gemm(p.x2, getParamWithNoise(GATE_WEIGHTS, training, mgr), p.gatePre, false, false, 1.0, 0.0);
+        p.gate = layerConf().getGateActivation().getActivation(mgr.dup(ws, p.gatePre, 'c'), training);
+        p.gated = mgr.dup(ws, projected, 'c').muli(p.gate);
+        return p.gated;
     }
 
     /** The attention of the pass's q, k, v into its attention output (and final state). */

@@ -4,16 +4,13 @@ import java.util.Collection;
 import java.util.Map;
 import java.util.Objects;
 import org.deeplearning4j.nn.api.ParamInitializer;
-import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
-import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
 import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
-import org.deeplearning4j.nn.conf.memory.MemoryReport;
 import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,8 +24,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <pre>
  *   q_t = x_t Wq, k_t = m_t x_t Wk, v_t = m_t x_t Wv        (H heads of D, D and E features; m_t the mask)
  *   o_t = Lightning(q, k, v; decay s_h, scale c)              per head, SPEC.md section 1
- *   y_t = m_t act( norm(o_t) Wo + b )                        norm: optional RMS norm per head
+ *   u_t = gateAct(x_t Wg)                                     optional output gate, H*E features
+ *   y_t = m_t act( (norm(o_t) * u_t) Wo + b )                 norm: optional RMS norm per head
  * </pre>
+ * The output gate is TransNormerLLM's (arXiv 2307.14995, gated linear attention: O = Norm(QK^T V) * U,
+ * U = X Wu, no activation by default); {@link Builder#gateActivation} makes it, say, a sigmoid gate.
  * A masked (padded) step adds nothing to the state, and gets a zero output and zero gradients.
  * Padding at the start or the end of an example does not age the state either: the valid steps
  * run as a sequence of their true length, so the final state and an {@code rnnTimeStep}
@@ -51,7 +51,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>The activation defaults to identity. Other fields come from the global configuration as for
  * any {@link FeedForwardLayer} (weight init, updater, regularisation of Wq/Wk/Wv/Wo and b).
  */
-public class LightningAttentionLayer extends BaseRecurrentLayer {
+public class LightningAttentionLayer extends SequenceLayer {
     private int nHeads;
     private int headSize;
     private int valueSize;
@@ -61,6 +61,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
     private String backend;
     private boolean headNorm;
     private boolean hasBias = true;
+    private boolean outputGate;
+    private IActivation gateActivation = new ActivationIdentity();
 
     /** For JSON. */
     protected LightningAttentionLayer() {
@@ -77,6 +79,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         this.backend = b.backend;
         this.headNorm = b.headNorm;
         this.hasBias = b.hasBias;
+        this.outputGate = b.outputGate;
+        this.gateActivation = b.gateActivation;
     }
 
     @Override
@@ -105,52 +109,9 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
     }
 
     @Override
-    public InputType getOutputType(int layerIndex, InputType inputType) {
-        InputType.InputTypeRecurrent in = recurrent(inputType);
-        return InputType.recurrent(nOut, in.getTimeSeriesLength(), rnnDataFormat);
-    }
-
-    @Override
-    public void setNIn(InputType inputType, boolean override) {
-        InputType.InputTypeRecurrent in = recurrent(inputType);
-        if (nIn <= 0 || override) {
-            nIn = in.getSize();
-        }
-        rnnDataFormat = in.getFormat();
-    }
-
-    @Override
-    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
-        return InputTypeUtil.getPreprocessorForInputTypeRnnLayers(inputType, rnnDataFormat, getLayerName());
-    }
-
-    private InputType.InputTypeRecurrent recurrent(InputType inputType) {
-        if (!(inputType instanceof InputType.InputTypeRecurrent r)) {
-            throw new IllegalStateException("LightningAttentionLayer '" + getLayerName() + "': got input type "
-                    + inputType + "; expected InputType.recurrent(size[, length][, format])");
-        }
-        return r;
-    }
-
-    @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
-        InputType out = getOutputType(-1, inputType);
-        long params = initializer().numParams(this);
-        long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
-        long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
-        long perStep = 2L * nHeads * headSize + 2L * nHeads * valueSize + nOut + nIn;
-        long state = (long) nHeads * headSize * valueSize;
-        return new LayerMemoryReport.Builder(getLayerName(), LightningAttentionLayer.class, inputType, out)
-                .standardMemory(params, updaterState)
-                .workingMemory(0, length * perStep + state, MemoryReport.CACHE_MODE_ALL_ZEROS,
-                        MemoryReport.cacheModeMapFor(2 * (length * perStep + state)))
-                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
-                .build();
-    }
-
-    @Override
-    public boolean isPretrainParam(String paramName) {
-        return false;
+        long perStep = 2L * nHeads * headSize + (outputGate ? 4L : 2L) * nHeads * valueSize + nOut + nIn;
+        return memoryReport(inputType, perStep, (long) nHeads * headSize * valueSize);
     }
 
     public int getNHeads() {
@@ -226,6 +187,24 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         this.hasBias = hasBias;
     }
 
+    /** Whether the attention output is gated by x Wg before Wo (TransNormerLLM's output gate). */
+    public boolean isOutputGate() {
+        return outputGate;
+    }
+
+    public void setOutputGate(boolean outputGate) {
+        this.outputGate = outputGate;
+    }
+
+    /** The gate's activation (identity by default, as in TransNormerLLM). */
+    public IActivation getGateActivation() {
+        return gateActivation;
+    }
+
+    public void setGateActivation(IActivation gateActivation) {
+        this.gateActivation = gateActivation;
+    }
+
     // DL4J's Lombok equals() ignores subclass fields, and JSON drops a field without accessors
     // silently: both would make a ParallelWrapper replica differ from its original unnoticed.
     @Override
@@ -239,13 +218,14 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         return nHeads == that.nHeads && headSize == that.headSize && valueSize == that.valueSize
                 && Double.compare(decayScale, that.decayScale) == 0 && learnableDecay == that.learnableDecay
                 && Double.compare(scale, that.scale) == 0 && Objects.equals(backend, that.backend)
-                && rnnDataFormat == that.rnnDataFormat && headNorm == that.headNorm && hasBias == that.hasBias;
+                && rnnDataFormat == that.rnnDataFormat && headNorm == that.headNorm && hasBias == that.hasBias
+                && outputGate == that.outputGate && Objects.equals(gateActivation, that.gateActivation);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(super.hashCode(), nHeads, headSize, valueSize, decayScale, learnableDecay, scale,
-                backend, rnnDataFormat, headNorm, hasBias);
+                backend, rnnDataFormat, headNorm, hasBias, outputGate, gateActivation);
     }
 
     @Override
@@ -253,10 +233,11 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         return "LightningAttentionLayer(" + super.toString() + ", nHeads=" + nHeads + ", headSize=" + headSize
                 + ", valueSize=" + valueSize + ", decayScale=" + decayScale + ", learnableDecay=" + learnableDecay
                 + ", scale=" + scale + ", backend=" + backend + ", rnnDataFormat=" + rnnDataFormat
-                + ", headNorm=" + headNorm + ", hasBias=" + hasBias + ")";
+                + ", headNorm=" + headNorm + ", hasBias=" + hasBias + ", outputGate=" + outputGate
+                + ", gateActivation=" + gateActivation + ")";
     }
 
-    public static class Builder extends BaseRecurrentLayer.Builder<Builder> {
+    public static class Builder extends SequenceLayer.Builder<Builder> {
         private int nHeads = 1;
         private int headSize;
         private int valueSize;
@@ -266,6 +247,8 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
         private String backend;
         private boolean headNorm;
         private boolean hasBias = true;
+        private boolean outputGate;
+        private IActivation gateActivation = new ActivationIdentity();
 
         public Builder() {
             // Attention output is linear unless asked otherwise; the global default (sigmoid) is not wanted here.
@@ -314,11 +297,6 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
             return this;
         }
 
-        public Builder rnnDataFormat(RNNFormat rnnDataFormat) {
-            this.rnnDataFormat = rnnDataFormat;
-            return this;
-        }
-
         /** RMS-normalises each head's attention output before Wo (TransNormerLLM's output norm, no gain). */
         public Builder headNorm(boolean headNorm) {
             this.headNorm = headNorm;
@@ -327,6 +305,18 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
 
         public Builder hasBias(boolean hasBias) {
             this.hasBias = hasBias;
+            return this;
+        }
+
+        /** Multiplies the (normed) attention output by gateAct(x Wg) before Wo, TransNormerLLM's output gate. */
+        public Builder outputGate(boolean outputGate) {
+            this.outputGate = outputGate;
+            return this;
+        }
+
+        /** The output gate's activation; identity (the paper's) by default. */
+        public Builder gateActivation(IActivation gateActivation) {
+            this.gateActivation = gateActivation;
             return this;
         }
 
@@ -356,8 +346,9 @@ public class LightningAttentionLayer extends BaseRecurrentLayer {
             if (scale != null && !Double.isFinite(scale)) {
                 throw new IllegalArgumentException("scale: got " + scale + "; expected a finite number");
             }
-            if (rnnDataFormat == null) {
-                throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");
+            checkFormat();
+            if (gateActivation == null) {
+                throw new IllegalArgumentException("gateActivation: got null; expected an activation (identity by default)");
             }
             return new LightningAttentionLayer(this);
         }

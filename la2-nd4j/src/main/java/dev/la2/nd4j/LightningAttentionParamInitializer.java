@@ -9,12 +9,12 @@ import org.deeplearning4j.nn.api.ParamInitializer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Parameters of {@link LightningAttentionLayer}, in this order in the flattened view:
  * Wq [nIn, H*D], Wk [nIn, H*D], Wv [nIn, H*E], Wo [H*E, nOut] (row-major), then b [1, nOut] when
- * the layer has a bias, then theta [1, H] when the decay is learnable (rate s_h = exp(theta_h)).
+ * the layer has a bias, then theta [1, H] when the decay is learnable (rate s_h = exp(theta_h)),
+ * then Wg [nIn, H*E] when the layer has an output gate.
  */
 public final class LightningAttentionParamInitializer implements ParamInitializer {
     public static final String QUERY_WEIGHTS = "Wq";
@@ -24,6 +24,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
     public static final String BIAS = "b";
     /** Log of the per-head decay rates; kept apart from weights and biases so no regularisation applies. */
     public static final String LOG_DECAY = "theta";
+    public static final String GATE_WEIGHTS = "Wg";
 
     private static final LightningAttentionParamInitializer INSTANCE = new LightningAttentionParamInitializer();
 
@@ -57,6 +58,9 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
         if (c.isLearnableDecay()) {
             m.put(LOG_DECAY, new long[] {1, c.getNHeads()});
         }
+        if (c.isOutputGate()) {
+            m.put(GATE_WEIGHTS, new long[] {c.getNIn(), hv});
+        }
         return m;
     }
 
@@ -67,11 +71,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
 
     @Override
     public long numParams(Layer layer) {
-        long n = 0;
-        for (long[] s : shapes(conf(layer)).values()) {
-            n += s[0] * s[1];
-        }
-        return n;
+        return ParamLayout.numParams(shapes(conf(layer)));
     }
 
     @Override
@@ -81,7 +81,8 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
 
     @Override
     public List<String> weightKeys(Layer layer) {
-        return List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS);
+        return conf(layer).isOutputGate() ? List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS, GATE_WEIGHTS)
+                : List.of(QUERY_WEIGHTS, KEY_WEIGHTS, VALUE_WEIGHTS, OUTPUT_WEIGHTS);
     }
 
     @Override
@@ -102,7 +103,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
     @Override
     public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray paramsView, boolean initializeParams) {
         LightningAttentionLayer c = conf(conf.getLayer());
-        Map<String, INDArray> views = views(c, paramsView);
+        Map<String, INDArray> views = ParamLayout.views(c.getLayerName(), shapes(c), paramsView);
         if (initializeParams) {
             for (Map.Entry<String, INDArray> e : views.entrySet()) {
                 INDArray view = e.getValue();
@@ -124,24 +125,7 @@ public final class LightningAttentionParamInitializer implements ParamInitialize
 
     @Override
     public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray gradientView) {
-        return views(conf(conf.getLayer()), gradientView);
-    }
-
-    private static Map<String, INDArray> views(LightningAttentionLayer c, INDArray flattened) {
-        long total = flattened.length();
-        INDArray flat = flattened.reshape(total);
-        Map<String, INDArray> out = new LinkedHashMap<>();
-        long at = 0;
-        for (Map.Entry<String, long[]> e : shapes(c).entrySet()) {
-            long[] s = e.getValue();
-            long n = s[0] * s[1];
-            out.put(e.getKey(), flat.get(NDArrayIndex.interval(at, at + n)).reshape('c', s[0], s[1]));
-            at += n;
-        }
-        if (at != total) {
-            throw new IllegalStateException("layer " + c.getLayerName() + ": parameter view has " + total
-                    + " elements; the configuration needs " + at);
-        }
-        return out;
+        LightningAttentionLayer c = conf(conf.getLayer());
+        return ParamLayout.views(c.getLayerName(), shapes(c), gradientView);
     }
 }
