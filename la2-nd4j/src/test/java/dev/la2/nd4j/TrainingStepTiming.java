@@ -1,5 +1,7 @@
 package dev.la2.nd4j;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import java.util.Arrays;
 import java.util.Random;
 import org.deeplearning4j.nn.conf.CacheMode;
@@ -42,6 +44,8 @@ class TrainingStepTiming {
             INDArray labels = Nets.labels(r, DataType.FLOAT, RNNFormat.NCW, 1, n);
             double none = perToken(CacheMode.NONE, x, labels, n);
             double cached = perToken(CacheMode.DEVICE, x, labels, n);
+            assertThat(none).as("NONE, us per token at N=" + n).isPositive().isFinite();
+            assertThat(cached).as("DEVICE, us per token at N=" + n).isPositive().isFinite();
             System.out.printf("| %d | %.3f | %.3f | %.2f |%n", n, none, cached, cached / none);
         }
     }
