@@ -181,14 +181,7 @@ final class Recurrent64 {
                 writeState(gs, call.dInitialState(), seq);
             });
             if (wantDecay) {
-                HostTensor out = (HostTensor) call.dDecay();
-                for (int h = 0; h < heads; h++) {
-                    double total = 0;
-                    for (int b = 0; b < sh.batch(); b++) {
-                        total += decaySeq[b * heads + h];
-                    }
-                    out.set(h, -total);
-                }
+                Rows.writeDecayGradient(decaySeq, sh.batch(), heads, (HostTensor) call.dDecay());
             }
         } finally {
             scratch.release(work);

@@ -1,5 +1,6 @@
 package dev.la2.backend.cpu;
 
+import dev.la2.spi.HostTensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -64,6 +65,20 @@ final class Rows {
             for (int j = 0; j < cols; j++) {
                 dst[at + j] = x * src[at + j];
             }
+        }
+    }
+
+    /**
+     * dDecay[h] = -(sum over the batch of the per-sequence sums {@code perSequence[b * heads + h]}),
+     * SPEC.md section 2's -lambda sum_t &lt;G_t, S_{t-1}&gt; with its sign.
+     */
+    static void writeDecayGradient(double[] perSequence, int batch, int heads, HostTensor out) {
+        for (int h = 0; h < heads; h++) {
+            double sum = 0;
+            for (int b = 0; b < batch; b++) {
+                sum += perSequence[b * heads + h];
+            }
+            out.set(h, -sum);
         }
     }
 }

@@ -111,14 +111,7 @@ final class TiledBackward {
                 }
             }
             if (wantDecay) {
-                HostTensor out = (HostTensor) call.dDecay();
-                for (int h = 0; h < heads; h++) {
-                    double sum = 0;
-                    for (int b = 0; b < sh.batch(); b++) {
-                        sum += decaySeq[b * heads + h];
-                    }
-                    out.set(h, -sum);
-                }
+                Rows.writeDecayGradient(decaySeq, sh.batch(), heads, (HostTensor) call.dDecay());
             }
         } finally {
             scratch.release(work);
