@@ -129,19 +129,20 @@ __device__ __forceinline__ void zeroRows(const ZeroRowsParams& p) {
 }
 
 // Entry points of la2_kernels.cu: a dense kernel's body on parameters rebound to a packed call's
-// sequence (rebindSweep, rebindDecaySweep) or to a pool slot (rebindDecode).
+// sequence (rebindSweep, rebindDecaySweep) or to a pool slot (rebindDecode). The parameter struct
+// is rebound in place, never through a modified copy of a const parameter: nvcc 13.0 compiles such
+// a copy's later reads of its first field (q) from the unmodified parameter, so every sequence but
+// the first would read another sequence's queries. The same holds for the packed entry points of
+// sweep_mma.cuh and sweep_wide.cuh.
 #define LA2_PACKED_SWEEP(name, T, body, scan) \
-    extern "C" __global__ void __launch_bounds__(256) name(const SweepParams p, const PackedParams pk) { \
-        SweepParams r = p; \
-        if (rebindSweep<T>(r, pk, scan)) body(r); \
+    extern "C" __global__ void __launch_bounds__(256) name(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, scan)) body(p); \
     }
 #define LA2_PACKED_DECAY(name, T, body, scan) \
-    extern "C" __global__ void __launch_bounds__(256) name(const DecaySweepParams p, const PackedParams pk) { \
-        DecaySweepParams r = p; \
-        if (rebindDecaySweep<T>(r, pk, scan)) body(r); \
+    extern "C" __global__ void __launch_bounds__(256) name(DecaySweepParams p, const PackedParams pk) { \
+        if (rebindDecaySweep<T>(p, pk, scan)) body(p); \
     }
 #define LA2_DECODE_SLOTS(name, T) \
-    extern "C" __global__ void __launch_bounds__(1024) name(const DecodeParams p, const SlotParams sp) { \
-        DecodeParams r = p; \
-        if (rebindDecode<T>(r, sp)) decodeImpl<T>(r); \
+    extern "C" __global__ void __launch_bounds__(1024) name(DecodeParams p, const SlotParams sp) { \
+        if (rebindDecode<T>(p, sp)) decodeImpl<T>(p); \
     }

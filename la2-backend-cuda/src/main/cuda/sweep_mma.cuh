@@ -182,11 +182,9 @@ __device__ void sweepMma(const SweepParams& p) {
 #define LA2_SWEEP_MMA(name, minBlocks, T, DK, M) \
     extern "C" __global__ void __launch_bounds__(256, minBlocks) name(const SweepParams p) { sweepMma<T, DK, true, M>(p); } \
     extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd(const SweepParams p) { sweepMma<T, DK, false, M>(p); } \
-    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_packed(const SweepParams p, const PackedParams pk) { \
-        SweepParams r = p; \
-        if (rebindSweep<T>(r, pk, false)) sweepMma<T, DK, true, M>(r); \
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_packed(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, false)) sweepMma<T, DK, true, M>(p); \
     } \
-    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd_packed(const SweepParams p, const PackedParams pk) { \
-        SweepParams r = p; \
-        if (rebindSweep<T>(r, pk, false)) sweepMma<T, DK, false, M>(r); \
+    extern "C" __global__ void __launch_bounds__(256, minBlocks) name##_bwd_packed(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, false)) sweepMma<T, DK, false, M>(p); \
     }

@@ -229,11 +229,9 @@ __device__ void sweepWide(const SweepParams& p) {
 #define LA2_SWEEP_WIDE(name, T, DK) \
     extern "C" __global__ void __launch_bounds__(512, 1) name(const SweepParams p) { sweepWide<T, DK, true>(p); } \
     extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd(const SweepParams p) { sweepWide<T, DK, false>(p); } \
-    extern "C" __global__ void __launch_bounds__(512, 1) name##_packed(const SweepParams p, const PackedParams pk) { \
-        SweepParams r = p; \
-        if (rebindSweep<T>(r, pk, false)) sweepWide<T, DK, true>(r); \
+    extern "C" __global__ void __launch_bounds__(512, 1) name##_packed(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, false)) sweepWide<T, DK, true>(p); \
     } \
-    extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd_packed(const SweepParams p, const PackedParams pk) { \
-        SweepParams r = p; \
-        if (rebindSweep<T>(r, pk, false)) sweepWide<T, DK, false>(r); \
+    extern "C" __global__ void __launch_bounds__(512, 1) name##_bwd_packed(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, false)) sweepWide<T, DK, false>(p); \
     }
