@@ -1,0 +1,298 @@
+// The Hopper sweep (la2_sweep_hopper_*: sm_90a, 16-bit storage, Dk = Dv = 128, the forward's
+// passes): the function and parameters of sweepWide (common.cuh, sweep_wide.cuh) on warpgroup
+// products (wgmma.cuh). Two warpgroups, 256 threads, per sequence segment; chunks of 64 tokens.
+//
+// Per chunk, warpgroup w (w = 0, 1):
+// - scores Q K^T (64 x 64, both operands K-major in shared memory) in registers, then masked and
+//   decayed (alpha lambda^(a-b), b <= a) and packed to 16-bit A fragments: each warpgroup computes
+//   the whole tile, which costs less than trading halves through shared memory;
+// - the output columns 64w .. 64w + 63: lambda^(a+o) beta Q S (B = the 16-bit state copy,
+//   N-major) into the accumulator, its rows scaled, then (masked scores) V added on top
+//   (B = v, N-major), stored straight from registers;
+// - state rows 64w .. 64w + 63, all 128 columns, fp32 in registers:
+//   S <- lambda^(cc-1+o) S + (diag(wk) K)^T V, A = K^T read by ldmatrix.trans and weighted in
+//   registers (as StateBand does), B = v; the 16-bit copy the next chunk's Q S reads goes to the
+//   other of two state buffers.
+// Chunks stream in by cp.async into a three-stage ring (two chunks ahead), written in the swizzled
+// layout the descriptors describe; one block barrier per chunk orders the ring and the state copies.
+// Rounding matches sweepWide: fp32 products of 16-bit operands, the masked scores and the state
+// copy rounded to 16 bits, k rows weighted in fp32 and rounded once.
+#pragma once
+
+#include "common.cuh"
+#include "mma.cuh"
+#include "params.cuh"
+#include "state_band.cuh"
+#include "sweep_common.cuh"
+#include "wgmma.cuh"
+
+namespace hopper {
+constexpr int C = 64, D = 128, THREADS = 256, STAGES = 3;
+constexpr u32 TILE = C * D * 2;         // one chunk of q, k or v: 16 KB
+constexpr u32 STAGE = 3 * TILE;         // q, k, v
+constexpr u32 STATE = D * D * 2;        // one 16-bit state copy: 32 KB
+constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;
+// Dynamic shared memory: the ring, two state copies, the lambda^m table (66 floats) and the slack
+// that aligns the base to 1024 bytes.
+constexpr int SMEM = (int) (TABLE + 4 * (C + 2) + 1024);
+}  // namespace hopper
+
+// Chunk rows c0 .. c0+63 of q (when `full`), k and v into one ring stage (zeros past the end of
+// the segment), 16 threads per 256-byte row: coalesced reads, swizzled writes.
+template <typename T>
+__device__ __forceinline__ void hopperIssueChunk(const SweepParams& p, const T* q, const T* k, const T* v, bool full, i64 c0,
+                                                 i64 t1seg, unsigned char* stage) {
+    using namespace hopper;
+    const int n = (int) min((i64) C, t1seg - c0);
+#pragma unroll
+    for (int i = 0; i < C * 16 / THREADS; i++) {
+        const int x = threadIdx.x + i * THREADS;
+        const int a = x >> 4, col = (x & 15) * 8;
+        const bool ok = a < n;
+        const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (p.N - 1 - t) : t;
+        const u32 off = tileOffset(a, col, C);
+        if (full) cpAsync16(stage + off, q + tr * p.kT + col, ok);
+        cpAsync16(stage + TILE + off, k + tr * p.kT + col, ok);
+        cpAsync16(stage + 2 * TILE + off, v + tr * p.vT + col, ok);
+    }
+    cpAsyncCommit();
+}
+
+// A non-finite output element of the forward computed again from shared memory with the causal sum
+// over tokens j <= a alone (sweep_common.cuh, causalSum, says why): the masked scores of row a
+// rounded to 16 bits as the tensor-core path rounds them, times column c of v, plus f q_a S[:, c].
+template <typename T>
+__device__ __noinline__ float hopperResum(const unsigned char* stage, const unsigned char* sb, const float* pw, int a, int c,
+                                          float alpha, float f) {
+    using namespace hopper;
+    auto at = [](const unsigned char* base, int row, int col, int rows) { return toF<T>(*(const T*) (base + tileOffset(row, col, rows))); };
+    float qs = 0.f;
+    for (int d = 0; d < D; d++) qs = fmaf(at(stage, a, d, C), at(sb, d, c, D), qs);
+    float av = 0.f;
+    for (int j = 0; j <= a; j++) {
+        float dot = 0.f;
+        for (int d = 0; d < D; d++) dot = fmaf(at(stage, a, d, C), at(stage + TILE, j, d, C), dot);
+        T x;
+        stf<T>(&x, 0, alpha * pw[a - j] * dot);
+        av = fmaf(toF<T>(x), at(stage + 2 * TILE, j, c, C), av);
+    }
+    return av + f * qs;
+}
+
+// Packs two floats into a 16-bit pair (low half first), rounding to nearest even.
+template <typename T>
+__device__ __forceinline__ u32 pack2(float x, float y) {
+    T h[2];
+    stf<T>(h, 0, x);
+    stf<T>(h, 1, y);
+    return *(const u32*) h;
+}
+
+// FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
+// that no product is issued under a branch: ptxas then sees every product's group retire in order
+// and keeps the asynchronous products in flight together.
+template <typename T, bool EXACT, bool FULL>
+__device__ void sweepHopperMode(const SweepParams& p) {
+    using namespace hopper;
+    using W = WgmmaOp<T>;
+    extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
+    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* ring = sm;                        // [STAGES][q, k, v][64 x 128]
+    unsigned char* sbuf = sm + STAGES * STAGE;       // [2][128 x 128]: 16-bit state copies
+    float* pw = (float*) (sm + TABLE);               // [C + 2] lambda^m
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int wg = warp >> 2, wq = warp & 3;         // warpgroup, warp within it
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    const i64 seq = blockIdx.x;
+    const int seg = blockIdx.y;
+    const i64 b = seq / p.H, h = seq % p.H;
+    const float s = p.decay[h];
+    const i64 t0seg = (i64) seg * p.L;
+    const i64 t1seg = min(p.N, t0seg + p.L);
+    const T* q = (const T*) p.q + b * p.kB + h * p.kH;
+    const T* k = (const T*) p.k + b * p.kB + h * p.kH;
+    const T* v = (const T*) p.v + b * p.vB + h * p.vH;
+    T* o = (T*) p.o + b * p.vB + h * p.vH;
+    const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
+    constexpr bool full = FULL;
+    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+
+    hopperIssueChunk<T>(p, q, k, v, full, t0seg, t1seg, ring);
+    if (t0seg + C < t1seg) hopperIssueChunk<T>(p, q, k, v, full, t0seg + C, t1seg, ring + STAGE);
+    else cpAsyncCommit();
+
+    // The state: rows 64 wg + 16 wq + g (+ 8) of warp wq, in the accumulator layout of two
+    // m64n64 halves (columns 0-63, 64-127), which is StateBand<..., 16>'s layout with r0 = 64 wg + 16 wq.
+    StateBand<T, Mma<T>, 16> band(64 * wg + 16 * wq, 0, 0);
+    band.load(p, seq, seg, full);
+    float st[2][32];
+#pragma unroll
+    for (int i = 0; i < 64; i++) st[i >> 5][i & 31] = band.st[i >> 2][i & 3];
+    // the 16-bit copy of rows 64 wg + 16 wq + g (+ 8) into state buffer `to`
+    auto copyState = [&](int to) {
+        unsigned char* dst = sbuf + to * STATE;
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
+                    *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(st[hf][4 * j + 2 * hr], st[hf][4 * j + 2 * hr + 1]);
+                }
+    };
+    if constexpr (full) copyState(0);
+
+    int i = 0;
+    for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
+        unsigned char* stage = ring + (i % STAGES) * STAGE;
+        const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
+        const unsigned char* sb = sbuf + (i & 1) * STATE;
+        const u32 sa = smemAddr(sb);
+        // this chunk's copies (this thread's) have landed; the barrier makes everybody's visible, and
+        // says everybody is done with the stage the next copies overwrite and with the state buffer
+        // this chunk writes
+        asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
+        fenceProxyAsync();
+        __syncthreads();
+        if (t0 + 2 * C < t1seg) hopperIssueChunk<T>(p, q, k, v, full, t0 + 2 * C, t1seg, ring + ((i + 2) % STAGES) * STAGE);
+        else cpAsyncCommit();
+
+        // the state's decay over the chunk, before any product is in flight
+        const float carry = pw[cc - 1 + ofsi];
+#pragma unroll
+        for (int x = 0; x < 32; x++) {
+            st[0][x] *= carry;
+            st[1][x] *= carry;
+        }
+        pinRegisters(st[0]);
+        pinRegisters(st[1]);
+        float sc[32], ot[32];  // written by the first product of each (accumulate = 0)
+        if constexpr (full) {
+            wgmmaFence();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;  // K-major: half, then 32 bytes per k-step
+                W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
+            }
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step
+                W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + wg * (D * 128) + kk * 2048), kk > 0);
+            }
+            wgmmaCommit();
+        }
+
+        // state update: A = (diag(wk) K)^T for rows 64 wg + 16 wq .., k-step j = tokens 16j ..
+        u32 kt[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            // ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims d0..) as mma.cuh's loadAt does
+            const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
+            ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
+            const int b0 = 16 * j + t2, b8 = b0 + 8;
+            const float w0 = b0 < cc ? kappa * pw[cc - 1 - b0] : 0.f, w1 = b0 + 1 < cc ? kappa * pw[cc - 2 - b0] : 0.f;
+            const float w8 = b8 < cc ? kappa * pw[cc - 1 - b8] : 0.f, w9 = b8 + 1 < cc ? kappa * pw[cc - 2 - b8] : 0.f;
+            kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
+            kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
+            kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
+            kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
+        }
+        pinRegisters(kt);
+        wgmmaFence();
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            W::template rs<1>(st[0], kt[j], smemDesc(va + j * 2048));
+            W::template rs<1>(st[1], kt[j], smemDesc(va + C * 128 + j * 2048));
+        }
+        wgmmaCommit();
+
+        if constexpr (full) {
+            wgmmaWait<1>();  // the scores and q S
+            pinRegisters(sc);
+            pinRegisters(ot);
+            // masked, decayed scores as A fragments: k-step kk = accumulator blocks 2kk, 2kk + 1
+            u32 pa[4][4];
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                for (int half = 0; half < 2; half++)
+#pragma unroll
+                    for (int hr = 0; hr < 2; hr++) {
+                        const int jb = 2 * kk + half, a = 16 * wq + g + 8 * hr, c = 8 * jb + t2;
+                        const float x0 = c <= a ? alpha * pw[a - c] * sc[4 * jb + 2 * hr] : 0.f;
+                        const float x1 = c + 1 <= a ? alpha * pw[a - c - 1] * sc[4 * jb + 2 * hr + 1] : 0.f;
+                        pa[kk][2 * half + hr] = pack2<T>(x0, x1);
+                    }
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const float f = beta * pw[16 * wq + g + 8 * hr + ofsi];
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    ot[4 * j + 2 * hr] *= f;
+                    ot[4 * j + 2 * hr + 1] *= f;
+                }
+            }
+            pinRegisters(pa);
+            pinRegisters(ot);
+            wgmmaFence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
+            wgmmaCommit();
+        }
+        wgmmaWait<0>();
+        pinRegisters(st[0]);
+        pinRegisters(st[1]);
+
+        if constexpr (full) {
+            pinRegisters(ot);
+            if (EXACT) {
+                bool leaked = false;
+#pragma unroll
+                for (int x = 0; x < 32; x++) leaked |= !isfinite(ot[x]);
+                if (leaked) {
+#pragma unroll
+                    for (int x = 0; x < 32; x++) {
+                        if (!isfinite(ot[x])) {
+                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 64 * wg + 8 * (x >> 2) + t2 + (x & 1);
+                            ot[x] = hopperResum<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
+                        }
+                    }
+                }
+            }
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const int a = 16 * wq + g + 8 * hr;
+                if (a >= cc || !p.writeOut) continue;
+                const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                T* orow = o + tr * p.vT + 64 * wg + t2;
+#pragma unroll
+                for (int j = 0; j < 8; j++) *(u32*) (orow + 8 * j) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
+            }
+            // the next chunk's q S reads the other copy; the barrier at its start publishes this one
+            if (t0 + C < t1seg) copyState((i + 1) & 1);
+        }
+    }
+#pragma unroll
+    for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];
+    band.store(p, seq, seg, full, s);
+}
+
+template <typename T, bool EXACT>
+__device__ void sweepHopper(const SweepParams& p) {
+    if (p.mode == 1) sweepHopperMode<T, EXACT, true>(p);
+    else sweepHopperMode<T, EXACT, false>(p);
+}
+
+// The forward's entry point (the backward keeps sweepWide). Built only for sm_90a: on other targets
+// the entry exists (so one module lists every kernel) and traps.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
+#define LA2_HOPPER_BODY(T) sweepHopper<T, true>(p);
+#else
+#define LA2_HOPPER_BODY(T) __trap();
+#endif
+#define LA2_SWEEP_HOPPER(name, T) \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T) }

@@ -1,0 +1,102 @@
+// Warpgroup tensor-core atoms (sm_90a): shared-memory matrix descriptors, the 128-byte swizzled
+// tile layout they describe, the wgmma fences, and m64n64k16 products for 16-bit operands with fp32
+// accumulators. sweep_hopper.cuh builds its sweep on them.
+//
+// Layout rules relied on (PTX ISA, "Asynchronous Warpgroup Level Matrix Instructions"):
+// - A warpgroup is 4 consecutive warps starting at a warp index divisible by 4. In an m64nN
+//   accumulator, warp i of the warpgroup holds rows 16i + g and 16i + g + 8 (g = lane / 4); for
+//   each 8-column block j, d[4j + 0, 1] are row 16i + g, columns 8j + 2(lane % 4) + 0, 1 and
+//   d[4j + 2, 3] the same columns of row 16i + g + 8: mma.sync m16n8's C layout, block by block.
+// - A from registers (m64 x k16): warp i holds rows 16i .. 16i + 15 in mma.sync m16n8k16's A
+//   layout (a[0]: row g, k 2t, 2t+1; a[1]: row g + 8; a[2]: row g, k 8 + 2t, 9 + 2t; a[3]: row
+//   g + 8, same k; t = lane % 4). So accumulator blocks 2kk and 2kk + 1 of a product, packed in
+//   pairs, are the A operand of k-step kk of the next one.
+// - Shared-memory operands here use the 128-byte swizzle on tiles of 16-bit elements whose rows are
+//   64 elements (128 bytes) long: row r of a 1024-byte aligned atom of 8 rows starts at byte 128 r,
+//   and its 16-byte piece c is stored at piece c ^ (r % 8). A matrix wider than 64 elements is
+//   stored as 64-column halves one after the other (tileOffset).
+// - K-major operand (rows = M or N, 64 contiguous k per half): SBO = 1024 (from one 8-row group to
+//   the next), LBO unused; k-step kk of 16 starts 32 kk bytes into its half (the hardware applies
+//   the swizzle to the final address, which is why a 1024-aligned atom is needed).
+// - MN-major operand (transposed, imm-trans = 1; rows = k, 64 contiguous m or n): 8 k-rows per
+//   atom, the next 8 at +1024 bytes; a k-step of 16 is 2048 bytes. With N = 64 the operand is one
+//   atom wide, so only the k-group stride is read; both LBO and SBO are set to 1024 so the
+//   descriptor is right whichever of the two fields the hardware takes it from.
+#pragma once
+
+#include "common.cuh"
+
+typedef unsigned long long u64;
+
+// Byte offset of element (row, col) in a tile of `rows` rows of 16-bit elements stored as 64-column
+// halves with the 128-byte swizzle (the tile's base 1024-byte aligned).
+__device__ __forceinline__ u32 tileOffset(int row, int col, int rows) {
+    return (u32) ((col >> 6) * rows * 128 + row * 128 + ((((col >> 3) & 7) ^ (row & 7)) << 4) + (col & 7) * 2);
+}
+
+// Descriptor of an operand at shared address `addr` laid out as above (swizzle mode 1 = 128 bytes).
+__device__ __forceinline__ u64 smemDesc(u32 addr) {
+    constexpr u64 stride = 1024 >> 4;
+    return (u64) ((addr & 0x3FFFF) >> 4) | (stride << 16) | (stride << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmmaWait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory"); }
+// Shared memory written by ordinary stores (or cp.async) that the tensor cores read next.
+__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Keeps the compiler from moving accumulator reads or writes across an asynchronous product.
+template <int N>
+__device__ __forceinline__ void pinRegisters(float (&d)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i]) :: "memory");
+}
+
+// The same for the 16-bit A fragments a product reads from registers.
+template <int M, int N>
+__device__ __forceinline__ void pinRegisters(u32 (&a)[M][N]) {
+#pragma unroll
+    for (int i = 0; i < M; i++)
+#pragma unroll
+        for (int j = 0; j < N; j++) asm volatile("" : "+r"(a[i][j]) :: "memory");
+}
+
+template <typename T> struct WgmmaOp;
+
+template <> struct WgmmaOp<__nv_bfloat16> {
+    // D[64 x 64] (+)= A[64 x 16] B[16 x 64], both from shared memory; D = A B when !accumulate
+    template <int TRANS_B>
+    static __device__ __forceinline__ void ss(float (&d)[32], u64 a, u64 b, int accumulate) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %35;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B));
+    }
+    // D[64 x 64] += A[64 x 16] B[16 x 64], A from registers, B from shared memory
+    template <int TRANS_B>
+    static __device__ __forceinline__ void rs(float (&d)[32], const u32 (&a)[4], u64 b) {
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, %37;\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TRANS_B));
+    }
+};
+
+template <> struct WgmmaOp<__half> {
+    // D[64 x 64] (+)= A[64 x 16] B[16 x 64], both from shared memory; D = A B when !accumulate
+    template <int TRANS_B>
+    static __device__ __forceinline__ void ss(float (&d)[32], u64 a, u64 b, int accumulate) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %35;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B));
+    }
+    // D[64 x 64] += A[64 x 16] B[16 x 64], A from registers, B from shared memory
+    template <int TRANS_B>
+    static __device__ __forceinline__ void rs(float (&d)[32], const u32 (&a)[4], u64 b) {
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, %37;\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TRANS_B));
+    }
+};
