@@ -98,25 +98,24 @@ final class TiledF32 {
      */
     PackedBlockStates forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
         List<ForwardCall> calls = PackedSequences.forward(call);
-        List<SegmentPlan> plans = new ArrayList<>(calls.size());
-        long bytes = 0;
-        for (ForwardCall c : calls) {
-            SegmentPlan plan = packedPlan(c.shape(), call.shape().tokens());
-            plans.add(plan);
-            bytes += BlockStates.stateBytes(plan, block, c.shape().keyDim(), c.shape().valueDim());
+        int n = calls.size();
+        List<SegmentPlan> plans = new ArrayList<>(n);
+        // Sequence i's states take bytes [at[i], at[i + 1]) of the one buffer.
+        long[] at = new long[n + 1];
+        for (int i = 0; i < n; i++) {
+            AttentionShape sh = calls.get(i).shape();
+            plans.add(packedPlan(sh, call.shape().tokens()));
+            at[i + 1] = at[i] + BlockStates.stateBytes(plans.get(i), block, sh.keyDim(), sh.valueDim());
         }
-        KeptBuffer memory = KeptBuffer.acquire(keptStates, bytes);
+        KeptBuffer memory = KeptBuffer.acquire(keptStates, at[n]);
         try {
-            List<ForwardPart> parts = new ArrayList<>(calls.size());
-            List<BlockStates> kept = new ArrayList<>(calls.size());
-            long offset = 0;
-            for (int i = 0; i < calls.size(); i++) {
+            List<ForwardPart> parts = new ArrayList<>(n);
+            List<BlockStates> kept = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
                 AttentionShape sh = calls.get(i).shape();
-                BlockStates states = new BlockStates(plans.get(i), block, sh.keyDim(), sh.valueDim(), forDecayGradient,
-                        memory, offset);
-                offset += BlockStates.stateBytes(plans.get(i), block, sh.keyDim(), sh.valueDim());
-                kept.add(states);
-                parts.add(new ForwardPart(calls.get(i), plans.get(i), states));
+                kept.add(new BlockStates(plans.get(i), block, sh.keyDim(), sh.valueDim(), forDecayGradient, memory,
+                        at[i]));
+                parts.add(new ForwardPart(calls.get(i), plans.get(i), kept.get(i)));
             }
             forward.run(parts);
             return new PackedBlockStates(memory, List.copyOf(kept));

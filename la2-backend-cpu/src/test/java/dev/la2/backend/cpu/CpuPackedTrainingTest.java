@@ -93,8 +93,9 @@ class CpuPackedTrainingTest {
                 identical("output", kept.out(), plain.out());
                 identical("final states", kept.fin(), plain.fin());
             }
-            for (double[][] pair : List.of(new double[][] {kept.dq(), plain.dq()}, new double[][] {kept.dk(), plain.dk()},
-                    new double[][] {kept.dv(), plain.dv()}, new double[][] {kept.dInitial(), plain.dInitial()})) {
+            for (double[][] pair : List.of(new double[][] {kept.dq(), plain.dq()},
+                    new double[][] {kept.dk(), plain.dk()}, new double[][] {kept.dv(), plain.dv()},
+                    new double[][] {kept.dInitial(), plain.dInitial()})) {
                 assertThat(ErrorNorms.relative(pair[0], pair[1])).isLessThan(1e-5);
             }
             if (learnable) {
