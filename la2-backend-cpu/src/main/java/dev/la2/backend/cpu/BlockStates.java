@@ -19,32 +19,47 @@ final class BlockStates implements Residuals {
     private final int stateFloats;
     private final boolean forDecayGradient;
     private final long blocksPerSequence;
-    private final StatePool pool;
-    private final StatePool.Buffer buffer;
+    private final KeptBuffer memory;
     private final MemorySegment states;
     /** [sequence][segment]: the true incoming state, transposed; null for segment 0. */
     private final float[][][] segmentIn;
     private final long bytes;
-    /** Backward calls reading now; the buffer goes back to the pool when the last one ends after close(). */
-    private int readers;
-    private boolean closed;
 
+    /** States in a buffer of their own from {@code pool}. */
     BlockStates(SegmentPlan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, StatePool pool) {
+        this(plan, block, keyDim, valueDim, forDecayGradient,
+                KeptBuffer.acquire(pool, stateBytes(plan, block, keyDim, valueDim)), 0);
+    }
+
+    /**
+     * States in bytes [{@code offset}, {@code offset + stateBytes(..)}) of {@code memory}, which
+     * other calls' states may share: reading and closing then act on the whole buffer.
+     */
+    BlockStates(SegmentPlan plan, int block, int keyDim, int valueDim, boolean forDecayGradient, KeptBuffer memory,
+                long offset) {
         this.plan = plan;
         this.forDecayGradient = forDecayGradient;
         this.block = block;
         this.stateFloats = keyDim * valueDim;
         this.blocksPerSequence = (plan.tokens() + block - 1) / block;
-        this.pool = pool;
-        long stateBytes = 4L * stateFloats * blocksPerSequence * plan.sequences();
+        this.memory = memory;
+        long stateBytes = stateBytes(plan, block, keyDim, valueDim);
         this.segmentIn = new float[plan.sequences()][plan.segments()][];
         this.bytes = stateBytes + 4L * stateFloats * plan.sequences() * (plan.segments() - 1);
-        this.buffer = pool.acquire(stateBytes);
-        this.states = buffer.segment();
+        this.states = memory.segment().asSlice(offset, stateBytes);
+    }
+
+    /** Bytes of the block states of a call cut as {@code plan}: one D x E fp32 state per block and sequence. */
+    static long stateBytes(SegmentPlan plan, int block, int keyDim, int valueDim) {
+        return 4L * keyDim * valueDim * ((plan.tokens() + block - 1) / block) * plan.sequences();
     }
 
     SegmentPlan plan() {
         return plan;
+    }
+
+    KeptBuffer memory() {
+        return memory;
     }
 
     /** Whether the states were summed in double, as the decay gradient needs them. */
@@ -74,26 +89,13 @@ final class BlockStates implements Residuals {
         return 4L * stateFloats * (seq * blocksPerSequence + t / block);
     }
 
-    /**
-     * Registers a backward call that will read these states; false if they were closed. A buffer
-     * given back while a call still read it could be refilled by another forward under that call.
-     */
-    synchronized boolean startReading() {
-        if (closed) {
-            return false;
-        }
-        readers++;
-        return true;
+    /** See {@link KeptBuffer#startReading()}. */
+    boolean startReading() {
+        return memory.startReading();
     }
 
     void endReading() {
-        boolean giveBack;
-        synchronized (this) {
-            giveBack = --readers == 0 && closed;
-        }
-        if (giveBack) {
-            pool.release(buffer);
-        }
+        memory.endReading();
     }
 
     @Override
@@ -103,13 +105,6 @@ final class BlockStates implements Residuals {
 
     @Override
     public void close() {
-        boolean giveBack;
-        synchronized (this) {
-            giveBack = !closed && readers == 0;
-            closed = true;
-        }
-        if (giveBack) {
-            pool.release(buffer);
-        }
+        memory.close();
     }
 }

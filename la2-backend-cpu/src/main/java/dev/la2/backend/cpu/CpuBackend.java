@@ -10,6 +10,7 @@ import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
 import dev.la2.spi.HostTensor;
+import dev.la2.spi.PackedBackwardCall;
 import dev.la2.spi.PackedForwardCall;
 import dev.la2.api.MemoryStats;
 import dev.la2.spi.Residuals;
@@ -143,6 +144,26 @@ final class CpuBackend implements AttentionBackend {
         switch (call.shape().dtype()) {
             case FP32, BF16, FP16 -> f32.forwardPacked(call);
             case FP64 -> AttentionBackend.super.forwardPacked(call);
+        }
+    }
+
+    /** The tiled path keeps every sequence's block states in one buffer, computing as {@link #forwardPacked} does. */
+    @Override
+    public Residuals forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
+        checkOpen();
+        return switch (call.shape().dtype()) {
+            case FP32, BF16, FP16 -> f32.forwardPackedKeeping(call, forDecayGradient);
+            case FP64 -> AttentionBackend.super.forwardPackedKeeping(call, forDecayGradient);
+        };
+    }
+
+    /** The tiled path runs every sequence's tasks in one schedule, cut as the packed forward cuts them. */
+    @Override
+    public void backwardPacked(PackedBackwardCall call) {
+        checkOpen();
+        switch (call.shape().dtype()) {
+            case FP32, BF16, FP16 -> f32.backwardPacked(call);
+            case FP64 -> AttentionBackend.super.backwardPacked(call);
         }
     }
 

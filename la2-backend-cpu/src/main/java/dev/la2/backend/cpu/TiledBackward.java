@@ -6,6 +6,7 @@ import static dev.la2.backend.cpu.TileOps.writeState;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.HostTensor;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -33,88 +34,168 @@ final class TiledBackward {
         this.sweep2 = new DkDvSweep(tiles);
     }
 
+    /** A dense backward cut as {@code plan}, from the kept block states its residuals hold where they serve. */
     void run(BackwardCall call, SegmentPlan plan) {
         boolean wantDecay = call.dDecay() != null;
-        // Kept block states stand in for sweep 1, except for a decay gradient from states a forward
-        // not told of it summed in fp32.
-        BlockStates kept = call.residuals() instanceof BlockStates b && (!wantDecay || b.forDecayGradient()) ? b : null;
-        if (kept != null && !kept.plan().equals(plan)) {
+        BlockStates kept = usable(call.residuals() instanceof BlockStates b ? b : null, wantDecay, plan);
+        KeptBuffer.reading(kept == null ? null : kept.memory(), () -> {
+            double[] decay = run(List.of(new BackwardPart(call, plan, wantDecay, kept)))[0];
+            if (wantDecay) {
+                Rows.writeDecayGradient(decay, call.shape().batch(), call.shape().heads(), (HostTensor) call.dDecay());
+            }
+            return null;
+        });
+    }
+
+    /**
+     * {@code kept} where it can stand in for sweep 1 (else null): not for a decay gradient from
+     * states a forward not told of it summed in fp32. States kept for another plan are refused.
+     */
+    static BlockStates usable(BlockStates kept, boolean wantDecay, SegmentPlan plan) {
+        if (kept == null || wantDecay && !kept.forDecayGradient()) {
+            return null;
+        }
+        if (!kept.plan().equals(plan)) {
             throw new IllegalStateException("block states kept for " + kept.plan() + ", backward planned " + plan);
         }
-        if (kept != null && !kept.startReading()) {
-            throw new IllegalStateException("the kept block states were closed");
-        }
-        try {
-            run(call, plan, wantDecay, kept);
-        } finally {
-            if (kept != null) {
-                kept.endReading();
-            }
+        return kept;
+    }
+
+    /** Which part a task of a phase belongs to, and its index within that part. */
+    private record Task(int part, int local) {
+        static Task of(int[] first, int task) {
+            int i = ForwardPart.owner(first, task);
+            return new Task(i, task - first[i]);
         }
     }
 
-    private void run(BackwardCall call, SegmentPlan plan, boolean wantDecay, BlockStates kept) {
-        AttentionShape sh = call.shape();
-        int d = sh.keyDim(), e = sh.valueDim(), de = d * e, heads = sh.heads();
-        int seqs = (int) sh.sequences();
-        int segs = plan.segments();
-        int sweeps = kept == null ? 2 : 1;
-        DecayPowers[] pw = DecayPowers.perHead((HostTensor) call.decay(), heads, call.scale(), block);
-        DqSweep.Result[][] s1 = new DqSweep.Result[seqs][segs];
-        DkDvSweep.Result[][] s2 = new DkDvSweep.Result[seqs][segs];
-        BackwardRows io = BackwardRows.of(call, kx);
-        long work = scratch.reserve(backwardScratch(d, e) * Math.min(pool.threads(), (long) sweeps * seqs * segs));
+    /**
+     * Runs several calls as one, as {@link TiledForward#run(List)} does: each phase (sweeps, joins,
+     * corrections) schedules the tasks of every part over the workers at once, and each part
+     * computes exactly as it would alone. Writes every gradient but the decay's and returns, per
+     * part, its sequences' decay-gradient sums (see {@link Rows#writeDecayGradient}), null where
+     * not wanted. The caller holds the parts' kept states for reading.
+     */
+    double[][] run(List<BackwardPart> parts) {
+        int n = parts.size();
+        DecayPowers[][] pw = new DecayPowers[n][];
+        BackwardRows[] io = new BackwardRows[n];
+        DqSweep.Result[][][] s1 = new DqSweep.Result[n][][];
+        DkDvSweep.Result[][][] s2 = new DkDvSweep.Result[n][][];
+        int[] sweepFirst = new int[n + 1];
+        int[] seqFirst = new int[n + 1];
+        long perTask = 0;
+        for (int i = 0; i < n; i++) {
+            BackwardPart part = parts.get(i);
+            AttentionShape sh = part.call().shape();
+            int seqs = (int) sh.sequences(), segs = part.plan().segments();
+            pw[i] = DecayPowers.perHead((HostTensor) part.call().decay(), sh.heads(), part.call().scale(), block);
+            io[i] = BackwardRows.of(part.call(), kx);
+            s1[i] = new DqSweep.Result[seqs][segs];
+            s2[i] = new DkDvSweep.Result[seqs][segs];
+            sweepFirst[i + 1] = sweepFirst[i] + (part.kept() == null ? 2 : 1) * seqs * segs;
+            seqFirst[i + 1] = seqFirst[i] + seqs;
+            perTask = Math.max(perTask, backwardScratch(sh.keyDim(), sh.valueDim()));
+        }
+        long work = scratch.reserve(perTask * Math.min(pool.threads(), sweepFirst[n]));
         try {
-            pool.run(sweeps * seqs * segs, task -> {
-                int sweep = kept == null ? task % 2 : 1, rest = task / sweeps, seq = rest / segs, p = rest % segs;
-                SegmentWork w = SegmentWork.whole(sh, plan, seq, p, pw[seq % heads]);
-                if (sweep == 0) {
-                    float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
-                    s1[seq][p] = sweep1.run(w, io, s0, wantDecay);
-                } else {
-                    float[] uEnd = p == segs - 1 ? state(call.dFinalState(), seq, de) : null;
-                    DkDvSweep.FusedDq dqFused = kept == null ? null
-                            : new DkDvSweep.FusedDq(kept, p == 0 && call.initialState() != null);
-                    s2[seq][p] = sweep2.run(w, io, uEnd, wantDecay, dqFused);
-                }
+            pool.run(sweepFirst[n], task -> {
+                Task at = Task.of(sweepFirst, task);
+                sweep(parts.get(at.part()), at.local(), pw[at.part()], io[at.part()], s1[at.part()], s2[at.part()]);
             });
-            double[] decaySeq = new double[seqs];
-            float[][][] sIn = new float[seqs][][];
-            float[][][] uIn = new float[seqs][][];
-            pool.run(seqs, seq -> {
+            double[][] decaySeq = new double[n][];
+            float[][][][] sIn = new float[n][][][];
+            float[][][][] uIn = new float[n][][][];
+            for (int i = 0; i < n; i++) {
+                int seqs = seqFirst[i + 1] - seqFirst[i];
+                decaySeq[i] = new double[seqs];
+                sIn[i] = new float[seqs][][];
+                uIn[i] = new float[seqs][][];
+            }
+            pool.run(seqFirst[n], task -> {
+                Task at = Task.of(seqFirst, task);
+                int i = at.part(), seq = at.local();
+                BackwardPart part = parts.get(i);
+                BackwardCall call = part.call();
+                AttentionShape sh = call.shape();
+                int d = sh.keyDim(), e = sh.valueDim(), de = d * e;
                 float[] dsf = state(call.dFinalState(), seq, de);
-                SegmentJoin join = new SegmentJoin(plan, pw[seq % heads], d, e, wantDecay);
-                SegmentJoin.Joined cb = kept == null
-                        ? join.rebuilt(s1[seq], s2[seq], dsf)
-                        : join.kept(kept.segmentIn(seq), s2[seq], state(call.initialState(), seq, de), dsf);
-                sIn[seq] = cb.stIn();
-                uIn[seq] = cb.u().in();
-                decaySeq[seq] = cb.decaySum();
+                SegmentJoin join = new SegmentJoin(part.plan(), pw[i][seq % sh.heads()], d, e, part.wantDecay());
+                SegmentJoin.Joined cb = part.kept() == null
+                        ? join.rebuilt(s1[i][seq], s2[i][seq], dsf)
+                        : join.kept(part.kept().segmentIn(seq), s2[i][seq], state(call.initialState(), seq, de), dsf);
+                sIn[i][seq] = cb.stIn();
+                uIn[i][seq] = cb.u().in();
+                decaySeq[i][seq] = cb.decaySum();
                 writeState(cb.u().start(), call.dInitialState(), seq);
             });
-            if (segs > 1) {
-                List<SegmentWork> fixQ = corrections.tasks(plan, sh, pw, 1, segs);
-                List<SegmentWork> fixKv = corrections.tasks(plan, sh, pw, 0, segs - 1);
-                double[] partial = new double[fixQ.size() + fixKv.size()];
-                pool.run(fixQ.size() + fixKv.size(), i -> {
-                    if (i < fixQ.size()) {
-                        SegmentWork f = fixQ.get(i);
-                        partial[i] = corrections.correctDq(f, io, sIn[f.seq()][f.segment()], wantDecay);
-                    } else {
-                        SegmentWork f = fixKv.get(i - fixQ.size());
-                        partial[i] = corrections.correctDkDv(f, io, uIn[f.seq()][f.segment()],
-                                wantDecay && kept != null);
-                    }
-                });
-                for (int i = 0; i < partial.length; i++) {
-                    decaySeq[(i < fixQ.size() ? fixQ.get(i) : fixKv.get(i - fixQ.size())).seq()] += partial[i];
+            correct(parts, pw, io, sIn, uIn, decaySeq);
+            for (int i = 0; i < n; i++) {
+                if (!parts.get(i).wantDecay()) {
+                    decaySeq[i] = null;
                 }
             }
-            if (wantDecay) {
-                Rows.writeDecayGradient(decaySeq, sh.batch(), heads, (HostTensor) call.dDecay());
-            }
+            return decaySeq;
         } finally {
             scratch.release(work);
+        }
+    }
+
+    /** Task {@code local} of a part's sweeps: sweep 1 or 2 of one segment of one sequence. */
+    private void sweep(BackwardPart part, int local, DecayPowers[] pw, BackwardRows io, DqSweep.Result[][] s1,
+                       DkDvSweep.Result[][] s2) {
+        BackwardCall call = part.call();
+        AttentionShape sh = call.shape();
+        BlockStates kept = part.kept();
+        int de = sh.keyDim() * sh.valueDim(), segs = part.plan().segments(), sweeps = kept == null ? 2 : 1;
+        int sweep = kept == null ? local % 2 : 1, rest = local / sweeps, seq = rest / segs, p = rest % segs;
+        SegmentWork w = SegmentWork.whole(sh, part.plan(), seq, p, pw[seq % sh.heads()]);
+        if (sweep == 0) {
+            float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
+            s1[seq][p] = sweep1.run(w, io, s0, part.wantDecay());
+        } else {
+            float[] uEnd = p == segs - 1 ? state(call.dFinalState(), seq, de) : null;
+            DkDvSweep.FusedDq dqFused = kept == null ? null
+                    : new DkDvSweep.FusedDq(kept, p == 0 && call.initialState() != null);
+            s2[seq][p] = sweep2.run(w, io, uEnd, part.wantDecay(), dqFused);
+        }
+    }
+
+    /**
+     * The correction pass of the parts cut into segments, all parts' tasks together; their
+     * decay-gradient terms are added per part in the order a part alone adds them.
+     */
+    private void correct(List<BackwardPart> parts, DecayPowers[][] pw, BackwardRows[] io, float[][][][] sIn,
+                         float[][][][] uIn, double[][] decaySeq) {
+        record Fix(int part, SegmentWork work, boolean dq) {
+        }
+        List<Fix> fixes = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            SegmentPlan plan = parts.get(i).plan();
+            int segs = plan.segments();
+            if (segs > 1) {
+                AttentionShape sh = parts.get(i).call().shape();
+                for (SegmentWork f : corrections.tasks(plan, sh, pw[i], 1, segs)) {
+                    fixes.add(new Fix(i, f, true));
+                }
+                for (SegmentWork f : corrections.tasks(plan, sh, pw[i], 0, segs - 1)) {
+                    fixes.add(new Fix(i, f, false));
+                }
+            }
+        }
+        double[] partial = new double[fixes.size()];
+        pool.run(fixes.size(), j -> {
+            Fix f = fixes.get(j);
+            BackwardPart part = parts.get(f.part());
+            int seq = f.work().seq(), p = f.work().segment();
+            partial[j] = f.dq()
+                    ? corrections.correctDq(f.work(), io[f.part()], sIn[f.part()][seq][p], part.wantDecay())
+                    : corrections.correctDkDv(f.work(), io[f.part()], uIn[f.part()][seq][p],
+                            part.wantDecay() && part.kept() != null);
+        });
+        for (int j = 0; j < partial.length; j++) {
+            Fix f = fixes.get(j);
+            decaySeq[f.part()][f.work().seq()] += partial[j];
         }
     }
 

@@ -4,6 +4,7 @@ import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
+import dev.la2.spi.PackedBackwardCall;
 import dev.la2.spi.PackedForwardCall;
 import java.util.ArrayList;
 import java.util.List;
@@ -85,18 +86,85 @@ final class TiledF32 {
     /** A packed forward: every sequence's (head, segment) tasks scheduled together (see {@link PackedSequences}). */
     void forwardPacked(PackedForwardCall call) {
         List<ForwardPart> parts = new ArrayList<>();
-        int total = call.shape().tokens();
         for (ForwardCall c : PackedSequences.forward(call)) {
-            AttentionShape sh = c.shape();
-            int threads = PackedSequences.threadShare(pool.threads(), sh.tokens(), total);
-            parts.add(new ForwardPart(c, SegmentPlan.of((int) sh.sequences(), sh.tokens(), block, segmentTokens, threads),
-                    null));
+            parts.add(new ForwardPart(c, packedPlan(c.shape(), call.shape().tokens()), null));
         }
         forward.run(parts);
     }
 
+    /**
+     * {@link #forwardPacked} keeping every sequence's block states, as {@link #forwardKeeping}
+     * does, in one buffer for all of them; each sequence computes as in {@link #forwardPacked}.
+     */
+    PackedBlockStates forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
+        List<ForwardCall> calls = PackedSequences.forward(call);
+        int n = calls.size();
+        List<SegmentPlan> plans = new ArrayList<>(n);
+        // Sequence i's states take bytes [at[i], at[i + 1]) of the one buffer.
+        long[] at = new long[n + 1];
+        for (int i = 0; i < n; i++) {
+            AttentionShape sh = calls.get(i).shape();
+            plans.add(packedPlan(sh, call.shape().tokens()));
+            at[i + 1] = at[i] + BlockStates.stateBytes(plans.get(i), block, sh.keyDim(), sh.valueDim());
+        }
+        KeptBuffer memory = KeptBuffer.acquire(keptStates, at[n]);
+        try {
+            List<ForwardPart> parts = new ArrayList<>(n);
+            List<BlockStates> kept = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                AttentionShape sh = calls.get(i).shape();
+                kept.add(new BlockStates(plans.get(i), block, sh.keyDim(), sh.valueDim(), forDecayGradient, memory,
+                        at[i]));
+                parts.add(new ForwardPart(calls.get(i), plans.get(i), kept.get(i)));
+            }
+            forward.run(parts);
+            return new PackedBlockStates(memory, List.copyOf(kept));
+        } catch (RuntimeException | Error e) {
+            memory.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A packed backward: every sequence's sweeps, joins and corrections scheduled together, cut as
+     * the packed forward cuts them, from the states {@link #forwardPackedKeeping} kept where given.
+     * dDecay is each sequence's as its own call writes it (fp32), summed in double in order, as
+     * the SPI's per-sequence default sums them.
+     */
+    void backwardPacked(PackedBackwardCall call) {
+        boolean wantDecay = call.dDecay() != null;
+        List<BackwardCall> calls = PackedSequences.backward(call);
+        PackedBlockStates kept = call.residuals() instanceof PackedBlockStates p ? p : null;
+        if (kept != null && kept.parts().size() != calls.size()) {
+            throw new IllegalStateException("block states kept for " + kept.parts().size() + " sequences, backward of "
+                    + calls.size());
+        }
+        List<BackwardPart> parts = new ArrayList<>(calls.size());
+        for (int i = 0; i < calls.size(); i++) {
+            SegmentPlan plan = packedPlan(calls.get(i).shape(), call.shape().tokens());
+            BlockStates states = kept == null ? null : TiledBackward.usable(kept.parts().get(i), wantDecay, plan);
+            parts.add(new BackwardPart(calls.get(i), plan, wantDecay, states));
+        }
+        double[][] decay = KeptBuffer.reading(kept == null ? null : kept.memory(), () -> backward.run(parts));
+        if (wantDecay) {
+            double[] sum = new double[call.shape().heads()];
+            for (double[] perHead : decay) {
+                for (int h = 0; h < sum.length; h++) {
+                    sum[h] += (float) -perHead[h];
+                }
+            }
+            call.dDecay().copyFrom(sum);
+        }
+    }
+
     void backward(BackwardCall call) {
         backward.run(call, plan(call.shape()));
+    }
+
+    /** How a packed call cuts a sequence of {@code total} tokens: by its share of the threads. */
+    private SegmentPlan packedPlan(AttentionShape sh, int total) {
+        int threads = PackedSequences.threadShare(pool.threads(), sh.tokens(), total);
+        return SegmentPlan.of((int) sh.sequences(), sh.tokens(), block, segmentTokens, threads);
     }
 
     void decode(DecodeCall call) {
