@@ -4,7 +4,7 @@ import dev.la2.api.Tensor;
 
 /**
  * The ranks of one sequence-parallel group, as one rank sees them: its index, the group's size and
- * the collective {@link SequenceParallel} needs, an all-gather. Every rank calls the collectives in
+ * the collectives {@link SequenceParallel} needs, an all-gather and a sum. Every rank calls the collectives in
  * the same order with arrays (tensors) of the same length; a call returns once every rank has
  * contributed. Implementations: {@link InProcessGroup} (ranks on threads of one JVM) and
  * {@link NcclCommunicator} (NCCL on cuda tensors).
@@ -29,6 +29,23 @@ public interface Communicator extends AutoCloseable {
      */
     default void allGather(Tensor local, Tensor gathered) {
         gathered.copyFrom(allGather(local.toDoubleArray()));
+    }
+
+    /**
+     * The elementwise sum of every rank's {@code local} into {@code sum} (same dtype, shape and
+     * backend; it may be {@code local} itself), the same on every rank. The default gathers through
+     * host arrays and adds in rank order; a device transport overrides it.
+     */
+    default void allReduceSum(Tensor local, Tensor sum) {
+        double[] mine = local.toDoubleArray();
+        double[] all = allGather(mine);
+        double[] total = new double[mine.length];
+        for (int r = 0; r < size(); r++) {
+            for (int i = 0; i < total.length; i++) {
+                total[i] += all[r * total.length + i];
+            }
+        }
+        sum.copyFrom(total);
     }
 
     /**

@@ -148,7 +148,8 @@ public final class SequenceParallel {
                 }
             }
             if (g.dDecay() != null) {
-                g.dDecay().copyFrom(sumOverRanks(g.dDecay().toDoubleArray()));
+                // A sum over tokens (SPEC.md section 2): over every rank's.
+                comm.allReduceSum(g.dDecay(), g.dDecay());
             }
             return g;
         } catch (RuntimeException | Error e) {
@@ -163,18 +164,6 @@ public final class SequenceParallel {
             comm.allGather(local, all);
             return all.toDoubleArray();
         }
-    }
-
-    /** The decay gradient is a sum over tokens (SPEC.md section 2): over every rank's, in rank order. */
-    private double[] sumOverRanks(double[] local) {
-        double[] all = comm.allGather(local);
-        double[] sum = new double[local.length];
-        for (int r = 0; r < comm.size(); r++) {
-            for (int h = 0; h < sum.length; h++) {
-                sum[h] += all[r * sum.length + h];
-            }
-        }
-        return sum;
     }
 
     private static double[] readDecay(AttentionInputs piece) {

@@ -70,10 +70,12 @@ final class SplitRun implements AutoCloseable {
         return AttentionOptions.defaults().withLayout(c.layout()).withScale(0.7).withLearnableDecay(c.learnableDecay());
     }
 
-    void check() {
+    /** @param comms one communicator per piece, in rank order */
+    void check(List<Communicator> comms) {
         AttentionOptions opts = options();
         int p = c.lengths().length;
-        List<Piece> pieces = Ranks.values(Ranks.run(new InProcessGroup(p).communicators(), (rank, comm) -> runRank(rank, comm, opts)));
+        assertThat(comms).as("one rank per piece").hasSize(p);
+        List<Piece> pieces = Ranks.values(Ranks.run(comms, (rank, comm) -> runRank(rank, comm, opts)));
         double[] output = new double[bh * n * VALUE_DIM];
         double[] dq = new double[bh * n * KEY_DIM];
         double[] dk = new double[bh * n * KEY_DIM];
