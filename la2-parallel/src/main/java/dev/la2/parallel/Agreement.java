@@ -1,9 +1,14 @@
 package dev.la2.parallel;
 
 import dev.la2.api.AttentionOptions;
+import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
+import dev.la2.api.Layout;
+import dev.la2.api.Precision;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
+import java.util.function.DoubleFunction;
 
 /**
  * Before any work, every rank tells every other one what it was called with, in one small
@@ -69,7 +74,7 @@ final class Agreement {
             }
         }
         for (int r = 0; r < size; r++) {
-            agree(all, r, CALL, "call", v -> Call.values()[(int) v].toString().toLowerCase(java.util.Locale.ROOT),
+            agree(all, r, CALL, "call", v -> Call.values()[(int) v].toString().toLowerCase(Locale.ROOT),
                     "the same call on every rank");
             if (all[r * FIELDS + RANK] != r || all[r * FIELDS + SIZE] != size) {
                 throw new La2ArgumentException("communicator", "rank " + (long) all[r * FIELDS + RANK] + " of "
@@ -80,9 +85,9 @@ final class Agreement {
             agree(all, r, HEADS, "q", v -> "H = " + (long) v, "every rank's piece of the same H heads");
             agree(all, r, KEY_DIM, "q", v -> "D = " + (long) v, "the same key width on every rank");
             agree(all, r, VALUE_DIM, "v", v -> "E = " + (long) v, "the same value width on every rank");
-            agree(all, r, DTYPE, "q", v -> "dtype " + dev.la2.api.DType.values()[(int) v], "the same dtype on every rank");
-            agree(all, r, LAYOUT, "options", v -> "layout " + dev.la2.api.Layout.values()[(int) v], "the same options on every rank");
-            agree(all, r, PRECISION, "options", v -> "precision " + dev.la2.api.Precision.values()[(int) v], "the same options on every rank");
+            agree(all, r, DTYPE, "q", v -> "dtype " + DType.values()[(int) v], "the same dtype on every rank");
+            agree(all, r, LAYOUT, "options", v -> "layout " + Layout.values()[(int) v], "the same options on every rank");
+            agree(all, r, PRECISION, "options", v -> "precision " + Precision.values()[(int) v], "the same options on every rank");
             agree(all, r, SCALE, "options", v -> "scale " + v, "the same options on every rank");
             agree(all, r, LEARNABLE, "options", v -> "learnableDecay " + (v != 0), "the same options on every rank");
             agree(all, r, DECAY, "decay", v -> "rates hashing to " + (long) v, "the same decay rates on every rank");
@@ -96,7 +101,7 @@ final class Agreement {
 
     /** Rank r's fact equals rank 0's, or every rank throws naming {@code argument}. */
     private static void agree(double[] all, int r, int field, String argument,
-                              java.util.function.DoubleFunction<String> show, String expected) {
+                              DoubleFunction<String> show, String expected) {
         double first = all[field];
         double mine = all[r * FIELDS + field];
         if (Double.compare(first, mine) != 0) {

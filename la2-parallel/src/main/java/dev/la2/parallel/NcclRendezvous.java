@@ -4,6 +4,7 @@ import dev.la2.api.La2ArgumentException;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -75,7 +76,7 @@ public final class NcclRendezvous {
                     throw new CommunicationException("rank " + rank + ": " + root + " is not an la2 NCCL rendezvous");
                 }
                 return in.readNBytes(length);
-            } catch (java.net.ConnectException e) {
+            } catch (ConnectException e) {
                 try {
                     Thread.sleep(50);
                 } catch (InterruptedException ie) {
