@@ -13,8 +13,11 @@
 #          and 32768 (run only when named)
 #   hopper-lab: .gpu/hopper-lab (the sm_90a wgmma forward against the wide sweep: agreement and
 #          times; run only when named)
+#   parallel: la2-parallel's NcclGpuTest, one rank through NCCL on cuda against a plain call, with
+#          NVLink multicast off (run only when named; libnccl.so.2 from LA2_NCCL_LIBRARY, else the
+#          first one found under /usr, /opt, /root and /home)
 # Logs go to $OUT/la2-gpu-logs.tgz (OUT defaults to /tmp/la2-out); summaries are printed.
-# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|hopper-lab] [extra CudaBench arguments...]
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|hopper-lab|parallel] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
@@ -115,5 +118,14 @@ if [[ $what == hopper-lab ]]; then
   fi
   timeout 300 .gpu/hopper-lab 2>&1 | tee "$logs/hopper-lab.log"
   [[ ${PIPESTATUS[0]} == 0 ]] || status=1
+fi
+if [[ $what == parallel ]]; then
+  step "sequence parallelism through NCCL (NcclGpuTest)"
+  nccl=${LA2_NCCL_LIBRARY:-$(find /usr /opt /root /home -name libnccl.so.2 2>/dev/null | head -1)}
+  echo "libnccl.so.2: ${nccl:-not found (the test reports itself skipped)}"
+  NCCL_NVLS_ENABLE=0 timeout 300 "${J[@]}" ${nccl:+-Dla2.nccl.library=$nccl} -jar "$CONSOLE" execute --class-path "$LIB" \
+      --details=tree --disable-banner --select-class dev.la2.parallel.NcclGpuTest \
+      > "$logs/parallel.log" 2>&1 || status=1
+  grep -E "✘|↷|Assumption failed|tests (successful|failed|skipped|aborted)" "$logs/parallel.log" | head -20
 fi
 exit $status

@@ -3,8 +3,8 @@
 # fatbin) and stages everything the GPU machine needs into .gpu/ (git-ignored):
 #   .gpu/jre.tgz  a small Java 25 runtime (gpu/make-jre.sh)
 #   .gpu/lib/     la2 jars (api, reference, cuda and cpu backends, the conformance kit, the la2
-#                 command and the bench engine), the cuda backend's test jar (its GPU tests and
-#                 CudaBench) and la2-tests' test jar, JCuda
+#                 command, the bench engine and sequence parallelism), the cuda backend's test jar
+#                 (its GPU tests and CudaBench), la2-tests' and la2-parallel's test jars, JCuda
 #                 and a slimmed linux-x86_64 natives jar, JUnit's console launcher, AssertJ,
 #                 picocli, SLF4J and JMH's runner (never ND4J: its natives are hundreds of MB)
 #   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
@@ -34,7 +34,7 @@ done
 
 # The modules the GPU run uses, and what they need (tests ran on this machine already).
 mvn=("$root/mvnw"); [[ -x ${mvn[0]} ]] || mvn=(mvn)
-"${mvn[@]}" -q -B -DskipTests install -pl la2-backend-cuda,la2-backend-cpu,la2-tests,la2-bench,la2-cli -am
+"${mvn[@]}" -q -B -DskipTests install -pl la2-backend-cuda,la2-backend-cpu,la2-tests,la2-bench,la2-cli,la2-parallel -am
 [[ -f la2-backend-cuda/target/classes/dev/la2/backend/cuda/la2_kernels.fatbin ]] \
   || { echo "run-cuda: no fatbin was built (is nvcc installed?)" >&2; exit 1; }
 
@@ -53,7 +53,8 @@ cp la2-api/target/la2-api-*-SNAPSHOT.jar la2-reference/target/la2-reference-*-SN
 v=0.1.0-SNAPSHOT
 cp la2-backend-cuda/target/la2-backend-cuda-$v.jar la2-backend-cuda/target/la2-backend-cuda-$v-tests.jar \
    la2-backend-cpu/target/la2-backend-cpu-$v.jar la2-tests/target/la2-tests-$v.jar la2-tests/target/la2-tests-$v-tests.jar \
-   la2-cli/target/la2-cli-$v.jar la2-bench/target/la2-bench-$v.jar .gpu/lib/
+   la2-cli/target/la2-cli-$v.jar la2-bench/target/la2-bench-$v.jar \
+   la2-parallel/target/la2-parallel-$v.jar la2-parallel/target/la2-parallel-$v-tests.jar .gpu/lib/
 fetch org.jcuda jcuda $jcuda_version
 fetch info.picocli picocli $picocli_version
 fetch org.slf4j slf4j-api $slf4j_version

@@ -137,6 +137,14 @@ final class CudaBackend implements AttentionBackend {
         });
     }
 
+    /** Queues foreign work on the stream, with the context current and the lock held; {@code out} counts as written. */
+    void enqueueForeign(CudaTensor in, CudaTensor out, CudaStreamAccess.StreamWork work) {
+        device.locked(() -> {
+            out.written();
+            work.enqueue(device.stream.address(), in.address(), out.address());
+        });
+    }
+
     // ---- transfers -----------------------------------------------------------------------------
 
     void upload(CudaTensor t, Transfers.Fill fill) {

@@ -35,7 +35,7 @@ final class DeviceContext {
     /** Opt-in dynamic shared memory per block, less what the hardware and static buffers take. */
     final int smemPerBlock;
     final int smemPerSm;
-    final CUstream stream = new CUstream();
+    final Stream stream = new Stream();
     private final ReentrantLock lock = new ReentrantLock();
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
@@ -138,6 +138,13 @@ final class DeviceContext {
                 stream, params, null), "cuLaunchKernel(" + symbol + ")");
         if (syncEachLaunch) {
             check(cuStreamSynchronize(stream), symbol + " failed on the device");
+        }
+    }
+
+    /** The stream, with its handle readable for foreign libraries that queue work on it (NCCL). */
+    static final class Stream extends CUstream {
+        long address() {
+            return getNativePointer();
         }
     }
 

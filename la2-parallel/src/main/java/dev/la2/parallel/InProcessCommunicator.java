@@ -1,0 +1,36 @@
+package dev.la2.parallel;
+
+/** One rank of an {@link InProcessGroup}. */
+final class InProcessCommunicator implements Communicator {
+    private final InProcessGroup group;
+    private final int rank;
+
+    InProcessCommunicator(InProcessGroup group, int rank) {
+        this.group = group;
+        this.rank = rank;
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return group.size();
+    }
+
+    @Override
+    public double[] allGather(double[] local) {
+        return group.allGather(rank, local);
+    }
+
+    @Override
+    public void abort(Throwable cause) {
+        group.abort(rank, cause);
+    }
+
+    @Override
+    public void close() {
+    }
+}

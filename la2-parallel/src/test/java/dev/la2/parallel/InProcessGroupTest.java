@@ -1,0 +1,66 @@
+package dev.la2.parallel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.la2.api.La2ArgumentException;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class InProcessGroupTest {
+
+    @Test
+    void gathersInRankOrderRepeatedly() {
+        List<Ranks.Outcome<double[]>> outcomes = Ranks.run(new InProcessGroup(4).communicators(), (rank, comm) -> {
+            double[] last = null;
+            for (int i = 0; i < 50; i++) {
+                last = comm.allGather(new double[] {rank, i});
+            }
+            return last;
+        });
+        for (double[] gathered : Ranks.values(outcomes)) {
+            assertThat(gathered).containsExactly(0, 49, 1, 49, 2, 49, 3, 49);
+        }
+    }
+
+    @Test
+    void aMissingRankTimesOutOnTheOthers() {
+        InProcessGroup group = new InProcessGroup(3, Duration.ofMillis(200));
+        List<Ranks.Outcome<double[]>> outcomes = Ranks.run(group.communicators().subList(0, 2),
+                (rank, comm) -> comm.allGather(new double[] {rank}));
+        for (Ranks.Outcome<double[]> o : outcomes) {
+            assertThat(o.failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("never arrived");
+        }
+    }
+
+    @Test
+    void anAbortReachesWaitingRanks() {
+        List<Ranks.Outcome<double[]>> outcomes = Ranks.run(new InProcessGroup(3).communicators(), (rank, comm) -> {
+            if (rank == 2) {
+                comm.abort(new IllegalStateException("device lost"));
+                return null;
+            }
+            return comm.allGather(new double[] {rank});
+        });
+        assertThat(outcomes.get(0).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("device lost");
+        assertThat(outcomes.get(1).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 2 of 3");
+    }
+
+    @Test
+    void unequalContributionsAreRefusedOnEveryRank() {
+        List<Ranks.Outcome<double[]>> outcomes = Ranks.run(new InProcessGroup(2).communicators(),
+                (rank, comm) -> comm.allGather(new double[rank + 1]));
+        for (Ranks.Outcome<double[]> o : outcomes) {
+            assertThat(o.failure()).isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("local"));
+        }
+    }
+
+    @Test
+    void refusesBadSizes() {
+        assertThatThrownBy(() -> new InProcessGroup(0)).isInstanceOfSatisfying(La2ArgumentException.class,
+                e -> assertThat(e.argument()).isEqualTo("size"));
+        assertThatThrownBy(() -> new InProcessGroup(2, Duration.ZERO)).isInstanceOfSatisfying(La2ArgumentException.class,
+                e -> assertThat(e.argument()).isEqualTo("timeout"));
+    }
+}

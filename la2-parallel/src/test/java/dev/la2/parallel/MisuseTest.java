@@ -1,0 +1,151 @@
+package dev.la2.parallel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.la2.api.AttentionInputs;
+import dev.la2.api.AttentionOptions;
+import dev.la2.api.DType;
+import dev.la2.api.La2ArgumentException;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiFunction;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Misuse across ranks is refused on every rank with {@link La2ArgumentException} naming the
+ * argument, before any work; a rank failing while computing fails the others instead of leaving
+ * them waiting.
+ */
+class MisuseTest {
+    private static final int B = 1, H = 2, D = 4, E = 3;
+    private static LightningAttention la;
+    private final List<Tensor> made = new ArrayList<>();
+
+    @BeforeAll
+    static void open() {
+        la = LightningAttention.open("reference");
+    }
+
+    @AfterAll
+    static void close() {
+        la.close();
+    }
+
+    private synchronized Tensor tensor(Shape shape) {
+        Tensor t = la.tensor(new double[Math.toIntExact(shape.elementCount())], DType.FP32, shape);
+        made.add(t);
+        return t;
+    }
+
+    private AttentionInputs piece(int tokens, int keyDim) {
+        return AttentionInputs.of(tensor(Shape.of(B, H, tokens, keyDim)), tensor(Shape.of(B, H, tokens, keyDim)),
+                tensor(Shape.of(B, H, tokens, E)), tensor(Shape.of(H)));
+    }
+
+    /** Every rank's forward with the given piece; every rank must throw La2ArgumentException naming {@code argument}. */
+    private void everyRankRefuses(List<Communicator> comms, BiFunction<Integer, Communicator, AttentionInputs> pieceOf,
+                                  String argument) {
+        List<Ranks.Outcome<PieceForward>> outcomes = Ranks.run(comms,
+                (rank, comm) -> new SequenceParallel(la, comm).forward(pieceOf.apply(rank, comm), AttentionOptions.defaults()));
+        for (int r = 0; r < outcomes.size(); r++) {
+            assertThat(outcomes.get(r).failure()).as("rank %d", r).isInstanceOf(La2ArgumentException.class);
+            assertThat(((La2ArgumentException) outcomes.get(r).failure()).argument()).as("rank %d: %s", r, outcomes.get(r).failure())
+                    .isEqualTo(argument);
+        }
+        made.forEach(Tensor::close);
+    }
+
+    @Test
+    void mismatchedKeyWidthAcrossRanks() {
+        everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> piece(5, rank == 1 ? D + 1 : D), "q");
+    }
+
+    @Test
+    void initialStateOnALaterRank() {
+        everyRankRefuses(new InProcessGroup(2).communicators(),
+                (rank, comm) -> piece(5, D).withInitialState(rank == 1 ? tensor(Shape.of(B, H, D, E)) : null), "initialState");
+    }
+
+    @Test
+    void differentDecayAcrossRanks() {
+        everyRankRefuses(new InProcessGroup(2).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            p.decay().copyFrom(new double[] {0.1, rank == 0 ? 0.2 : 0.3});
+            return p;
+        }, "decay");
+    }
+
+    @Test
+    void wrongRankCount() {
+        // Two ranks take part, but each communicator claims a group of three.
+        List<Communicator> comms = new InProcessGroup(2).communicators().stream().<Communicator>map(c -> new Resized(c, 3)).toList();
+        everyRankRefuses(comms, (rank, comm) -> piece(4, D), "communicator");
+    }
+
+    @Test
+    void dFinalStateOnlyOnTheLastRank() {
+        List<Ranks.Outcome<Object>> outcomes = Ranks.run(new InProcessGroup(2).communicators(), (rank, comm) -> {
+            SequenceParallel sp = new SequenceParallel(la, comm);
+            AttentionInputs p = piece(3, D);
+            try (PieceForward f = sp.forward(p, AttentionOptions.defaults())) {
+                return sp.backward(p, tensor(Shape.of(B, H, 3, E)), rank == 0 ? tensor(Shape.of(B, H, D, E)) : null,
+                        AttentionOptions.defaults(), f);
+            }
+        });
+        for (Ranks.Outcome<Object> o : outcomes) {
+            assertThat(o.failure()).isInstanceOf(La2ArgumentException.class);
+            assertThat(((La2ArgumentException) o.failure()).argument()).isEqualTo("dFinalState");
+        }
+        made.forEach(Tensor::close);
+    }
+
+    @Test
+    void aFailureWhileComputingFailsTheOtherRanks() {
+        // A closed q passes the ranks' own checks and the agreement; the backend refuses it on rank 1.
+        List<Ranks.Outcome<PieceForward>> outcomes = Ranks.run(new InProcessGroup(3, Duration.ofSeconds(30)).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(4, D);
+            if (rank == 1) {
+                p.q().close();
+            }
+            return new SequenceParallel(la, comm).forward(p, AttentionOptions.defaults());
+        });
+        assertThat(outcomes.get(1).failure()).isInstanceOf(La2ArgumentException.class);
+        assertThat(outcomes.get(0).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 1 of 3 failed");
+        assertThat(outcomes.get(2).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 1 of 3 failed");
+        made.forEach(Tensor::close);
+    }
+
+    @Test
+    void constructorRefusesNulls() {
+        Communicator comm = new InProcessGroup(1).communicators().get(0);
+        assertThatThrownBy(() -> new SequenceParallel(null, comm)).isInstanceOfSatisfying(La2ArgumentException.class,
+                e -> assertThat(e.argument()).isEqualTo("attention"));
+        assertThatThrownBy(() -> new SequenceParallel(la, null)).isInstanceOfSatisfying(La2ArgumentException.class,
+                e -> assertThat(e.argument()).isEqualTo("communicator"));
+    }
+
+    /** A communicator claiming another group size. */
+    private record Resized(Communicator inner, int size) implements Communicator {
+        @Override
+        public int rank() {
+            return inner.rank();
+        }
+
+        @Override
+        public double[] allGather(double[] local) {
+            return inner.allGather(local);
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+}
