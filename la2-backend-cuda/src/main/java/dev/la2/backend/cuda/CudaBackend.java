@@ -47,12 +47,6 @@ final class CudaBackend implements AttentionBackend {
     private final Serving serving;
     /** Property "cuda.packedKernels" = "false" runs the packed and slot calls through the SPI's per-sequence defaults (for comparisons). */
     private final boolean packedKernels;
-    /**
-     * Property "cuda.packedSweeps" = "true" runs the packed forward and backward on the fused packed
-     * sweeps. Off by default: they give wrong outputs for sequences of unequal lengths
-     * (CudaPackedTest on an H200), so those calls take the per-sequence default until fixed.
-     */
-    private final boolean packedSweeps;
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
 
     CudaBackend(BackendOptions options) {
@@ -68,7 +62,6 @@ final class CudaBackend implements AttentionBackend {
         backward = new Backward(this, device, kernels, pool, sweeps);
         serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);
         packedKernels = Boolean.parseBoolean(options.properties().getOrDefault("cuda.packedKernels", "true"));
-        packedSweeps = packedKernels && Boolean.parseBoolean(options.properties().getOrDefault("cuda.packedSweeps", "false"));
     }
 
     @Override
@@ -213,14 +206,14 @@ final class CudaBackend implements AttentionBackend {
 
     @Override
     public void forwardPacked(PackedForwardCall call) {
-        serve(packedSweeps && call.shape().tokens() > 0, () -> AttentionBackend.super.forwardPacked(call), () -> serving.forward(call),
+        serve(call.shape().tokens() > 0, () -> AttentionBackend.super.forwardPacked(call), () -> serving.forward(call),
                 call.output(), call.finalState(), call.pool());
     }
 
     /** Keeps nothing: the packed backward recomputes what it needs. */
     @Override
     public Residuals forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
-        if (!packedSweeps || call.shape().tokens() == 0) {
+        if (!packedKernels || call.shape().tokens() == 0) {
             return AttentionBackend.super.forwardPackedKeeping(call, forDecayGradient);
         }
         forwardPacked(call);
@@ -229,7 +222,7 @@ final class CudaBackend implements AttentionBackend {
 
     @Override
     public void backwardPacked(PackedBackwardCall call) {
-        serve(packedSweeps && call.shape().tokens() > 0, () -> AttentionBackend.super.backwardPacked(call), () -> serving.backward(call),
+        serve(call.shape().tokens() > 0, () -> AttentionBackend.super.backwardPacked(call), () -> serving.backward(call),
                 call.dq(), call.dk(), call.dv(), call.dInitialState(), call.dDecay());
     }
 

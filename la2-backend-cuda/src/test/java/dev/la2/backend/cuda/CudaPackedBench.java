@@ -29,7 +29,7 @@ import java.util.SplittableRandom;
  * one. bf16, H=32, D=E=128 unless told otherwise.
  *
  * <p>Usage: {@code CudaPackedBench [--s 64] [--max 16384] [--seed 19] [--h 32] [--d 128] [--e 128]
- * [--decode 256] [--reps 20] [--props cuda.packedSweeps=true | cuda.packedKernels=false]}
+ * [--decode 256] [--reps 20] [--props cuda.packedKernels=false]}
  */
 public final class CudaPackedBench {
     private CudaPackedBench() {

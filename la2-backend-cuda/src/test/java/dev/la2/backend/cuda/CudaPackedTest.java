@@ -43,7 +43,7 @@ class CudaPackedTest {
     @BeforeAll
     static void open() {
         if (new CudaProvider().probe().isAvailable()) {
-            fused = LightningAttention.open("cuda", BackendOptions.defaults().withProperty("cuda.packedSweeps", "true"));
+            fused = LightningAttention.open("cuda");
             perSequence = LightningAttention.open("cuda", BackendOptions.defaults().withProperty("cuda.packedKernels", "false"));
         }
     }
