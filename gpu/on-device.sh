@@ -11,8 +11,10 @@
 #          host cores with its state-copy floor, B = 1, 16, 128 (run only when named)
 #   lab:   .gpu/kernel-lab (the sweep kernels alone, checked against the fp32-FMA sweep) at N=2048
 #          and 32768 (run only when named)
+#   decode-lab: .gpu/decode-lab (the decode step's kernel against its predecessor, S = 1..256
+#          sequences x 32 heads, D = E = 128; run only when named)
 # Logs go to $OUT/la2-gpu-logs.tgz (OUT defaults to /tmp/la2-out); summaries are printed.
-# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab] [extra CudaBench arguments...]
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|decode-lab] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
@@ -105,5 +107,9 @@ if [[ $what == lab ]]; then
     step "kernel-lab N=$n"
     .gpu/kernel-lab "$n" 4 32 2>&1 | tee "$logs/kernel-lab-$n.log" || status=1
   done
+fi
+if [[ $what == decode-lab ]]; then
+  step "decode-lab"
+  .gpu/decode-lab 2>&1 | tee "$logs/decode-lab.log" || status=1
 fi
 exit $status
