@@ -19,14 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#define CK(x)                                                                                   \
-    do {                                                                                        \
-        cudaError_t e_ = (x);                                                                   \
-        if (e_ != cudaSuccess) {                                                                \
-            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            std::exit(1);                                                                       \
-        }                                                                                       \
-    } while (0)
+#include "lab-check.cuh"
 
 // ---- the replaced kernel: grid (BH, ceil(E/128)), 128 x RG threads, scalar loads --------------
 template <typename T>
