@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "lab-check.cuh"
@@ -70,10 +71,17 @@ __device__ void oldDecode(const DecodeParams& p) {
     }
 }
 extern "C" __global__ void __launch_bounds__(1024) lab_decode_old_bf16(const DecodeParams p) { oldDecode<__nv_bfloat16>(p); }
-// the new kernel with plain loads and stores instead of streaming ones
-extern "C" __global__ void __launch_bounds__(DECODE_THREADS, DECODE_MIN_BLOCKS) lab_decode_plain_bf16(const DecodeParams p) {
-    decodeImpl<__nv_bfloat16, false>(p);
-}
+// variants of the new kernel's configuration (decode.cuh, DecodeConfig), timed beside it
+#define LAB_DECODE(name, MINB, ...) \
+    extern "C" __global__ void __launch_bounds__(__VA_ARGS__::THREADS, MINB) name(const DecodeParams p) { \
+        decodeImpl<__nv_bfloat16, __VA_ARGS__>(p); \
+    }
+using PlainCfg = DecodeConfig<256, 32, 4, false>;  // no cache hints
+using Threads128Cfg = DecodeConfig<128, 32, 8, true>;  // 8 float4 rows in flight per thread
+using Slice16Cfg = DecodeConfig<256, 16, 4, true>;  // twice the blocks for few sequences
+LAB_DECODE(lab_decode_plain_bf16, DECODE_MIN_BLOCKS, PlainCfg)
+LAB_DECODE(lab_decode_t128_bf16, 8, Threads128Cfg)
+LAB_DECODE(lab_decode_s16_bf16, DECODE_MIN_BLOCKS, Slice16Cfg)
 
 // max |a - b| over n values (fp32 or bf16) into *out as float bits; NaN counts as infinity
 extern "C" __global__ void lab_maxdiff(const void* a, const void* b, long long n, bool bf16, unsigned* out) {
@@ -99,9 +107,10 @@ static Launch oldLaunch(long long bh, long long d, long long e) {
     return {(const void*) lab_decode_old_bf16, dim3((unsigned) bh, (unsigned) ((e + 127) / 128)), 128 * rg, (int) (8 * d + 512 * rg)};
 }
 
-// as CudaBackend.launchDecode
+// as CudaBackend.launchDecode (DecodeGrid) for configuration C
+template <class C = DecodeEntry>
 static Launch newLaunch(const void* fn, long long bh, long long d, long long e) {
-    return {fn, dim3((unsigned) (bh * ((e + DECODE_SLICE - 1) / DECODE_SLICE))), DECODE_THREADS, (int) sharedBytes::decode(d)};
+    return {fn, dim3((unsigned) (bh * ((e + C::SLICE - 1) / C::SLICE))), C::THREADS, (int) (8 * d + 4 * C::WARPS * C::SLICE)};
 }
 
 static void run(const Launch& l, DecodeParams p, const SlotParams* sp = nullptr) {
@@ -256,27 +265,47 @@ int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     std::printf("decode-lab: H=%lld D=%lld E=%lld, fp32 state, bf16 q/k/v/o, %d SMs, %d reps\n", H, D, E, sms, reps);
-    std::printf("%5s %10s %10s %10s %10s %10s %10s %9s %12s %12s\n", "S", "old med", "new med", "plain med", "old b2b",
-                "new b2b", "plain b2b", "floor", "state diff", "o diff");
+    struct Timed {
+        const char* name;
+        Launch (*launch)(const void*, long long, long long, long long);
+        const void* fn;
+    };
+    const Timed timed[] = {
+        {"new (shipped)", newLaunch<DecodeEntry>, (const void*) la2_decode_bf16},
+        {"new, no cache hints", newLaunch<PlainCfg>, (const void*) lab_decode_plain_bf16},
+        {"128 threads, 8 rows ahead", newLaunch<Threads128Cfg>, (const void*) lab_decode_t128_bf16},
+        {"16-column slices", newLaunch<Slice16Cfg>, (const void*) lab_decode_s16_bf16},
+    };
+    std::printf("%5s %-26s %10s %10s %9s %12s %12s\n", "S", "kernel", "med us", "b2b us", "floor us", "state diff", "o diff");
+    std::vector<std::string> summary;
     for (long long s : {1LL, 16LL, 64LL, 256LL}) {
         Case c(s, H, D, E);
-        const Launch oldL = oldLaunch(c.bh(), D, E), newL = newLaunch((const void*) la2_decode_bf16, c.bh(), D, E),
-                     plainL = newLaunch((const void*) lab_decode_plain_bf16, c.bh(), D, E);
-        const auto diff = c.compare(oldL, newL);
-        const auto plainDiff = c.compare(oldL, plainL);
-        const double bytes = 2.0 * c.stateElems() * 4;
+        const double bytes = 2.0 * c.stateElems() * 4, floorUs = bytes / 4.2e12 * 1e6;
         const int npools = (int) std::max(2.0, std::ceil(1024.0 * 1024 * 1024 / (bytes / 2)));
         float* pools;
         CK(cudaMalloc(&pools, (size_t) npools * c.stateElems() * 4));
         fillRandom(pools, (long long) npools * c.stateElems(), 16, 1.0, false);
+        const Launch oldL = oldLaunch(c.bh(), D, E);
         const auto tOld = timeSteps(oldL, c, pools, npools, reps);
-        const auto tNew = timeSteps(newL, c, pools, npools, reps);
-        const auto tPlain = timeSteps(plainL, c, pools, npools, reps);
+        std::printf("%5lld %-26s %10.2f %10.2f %9.2f\n", s, "old", tOld.first, tOld.second, floorUs);
+        for (const Timed& t : timed) {
+            const Launch l = t.launch(t.fn, c.bh(), D, E);
+            const auto diff = c.compare(oldL, l);
+            const auto time = timeSteps(l, c, pools, npools, reps);
+            std::printf("%5lld %-26s %10.2f %10.2f %9.2f %12.3g %12.3g\n", s, t.name, time.first, time.second, floorUs,
+                        diff.first, diff.second);
+            if (&t == timed) {
+                char line[160];
+                std::snprintf(line, sizeof line, "%5lld %10.2f %10.2f %9.2f %12.3g %12.3g", s, tOld.first, time.first, floorUs,
+                              diff.first, diff.second);
+                summary.push_back(line);
+            }
+        }
         CK(cudaFree(pools));
-        std::printf("%5lld %10.2f %10.2f %10.2f %10.2f %10.2f %10.2f %9.2f %12.3g %12.3g%s\n", s, tOld.first, tNew.first,
-                    tPlain.first, tOld.second, tNew.second, tPlain.second, bytes / 4.2e12 * 1e6, diff.first, diff.second,
-                    plainDiff == diff ? "" : "  (plain differs from new!)");
     }
+    std::printf("\n%5s %10s %10s %9s %12s %12s   (medians of single steps, us)\n", "S", "old", "new", "floor", "state diff",
+                "o diff");
+    for (const std::string& line : summary) std::printf("%s\n", line.c_str());
     // shapes off the float4 path (E % 4 != 0), with a partial slice (E % 32 != 0), more rows than
     // one batch of loads (D > 128), odd D: checked only
     std::printf("\n%-22s %12s %12s\n", "check S x H x D x E", "state diff", "o diff");
