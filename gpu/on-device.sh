@@ -16,8 +16,10 @@
 #   parallel: la2-parallel's NcclGpuTest, one rank through NCCL on cuda against a plain call, with
 #          NVLink multicast off (run only when named; libnccl.so.2 from LA2_NCCL_LIBRARY, else the
 #          first one found under /usr, /opt, /root and /home)
+#   decode-lab: .gpu/decode-lab (the decode step's kernel against its predecessor, S = 1..256
+#          sequences x 32 heads, D = E = 128; run only when named)
 # Logs go to $OUT/la2-gpu-logs.tgz (OUT defaults to /tmp/la2-out); summaries are printed.
-# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|hopper-lab|parallel] [extra CudaBench arguments...]
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|hopper-lab|decode-lab|parallel] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
@@ -127,5 +129,9 @@ if [[ $what == parallel ]]; then
       --details=tree --disable-banner --select-class dev.la2.parallel.NcclGpuTest \
       > "$logs/parallel.log" 2>&1 || status=1
   grep -E "✘|↷|Assumption failed|tests (successful|failed|skipped|aborted)" "$logs/parallel.log" | head -20
+fi
+if [[ $what == decode-lab ]]; then
+  step "decode-lab"
+  .gpu/decode-lab 2>&1 | tee "$logs/decode-lab.log" || status=1
 fi
 exit $status

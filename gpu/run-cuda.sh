@@ -9,6 +9,7 @@
 #                 picocli, SLF4J and JMH's runner (never ND4J: its natives are hundreds of MB)
 #   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
 #   .gpu/hopper-lab  gpu/hopper-lab.cu built for sm_90a (the wgmma forward against the wide sweep)
+#   .gpu/decode-lab  gpu/decode-lab.cu built for sm_90 (the decode step against its predecessor)
 # Then copy the repository with .gpu/ to the GPU machine and run there, from its root:  bash gpu/on-device.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,13 +74,14 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && unzip -q "$natives" "lib/libJCudaDriver-$jcuda_version-linux-x86_64.so" "META-INF/MANIFEST.MF" \
   && zip -q -r "$root/.gpu/lib/jcuda-natives-$jcuda_version-linux-x86_64-driver-only.jar" META-INF lib)
 
-# The kernel lab (gpu/kernel-lab.cu): the sweep kernels timed and checked without the JVM.
+# The kernel labs (gpu/kernel-lab.cu, gpu/decode-lab.cu): kernels timed and checked without the JVM.
 nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 "$nvcc_bin" -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -o .gpu/kernel-lab gpu/kernel-lab.cu
+"$nvcc_bin" -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -o .gpu/decode-lab gpu/decode-lab.cu
 # The Hopper lab (gpu/hopper-lab.cu): the sm_90a wgmma forward against the wide sweep.
 "$nvcc_bin" -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
 
-total=$(du -cb .gpu/jre.tgz .gpu/lib/* .gpu/kernel-lab .gpu/hopper-lab | tail -1 | cut -f1)
+total=$(du -cb .gpu/jre.tgz .gpu/lib/* .gpu/kernel-lab .gpu/hopper-lab .gpu/decode-lab | tail -1 | cut -f1)
 ls -la .gpu/lib
 echo "staged $((total / 1048576)) MiB in .gpu (limit 64 MiB with the working tree)"
 (( total < 60 * 1048576 )) || { echo "run-cuda: .gpu is too large to carry" >&2; exit 1; }

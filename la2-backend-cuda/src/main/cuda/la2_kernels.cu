@@ -63,9 +63,9 @@ LA2_PACKED_DECAY(la2_decay_scan_packed, float, scanDecaySegments, true)
 
 // ---- decode ----------------------------------------------------------------------------------
 
-extern "C" __global__ void __launch_bounds__(1024) la2_decode_f32(const DecodeParams p) { decodeImpl<float>(p); }
-extern "C" __global__ void __launch_bounds__(1024) la2_decode_bf16(const DecodeParams p) { decodeImpl<__nv_bfloat16>(p); }
-extern "C" __global__ void __launch_bounds__(1024) la2_decode_f16(const DecodeParams p) { decodeImpl<__half>(p); }
+extern "C" __global__ void __launch_bounds__(DECODE_THREADS, DECODE_MIN_BLOCKS) la2_decode_f32(const DecodeParams p) { decodeImpl<float>(p); }
+extern "C" __global__ void __launch_bounds__(DECODE_THREADS, DECODE_MIN_BLOCKS) la2_decode_bf16(const DecodeParams p) { decodeImpl<__nv_bfloat16>(p); }
+extern "C" __global__ void __launch_bounds__(DECODE_THREADS, DECODE_MIN_BLOCKS) la2_decode_f16(const DecodeParams p) { decodeImpl<__half>(p); }
 
 // Decode by pool slot (packed.cuh, LA2_DECODE_SLOTS): the step above on the slots' states.
 LA2_DECODE_SLOTS(la2_decode_f32_slots, float)

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "common.cuh"
+#include "decode.cuh"
 #include "params.cuh"
 
 // Where a packed block's sequence lies: its tokens, its index among the S*H sequence-heads, and
@@ -87,15 +88,15 @@ __device__ __forceinline__ bool rebindDecaySweep(DecaySweepParams& p, const Pack
     return true;
 }
 
-// Decode by slot (la2_decode_*_slots): block x is head x % H of sequence i = x / H, whose state is
-// pool slot slots[i]; slot -1 writes a zero output row and leaves the pool alone. False: padding.
+// Decode by slot (la2_decode_*_slots): sequence-head x = i H + h of the block's tile (decodeTile)
+// is sequence i's, whose state is pool slot slots[i]; slot -1 writes the tile's slice of a zero
+// output row and leaves the pool alone. False: padding.
 template <typename T>
 __device__ __forceinline__ bool rebindDecode(DecodeParams& p, const SlotParams& sp) {
-    const i64 x = blockIdx.x, i = x / p.H;
+    const i64 i = (u32) decodeTile(p).seq / (u32) p.H;
     const i64 slot = sp.slots[i];
     if (slot < 0) {
-        const i64 e = (i64) blockIdx.y * 128 + threadIdx.x;
-        if (threadIdx.x < 128 && e < p.E) stf<T>((T*) p.o, x * p.E + e, 0.f);
+        decodeZeroRow<T>(p);
         return false;
     }
     p.state += (slot - i) * p.H * p.D * p.E;
@@ -143,6 +144,6 @@ __device__ __forceinline__ void zeroRows(const ZeroRowsParams& p) {
         if (rebindDecaySweep<T>(p, pk, scan)) body(p); \
     }
 #define LA2_DECODE_SLOTS(name, T) \
-    extern "C" __global__ void __launch_bounds__(1024) name(DecodeParams p, const SlotParams sp) { \
+    extern "C" __global__ void __launch_bounds__(DECODE_THREADS, DECODE_MIN_BLOCKS) name(DecodeParams p, const SlotParams sp) { \
         if (rebindDecode<T>(p, sp)) decodeImpl<T>(p); \
     }

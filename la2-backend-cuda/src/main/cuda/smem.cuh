@@ -29,9 +29,10 @@ __host__ __device__ constexpr long long decaySweep(long long dk, long long et, l
     return 16 * dk * et + 4 * (2 * chunk * (dk + 1) + 2 * chunk * et + chunk * (chunk + 1) + 3 * chunk);
 }
 
-// A decode step (decode.cuh): q and k in fp32, and one fp32 partial sum per thread.
-__host__ __device__ constexpr long long decode(long long d, long long rowGroups) {
-    return 8 * d + 512 * rowGroups;
+// A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
+// of the block's 32-column slice.
+__host__ __device__ constexpr long long decode(long long d) {
+    return 8 * d + 4 * 8 * 32;
 }
 
 }  // namespace sharedBytes
@@ -48,4 +49,5 @@ static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);
 static_assert(sharedBytes::decaySweep(100, 16, 32) == 60160);
-static_assert(sharedBytes::decode(128, 8) == 5120);
+static_assert(sharedBytes::decode(128) == 2048);
+static_assert(sharedBytes::decode(100) == 1824);

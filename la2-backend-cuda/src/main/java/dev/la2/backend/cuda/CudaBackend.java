@@ -181,14 +181,12 @@ final class CudaBackend implements AttentionBackend {
     /** The decode step's launch; with {@code slotParams} its by-slot entry point, call.state() being the pool. */
     void launchDecode(DecodeCall call, byte[] slotParams) {
         long bh = (long) call.batch() * call.heads();
-        // row groups per value column: enough loads in flight to cover memory latency
-        int rowGroups = Math.max(1, Math.min(8, call.keyDim() / 8));
-        int smem = (int) SharedMemory.decode(call.keyDim(), rowGroups);
+        long smem = SharedMemory.decode(call.keyDim());
         if (smem > device.smemPerBlock) {
             throw new La2ArgumentException("q", "key dimension " + call.keyDim(),
-                    "at most " + (device.smemPerBlock - 4096) / 8 + " for a decode step on " + name());
+                    "at most " + (device.smemPerBlock - SharedMemory.decode(0)) / 8 + " for a decode step on " + name());
         }
-        Grid grid = new Grid(bh, (call.valueDim() + 127) / 128, 1, 128 * rowGroups);
+        Grid grid = DecodeGrid.of(bh, call.valueDim());
         byte[] params = KernelArgs.of(DecodeParams.class)
                 .ptr(DecodeParams.Q, t(call.q())).ptr(DecodeParams.K, t(call.k())).ptr(DecodeParams.V, t(call.v()))
                 .ptr(DecodeParams.DECAY, t(call.decay())).ptr(DecodeParams.STATE, t(call.state()))
@@ -196,9 +194,9 @@ final class CudaBackend implements AttentionBackend {
                 .i64(DecodeParams.D, call.keyDim()).i64(DecodeParams.E, call.valueDim())
                 .f64(DecodeParams.SCALE, call.scale()).bytes();
         if (slotParams == null) {
-            device.launch(kernels, Kernel.decode(call.dtype()), grid, smem, params);
+            device.launch(kernels, Kernel.decode(call.dtype()), grid, (int) smem, params);
         } else {
-            device.launchVariant(kernels, Kernel.decode(call.dtype()), grid, smem, params, slotParams);
+            device.launchVariant(kernels, Kernel.decode(call.dtype()), grid, (int) smem, params, slotParams);
         }
     }
 

@@ -32,8 +32,8 @@ final class SharedMemory {
         return 16 * dk * et + 4 * (2 * chunk * (dk + 1) + 2 * chunk * et + chunk * (chunk + 1) + 3 * chunk);
     }
 
-    /** A decode step with {@code rowGroups} threads per value column. */
-    static long decode(long d, long rowGroups) {
-        return 8 * d + 512 * rowGroups;
+    /** A decode step: q and k, then a partial sum per warp (8) and column of the block's 32-column slice. */
+    static long decode(long d) {
+        return 8 * d + 4 * 8 * 32;
     }
 }
