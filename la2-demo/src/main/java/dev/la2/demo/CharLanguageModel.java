@@ -1,8 +1,10 @@
 package dev.la2.demo;
 
+import dev.la2.nd4j.LightningAttentionImpl;
 import dev.la2.nd4j.SRMSNorm;
 import dev.la2.nd4j.TransNormerBlock;
 import java.util.Random;
+import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -61,6 +63,16 @@ final class CharLanguageModel {
         ComputationGraph net = new ComputationGraph(g.build());
         net.init();
         return net;
+    }
+
+    /** The la2 backend the network's attention layers run on, as they resolve their configured preference. */
+    static String backendName(ComputationGraph net) {
+        for (Layer layer : net.getLayers()) {
+            if (layer instanceof LightningAttentionImpl attention) {
+                return attention.backendName();
+            }
+        }
+        throw new IllegalStateException("the network has no LightningAttentionLayer");
     }
 
     /**

@@ -1,7 +1,5 @@
 package dev.la2.demo;
 
-import dev.la2.api.DType;
-import dev.la2.nd4j.BackendCache;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -63,7 +61,9 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "0.004", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
 
-    @Option(names = "--backend", description = "la2 backend (cpu, cuda, reference); default: the best available.")
+    @Option(names = "--backend", description = "The layers' preferred la2 backend (cpu, cuda, reference), as a model "
+            + "configures it: -Dla2.backend overrides it, and one not available here gives way to the best available "
+            + "(with a warning); default: the best available.")
     String backend;
 
     @Option(names = "--sample-length", defaultValue = "400", description = "Characters to generate (default: ${DEFAULT-VALUE}).")
@@ -121,7 +121,6 @@ public final class DemoCommand implements Callable<Integer> {
         String threadNote = configureThreads();
         long runSeed = seed != null ? seed : System.nanoTime();
         Random random = new Random(runSeed);
-        String backendName = BackendCache.get(backend, DType.FP32).backendName();
 
         Corpus corpus = Corpus.shipped();
         for (char ch : prompt.toCharArray()) {
@@ -130,13 +129,14 @@ public final class DemoCommand implements Callable<Integer> {
             }
         }
         double entropy = corpus.unigramEntropy();
+        ComputationGraph net = CharLanguageModel.build(
+                new CharLanguageModel.Size(corpus.vocabulary(), model, heads, layers), learningRate, backend, runSeed);
+        String backendName = CharLanguageModel.backendName(net);
         out.printf("la2 demo: character-level language model with LightningAttentionLayer (la2 backend '%s', seed %d)%n",
                 backendName, runSeed);
         out.printf("corpus: %s, %,d characters (%,d for training, %,d held out), %d distinct%n",
                 Corpus.RESOURCE, corpus.length(), corpus.trainLength(), corpus.length() - corpus.trainLength(),
                 corpus.vocabulary());
-        ComputationGraph net = CharLanguageModel.build(
-                new CharLanguageModel.Size(corpus.vocabulary(), model, heads, layers), learningRate, backend, runSeed);
         out.printf("model: embedding %d -> %d x TransNormerLLM block [SRMSNorm, gated Lightning attention (%d heads) "
                         + "+ residual, SRMSNorm, SGLU %d-%d-%d + residual] -> SRMSNorm -> softmax %d; %,d parameters%n",
                 model, layers, heads, model, 2 * model, model, corpus.vocabulary(), net.numParams());

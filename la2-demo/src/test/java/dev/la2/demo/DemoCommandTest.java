@@ -1,11 +1,15 @@
 package dev.la2.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.la2.api.Backends;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -37,6 +41,16 @@ class DemoCommandTest {
         byte[] head = Files.readAllBytes(chart);
         assertThat(new String(head, 1, 3, java.nio.charset.StandardCharsets.US_ASCII)).isEqualTo("PNG");
         assertThat(text.toString()).contains("unigram entropy").contains("per-token time").contains(chart.toString());
+    }
+
+    /** The demo runs where its model's layers do: their configured backend, taken as a preference. */
+    @Test
+    void theBackendIsTheLayersPreferenceAsResolvedHere() {
+        assumeTrue(Backends.requestedName() == null, "-D" + Backends.PROPERTY + " overrides every preference");
+        boolean cuda = Backends.discover().stream()
+                .anyMatch(b -> b.name().equals("cuda") && b.availability().isAvailable());
+        ComputationGraph net = CharLanguageModel.build(new CharLanguageModel.Size(12, 8, 2, 1), 0.01, "cuda", 1);
+        assertThat(CharLanguageModel.backendName(net)).isEqualTo(cuda ? "cuda" : "cpu");
     }
 
     @Test

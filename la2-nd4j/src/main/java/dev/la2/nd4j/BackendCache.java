@@ -32,7 +32,7 @@ public final class BackendCache {
      *
      * @throws La2ArgumentException if the named backend does not store {@code dtype}
      */
-    public static LightningAttention get(String name, DType dtype) {
+    private static LightningAttention openOnce(String name, DType dtype) {
         return OPEN.computeIfAbsent(Backends.choose(name, dtype), LightningAttention::open);
     }
 
@@ -54,12 +54,12 @@ public final class BackendCache {
 
     private static LightningAttention resolve(Preference p) {
         if (p.override() != null || p.configured() == null) {
-            return get(p.override(), p.dtype());
+            return openOnce(p.override(), p.dtype());
         }
         try {
-            return get(p.configured(), p.dtype());
+            return openOnce(p.configured(), p.dtype());
         } catch (BackendUnavailableException e) {
-            LightningAttention best = get(null, p.dtype());
+            LightningAttention best = openOnce(null, p.dtype());
             LOG.log(System.Logger.Level.WARNING, "la2: the layer''s configured backend ''{0}'' is not available here;"
                     + " running on ''{1}'' instead (set -D{2}=NAME to choose). {3}",
                     p.configured(), best.backendName(), Backends.PROPERTY, e.getMessage().lines().findFirst().orElse(""));

@@ -11,6 +11,7 @@ import static dev.la2.nd4j.LightningAttentionParamInitializer.VALUE_WEIGHTS;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
 import dev.la2.api.DecaySlopes;
+import dev.la2.api.LightningAttention;
 import dev.la2.api.SavedForward;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -453,7 +454,19 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         }
     }
 
+    /**
+     * The name of the la2 backend this layer runs on: its configured backend taken as a preference,
+     * as resolved on this machine (see {@link BackendCache#preferred}).
+     */
+    public String backendName() {
+        return backend(Nd4jTensors.dtype(dataType, "network data type")).backendName();
+    }
+
+    private LightningAttention backend(DType dtype) {
+        return BackendCache.preferred(layerConf().getBackend(), dtype);
+    }
+
     private Nd4jAttention adapter(DType dtype) {
-        return new Nd4jAttention(BackendCache.preferred(layerConf().getBackend(), dtype));
+        return new Nd4jAttention(backend(dtype));
     }
 }

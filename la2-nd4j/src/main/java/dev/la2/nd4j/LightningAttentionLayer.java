@@ -63,6 +63,8 @@ public class LightningAttentionLayer extends SequenceLayer {
     private boolean hasBias = true;
     private boolean outputGate;
     private IActivation gateActivation = new ActivationIdentity();
+    /** The network's data type as DL4J's builders pass it on, for the memory report; not configuration. */
+    private transient DataType networkDataType;
 
     /** For JSON. */
     protected LightningAttentionLayer() {
@@ -108,10 +110,25 @@ public class LightningAttentionLayer extends SequenceLayer {
         return LightningAttentionParamInitializer.getInstance();
     }
 
+    /**
+     * Counts, per example, the arrays the layer allocates (see {@link LightningAttentionMemory}). Under
+     * a CacheMode other than NONE the report's cache memory holds what a training forward keeps until
+     * backprop (projections, attention output, norm and gate arrays, pre-activations, and the block
+     * states the la2 backend keeps), which grows with the sequence length; with NONE backprop makes
+     * the same arrays again, in its working memory.
+     */
     @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
-        long perStep = 2L * nHeads * headSize + (outputGate ? 4L : 2L) * nHeads * valueSize + nOut + nIn;
-        return memoryReport(inputType, perStep, (long) nHeads * headSize * valueSize);
+        LightningAttentionMemory m = LightningAttentionMemory.of(this, networkDataType);
+        long steps = timeSteps(inputType);
+        return memoryReport(inputType, new PerExample(m.inference(steps), m.trainingUncached(steps),
+                m.trainingCached(steps), m.cached(steps)));
+    }
+
+    /** Told the network's data type by DL4J's builders; the memory report counts the fp32 block states in it. */
+    @Override
+    public void setDataType(DataType dataType) {
+        this.networkDataType = dataType;
     }
 
     public int getNHeads() {

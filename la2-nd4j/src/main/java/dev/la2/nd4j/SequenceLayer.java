@@ -1,5 +1,8 @@
 package dev.la2.nd4j;
 
+import java.util.EnumMap;
+import java.util.Map;
+import org.deeplearning4j.nn.conf.CacheMode;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
@@ -51,18 +54,37 @@ public abstract class SequenceLayer extends BaseRecurrentLayer {
         return r;
     }
 
-    /** The report of a layer whose working memory is {@code perStep} floats a time step plus {@code fixed}. */
-    protected LayerMemoryReport memoryReport(InputType inputType, long perStep, long fixed) {
-        InputType out = getOutputType(-1, inputType);
+    /**
+     * Memory of one example, in elements of the network's data type, by use.
+     *
+     * @param inference        working memory of an inference forward
+     * @param trainingUncached working memory of a training step with CacheMode NONE
+     * @param trainingCached   working memory of a training step under another cache mode, besides {@code cached}
+     * @param cached           what a training forward under a cache mode keeps for backprop (0: nothing)
+     */
+    protected record PerExample(long inference, long trainingUncached, long trainingCached, long cached) {
+    }
+
+    /** DL4J's report of a layer with the given memory per example. */
+    protected LayerMemoryReport memoryReport(InputType inputType, PerExample m) {
         long params = initializer().numParams(this);
         long updaterState = getIUpdater() == null ? 0 : getIUpdater().stateSize(params);
-        long length = Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
-        long working = length * perStep + fixed;
-        return new LayerMemoryReport.Builder(getLayerName(), getClass(), inputType, out)
+        Map<CacheMode, Long> training = new EnumMap<>(CacheMode.class);
+        Map<CacheMode, Long> cached = new EnumMap<>(CacheMode.class);
+        for (CacheMode mode : CacheMode.values()) {
+            training.put(mode, mode == CacheMode.NONE ? m.trainingUncached() : m.trainingCached());
+            cached.put(mode, mode == CacheMode.NONE ? 0L : m.cached());
+        }
+        return new LayerMemoryReport.Builder(getLayerName(), getClass(), inputType, getOutputType(-1, inputType))
                 .standardMemory(params, updaterState)
-                .workingMemory(0, working, MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.cacheModeMapFor(2 * working))
-                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
+                .workingMemory(0, m.inference(), MemoryReport.CACHE_MODE_ALL_ZEROS, training)
+                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, cached)
                 .build();
+    }
+
+    /** The input type's sequence length, or 1 where it is not known. */
+    protected static long timeSteps(InputType inputType) {
+        return Math.max(1, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
     }
 
     @Override

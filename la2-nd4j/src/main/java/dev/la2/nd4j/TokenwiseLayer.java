@@ -65,7 +65,8 @@ public abstract class TokenwiseLayer extends SequenceLayer {
 
     @Override
     public LayerMemoryReport getMemoryReport(InputType inputType) {
-        return memoryReport(inputType, workingFloatsPerStep(), 0);
+        long working = timeSteps(inputType) * workingFloatsPerStep();
+        return memoryReport(inputType, new PerExample(working, 2 * working, 2 * working, 0));
     }
 
     // DL4J's Lombok equals() ignores subclass fields (see LightningAttentionLayer); the format is one.

@@ -256,17 +256,7 @@ class LightningAttentionLayerTest {
         Random r = TestData.random("graphFit");
         ComputationGraph net = new ComputationGraph(Nets.graph(type, Adam.builder().learningRate(2e-2).epsilon(1e-4).build(), true));
         net.init();
-        INDArray x = Nets.features(r, type, RNNFormat.NCW, 4, 12);
-        // A learnable target: the class of each step is the sign pattern of a running feature sum.
-        INDArray labels = Nd4j.zeros(type, 4, Nets.CLASSES, 12);
-        for (int b = 0; b < 4; b++) {
-            double sum = 0;
-            for (int t = 0; t < 12; t++) {
-                sum = 0.7 * sum + x.getDouble(b, 0, t);
-                labels.putScalar(b, sum > 0.5 ? 0 : sum < -0.5 ? 1 : 2, t, 1.0);
-            }
-        }
-        DataSet ds = new DataSet(x, labels);
+        DataSet ds = Nets.runningSumTask(r, type, 4, 12);
         double before = net.score(ds);
         for (int i = 0; i < 60; i++) {
             net.fit(ds);

@@ -12,6 +12,7 @@ import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.lossfunctions.ILossFunction;
@@ -49,11 +50,16 @@ final class Nets {
 
     /** in -> attention -> (in + attention) -> softmax output: the residual block of the demo. */
     static ComputationGraphConfiguration graph(DataType type, IUpdater updater, boolean learnableDecay) {
+        return graph(type, updater, learnableDecay, TestData.backend());
+    }
+
+    /** {@link #graph(DataType, IUpdater, boolean)} with its attention preferring {@code backend}. */
+    static ComputationGraphConfiguration graph(DataType type, IUpdater updater, boolean learnableDecay, String backend) {
         return new NeuralNetConfiguration.Builder().seed(TestData.SEED).dataType(type).updater(updater)
                 .weightInit(WeightInit.XAVIER)
                 .graphBuilder()
                 .addInputs("in")
-                .addLayer("attn", attention(learnableDecay, true).nOut(N_IN).build(), "in")
+                .addLayer("attn", attention(learnableDecay, true).nOut(N_IN).backend(backend).build(), "in")
                 .addVertex("add", new ElementWiseVertex(ElementWiseVertex.Op.Add), "in", "attn")
                 .addLayer("out", new RnnOutputLayer.Builder(crossEntropy(type))
                         .activation(Activation.SOFTMAX).nOut(CLASSES).build(), "add")
@@ -86,6 +92,23 @@ final class Nets {
             }
         }
         return format == RNNFormat.NCW ? l : l.permute(0, 2, 1).dup('c');
+    }
+
+    /**
+     * NCW features and a learnable target for them: the class of each step is the sign pattern of a
+     * running sum of the first feature.
+     */
+    static DataSet runningSumTask(Random r, DataType type, int batch, int steps) {
+        INDArray x = features(r, type, RNNFormat.NCW, batch, steps);
+        INDArray labels = Nd4j.zeros(type, batch, CLASSES, steps);
+        for (int b = 0; b < batch; b++) {
+            double sum = 0;
+            for (int t = 0; t < steps; t++) {
+                sum = 0.7 * sum + x.getDouble(b, 0, t);
+                labels.putScalar(b, sum > 0.5 ? 0 : sum < -0.5 ? 1 : 2, t, 1.0);
+            }
+        }
+        return new DataSet(x, labels);
     }
 
     /** [batch, steps]: example 0 padded at the start, example 1 at the end, others full. */
