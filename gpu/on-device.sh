@@ -13,7 +13,8 @@
 #          and 32768 (run only when named)
 #   hopper-lab: .gpu/hopper-lab (the sm_90a wgmma forward against the wide sweep: agreement and
 #          times; run only when named)
-#   parallel: la2-parallel's NcclGpuTest, one rank through NCCL on cuda against a plain call, with
+#   parallel: la2-parallel's NcclGpuTest, one rank through NCCL on cuda against a plain call, and
+#          InProcessGpuTest, P = 2, 3 and 5 ranks on threads sharing the GPU, with
 #          NVLink multicast off (run only when named; libnccl.so.2 from LA2_NCCL_LIBRARY, else the
 #          first one found under /usr, /opt, /root and /home)
 #   decode-lab: .gpu/decode-lab (the decode step's kernel against its predecessor, S = 1..256
@@ -126,7 +127,7 @@ if [[ $what == parallel ]]; then
   nccl=${LA2_NCCL_LIBRARY:-$(find /usr /opt /root /home -name libnccl.so.2 2>/dev/null | head -1)}
   echo "libnccl.so.2: ${nccl:-not found (the test reports itself skipped)}"
   NCCL_NVLS_ENABLE=0 timeout 300 "${J[@]}" ${nccl:+-Dla2.nccl.library=$nccl} -jar "$CONSOLE" execute --class-path "$LIB" \
-      --details=tree --disable-banner --select-class dev.la2.parallel.NcclGpuTest \
+      --details=tree --disable-banner --select-class dev.la2.parallel.NcclGpuTest --select-class dev.la2.parallel.InProcessGpuTest \
       > "$logs/parallel.log" 2>&1 || status=1
   grep -E "✘|↷|Assumption failed|tests (successful|failed|skipped|aborted)" "$logs/parallel.log" | head -20
 fi
