@@ -1,22 +1,31 @@
-// Hopper lab: the sm_90a forward sweep (sweep_hopper.cuh) against the wide sweep it replaces
-// (la2_sweep_wide_bf16_d128), without the JVM. Both run the forward as the backend does
+// Hopper lab: the sm_90a sweep (sweep_hopper.cuh, la2_sweep_hopper_*) against the wide sweep it
+// replaces (la2_sweep_wide_*_d128), without the JVM. Every run queues a pass as the backend does
 // (SweepPlanner's segment split for one resident block per SM; with segments: mode 0, la2_scan,
-// mode 1) on the same device-filled bf16 inputs with an initial state, and the lab compares
-// outputs and final states (they differ by fp32 summation order and the 16-bit rounding that
-// follows it), then times both (CUDA events, median).
+// mode 1) on the same device-filled inputs, then compares outputs, final states and the w dot
+// sums (they differ by fp32 summation order and the 16-bit rounding that follows it).
+//
+// Sections (arguments select them; none runs all):
+//   passes   every pass SweepPlanner routes to the Hopper sweep (PassArgs: forward, advance, dq,
+//            dv with and without the decay gradient's dot product, dk), bf16 and f16, the
+//            forward and backward entry points, several segments and one
+//   forward  the forward's cases (large shapes, a partial chunk, NaN propagation), then times
+//            the wide sweep, the Hopper sweep and the lab's variants (hopper_variants.cuh)
+//   backward times dq, dv and dk on the wide and the Hopper backward entry points
+// Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
+// "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab            (every case; exit status 1 when one fails)
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
-#include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
+#include "hopper_variants.cuh"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <vector>
-
-LA2_SWEEP_HOPPER(lab_sweep_hopper_bf16, __nv_bfloat16)
 
 #define CK(x)                                                                                   \
     do {                                                                                        \
@@ -33,7 +42,7 @@ __global__ void labCompare(const T* x, const T* y, long long n, double* acc) {
     double num = 0, den = 0, mism = 0;
     float mx = 0, my = 0;
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        const float a = toF<T>(x[i]), b = toF<T>(y[i]);
+        const float a = (float) x[i], b = (float) y[i];
         if (isfinite(a) != isfinite(b)) { mism += 1; continue; }
         if (!isfinite(a)) continue;
         num += (double) (a - b) * (a - b);
@@ -52,149 +61,284 @@ struct Stats {
     double rel, maxAbs, maxRef, mismatches;
 };
 
+static double* gAcc;
+
 template <typename T>
-static Stats compare(const void* x, const void* y, long long n, double* acc) {
-    CK(cudaMemset(acc, 0, 5 * sizeof(double)));
-    labCompare<T><<<1024, 256>>>((const T*) x, (const T*) y, n, acc);
+static Stats compare(const void* x, const void* y, long long n) {
+    CK(cudaMemset(gAcc, 0, 5 * sizeof(double)));
+    labCompare<T><<<1024, 256>>>((const T*) x, (const T*) y, n, gAcc);
     double h[5];
-    CK(cudaMemcpy(h, acc, sizeof h, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(h, gAcc, sizeof h, cudaMemcpyDeviceToHost));
     return {std::sqrt(h[0] / std::max(h[1], 1e-300)), h[2], h[3], h[4]};
 }
 
-struct Forward {
+static bool gAllPass = true;
+
+// One comparison line; tolerances relative (Frobenius) and to the largest reference element.
+static void report(const char* what, const Stats& s, double rel, double maxRel) {
+    const bool ok = s.mismatches == 0 && s.rel <= rel && s.maxAbs <= maxRel * std::max(s.maxRef, 1e-30);
+    std::printf("  %-12s rel.Frobenius %.2e  max|diff| %.3e  max|ref| %.3e  finiteness mismatches %.0f  %s\n", what, s.rel, s.maxAbs,
+                s.maxRef, s.mismatches, ok ? "PASS" : "FAIL");
+    gAllPass &= ok;
+}
+
+using Kern = LabKernel;
+
+// A pass as PassArgs binds it (the operands are random tensors; only the sweep's parameters matter).
+struct Pass {
     const char* name;
-    const void* fn;
-    int threads, smem;
+    bool bwd, rev, transposed, writeOut, dot;
+    double alpha, beta, kappa;
+    int ofs0, finalPow;
 };
 
-struct Case {
+struct Shape {
     long long B, H, N;
-    bool timed, nan;
 };
 
-int main() {
-    int dev = 0, sms = 0;
-    CK(cudaSetDevice(dev));
-    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    const Forward wide{"wide (mma.sync)", (const void*) la2_sweep_wide_bf16_d128, 512,
-                       (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2)};
-    const Forward hop{"hopper (wgmma)", (const void*) lab_sweep_hopper_bf16, 256, hopper::SMEM};
-    for (const Forward* f : {&wide, &hop}) CK(cudaFuncSetAttribute(f->fn, cudaFuncAttributeMaxDynamicSharedMemorySize, f->smem));
-    std::printf("hopper-lab: %d SMs, shared memory wide %d B, hopper %d B\n", sms, wide.smem, hop.smem);
+static int gSms;
+constexpr int D = 128;
+constexpr long long DD = (long long) D * D;
 
-    const int D = 128;
-    const std::vector<Case> cases = {
-        {4, 32, 32768, true, false}, {1, 16, 131072, true, false}, {4, 32, 2048, true, false},
-        {1, 4, 2048 + 37, false, false},  // partial last chunk, 33 segments of one chunk
-        {2, 3, 1000, false, true},        // a NaN in v: exact propagation
-    };
-    bool allPass = true;
-    double* acc;
-    CK(cudaMalloc(&acc, 5 * sizeof(double)));
-    for (const Case& cs : cases) {
-        const long long BH = cs.B * cs.H, N = cs.N, elems = BH * N * D, DD = (long long) D * D;
-        // SweepPlanner.split with one resident block per SM and one value tile
-        const long long nChunks = (N + 63) / 64;
-        long long nseg = std::min(std::min(nChunks, 65535LL), std::max(1LL, (long long) sms / BH));
-        const long long segLen = (nChunks + nseg - 1) / nseg * 64;
-        nseg = (N + segLen - 1) / segLen;
-        std::printf("\n== B=%lld H=%lld N=%lld D=E=128 bf16: %lld segment(s) of %lld tokens%s\n", cs.B, cs.H, N, nseg, segLen,
-                    cs.nan ? ", NaN in v" : "");
+// Inputs and the two runs' outputs of one shape and storage type.
+struct Bufs {
+    Shape s;
+    long long BH, elems, nseg, segLen;
+    void *q, *k, *v, *w, *o[2];
+    float *decay, *s0, *sf[2], *scratch[2];
+    double* dot[2];
+};
 
-        void *q, *k, *v, *o[2];
-        float *decay, *s0, *sf[2], *scratch[2] = {nullptr, nullptr};
-        CK(cudaMalloc(&q, elems * 2)); CK(cudaMalloc(&k, elems * 2)); CK(cudaMalloc(&v, elems * 2));
-        CK(cudaMalloc(&decay, cs.H * 4)); CK(cudaMalloc(&s0, BH * DD * 4));
-        for (int x = 0; x < 2; x++) {
-            CK(cudaMalloc(&o[x], elems * 2));
-            CK(cudaMalloc(&sf[x], BH * DD * 4));
-            if (nseg > 1) CK(cudaMalloc(&scratch[x], BH * (nseg - 1) * DD * 4));
-        }
-        std::vector<float> hd(cs.H);
-        for (int h = 0; h < cs.H; h++) hd[h] = (float) std::pow(2.0, -8.0 * (h + 1) / cs.H);  // SPEC.md section 4 slopes
-        CK(cudaMemcpy(decay, hd.data(), cs.H * 4, cudaMemcpyHostToDevice));
-        void* ins[3] = {q, k, v};
-        for (int x = 0; x < 3; x++) la2_random_bf16<<<1024, 256>>>(RandomParams{ins[x], elems, 1000 + x, 1.0});
-        la2_random_f32<<<1024, 256>>>(RandomParams{s0, BH * DD, 77, 0.1});
-        if (cs.nan) {
-            const unsigned short nanBits = 0x7fc0;  // bf16 quiet NaN: v of sequence 1, token 300, column 5
-            CK(cudaMemcpy((char*) v + ((1 * N + 300) * D + 5) * 2, &nanBits, 2, cudaMemcpyHostToDevice));
-        }
-        CK(cudaGetLastError());
-
-        auto params = [&](int x, int mode) {
-            SweepParams p{};
-            p.q = q; p.k = k; p.v = v; p.o = o[x]; p.s0 = s0; p.sfinal = sf[x]; p.scratch = scratch[x]; p.decay = decay;
-            p.N = N; p.H = cs.H; p.BH = BH; p.Dk = D; p.Dv = D; p.ET = 128; p.C = 64; p.L = segLen; p.nseg = nseg;
-            p.mode = mode; p.rev = 0; p.ofs0 = 1; p.finalPow = 0; p.writeOut = 1;
-            p.kB = cs.H * N * D; p.kH = N * D; p.kT = D;
-            p.vB = cs.H * N * D; p.vH = N * D; p.vT = D;
-            p.s0i = D; p.s0j = 1; p.fi = D; p.fj = 1;
-            p.alpha = p.beta = 1.0 / std::sqrt((double) D);
-            p.kappa = 1.0;
-            return p;
-        };
-        // the forward as SweepRunner.segmented queues it
-        auto forward = [&](const Forward& f, int x) {
-            for (int mode = 0; mode <= 1; mode++) {
-                if (mode == 0 && nseg == 1) continue;
-                SweepParams p = params(x, mode);
-                void* args[] = {&p};
-                if (mode == 1 && nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(BH, DD / 256), dim3(256), args, 0, 0));
-                CK(cudaLaunchKernel(f.fn, dim3(BH, mode == 0 ? nseg - 1 : nseg), dim3(f.threads), args, (size_t) f.smem, 0));
-            }
-        };
-        const Forward* fs[2] = {&wide, &hop};
-        for (int x = 0; x < 2; x++) {
-            CK(cudaMemset(o[x], 0xff, elems * 2));  // poison: NaN
-            CK(cudaMemset(sf[x], 0xff, BH * DD * 4));
-            forward(*fs[x], x);
-            CK(cudaDeviceSynchronize());
-        }
-        const Stats so = compare<__nv_bfloat16>(o[1], o[0], elems, acc);
-        const Stats ss = compare<float>(sf[1], sf[0], BH * DD, acc);
-        const bool okO = so.mismatches == 0 && so.rel < 1e-2 && so.maxAbs <= 2e-2 * so.maxRef;
-        const bool okS = ss.mismatches == 0 && ss.rel < 1e-4 && ss.maxAbs <= 1e-3 * ss.maxRef;
-        std::printf("outputs:     rel.Frobenius %.2e  max|diff| %.3e  max|ref| %.3e  finiteness mismatches %.0f  %s\n", so.rel,
-                    so.maxAbs, so.maxRef, so.mismatches, okO ? "PASS" : "FAIL");
-        std::printf("final state: rel.Frobenius %.2e  max|diff| %.3e  max|ref| %.3e  finiteness mismatches %.0f  %s\n", ss.rel,
-                    ss.maxAbs, ss.maxRef, ss.mismatches, okS ? "PASS" : "FAIL");
-        allPass &= okO && okS;
-
-        if (cs.timed) {
-            cudaEvent_t e0, e1;
-            CK(cudaEventCreate(&e0));
-            CK(cudaEventCreate(&e1));
-            double med[2];
-            for (int x = 0; x < 2; x++) {
-                std::vector<float> ms;
-                forward(*fs[x], x);
-                for (int r = 0; r < 15; r++) {
-                    CK(cudaEventRecord(e0));
-                    forward(*fs[x], x);
-                    CK(cudaEventRecord(e1));
-                    CK(cudaEventSynchronize(e1));
-                    float t;
-                    CK(cudaEventElapsedTime(&t, e0, e1));
-                    ms.push_back(t);
-                }
-                std::sort(ms.begin(), ms.end());
-                med[x] = ms[ms.size() / 2];
-                // bytes the forward must move: q, k, v read and o written once
-                const double floorMs = 4.0 * elems * 2 / 4.8e12 * 1e3;
-                std::printf("time %-16s median %8.3f ms  (min %.3f, max %.3f; HBM floor at 4.8 TB/s %.3f ms)\n", fs[x]->name, med[x],
-                            ms.front(), ms.back(), floorMs);
-            }
-            std::printf("speedup hopper vs wide: %.2fx\n", med[0] / med[1]);
-            CK(cudaEventDestroy(e0));
-            CK(cudaEventDestroy(e1));
-        }
-        CK(cudaFree(q)); CK(cudaFree(k)); CK(cudaFree(v)); CK(cudaFree(decay)); CK(cudaFree(s0));
-        for (int x = 0; x < 2; x++) {
-            CK(cudaFree(o[x])); CK(cudaFree(sf[x]));
-            if (scratch[x]) CK(cudaFree(scratch[x]));
-        }
+template <typename T>
+static Bufs allocate(Shape s, bool nan) {
+    Bufs b{};
+    b.s = s;
+    b.BH = s.B * s.H;
+    b.elems = b.BH * s.N * D;
+    // SweepPlanner.split with one resident block per SM and one value tile
+    const long long nChunks = (s.N + 63) / 64;
+    const long long nseg = std::min(std::min(nChunks, 65535LL), std::max(1LL, (long long) gSms / b.BH));
+    b.segLen = (nChunks + nseg - 1) / nseg * 64;
+    b.nseg = (s.N + b.segLen - 1) / b.segLen;
+    void** ins[4] = {&b.q, &b.k, &b.v, &b.w};
+    for (int x = 0; x < 4; x++) {
+        CK(cudaMalloc(ins[x], b.elems * 2));
+        RandomParams rp{*ins[x], b.elems, 1000 + x, 1.0};
+        if (std::is_same<T, __half>::value) la2_random_f16<<<1024, 256>>>(rp);
+        else la2_random_bf16<<<1024, 256>>>(rp);
     }
-    std::printf("\n%s\n", allPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
-    return allPass ? 0 : 1;
+    CK(cudaMalloc(&b.decay, s.H * 4));
+    CK(cudaMalloc(&b.s0, b.BH * DD * 4));
+    for (int x = 0; x < 2; x++) {
+        CK(cudaMalloc(&b.o[x], b.elems * 2));
+        CK(cudaMalloc(&b.sf[x], b.BH * DD * 4));
+        CK(cudaMalloc(&b.dot[x], b.BH * 8));
+        b.scratch[x] = nullptr;
+        if (b.nseg > 1) CK(cudaMalloc(&b.scratch[x], b.BH * (b.nseg - 1) * DD * 4));
+    }
+    std::vector<float> hd(s.H);
+    for (int h = 0; h < s.H; h++) hd[h] = (float) std::pow(2.0, -8.0 * (h + 1) / s.H);  // SPEC.md section 4 slopes
+    CK(cudaMemcpy(b.decay, hd.data(), s.H * 4, cudaMemcpyHostToDevice));
+    la2_random_f32<<<1024, 256>>>(RandomParams{b.s0, b.BH * DD, 77, 0.1});
+    if (nan) {
+        // a quiet NaN in v of sequence 1, token 300, column 5
+        const unsigned short nanBits = std::is_same<T, __half>::value ? 0x7e00 : 0x7fc0;
+        CK(cudaMemcpy((char*) b.v + ((1 * s.N + 300) * D + 5) * 2, &nanBits, 2, cudaMemcpyHostToDevice));
+    }
+    CK(cudaGetLastError());
+    return b;
+}
+
+static void release(Bufs& b) {
+    void* ps[] = {b.q, b.k, b.v, b.w, b.decay, b.s0};
+    for (void* p : ps) CK(cudaFree(p));
+    for (int x = 0; x < 2; x++) {
+        CK(cudaFree(b.o[x])); CK(cudaFree(b.sf[x])); CK(cudaFree(b.dot[x]));
+        if (b.scratch[x]) CK(cudaFree(b.scratch[x]));
+    }
+}
+
+// PassArgs.params for run x (its output, final state, scratch and dot sums).
+static SweepParams params(const Bufs& b, const Pass& ps, int x, int mode) {
+    SweepParams p{};
+    p.q = b.q; p.k = b.k; p.v = b.v; p.o = b.o[x]; p.s0 = b.s0; p.sfinal = b.sf[x]; p.scratch = b.scratch[x]; p.decay = b.decay;
+    p.w = ps.dot ? b.w : nullptr;
+    p.acc = ps.dot ? b.dot[x] : nullptr;
+    p.N = b.s.N; p.H = b.s.H; p.BH = b.BH; p.Dk = D; p.Dv = D; p.ET = 128; p.C = 64; p.L = b.segLen; p.nseg = b.nseg;
+    p.mode = mode; p.rev = ps.rev; p.ofs0 = ps.ofs0; p.finalPow = ps.finalPow; p.writeOut = ps.writeOut;
+    p.kB = b.s.H * b.s.N * D; p.kH = b.s.N * D; p.kT = D;
+    p.vB = p.kB; p.vH = p.kH; p.vT = D;
+    const long long rs = ps.transposed ? 1 : D, cs = ps.transposed ? D : 1;
+    p.s0i = rs; p.s0j = cs; p.fi = rs; p.fj = cs;
+    p.alpha = ps.alpha; p.beta = ps.beta; p.kappa = ps.kappa;
+    return p;
+}
+
+// The pass as SweepRunner.segmented queues it.
+static void run(const Kern& f, const Bufs& b, const Pass& ps, int x) {
+    for (int mode = 0; mode <= 1; mode++) {
+        if (mode == 0 && b.nseg == 1) continue;
+        SweepParams p = params(b, ps, x, mode);
+        void* args[] = {&p};
+        if (mode == 1 && b.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, 0));
+        CK(cudaLaunchKernel(f.fn, dim3(b.BH, mode == 0 ? b.nseg - 1 : b.nseg), dim3(f.threads), args, (size_t) f.smem, 0));
+    }
+}
+
+// Runs `ref` into slot 0 and `test` into slot 1 from poisoned outputs and compares.
+template <typename T>
+static void check(const Kern& ref, const Kern& test, const Bufs& b, const Pass& ps) {
+    const Kern* ks[2] = {&ref, &test};
+    for (int x = 0; x < 2; x++) {
+        CK(cudaMemset(b.o[x], 0xff, b.elems * 2));  // NaN: an output a pass must not write stays NaN
+        CK(cudaMemset(b.sf[x], 0xff, b.BH * DD * 4));
+        CK(cudaMemset(b.dot[x], 0, b.BH * 8));
+        run(*ks[x], b, ps, x);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+    }
+    // outputs (with writeOut = 0: both untouched, all NaN, so no finiteness mismatch)
+    report("outputs", compare<T>(b.o[1], b.o[0], b.elems), 1e-2, 2e-2);
+    report("final state", compare<float>(b.sf[1], b.sf[0], b.BH * DD), 1e-4, 1e-3);
+    if (ps.dot) report("dot sums", compare<double>(b.dot[1], b.dot[0], b.BH), 1e-4, 1e-3);
+}
+
+static double median(std::vector<float> ms) {
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
+// Median of 15 timed runs of the passes `ps` (after one warm-up).
+static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, const std::vector<Pass>& ps) {
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    auto once = [&]() {
+        for (size_t i = 0; i < ps.size(); i++) run(*ks[i], b, ps[i], 1);
+    };
+    once();
+    std::vector<float> ms;
+    for (int r = 0; r < 15; r++) {
+        CK(cudaEventRecord(e0));
+        once();
+        CK(cudaEventRecord(e1));
+        CK(cudaEventSynchronize(e1));
+        float t;
+        CK(cudaEventElapsedTime(&t, e0, e1));
+        ms.push_back(t);
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    return median(ms);
+}
+
+// The passes of PassArgs for a call of scale c (D = E, so every pass is 128 x 128).
+static std::vector<Pass> passes() {
+    const double c = 1.0 / std::sqrt((double) D);
+    return {
+        //  name               bwd    rev    transp writeOut dot   alpha beta kappa ofs0 finalPow
+        {"forward",           false, false, false, true,  false, c,   c,   1,    1,   0},
+        {"advance",           false, false, false, false, false, 1,   1,   1,    1,   0},
+        {"dq",                true,  false, true,  true,  false, c,   c,   1,    1,   0},
+        {"dv",                true,  true,  false, true,  false, c,   1,   c,    0,   1},
+        {"dv+dot",            true,  true,  false, true,  true,  c,   1,   c,    0,   1},
+        {"dk",                true,  true,  true,  true,  false, c,   1,   c,    0,   0},
+        {"forward+dot",       false, false, false, false, true,  c,   c,   1,    1,   0},  // the recompute's shape
+    };
+}
+
+template <typename T>
+static void passChecks(const char* type, const void* wideF, const void* wideB, const void* hopF, const void* hopB) {
+    const int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
+    const Kern wf{"wide", wideF, 512, wideSmem}, wb{"wide bwd", wideB, 512, wideSmem};
+    const Kern hf{"hopper", hopF, 256, hopper::SMEM}, hb{"hopper bwd", hopB, 256, hopper::SMEM};
+    for (const Shape& s : {Shape{2, 4, 4096 + 37}, Shape{2, 66, 700}}) {
+        Bufs b = allocate<T>(s, false);
+        for (const Pass& ps : passes()) {
+            std::printf("\n== pass %s %s: B=%lld H=%lld N=%lld, %lld segment(s) of %lld tokens (rev %d, transposed states %d, writeOut %d, w %d)\n",
+                        ps.name, type, s.B, s.H, s.N, b.nseg, b.segLen, ps.rev, ps.transposed, ps.writeOut, ps.dot);
+            check<T>(ps.bwd ? wb : wf, ps.bwd ? hb : hf, b, ps);
+        }
+        release(b);
+    }
+}
+
+static void forwardSection() {
+    const int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
+    const Kern wide{"wide (mma.sync)", (const void*) la2_sweep_wide_bf16_d128, 512, wideSmem};
+    const Kern hop{"hopper (wgmma)", (const void*) la2_sweep_hopper_bf16_d128, 256, hopper::SMEM};
+    std::vector<Kern> variants = hopperVariants();
+    const Pass fwd = passes()[0];
+    const std::vector<std::pair<Shape, bool>> cases = {
+        {{4, 32, 32768}, false}, {{1, 16, 131072}, false}, {{4, 32, 2048}, false},
+        {{1, 4, 2048 + 37}, false},  // partial last chunk, 33 segments of one chunk
+        {{2, 3, 1000}, true},        // a NaN in v: exact propagation
+    };
+    for (size_t ci = 0; ci < cases.size(); ci++) {
+        const Shape s = cases[ci].first;
+        const bool timed = ci < 3;
+        Bufs b = allocate<__nv_bfloat16>(s, cases[ci].second);
+        std::printf("\n== forward B=%lld H=%lld N=%lld D=E=128 bf16: %lld segment(s) of %lld tokens%s\n", s.B, s.H, s.N, b.nseg, b.segLen,
+                    cases[ci].second ? ", NaN in v" : "");
+        std::vector<const Kern*> ks = {&hop};
+        for (const Kern& v : variants) ks.push_back(&v);
+        for (const Kern* k : ks) {
+            std::printf(" %s vs wide:\n", k->name);
+            check<__nv_bfloat16>(wide, *k, b, fwd);
+        }
+        if (timed) {
+            ks.insert(ks.begin(), &wide);
+            const double floorMs = 4.0 * b.elems * 2 / 4.8e12 * 1e3;  // q, k, v read and o written once
+            double ref = 0;
+            for (const Kern* k : ks) {
+                const double t = timePasses({k}, b, {fwd});
+                if (k == &wide) ref = t;
+                std::printf(" time %-28s median %8.3f ms  (%.2fx wide; HBM floor at 4.8 TB/s %.3f ms)\n", k->name, t, ref / t, floorMs);
+            }
+        }
+        release(b);
+    }
+}
+
+static void backwardSection() {
+    const int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
+    const Kern wb{"wide bwd", (const void*) la2_sweep_wide_bf16_d128_bwd, 512, wideSmem};
+    const Kern hb{"hopper bwd", (const void*) la2_sweep_hopper_bf16_d128_bwd, 256, hopper::SMEM};
+    const std::vector<Pass> all = passes();
+    const std::vector<Pass> bwd = {all[2], all[3], all[5]};  // dq, dv, dk
+    for (const Shape& s : {Shape{4, 32, 32768}, Shape{1, 16, 131072}}) {
+        Bufs b = allocate<__nv_bfloat16>(s, false);
+        std::printf("\n== backward sweeps dq + dv + dk, B=%lld H=%lld N=%lld bf16: %lld segment(s)\n", s.B, s.H, s.N, b.nseg);
+        const double tw = timePasses({&wb, &wb, &wb}, b, bwd), th = timePasses({&hb, &hb, &hb}, b, bwd);
+        std::printf(" time wide   median %8.3f ms\n time hopper median %8.3f ms  (%.2fx)\n", tw, th, tw / th);
+        release(b);
+    }
+}
+
+int main(int argc, char** argv) {
+    CK(cudaSetDevice(0));
+    CK(cudaDeviceGetAttribute(&gSms, cudaDevAttrMultiProcessorCount, 0));
+    CK(cudaMalloc(&gAcc, 5 * sizeof(double)));
+    const void* big[] = {(const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
+                         (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
+                         (const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd,
+                         (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd};
+    for (const void* f : big) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    for (const Kern& v : hopperVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
+    std::printf("hopper-lab: %d SMs, shared memory hopper %d B\n", gSms, hopper::SMEM);
+    auto want = [&](const char* s) {
+        if (argc < 2) return true;
+        for (int i = 1; i < argc; i++) if (!std::strcmp(argv[i], s)) return true;
+        return false;
+    };
+    if (want("passes")) {
+        passChecks<__nv_bfloat16>("bf16", (const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
+                                  (const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd);
+        passChecks<__half>("f16", (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
+                           (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd);
+    }
+    if (want("forward")) forwardSection();
+    if (want("backward")) backwardSection();
+    std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
+    return gAllPass ? 0 : 1;
 }

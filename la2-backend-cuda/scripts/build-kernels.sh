@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the CUDA C kernels into one fatbin (sm_80 and sm_90 cubins plus compute_90 PTX) and
+# Compiles the CUDA C kernels into one fatbin (sm_80 and sm_90a cubins plus compute_90 PTX) and
 # writes la2_kernels.properties beside it (the CUDA version the driver must support).
 # Usage: build-kernels.sh <cuda source dir> <output dir> [nvcc] [require kernels: true|false] [min driver CUDA version]
 # Without nvcc a development build goes on without kernels (the provider then reports
@@ -35,9 +35,13 @@ if [[ -f $target ]] && [[ -z $(find "$src" -newer "$target" \( -name '*.cu' -o -
   exit 0
 fi
 tmp="$target.tmp"
+# Compute capability 9.0 runs the sm_90a cubin: the Hopper sweep's warpgroup products exist only
+# there, and a fatbin with both an sm_90 and an sm_90a cubin would leave the choice between them to
+# the driver. sm_90a is sm_90 plus those instructions, so the other kernels are the same code; the
+# compute_90 PTX stays for later devices.
 if "$nvcc" -fatbin -O3 -std=c++17 \
     -gencode arch=compute_80,code=sm_80 \
-    -gencode arch=compute_90,code=sm_90 \
+    -gencode arch=compute_90a,code=sm_90a \
     -gencode arch=compute_90,code=compute_90 \
     -o "$tmp" "$src"/la2_kernels.cu; then
   mv "$tmp" "$target"

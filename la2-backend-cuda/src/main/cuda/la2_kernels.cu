@@ -8,6 +8,7 @@
 #include "params.cuh"
 #include "sweep_common.cuh"
 #include "sweep_generic.cuh"
+#include "sweep_hopper.cuh"
 #include "sweep_mma.cuh"
 #include "sweep_wide.cuh"
 #include "utilities.cuh"
@@ -41,6 +42,9 @@ LA2_SWEEP_WIDE(la2_sweep_wide_f16_d64, __half, 64)
 LA2_SWEEP_WIDE(la2_sweep_wide_f16_d128, __half, 128)
 LA2_SWEEP_WIDE(la2_sweep_wide_tf32_d64, float, 64)
 LA2_SWEEP_WIDE(la2_sweep_wide_tf32_d128, float, 128)
+
+LA2_SWEEP_HOPPER(la2_sweep_hopper_bf16_d128, __nv_bfloat16)
+LA2_SWEEP_HOPPER(la2_sweep_hopper_f16_d128, __half)
 
 // ---- decay gradient --------------------------------------------------------------------------
 

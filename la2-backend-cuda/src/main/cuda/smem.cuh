@@ -1,6 +1,6 @@
 // Dynamic shared memory of each kernel, in bytes: the one formula that the Java side
 // (SharedMemory.java, checked against the pinned values below by SharedMemoryTest), the kernels'
-// own buffer layouts (static_asserts in sweep_mma.cuh and sweep_wide.cuh) and gpu/kernel-lab.cu use.
+// own buffer layouts (static_asserts in sweep_mma.cuh, sweep_wide.cuh and sweep_hopper.cuh) and gpu/kernel-lab.cu use.
 #pragma once
 
 namespace sharedBytes {
@@ -29,6 +29,13 @@ __host__ __device__ constexpr long long decaySweep(long long dk, long long et, l
     return 16 * dk * et + 4 * (2 * chunk * (dk + 1) + 2 * chunk * et + chunk * (chunk + 1) + 3 * chunk);
 }
 
+// The Hopper sweep (sweep_hopper.cuh): a ring of `stages` chunks of q, k and v (64 x 128 16-bit
+// each), two 128 x 128 16-bit state copies, the lambda^m table (66 floats) and 1024 bytes of
+// slack that align the swizzled tiles.
+__host__ __device__ constexpr long long hopperSweep(long long stages) {
+    return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 4 * 66 + 1024;
+}
+
 // A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
 // of the block's 32-column slice.
 __host__ __device__ constexpr long long decode(long long d) {
@@ -45,6 +52,8 @@ static_assert(sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2) == 183816
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1) == 224776);  // wide, TF32
 static_assert(sharedBytes::tensorCoreSweep(2, 128, 64, 8, 8, 1, 1, 1) == 72200);    // sweepMma, 16-bit
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808);   // sweepMma, fp32
+static_assert(sharedBytes::hopperSweep(3) == 214280);
+static_assert(sharedBytes::hopperSweep(2) == 165128);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);

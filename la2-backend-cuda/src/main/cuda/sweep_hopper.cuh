@@ -1,6 +1,7 @@
-// The Hopper sweep (la2_sweep_hopper_*: sm_90a, 16-bit storage, Dk = Dv = 128, the forward's
-// passes): the function and parameters of sweepWide (common.cuh, sweep_wide.cuh) on warpgroup
-// products (wgmma.cuh). Two warpgroups, 256 threads, per sequence segment; chunks of 64 tokens.
+// The Hopper sweep (la2_sweep_hopper_*: sm_90a, 16-bit storage, Dk = Dv = 128): the function and
+// parameters of sweepWide (common.cuh, sweep_wide.cuh) on warpgroup products (wgmma.cuh), every
+// pass included (reversed time, transposed state strides, no output, the w dot product). Two
+// warpgroups, 256 threads, per sequence segment; chunks of 64 tokens.
 //
 // Per chunk, warpgroup w (w = 0, 1):
 // - scores Q K^T (64 x 64, both operands K-major in shared memory) in registers, then masked and
@@ -21,7 +22,9 @@
 
 #include "common.cuh"
 #include "mma.cuh"
+#include "packed.cuh"
 #include "params.cuh"
+#include "smem.cuh"
 #include "state_band.cuh"
 #include "sweep_common.cuh"
 #include "wgmma.cuh"
@@ -33,8 +36,9 @@ constexpr u32 STAGE = 3 * TILE;         // q, k, v
 constexpr u32 STATE = D * D * 2;        // one 16-bit state copy: 32 KB
 constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;
 // Dynamic shared memory: the ring, two state copies, the lambda^m table (66 floats) and the slack
-// that aligns the base to 1024 bytes.
-constexpr int SMEM = (int) (TABLE + 4 * (C + 2) + 1024);
+// that aligns the base to 1024 bytes (smem.cuh, hopperSweep).
+constexpr int SMEM = (int) sharedBytes::hopperSweep(STAGES);
+static_assert(SMEM == TABLE + 4 * (C + 2) + 1024, "sweepHopper buffers");
 }  // namespace hopper
 
 // Chunk rows c0 .. c0+63 of q (when `full`), k and v into one ring stage (zeros past the end of
@@ -90,8 +94,9 @@ __device__ __forceinline__ u32 pack2(float x, float y) {
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
 // that no product is issued under a branch: ptxas then sees every product's group retire in order
-// and keeps the asynchronous products in flight together.
-template <typename T, bool EXACT, bool FULL>
+// and keeps the asynchronous products in flight together. DOT (mode 1 with p.w) adds the decay
+// gradient's sum_t t <o_t, w_t> into p.acc, as sweepWide does.
+template <typename T, bool EXACT, bool FULL, bool DOT>
 __device__ void sweepHopperMode(const SweepParams& p) {
     using namespace hopper;
     using W = WgmmaOp<T>;
@@ -114,6 +119,8 @@ __device__ void sweepHopperMode(const SweepParams& p) {
     const T* k = (const T*) p.k + b * p.kB + h * p.kH;
     const T* v = (const T*) p.v + b * p.vB + h * p.vH;
     T* o = (T*) p.o + b * p.vB + h * p.vH;
+    const T* w = DOT ? (const T*) p.w + b * p.vB + h * p.vH : nullptr;
+    double dotAcc = 0.0;
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
@@ -266,15 +273,29 @@ __device__ void sweepHopperMode(const SweepParams& p) {
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
                 const int a = 16 * wq + g + 8 * hr;
-                if (a >= cc || !p.writeOut) continue;
+                if (a >= cc) continue;
                 const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
-                T* orow = o + tr * p.vT + 64 * wg + t2;
+                if (p.writeOut) {
+                    T* orow = o + tr * p.vT + 64 * wg + t2;
 #pragma unroll
-                for (int j = 0; j < 8; j++) *(u32*) (orow + 8 * j) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
+                    for (int j = 0; j < 8; j++) *(u32*) (orow + 8 * j) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
+                }
+                if constexpr (DOT) {
+                    const T* wrow = w + tr * p.vT + 64 * wg + t2;
+                    float dsum = 0.f;
+#pragma unroll
+                    for (int j = 0; j < 8; j++)
+                        dsum = fmaf(ot[4 * j + 2 * hr], toF<T>(wrow[8 * j]), fmaf(ot[4 * j + 2 * hr + 1], toF<T>(wrow[8 * j + 1]), dsum));
+                    dotAcc += (double) tr * (double) dsum;
+                }
             }
             // the next chunk's q S reads the other copy; the barrier at its start publishes this one
             if (t0 + C < t1seg) copyState((i + 1) & 1);
         }
+    }
+    if constexpr (DOT) {
+        __shared__ double red[THREADS / 32];
+        addBlockDot(p, seq, dotAcc, red);
     }
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];
@@ -283,16 +304,27 @@ __device__ void sweepHopperMode(const SweepParams& p) {
 
 template <typename T, bool EXACT>
 __device__ void sweepHopper(const SweepParams& p) {
-    if (p.mode == 1) sweepHopperMode<T, EXACT, true>(p);
-    else sweepHopperMode<T, EXACT, false>(p);
+    if (p.mode != 1) sweepHopperMode<T, EXACT, false, false>(p);
+    else if (p.w) sweepHopperMode<T, EXACT, true, true>(p);
+    else sweepHopperMode<T, EXACT, true, false>(p);
 }
 
-// The forward's entry point (the backward keeps sweepWide). Built only for sm_90a: on other targets
-// the entry exists (so one module lists every kernel) and traps.
+// Exported four times as the other tensor-core sweeps are (LA2_SWEEP_WIDE): the forward's (EXACT,
+// with the non-finite re-sum), the backward's (_bwd) and both on a packed call's sequences
+// (_packed, rebound in place: packed.cuh says why). Built only for sm_90a: on other targets the
+// entry points exist (so one module lists every kernel) and trap; the planner picks them only on
+// compute capability 9.0.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
-#define LA2_HOPPER_BODY(T) sweepHopper<T, true>(p);
+#define LA2_HOPPER_BODY(T, EXACT) sweepHopper<T, EXACT>(p);
 #else
-#define LA2_HOPPER_BODY(T) __trap();
+#define LA2_HOPPER_BODY(T, EXACT) __trap();
 #endif
 #define LA2_SWEEP_HOPPER(name, T) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T) }
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T, true) } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p) { LA2_HOPPER_BODY(T, false) } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_packed(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, true) } \
+    } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd_packed(SweepParams p, const PackedParams pk) { \
+        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false) } \
+    }

@@ -57,7 +57,8 @@ final class CudaBackend implements AttentionBackend {
         transfers = new Transfers(device.stream);
         timer = new EventTimer(device);
         SweepPlanner planner = new SweepPlanner(device,
-                Boolean.parseBoolean(options.properties().getOrDefault("cuda.tensorCores", "true")));
+                Boolean.parseBoolean(options.properties().getOrDefault("cuda.tensorCores", "true")),
+                Boolean.parseBoolean(options.properties().getOrDefault("cuda.hopper", "true")));
         sweeps = new SweepRunner(device, kernels, pool, planner);
         backward = new Backward(this, device, kernels, pool, sweeps);
         serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);

@@ -32,6 +32,8 @@ final class DeviceContext {
     final String name;
     final String description;
     final int smCount;
+    /** Compute capability as major * 10 + minor (90 for an H100 or H200). */
+    final int computeCapability;
     /** Opt-in dynamic shared memory per block, less what the hardware and static buffers take. */
     final int smemPerBlock;
     final int smemPerSm;
@@ -56,6 +58,7 @@ final class DeviceContext {
             throw new La2ArgumentException("device", name + " of compute capability " + major + ".x",
                     "a device of compute capability 8.0 or newer");
         }
+        computeCapability = 10 * major + attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
         smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
         // 1 KiB of each block's shared memory is reserved by the hardware; the kernels' static
         // shared memory (a 256-byte reduction buffer) comes out of the same budget.

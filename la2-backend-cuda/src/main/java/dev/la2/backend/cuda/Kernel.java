@@ -13,6 +13,7 @@ enum Kernel {
     SWEEP_F32, SWEEP_BF16, SWEEP_F16,
     SCAN,
     /** Tensor-core sweeps: the forward's (with the exact non-finite re-sum) and the backward's (_BWD). */
+    SWEEP_HOPPER_BF16_D128, SWEEP_HOPPER_BF16_D128_BWD, SWEEP_HOPPER_F16_D128, SWEEP_HOPPER_F16_D128_BWD,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
@@ -77,6 +78,8 @@ enum Kernel {
 
     /** The families of tensor-core sweeps, as in the symbols. */
     enum TensorCore {
+        /** Warpgroup products, two warpgroups per sequence, Dk = Dv = 128 (sweep_hopper.cuh, compute capability 9.0 only). */
+        HOPPER,
         /** One 16-warp block per sequence, all 128 value columns (sweep_wide.cuh). */
         WIDE,
         /** 64-column value tiles, two blocks per multiprocessor (sweep_mma.cuh, 16-bit storage). */

@@ -22,6 +22,14 @@ final class SharedMemory {
                 + 4 * (66 + 64);
     }
 
+    /**
+     * The Hopper sweep: a ring of {@code stages} chunks of q, k and v (64 x 128, 16-bit), two
+     * 128 x 128 16-bit state copies, the lambda table and 1024 bytes that align the swizzled tiles.
+     */
+    static long hopperSweep(long stages) {
+        return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 4 * 66 + 1024;
+    }
+
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */
     static long fmaSweep(long dk, long et, long chunk) {
         return 4 * (2 * chunk * (dk + 1) + chunk * et + chunk * (chunk + 1) + dk * et);

@@ -14,14 +14,25 @@ final class SweepPlanner {
     static final int SWEEP_THREADS = 256;
     static final int WIDE_THREADS = 512;
     private static final int TC_CHUNK = 64;
+    static final int HOPPER_THREADS = 256;
+    /** The compute capability whose sm_90a code the Hopper sweep is (la2_kernels.fatbin has it for no other). */
+    static final int HOPPER_CC = 90;
+    /** Ring stages of the Hopper sweep (sweep_hopper.cuh, hopper::STAGES). */
+    private static final int HOPPER_STAGES = 3;
 
     private final DeviceContext device;
     /** Property "cuda.tensorCores" = "false" forces the fp32-FMA sweeps (for comparisons). */
     private final boolean tensorCores;
+    /**
+     * Property "cuda.hopper" = "false" keeps 16-bit Dk = Dv = 128 passes on the wide sweep on
+     * compute capability 9.0 (for comparisons).
+     */
+    private final boolean hopper;
 
-    SweepPlanner(DeviceContext device, boolean tensorCores) {
+    SweepPlanner(DeviceContext device, boolean tensorCores, boolean hopper) {
         this.device = device;
         this.tensorCores = tensorCores;
+        this.hopper = hopper;
     }
 
     /** A tensor-core sweep kernel and its launch shape. */
@@ -62,10 +73,16 @@ final class SweepPlanner {
             return null;
         }
         TensorCoreSweep k = switch (dtype) {
-            // Dv = 128: one 16-warp block per sequence, double-buffered (sweep_wide.cuh), where the
-            // device has the shared memory for it (an H100/H200 has, an A100 not)
             case BF16, FP16 -> {
                 String type = Kernel.tensorCoreType(dtype, precision);
+                // Dk = Dv = 128 on compute capability 9.0: warpgroup products (sweep_hopper.cuh),
+                // for every pass; its 214 KB of shared memory leave one block per multiprocessor
+                if (hopper && device.computeCapability == HOPPER_CC && dk == 128 && dv == 128) {
+                    yield new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.HOPPER, type, dk, backward), HOPPER_THREADS, 128,
+                            (int) SharedMemory.hopperSweep(HOPPER_STAGES), 1);
+                }
+                // Dv = 128: one 16-warp block per sequence, double-buffered (sweep_wide.cuh), where
+                // the device has the shared memory for it (an H100/H200 has, an A100 not)
                 int wideSmem = (int) SharedMemory.tensorCoreSweep(2, dk, 128, 8, 8, 2, 2, 2);
                 yield dv == 128 && wideSmem <= device.smemPerBlock
                         ? new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.WIDE, type, dk, backward), WIDE_THREADS, 128,

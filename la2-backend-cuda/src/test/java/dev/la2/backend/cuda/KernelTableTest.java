@@ -23,7 +23,7 @@ class KernelTableTest {
             symbols.add(plain.group(1));
         }
         // the tensor-core sweeps' macros define NAME, NAME_bwd and both again with _packed
-        Matcher twice = Pattern.compile("^LA2_SWEEP_(?:MMA|WIDE)\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        Matcher twice = Pattern.compile("^LA2_SWEEP_(?:MMA|WIDE|HOPPER)\\((\\w+),", Pattern.MULTILINE).matcher(source);
         while (twice.find()) {
             for (String name : new String[] {twice.group(1), twice.group(1) + "_bwd"}) {
                 symbols.add(name);
@@ -50,6 +50,7 @@ class KernelTableTest {
     void selectorsNameExistingKernels() {
         assertThat(Kernel.tensorCore(Kernel.TensorCore.WIDE, "bf16", 128, true).symbol()).isEqualTo("la2_sweep_wide_bf16_d128_bwd");
         assertThat(Kernel.tensorCore(Kernel.TensorCore.TC, "f32x3", 64, false).symbol()).isEqualTo("la2_sweep_tc_f32x3_d64");
+        assertThat(Kernel.tensorCore(Kernel.TensorCore.HOPPER, "f16", 128, false).symbol()).isEqualTo("la2_sweep_hopper_f16_d128");
         assertThat(Kernel.sweep(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_f16");
         assertThat(Kernel.convert(dev.la2.api.DType.BF16, false).symbol()).isEqualTo("la2_narrow_bf16");
     }
