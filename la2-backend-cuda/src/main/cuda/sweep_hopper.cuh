@@ -158,7 +158,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
     constexpr bool tma = (V & TMA) != 0;
     const u32 bars = smemAddr(sm + TABLE + 512);  // TMA: one 8-byte barrier per ring stage
-    // the next-but-one chunk's loads into ring stage `st`
+    // the loads of the chunk at token c0 into ring stage `st`
     auto issue = [&](i64 c0, int st) {
         if constexpr (tma) {
             if (tid == 0) hopperTmaChunk(maps, full, c0, (int) h, (int) b, ring + st * STAGE, bars + 8 * st);
@@ -167,6 +167,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         }
     };
     if constexpr (tma) {
+        if (p.rev) __trap();  // boxes are read in increasing token order
         if (tid == 0) {
             for (int x = 0; x < STAGES; x++) mbarInit(bars + 8 * x, 1);
         }
