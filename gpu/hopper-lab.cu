@@ -11,13 +11,15 @@
 //   forward  the forward's cases (large shapes, a partial chunk, NaN propagation), then times
 //            the wide sweep, the Hopper sweep and the lab's variants (hopper_variants.cuh)
 //   backward times dq, dv and dk on the wide and the Hopper backward entry points
+//   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab [passes] [forward] [backward]
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
 #include "hopper_variants.cuh"
+#include "lab-check.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -26,15 +28,6 @@
 #include <cstring>
 #include <type_traits>
 #include <vector>
-
-#define CK(x)                                                                                   \
-    do {                                                                                        \
-        cudaError_t e_ = (x);                                                                   \
-        if (e_ != cudaSuccess) {                                                                \
-            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            std::exit(1);                                                                       \
-        }                                                                                       \
-    } while (0)
 
 // [0] sum (x-y)^2, [1] sum y^2, [2] max |x-y| (finite pairs), [3] max |y|, [4] finiteness mismatches
 template <typename T>
@@ -99,6 +92,7 @@ struct Shape {
 static int gSms;
 constexpr int D = 128;
 constexpr long long DD = (long long) D * D;
+constexpr int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
 
 // Inputs and the two runs' outputs of one shape and storage type.
 struct Bufs {
@@ -107,6 +101,7 @@ struct Bufs {
     void *q, *k, *v, *w, *o[2];
     float *decay, *s0, *sf[2], *scratch[2];
     double* dot[2];
+    HopperMaps maps;  // of q, k, v for the TMA variants
 };
 
 template <typename T>
@@ -139,6 +134,7 @@ static Bufs allocate(Shape s, bool nan) {
     std::vector<float> hd(s.H);
     for (int h = 0; h < s.H; h++) hd[h] = (float) std::pow(2.0, -8.0 * (h + 1) / s.H);  // SPEC.md section 4 slopes
     CK(cudaMemcpy(b.decay, hd.data(), s.H * 4, cudaMemcpyHostToDevice));
+    b.maps = hopperMaps(b.q, b.k, b.v, s.B, s.H, s.N, std::is_same<T, __half>::value);
     la2_random_f32<<<1024, 256>>>(RandomParams{b.s0, b.BH * DD, 77, 0.1});
     if (nan) {
         // a quiet NaN in v of sequence 1, token 300, column 5
@@ -179,7 +175,8 @@ static void run(const Kern& f, const Bufs& b, const Pass& ps, int x) {
     for (int mode = 0; mode <= 1; mode++) {
         if (mode == 0 && b.nseg == 1) continue;
         SweepParams p = params(b, ps, x, mode);
-        void* args[] = {&p};
+        HopperMaps m = b.maps;
+        void* args[] = {&p, &m};
         if (mode == 1 && b.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, 0));
         CK(cudaLaunchKernel(f.fn, dim3(b.BH, mode == 0 ? b.nseg - 1 : b.nseg), dim3(f.threads), args, (size_t) f.smem, 0));
     }
@@ -249,9 +246,8 @@ static std::vector<Pass> passes() {
 
 template <typename T>
 static void passChecks(const char* type, const void* wideF, const void* wideB, const void* hopF, const void* hopB) {
-    const int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
-    const Kern wf{"wide", wideF, 512, wideSmem}, wb{"wide bwd", wideB, 512, wideSmem};
-    const Kern hf{"hopper", hopF, 256, hopper::SMEM}, hb{"hopper bwd", hopB, 256, hopper::SMEM};
+    const Kern wf{"wide", wideF, 512, wideSmem, false}, wb{"wide bwd", wideB, 512, wideSmem, false};
+    const Kern hf{"hopper", hopF, 256, hopper::SMEM, false}, hb{"hopper bwd", hopB, 256, hopper::SMEM, false};
     for (const Shape& s : {Shape{2, 4, 4096 + 37}, Shape{2, 66, 700}}) {
         Bufs b = allocate<T>(s, false);
         for (const Pass& ps : passes()) {
@@ -263,11 +259,12 @@ static void passChecks(const char* type, const void* wideF, const void* wideB, c
     }
 }
 
-static void forwardSection() {
-    const int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
-    const Kern wide{"wide (mma.sync)", (const void*) la2_sweep_wide_bf16_d128, 512, wideSmem};
-    const Kern hop{"hopper (wgmma)", (const void*) la2_sweep_hopper_bf16_d128, 256, hopper::SMEM};
-    std::vector<Kern> variants = hopperVariants();
+static void forwardSection(const std::vector<bool>& selected) {
+    const Kern wide{"wide (mma.sync)", (const void*) la2_sweep_wide_bf16_d128, 512, wideSmem, false};
+    const Kern hop{"hopper (wgmma)", (const void*) la2_sweep_hopper_bf16_d128, 256, hopper::SMEM, false};
+    std::vector<Kern> variants;
+    for (size_t x = 0; x < hopperVariants().size(); x++)
+        if (selected[x]) variants.push_back(hopperVariants()[x]);
     const Pass fwd = passes()[0];
     const std::vector<std::pair<Shape, bool>> cases = {
         {{4, 32, 32768}, false}, {{1, 16, 131072}, false}, {{4, 32, 2048}, false},
@@ -301,9 +298,8 @@ static void forwardSection() {
 }
 
 static void backwardSection() {
-    const int wideSmem = (int) sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2);
-    const Kern wb{"wide bwd", (const void*) la2_sweep_wide_bf16_d128_bwd, 512, wideSmem};
-    const Kern hb{"hopper bwd", (const void*) la2_sweep_hopper_bf16_d128_bwd, 256, hopper::SMEM};
+    const Kern wb{"wide bwd", (const void*) la2_sweep_wide_bf16_d128_bwd, 512, wideSmem, false};
+    const Kern hb{"hopper bwd", (const void*) la2_sweep_hopper_bf16_d128_bwd, 256, hopper::SMEM, false};
     const std::vector<Pass> all = passes();
     const std::vector<Pass> bwd = {all[2], all[3], all[5]};  // dq, dv, dk
     for (const Shape& s : {Shape{4, 32, 32768}, Shape{1, 16, 131072}}) {
@@ -319,15 +315,31 @@ int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
     CK(cudaDeviceGetAttribute(&gSms, cudaDevAttrMultiProcessorCount, 0));
     CK(cudaMalloc(&gAcc, 5 * sizeof(double)));
-    const void* big[] = {(const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
-                         (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
-                         (const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd,
-                         (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd};
-    for (const void* f : big) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    const void* wides[] = {(const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
+                           (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd};
+    const void* hoppers[] = {(const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd,
+                             (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd};
+    for (const void* f : wides) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideSmem));
+    for (const void* f : hoppers) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, hopper::SMEM));
     for (const Kern& v : hopperVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
     std::printf("hopper-lab: %d SMs, shared memory hopper %d B\n", gSms, hopper::SMEM);
+    // sections named on the command line (none: all), variants named vN (none: all)
+    bool anySection = false, anyVariant = false;
+    std::vector<bool> selected(hopperVariants().size(), false);
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == 'v' && argv[i][1] >= '0' && argv[i][1] <= '9') {
+            const size_t x = (size_t) std::atoi(argv[i] + 1);
+            if (x < selected.size()) selected[x] = true;
+            anyVariant = true;
+        } else {
+            anySection = true;
+        }
+    }
+    if (!anyVariant) selected.assign(selected.size(), true);
+    for (size_t x = 0; x < selected.size(); x++)
+        std::printf("variant v%zu: %s%s\n", x, hopperVariants()[x].name, selected[x] ? "" : " (not selected)");
     auto want = [&](const char* s) {
-        if (argc < 2) return true;
+        if (!anySection) return true;
         for (int i = 1; i < argc; i++) if (!std::strcmp(argv[i], s)) return true;
         return false;
     };
@@ -337,7 +349,7 @@ int main(int argc, char** argv) {
         passChecks<__half>("f16", (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
                            (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd);
     }
-    if (want("forward")) forwardSection();
+    if (want("forward")) forwardSection(selected);
     if (want("backward")) backwardSection();
     std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
     return gAllPass ? 0 : 1;

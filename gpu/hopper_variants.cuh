@@ -1,16 +1,74 @@
-// Variants of the Hopper sweep that gpu/hopper-lab.cu checks against the wide sweep and times
-// beside the backend's la2_sweep_hopper_bf16_d128 (forward, bf16, Dk = Dv = 128).
+// Variants of the Hopper sweep (sweep_hopper.cuh, the flags of sweepHopperMode's V) that
+// gpu/hopper-lab.cu checks against the wide sweep and times beside the backend's
+// la2_sweep_hopper_bf16_d128 (the forward, bf16, Dk = Dv = 128). Each takes the tensor maps of q, k
+// and v after its SweepParams (only the TMA variants read them).
 #pragma once
 
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
 
-// A sweep entry point and its launch shape.
+template <int V>
+__global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const __grid_constant__ HopperMaps maps) {
+    if (p.mode != 1) sweepHopperMode<__nv_bfloat16, true, false, false, V>(p, &maps);
+    else sweepHopperMode<__nv_bfloat16, true, true, false, V>(p, &maps);
+}
+
+// A sweep entry point and its launch shape; `maps`: it takes HopperMaps after its SweepParams.
 struct LabKernel {
     const char* name;
     const void* fn;
     int threads, smem;
+    bool maps;
 };
 
-static std::vector<LabKernel> hopperVariants() { return {}; }
+static std::vector<LabKernel> hopperVariants() {
+    using namespace hopper;
+    return {
+        {"hopper V=0 (lab build)", (const void*) labHopper<0>, 256, SMEM_VARIANTS, true},
+        {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM_VARIANTS, true},
+        {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM_VARIANTS, true},
+        {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM_VARIANTS, true},
+    };
+}
+
+// The tensor maps of 16-bit q, k, v [B][H][N][128] (token stride 128 elements) for the TMA variants.
+// cuTensorMapEncodeTiled comes through the runtime (cudaGetDriverEntryPointByVersion), so the lab
+// links no libcuda.
+static HopperMaps hopperMaps(const void* q, const void* k, const void* v, long long B, long long H, long long N, bool f16) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult st;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**) &encode, 12000, cudaEnableDefault, &st) != cudaSuccess
+            || st != cudaDriverEntryPointSuccess || !encode) {
+            std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled not available\n");
+            std::exit(1);
+        }
+    }
+    HopperMaps m{};
+    const cuuint64_t dims[4] = {128, (cuuint64_t) N, (cuuint64_t) H, (cuuint64_t) B};
+    const cuuint64_t strides[3] = {128 * 2, (cuuint64_t) N * 128 * 2, (cuuint64_t) H * N * 128 * 2};  // bytes, dimensions 1..3
+    const cuuint32_t box[4] = {64, 64, 1, 1}, unit[4] = {1, 1, 1, 1};
+    const void* src[3] = {q, k, v};
+    unsigned long long* dst[3] = {m.q, m.k, m.v};
+    for (int x = 0; x < 3; x++) {
+        CUtensorMap map;
+        CUresult r = encode(&map, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4,
+                            const_cast<void*>(src[x]), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS) {
+            std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled failed (%d)\n", (int) r);
+            std::exit(1);
+        }
+        static_assert(sizeof(CUtensorMap) == sizeof m.q, "tensor map size");
+        std::memcpy(dst[x], &map, sizeof map);
+    }
+    return m;
+}

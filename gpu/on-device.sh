@@ -11,8 +11,9 @@
 #          host cores with its state-copy floor, B = 1, 16, 128 (run only when named)
 #   lab:   .gpu/kernel-lab (the sweep kernels alone, checked against the fp32-FMA sweep) at N=2048
 #          and 32768 (run only when named)
-#   hopper-lab: .gpu/hopper-lab (the sm_90a wgmma forward against the wide sweep: agreement and
-#          times; run only when named)
+#   hopper-lab: .gpu/hopper-lab (the sm_90a Hopper sweep against the wide sweep: every pass the
+#          planner routes to it, the forward's variants, agreement and times; run only when named;
+#          LA2_HOPPER_LAB_ARGS selects sections and variants, see gpu/hopper-lab.cu)
 #   parallel: la2-parallel's NcclGpuTest, one rank through NCCL on cuda against a plain call, and
 #          InProcessGpuTest, P = 2, 3 and 5 ranks on threads sharing the GPU, with
 #          NVLink multicast off (run only when named; libnccl.so.2 from LA2_NCCL_LIBRARY, else the
@@ -119,7 +120,8 @@ if [[ $what == hopper-lab ]]; then
   if command -v cuobjdump >/dev/null; then
     echo "HGMMA instructions in .gpu/hopper-lab: $(cuobjdump -sass .gpu/hopper-lab | grep -c HGMMA)"
   fi
-  timeout 300 .gpu/hopper-lab 2>&1 | tee "$logs/hopper-lab.log"
+  # shellcheck disable=SC2086 # the arguments are words
+  timeout 300 .gpu/hopper-lab ${LA2_HOPPER_LAB_ARGS:-} 2>&1 | tee "$logs/hopper-lab.log"
   [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 fi
 if [[ $what == parallel ]]; then

@@ -39,7 +39,38 @@ constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;
 // that aligns the base to 1024 bytes (smem.cuh, hopperSweep).
 constexpr int SMEM = (int) sharedBytes::hopperSweep(STAGES);
 static_assert(SMEM == TABLE + 4 * (C + 2) + 1024, "sweepHopper buffers");
+// Variants (bit flags of sweepHopperMode's V; gpu/hopper-lab.cu times them against V = 0):
+// - STAGED_OUT: each warp's 16 x 64 output block goes through shared memory and out as 16-byte
+//   stores, whole 128-byte row halves per 8 lanes, instead of 4-byte stores from the accumulator;
+// - TMA: thread 0 loads each chunk with the tensor memory accelerator (q, k, v tensor maps,
+//   HopperMaps) onto a transaction barrier per ring stage, instead of every thread's cp.async;
+//   forward time only (rev = 0: a box is read in increasing token order).
+constexpr int STAGED_OUT = 1, TMA = 2;
+constexpr u32 OUTBUF = 8 * 16 * 128;    // per warp 16 rows x 64 columns
+// With variants: the barriers at TABLE + 512, the output staging at TABLE + 1024.
+constexpr int SMEM_VARIANTS = (int) (TABLE + 1024 + OUTBUF + 1024);
 }  // namespace hopper
+
+// The TMA variant's tensor maps of q, k and v (CUtensorMap, 128 opaque bytes each): rank 4,
+// dimensions (column, token, head, batch), boxes of 64 columns x 64 tokens, 128-byte swizzle.
+struct alignas(64) HopperMaps {
+    unsigned long long q[16], k[16], v[16];
+};
+
+// TMA: chunk rows c0 .. c0+63 of q (when `full`), k and v as 64-column halves into one ring stage;
+// rows past the sequence's end are zero-filled by the unit (a chunk is partial only there).
+__device__ __forceinline__ void hopperTmaChunk(const HopperMaps* m, bool full, i64 c0, int h, int b, unsigned char* stage, u32 bar) {
+    using namespace hopper;
+    const u32 s = smemAddr(stage);
+    mbarExpectTx(bar, (full ? 3 : 2) * TILE);
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        const u32 off = half * C * 128;
+        if (full) tmaLoad4(s + off, m->q, 64 * half, (int) c0, h, b, bar);
+        tmaLoad4(s + TILE + off, m->k, 64 * half, (int) c0, h, b, bar);
+        tmaLoad4(s + 2 * TILE + off, m->v, 64 * half, (int) c0, h, b, bar);
+    }
+}
 
 // Chunk rows c0 .. c0+63 of q (when `full`), k and v into one ring stage (zeros past the end of
 // the segment), 16 threads per 256-byte row: coalesced reads, swizzled writes.
@@ -95,9 +126,10 @@ __device__ __forceinline__ u32 pack2(float x, float y) {
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
 // that no product is issued under a branch: ptxas then sees every product's group retire in order
 // and keeps the asynchronous products in flight together. DOT (mode 1 with p.w) adds the decay
-// gradient's sum_t t <o_t, w_t> into p.acc, as sweepWide does.
-template <typename T, bool EXACT, bool FULL, bool DOT>
-__device__ void sweepHopperMode(const SweepParams& p) {
+// gradient's sum_t t <o_t, w_t> into p.acc, as sweepWide does. V: the variant flags above (0 in
+// the backend); `maps` only with TMA.
+template <typename T, bool EXACT, bool FULL, bool DOT, int V = 0>
+__device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = nullptr) {
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
@@ -124,10 +156,28 @@ __device__ void sweepHopperMode(const SweepParams& p) {
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    constexpr bool tma = (V & TMA) != 0;
+    const u32 bars = smemAddr(sm + TABLE + 512);  // TMA: one 8-byte barrier per ring stage
+    // the loads of the chunk at token c0 into ring stage `st`
+    auto issue = [&](i64 c0, int st) {
+        if constexpr (tma) {
+            if (tid == 0) hopperTmaChunk(maps, full, c0, (int) h, (int) b, ring + st * STAGE, bars + 8 * st);
+        } else {
+            hopperIssueChunk<T>(p, q, k, v, full, c0, t1seg, ring + st * STAGE);
+        }
+    };
+    if constexpr (tma) {
+        if (p.rev) __trap();  // boxes are read in increasing token order
+        if (tid == 0) {
+            for (int x = 0; x < STAGES; x++) mbarInit(bars + 8 * x, 1);
+        }
+        fenceProxyAsync();
+        __syncthreads();
+    }
 
-    hopperIssueChunk<T>(p, q, k, v, full, t0seg, t1seg, ring);
-    if (t0seg + C < t1seg) hopperIssueChunk<T>(p, q, k, v, full, t0seg + C, t1seg, ring + STAGE);
-    else cpAsyncCommit();
+    issue(t0seg, 0);
+    if (t0seg + C < t1seg) issue(t0seg + C, 1);
+    else if (!tma) cpAsyncCommit();
 
     // The state: rows 64 wg + 16 wq + g (+ 8) of warp wq, in the accumulator layout of two
     // m64n64 halves (columns 0-63, 64-127), which is StateBand<..., 16>'s layout with r0 = 64 wg + 16 wq.
@@ -162,11 +212,12 @@ __device__ void sweepHopperMode(const SweepParams& p) {
         // this chunk's copies (this thread's) have landed; the barrier makes everybody's visible, and
         // says everybody is done with the stage the next copies overwrite and with the state buffer
         // this chunk writes
-        asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
+        if constexpr (tma) mbarWait(bars + 8 * (i % STAGES), (i / STAGES) & 1);
+        else asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
         fenceProxyAsync();
         __syncthreads();
-        if (t0 + 2 * C < t1seg) hopperIssueChunk<T>(p, q, k, v, full, t0 + 2 * C, t1seg, ring + ((i + 2) % STAGES) * STAGE);
-        else cpAsyncCommit();
+        if (t0 + 2 * C < t1seg) issue(t0 + 2 * C, (i + 2) % STAGES);
+        else if (!tma) cpAsyncCommit();
 
         // the state's decay over the chunk, before any product is in flight
         const float carry = pw[cc - 1 + ofsi];
@@ -270,12 +321,33 @@ __device__ void sweepHopperMode(const SweepParams& p) {
                     }
                 }
             }
+            if ((V & STAGED_OUT) && p.writeOut) {
+                // rows g, g + 8 of the warp's block, 16-byte piece j of a row at piece j ^ (row % 8):
+                // the writes and the row reads below are free of bank conflicts
+                unsigned char* ob = sm + TABLE + 1024 + warp * (16 * 128);
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+                    for (int j = 0; j < 8; j++)
+                        *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
+                __syncwarp();
+#pragma unroll
+                for (int it = 0; it < 4; it++) {
+                    const int r = 4 * it + (lane >> 3), pc = lane & 7, a = 16 * wq + r;
+                    const uint4 x = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
+                    if (a < cc) {
+                        const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                        *(uint4*) (o + tr * p.vT + 64 * wg + 8 * pc) = x;
+                    }
+                }
+                __syncwarp();
+            }
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
                 const int a = 16 * wq + g + 8 * hr;
                 if (a >= cc) continue;
                 const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
-                if (p.writeOut) {
+                if (!(V & STAGED_OUT) && p.writeOut) {
                     T* orow = o + tr * p.vT + 64 * wg + t2;
 #pragma unroll
                     for (int j = 0; j < 8; j++) *(u32*) (orow + 8 * j) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);

@@ -63,6 +63,31 @@ __device__ __forceinline__ void pinRegisters(u32 (&a)[M][N]) {
         for (int j = 0; j < N; j++) asm volatile("" : "+r"(a[i][j]) :: "memory");
 }
 
+// Transaction barriers (mbarrier) and tensor-memory-accelerator loads: a chunk arrives in shared
+// memory, in the swizzled layout above (the tensor map says CU_TENSOR_MAP_SWIZZLE_128B), and
+// completes a barrier's transaction count instead of a block-wide wait.
+__device__ __forceinline__ void mbarInit(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+// One arrival that also expects `bytes` more of transactions in the current phase.
+__device__ __forceinline__ void mbarExpectTx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
+}
+// Until the phase of parity `phase` has completed.
+__device__ __forceinline__ void mbarWait(u32 bar, u32 phase) {
+    u32 done;
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done) : "r"(bar), "r"(phase) : "memory");
+    } while (!done);
+}
+// The box at coordinates (c0, c1, c2, c3) of the tensor map at `map` (a kernel parameter) into
+// shared memory at `dst`, completing `bytes` of barrier `bar`'s transactions.
+__device__ __forceinline__ void tmaLoad4(u32 dst, const void* map, int c0, int c1, int c2, int c3, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+                 :: "r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar) : "memory");
+}
+
 template <typename T> struct WgmmaOp;
 
 template <> struct WgmmaOp<__nv_bfloat16> {
