@@ -32,10 +32,10 @@ struct LabKernel {
 static std::vector<LabKernel> hopperVariants() {
     using namespace hopper;
     return {
-        {"hopper V=0 (lab build)", (const void*) labHopper<0>, 256, SMEM_VARIANTS, true},
-        {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM_VARIANTS, true},
-        {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM_VARIANTS, true},
-        {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM_VARIANTS, true},
+        {"hopper V=0 (lab build)", (const void*) labHopper<0>, 256, SMEM, true},
+        {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM, true},
+        {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM, true},
+        {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM, true},
     };
 }
 
