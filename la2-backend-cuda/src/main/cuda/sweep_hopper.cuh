@@ -375,8 +375,8 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     band.store(p, seq, seg, full, s);
 }
 
-template <typename T, bool EXACT, int V = hopper::STAGED_OUT>
-__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps = nullptr) {
+template <typename T, bool EXACT, int V>
+__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
     if (p.mode != 1) sweepHopperMode<T, EXACT, false, false, V>(p, maps);
     else if (p.w) sweepHopperMode<T, EXACT, true, true, V>(p, maps);
     else sweepHopperMode<T, EXACT, true, false, V>(p, maps);
@@ -388,16 +388,28 @@ __device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps = nullp
 // entry points exist (so one module lists every kernel) and trap; the planner picks them only on
 // compute capability 9.0.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
-#define LA2_HOPPER_BODY(T, EXACT) sweepHopper<T, EXACT>(p);
+#define LA2_HOPPER_BODY(T, EXACT, V, MAPS) sweepHopper<T, EXACT, V>(p, MAPS);
 #else
-#define LA2_HOPPER_BODY(T, EXACT) __trap();
+#define LA2_HOPPER_BODY(T, EXACT, V, MAPS) __trap();
 #endif
 #define LA2_SWEEP_HOPPER(name, T) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T, true) } \
-    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p) { LA2_HOPPER_BODY(T, false) } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T, true, hopper::STAGED_OUT, nullptr) } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p) { \
+        LA2_HOPPER_BODY(T, false, hopper::STAGED_OUT, nullptr) \
+    } \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_packed(SweepParams p, const PackedParams pk) { \
-        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, true) } \
+        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, true, hopper::STAGED_OUT, nullptr) } \
     } \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd_packed(SweepParams p, const PackedParams pk) { \
-        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false) } \
+        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false, hopper::STAGED_OUT, nullptr) } \
+    }
+// The same on chunks loaded by the tensor memory accelerator (TMA | STAGED_OUT), forward's and
+// backward's: dense passes in forward time (rev = 0; it traps otherwise) whose q, k and v the
+// tensor maps after the SweepParams describe (TensorMaps.java encodes them on the host).
+#define LA2_SWEEP_HOPPER_TMA(name, T) \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+        LA2_HOPPER_BODY(T, true, hopper::TMA | hopper::STAGED_OUT, &maps) \
+    } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT, &maps) \
     }
