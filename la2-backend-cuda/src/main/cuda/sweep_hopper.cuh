@@ -14,8 +14,9 @@
 //   S <- lambda^(cc-1+o) S + (diag(wk) K)^T V, A = K^T read by ldmatrix.trans and weighted in
 //   registers (as StateBand does), B = v; the 16-bit copy the next chunk's Q S reads goes to the
 //   other of two state buffers.
-// Chunks stream in by cp.async into a three-stage ring (two chunks ahead), written in the swizzled
-// layout the descriptors describe; one block barrier per chunk orders the ring and the state copies.
+// Chunks stream in by cp.async (or, on the TMA entry points, by the tensor memory accelerator) into
+// a three-stage ring (two chunks ahead), written in the swizzled layout the descriptors describe;
+// one block barrier per chunk orders the ring and the state copies.
 // Rounding matches sweepWide: fp32 products of 16-bit operands, the masked scores and the state
 // copy rounded to 16 bits, k rows weighted in fp32 and rounded once.
 #pragma once
@@ -48,7 +49,8 @@ static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM =
 // - TMA: thread 0 loads each chunk with the tensor memory accelerator (q, k, v tensor maps,
 //   HopperMaps) onto a transaction barrier per ring stage, instead of every thread's cp.async;
 //   forward time only (rev = 0: a box is read in increasing token order).
-// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER); gpu/hopper-lab.cu times the others.
+// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER) and TMA | STAGED_OUT
+// (LA2_SWEEP_HOPPER_TMA); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2;
 }  // namespace hopper
 
