@@ -7,9 +7,11 @@
 // Sections (arguments select them; none runs all):
 //   passes   every pass SweepPlanner routes to the Hopper sweep (PassArgs: forward, advance, dq,
 //            dv with and without the decay gradient's dot product, dk), bf16 and f16, the
-//            forward and backward entry points, several segments and one
+//            forward and backward entry points, several segments and one; the passes in forward
+//            time also on the TMA entry points (la2_sweep_hopper_tma_*)
 //   forward  the forward's cases (large shapes, a partial chunk, NaN propagation), then times
-//            the wide sweep, the Hopper sweep and the lab's variants (hopper_variants.cuh)
+//            the wide sweep, the Hopper sweep, its TMA entry point and the lab's variants
+//            (hopper_variants.cuh)
 //   backward times dq, dv and dk on the wide and the Hopper backward entry points
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
@@ -244,16 +246,28 @@ static std::vector<Pass> passes() {
     };
 }
 
+// The entry points of one storage type: the wide sweep's, the Hopper sweep's and its TMA ones.
+struct Entries {
+    const void *wideF, *wideB, *hopF, *hopB, *tmaF, *tmaB;
+};
+
+// Every pass on the Hopper entry points against the wide ones; passes in forward time (as the
+// backend routes them, SweepRunner.run) also on the TMA entry points.
 template <typename T>
-static void passChecks(const char* type, const void* wideF, const void* wideB, const void* hopF, const void* hopB) {
-    const Kern wf{"wide", wideF, 512, wideSmem, false}, wb{"wide bwd", wideB, 512, wideSmem, false};
-    const Kern hf{"hopper", hopF, 256, hopper::SMEM, false}, hb{"hopper bwd", hopB, 256, hopper::SMEM, false};
+static void passChecks(const char* type, const Entries& e) {
+    const Kern wf{"wide", e.wideF, 512, wideSmem, false}, wb{"wide bwd", e.wideB, 512, wideSmem, false};
+    const Kern hf{"hopper", e.hopF, 256, hopper::SMEM, false}, hb{"hopper bwd", e.hopB, 256, hopper::SMEM, false};
+    const Kern tf{"hopper TMA", e.tmaF, 256, hopper::SMEM, true}, tb{"hopper TMA bwd", e.tmaB, 256, hopper::SMEM, true};
     for (const Shape& s : {Shape{2, 4, 4096 + 37}, Shape{2, 66, 700}}) {
         Bufs b = allocate<T>(s, false);
         for (const Pass& ps : passes()) {
             std::printf("\n== pass %s %s: B=%lld H=%lld N=%lld, %lld segment(s) of %lld tokens (rev %d, transposed states %d, writeOut %d, w %d)\n",
                         ps.name, type, s.B, s.H, s.N, b.nseg, b.segLen, ps.rev, ps.transposed, ps.writeOut, ps.dot);
             check<T>(ps.bwd ? wb : wf, ps.bwd ? hb : hf, b, ps);
+            if (!ps.rev) {
+                std::printf(" %s vs wide:\n", ps.bwd ? tb.name : tf.name);
+                check<T>(ps.bwd ? wb : wf, ps.bwd ? tb : tf, b, ps);
+            }
         }
         release(b);
     }
@@ -262,6 +276,7 @@ static void passChecks(const char* type, const void* wideF, const void* wideB, c
 static void forwardSection(const std::vector<bool>& selected) {
     const Kern wide{"wide (mma.sync)", (const void*) la2_sweep_wide_bf16_d128, 512, wideSmem, false};
     const Kern hop{"hopper (wgmma)", (const void*) la2_sweep_hopper_bf16_d128, 256, hopper::SMEM, false};
+    const Kern tma{"hopper TMA entry point", (const void*) la2_sweep_hopper_tma_bf16_d128, 256, hopper::SMEM, true};
     std::vector<Kern> variants;
     for (size_t x = 0; x < hopperVariants().size(); x++)
         if (selected[x]) variants.push_back(hopperVariants()[x]);
@@ -277,7 +292,7 @@ static void forwardSection(const std::vector<bool>& selected) {
         Bufs b = allocate<__nv_bfloat16>(s, cases[ci].second);
         std::printf("\n== forward B=%lld H=%lld N=%lld D=E=128 bf16: %lld segment(s) of %lld tokens%s\n", s.B, s.H, s.N, b.nseg, b.segLen,
                     cases[ci].second ? ", NaN in v" : "");
-        std::vector<const Kern*> ks = {&hop};
+        std::vector<const Kern*> ks = {&hop, &tma};
         for (const Kern& v : variants) ks.push_back(&v);
         for (const Kern* k : ks) {
             std::printf(" %s vs wide:\n", k->name);
@@ -315,10 +330,14 @@ int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
     CK(cudaDeviceGetAttribute(&gSms, cudaDevAttrMultiProcessorCount, 0));
     CK(cudaMalloc(&gAcc, 5 * sizeof(double)));
-    const void* wides[] = {(const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
-                           (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd};
-    const void* hoppers[] = {(const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd,
-                             (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd};
+    const Entries bf16{(const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
+                       (const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd,
+                       (const void*) la2_sweep_hopper_tma_bf16_d128, (const void*) la2_sweep_hopper_tma_bf16_d128_bwd};
+    const Entries f16{(const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
+                      (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd,
+                      (const void*) la2_sweep_hopper_tma_f16_d128, (const void*) la2_sweep_hopper_tma_f16_d128_bwd};
+    const void* wides[] = {bf16.wideF, bf16.wideB, f16.wideF, f16.wideB};
+    const void* hoppers[] = {bf16.hopF, bf16.hopB, bf16.tmaF, bf16.tmaB, f16.hopF, f16.hopB, f16.tmaF, f16.tmaB};
     for (const void* f : wides) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideSmem));
     for (const void* f : hoppers) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, hopper::SMEM));
     for (const Kern& v : hopperVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
@@ -344,10 +363,8 @@ int main(int argc, char** argv) {
         return false;
     };
     if (want("passes")) {
-        passChecks<__nv_bfloat16>("bf16", (const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
-                                  (const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd);
-        passChecks<__half>("f16", (const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
-                           (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd);
+        passChecks<__nv_bfloat16>("bf16", bf16);
+        passChecks<__half>("f16", f16);
     }
     if (want("forward")) forwardSection(selected);
     if (want("backward")) backwardSection();

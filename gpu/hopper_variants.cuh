@@ -17,8 +17,7 @@
 
 template <int V>
 __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const __grid_constant__ HopperMaps maps) {
-    if (p.mode != 1) sweepHopperMode<__nv_bfloat16, true, false, false, V>(p, &maps);
-    else sweepHopperMode<__nv_bfloat16, true, true, false, V>(p, &maps);
+    sweepHopper<__nv_bfloat16, true, V>(p, &maps);
 }
 
 // A sweep entry point and its launch shape; `maps`: it takes HopperMaps after its SweepParams.
@@ -32,10 +31,10 @@ struct LabKernel {
 static std::vector<LabKernel> hopperVariants() {
     using namespace hopper;
     return {
-        {"hopper V=0 (lab build)", (const void*) labHopper<0>, 256, SMEM_VARIANTS, true},
-        {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM_VARIANTS, true},
-        {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM_VARIANTS, true},
-        {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM_VARIANTS, true},
+        {"hopper V=0 (lab build)", (const void*) labHopper<0>, 256, SMEM, true},
+        {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM, true},
+        {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM, true},
+        {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM, true},
     };
 }
 

@@ -45,6 +45,8 @@ LA2_SWEEP_WIDE(la2_sweep_wide_tf32_d128, float, 128)
 
 LA2_SWEEP_HOPPER(la2_sweep_hopper_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER(la2_sweep_hopper_f16_d128, __half)
+LA2_SWEEP_HOPPER_TMA(la2_sweep_hopper_tma_bf16_d128, __nv_bfloat16)
+LA2_SWEEP_HOPPER_TMA(la2_sweep_hopper_tma_f16_d128, __half)
 
 // ---- decay gradient --------------------------------------------------------------------------
 

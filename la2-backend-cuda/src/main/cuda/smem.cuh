@@ -30,10 +30,11 @@ __host__ __device__ constexpr long long decaySweep(long long dk, long long et, l
 }
 
 // The Hopper sweep (sweep_hopper.cuh): a ring of `stages` chunks of q, k and v (64 x 128 16-bit
-// each), two 128 x 128 16-bit state copies, the lambda^m table (66 floats) and 1024 bytes of
-// slack that align the swizzled tiles.
+// each), two 128 x 128 16-bit state copies, 512 bytes for the lambda^m table (66 floats) and the
+// ring's transaction barriers, the output staging (8 warps x 16 rows x 128 bytes) and 1024 bytes
+// of slack that align the swizzled tiles.
 __host__ __device__ constexpr long long hopperSweep(long long stages) {
-    return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 4 * 66 + 1024;
+    return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
 }
 
 // A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
@@ -52,8 +53,8 @@ static_assert(sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2) == 183816
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1) == 224776);  // wide, TF32
 static_assert(sharedBytes::tensorCoreSweep(2, 128, 64, 8, 8, 1, 1, 1) == 72200);    // sweepMma, 16-bit
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808);   // sweepMma, fp32
-static_assert(sharedBytes::hopperSweep(3) == 214280);
-static_assert(sharedBytes::hopperSweep(2) == 165128);
+static_assert(sharedBytes::hopperSweep(3) == 230912);
+static_assert(sharedBytes::hopperSweep(2) == 181760);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);

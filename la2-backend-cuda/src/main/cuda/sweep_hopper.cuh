@@ -9,13 +9,14 @@
 //   the whole tile, which costs less than trading halves through shared memory;
 // - the output columns 64w .. 64w + 63: lambda^(a+o) beta Q S (B = the 16-bit state copy,
 //   N-major) into the accumulator, its rows scaled, then (masked scores) V added on top
-//   (B = v, N-major), stored straight from registers;
+//   (B = v, N-major), stored through a per-warp staging buffer as 16-byte row pieces (STAGED_OUT);
 // - state rows 64w .. 64w + 63, all 128 columns, fp32 in registers:
 //   S <- lambda^(cc-1+o) S + (diag(wk) K)^T V, A = K^T read by ldmatrix.trans and weighted in
 //   registers (as StateBand does), B = v; the 16-bit copy the next chunk's Q S reads goes to the
 //   other of two state buffers.
-// Chunks stream in by cp.async into a three-stage ring (two chunks ahead), written in the swizzled
-// layout the descriptors describe; one block barrier per chunk orders the ring and the state copies.
+// Chunks stream in by cp.async (or, on the TMA entry points, by the tensor memory accelerator) into
+// a three-stage ring (two chunks ahead), written in the swizzled layout the descriptors describe;
+// one block barrier per chunk orders the ring and the state copies.
 // Rounding matches sweepWide: fp32 products of 16-bit operands, the masked scores and the state
 // copy rounded to 16 bits, k rows weighted in fp32 and rounded once.
 #pragma once
@@ -34,21 +35,23 @@ constexpr int C = 64, D = 128, THREADS = 256, STAGES = 3;
 constexpr u32 TILE = C * D * 2;         // one chunk of q, k or v: 16 KB
 constexpr u32 STAGE = 3 * TILE;         // q, k, v
 constexpr u32 STATE = D * D * 2;        // one 16-bit state copy: 32 KB
-constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;
-// Dynamic shared memory: the ring, two state copies, the lambda^m table (66 floats) and the slack
-// that aligns the base to 1024 bytes (smem.cuh, hopperSweep).
+constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;  // the lambda^m table (66 floats)
+constexpr u32 BARS = TABLE + 384;       // TMA: one 8-byte transaction barrier per ring stage
+constexpr u32 OUTS = TABLE + 512;       // the output staging: per warp 16 rows x 64 columns
+constexpr u32 OUTBUF = 8 * 16 * 128;
+// Dynamic shared memory: the above and the slack that aligns the base to 1024 bytes (smem.cuh,
+// hopperSweep).
 constexpr int SMEM = (int) sharedBytes::hopperSweep(STAGES);
-static_assert(SMEM == TABLE + 4 * (C + 2) + 1024, "sweepHopper buffers");
-// Variants (bit flags of sweepHopperMode's V; gpu/hopper-lab.cu times them against V = 0):
+static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM == OUTS + OUTBUF + 1024, "sweepHopper buffers");
+// Variants (bit flags of sweepHopperMode's V):
 // - STAGED_OUT: each warp's 16 x 64 output block goes through shared memory and out as 16-byte
 //   stores, whole 128-byte row halves per 8 lanes, instead of 4-byte stores from the accumulator;
 // - TMA: thread 0 loads each chunk with the tensor memory accelerator (q, k, v tensor maps,
 //   HopperMaps) onto a transaction barrier per ring stage, instead of every thread's cp.async;
 //   forward time only (rev = 0: a box is read in increasing token order).
+// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER) and TMA | STAGED_OUT
+// (LA2_SWEEP_HOPPER_TMA); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2;
-constexpr u32 OUTBUF = 8 * 16 * 128;    // per warp 16 rows x 64 columns
-// With variants: the barriers at TABLE + 512, the output staging at TABLE + 1024.
-constexpr int SMEM_VARIANTS = (int) (TABLE + 1024 + OUTBUF + 1024);
 }  // namespace hopper
 
 // The TMA variant's tensor maps of q, k and v (CUtensorMap, 128 opaque bytes each): rank 4,
@@ -126,8 +129,8 @@ __device__ __forceinline__ u32 pack2(float x, float y) {
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
 // that no product is issued under a branch: ptxas then sees every product's group retire in order
 // and keeps the asynchronous products in flight together. DOT (mode 1 with p.w) adds the decay
-// gradient's sum_t t <o_t, w_t> into p.acc, as sweepWide does. V: the variant flags above (0 in
-// the backend); `maps` only with TMA.
+// gradient's sum_t t <o_t, w_t> into p.acc, as sweepWide does. V: the variant flags above;
+// `maps` only with TMA.
 template <typename T, bool EXACT, bool FULL, bool DOT, int V = 0>
 __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = nullptr) {
     using namespace hopper;
@@ -157,7 +160,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
     constexpr bool tma = (V & TMA) != 0;
-    const u32 bars = smemAddr(sm + TABLE + 512);  // TMA: one 8-byte barrier per ring stage
+    const u32 bars = smemAddr(sm + BARS);
     // the loads of the chunk at token c0 into ring stage `st`
     auto issue = [&](i64 c0, int st) {
         if constexpr (tma) {
@@ -324,7 +327,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             if ((V & STAGED_OUT) && p.writeOut) {
                 // rows g, g + 8 of the warp's block, 16-byte piece j of a row at piece j ^ (row % 8):
                 // the writes and the row reads below are free of bank conflicts
-                unsigned char* ob = sm + TABLE + 1024 + warp * (16 * 128);
+                unsigned char* ob = sm + OUTS + warp * (16 * 128);
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++)
 #pragma unroll
@@ -374,11 +377,11 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     band.store(p, seq, seg, full, s);
 }
 
-template <typename T, bool EXACT>
-__device__ void sweepHopper(const SweepParams& p) {
-    if (p.mode != 1) sweepHopperMode<T, EXACT, false, false>(p);
-    else if (p.w) sweepHopperMode<T, EXACT, true, true>(p);
-    else sweepHopperMode<T, EXACT, true, false>(p);
+template <typename T, bool EXACT, int V>
+__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
+    if (p.mode != 1) sweepHopperMode<T, EXACT, false, false, V>(p, maps);
+    else if (p.w) sweepHopperMode<T, EXACT, true, true, V>(p, maps);
+    else sweepHopperMode<T, EXACT, true, false, V>(p, maps);
 }
 
 // Exported four times as the other tensor-core sweeps are (LA2_SWEEP_WIDE): the forward's (EXACT,
@@ -387,16 +390,28 @@ __device__ void sweepHopper(const SweepParams& p) {
 // entry points exist (so one module lists every kernel) and trap; the planner picks them only on
 // compute capability 9.0.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
-#define LA2_HOPPER_BODY(T, EXACT) sweepHopper<T, EXACT>(p);
+#define LA2_HOPPER_BODY(T, EXACT, V, MAPS) sweepHopper<T, EXACT, V>(p, MAPS);
 #else
-#define LA2_HOPPER_BODY(T, EXACT) __trap();
+#define LA2_HOPPER_BODY(T, EXACT, V, MAPS) __trap();
 #endif
 #define LA2_SWEEP_HOPPER(name, T) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T, true) } \
-    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p) { LA2_HOPPER_BODY(T, false) } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p) { LA2_HOPPER_BODY(T, true, hopper::STAGED_OUT, nullptr) } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p) { \
+        LA2_HOPPER_BODY(T, false, hopper::STAGED_OUT, nullptr) \
+    } \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_packed(SweepParams p, const PackedParams pk) { \
-        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, true) } \
+        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, true, hopper::STAGED_OUT, nullptr) } \
     } \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd_packed(SweepParams p, const PackedParams pk) { \
-        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false) } \
+        if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false, hopper::STAGED_OUT, nullptr) } \
+    }
+// The same on chunks loaded by the tensor memory accelerator (TMA | STAGED_OUT), forward's and
+// backward's: dense passes in forward time (rev = 0; it traps otherwise) whose q, k and v the
+// tensor maps after the SweepParams describe (TensorMaps.java encodes them on the host).
+#define LA2_SWEEP_HOPPER_TMA(name, T) \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+        LA2_HOPPER_BODY(T, true, hopper::TMA | hopper::STAGED_OUT, &maps) \
+    } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT, &maps) \
     }

@@ -73,13 +73,22 @@ __device__ __forceinline__ void mbarInit(u32 bar, u32 count) {
 __device__ __forceinline__ void mbarExpectTx(u32 bar, u32 bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
 }
-// Until the phase of parity `phase` has completed.
+// Until the phase of parity `phase` has completed. A phase that has not completed within
+// MBAR_TIMEOUT_NS (a tensor map that does not describe its tensor: the transactions never arrive)
+// traps, so the launch fails instead of hanging.
+constexpr unsigned long long MBAR_TIMEOUT_NS = 10000000000ull;
 __device__ __forceinline__ void mbarWait(u32 bar, u32 phase) {
-    u32 done;
-    do {
+    unsigned long long start = 0;
+    for (;;) {
+        u32 done;
         asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
                      : "=r"(done) : "r"(bar), "r"(phase) : "memory");
-    } while (!done);
+        if (done) return;
+        unsigned long long now;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+        if (start == 0) start = now;
+        else if (now - start > MBAR_TIMEOUT_NS) __trap();
+    }
 }
 // The box at coordinates (c0, c1, c2, c3) of the tensor map at `map` (a kernel parameter) into
 // shared memory at `dst`, completing `bytes` of barrier `bar`'s transactions.

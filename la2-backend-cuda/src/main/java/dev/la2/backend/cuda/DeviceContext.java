@@ -124,6 +124,14 @@ final class DeviceContext {
     }
 
     /**
+     * Queues a kernel whose entry point takes a second parameter struct after its own,
+     * {@code second} (the Hopper sweep's tensor maps, {@link Kernel#tma()}).
+     */
+    void launch(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] params, byte[] second) {
+        launch(kernels.get(kernel), kernel.symbol(), grid, smem, Pointer.to(Pointer.to(params), Pointer.to(second)));
+    }
+
+    /**
      * Queues the kernel's packed or by-slot entry point ({@link Kernel#variant()}), whose second
      * parameter struct is {@code variantParams}.
      */

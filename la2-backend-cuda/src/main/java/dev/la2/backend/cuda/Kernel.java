@@ -14,6 +14,8 @@ enum Kernel {
     SCAN,
     /** Tensor-core sweeps: the forward's (with the exact non-finite re-sum) and the backward's (_BWD). */
     SWEEP_HOPPER_BF16_D128, SWEEP_HOPPER_BF16_D128_BWD, SWEEP_HOPPER_F16_D128, SWEEP_HOPPER_F16_D128_BWD,
+    /** The Hopper sweep loading chunks by TMA: its tensor maps (TensorMaps) follow the SweepParams; no packed entry point. */
+    SWEEP_HOPPER_TMA_BF16_D128, SWEEP_HOPPER_TMA_BF16_D128_BWD, SWEEP_HOPPER_TMA_F16_D128, SWEEP_HOPPER_TMA_F16_D128_BWD,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
@@ -31,6 +33,8 @@ enum Kernel {
     /** Pool slots gathered into dense states and scattered back (packed.cuh), the draft's padding rows zeroed. */
     SLOT_COPY, ZERO_ROWS;
 
+    private static final String TMA = "SWEEP_HOPPER_TMA_";
+
     String symbol() {
         return "la2_" + name().toLowerCase(Locale.ROOT);
     }
@@ -44,9 +48,14 @@ enum Kernel {
         if (name().startsWith("DECODE_")) {
             return "_slots";
         }
-        boolean packed = name().startsWith("SWEEP_") || name().startsWith("DECAY_SWEEP_") || this == SCAN || this == DECAY_SCAN
-                || this == DECAY_GRAD;
+        boolean packed = (name().startsWith("SWEEP_") && !name().startsWith(TMA)) || name().startsWith("DECAY_SWEEP_") || this == SCAN
+                || this == DECAY_SCAN || this == DECAY_GRAD;
         return packed ? "_packed" : null;
+    }
+
+    /** The Hopper sweep's entry point on chunks loaded by TMA, for this Hopper sweep; null for other kernels. */
+    Kernel tma() {
+        return name().startsWith("SWEEP_HOPPER_") && !name().startsWith(TMA) ? valueOf(name().replace("SWEEP_HOPPER_", TMA)) : null;
     }
 
     /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */

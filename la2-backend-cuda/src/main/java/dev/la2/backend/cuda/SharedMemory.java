@@ -24,10 +24,11 @@ final class SharedMemory {
 
     /**
      * The Hopper sweep: a ring of {@code stages} chunks of q, k and v (64 x 128, 16-bit), two
-     * 128 x 128 16-bit state copies, the lambda table and 1024 bytes that align the swizzled tiles.
+     * 128 x 128 16-bit state copies, 512 bytes for the lambda table and the ring's barriers, the
+     * output staging (8 warps x 16 rows x 128 bytes) and 1024 bytes that align the swizzled tiles.
      */
     static long hopperSweep(long stages) {
-        return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 4 * 66 + 1024;
+        return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
     }
 
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */

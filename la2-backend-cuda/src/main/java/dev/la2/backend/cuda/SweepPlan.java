@@ -15,4 +15,9 @@ package dev.la2.backend.cuda;
  */
 record SweepPlan(Kernel kernel, int threads, int valueTile, int chunk, int smem, int tiles, long segmentLength,
                  long segments) {
+
+    /** The same launch on another entry point of the same shape. */
+    SweepPlan withKernel(Kernel k) {
+        return new SweepPlan(k, threads, valueTile, chunk, smem, tiles, segmentLength, segments);
+    }
 }

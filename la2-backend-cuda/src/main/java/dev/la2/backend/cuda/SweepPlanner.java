@@ -76,7 +76,7 @@ final class SweepPlanner {
             case BF16, FP16 -> {
                 String type = Kernel.tensorCoreType(dtype, precision);
                 // Dk = Dv = 128 on compute capability 9.0: warpgroup products (sweep_hopper.cuh),
-                // for every pass; its 214 KB of shared memory leave one block per multiprocessor
+                // for every pass; its 226 KB of shared memory leave one block per multiprocessor
                 if (hopper && device.computeCapability == HOPPER_CC && dk == 128 && dv == 128) {
                     yield new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.HOPPER, type, dk, backward), HOPPER_THREADS, 128,
                             (int) SharedMemory.hopperSweep(HOPPER_STAGES), 1);

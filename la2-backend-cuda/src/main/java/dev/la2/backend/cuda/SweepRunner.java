@@ -17,6 +17,7 @@ final class SweepRunner {
     private final KernelTable kernels;
     private final DevicePool pool;
     private final SweepPlanner planner;
+    private final TensorMaps tensorMaps = new TensorMaps();
 
     SweepRunner(DeviceContext device, KernelTable kernels, DevicePool pool, SweepPlanner planner) {
         this.device = device;
@@ -29,10 +30,18 @@ final class SweepRunner {
         return planner;
     }
 
-    /** One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is non-null. */
+    /**
+     * One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is
+     * non-null. Where the planner chose the Hopper sweep for a dense pass in forward time, its
+     * chunks come by TMA when the tensor maps can describe q, k and v (TensorMaps); the maps read
+     * boxes in increasing token order, so reversed passes and packed calls keep the cp.async loads.
+     */
     void run(AttentionShape s, Packing packing, PassArgs p) {
-        SweepPlan plan = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
-        segmented(s, packing, plan, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
+        SweepPlan planned = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
+        Kernel tma = packing == null && !p.reversed() ? planned.kernel().tma() : null;
+        byte[] maps = tma == null ? null : tensorMaps.of(s, p);
+        SweepPlan plan = maps == null ? planned : planned.withKernel(tma);
+        segmented(s, packing, plan, maps, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
                 (scratch, mode) -> p.params(s, plan, scratch, mode));
     }
 
@@ -45,7 +54,7 @@ final class SweepRunner {
         SweepPlan plan = planner.decayPlan(s, packing);
         int d = s.keyDim(), e = s.valueDim();
         long[] ks = PassArgs.strides(s, d), vs = PassArgs.strides(s, e);
-        segmented(s, packing, plan, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
+        segmented(s, packing, plan, null, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
                 .ptr(DecaySweepParams.Q, q).ptr(DecaySweepParams.K, k).ptr(DecaySweepParams.V, v).ptr(DecaySweepParams.D_O, dO)
                 .ptr(DecaySweepParams.S0, s0).ptr(DecaySweepParams.D_SF, dSf).ptr(DecaySweepParams.SCRATCH, scratch)
                 .ptr(DecaySweepParams.DECAY, decay).ptr(DecaySweepParams.ACC, acc)
@@ -70,9 +79,11 @@ final class SweepRunner {
     /**
      * Modes 0 and 1 of a sweep with the scan between them, or mode 1 alone for one segment. A
      * segment's scratch holds {@code scratchBytes} per element of the dk x dv state
-     * ({@code stateElements}): one fp32 state, or S and T in double.
+     * ({@code stateElements}): one fp32 state, or S and T in double. {@code maps}: the tensor maps
+     * the sweep kernel takes after its parameters, or null.
      */
-    private void segmented(AttentionShape s, Packing packing, SweepPlan plan, long stateElements, int scratchBytes, Kernel scan, Params params) {
+    private void segmented(AttentionShape s, Packing packing, SweepPlan plan, byte[] maps, long stateElements, int scratchBytes,
+                           Kernel scan, Params params) {
         long bh = s.sequences(), nseg = plan.segments();
         DevicePool.Block scratch = nseg > 1 ? pool.allocate(scratchBytes * bh * (nseg - 1) * stateElements) : null;
         try {
@@ -84,8 +95,12 @@ final class SweepRunner {
                 if (mode == 1 && nseg > 1) {
                     launch(packing, scan, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, bytes);
                 }
-                launch(packing, plan.kernel(), new Grid(bh, mode == 0 ? nseg - 1 : nseg, plan.tiles(), plan.threads()),
-                        plan.smem(), bytes);
+                Grid grid = new Grid(bh, mode == 0 ? nseg - 1 : nseg, plan.tiles(), plan.threads());
+                if (maps != null) {
+                    device.launch(kernels, plan.kernel(), grid, plan.smem(), bytes, maps);
+                } else {
+                    launch(packing, plan.kernel(), grid, plan.smem(), bytes);
+                }
             }
         } finally {
             if (scratch != null) {

@@ -30,6 +30,12 @@ class KernelTableTest {
                 symbols.add(name + "_packed");
             }
         }
+        // the Hopper sweep's TMA macro defines NAME and NAME_bwd
+        Matcher tma = Pattern.compile("^LA2_SWEEP_HOPPER_TMA\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        while (tma.find()) {
+            symbols.add(tma.group(1));
+            symbols.add(tma.group(1) + "_bwd");
+        }
         // the packed and by-slot wrappers of la2_kernels.cu define NAME
         Matcher wrapped = Pattern.compile("^LA2_(?:PACKED_SWEEP|PACKED_DECAY|DECODE_SLOTS)\\((\\w+),", Pattern.MULTILINE)
                 .matcher(source);
@@ -51,6 +57,10 @@ class KernelTableTest {
         assertThat(Kernel.tensorCore(Kernel.TensorCore.WIDE, "bf16", 128, true).symbol()).isEqualTo("la2_sweep_wide_bf16_d128_bwd");
         assertThat(Kernel.tensorCore(Kernel.TensorCore.TC, "f32x3", 64, false).symbol()).isEqualTo("la2_sweep_tc_f32x3_d64");
         assertThat(Kernel.tensorCore(Kernel.TensorCore.HOPPER, "f16", 128, false).symbol()).isEqualTo("la2_sweep_hopper_f16_d128");
+        assertThat(Kernel.SWEEP_HOPPER_F16_D128_BWD.tma().symbol()).isEqualTo("la2_sweep_hopper_tma_f16_d128_bwd");
+        assertThat(Kernel.SWEEP_HOPPER_TMA_BF16_D128.tma()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_TMA_BF16_D128.variant()).isNull();
+        assertThat(Kernel.SWEEP_WIDE_BF16_D128.tma()).isNull();
         assertThat(Kernel.sweep(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_f16");
         assertThat(Kernel.convert(dev.la2.api.DType.BF16, false).symbol()).isEqualTo("la2_narrow_bf16");
     }
