@@ -71,7 +71,7 @@ final class SplitRun implements AutoCloseable {
     }
 
     /** @param comms one communicator per piece, in rank order */
-    void check(List<Communicator> comms) {
+    void assertPiecesEqualOneCall(List<Communicator> comms) {
         AttentionOptions opts = options();
         int p = c.lengths().length;
         assertThat(comms).as("one rank per piece").hasSize(p);
