@@ -223,11 +223,17 @@ static float checkSlots(long long s, long long h, long long d, long long e) {
     for (long long i = 0; i < s; i++) slots[i] = (i * 7 + 2) % poolSlots;  // distinct: gcd(7, s + 3) = 1 for the s used
     slots[s / 2] = -1;
     float *pool, *poolBefore;
-    long long* dSlots;
+    long long *dSlots, *dOrder;
     CK(cudaMalloc(&pool, poolSlots * stateSize * 4));
     CK(cudaMalloc(&poolBefore, poolSlots * stateSize * 4));
     CK(cudaMalloc(&dSlots, s * 8));
     CK(cudaMemcpy(dSlots, slots.data(), s * 8, cudaMemcpyHostToDevice));
+    // the sequences by slot, as the backend lists them (Serving.bySlot)
+    std::vector<long long> order(s);
+    for (long long i = 0; i < s; i++) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](long long a, long long b) { return slots[a] < slots[b]; });
+    CK(cudaMalloc(&dOrder, s * 8));
+    CK(cudaMemcpy(dOrder, order.data(), s * 8, cudaMemcpyHostToDevice));
     fillRandom(pool, poolSlots * stateSize, 15, 1.0, false);
     CK(cudaMemcpy(poolBefore, pool, poolSlots * stateSize * 4, cudaMemcpyDeviceToDevice));
     // dense reference: state0 = the gathered slots (zero for padding)
@@ -240,7 +246,7 @@ static float checkSlots(long long s, long long h, long long d, long long e) {
     CK(cudaMemcpy(c.sNew, c.state0, c.stateElems() * 4, cudaMemcpyDeviceToDevice));
     run(newLaunch((const void*) la2_decode_bf16, c.bh(), d, e), c.params(c.sNew, c.oNew));
     CK(cudaMemset(c.oOld, 0xff, c.bh() * e * 2));
-    SlotParams sp{dSlots};
+    SlotParams sp{dSlots, dOrder};
     run(newLaunch((const void*) la2_decode_bf16_slots, c.bh(), d, e), c.params(pool, c.oOld), &sp);
     CK(cudaDeviceSynchronize());
     // the expected pool: the dense results scattered back; the dense output with a zero padding row
@@ -255,6 +261,7 @@ static float checkSlots(long long s, long long h, long long d, long long e) {
     cudaFree(pool);
     cudaFree(poolBefore);
     cudaFree(dSlots);
+    cudaFree(dOrder);
     return m;
 }
 

@@ -88,18 +88,25 @@ __device__ __forceinline__ bool rebindDecaySweep(DecaySweepParams& p, const Pack
     return true;
 }
 
-// Decode by slot (la2_decode_*_slots): sequence-head x = i H + h of the block's tile (decodeTile)
-// is sequence i's, whose state is pool slot slots[i]; slot -1 writes the tile's slice of a zero
-// output row and leaves the pool alone. False: padding.
+// Decode by slot (la2_decode_*_slots): the block's tile (decodeTile) is sequence-head x = j H + h,
+// and its sequence is i = order[j], whose state is pool slot slots[i]. The host lists the
+// sequences by slot, so blocks running together stream through neighbouring parts of the pool
+// whatever order the caller's slots are in; every per-sequence address is shifted from j's rows
+// to i's. Slot -1 writes the tile's slice of a zero output row and leaves the pool alone. False:
+// padding.
 template <typename T>
 __device__ __forceinline__ bool rebindDecode(DecodeParams& p, const SlotParams& sp) {
-    const i64 i = (u32) decodeTile(p).seq / (u32) p.H;
-    const i64 slot = sp.slots[i];
+    const i64 j = (u32) decodeTile(p).seq / (u32) p.H;
+    const i64 i = sp.order[j], slot = sp.slots[i];
+    p.q = (const T*) p.q + (i - j) * p.H * p.D;
+    p.k = (const T*) p.k + (i - j) * p.H * p.D;
+    p.v = (const T*) p.v + (i - j) * p.H * p.E;
+    p.o = (T*) p.o + (i - j) * p.H * p.E;
     if (slot < 0) {
         decodeZeroRow<T>(p);
         return false;
     }
-    p.state += (slot - i) * p.H * p.D * p.E;
+    p.state += (slot - j) * p.H * p.D * p.E;
     return true;
 }
 

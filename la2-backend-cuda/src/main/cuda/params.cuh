@@ -100,9 +100,11 @@ struct PackedParams {
 };
 
 // The second parameter of la2_decode_*_slots (packed.cuh): DecodeParams.state is the pool
-// [P][H][D][E], sequence i advances slot slots[i] (-1: padding).
+// [P][H][D][E], sequence i advances slot slots[i] (-1: padding); the blocks take the sequences in
+// the order `order` lists them (by slot).
 struct SlotParams {
     const i64* slots;    // [S]
+    const i64* order;    // [S]
 };
 
 // Gathers pool slots into dense states or scatters them back (packed.cuh, la2_slot_copy).
@@ -235,8 +237,9 @@ LA2_FIELDS(PackedParams, 2);
 LA2_AT(PackedParams, ranges, 0);
 LA2_AT(PackedParams, order, 1);
 
-LA2_FIELDS(SlotParams, 1);
+LA2_FIELDS(SlotParams, 2);
 LA2_AT(SlotParams, slots, 0);
+LA2_AT(SlotParams, order, 1);
 
 LA2_FIELDS(SlotCopyParams, 5);
 LA2_AT(SlotCopyParams, pool, 0);

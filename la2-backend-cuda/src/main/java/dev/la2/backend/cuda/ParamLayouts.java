@@ -166,7 +166,7 @@ final class ParamLayouts {
     }
 
     enum SlotParams implements Field {
-        SLOTS("slots", PTR);
+        SLOTS("slots", PTR), ORDER("order", PTR);
 
         private final Spec spec;
 

@@ -22,6 +22,8 @@ import dev.la2.spi.PackedForwardCall;
 import dev.la2.spi.PackedShape;
 import dev.la2.spi.SlotDecodeCall;
 import dev.la2.spi.SlotShape;
+import java.util.Comparator;
+import java.util.stream.IntStream;
 
 /**
  * The packed and slot calls (SPEC.md section 8) as fused launches, in place of the SPI's
@@ -85,7 +87,19 @@ final class Serving {
         SlotShape s = c.shape();
         backend.launchDecode(new DecodeCall(s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype(), c.q(), c.k(),
                 c.v(), c.decay(), c.pool(), c.scale(), c.output()),
-                KernelArgs.of(SlotParams.class).ptr(SlotParams.SLOTS, slots(c.slots())).bytes());
+                KernelArgs.of(SlotParams.class).ptr(SlotParams.SLOTS, slots(c.slots())).ptr(SlotParams.ORDER, bySlot(c.slots()))
+                        .bytes());
+    }
+
+    /**
+     * The device address of the sequences' indices sorted by their slots (int64): the decode
+     * kernel's blocks take them in this order, so the states read together lie side by side in
+     * the pool whatever order the caller's slots are in.
+     */
+    private long bySlot(int[] slots) {
+        long[] order = IntStream.range(0, slots.length).boxed().sorted(Comparator.comparingInt(i -> slots[i]))
+                .mapToLong(Integer::longValue).toArray();
+        return tables.address(order);
     }
 
     /** A dense forward of the K tokens from the gathered slot states (zero for padding), then zero padding rows. */
