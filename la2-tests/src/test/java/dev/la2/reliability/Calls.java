@@ -107,8 +107,26 @@ final class Calls {
      * heap, which the JVM grows or keeps at will and which is not native memory la2 could leak.
      */
     static long residentNativeBytes() {
+        trimMalloc();
         long rss = residentBytes();
         return rss < 0 ? -1 : rss - java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
+    }
+
+    /**
+     * Hands memory the C allocator holds free back to the system (glibc's malloc_trim), where there
+     * is one: the JIT compilers and the allocator's per-thread arenas keep freed memory resident,
+     * which a reading of resident memory would count as held.
+     */
+    private static void trimMalloc() {
+        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+        linker.defaultLookup().find("malloc_trim").ifPresent(f -> {
+            try {
+                linker.downcallHandle(f, java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
+                        java.lang.foreign.ValueLayout.JAVA_LONG)).invoke(0L);
+            } catch (Throwable e) {
+                throw new IllegalStateException("malloc_trim", e);
+            }
+        });
     }
 
     /** Resident set size of this process in bytes, from /proc (Linux). */
