@@ -25,8 +25,9 @@ import java.util.SplittableRandom;
  * Timing of the fused packed and slot calls (SPEC.md section 8) on device-resident inputs, CUDA
  * event medians ({@link Diagnostics#timeMillis(Runnable, int)}): S packed sequences of lengths
  * drawn from 1..max (fixed seed) against an equal-length dense batch of as many tokens, forward
- * and forward+backward, as time per token and its ratio; decode by slot for S sequences and for
- * one. bf16, H=32, D=E=128 unless told otherwise.
+ * and forward+backward, as time per token and its ratio; a decode step for S sequences and for
+ * one, on dense states and by slot (slots in order and permuted). bf16, H=32, D=E=128 unless told
+ * otherwise.
  *
  * <p>Usage: {@code CudaPackedBench [--s 64] [--max 16384] [--seed 19] [--h 32] [--d 128] [--e 128]
  * [--decode 256] [--reps 20] [--props cuda.packedKernels=false]}
@@ -66,8 +67,10 @@ public final class CudaPackedBench {
                 table.add(row("packed " + mode, t, packed, packed / dense));
             }
             for (int seqs : new int[] {decodeS, 1}) {
-                double ms = decodeMillis(la, seqs, h, d, e, reps);
-                table.add(String.format(Locale.ROOT, "%-22s %10d %9.4f %11s %8s", "decode by slot S=" + seqs, seqs, ms, "-", "-"));
+                for (Decode how : Decode.values()) {
+                    double ms = decodeMillis(la, how, seqs, h, d, e, reps);
+                    table.add(String.format(Locale.ROOT, "%-22s %10d %9.4f %11s %8s", how.label + " S=" + seqs, seqs, ms, "-", "-"));
+                }
             }
         }
         table.forEach(System.out::println);
@@ -166,11 +169,22 @@ public final class CudaPackedBench {
         }
     }
 
-    /** One decode step by slot for {@code s} sequences on a pool of as many slots, permuted. */
-    private static double decodeMillis(LightningAttention la, int s, int h, int d, int e, int reps) {
+    /** How a decode step finds its states: dense [S, H, D, E], or pool slots in order or permuted. */
+    private enum Decode {
+        DENSE("decode dense"), IN_ORDER("decode slots in order"), PERMUTED("decode slots permuted");
+
+        final String label;
+
+        Decode(String label) {
+            this.label = label;
+        }
+    }
+
+    /** One decode step for {@code s} sequences, on dense states or a pool of as many slots (permuted: i -> 37 i + 11 mod s). */
+    private static double decodeMillis(LightningAttention la, Decode how, int s, int h, int d, int e, int reps) {
         int[] slots = new int[s];
         for (int i = 0; i < s; i++) {
-            slots[i] = (int) ((i * 37L + 11) % s);
+            slots[i] = how == Decode.PERMUTED ? (int) ((i * 37L + 11) % s) : i;
         }
         try (Tensor pool = la.allocate(DType.FP32, Shape.of(s, h, d, e)); Tensor q = la.allocate(DType.BF16, Shape.of(s, h, d));
              Tensor k = la.allocate(DType.BF16, Shape.of(s, h, d)); Tensor v = la.allocate(DType.BF16, Shape.of(s, h, e));
@@ -181,7 +195,8 @@ public final class CudaPackedBench {
             fill(k, 2, 1 / Math.sqrt(d));
             fill(v, 3, 1);
             PoolSlots states = PoolSlots.of(pool, slots);
-            return median(la, () -> la.decodeSlots(q, k, v, decay, states, 1.0, out), reps);
+            return median(la, how == Decode.DENSE ? () -> la.decode(q, k, v, decay, pool, 1.0, out)
+                    : () -> la.decodeSlots(q, k, v, decay, states, 1.0, out), reps);
         }
     }
 }
