@@ -1,6 +1,6 @@
 # Runs ON the GPU machine: flash-linear-attention's chunked kernel (fla 0.5.2, chunk_simple_gla
 # with g_gamma = -slope and scale 1: la2's function) on the shapes of docs/BENCHMARKS.md, so la2's
-# figures have a baseline measured on the same card in the same session. bf16, [B, T, H, D]
+# figures have a baseline measured on the same card in the same run. bf16, [B, T, H, D]
 # inputs resident on the GPU, triton.testing.do_bench medians (warm-up 50 ms, repetitions 200 ms);
 # fwd+bwd is a forward plus a backward with a random dO. Prints one line per shape and mode.
 # Usage (fla's wheels carried as .whl/, see docs/GPU.md):
