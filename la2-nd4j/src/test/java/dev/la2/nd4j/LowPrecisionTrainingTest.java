@@ -19,7 +19,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.Sgd;
 
 /**
  * BFLOAT16 and HALF networks train through the layer on each backend: a few fit() steps of a small
@@ -69,12 +69,13 @@ class LowPrecisionTrainingTest {
     /**
      * The residual attention graph of the layer tests in {@code type}. DL4J's builder takes DOUBLE,
      * FLOAT and HALF only; a BFLOAT16 network is the FLOAT configuration with its data type set after.
-     * Adam's epsilon is the usual fp16 one (its default 1e-8 is zero in fp16).
+     * Plain SGD: the test asks whether gradients in the network's type train it, and SGD's step
+     * follows the gradient alone (Adam's normalised steps, its moments held in BFLOAT16, made the
+     * score climb for some inputs).
      */
     private static ComputationGraph network(DataType type, String backend) {
         DataType built = type == DataType.BFLOAT16 ? DataType.FLOAT : type;
-        ComputationGraphConfiguration conf = Nets.graph(built,
-                Adam.builder().learningRate(2e-2).epsilon(1e-4).build(), true, backend);
+        ComputationGraphConfiguration conf = Nets.graph(built, new Sgd(0.05), true, backend);
         conf.setDataType(type);
         conf.getVertices().values().forEach(v -> {
             if (v instanceof LayerVertex layer) {
