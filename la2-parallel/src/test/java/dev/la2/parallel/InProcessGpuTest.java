@@ -1,8 +1,6 @@
 package dev.la2.parallel;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.la2.api.BackendUnavailableException;
 import dev.la2.api.DType;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
@@ -20,13 +18,7 @@ class InProcessGpuTest {
 
     @Test
     void inProcessRanksOnTheGpuEqualOneCall() {
-        LightningAttention cuda;
-        try {
-            cuda = LightningAttention.open("cuda");
-        } catch (BackendUnavailableException e) {
-            assumeTrue(false, "cuda backend unavailable: " + e.getMessage());
-            return;
-        }
+        LightningAttention cuda = SplitRun.cudaOrSkip();
         try (cuda) {
             for (SplitCase c : List.of(
                     new SplitCase(DType.FP32, Layout.BHND, new int[] {700, 590}, true, true, true),

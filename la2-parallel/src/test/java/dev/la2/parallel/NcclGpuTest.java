@@ -3,7 +3,6 @@ package dev.la2.parallel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.la2.api.BackendUnavailableException;
 import dev.la2.api.DType;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
@@ -23,13 +22,7 @@ class NcclGpuTest {
     void oneRankThroughNcclEqualsOneCall() {
         Optional<String> noNccl = NcclCommunicator.unavailableReason();
         assumeTrue(noNccl.isEmpty(), () -> "NCCL unavailable: " + noNccl.orElseThrow());
-        LightningAttention cuda;
-        try {
-            cuda = LightningAttention.open("cuda");
-        } catch (BackendUnavailableException e) {
-            assumeTrue(false, "cuda backend unavailable: " + e.getMessage());
-            return;
-        }
+        LightningAttention cuda = SplitRun.cudaOrSkip();
         try (cuda; NcclCommunicator comm = NcclCommunicator.create(cuda, 0, 1, NcclCommunicator.uniqueId())) {
             double[] facts = {1.5, -2, 1e300, 7};
             assertThat(comm.allGather(facts)).containsExactly(facts);

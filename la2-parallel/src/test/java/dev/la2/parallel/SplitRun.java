@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
+import dev.la2.api.BackendUnavailableException;
 import dev.la2.api.DType;
 import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
@@ -22,6 +23,7 @@ import dev.la2.reference.ReferenceMath;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 
 /**
  * Runs a {@link SplitCase} through {@link SequenceParallel} on in-process ranks and checks every
@@ -169,6 +171,15 @@ final class SplitRun implements AutoCloseable {
 
     private double[] canonical(Tensor t, int tokens, int f) {
         return Canonical.fromLayout(t.toDoubleArray(), c.layout(), BATCH, HEADS, tokens, f);
+    }
+
+    /** The cuda backend, or the test reported skipped with the reason it is unavailable here. */
+    static LightningAttention cudaOrSkip() {
+        try {
+            return LightningAttention.open("cuda");
+        } catch (BackendUnavailableException e) {
+            return Assumptions.abort("cuda backend unavailable: " + e.getMessage());
+        }
     }
 
     private static Shape stateShape() {

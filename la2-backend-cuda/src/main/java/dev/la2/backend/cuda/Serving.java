@@ -22,8 +22,7 @@ import dev.la2.spi.PackedForwardCall;
 import dev.la2.spi.PackedShape;
 import dev.la2.spi.SlotDecodeCall;
 import dev.la2.spi.SlotShape;
-import java.util.Comparator;
-import java.util.stream.IntStream;
+import java.util.Arrays;
 
 /**
  * The packed and slot calls (SPEC.md section 8) as fused launches, in place of the SPI's
@@ -97,8 +96,15 @@ final class Serving {
      * the pool whatever order the caller's slots are in.
      */
     private long bySlot(int[] slots) {
-        long[] order = IntStream.range(0, slots.length).boxed().sorted(Comparator.comparingInt(i -> slots[i]))
-                .mapToLong(Integer::longValue).toArray();
+        // (slot, index) pairs in one long each, sorted, then the index alone; slot -1 sorts first
+        long[] order = new long[slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            order[i] = ((long) slots[i] << 32) | i;
+        }
+        Arrays.sort(order);
+        for (int i = 0; i < order.length; i++) {
+            order[i] &= 0xffffffffL;
+        }
         return tables.address(order);
     }
 
