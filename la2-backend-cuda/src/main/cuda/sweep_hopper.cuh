@@ -48,10 +48,20 @@ static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM =
 //   stores, whole 128-byte row halves per 8 lanes, instead of 4-byte stores from the accumulator;
 // - TMA: thread 0 loads each chunk with the tensor memory accelerator (q, k, v tensor maps,
 //   HopperMaps) onto a transaction barrier per ring stage, instead of every thread's cp.async;
-//   forward time only (rev = 0: a box is read in increasing token order).
-// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER) and TMA | STAGED_OUT
-// (LA2_SWEEP_HOPPER_TMA); gpu/hopper-lab.cu times the others beside them.
-constexpr int STAGED_OUT = 1, TMA = 2;
+//   a box is read in increasing token order;
+// - FLIP (with TMA, set by sweepHopper for reversed passes, rev = 1): the box of a chunk holds its
+//   tokens in natural order, so ring row r is the chunk's token C - 1 - r in the pass's (reversed)
+//   time; the masks, decay powers, key weights and output rows follow that map (row tokenOf), and
+//   rows before the sequence's start (a partial chunk's missing tokens) are zero-filled by the unit.
+// - SPLIT: products of about fp32 accuracy for the decay gradient's sums (Backward.java): the
+//   three intermediates rounded to 16 bits (masked scores, state copy, weighted keys) are carried
+//   as hi + lo, both 16-bit, and each product they enter is issued twice, so that only q, k, v
+//   (exact in storage) and fp32 accumulation remain. The hi and lo state copies share the two
+//   state buffers, so the copy waits for a block barrier after the chunk's products.
+// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT
+// (LA2_SWEEP_HOPPER_TMA) and TMA | STAGED_OUT | SPLIT (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu
+// times the others beside them.
+constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT = 8;
 }  // namespace hopper
 
 // The TMA variant's tensor maps of q, k and v (CUtensorMap, 128 opaque bytes each): rank 4,
@@ -60,18 +70,19 @@ struct alignas(64) HopperMaps {
     unsigned long long q[16], k[16], v[16];
 };
 
-// TMA: chunk rows c0 .. c0+63 of q (when `full`), k and v as 64-column halves into one ring stage;
-// rows past the sequence's end are zero-filled by the unit (a chunk is partial only there).
-__device__ __forceinline__ void hopperTmaChunk(const HopperMaps* m, bool full, i64 c0, int h, int b, unsigned char* stage, u32 bar) {
+// TMA: tokens c0 .. c0+63 of q (when `full`), k and v as 64-column halves into one ring stage;
+// tokens outside the sequence (past its end, or before its start for FLIP's boxes) are
+// zero-filled by the unit (a chunk is partial only at the pass's last chunk).
+__device__ __forceinline__ void hopperTmaChunk(const HopperMaps* m, bool full, int c0, int h, int b, unsigned char* stage, u32 bar) {
     using namespace hopper;
     const u32 s = smemAddr(stage);
     mbarExpectTx(bar, (full ? 3 : 2) * TILE);
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         const u32 off = half * C * 128;
-        if (full) tmaLoad4(s + off, m->q, 64 * half, (int) c0, h, b, bar);
-        tmaLoad4(s + TILE + off, m->k, 64 * half, (int) c0, h, b, bar);
-        tmaLoad4(s + 2 * TILE + off, m->v, 64 * half, (int) c0, h, b, bar);
+        if (full) tmaLoad4(s + off, m->q, 64 * half, c0, h, b, bar);
+        tmaLoad4(s + TILE + off, m->k, 64 * half, c0, h, b, bar);
+        tmaLoad4(s + 2 * TILE + off, m->v, 64 * half, c0, h, b, bar);
     }
 }
 
@@ -126,6 +137,22 @@ __device__ __forceinline__ u32 pack2(float x, float y) {
     return *(const u32*) h;
 }
 
+// The 16-bit pair (low half first) as floats.
+template <typename T>
+__device__ __forceinline__ float2 unpack2(u32 x) {
+    const T* h = (const T*) &x;
+    return make_float2(toF<T>(h[0]), toF<T>(h[1]));
+}
+
+// SPLIT: x and y as hi + lo, each a 16-bit pair: hi rounded to nearest even, lo the remainder
+// rounded again (zero where hi is not finite, which then propagates as without the split).
+template <typename T>
+__device__ __forceinline__ void pack2Split(float x, float y, u32& hi, u32& lo) {
+    hi = pack2<T>(x, y);
+    const float2 h = unpack2<T>(hi);
+    lo = pack2<T>(isfinite(h.x) ? x - h.x : 0.f, isfinite(h.y) ? y - h.y : 0.f);
+}
+
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
 // that no product is issued under a branch: ptxas then sees every product's group retire in order
 // and keeps the asynchronous products in flight together. DOT (mode 1 with p.w) adds the decay
@@ -159,18 +186,23 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
-    constexpr bool tma = (V & TMA) != 0;
+    constexpr bool tma = (V & TMA) != 0, flip = (V & FLIP) != 0, split = (V & SPLIT) != 0;
+    static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass (hopperResum reads rows in time order)");
+    static_assert(!split || !EXACT, "SPLIT: a backward pass");
+    // the chunk's token (in the pass's time) of ring row r
+    auto tokenOf = [](int r) { return flip ? C - 1 - r : r; };
     const u32 bars = smemAddr(sm + BARS);
-    // the loads of the chunk at token c0 into ring stage `st`
+    // the loads of the chunk at token c0 (in the pass's time) into ring stage `st`
     auto issue = [&](i64 c0, int st) {
         if constexpr (tma) {
-            if (tid == 0) hopperTmaChunk(maps, full, c0, (int) h, (int) b, ring + st * STAGE, bars + 8 * st);
+            const int first = (int) (flip ? p.N - C - c0 : c0);  // the box's first token in memory order
+            if (tid == 0) hopperTmaChunk(maps, full, first, (int) h, (int) b, ring + st * STAGE, bars + 8 * st);
         } else {
             hopperIssueChunk<T>(p, q, k, v, full, c0, t1seg, ring + st * STAGE);
         }
     };
     if constexpr (tma) {
-        if (p.rev) __trap();  // boxes are read in increasing token order
+        if (p.rev != flip) __trap();
         if (tid == 0) {
             for (int x = 0; x < STAGES; x++) mbarInit(bars + 8 * x, 1);
         }
@@ -189,9 +221,10 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     float st[2][32];
 #pragma unroll
     for (int i = 0; i < 64; i++) st[i >> 5][i & 31] = band.st[i >> 2][i & 3];
-    // the 16-bit copy of rows 64 wg + 16 wq + g (+ 8) into state buffer `to`
+    // the 16-bit copy of rows 64 wg + 16 wq + g (+ 8) into state buffer `to`; SPLIT: hi into
+    // buffer 0 and lo into buffer 1
     auto copyState = [&](int to) {
-        unsigned char* dst = sbuf + to * STATE;
+        unsigned char* dst = sbuf + (split ? 0 : to * STATE);
 #pragma unroll
         for (int hf = 0; hf < 2; hf++)
 #pragma unroll
@@ -199,7 +232,15 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++) {
                     const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
-                    *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(st[hf][4 * j + 2 * hr], st[hf][4 * j + 2 * hr + 1]);
+                    const float x = st[hf][4 * j + 2 * hr], y = st[hf][4 * j + 2 * hr + 1];
+                    if constexpr (split) {
+                        u32 hi, lo;
+                        pack2Split<T>(x, y, hi, lo);
+                        *(u32*) (dst + tileOffset(d, e, D)) = hi;
+                        *(u32*) (dst + STATE + tileOffset(d, e, D)) = lo;
+                    } else {
+                        *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(x, y);
+                    }
                 }
     };
     if constexpr (full) copyState(0);
@@ -210,7 +251,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
         unsigned char* stage = ring + (i % STAGES) * STAGE;
         const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
-        const unsigned char* sb = sbuf + (i & 1) * STATE;
+        const unsigned char* sb = sbuf + (split ? 0 : (i & 1) * STATE);
         const u32 sa = smemAddr(sb);
         // this chunk's copies (this thread's) have landed; the barrier makes everybody's visible, and
         // says everybody is done with the stage the next copies overwrite and with the state buffer
@@ -244,30 +285,56 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step
                 W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + wg * (D * 128) + kk * 2048), kk > 0);
             }
+            if constexpr (split) {
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++)
+                    W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32),
+                                      smemDesc(sa + STATE + wg * (D * 128) + kk * 2048), 1);
+            }
             wgmmaCommit();
         }
 
         // state update: A = (diag(wk) K)^T for rows 64 wg + 16 wq .., k-step j = tokens 16j ..
-        u32 kt[4][4];
+        u32 kt[4][4], kl[split ? 4 : 1][4];  // SPLIT: kt the hi parts, kl the lo ones
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             // ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims d0..) as mma.cuh's loadAt does
             const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
             ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
+            // the weight kappa lambda^(cc-1-b) of ring row r, token b; zero past the chunk's end
+            auto weight = [&](int r) {
+                const int tb = tokenOf(r);
+                return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+            };
             const int b0 = 16 * j + t2, b8 = b0 + 8;
-            const float w0 = b0 < cc ? kappa * pw[cc - 1 - b0] : 0.f, w1 = b0 + 1 < cc ? kappa * pw[cc - 2 - b0] : 0.f;
-            const float w8 = b8 < cc ? kappa * pw[cc - 1 - b8] : 0.f, w9 = b8 + 1 < cc ? kappa * pw[cc - 2 - b8] : 0.f;
-            kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
-            kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
-            kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
-            kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
+            const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
+            if constexpr (split) {
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const float2 f = unpack2<T>(kt[j][x]);
+                    pack2Split<T>(f.x * (x < 2 ? w0 : w8), f.y * (x < 2 ? w1 : w9), kt[j][x], kl[j][x]);
+                }
+            } else {
+                kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
+                kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
+                kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
+                kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
+            }
         }
         pinRegisters(kt);
+        if constexpr (split) pinRegisters(kl);
         wgmmaFence();
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             W::template rs<1>(st[0], kt[j], smemDesc(va + j * 2048));
             W::template rs<1>(st[1], kt[j], smemDesc(va + C * 128 + j * 2048));
+        }
+        if constexpr (split) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                W::template rs<1>(st[0], kl[j], smemDesc(va + j * 2048));
+                W::template rs<1>(st[1], kl[j], smemDesc(va + C * 128 + j * 2048));
+            }
         }
         wgmmaCommit();
 
@@ -276,21 +343,23 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             pinRegisters(sc);
             pinRegisters(ot);
             // masked, decayed scores as A fragments: k-step kk = accumulator blocks 2kk, 2kk + 1
-            u32 pa[4][4];
+            u32 pa[4][4], pl[split ? 4 : 1][4];  // SPLIT: pa the hi parts, pl the lo ones
 #pragma unroll
             for (int kk = 0; kk < 4; kk++)
 #pragma unroll
                 for (int half = 0; half < 2; half++)
 #pragma unroll
                     for (int hr = 0; hr < 2; hr++) {
-                        const int jb = 2 * kk + half, a = 16 * wq + g + 8 * hr, c = 8 * jb + t2;
-                        const float x0 = c <= a ? alpha * pw[a - c] * sc[4 * jb + 2 * hr] : 0.f;
-                        const float x1 = c + 1 <= a ? alpha * pw[a - c - 1] * sc[4 * jb + 2 * hr + 1] : 0.f;
-                        pa[kk][2 * half + hr] = pack2<T>(x0, x1);
+                        const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
+                        const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
+                        const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * jb + 2 * hr] : 0.f;
+                        const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * jb + 2 * hr + 1] : 0.f;
+                        if constexpr (split) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
+                        else pa[kk][2 * half + hr] = pack2<T>(x0, x1);
                     }
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
-                const float f = beta * pw[16 * wq + g + 8 * hr + ofsi];
+                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
                     ot[4 * j + 2 * hr] *= f;
@@ -298,10 +367,15 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 }
             }
             pinRegisters(pa);
+            if constexpr (split) pinRegisters(pl);
             pinRegisters(ot);
             wgmmaFence();
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
+            if constexpr (split) {
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pl[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
+            }
             wgmmaCommit();
         }
         wgmmaWait<0>();
@@ -336,7 +410,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 __syncwarp();
 #pragma unroll
                 for (int it = 0; it < 4; it++) {
-                    const int r = 4 * it + (lane >> 3), pc = lane & 7, a = 16 * wq + r;
+                    const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
                     const uint4 x = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
                     if (a < cc) {
                         const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
@@ -347,7 +421,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             }
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
-                const int a = 16 * wq + g + 8 * hr;
+                const int a = tokenOf(16 * wq + g + 8 * hr);
                 if (a >= cc) continue;
                 const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
                 if (!(V & STAGED_OUT) && p.writeOut) {
@@ -364,8 +438,12 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                     dotAcc += (double) tr * (double) dsum;
                 }
             }
-            // the next chunk's q S reads the other copy; the barrier at its start publishes this one
-            if (t0 + C < t1seg) copyState((i + 1) & 1);
+            // the next chunk's q S reads the other copy; the barrier at its start publishes this one.
+            // SPLIT overwrites the copy this chunk read: both warpgroups' products must be done.
+            if (t0 + C < t1seg) {
+                if constexpr (split) __syncthreads();
+                copyState((i + 1) & 1);
+            }
         }
     }
     if constexpr (DOT) {
@@ -378,10 +456,22 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
 }
 
 template <typename T, bool EXACT, int V>
-__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
+__device__ void sweepHopperPass(const SweepParams& p, const HopperMaps* maps) {
     if (p.mode != 1) sweepHopperMode<T, EXACT, false, false, V>(p, maps);
     else if (p.w) sweepHopperMode<T, EXACT, true, true, V>(p, maps);
     else sweepHopperMode<T, EXACT, true, false, V>(p, maps);
+}
+
+// The backward's TMA entry points take the reversed passes too (FLIP); the forward's has none.
+template <typename T, bool EXACT, int V>
+__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
+    if constexpr ((V & hopper::TMA) && !EXACT) {
+        if (p.rev) {
+            sweepHopperPass<T, EXACT, V | hopper::FLIP>(p, maps);
+            return;
+        }
+    }
+    sweepHopperPass<T, EXACT, V>(p, maps);
 }
 
 // Exported four times as the other tensor-core sweeps are (LA2_SWEEP_WIDE): the forward's (EXACT,
@@ -406,12 +496,19 @@ __device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
         if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false, hopper::STAGED_OUT, nullptr) } \
     }
 // The same on chunks loaded by the tensor memory accelerator (TMA | STAGED_OUT), forward's and
-// backward's: dense passes in forward time (rev = 0; it traps otherwise) whose q, k and v the
-// tensor maps after the SweepParams describe (TensorMaps.java encodes them on the host).
+// backward's: dense passes (the forward's in forward time, rev = 0, else it traps; the backward's
+// either way) whose q, k and v the tensor maps after the SweepParams describe (TensorMaps.java
+// encodes them on the host).
 #define LA2_SWEEP_HOPPER_TMA(name, T) \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
         LA2_HOPPER_BODY(T, true, hopper::TMA | hopper::STAGED_OUT, &maps) \
     } \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
         LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT, &maps) \
+    }
+// The backward's TMA entry point with SPLIT products (name_bwd): the dq and dv passes of a
+// learnable decay's backward, whose sums the decay gradient takes (Backward.java).
+#define LA2_SWEEP_HOPPER_SPLIT(name, T) \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT | hopper::SPLIT, &maps) \
     }

@@ -16,7 +16,7 @@ import java.util.List;
 
 /**
  * The backward's passes (SPEC.md section 2): dq forward in time over S, dv and dk backward in time
- * over G (PassArgs.dq, dv, dk). The decay gradient takes one of two routes.
+ * over G (PassArgs.dq, dv, dk). The decay gradient takes one of three routes.
  *
  * <p>With 16-bit storage or TF32 (tolerances 2e-2 and 3e-3), where a tensor-core sweep fits the
  * shape, it avoids a fourth state sweep through the identity (derived from the closed form;
@@ -24,11 +24,19 @@ import java.util.List;
  *
  * <pre>ds = sum_t t (v_t . dv_t - dO_t . o_t) - &lt;dS0, S0&gt; - (N-1) &lt;dS_final, S_final&gt;</pre>
  *
- * whose dot products are accumulated in float64 inside the dv pass and a forward recompute that
- * writes no output (PassArgs.recompute). The two sums cancel (by a factor of 10 to 100 on random
- * inputs), so these two passes need fp32 products: with 16-bit or TF32 tensor-core intermediates
- * the decay gradient misses the storage tolerances. They run on the 3xTF32 tensor-core sweep, over
- * fp32 copies of the 16-bit operands (and dv through an fp32 copy).
+ * whose dot products are accumulated in float64 inside the passes. The two sums cancel (by a
+ * factor of 10 to 100 on random inputs), so the passes that produce them need products of about
+ * fp32 accuracy: with 16-bit or TF32 tensor-core intermediates the decay gradient misses the
+ * storage tolerances. Two ways to get them:
+ * <ul>
+ *   <li>split (16-bit storage on the Hopper sweep, dense calls): the dq pass sums
+ *       t &lt;dq_t, q_t&gt;, which equals t &lt;dO_t, o_t&gt; because o_t is linear in q_t, and
+ *       writes S_final; the dv pass sums t &lt;v_t, dv_t&gt;. Both run the Hopper sweep's split
+ *       products on the call's own tensors, so the decay gradient adds no pass.</li>
+ *   <li>fp32 copies (other tensor-core shapes): the dv pass and a forward recompute that writes
+ *       no output (PassArgs.recompute) run on the 3xTF32 sweep over fp32 copies of the
+ *       operands.</li>
+ * </ul>
  *
  * <p>Where fp32's 1e-5 is promised (STRICT, TF32X3), and for shapes without a tensor-core sweep,
  * the cancellation costs too many digits, so a fourth sweep carries T = -dS/ds beside S, both in
@@ -49,6 +57,11 @@ final class Backward {
         this.sweeps = sweeps;
     }
 
+    /** How the decay gradient is computed (see the class comment). */
+    private enum DecayRoute {
+        NONE, SPLIT, FP32_COPIES, DECAY_SWEEP
+    }
+
     /**
      * With the backend's lock held. With {@code packing} non-null the call is a packed one (its
      * shape has batch S, layout BNHD over the T tokens) and every pass, of either decay-gradient
@@ -58,50 +71,61 @@ final class Backward {
         AttentionShape s = call.shape();
         int d = s.keyDim(), e = s.valueDim();
         CudaTensor q = t(call.q()), k = t(call.k()), v = t(call.v()), dO = t(call.dOutput());
-        boolean learn = call.dDecay() != null;
+        DecayRoute route = call.dDecay() == null ? DecayRoute.NONE
+                : s.dtype() != DType.FP32 && sweeps.splits(s, packing, q, k, v, dO) ? DecayRoute.SPLIT
+                : (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
+                        && sweeps.planner().tensorCore(DType.FP32, Precision.TF32X3, d, e, true) != null ? DecayRoute.FP32_COPIES
+                : DecayRoute.DECAY_SWEEP;
         long bh = s.sequences();
         List<DevicePool.Block> temps = new ArrayList<>();
         List<CudaTensor> copies = new ArrayList<>();
         try {
             DevicePool.Block acc = null;
-            if (learn) {
+            long sfinal = 0;
+            if (route != DecayRoute.NONE) {
                 // accV then accO, one double per sequence each
                 acc = pool.allocate(16L * bh);
                 temps.add(acc);
                 check(cuMemsetD32Async(acc.ptr(), 0, 4L * bh, device.stream), "cuMemsetD32Async");
+                if (route != DecayRoute.DECAY_SWEEP && call.dFinalState() != null) {
+                    DevicePool.Block sfin = pool.allocate(4L * bh * d * e);
+                    temps.add(sfin);
+                    sfinal = sfin.address();
+                }
             }
-            sweeps.run(s, packing, PassArgs.dq(call));
-            // The decay gradient's route (see above): with fp32Sweeps, the identity's two passes (the
-            // dv pass and a forward recompute) on 3xTF32 over fp32 operands; without, the x-suffixed
-            // operands and exactShape are the call's own and a fourth sweep carries T.
-            boolean fp32Sweeps = learn && (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
-                    && sweeps.planner().tensorCore(DType.FP32, Precision.TF32X3, d, e, true) != null;
-            AttentionShape exactShape = fp32Sweeps ? new AttentionShape(s.batch(), s.heads(), s.tokens(), d, e,
-                    s.layout(), DType.FP32) : s;
-            CudaTensor qx = fp32Sweeps ? widened(q, copies) : q, kx = fp32Sweeps ? widened(k, copies) : k;
-            CudaTensor vx = fp32Sweeps ? widened(v, copies) : v, dOx = fp32Sweeps ? widened(dO, copies) : dO;
+            long accV = acc == null ? 0 : acc.address(), accO = accV + 8L * bh;
             CudaTensor dv = t(call.dv());
-            CudaTensor dvx = fp32Sweeps && s.dtype() != DType.FP32 ? scratchFp32(dv, copies) : dv;
-            PassArgs.DotSum accV = fp32Sweeps ? new PassArgs.DotSum(vx, acc.address()) : null;
-            sweeps.run(exactShape, packing, PassArgs.dv(call, qx, kx, dOx, dvx, accV, fp32Sweeps ? Precision.TF32X3 : call.precision()));
-            if (dvx != dv) {
-                convert(dvx, dv);
+            switch (route) {
+                case SPLIT -> {
+                    sweeps.run(s, packing, PassArgs.dq(call, new PassArgs.DotSum(q, accO), sfinal, true));
+                    sweeps.run(s, packing, PassArgs.dv(call, q, k, dO, dv, new PassArgs.DotSum(v, accV), call.precision(), true));
+                }
+                case FP32_COPIES -> {
+                    sweeps.run(s, packing, PassArgs.dq(call));
+                    // the dv pass and the recompute on 3xTF32 over fp32 operands
+                    AttentionShape exactShape = new AttentionShape(s.batch(), s.heads(), s.tokens(), d, e, s.layout(), DType.FP32);
+                    CudaTensor qx = widened(q, copies), kx = widened(k, copies), vx = widened(v, copies), dOx = widened(dO, copies);
+                    CudaTensor dvx = s.dtype() != DType.FP32 ? scratchFp32(dv, copies) : dv;
+                    sweeps.run(exactShape, packing, PassArgs.dv(call, qx, kx, dOx, dvx, new PassArgs.DotSum(vx, accV), Precision.TF32X3,
+                            false));
+                    if (dvx != dv) {
+                        convert(dvx, dv);
+                    }
+                    // accO = sum_t t <dO_t, o_t>, and S_final when dS_final is given
+                    sweeps.run(exactShape, packing, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, accO), sfinal));
+                }
+                case NONE, DECAY_SWEEP -> {
+                    sweeps.run(s, packing, PassArgs.dq(call));
+                    sweeps.run(s, packing, PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false));
+                }
             }
             sweeps.run(s, packing, PassArgs.dk(call));
-            if (learn && !fp32Sweeps) {
-                sweeps.decaySweep(s, packing, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), acc.address(),
+            if (route == DecayRoute.DECAY_SWEEP) {
+                sweeps.decaySweep(s, packing, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), accV,
                         t(call.dDecay()), call.scale());
-            } else if (fp32Sweeps) {
-                DevicePool.Block sfin = null;
-                if (call.dFinalState() != null) {
-                    sfin = pool.allocate(4L * bh * d * e);
-                    temps.add(sfin);
-                }
-                long sfinal = sfin == null ? 0 : sfin.address();
-                // accO = sum_t t <dO_t, o_t>, and S_final when dS_final is given
-                sweeps.run(exactShape, packing, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, acc.address() + 8L * bh), sfinal));
+            } else if (route != DecayRoute.NONE) {
                 sweeps.launch(packing, Kernel.DECAY_GRAD, new Grid(s.heads(), 1, 1, 256), 0, KernelArgs.of(DecayGradParams.class)
-                        .ptr(DecayGradParams.ACC_V, acc.address()).ptr(DecayGradParams.ACC_O, acc.address() + 8L * bh)
+                        .ptr(DecayGradParams.ACC_V, accV).ptr(DecayGradParams.ACC_O, accO)
                         .ptr(DecayGradParams.D_S0, t(call.dInitialState())).ptr(DecayGradParams.S0, t(call.initialState()))
                         .ptr(DecayGradParams.D_SF, t(call.dFinalState())).ptr(DecayGradParams.SFIN, sfinal)
                         .ptr(DecayGradParams.D_DECAY, t(call.dDecay()))

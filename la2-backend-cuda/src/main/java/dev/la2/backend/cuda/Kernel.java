@@ -16,6 +16,11 @@ enum Kernel {
     SWEEP_HOPPER_BF16_D128, SWEEP_HOPPER_BF16_D128_BWD, SWEEP_HOPPER_F16_D128, SWEEP_HOPPER_F16_D128_BWD,
     /** The Hopper sweep loading chunks by TMA: its tensor maps (TensorMaps) follow the SweepParams; no packed entry point. */
     SWEEP_HOPPER_TMA_BF16_D128, SWEEP_HOPPER_TMA_BF16_D128_BWD, SWEEP_HOPPER_TMA_F16_D128, SWEEP_HOPPER_TMA_F16_D128_BWD,
+    /**
+     * The Hopper backward on TMA-loaded chunks with products of about fp32 accuracy (hi + lo
+     * 16-bit intermediates): the dq and dv passes whose sums the decay gradient takes (Backward).
+     */
+    SWEEP_HOPPER_SPLIT_BF16_D128_BWD, SWEEP_HOPPER_SPLIT_F16_D128_BWD,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
@@ -33,7 +38,7 @@ enum Kernel {
     /** Pool slots gathered into dense states and scattered back (packed.cuh), the draft's padding rows zeroed. */
     SLOT_COPY, ZERO_ROWS;
 
-    private static final String TMA = "SWEEP_HOPPER_TMA_";
+    private static final String TMA = "SWEEP_HOPPER_TMA_", SPLIT = "SWEEP_HOPPER_SPLIT_";
 
     String symbol() {
         return "la2_" + name().toLowerCase(Locale.ROOT);
@@ -48,14 +53,24 @@ enum Kernel {
         if (name().startsWith("DECODE_")) {
             return "_slots";
         }
-        boolean packed = (name().startsWith("SWEEP_") && !name().startsWith(TMA)) || name().startsWith("DECAY_SWEEP_") || this == SCAN
+        boolean packed = (name().startsWith("SWEEP_") && !name().startsWith(TMA) && !name().startsWith(SPLIT))
+                || name().startsWith("DECAY_SWEEP_") || this == SCAN
                 || this == DECAY_SCAN || this == DECAY_GRAD;
         return packed ? "_packed" : null;
     }
 
     /** The Hopper sweep's entry point on chunks loaded by TMA, for this Hopper sweep; null for other kernels. */
     Kernel tma() {
-        return name().startsWith("SWEEP_HOPPER_") && !name().startsWith(TMA) ? valueOf(name().replace("SWEEP_HOPPER_", TMA)) : null;
+        return name().startsWith("SWEEP_HOPPER_") && !name().startsWith(TMA) && !name().startsWith(SPLIT)
+                ? valueOf(name().replace("SWEEP_HOPPER_", TMA)) : null;
+    }
+
+    /** The Hopper backward with split products for a 16-bit storage type. */
+    static Kernel hopperSplit(DType dtype) {
+        if (dtype != DType.BF16 && dtype != DType.FP16) {
+            throw new IllegalArgumentException("a 16-bit storage type: " + dtype);
+        }
+        return valueOf(SPLIT + typeName(dtype) + "_D128_BWD");
     }
 
     /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */
@@ -116,11 +131,15 @@ enum Kernel {
     }
 
     private static Kernel typed(String family, DType dtype) {
-        return valueOf(family + "_" + switch (dtype) {
+        return valueOf(family + "_" + typeName(dtype));
+    }
+
+    private static String typeName(DType dtype) {
+        return switch (dtype) {
             case FP32 -> "F32";
             case BF16 -> "BF16";
             case FP16 -> "F16";
             case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
-        });
+        };
     }
 }

@@ -32,10 +32,12 @@ import dev.la2.spi.ForwardCall;
  * @param reversed whether the pass walks the sequence from its last token
  * @param precision the arithmetic the pass is held to
  * @param backward a pass of the backward: tensor-core sweeps without the forward's non-finite re-sum
+ * @param split a backward pass on 16-bit storage whose products keep about fp32 accuracy (the Hopper
+ *              sweep's SPLIT entry point, Kernel.hopperSplit): the decay gradient's sums
  */
 record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolean writeOut, DotSum dot, CudaTensor decay,
                 CudaTensor s0, long sfinal, int dk, int dv, boolean transposedStates, double alpha, double beta, double kappa,
-                int ofs0, int finalPow, boolean reversed, Precision precision, boolean backward) {
+                int ofs0, int finalPow, boolean reversed, Precision precision, boolean backward, boolean split) {
 
     /** acc[seq] += sum_t t &lt;out_t, weights_t&gt;, in double at {@code acc} (one per sequence). */
     record DotSum(CudaTensor weights, long acc) {
@@ -46,7 +48,7 @@ record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolea
         AttentionShape s = call.shape();
         return new PassArgs(t(call.q()), t(call.k()), t(call.v()), t(call.output()), true, null, t(call.decay()),
                 t(call.initialState()), address(t(call.finalState())), s.keyDim(), s.valueDim(), false,
-                call.scale(), call.scale(), 1, 1, 0, false, call.precision(), false);
+                call.scale(), call.scale(), 1, 1, 0, false, call.precision(), false, false);
     }
 
     /**
@@ -55,15 +57,24 @@ record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolea
      */
     static PassArgs advance(CudaTensor k, CudaTensor v, CudaTensor decay, CudaTensor s0, long sfinal, int dk, int dv) {
         return new PassArgs(k, k, v, v, false, null, decay, s0, sfinal, dk, dv, false, 1, 1, 1, 1, 0, false,
-                Precision.STRICT, false);
+                Precision.STRICT, false, false);
     }
 
     /** dq: q' = dO, k' = v, v' = k, forward in time over S^T (E x D). */
     static PassArgs dq(BackwardCall call) {
+        return dq(call, null, 0, false);
+    }
+
+    /**
+     * dq, and with {@code dot} the sum t &lt;dq_t, q_t&gt; (which equals t &lt;dO_t, o_t&gt;: o_t is
+     * linear in q_t) and at {@code sfinal} (0 for none) its final state, S_final: the decay
+     * gradient's sums without a recompute of the forward. {@code split}: see the record.
+     */
+    static PassArgs dq(BackwardCall call, DotSum dot, long sfinal, boolean split) {
         AttentionShape s = call.shape();
         double c = call.scale();
-        return new PassArgs(t(call.dOutput()), t(call.v()), t(call.k()), t(call.dq()), true, null, t(call.decay()),
-                t(call.initialState()), 0, s.valueDim(), s.keyDim(), true, c, c, 1, 1, 0, false, call.precision(), true);
+        return new PassArgs(t(call.dOutput()), t(call.v()), t(call.k()), t(call.dq()), true, dot, t(call.decay()),
+                t(call.initialState()), sfinal, s.valueDim(), s.keyDim(), true, c, c, 1, 1, 0, false, call.precision(), true, split);
     }
 
     /**
@@ -72,11 +83,11 @@ record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolea
      * {@code dot} the pass also sums t &lt;dv_t, v_t&gt; for the decay gradient.
      */
     static PassArgs dv(BackwardCall call, CudaTensor q, CudaTensor k, CudaTensor dO, CudaTensor dv, DotSum dot,
-                       Precision precision) {
+                       Precision precision, boolean split) {
         AttentionShape s = call.shape();
         double c = call.scale();
         return new PassArgs(k, q, dO, dv, true, dot, t(call.decay()), t(call.dFinalState()), address(t(call.dInitialState())),
-                s.keyDim(), s.valueDim(), false, c, 1, c, 0, 1, true, precision, true);
+                s.keyDim(), s.valueDim(), false, c, 1, c, 0, 1, true, precision, true, split);
     }
 
     /** dk: q' = v, k' = dO, v' = q, backward in time over G^T (E x D). */
@@ -84,7 +95,7 @@ record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolea
         AttentionShape s = call.shape();
         double c = call.scale();
         return new PassArgs(t(call.v()), t(call.dOutput()), t(call.q()), t(call.dk()), true, null, t(call.decay()),
-                t(call.dFinalState()), 0, s.valueDim(), s.keyDim(), true, c, 1, c, 0, 0, true, call.precision(), true);
+                t(call.dFinalState()), 0, s.valueDim(), s.keyDim(), true, c, 1, c, 0, 0, true, call.precision(), true, false);
     }
 
     /**
@@ -95,7 +106,7 @@ record PassArgs(CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, boolea
         AttentionShape s = call.shape();
         double c = call.scale();
         return new PassArgs(q, k, v, dot.weights(), false, dot, t(call.decay()), t(call.initialState()), sfinal,
-                s.keyDim(), s.valueDim(), false, c, c, 1, 1, 0, false, Precision.TF32X3, true);
+                s.keyDim(), s.valueDim(), false, c, c, 1, 1, 0, false, Precision.TF32X3, true, false);
     }
 
     /** The SweepParams of this pass in {@code mode} (0: segment-local states, 1: outputs) under {@code plan}. */

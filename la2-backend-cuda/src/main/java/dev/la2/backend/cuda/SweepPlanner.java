@@ -55,6 +55,16 @@ final class SweepPlanner {
                 (dv + f.valueTile() - 1) / f.valueTile(), Integer.MAX_VALUE);
     }
 
+    /**
+     * The Hopper backward with split products (Kernel.hopperSplit) for a dense 16-bit pass of
+     * dimensions dk x dv where the planner routes such passes to the Hopper sweep, else null. Its
+     * launch shape is the Hopper sweep's, so plan's plan holds for it.
+     */
+    Kernel hopperSplit(DType dtype, int dk, int dv) {
+        TensorCoreSweep tc = dtype == DType.BF16 || dtype == DType.FP16 ? tensorCore(dtype, Precision.STRICT, dk, dv, true) : null;
+        return tc != null && tc.kernel().name().startsWith("SWEEP_HOPPER_") ? Kernel.hopperSplit(dtype) : null;
+    }
+
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */
     SweepPlan decayPlan(AttentionShape s, Packing packing) {
         int d = s.keyDim(), e = s.valueDim();

@@ -32,17 +32,34 @@ final class SweepRunner {
 
     /**
      * One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is
-     * non-null. Where the planner chose the Hopper sweep for a dense pass in forward time, its
-     * chunks come by TMA when the tensor maps can describe q, k and v (TensorMaps); the maps read
-     * boxes in increasing token order, so reversed passes and packed calls keep the cp.async loads.
+     * non-null. Where the planner chose the Hopper sweep for a dense pass, its chunks come by TMA
+     * when the tensor maps can describe q, k and v (TensorMaps); the backward's entry point takes
+     * reversed passes too, the forward's only passes in forward time. Packed calls keep the
+     * cp.async loads (a box cannot stop at a sequence's end inside the packed tensor).
      */
     void run(AttentionShape s, Packing packing, PassArgs p) {
         SweepPlan planned = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
-        Kernel tma = packing == null && !p.reversed() ? planned.kernel().tma() : null;
+        Kernel tma = packing == null && (p.backward() || !p.reversed()) ? planned.kernel().tma() : null;
+        if (p.split()) {
+            tma = packing == null ? planner.hopperSplit(s.dtype(), p.dk(), p.dv()) : null;
+        }
         byte[] maps = tma == null ? null : tensorMaps.of(s, p);
+        if (p.split() && maps == null) {
+            throw new IllegalStateException("split products without the Hopper sweep's tensor maps (see splits)");
+        }
         SweepPlan plan = maps == null ? planned : planned.withKernel(tma);
         segmented(s, packing, plan, maps, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
                 (scratch, mode) -> p.params(s, plan, scratch, mode));
+    }
+
+    /**
+     * Whether split passes (PassArgs.split) can run on shape {@code s} with these operands: the
+     * planner has the Hopper split kernel for it and the tensor maps describe each operand.
+     */
+    boolean splits(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
+        int d = s.keyDim(), e = s.valueDim();
+        return packing == null && planner.hopperSplit(s.dtype(), d, e) != null && tensorMaps.describes(s, q, d)
+                && tensorMaps.describes(s, k, d) && tensorMaps.describes(s, v, e) && tensorMaps.describes(s, dO, e);
     }
 
     /**

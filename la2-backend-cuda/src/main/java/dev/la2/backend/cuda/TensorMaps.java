@@ -54,12 +54,14 @@ final class TensorMaps {
 
         /**
          * Whether the sweep's maps can describe it: 16-bit, 128 columns (two boxes), the base and
-         * every stride 16-byte aligned and the strides below 2^40 (cuTensorMapEncodeTiled's limits).
+         * every stride 16-byte aligned and the strides below 2^40 (cuTensorMapEncodeTiled's limits),
+         * and every box's first token, from -64 to the last, a 32-bit coordinate.
          */
         boolean describable() {
             boolean aligned = address % 16 == 0 && tokenStride % 16 == 0 && headStride % 16 == 0 && batchStride % 16 == 0;
             long limit = 1L << 40;
-            return (dtype == DType.BF16 || dtype == DType.FP16) && columns == 128 && aligned && tokenStride < limit
+            return (dtype == DType.BF16 || dtype == DType.FP16) && columns == 128 && aligned && tokens <= Integer.MAX_VALUE
+                    && tokenStride < limit
                     && headStride < limit && batchStride < limit;
         }
     }
@@ -80,6 +82,12 @@ final class TensorMaps {
             System.arraycopy(m, 0, maps, 128 * x, 128);
         }
         return maps;
+    }
+
+    /** Whether a map of {@code x} ({@code columns} features per token, laid out as {@code s}) can be had. */
+    synchronized boolean describes(AttentionShape s, CudaTensor x, int columns) {
+        Operand op = Operand.of(s, x.address(), x.dtype(), columns);
+        return op.describable() && kept.computeIfAbsent(op, TensorMaps::encode) != null;
     }
 
     /** The operand's map, or null where the driver rejects it or lacks the function. */

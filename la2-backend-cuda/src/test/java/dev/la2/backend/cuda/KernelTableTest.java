@@ -36,6 +36,11 @@ class KernelTableTest {
             symbols.add(tma.group(1));
             symbols.add(tma.group(1) + "_bwd");
         }
+        // the Hopper sweep's split macro defines NAME_bwd
+        Matcher split = Pattern.compile("^LA2_SWEEP_HOPPER_SPLIT\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        while (split.find()) {
+            symbols.add(split.group(1) + "_bwd");
+        }
         // the packed and by-slot wrappers of la2_kernels.cu define NAME
         Matcher wrapped = Pattern.compile("^LA2_(?:PACKED_SWEEP|PACKED_DECAY|DECODE_SLOTS)\\((\\w+),", Pattern.MULTILINE)
                 .matcher(source);
@@ -61,6 +66,9 @@ class KernelTableTest {
         assertThat(Kernel.SWEEP_HOPPER_TMA_BF16_D128.tma()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_TMA_BF16_D128.variant()).isNull();
         assertThat(Kernel.SWEEP_WIDE_BF16_D128.tma()).isNull();
+        assertThat(Kernel.hopperSplit(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_hopper_split_f16_d128_bwd");
+        assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.tma()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.variant()).isNull();
         assertThat(Kernel.sweep(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_f16");
         assertThat(Kernel.convert(dev.la2.api.DType.BF16, false).symbol()).isEqualTo("la2_narrow_bf16");
     }
