@@ -147,6 +147,9 @@ public final class LengthSweep {
                         case BF16, FP16 -> ", in fp32 (ND4J's CPU backend has no " + c.dtype() + " matmul)";
                     };
                     baselineRuns = true;
+                    if (c.call().learnDecay()) {
+                        baseline += "; its backward computes no decay gradient";
+                    }
                 } catch (UnsupportedOperationException e) {
                     baseline = "n/a (" + e.getMessage() + ")";
                 }
@@ -233,7 +236,7 @@ public final class LengthSweep {
             Gradients grads = timed.backward() ? new Gradients(track(made, la.allocate(dtype, keys)),
                     track(made, la.allocate(dtype, keys)), track(made, la.allocate(dtype, values)),
                     track(made, la.allocate(dtype.stateType(), states)),
-                    timed.learnDecay() ? track(made, poisoned(la.allocate(dtype.stateType(), Shape.of(p.heads())))) : null)
+                    timed.learnDecay() ? track(made, la.allocate(dtype.stateType(), Shape.of(p.heads()))) : null)
                     : null;
             AttentionInputs inputs = AttentionInputs.of(q, k, v, decay);
             AttentionOptions options = AttentionOptions.defaults().withLayout(layout).withPrecision(c.precision())
@@ -249,8 +252,15 @@ public final class LengthSweep {
             String stage = la.backendName() + " N=" + p.tokens();
             // The first size also pays for compiling the kernels: it is warmed up longer.
             warmUp(c, () -> diagnostics.timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
+            Tensor decayGradient = grads == null ? null : grads.dDecay();
+            if (decayGradient != null) {
+                poison(decayGradient);
+            }
             // queued back to back: on a GPU each time is the device's, per-call host overhead hidden
             double[] times = diagnostics.timeMillis(call, c.repeats());
+            if (decayGradient != null) {
+                requireWritten(decayGradient);
+            }
             done[0] += c.repeats();
             listener.progress(stage, done[0], total);
             double pairedForward = Double.NaN, ratio = Double.NaN;
@@ -279,9 +289,6 @@ public final class LengthSweep {
                     grads.dv().copyTo(gv);
                 }
             });
-            if (grads != null && grads.dDecay() != null) {
-                requireWritten(grads.dDecay());
-            }
             Optional<MemoryStats> stats = diagnostics.memoryStats();
             return new Measured(Stats.of(times), stats.map(MemoryStats::peakBytes).orElse(-1L),
                     stats.map(MemoryStats::kind).orElse(null), heapPeak(), h2d, d2h, pairedForward, ratio);
@@ -333,12 +340,11 @@ public final class LengthSweep {
         }
     }
 
-    /** {@code t} filled with NaN, so that a call that never writes it is seen ({@link #requireWritten}). */
-    private static Tensor poisoned(Tensor t) {
+    /** Fills {@code t} with NaN, so that calls that never write it are seen ({@link #requireWritten}). */
+    private static void poison(Tensor t) {
         float[] nan = new float[Math.toIntExact(t.elementCount())];
         java.util.Arrays.fill(nan, Float.NaN);
         t.copyFrom(nan);
-        return t;
     }
 
     /**
