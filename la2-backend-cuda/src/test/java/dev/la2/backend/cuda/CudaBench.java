@@ -35,10 +35,11 @@ import java.util.SplittableRandom;
  * <p>The calls timed, as {@code la2 bench} times them by default: fwd is
  * {@code la.forward(inputs, options, out, null)} (no final state), fwdbwd that forward then
  * {@code la.backward} into gradients allocated once, fwdbwd-learn the same with a learnable decay
- * (the backward also computes dDecay; the fixed-over-learnable ratio is printed after the table).
+ * (the backward also computes dDecay; with fwdbwd in the same run, the learnable-over-fixed
+ * ratio is printed after the table).
  * Each row is warmed up as {@code la2 bench} warms up a size: at least 3 calls and
- * {@code --warmup-s} seconds (5 times that for the first row), so that both time a device that has
- * been busy for as long, at the clocks its power and temperature then allow.
+ * {@code --warmup-s} seconds (5 times that for the first row), so that both time the device after
+ * a similar sustained load, at the clocks its power limit and temperature then allow.
  *
  * <p>Usage: {@code CudaBench [--n 2048,8192,32768,65536] [--dtypes bf16,fp16,fp32-strict,fp32-tf32x3,fp32-tf32]
  * [--modes fwd,fwdbwd,fwdbwd-learn] [--b 4] [--h 32] [--d 128] [--e 128] [--reps 10] [--budget-s 4]
