@@ -12,6 +12,7 @@ import java.util.Objects;
  * made and timed, and what is measured beside them. Checked on construction, naming the {@code la2
  * bench} option at fault.
  *
+ * @param call         which call is timed: the forward alone or forward+backward, and what it asks for
  * @param baseline     whether to time the ND4J-composed baseline at each length
  * @param gemmSize     size of the sgemm ceiling's square product; 0 skips it
  * @param sgemmGflops  a known matrix rate to use as the ceiling instead of measuring one (for
@@ -20,13 +21,14 @@ import java.util.Objects;
  *                     in-run for host backends and leaves device backends without a floor
  */
 public record BenchConfig(String backend, BackendOptions options, int batch, int heads, int keyDim, int valueDim,
-                          int[] tokens, DType dtype, Precision precision, boolean backward, boolean keepStates, Layout layout,
+                          int[] tokens, DType dtype, Precision precision, BenchCall call, Layout layout,
                           int warmup, int repeats, boolean baseline, int gemmSize, double sgemmGflops,
                           double bandwidthGBs, long seed) {
     public BenchConfig {
         Objects.requireNonNull(options, "options");
         Objects.requireNonNull(dtype, "dtype");
         Objects.requireNonNull(precision, "precision");
+        Objects.requireNonNull(call, "call");
         Objects.requireNonNull(layout, "layout");
         if (tokens == null || tokens.length == 0) {
             throw new La2ArgumentException("--n", "no sequence lengths", "one or more lengths >= 1");
@@ -54,16 +56,6 @@ public record BenchConfig(String backend, BackendOptions options, int batch, int
         if (gemmSize < 0) {
             throw new La2ArgumentException("--gemm-size", String.valueOf(gemmSize), ">= 0 (0 skips the sgemm ceiling)");
         }
-    }
-
-    public String mode() {
-        return backward ? "fwdbwd" : "fwd";
-    }
-
-    /** How the backward gets the forward's block states, for headers; empty for a forward sweep. */
-    public String statesNote() {
-        return !backward ? "" : keepStates ? "states kept by the forward where the backend keeps them"
-                : "states recomputed by the backward";
     }
 
     private static void positive(String name, int value) {

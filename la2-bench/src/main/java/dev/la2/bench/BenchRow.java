@@ -9,11 +9,13 @@ import java.util.Locale;
  * One measurement of a {@link LengthSweep}: times in ms, rates per second, NaN (or -1 for bytes)
  * where unknown.
  *
+ * @param call              the call timed: its mode, and whether the decay was learnable and the
+ *                          final state written
  * @param fractionOfSgemm   our GFLOP/s over the sgemm ceiling's
  * @param fractionOfFmaPeak our GFLOP/s over the host's fp32 FMA peak ({@link FmaPeak}), a ceiling no
  *                          kernel can pass
  */
-public record BenchRow(String backend, DType dtype, Precision precision, String mode, Layout layout,
+public record BenchRow(String backend, DType dtype, Precision precision, BenchCall call, Layout layout,
                        int b, int h, int n, int d, int e, int warmup, int repeats,
                        Stats ms, double msPerMillionTokens, double tokenHeadsPerSecond, double gflops,
                        double floorMs, long peakBackendBytes, String peakBackendKind, long peakHeapBytes,
@@ -22,13 +24,20 @@ public record BenchRow(String backend, DType dtype, Precision precision, String 
                        double fractionOfSgemm, double fmaPeakGflops, double fractionOfFmaPeak,
                        double perTokenVsSmallestN, double pairedForwardMs, double ratioToForward) {
 
+    /** fwd or fwdbwd. */
+    public String mode() {
+        return call.mode();
+    }
+
     /** One JSON object on one line; unknown figures are null. */
     public String toJson() {
         StringBuilder sb = new StringBuilder("{");
         Json.field(sb, "backend", backend);
         Json.field(sb, "dtype", dtype.name().toLowerCase(Locale.ROOT));
         Json.field(sb, "precision", precision.name().toLowerCase(Locale.ROOT));
-        Json.field(sb, "mode", mode);
+        Json.field(sb, "mode", mode());
+        Json.bool(sb, "learn_decay", call.learnDecay());
+        Json.bool(sb, "final_state", call.finalState());
         Json.field(sb, "layout", layout.name().toLowerCase(Locale.ROOT));
         Json.number(sb, "b", b);
         Json.number(sb, "h", h);

@@ -29,6 +29,10 @@ final class Json {
         sb.append(',');
     }
 
+    static void bool(StringBuilder sb, String key, boolean value) {
+        sb.append('"').append(key).append("\":").append(value).append(',');
+    }
+
     /** Unknown (non-finite) figures are null; whole numbers are written without a fraction. */
     static void number(StringBuilder sb, String key, double value) {
         sb.append('"').append(key).append("\":");

@@ -61,7 +61,7 @@ public final class LengthSweep {
             BenchContext context = context(c, la, nd4j);
             listener.context(context);
             long perSize = (long) (c.warmup() + c.repeats()) * (context.baselineRuns() ? 2 : 1)
-                    + (c.backward() ? c.repeats() : 0);
+                    + (c.call().backward() ? c.repeats() : 0);
             long total = perSize * c.tokens().length;
             long[] done = {0};
             List<BenchRow> rows = new ArrayList<>();
@@ -94,12 +94,12 @@ public final class LengthSweep {
                 if (Double.isNaN(smallestPerToken)) {
                     smallestPerToken = msPerMtok;
                 }
-                double gflops = p.notionalFlops(c.backward()) / (m.ms().median() * 1e6);
+                double gflops = p.notionalFlops(c.call().backward()) / (m.ms().median() * 1e6);
                 double floorMs = Double.isFinite(context.bandwidthGBs())
-                        ? p.floorBytes(c.dtype(), c.backward()) / (context.bandwidthGBs() * 1e6) : Double.NaN;
+                        ? p.floorBytes(c.dtype(), c.call().backward()) / (context.bandwidthGBs() * 1e6) : Double.NaN;
                 double sgemm = context.sgemmGflops() == null ? Double.NaN : context.sgemmGflops().median();
                 double fmaPeak = context.fmaPeakGflops();
-                BenchRow row = new BenchRow(la.backendName(), c.dtype(), c.precision(), c.mode(), c.layout(),
+                BenchRow row = new BenchRow(la.backendName(), c.dtype(), c.precision(), c.call(), c.layout(),
                         c.batch(), c.heads(), n, c.keyDim(), c.valueDim(), c.warmup(), c.repeats(),
                         m.ms(), msPerMtok, p.tokenHeads() / (m.ms().median() / 1e3), gflops, floorMs,
                         m.peakBackendBytes(), m.peakBackendKind(), m.peakHeapBytes(), m.hostToDeviceMs(),
@@ -147,6 +147,9 @@ public final class LengthSweep {
                         case BF16, FP16 -> ", in fp32 (ND4J's CPU backend has no " + c.dtype() + " matmul)";
                     };
                     baselineRuns = true;
+                    if (c.call().learnDecay()) {
+                        baseline += "; its backward computes no decay gradient";
+                    }
                 } catch (UnsupportedOperationException e) {
                     baseline = "n/a (" + e.getMessage() + ")";
                 }
@@ -209,7 +212,8 @@ public final class LengthSweep {
         MemorySegment qa = RandomInputs.tiled(host, dtype, p.keyElements(), 1 / Math.sqrt(p.keyDim()), random);
         MemorySegment ka = RandomInputs.tiled(host, dtype, p.keyElements(), 1 / Math.sqrt(p.keyDim()), random);
         MemorySegment va = RandomInputs.tiled(host, dtype, p.valueElements(), 1, random);
-        MemorySegment doa = c.backward() ? RandomInputs.tiled(host, dtype, p.valueElements(), 1, random) : null;
+        BenchCall timed = c.call();
+        MemorySegment doa = timed.backward() ? RandomInputs.tiled(host, dtype, p.valueElements(), 1, random) : null;
         List<Tensor> made = new ArrayList<>();
         try {
             diagnostics.resetPeakMemory();
@@ -219,8 +223,8 @@ public final class LengthSweep {
             Tensor v = track(made, la.allocate(dtype, values));
             Tensor decay = track(made, la.tensor(DecaySlopes.alibi(p.heads()), dtype.stateType(), Shape.of(p.heads())));
             Tensor out = track(made, la.allocate(dtype, values));
-            Tensor fin = track(made, la.allocate(dtype.stateType(), states));
-            Tensor dOut = c.backward() ? track(made, la.allocate(dtype, values)) : null;
+            Tensor fin = timed.finalState() ? track(made, la.allocate(dtype.stateType(), states)) : null;
+            Tensor dOut = timed.backward() ? track(made, la.allocate(dtype, values)) : null;
             double h2d = diagnostics.timeMillis(() -> {
                 q.copyFrom(qa);
                 k.copyFrom(ka);
@@ -229,13 +233,16 @@ public final class LengthSweep {
                     dOut.copyFrom(doa);
                 }
             });
-            Gradients grads = c.backward() ? new Gradients(track(made, la.allocate(dtype, keys)),
+            Gradients grads = timed.backward() ? new Gradients(track(made, la.allocate(dtype, keys)),
                     track(made, la.allocate(dtype, keys)), track(made, la.allocate(dtype, values)),
-                    track(made, la.allocate(dtype.stateType(), states)), null) : null;
+                    track(made, la.allocate(dtype.stateType(), states)),
+                    timed.learnDecay() ? track(made, la.allocate(dtype.stateType(), Shape.of(p.heads()))) : null)
+                    : null;
             AttentionInputs inputs = AttentionInputs.of(q, k, v, decay);
-            AttentionOptions options = AttentionOptions.defaults().withLayout(layout).withPrecision(c.precision());
-            AttentionOptions training = options.withSaveForBackward(c.keepStates());
-            Runnable call = c.backward()
+            AttentionOptions options = AttentionOptions.defaults().withLayout(layout).withPrecision(c.precision())
+                    .withLearnableDecay(timed.learnDecay());
+            AttentionOptions training = options.withSaveForBackward(timed.keepStates());
+            Runnable call = timed.backward()
                     ? () -> {
                         try (SavedForward saved = la.forward(inputs, training, out, fin)) {
                             la.backward(inputs, dOut, null, options, saved, grads);
@@ -245,12 +252,19 @@ public final class LengthSweep {
             String stage = la.backendName() + " N=" + p.tokens();
             // The first size also pays for compiling the kernels: it is warmed up longer.
             warmUp(c, () -> diagnostics.timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
+            Tensor decayGradient = grads == null ? null : grads.dDecay();
+            if (decayGradient != null) {
+                poison(decayGradient);
+            }
             // queued back to back: on a GPU each time is the device's, per-call host overhead hidden
             double[] times = diagnostics.timeMillis(call, c.repeats());
+            if (decayGradient != null) {
+                requireWritten(decayGradient);
+            }
             done[0] += c.repeats();
             listener.progress(stage, done[0], total);
             double pairedForward = Double.NaN, ratio = Double.NaN;
-            if (c.backward()) {
+            if (timed.backward()) {
                 // Forward alone against forward+backward, alternated call by call, so that the ratio
                 // compares the two under the same load (a shared machine's speed drifts within minutes).
                 Runnable forward = () -> la.forward(inputs, options, out, fin);
@@ -306,10 +320,10 @@ public final class LengthSweep {
         try (ComposedAttention nd4j = support.composedAttention()) {
             nd4j.load(p, c.dtype() == DType.FP64, RandomInputs.queries(p, random), RandomInputs.queries(p, random),
                     RandomInputs.values(p, random), DecaySlopes.alibi(p.heads()), null, 1.0);
-            if (c.backward()) {
+            if (c.call().backward()) {
                 nd4j.loadGradients(RandomInputs.values(p, random), null);
             }
-            Runnable call = c.backward() ? () -> {
+            Runnable call = c.call().backward() ? () -> {
                 nd4j.forward();
                 nd4j.backward();
             } : nd4j::forward;
@@ -323,6 +337,27 @@ public final class LengthSweep {
                 listener.progress(stage, ++done[0], total);
             }
             return Stats.of(times);
+        }
+    }
+
+    /** Fills {@code t} with NaN, so that calls that never write it are seen ({@link #requireWritten}). */
+    private static void poison(Tensor t) {
+        float[] nan = new float[Math.toIntExact(t.elementCount())];
+        java.util.Arrays.fill(nan, Float.NaN);
+        t.copyFrom(nan);
+    }
+
+    /**
+     * The timed calls wrote finite values over the poison of {@code t}: a figure for a call that
+     * skipped the work it was asked for would mean nothing.
+     */
+    static void requireWritten(Tensor t) {
+        double[] values = t.toDoubleArray();
+        for (int i = 0; i < values.length; i++) {
+            if (!Double.isFinite(values[i])) {
+                throw new IllegalStateException("the timed backward left the decay gradient's element " + i + " at "
+                        + values[i] + "; expected a finite value for every head");
+            }
         }
     }
 

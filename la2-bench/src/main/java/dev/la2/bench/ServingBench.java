@@ -130,7 +130,7 @@ public final class ServingBench {
         HostInputs host = HostInputs.draw(s, Math.max(t, (long) sequences * n), backward);
         Tensor decay = s.decay();
         AttentionOptions options = AttentionOptions.defaults().withPrecision(b.precision());
-        AttentionOptions training = options.withSaveForBackward(b.keepStates());
+        AttentionOptions training = options.withSaveForBackward(b.call().keepStates());
 
         Operands p = Operands.of(s, host, Shape.of(t, h, d), Shape.of(t, h, e), backward);
         PackedInputs packedIn = PackedInputs.of(p.q(), p.k(), p.v(), decay, offsets);

@@ -10,13 +10,18 @@ import dev.la2.api.Precision;
 import dev.la2.api.BackendOptions;
 import java.util.ArrayList;
 import java.util.List;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class LengthSweepTest {
 
     private static BenchConfig tiny(boolean backward, boolean baseline) {
         return new BenchConfig("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {64, 16}, DType.FP32,
-                Precision.STRICT, backward, true, Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
+                Precision.STRICT, new BenchCall(backward, true, false, false), Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
     }
 
     @Test
@@ -88,13 +93,55 @@ class LengthSweepTest {
         });
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"reference", "cpu"})
+    void aLearnableDecaySweepTimesABackwardThatWritesTheDecayGradient(String backend) {
+        // LengthSweep poisons dDecay with NaN before the calls and throws if any head is left non-finite.
+        BenchConfig c = new BenchConfig(backend, BackendOptions.defaults(), 2, 3, 8, 4, new int[] {40}, DType.BF16,
+                Precision.STRICT, new BenchCall(true, true, true, false), Layout.BHND, 1, 2, false, 0, Double.NaN,
+                Double.NaN, 11);
+        List<BenchRow> rows = LengthSweep.run(c, Nd4jSupport.onClassPath(), new BenchListener() {
+        });
+        assertThat(rows).singleElement().satisfies(r -> {
+            assertThat(r.mode()).isEqualTo("fwdbwd");
+            assertThat(r.ms().median()).isPositive();
+            assertThat(r.toJson()).contains("\"mode\":\"fwdbwd\",\"learn_decay\":true,\"final_state\":false,");
+        });
+    }
+
+    @Test
+    void aDecayGradientLeftPoisonedIsRefused() {
+        try (LightningAttention la = LightningAttention.open("reference");
+             Tensor poisoned = la.tensor(new float[] {0.5f, Float.NaN}, DType.FP32, Shape.of(2));
+             Tensor written = la.tensor(new float[] {0.5f, -2f}, DType.FP32, Shape.of(2))) {
+            assertThatThrownBy(() -> LengthSweep.requireWritten(poisoned)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("element 1 at NaN");
+            LengthSweep.requireWritten(written);
+        }
+    }
+
+    @Test
+    void theFinalStateIsAskedForOnlyWhenWantedAndTheLearnableDecayOnlyWithABackward() {
+        List<BenchRow> rows = LengthSweep.run(withCall(new BenchCall(false, false, false, true)), Nd4jSupport.onClassPath(),
+                new BenchListener() {
+                });
+        assertThat(rows).allSatisfy(r -> assertThat(r.toJson()).contains("\"learn_decay\":false,\"final_state\":true,"));
+        assertThatThrownBy(() -> new BenchCall(false, false, true, false)).isInstanceOf(La2ArgumentException.class)
+                .hasMessageStartingWith("--learn-decay: got set for the forward alone");
+    }
+
+    private static BenchConfig withCall(BenchCall call) {
+        return new BenchConfig("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {16}, DType.FP32,
+                Precision.STRICT, call, Layout.BHND, 1, 2, false, 0, Double.NaN, Double.NaN, 5);
+    }
+
     @Test
     void rejectsBadSizesNamingTheOption() {
         assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 0, 8, 4, new int[] {4},
-                DType.FP32, Precision.STRICT, false, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--h: got 0");
         assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
-                DType.FP32, Precision.STRICT, false, false, Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--n: got -1");
     }
 }

@@ -20,7 +20,7 @@ class ServingBenchTest {
 
     private static ServingConfig tiny(String backend, ServingMode mode, int sequences, int maxLength) {
         BenchConfig base = new BenchConfig(backend, BackendOptions.defaults(), 1, 2, 8, 4, new int[] {1}, DType.FP32,
-                Precision.STRICT, false, true, Layout.BHND, 1, 3, false, 0, Double.NaN, Double.NaN, 7);
+                Precision.STRICT, new BenchCall(false, true, false, false), Layout.BHND, 1, 3, false, 0, Double.NaN, Double.NaN, 7);
         return new ServingConfig(base, mode, sequences, maxLength);
     }
 

@@ -3,6 +3,7 @@ package dev.la2.cli;
 import dev.la2.api.DType;
 import dev.la2.api.Layout;
 import dev.la2.api.Precision;
+import dev.la2.bench.BenchCall;
 import dev.la2.bench.BenchConfig;
 import dev.la2.bench.BenchContext;
 import dev.la2.bench.BenchListener;
@@ -29,6 +30,10 @@ import picocli.CommandLine.Option;
         description = {"Time a backend over a sweep of sequence lengths N (SPEC.md section 6).",
                 "The ND4J-composed baseline, the sgemm ceiling, the fp32 FMA peak and the host copy bandwidth are"
                         + " measured in the same run.",
+                "fwd times la.forward(inputs, options, out, finalState) with finalState null unless --final-state;"
+                        + " fwdbwd adds la.backward into caller-allocated gradients (dDecay with --learn-decay). Inputs"
+                        + " stay on the backend; each figure is a median of --repeats calls queued back to back after the"
+                        + " warm-up, on the backend's clock (CUDA events on GPUs): the call and clock of CudaBench.",
                 "The serving modes (SPEC.md section 8) time packed sequences and decode by slot beside the dense"
                         + " call of the same tokens."})
 final class BenchCommand implements Callable<Integer> {
@@ -105,6 +110,16 @@ final class BenchCommand implements Callable<Integer> {
                     + " (default on; --no-keep-states recomputes them in the backward and needs less memory).")
     boolean keepStates;
 
+    @Option(names = "--learn-decay",
+            description = "fwdbwd: the decay is learnable, so the backward also computes its gradient (dDecay);"
+                    + " default: a fixed decay.")
+    boolean learnDecay;
+
+    @Option(names = "--final-state",
+            description = "fwd, fwdbwd: the forward also writes the final state [B, H, D, E]; default: it does not,"
+                    + " as CudaBench and the peers it is compared with time it.")
+    boolean finalState;
+
     @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
     Layout layout;
 
@@ -145,8 +160,14 @@ final class BenchCommand implements Callable<Integer> {
         if (json != null && Files.isDirectory(json)) {
             throw new CliException("--json " + json + ": is a directory");
         }
+        if (mode.serving != null && (learnDecay || finalState)) {
+            throw new CliException((learnDecay ? "--learn-decay" : "--final-state") + ": applies to --mode fwd and fwdbwd,"
+                    + " not " + mode.serving.label());
+        }
+        boolean backward = mode == Mode.FWDBWD || mode.serving != null && mode.serving.backward();
         BenchConfig config = new BenchConfig(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
-                tokens, dtype, precision, mode == Mode.FWDBWD || mode.serving != null && mode.serving.backward(), keepStates, layout, warmup, repeats, baseline, gemmSize,
+                tokens, dtype, precision, new BenchCall(backward, keepStates, learnDecay, finalState), layout, warmup,
+                repeats, baseline, gemmSize,
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
         if (mode.serving != null) {
@@ -165,7 +186,7 @@ final class BenchCommand implements Callable<Integer> {
             String method = "la2 bench: median of " + repeats + " timed calls after at least " + warmup
                     + " warm-up calls and " + LengthSweep.MIN_WARMUP_MS + " ms of them (" + LengthSweep.FIRST_WARMUP_MS
                     + " ms for the first size), on the backend's clock;"
-                    + " inputs resident on the backend" + (config.backward() ? "; " + config.statesNote() : "");
+                    + " inputs resident on the backend; the call: " + config.call().description();
             writeJson(method, printer.context, rows.stream().map(BenchRow::toJson).toList());
             out.println("wrote " + rows.size() + " rows to " + json);
         }
@@ -239,7 +260,7 @@ final class BenchCommand implements Callable<Integer> {
             context = c;
             out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
                     c.backend(), lower(config.dtype()), lower(config.precision()),
-                    config.mode() + (config.backward() ? " (" + config.statesNote() + ")" : ""), lower(config.layout()),
+                    config.call().description(), lower(config.layout()),
                     config.batch(), config.heads(), config.keyDim(), config.valueDim(), config.warmup(), config.repeats());
             out.println("  times: median (min-max) of the timed calls on the backend's clock; on GPUs CUDA events between"
                     + " calls queued back to back (device time per call, host overhead hidden, as triton's do_bench);"
@@ -247,11 +268,11 @@ final class BenchCommand implements Callable<Integer> {
             out.println("  ms/Mtok: ms per million tokens, tokens = B*N (all H heads of a token count once);"
                     + " Mth/s: million token-heads (B*H*N) per second");
             out.println("  GFLOP/s: SPEC.md section 6's notional F = B*H*N*(2*64*(D+E) + 4*D*E)"
-                    + (config.backward() ? ", fwdbwd counts 3F" : ""));
-            out.println("  floor: " + (config.backward() ? "|Q|+|K|+|V|+|O| + |Q|+|K|+|V|+|dO|+|dQ|+|dK|+|dV|" : "|Q|+|K|+|V|+|O|")
+                    + (config.call().backward() ? ", fwdbwd counts 3F" : ""));
+            out.println("  floor: " + (config.call().backward() ? "|Q|+|K|+|V|+|O| + |Q|+|K|+|V|+|dO|+|dQ|+|dK|+|dV|" : "|Q|+|K|+|V|+|O|")
                     + " at the copy bandwidth; " + c.bandwidth());
             out.println("  peak: backend-reported peak memory, and the JVM heap pools' peak; h2d/d2h: one upload of q,k,v"
-                    + (config.backward() ? ",dO" : "") + " / one download of o" + (config.backward() ? ",dq,dk,dv" : "")
+                    + (config.call().backward() ? ",dO" : "") + " / one download of o" + (config.call().backward() ? ",dq,dk,dv" : "")
                     + ", timed apart from the medians");
             out.println("  baseline (xND4J = its median / ours): " + c.baseline());
             out.println("  sgemm ceiling (%sgemm = our GFLOP/s / its): " + (c.sgemmGflops() == null ? c.sgemm()
@@ -260,7 +281,7 @@ final class BenchCommand implements Callable<Integer> {
             out.println("  FMA peak (%FMApk = our GFLOP/s / the host's fp32 FMA peak, a ceiling nothing passes): "
                     + c.fmaPeak());
             out.println("  vsN0: ms/Mtok relative to the smallest N (flat = 1.00 is the paper's claim)");
-            if (config.backward()) {
+            if (config.call().backward()) {
                 out.println("  /fwd: forward+backward over the forward alone, both timed again in calls alternated one by one"
                         + " (a ratio measured under the same load)");
             }

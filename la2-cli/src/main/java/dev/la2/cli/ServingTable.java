@@ -33,7 +33,7 @@ final class ServingTable extends BenchCommand.Printer {
         ServingMode mode = config.mode();
         out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, S=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
                 c.backend(), lower(b.dtype()), lower(b.precision()), mode.label()
-                        + (mode.backward() ? " (" + b.statesNote() + ")" : ""),
+                        + (mode.backward() ? " (" + b.call().statesNote() + ")" : ""),
                 config.sequences(), b.heads(), b.keyDim(), b.valueDim(), b.warmup(), b.repeats());
         if (mode.packed()) {
             out.println("  packed: S sequences of lengths uniform in 1.." + config.maxLength() + " (seed "
