@@ -215,26 +215,52 @@ class CudaGpuTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("fp32Modes")
     void decayGradientKeepsItsDigitsOverLongSequences(Mode m) {
-        int b = 1, h = 4, n = 16384, d = 64, e = 64;
+        double err = longDecayGradientError(m, Layout.BHND, 1, 16384, 64);
+        assertThat(err).as("dDecay: error relative to its terms (seed %d)", SEED).isLessThanOrEqualTo(1e-6);
+    }
+
+    /**
+     * With 16-bit storage the decay gradient comes from the identity's cancelling sums, which the
+     * backward computes with products of about fp32 accuracy (at D = E = 128 on an H100/H200 the
+     * Hopper sweep's split products, elsewhere 3xTF32 over fp32 copies). Over 65 chunks split
+     * into segments, with an initial state and dS_final, in both layouts, it keeps a tenth of the
+     * 16-bit tolerance.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("sixteenBitLayouts")
+    void sixteenBitDecayGradientKeepsATenthOfItsTolerance(Mode m, Layout layout) {
+        double err = longDecayGradientError(m, layout, 2, 4133, 128);
+        assertThat(err).as("dDecay: error relative to its terms (seed %d, %s)", SEED, layout).isLessThanOrEqualTo(m.tol / 10);
+    }
+
+    static Stream<Arguments> sixteenBitLayouts() {
+        return Stream.of(Mode.BF16, Mode.FP16).flatMap(m -> Stream.of(Layout.values()).map(l -> Arguments.of(m, l)));
+    }
+
+    /** dDecay's error relative to its terms, B x 4 heads (two at s = 0) x N tokens, D = E = d, with S0 and dS_final. */
+    private double longDecayGradientError(Mode m, Layout layout, int b, int n, int d) {
+        int h = 4, e = d;
         Problem p = new Problem(b, h, n, d, e);
-        AttentionShape s = new AttentionShape(b, h, n, d, e, Layout.BHND, m.dtype);
-        try (Tensor q = la.tensor(normal(b * h * n * d, 1 / Math.sqrt(d)), m.dtype, Shape.of(b, h, n, d));
-             Tensor k = la.tensor(normal(b * h * n * d, 1 / Math.sqrt(d)), m.dtype, Shape.of(b, h, n, d));
-             Tensor v = la.tensor(normal(b * h * n * e, 1), m.dtype, Shape.of(b, h, n, e));
-             Tensor dO = la.tensor(normal(b * h * n * e, 1), m.dtype, Shape.of(b, h, n, e));
+        AttentionShape s = new AttentionShape(b, h, n, d, e, layout, m.dtype);
+        try (Tensor q = la.tensor(normal(b * h * n * d, 1 / Math.sqrt(d)), m.dtype, layout.shape(b, h, n, d));
+             Tensor k = la.tensor(normal(b * h * n * d, 1 / Math.sqrt(d)), m.dtype, layout.shape(b, h, n, d));
+             Tensor v = la.tensor(normal(b * h * n * e, 1), m.dtype, layout.shape(b, h, n, e));
+             Tensor dO = la.tensor(normal(b * h * n * e, 1), m.dtype, layout.shape(b, h, n, e));
              Tensor decay = la.tensor(new double[] {0, 0.001, 0, 0.001}, DType.FP32, Shape.of(h));
              Tensor s0 = la.tensor(normal(b * h * d * e, 0.5), DType.FP32, Shape.of(b, h, d, e));
              Tensor dSf = la.tensor(normal(b * h * d * e, 0.5), DType.FP32, Shape.of(b, h, d, e));
              Gradients g = new Gradients(poisoned(m.dtype, q.shape()), poisoned(m.dtype, k.shape()), poisoned(m.dtype, v.shape()),
                      poisoned(DType.FP32, Shape.of(b, h, d, e)), poisoned(DType.FP32, Shape.of(h)))) {
-            AttentionOptions o = AttentionOptions.defaults().withPrecision(m.precision).withLearnableDecay(true);
+            AttentionOptions o = AttentionOptions.defaults().withLayout(layout).withPrecision(m.precision).withLearnableDecay(true);
             la.backward(new AttentionInputs(q, k, v, decay, s0), dO, dSf, o, g);
             ReferenceMath.Backward ref = ReferenceMath.backward(p, Canonical.gather(q, s, d), Canonical.gather(k, s, d),
                     Canonical.gather(v, s, e), decay.toDoubleArray(), s0.toDoubleArray(), Canonical.gather(dO, s, e),
                     dSf.toDoubleArray(), 1.0);
             double err = ErrorNorms.conditioned(g.dDecay().toDoubleArray(), ref.dDecay(), ref.dDecayScale());
-            System.out.printf("%-16s %-40s err %.3e (bound 1e-6, relative to the size of its terms)%n", "dDecay", m + " N=" + n, err);
-            assertThat(err).as("dDecay over %d tokens: error relative to its terms (seed %d)", n, SEED).isLessThanOrEqualTo(1e-6);
+            System.out.printf("%-16s %-40s err %.3e (relative to the size of its terms)%n", "dDecay", m + " " + layout + " N=" + n, err);
+            assertClose("dq", Canonical.gather(g.dq(), s, d), ref.dq(), m.tol, m + " " + layout + " N=" + n);
+            assertClose("dv", Canonical.gather(g.dv(), s, e), ref.dv(), m.tol, m + " " + layout + " N=" + n);
+            return err;
         }
     }
 
