@@ -342,6 +342,10 @@ static void backwardSection() {
         // a learnable decay's backward: dq and dv (with its dot product) on the split products
         const double tl = timePasses({&sb, &sb, &tb}, b, {all[2], all[4], all[5]});
         std::printf(" time split dq + dv+dot, TMA dk median %8.3f ms  (%.2fx the TMA backward)\n", tl, tl / tt);
+        for (const Kern& k : splitVariants()) {
+            const double t = timePasses({&k, &k}, b, {all[2], all[4]});
+            std::printf("   dq + dv+dot, %-10s median %8.3f ms\n", k.name, t);
+        }
         release(b);
     }
 }
@@ -363,6 +367,7 @@ int main(int argc, char** argv) {
     for (const void* f : wides) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideSmem));
     for (const void* f : hoppers) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, hopper::SMEM));
     for (const Kern& v : hopperVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
+    for (const Kern& v : splitVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
     std::printf("hopper-lab: %d SMs, shared memory hopper %d B\n", gSms, hopper::SMEM);
     // sections named on the command line (none: all), variants named vN (none: all)
     bool anySection = false, anyVariant = false;

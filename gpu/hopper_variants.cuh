@@ -20,6 +20,13 @@ __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const _
     sweepHopper<__nv_bfloat16, true, V>(p, &maps);
 }
 
+// The backward's TMA entry point with split flags (sweep_hopper.cuh, SPLIT_*): the decay
+// gradient's passes with some of their intermediates split, to time each part.
+template <int V>
+__global__ void __launch_bounds__(256, 1) labHopperBwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
+    sweepHopper<__nv_bfloat16, false, hopper::TMA | hopper::STAGED_OUT | V>(p, &maps);
+}
+
 // A sweep entry point and its launch shape; `maps`: it takes HopperMaps after its SweepParams.
 struct LabKernel {
     const char* name;
@@ -35,6 +42,18 @@ static std::vector<LabKernel> hopperVariants() {
         {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM, true},
         {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM, true},
         {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM, true},
+    };
+}
+
+static std::vector<LabKernel> splitVariants() {
+    using namespace hopper;
+    return {
+        {"split none", (const void*) labHopperBwd<0>, 256, SMEM, true},
+        {"split P", (const void*) labHopperBwd<SPLIT_P>, 256, SMEM, true},
+        {"split S", (const void*) labHopperBwd<SPLIT_S>, 256, SMEM, true},
+        {"split K", (const void*) labHopperBwd<SPLIT_K>, 256, SMEM, true},
+        {"split P+K", (const void*) labHopperBwd<SPLIT_P | SPLIT_K>, 256, SMEM, true},
+        {"split all", (const void*) labHopperBwd<SPLIT>, 256, SMEM, true},
     };
 }
 

@@ -53,15 +53,16 @@ static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM =
 //   tokens in natural order, so ring row r is the chunk's token C - 1 - r in the pass's (reversed)
 //   time; the masks, decay powers, key weights and output rows follow that map (row tokenOf), and
 //   rows before the sequence's start (a partial chunk's missing tokens) are zero-filled by the unit.
-// - SPLIT: products of about fp32 accuracy for the decay gradient's sums (Backward.java): the
-//   three intermediates rounded to 16 bits (masked scores, state copy, weighted keys) are carried
-//   as hi + lo, both 16-bit, and each product they enter is issued twice, so that only q, k, v
-//   (exact in storage) and fp32 accumulation remain. The hi and lo state copies share the two
-//   state buffers, so the copy waits for a block barrier after the chunk's products.
+// - SPLIT (= SPLIT_P | SPLIT_S | SPLIT_K): products of about fp32 accuracy for the decay
+//   gradient's sums (Backward.java): the three intermediates rounded to 16 bits (P the masked
+//   scores, S the state copy, K the weighted keys) are carried as hi + lo, both 16-bit, and each
+//   product they enter is issued twice, so that only q, k, v (exact in storage) and fp32
+//   accumulation remain. The hi and lo state copies share the two state buffers, so the copy
+//   waits for a block barrier after the chunk's products. The lab times the parts alone.
 // The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT
 // (LA2_SWEEP_HOPPER_TMA) and TMA | STAGED_OUT | SPLIT (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu
 // times the others beside them.
-constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT = 8;
+constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K;
 }  // namespace hopper
 
 // The TMA variant's tensor maps of q, k and v (CUtensorMap, 128 opaque bytes each): rank 4,
@@ -144,13 +145,23 @@ __device__ __forceinline__ float2 unpack2(u32 x) {
     return make_float2(toF<T>(h[0]), toF<T>(h[1]));
 }
 
-// SPLIT: x and y as hi + lo, each a 16-bit pair: hi rounded to nearest even, lo the remainder
-// rounded again (zero where hi is not finite, which then propagates as without the split).
+// SPLIT: x and y as hi + lo, each a 16-bit pair: lo is the remainder x - hi (exact in fp32)
+// rounded to nearest, so hi + lo carries about 17 significant bits; for a non-finite x, lo = x,
+// so that hi + lo is x's infinity or NaN. fp16: hi rounded to nearest.
 template <typename T>
 __device__ __forceinline__ void pack2Split(float x, float y, u32& hi, u32& lo) {
     hi = pack2<T>(x, y);
     const float2 h = unpack2<T>(hi);
-    lo = pack2<T>(isfinite(h.x) ? x - h.x : 0.f, isfinite(h.y) ? y - h.y : 0.f);
+    lo = pack2<T>(isfinite(x) ? x - h.x : x, isfinite(y) ? y - h.y : y);
+}
+
+// bf16: hi is x truncated to its upper 16 bits, one byte permutation for the pair.
+template <>
+__device__ __forceinline__ void pack2Split<__nv_bfloat16>(float x, float y, u32& hi, u32& lo) {
+    const u32 xb = __float_as_uint(x), yb = __float_as_uint(y);
+    hi = __byte_perm(xb, yb, 0x7632);
+    const float hx = __uint_as_float(xb & 0xffff0000u), hy = __uint_as_float(yb & 0xffff0000u);
+    lo = pack2<__nv_bfloat16>(isfinite(x) ? x - hx : x, isfinite(y) ? y - hy : y);
 }
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
@@ -186,9 +197,10 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
-    constexpr bool tma = (V & TMA) != 0, flip = (V & FLIP) != 0, split = (V & SPLIT) != 0;
+    constexpr bool tma = (V & TMA) != 0, flip = (V & FLIP) != 0;
+    constexpr bool splitP = (V & SPLIT_P) != 0, split = (V & SPLIT_S) != 0, splitK = (V & SPLIT_K) != 0;
     static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass (hopperResum reads rows in time order)");
-    static_assert(!split || !EXACT, "SPLIT: a backward pass");
+    static_assert(!(V & SPLIT) || !EXACT, "SPLIT: a backward pass");
     // the chunk's token (in the pass's time) of ring row r
     auto tokenOf = [](int r) { return flip ? C - 1 - r : r; };
     const u32 bars = smemAddr(sm + BARS);
@@ -294,56 +306,63 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             wgmmaCommit();
         }
 
-        // state update: A = (diag(wk) K)^T for rows 64 wg + 16 wq .., k-step j = tokens 16j ..
-        u32 kt[4][4], kl[split ? 4 : 1][4];  // SPLIT: kt the hi parts, kl the lo ones
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            // ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims d0..) as mma.cuh's loadAt does
-            const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
-            ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
-            // the weight kappa lambda^(cc-1-b) of ring row r, token b; zero past the chunk's end
-            auto weight = [&](int r) {
-                const int tb = tokenOf(r);
-                return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
-            };
-            const int b0 = 16 * j + t2, b8 = b0 + 8;
-            const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
-            if constexpr (split) {
-#pragma unroll
-                for (int x = 0; x < 4; x++) {
-                    const float2 f = unpack2<T>(kt[j][x]);
-                    pack2Split<T>(f.x * (x < 2 ? w0 : w8), f.y * (x < 2 ? w1 : w9), kt[j][x], kl[j][x]);
-                }
-            } else {
-                kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
-                kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
-                kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
-                kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
-            }
-        }
-        pinRegisters(kt);
-        if constexpr (split) pinRegisters(kl);
-        wgmmaFence();
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            W::template rs<1>(st[0], kt[j], smemDesc(va + j * 2048));
-            W::template rs<1>(st[1], kt[j], smemDesc(va + C * 128 + j * 2048));
-        }
-        if constexpr (split) {
+        // state update: A = (diag(wk) K)^T for rows 64 wg + 16 wq .., k-step j = tokens 16j ..; its
+        // products are issued before the masked scores are built (their registers then overlap
+        // them), or with SPLIT after the products of v (late), which keeps the split's extra A
+        // fragments off the scores' registers.
+        auto updateState = [&]() {
+            u32 kt[4][4], kl[splitK ? 4 : 1][4];  // SPLIT_K: kt the hi parts, kl the lo ones
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                W::template rs<1>(st[0], kl[j], smemDesc(va + j * 2048));
-                W::template rs<1>(st[1], kl[j], smemDesc(va + C * 128 + j * 2048));
+                // ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims d0..) as mma.cuh's loadAt does
+                const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
+                ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
+                // the weight kappa lambda^(cc-1-b) of ring row r, token b; zero past the chunk's end
+                auto weight = [&](int r) {
+                    const int tb = tokenOf(r);
+                    return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+                };
+                const int b0 = 16 * j + t2, b8 = b0 + 8;
+                const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
+                if constexpr (splitK) {
+#pragma unroll
+                    for (int x = 0; x < 4; x++) {
+                        const float2 f = unpack2<T>(kt[j][x]);
+                        pack2Split<T>(f.x * (x < 2 ? w0 : w8), f.y * (x < 2 ? w1 : w9), kt[j][x], kl[j][x]);
+                    }
+                } else {
+                    kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
+                    kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
+                    kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
+                    kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
+                }
             }
-        }
-        wgmmaCommit();
+            pinRegisters(kt);
+            if constexpr (splitK) pinRegisters(kl);
+            wgmmaFence();
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                W::template rs<1>(st[0], kt[j], smemDesc(va + j * 2048));
+                W::template rs<1>(st[1], kt[j], smemDesc(va + C * 128 + j * 2048));
+            }
+            if constexpr (splitK) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    W::template rs<1>(st[0], kl[j], smemDesc(va + j * 2048));
+                    W::template rs<1>(st[1], kl[j], smemDesc(va + C * 128 + j * 2048));
+                }
+            }
+            wgmmaCommit();
+        };
+        constexpr bool late = (V & SPLIT) != 0;
+        if constexpr (!late) updateState();
 
         if constexpr (full) {
-            wgmmaWait<1>();  // the scores and q S
+            wgmmaWait<late ? 0 : 1>();  // the scores and q S
             pinRegisters(sc);
             pinRegisters(ot);
             // masked, decayed scores as A fragments: k-step kk = accumulator blocks 2kk, 2kk + 1
-            u32 pa[4][4], pl[split ? 4 : 1][4];  // SPLIT: pa the hi parts, pl the lo ones
+            u32 pa[4][4], pl[splitP ? 4 : 1][4];  // SPLIT_P: pa the hi parts, pl the lo ones
 #pragma unroll
             for (int kk = 0; kk < 4; kk++)
 #pragma unroll
@@ -354,7 +373,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                         const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
                         const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * jb + 2 * hr] : 0.f;
                         const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * jb + 2 * hr + 1] : 0.f;
-                        if constexpr (split) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
+                        if constexpr (splitP) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
                         else pa[kk][2 * half + hr] = pack2<T>(x0, x1);
                     }
 #pragma unroll
@@ -367,17 +386,18 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 }
             }
             pinRegisters(pa);
-            if constexpr (split) pinRegisters(pl);
+            if constexpr (splitP) pinRegisters(pl);
             pinRegisters(ot);
             wgmmaFence();
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
-            if constexpr (split) {
+            if constexpr (splitP) {
 #pragma unroll
                 for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pl[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
             }
             wgmmaCommit();
         }
+        if constexpr (late) updateState();
         wgmmaWait<0>();
         pinRegisters(st[0]);
         pinRegisters(st[1]);
@@ -398,10 +418,40 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                     }
                 }
             }
+            // the warp's staging buffer: rows g, g + 8 of its 16 x 64 block, 16-byte piece j of a row
+            // at piece j ^ (row % 8): the pair writes and the row reads are free of bank conflicts
+            unsigned char* ob = sm + OUTS + warp * (16 * 128);
+            if constexpr (DOT && (V & STAGED_OUT)) {
+                // w's block comes in through the buffer (16-byte reads, rows past the chunk's end
+                // zero), then each thread takes the pairs at its accumulator's places
+#pragma unroll
+                for (int it = 0; it < 4; it++) {
+                    const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
+                    uint4 x = make_uint4(0, 0, 0, 0);
+                    if (a < cc) {
+                        const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                        x = *(const uint4*) (w + tr * p.vT + 64 * wg + 8 * pc);
+                    }
+                    *(uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4)) = x;
+                }
+                __syncwarp();
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int a = tokenOf(16 * wq + g + 8 * hr);
+                    float dsum = 0.f;
+#pragma unroll
+                    for (int j = 0; j < 8; j++) {
+                        const float2 f = unpack2<T>(*(const u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2));
+                        dsum = fmaf(ot[4 * j + 2 * hr], f.x, fmaf(ot[4 * j + 2 * hr + 1], f.y, dsum));
+                    }
+                    if (a < cc) {
+                        const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                        dotAcc += (double) tr * (double) dsum;
+                    }
+                }
+                __syncwarp();
+            }
             if ((V & STAGED_OUT) && p.writeOut) {
-                // rows g, g + 8 of the warp's block, 16-byte piece j of a row at piece j ^ (row % 8):
-                // the writes and the row reads below are free of bank conflicts
-                unsigned char* ob = sm + OUTS + warp * (16 * 128);
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++)
 #pragma unroll
@@ -429,7 +479,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
 #pragma unroll
                     for (int j = 0; j < 8; j++) *(u32*) (orow + 8 * j) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
                 }
-                if constexpr (DOT) {
+                if constexpr (DOT && !(V & STAGED_OUT)) {
                     const T* wrow = w + tr * p.vT + 64 * wg + t2;
                     float dsum = 0.f;
 #pragma unroll
