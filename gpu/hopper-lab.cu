@@ -252,7 +252,7 @@ static std::vector<Pass> passes() {
 
 // The entry points of one storage type: the wide sweep's, the Hopper sweep's and its TMA ones.
 struct Entries {
-    const void *wideF, *wideB, *hopF, *hopB, *tmaF, *tmaB, *splitB;
+    const void *wideF, *wideB, *hopF, *hopB, *tmaF, *tmaB, *tmaBR, *splitB, *splitBR;
 };
 
 // Every pass on the Hopper entry points against the wide ones, and on the TMA entry points as the
@@ -262,7 +262,8 @@ static void passChecks(const char* type, const Entries& e) {
     const Kern wf{"wide", e.wideF, 512, wideSmem, false}, wb{"wide bwd", e.wideB, 512, wideSmem, false};
     const Kern hf{"hopper", e.hopF, 256, hopper::SMEM, false}, hb{"hopper bwd", e.hopB, 256, hopper::SMEM, false};
     const Kern tf{"hopper TMA", e.tmaF, 256, hopper::SMEM, true}, tb{"hopper TMA bwd", e.tmaB, 256, hopper::SMEM, true};
-    const Kern sb{"hopper split bwd", e.splitB, 256, hopper::SMEM, true};
+    const Kern tbr{"hopper TMA bwd_rev", e.tmaBR, 256, hopper::SMEM, true};
+    const Kern sb{"hopper split bwd", e.splitB, 256, hopper::SMEM, true}, sbr{"hopper split bwd_rev", e.splitBR, 256, hopper::SMEM, true};
     for (const Shape& s : {Shape{2, 4, 4096 + 37}, Shape{2, 66, 700}}) {
         Bufs b = allocate<T>(s, false);
         for (const Pass& ps : passes()) {
@@ -270,12 +271,14 @@ static void passChecks(const char* type, const Entries& e) {
                         ps.name, type, s.B, s.H, s.N, b.nseg, b.segLen, ps.rev, ps.transposed, ps.writeOut, ps.dot);
             check<T>(ps.bwd ? wb : wf, ps.bwd ? hb : hf, b, ps);
             if (ps.bwd || !ps.rev) {
-                std::printf(" %s vs wide:\n", ps.bwd ? tb.name : tf.name);
-                check<T>(ps.bwd ? wb : wf, ps.bwd ? tb : tf, b, ps);
+                const Kern& t = !ps.bwd ? tf : ps.rev ? tbr : tb;
+                std::printf(" %s vs wide:\n", t.name);
+                check<T>(ps.bwd ? wb : wf, t, b, ps);
             }
             if (ps.bwd) {
-                std::printf(" %s vs wide:\n", sb.name);
-                check<T>(wb, sb, b, ps, true);
+                const Kern& t = ps.rev ? sbr : sb;
+                std::printf(" %s vs wide:\n", t.name);
+                check<T>(wb, t, b, ps, true);
             }
         }
         release(b);
@@ -325,26 +328,28 @@ static void backwardSection() {
     const Kern wb{"wide bwd", (const void*) la2_sweep_wide_bf16_d128_bwd, 512, wideSmem, false};
     const Kern hb{"hopper bwd", (const void*) la2_sweep_hopper_bf16_d128_bwd, 256, hopper::SMEM, false};
     const Kern tb{"hopper TMA bwd", (const void*) la2_sweep_hopper_tma_bf16_d128_bwd, 256, hopper::SMEM, true};
+    const Kern tbr{"hopper TMA bwd_rev", (const void*) la2_sweep_hopper_tma_bf16_d128_bwd_rev, 256, hopper::SMEM, true};
     const Kern sb{"hopper split bwd", (const void*) la2_sweep_hopper_split_bf16_d128_bwd, 256, hopper::SMEM, true};
+    const Kern sbr{"hopper split bwd_rev", (const void*) la2_sweep_hopper_split_bf16_d128_bwd_rev, 256, hopper::SMEM, true};
     const std::vector<Pass> all = passes();
     const std::vector<Pass> bwd = {all[2], all[3], all[5]};  // dq, dv, dk
     for (const Shape& s : {Shape{4, 32, 32768}, Shape{1, 16, 131072}}) {
         Bufs b = allocate<__nv_bfloat16>(s, false);
         std::printf("\n== backward sweeps dq + dv + dk, B=%lld H=%lld N=%lld bf16: %lld segment(s)\n", s.B, s.H, s.N, b.nseg);
         const double tw = timePasses({&wb, &wb, &wb}, b, bwd), th = timePasses({&hb, &hb, &hb}, b, bwd);
-        const double tt = timePasses({&tb, &tb, &tb}, b, bwd);
+        const double tt = timePasses({&tb, &tbr, &tbr}, b, bwd);
         std::printf(" time wide       median %8.3f ms\n time hopper     median %8.3f ms  (%.2fx)\n", tw, th, tw / th);
         std::printf(" time hopper TMA median %8.3f ms  (%.2fx)\n", tt, tw / tt);
         for (size_t x = 0; x < bwd.size(); x++) {
-            const double a = timePasses({&hb}, b, {bwd[x]}), c = timePasses({&tb}, b, {bwd[x]});
+            const double a = timePasses({&hb}, b, {bwd[x]}), c = timePasses({bwd[x].rev ? &tbr : &tb}, b, {bwd[x]});
             std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms\n", bwd[x].name, a, c);
         }
         // a learnable decay's backward: dq and dv (with its dot product) on the split products
-        const double tl = timePasses({&sb, &sb, &tb}, b, {all[2], all[4], all[5]});
+        const double tl = timePasses({&sb, &sbr, &tbr}, b, {all[2], all[4], all[5]});
         std::printf(" time split dq + dv+dot, TMA dk median %8.3f ms  (%.2fx the TMA backward)\n", tl, tl / tt);
-        for (const Kern& k : splitVariants()) {
-            const double t = timePasses({&k, &k}, b, {all[2], all[4]});
-            std::printf("   dq + dv+dot, %-10s median %8.3f ms\n", k.name, t);
+        for (const auto& k : splitVariants()) {
+            const double t = timePasses({&k.first, &k.second}, b, {all[2], all[4]});
+            std::printf("   dq + dv+dot, %-10s median %8.3f ms\n", k.first.name, t);
         }
         release(b);
     }
@@ -357,17 +362,23 @@ int main(int argc, char** argv) {
     const Entries bf16{(const void*) la2_sweep_wide_bf16_d128, (const void*) la2_sweep_wide_bf16_d128_bwd,
                        (const void*) la2_sweep_hopper_bf16_d128, (const void*) la2_sweep_hopper_bf16_d128_bwd,
                        (const void*) la2_sweep_hopper_tma_bf16_d128, (const void*) la2_sweep_hopper_tma_bf16_d128_bwd,
-                       (const void*) la2_sweep_hopper_split_bf16_d128_bwd};
+                       (const void*) la2_sweep_hopper_tma_bf16_d128_bwd_rev, (const void*) la2_sweep_hopper_split_bf16_d128_bwd,
+                       (const void*) la2_sweep_hopper_split_bf16_d128_bwd_rev};
     const Entries f16{(const void*) la2_sweep_wide_f16_d128, (const void*) la2_sweep_wide_f16_d128_bwd,
                       (const void*) la2_sweep_hopper_f16_d128, (const void*) la2_sweep_hopper_f16_d128_bwd,
                       (const void*) la2_sweep_hopper_tma_f16_d128, (const void*) la2_sweep_hopper_tma_f16_d128_bwd,
-                      (const void*) la2_sweep_hopper_split_f16_d128_bwd};
+                      (const void*) la2_sweep_hopper_tma_f16_d128_bwd_rev, (const void*) la2_sweep_hopper_split_f16_d128_bwd,
+                      (const void*) la2_sweep_hopper_split_f16_d128_bwd_rev};
     const void* wides[] = {bf16.wideF, bf16.wideB, f16.wideF, f16.wideB};
-    const void* hoppers[] = {bf16.hopF, bf16.hopB, bf16.tmaF, bf16.tmaB, bf16.splitB, f16.hopF, f16.hopB, f16.tmaF, f16.tmaB, f16.splitB};
+    const void* hoppers[] = {bf16.hopF, bf16.hopB, bf16.tmaF, bf16.tmaB, bf16.tmaBR, bf16.splitB, bf16.splitBR,
+                             f16.hopF,  f16.hopB,  f16.tmaF,  f16.tmaB,  f16.tmaBR,  f16.splitB,  f16.splitBR};
     for (const void* f : wides) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideSmem));
     for (const void* f : hoppers) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, hopper::SMEM));
     for (const Kern& v : hopperVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
-    for (const Kern& v : splitVariants()) CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
+    for (const auto& v : splitVariants()) {
+        CK(cudaFuncSetAttribute(v.first.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.first.smem));
+        CK(cudaFuncSetAttribute(v.second.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.second.smem));
+    }
     std::printf("hopper-lab: %d SMs, shared memory hopper %d B\n", gSms, hopper::SMEM);
     // sections named on the command line (none: all), variants named vN (none: all)
     bool anySection = false, anyVariant = false;

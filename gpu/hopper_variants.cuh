@@ -20,8 +20,9 @@ __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const _
     sweepHopper<__nv_bfloat16, true, V>(p, &maps);
 }
 
-// The backward's TMA entry point with split flags (sweep_hopper.cuh, SPLIT_*): the decay
-// gradient's passes with some of their intermediates split, to time each part.
+// The backward's TMA entry points with split flags (sweep_hopper.cuh, SPLIT_*), in forward time
+// and reversed (FLIP): the decay gradient's passes with some of their intermediates split, to time
+// each part.
 template <int V>
 __global__ void __launch_bounds__(256, 1) labHopperBwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
     sweepHopper<__nv_bfloat16, false, hopper::TMA | hopper::STAGED_OUT | V>(p, &maps);
@@ -45,16 +46,16 @@ static std::vector<LabKernel> hopperVariants() {
     };
 }
 
-static std::vector<LabKernel> splitVariants() {
+// Pairs: the forward-time entry point, then the reversed one.
+static std::vector<std::pair<LabKernel, LabKernel>> splitVariants() {
     using namespace hopper;
+#define LA2_LAB_SPLIT(name, V) \
+    {{name, (const void*) labHopperBwd<V>, 256, SMEM, true}, {name " rev", (const void*) labHopperBwd<(V) | FLIP>, 256, SMEM, true}}
     return {
-        {"split none", (const void*) labHopperBwd<0>, 256, SMEM, true},
-        {"split P", (const void*) labHopperBwd<SPLIT_P>, 256, SMEM, true},
-        {"split S", (const void*) labHopperBwd<SPLIT_S>, 256, SMEM, true},
-        {"split K", (const void*) labHopperBwd<SPLIT_K>, 256, SMEM, true},
-        {"split P+K", (const void*) labHopperBwd<SPLIT_P | SPLIT_K>, 256, SMEM, true},
-        {"split all", (const void*) labHopperBwd<SPLIT>, 256, SMEM, true},
+        LA2_LAB_SPLIT("split none", 0), LA2_LAB_SPLIT("split P", SPLIT_P), LA2_LAB_SPLIT("split S", SPLIT_S),
+        LA2_LAB_SPLIT("split K", SPLIT_K), LA2_LAB_SPLIT("split P+K", SPLIT_P | SPLIT_K), LA2_LAB_SPLIT("split all", SPLIT),
     };
+#undef LA2_LAB_SPLIT
 }
 
 // The tensor maps of 16-bit q, k, v [B][H][N][128] (token stride 128 elements) for the TMA variants.

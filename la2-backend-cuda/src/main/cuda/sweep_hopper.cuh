@@ -49,7 +49,7 @@ static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM =
 // - TMA: thread 0 loads each chunk with the tensor memory accelerator (q, k, v tensor maps,
 //   HopperMaps) onto a transaction barrier per ring stage, instead of every thread's cp.async;
 //   a box is read in increasing token order;
-// - FLIP (with TMA, set by sweepHopper for reversed passes, rev = 1): the box of a chunk holds its
+// - FLIP (with TMA, the entry points of reversed passes, rev = 1): the box of a chunk holds its
 //   tokens in natural order, so ring row r is the chunk's token C - 1 - r in the pass's (reversed)
 //   time; the masks, decay powers, key weights and output rows follow that map (row tokenOf), and
 //   rows before the sequence's start (a partial chunk's missing tokens) are zero-filled by the unit.
@@ -505,23 +505,13 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     band.store(p, seq, seg, full, s);
 }
 
+// One entry point's bodies, one per mode. Reversed passes on TMA (FLIP) have entry points of their
+// own: inlined beside the forward-time bodies they would make ptxas spill.
 template <typename T, bool EXACT, int V>
-__device__ void sweepHopperPass(const SweepParams& p, const HopperMaps* maps) {
+__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
     if (p.mode != 1) sweepHopperMode<T, EXACT, false, false, V>(p, maps);
     else if (p.w) sweepHopperMode<T, EXACT, true, true, V>(p, maps);
     else sweepHopperMode<T, EXACT, true, false, V>(p, maps);
-}
-
-// The backward's TMA entry points take the reversed passes too (FLIP); the forward's has none.
-template <typename T, bool EXACT, int V>
-__device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
-    if constexpr ((V & hopper::TMA) && !EXACT) {
-        if (p.rev) {
-            sweepHopperPass<T, EXACT, V | hopper::FLIP>(p, maps);
-            return;
-        }
-    }
-    sweepHopperPass<T, EXACT, V>(p, maps);
 }
 
 // Exported four times as the other tensor-core sweeps are (LA2_SWEEP_WIDE): the forward's (EXACT,
@@ -545,20 +535,22 @@ __device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
     extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd_packed(SweepParams p, const PackedParams pk) { \
         if (rebindSweep<T>(p, pk, false)) { LA2_HOPPER_BODY(T, false, hopper::STAGED_OUT, nullptr) } \
     }
-// The same on chunks loaded by the tensor memory accelerator (TMA | STAGED_OUT), forward's and
-// backward's: dense passes (the forward's in forward time, rev = 0, else it traps; the backward's
-// either way) whose q, k and v the tensor maps after the SweepParams describe (TensorMaps.java
-// encodes them on the host).
+// The same on chunks loaded by the tensor memory accelerator (TMA | STAGED_OUT), dense passes whose
+// q, k and v the tensor maps after the SweepParams describe (TensorMaps.java encodes them on the
+// host): the forward's (rev = 0), the backward's in forward time (_bwd, rev = 0) and reversed
+// (_bwd_rev, rev = 1, FLIP); each traps on the other direction.
 #define LA2_SWEEP_HOPPER_TMA(name, T) \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
         LA2_HOPPER_BODY(T, true, hopper::TMA | hopper::STAGED_OUT, &maps) \
     } \
+    LA2_SWEEP_HOPPER_BWD_TMA(name, T, 0)
+#define LA2_SWEEP_HOPPER_BWD_TMA(name, T, V) \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
-        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT, &maps) \
+        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT | (V), &maps) \
+    } \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd_rev(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT | hopper::FLIP | (V), &maps) \
     }
-// The backward's TMA entry point with SPLIT products (name_bwd): the dq and dv passes of a
-// learnable decay's backward, whose sums the decay gradient takes (Backward.java).
-#define LA2_SWEEP_HOPPER_SPLIT(name, T) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
-        LA2_HOPPER_BODY(T, false, hopper::TMA | hopper::STAGED_OUT | hopper::SPLIT, &maps) \
-    }
+// The backward's TMA entry points with SPLIT products (name_bwd, name_bwd_rev): the dq and dv
+// passes of a learnable decay's backward, whose sums the decay gradient takes (Backward.java).
+#define LA2_SWEEP_HOPPER_SPLIT(name, T) LA2_SWEEP_HOPPER_BWD_TMA(name, T, hopper::SPLIT)

@@ -16,11 +16,14 @@ enum Kernel {
     SWEEP_HOPPER_BF16_D128, SWEEP_HOPPER_BF16_D128_BWD, SWEEP_HOPPER_F16_D128, SWEEP_HOPPER_F16_D128_BWD,
     /** The Hopper sweep loading chunks by TMA: its tensor maps (TensorMaps) follow the SweepParams; no packed entry point. */
     SWEEP_HOPPER_TMA_BF16_D128, SWEEP_HOPPER_TMA_BF16_D128_BWD, SWEEP_HOPPER_TMA_F16_D128, SWEEP_HOPPER_TMA_F16_D128_BWD,
+    /** The same for the backward's reversed passes (ring rows in memory order, sweep_hopper.cuh FLIP). */
+    SWEEP_HOPPER_TMA_BF16_D128_BWD_REV, SWEEP_HOPPER_TMA_F16_D128_BWD_REV,
     /**
      * The Hopper backward on TMA-loaded chunks with products of about fp32 accuracy (hi + lo
      * 16-bit intermediates): the dq and dv passes whose sums the decay gradient takes (Backward).
      */
-    SWEEP_HOPPER_SPLIT_BF16_D128_BWD, SWEEP_HOPPER_SPLIT_F16_D128_BWD,
+    SWEEP_HOPPER_SPLIT_BF16_D128_BWD, SWEEP_HOPPER_SPLIT_F16_D128_BWD, SWEEP_HOPPER_SPLIT_BF16_D128_BWD_REV,
+    SWEEP_HOPPER_SPLIT_F16_D128_BWD_REV,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
@@ -63,6 +66,11 @@ enum Kernel {
     Kernel tma() {
         return name().startsWith("SWEEP_HOPPER_") && !name().startsWith(TMA) && !name().startsWith(SPLIT)
                 ? valueOf(name().replace("SWEEP_HOPPER_", TMA)) : null;
+    }
+
+    /** This TMA-loaded Hopper backward's entry point for reversed passes; null for other kernels. */
+    Kernel reversed() {
+        return (name().startsWith(TMA) || name().startsWith(SPLIT)) && name().endsWith("_BWD") ? valueOf(name() + "_REV") : null;
     }
 
     /** The Hopper backward with split products for a 16-bit storage type. */

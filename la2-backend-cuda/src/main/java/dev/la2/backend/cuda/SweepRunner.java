@@ -33,8 +33,8 @@ final class SweepRunner {
     /**
      * One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is
      * non-null. Where the planner chose the Hopper sweep for a dense pass, its chunks come by TMA
-     * when the tensor maps can describe q, k and v (TensorMaps); the backward's entry point takes
-     * reversed passes too, the forward's only passes in forward time. Packed calls keep the
+     * when the tensor maps can describe q, k and v (TensorMaps); the backward's reversed passes
+     * have entry points of their own (Kernel.reversed). Packed calls keep the
      * cp.async loads (a box cannot stop at a sequence's end inside the packed tensor).
      */
     void run(AttentionShape s, Packing packing, PassArgs p) {
@@ -42,6 +42,9 @@ final class SweepRunner {
         Kernel tma = packing == null && (p.backward() || !p.reversed()) ? planned.kernel().tma() : null;
         if (p.split()) {
             tma = packing == null ? planner.hopperSplit(s.dtype(), p.dk(), p.dv()) : null;
+        }
+        if (tma != null && p.reversed()) {
+            tma = tma.reversed();
         }
         byte[] maps = tma == null ? null : tensorMaps.of(s, p);
         if (p.split() && maps == null) {

@@ -30,16 +30,14 @@ class KernelTableTest {
                 symbols.add(name + "_packed");
             }
         }
-        // the Hopper sweep's TMA macro defines NAME and NAME_bwd
-        Matcher tma = Pattern.compile("^LA2_SWEEP_HOPPER_TMA\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        // the Hopper sweep's TMA macro defines NAME, NAME_bwd and NAME_bwd_rev; its split macro the latter two
+        Matcher tma = Pattern.compile("^LA2_SWEEP_HOPPER_(TMA|SPLIT)\\((\\w+),", Pattern.MULTILINE).matcher(source);
         while (tma.find()) {
-            symbols.add(tma.group(1));
-            symbols.add(tma.group(1) + "_bwd");
-        }
-        // the Hopper sweep's split macro defines NAME_bwd
-        Matcher split = Pattern.compile("^LA2_SWEEP_HOPPER_SPLIT\\((\\w+),", Pattern.MULTILINE).matcher(source);
-        while (split.find()) {
-            symbols.add(split.group(1) + "_bwd");
+            if (tma.group(1).equals("TMA")) {
+                symbols.add(tma.group(2));
+            }
+            symbols.add(tma.group(2) + "_bwd");
+            symbols.add(tma.group(2) + "_bwd_rev");
         }
         // the packed and by-slot wrappers of la2_kernels.cu define NAME
         Matcher wrapped = Pattern.compile("^LA2_(?:PACKED_SWEEP|PACKED_DECAY|DECODE_SLOTS)\\((\\w+),", Pattern.MULTILINE)
@@ -69,6 +67,11 @@ class KernelTableTest {
         assertThat(Kernel.hopperSplit(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_hopper_split_f16_d128_bwd");
         assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.tma()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.variant()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.reversed().symbol()).isEqualTo("la2_sweep_hopper_split_bf16_d128_bwd_rev");
+        assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD.reversed()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD_REV);
+        assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128.reversed()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_F16_D128_BWD.reversed()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD_REV.variant()).isNull();
         assertThat(Kernel.sweep(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_f16");
         assertThat(Kernel.convert(dev.la2.api.DType.BF16, false).symbol()).isEqualTo("la2_narrow_bf16");
     }
