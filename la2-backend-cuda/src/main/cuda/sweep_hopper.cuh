@@ -28,21 +28,11 @@
 #include "smem.cuh"
 #include "state_band.cuh"
 #include "sweep_common.cuh"
+#include "hopper_loads.cuh"
+#include "pairs16.cuh"
 #include "wgmma.cuh"
 
 namespace hopper {
-constexpr int C = 64, D = 128, THREADS = 256, STAGES = 3;
-constexpr u32 TILE = C * D * 2;         // one chunk of q, k or v: 16 KB
-constexpr u32 STAGE = 3 * TILE;         // q, k, v
-constexpr u32 STATE = D * D * 2;        // one 16-bit state copy: 32 KB
-constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;  // the lambda^m table (66 floats)
-constexpr u32 BARS = TABLE + 384;       // TMA: one 8-byte transaction barrier per ring stage
-constexpr u32 OUTS = TABLE + 512;       // the output staging: per warp 16 rows x 64 columns
-constexpr u32 OUTBUF = 8 * 16 * 128;
-// Dynamic shared memory: the above and the slack that aligns the base to 1024 bytes (smem.cuh,
-// hopperSweep).
-constexpr int SMEM = (int) sharedBytes::hopperSweep(STAGES);
-static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM == OUTS + OUTBUF + 1024, "sweepHopper buffers");
 // Variants (bit flags of sweepHopperMode's V):
 // - STAGED_OUT: each warp's 16 x 64 output block goes through shared memory and out as 16-byte
 //   stores, whole 128-byte row halves per 8 lanes, instead of 4-byte stores from the accumulator;
@@ -65,49 +55,6 @@ static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM =
 constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K;
 }  // namespace hopper
 
-// The TMA variant's tensor maps of q, k and v (CUtensorMap, 128 opaque bytes each): rank 4,
-// dimensions (column, token, head, batch), boxes of 64 columns x 64 tokens, 128-byte swizzle.
-struct alignas(64) HopperMaps {
-    unsigned long long q[16], k[16], v[16];
-};
-
-// TMA: tokens c0 .. c0+63 of q (when `full`), k and v as 64-column halves into one ring stage;
-// tokens outside the sequence (past its end, or before its start for FLIP's boxes) are
-// zero-filled by the unit (a chunk is partial only at the pass's last chunk).
-__device__ __forceinline__ void hopperTmaChunk(const HopperMaps* m, bool full, int c0, int h, int b, unsigned char* stage, u32 bar) {
-    using namespace hopper;
-    const u32 s = smemAddr(stage);
-    mbarExpectTx(bar, (full ? 3 : 2) * TILE);
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-        const u32 off = half * C * 128;
-        if (full) tmaLoad4(s + off, m->q, 64 * half, c0, h, b, bar);
-        tmaLoad4(s + TILE + off, m->k, 64 * half, c0, h, b, bar);
-        tmaLoad4(s + 2 * TILE + off, m->v, 64 * half, c0, h, b, bar);
-    }
-}
-
-// Chunk rows c0 .. c0+63 of q (when `full`), k and v into one ring stage (zeros past the end of
-// the segment), 16 threads per 256-byte row: coalesced reads, swizzled writes.
-template <typename T>
-__device__ __forceinline__ void hopperIssueChunk(const SweepParams& p, const T* q, const T* k, const T* v, bool full, i64 c0,
-                                                 i64 t1seg, unsigned char* stage) {
-    using namespace hopper;
-    const int n = (int) min((i64) C, t1seg - c0);
-#pragma unroll
-    for (int i = 0; i < C * 16 / THREADS; i++) {
-        const int x = threadIdx.x + i * THREADS;
-        const int a = x >> 4, col = (x & 15) * 8;
-        const bool ok = a < n;
-        const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (p.N - 1 - t) : t;
-        const u32 off = tileOffset(a, col, C);
-        if (full) cpAsync16(stage + off, q + tr * p.kT + col, ok);
-        cpAsync16(stage + TILE + off, k + tr * p.kT + col, ok);
-        cpAsync16(stage + 2 * TILE + off, v + tr * p.vT + col, ok);
-    }
-    cpAsyncCommit();
-}
-
 // A non-finite output element of the forward computed again from shared memory with the causal sum
 // over tokens j <= a alone (sweep_common.cuh, causalSum, says why): the masked scores of row a
 // rounded to 16 bits as the tensor-core path rounds them, times column c of v, plus f q_a S[:, c].
@@ -127,41 +74,6 @@ __device__ __noinline__ float hopperResum(const unsigned char* stage, const unsi
         av = fmaf(toF<T>(x), at(stage + 2 * TILE, j, c, C), av);
     }
     return av + f * qs;
-}
-
-// Packs two floats into a 16-bit pair (low half first), rounding to nearest even.
-template <typename T>
-__device__ __forceinline__ u32 pack2(float x, float y) {
-    T h[2];
-    stf<T>(h, 0, x);
-    stf<T>(h, 1, y);
-    return *(const u32*) h;
-}
-
-// The 16-bit pair (low half first) as floats.
-template <typename T>
-__device__ __forceinline__ float2 unpack2(u32 x) {
-    const T* h = (const T*) &x;
-    return make_float2(toF<T>(h[0]), toF<T>(h[1]));
-}
-
-// SPLIT: x and y as hi + lo, each a 16-bit pair: lo is the remainder x - hi (exact in fp32)
-// rounded to nearest, so hi + lo carries about 17 significant bits; for a non-finite x, lo = x,
-// so that hi + lo is x's infinity or NaN. fp16: hi rounded to nearest.
-template <typename T>
-__device__ __forceinline__ void pack2Split(float x, float y, u32& hi, u32& lo) {
-    hi = pack2<T>(x, y);
-    const float2 h = unpack2<T>(hi);
-    lo = pack2<T>(isfinite(x) ? x - h.x : x, isfinite(y) ? y - h.y : y);
-}
-
-// bf16: hi is x truncated to its upper 16 bits, one byte permutation for the pair.
-template <>
-__device__ __forceinline__ void pack2Split<__nv_bfloat16>(float x, float y, u32& hi, u32& lo) {
-    const u32 xb = __float_as_uint(x), yb = __float_as_uint(y);
-    hi = __byte_perm(xb, yb, 0x7632);
-    const float hx = __uint_as_float(xb & 0xffff0000u), hy = __uint_as_float(yb & 0xffff0000u);
-    lo = pack2<__nv_bfloat16>(isfinite(x) ? x - hx : x, isfinite(y) ? y - hy : y);
 }
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
