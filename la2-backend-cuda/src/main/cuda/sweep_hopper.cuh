@@ -110,7 +110,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
     constexpr bool tma = (V & TMA) != 0, flip = (V & FLIP) != 0;
-    constexpr bool splitP = (V & SPLIT_P) != 0, split = (V & SPLIT_S) != 0, splitK = (V & SPLIT_K) != 0;
+    constexpr bool splitP = (V & SPLIT_P) != 0, splitS = (V & SPLIT_S) != 0, splitK = (V & SPLIT_K) != 0;
     static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass (hopperResum reads rows in time order)");
     static_assert(!(V & SPLIT) || !EXACT, "SPLIT: a backward pass");
     // the chunk's token (in the pass's time) of ring row r
@@ -148,7 +148,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     // the 16-bit copy of rows 64 wg + 16 wq + g (+ 8) into state buffer `to`; SPLIT: hi into
     // buffer 0 and lo into buffer 1
     auto copyState = [&](int to) {
-        unsigned char* dst = sbuf + (split ? 0 : to * STATE);
+        unsigned char* dst = sbuf + (splitS ? 0 : to * STATE);
 #pragma unroll
         for (int hf = 0; hf < 2; hf++)
 #pragma unroll
@@ -157,7 +157,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 for (int hr = 0; hr < 2; hr++) {
                     const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
                     const float x = st[hf][4 * j + 2 * hr], y = st[hf][4 * j + 2 * hr + 1];
-                    if constexpr (split) {
+                    if constexpr (splitS) {
                         u32 hi, lo;
                         pack2Split<T>(x, y, hi, lo);
                         *(u32*) (dst + tileOffset(d, e, D)) = hi;
@@ -175,7 +175,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
         unsigned char* stage = ring + (i % STAGES) * STAGE;
         const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
-        const unsigned char* sb = sbuf + (split ? 0 : (i & 1) * STATE);
+        const unsigned char* sb = sbuf + (splitS ? 0 : (i & 1) * STATE);
         const u32 sa = smemAddr(sb);
         // this chunk's copies (this thread's) have landed; the barrier makes everybody's visible, and
         // says everybody is done with the stage the next copies overwrite and with the state buffer
@@ -209,7 +209,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step
                 W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + wg * (D * 128) + kk * 2048), kk > 0);
             }
-            if constexpr (split) {
+            if constexpr (splitS) {
 #pragma unroll
                 for (int kk = 0; kk < D / 16; kk++)
                     W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32),
@@ -403,7 +403,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             // the next chunk's q S reads the other copy; the barrier at its start publishes this one.
             // SPLIT overwrites the copy this chunk read: both warpgroups' products must be done.
             if (t0 + C < t1seg) {
-                if constexpr (split) __syncthreads();
+                if constexpr (splitS) __syncthreads();
                 copyState((i + 1) & 1);
             }
         }
