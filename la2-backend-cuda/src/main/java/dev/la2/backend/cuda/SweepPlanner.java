@@ -58,7 +58,7 @@ final class SweepPlanner {
     /**
      * The Hopper backward with split products (Kernel.hopperSplit) for a dense 16-bit pass of
      * dimensions dk x dv where the planner routes such passes to the Hopper sweep, else null. Its
-     * launch shape is the Hopper sweep's, so plan's plan holds for it.
+     * launch shape is the Hopper sweep's, so the plan {@link #plan} makes for the pass holds for it.
      */
     Kernel hopperSplit(DType dtype, int dk, int dv) {
         TensorCoreSweep tc = dtype == DType.BF16 || dtype == DType.FP16 ? tensorCore(dtype, Precision.STRICT, dk, dv, true) : null;

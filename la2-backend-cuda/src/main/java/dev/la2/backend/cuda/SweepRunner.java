@@ -34,8 +34,8 @@ final class SweepRunner {
      * One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is
      * non-null. Where the planner chose the Hopper sweep for a dense pass, its chunks come by TMA
      * when the tensor maps can describe q, k and v (TensorMaps); the backward's reversed passes
-     * have entry points of their own (Kernel.reversed). Packed calls keep the
-     * cp.async loads (a box cannot stop at a sequence's end inside the packed tensor).
+     * have entry points of their own (Kernel.reversed). Packed calls keep the cp.async loads (a
+     * box cannot stop at a sequence's end inside the packed tensor).
      */
     void run(AttentionShape s, Packing packing, PassArgs p) {
         SweepPlan planned = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
