@@ -254,7 +254,7 @@ public final class LengthSweep {
             warmUp(c, () -> diagnostics.timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
             Tensor decayGradient = grads == null ? null : grads.dDecay();
             if (decayGradient != null) {
-                poison(decayGradient);
+                decayGradient.fill(Double.NaN);
             }
             // queued back to back: on a GPU each time is the device's, per-call host overhead hidden
             double[] times = diagnostics.timeMillis(call, c.repeats());
@@ -338,13 +338,6 @@ public final class LengthSweep {
             }
             return Stats.of(times);
         }
-    }
-
-    /** Fills {@code t} with NaN, so that calls that never write it are seen ({@link #requireWritten}). */
-    private static void poison(Tensor t) {
-        float[] nan = new float[Math.toIntExact(t.elementCount())];
-        java.util.Arrays.fill(nan, Float.NaN);
-        t.copyFrom(nan);
     }
 
     /**

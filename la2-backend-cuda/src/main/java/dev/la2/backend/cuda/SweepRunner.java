@@ -39,10 +39,9 @@ final class SweepRunner {
      */
     void run(AttentionShape s, Packing packing, PassArgs p) {
         SweepPlan planned = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
-        Kernel tma = packing == null && (p.backward() || !p.reversed()) ? planned.kernel().tma() : null;
-        if (p.split()) {
-            tma = packing == null ? planner.hopperSplit(s.dtype(), p.dk(), p.dv()) : null;
-        }
+        Kernel tma = packing != null ? null
+                : p.split() ? planner.hopperSplit(s.dtype(), p.dk(), p.dv())
+                : p.backward() || !p.reversed() ? planned.kernel().tma() : null;
         if (tma != null && p.reversed()) {
             tma = tma.reversed();
         }
