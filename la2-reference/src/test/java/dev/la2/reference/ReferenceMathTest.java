@@ -128,7 +128,7 @@ class ReferenceMathTest {
                 assertGradient("dk", g.dk(), numeric(data, loss, 1, 1e-3), 1e-9, context);
                 assertGradient("dv", g.dv(), numeric(data, loss, 2, 1e-3), 1e-9, context);
                 assertGradient("dInitialState", g.dInitialState(), numeric(data, loss, 3, 1e-3), 1e-9, context);
-                assertGradient("dDecay", g.dDecay(), numeric(data, loss, 4, 1e-5), 1e-7, context);
+                assertGradient("dDecay", g.dDecay(), numeric(data, loss, 4, 1e-4), 1e-7, context);
             }
         }
     }
@@ -161,7 +161,7 @@ class ReferenceMathTest {
             return dot(dOut, f.output()) + dot(dFinal, f.finalState());
         };
         assertGradient("dk", g.dk(), numeric(data, loss, 1, 1e-3), 1e-9, Seed.describe());
-        assertGradient("dDecay", g.dDecay(), numeric(data, loss, 4, 1e-6), 1e-7, Seed.describe());
+        assertGradient("dDecay", g.dDecay(), numeric(data, loss, 4, 1e-4), 1e-7, Seed.describe());
     }
 
     @Test
@@ -202,15 +202,20 @@ class ReferenceMathTest {
             case 3 -> data.s0();
             default -> data.decay();
         };
+        // Fourth-order central differences: the decay enters through lambda^t, whose higher
+        // derivatives grow like t^k, so a second-order stencil needs a step small enough for
+        // rounding to reach the 1e-7 bound; this one allows a step a hundred times larger.
         double[] grad = new double[x.length];
         for (int i = 0; i < x.length; i++) {
             double saved = x[i];
-            x[i] = saved + step;
-            double plus = loss.applyAsDouble(data);
-            x[i] = saved - step;
-            double minus = loss.applyAsDouble(data);
+            double[] f = new double[4];
+            double[] offsets = {2 * step, step, -step, -2 * step};
+            for (int j = 0; j < 4; j++) {
+                x[i] = saved + offsets[j];
+                f[j] = loss.applyAsDouble(data);
+            }
             x[i] = saved;
-            grad[i] = (plus - minus) / (2 * step);
+            grad[i] = (-f[0] + 8 * f[1] - 8 * f[2] + f[3]) / (12 * step);
         }
         return grad;
     }
