@@ -247,6 +247,7 @@ static std::vector<Pass> passes() {
         {"dv+dot",            true,  true,  false, true,  true,  c,   1,   c,    0,   1},
         {"dk",                true,  true,  true,  true,  false, c,   1,   c,    0,   0},
         {"forward+dot",       false, false, false, false, true,  c,   c,   1,    1,   0},  // the recompute's shape
+        {"dq+dot",            true,  false, true,  true,  true,  c,   c,   1,    1,   0},  // a learnable decay's dq
     };
 }
 
@@ -279,6 +280,17 @@ static void passChecks(const char* type, const Entries& e) {
                 const Kern& t = ps.rev ? sbr : sb;
                 std::printf(" %s vs wide:\n", t.name);
                 check<T>(wb, t, b, ps, true);
+            }
+            if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+                // the lab's variants with w loaded early (EARLY_W), plain and split
+                if (ps.bwd && ps.dot) {
+                    for (const auto& v : splitVariants()) {
+                        const Kern& k = ps.rev ? v.second : v.first;
+                        if (!std::strstr(k.name, "early w")) continue;
+                        std::printf(" %s vs wide:\n", k.name);
+                        check<T>(wb, k, b, ps, std::strstr(k.name, "split") != nullptr);
+                    }
+                }
             }
         }
         release(b);
@@ -344,12 +356,15 @@ static void backwardSection() {
             const double a = timePasses({&hb}, b, {bwd[x]}), c = timePasses({bwd[x].rev ? &tbr : &tb}, b, {bwd[x]});
             std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms\n", bwd[x].name, a, c);
         }
-        // a learnable decay's backward: dq and dv (with its dot product) on the split products
-        const double tl = timePasses({&sb, &sbr, &tbr}, b, {all[2], all[4], all[5]});
-        std::printf(" time split dq + dv+dot, TMA dk median %8.3f ms  (%.2fx the TMA backward)\n", tl, tl / tt);
+        // a learnable decay's backward: dq and dv, each with its dot product, on the split products
+        const Pass& dqDot = all[7];
+        const double tl = timePasses({&sb, &sbr, &tbr}, b, {dqDot, all[4], all[5]});
+        std::printf(" time split dq+dot + dv+dot, TMA dk median %8.3f ms  (%.2fx the TMA backward)\n", tl, tl / tt);
+        std::printf("   dq+dot TMA %8.3f ms, split %8.3f ms; dv+dot TMA %8.3f ms, split %8.3f ms\n", timePasses({&tb}, b, {dqDot}),
+                    timePasses({&sb}, b, {dqDot}), timePasses({&tbr}, b, {all[4]}), timePasses({&sbr}, b, {all[4]}));
         for (const auto& k : splitVariants()) {
-            const double t = timePasses({&k.first, &k.second}, b, {all[2], all[4]});
-            std::printf("   dq + dv+dot, %-10s median %8.3f ms\n", k.first.name, t);
+            const double t1 = timePasses({&k.first}, b, {dqDot}), t2 = timePasses({&k.second}, b, {all[4]});
+            std::printf("   %-10s dq+dot %8.3f ms, dv+dot %8.3f ms\n", k.first.name, t1, t2);
         }
         release(b);
     }
