@@ -13,6 +13,11 @@ import java.util.Objects;
  * bench} option at fault.
  *
  * @param call         which call is timed: the forward alone or forward+backward, and what it asks for
+ * @param warmup       untimed calls before each size's timed ones, at least
+ * @param warmupSeconds shortest warm-up of each size, in seconds, whatever {@code warmup} says:
+ *                     long enough for the JIT and, on a GPU, for the clocks a sustained load settles
+ *                     at; the first size (and the serving call) warms up {@value #FIRST_WARMUP_FACTOR}
+ *                     times as long; 0 leaves the {@code warmup} calls alone
  * @param baseline     whether to time the ND4J-composed baseline at each length
  * @param gemmSize     size of the sgemm ceiling's square product; 0 skips it
  * @param sgemmGflops  a known matrix rate to use as the ceiling instead of measuring one (for
@@ -22,8 +27,12 @@ import java.util.Objects;
  */
 public record BenchConfig(String backend, BackendOptions options, int batch, int heads, int keyDim, int valueDim,
                           int[] tokens, DType dtype, Precision precision, BenchCall call, Layout layout,
-                          int warmup, int repeats, boolean baseline, int gemmSize, double sgemmGflops,
-                          double bandwidthGBs, long seed) {
+                          int warmup, double warmupSeconds, int repeats, boolean baseline, int gemmSize,
+                          double sgemmGflops, double bandwidthGBs, long seed) {
+
+    /** The first size's warm-up over the others': it also waits for the JIT's first compilation of the kernels. */
+    public static final int FIRST_WARMUP_FACTOR = 5;
+
     public BenchConfig {
         Objects.requireNonNull(options, "options");
         Objects.requireNonNull(dtype, "dtype");
@@ -47,6 +56,10 @@ public record BenchConfig(String backend, BackendOptions options, int batch, int
         if (warmup < 0) {
             throw new La2ArgumentException("--warmup", String.valueOf(warmup), ">= 0");
         }
+        if (!(warmupSeconds >= 0 && warmupSeconds < Double.POSITIVE_INFINITY)) {
+            throw new La2ArgumentException("--warmup-s", String.valueOf(warmupSeconds),
+                    "a finite number of seconds >= 0 (0 leaves the --warmup calls alone)");
+        }
         if (!Double.isNaN(sgemmGflops) && !(sgemmGflops > 0 && sgemmGflops < Double.POSITIVE_INFINITY)) {
             throw new La2ArgumentException("--sgemm-gflops", String.valueOf(sgemmGflops), "a rate > 0");
         }
@@ -56,6 +69,11 @@ public record BenchConfig(String backend, BackendOptions options, int batch, int
         if (gemmSize < 0) {
             throw new La2ArgumentException("--gemm-size", String.valueOf(gemmSize), ">= 0 (0 skips the sgemm ceiling)");
         }
+    }
+
+    /** Shortest warm-up of a sweep's first size or the serving call ({@code first}), or of any other, in seconds. */
+    public double warmupSeconds(boolean first) {
+        return first ? FIRST_WARMUP_FACTOR * warmupSeconds : warmupSeconds;
     }
 
     private static void positive(String name, int value) {

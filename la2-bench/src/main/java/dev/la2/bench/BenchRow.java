@@ -11,12 +11,13 @@ import java.util.Locale;
  *
  * @param call              the call timed: its mode, and whether the decay was learnable and the
  *                          final state written
+ * @param warmupSeconds     the shortest warm-up this size had, in seconds (the first size's is longer)
  * @param fractionOfSgemm   our GFLOP/s over the sgemm ceiling's
  * @param fractionOfFmaPeak our GFLOP/s over the host's fp32 FMA peak ({@link FmaPeak}), a ceiling no
  *                          kernel can pass
  */
 public record BenchRow(String backend, DType dtype, Precision precision, BenchCall call, Layout layout,
-                       int b, int h, int n, int d, int e, int warmup, int repeats,
+                       int b, int h, int n, int d, int e, int warmup, double warmupSeconds, int repeats,
                        Stats ms, double msPerMillionTokens, double tokenHeadsPerSecond, double gflops,
                        double floorMs, long peakBackendBytes, String peakBackendKind, long peakHeapBytes,
                        double hostToDeviceMs, double deviceToHostMs,
@@ -45,6 +46,7 @@ public record BenchRow(String backend, DType dtype, Precision precision, BenchCa
         Json.number(sb, "d", d);
         Json.number(sb, "e", e);
         Json.number(sb, "warmup", warmup);
+        Json.number(sb, "warmup_s", warmupSeconds);
         Json.number(sb, "repeats", repeats);
         Json.stats(sb, "ms", ms);
         Json.number(sb, "ms_per_mtok", msPerMillionTokens);

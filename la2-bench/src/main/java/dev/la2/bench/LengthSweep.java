@@ -33,12 +33,6 @@ import java.util.SplittableRandom;
  */
 public final class LengthSweep {
 
-    /** Shortest warm-up per sequence length, whatever {@code --warmup} says. */
-    public static final long MIN_WARMUP_MS = 1000;
-
-    /** Warm-up of a sweep's first size, which also waits for the JIT's first compilation of the kernels. */
-    public static final long FIRST_WARMUP_MS = 5000;
-
     /** The FMA peak's untimed and timed durations: long enough for the JIT, short beside the sweep. */
     private static final long FMA_PEAK_WARMUP_MS = 300;
     private static final long FMA_PEAK_MS = 300;
@@ -72,8 +66,10 @@ public final class LengthSweep {
             for (int n : order) {
                 BenchProblem p = new BenchProblem(c.batch(), c.heads(), n, c.keyDim(), c.valueDim());
                 Measured m;
+                // The first size measured also pays for compiling the kernels: it is warmed up longer.
+                boolean firstSize = Double.isNaN(smallestPerToken);
                 try {
-                    m = measure(c, la, diagnostics, p, listener, done, total, Double.isNaN(smallestPerToken));
+                    m = measure(c, la, diagnostics, p, listener, done, total, firstSize);
                 } catch (DeviceMemoryException | OutOfMemoryError e) {
                     listener.note("N=" + n + " skipped: out of memory (" + e.getMessage() + ")");
                     done[0] += perSize;
@@ -100,8 +96,8 @@ public final class LengthSweep {
                 double sgemm = context.sgemmGflops() == null ? Double.NaN : context.sgemmGflops().median();
                 double fmaPeak = context.fmaPeakGflops();
                 BenchRow row = new BenchRow(la.backendName(), c.dtype(), c.precision(), c.call(), c.layout(),
-                        c.batch(), c.heads(), n, c.keyDim(), c.valueDim(), c.warmup(), c.repeats(),
-                        m.ms(), msPerMtok, p.tokenHeads() / (m.ms().median() / 1e3), gflops, floorMs,
+                        c.batch(), c.heads(), n, c.keyDim(), c.valueDim(), c.warmup(), c.warmupSeconds(firstSize),
+                        c.repeats(), m.ms(), msPerMtok, p.tokenHeads() / (m.ms().median() / 1e3), gflops, floorMs,
                         m.peakBackendBytes(), m.peakBackendKind(), m.peakHeapBytes(), m.hostToDeviceMs(),
                         m.deviceToHostMs(), baselineMs, baselineMs / m.ms().median(), sgemm, gflops / sgemm,
                         fmaPeak, gflops / fmaPeak, msPerMtok / smallestPerToken, m.pairedForwardMs(), m.ratioToForward());
@@ -250,8 +246,7 @@ public final class LengthSweep {
                     }
                     : () -> la.forward(inputs, options, out, fin);
             String stage = la.backendName() + " N=" + p.tokens();
-            // The first size also pays for compiling the kernels: it is warmed up longer.
-            warmUp(c, () -> diagnostics.timeMillis(call), firstSize ? FIRST_WARMUP_MS : MIN_WARMUP_MS, stage, listener, done, total);
+            warmUp(c, () -> diagnostics.timeMillis(call), c.warmupSeconds(firstSize), stage, listener, done, total);
             Tensor decayGradient = grads == null ? null : grads.dDecay();
             if (decayGradient != null) {
                 decayGradient.fill(Double.NaN);
@@ -299,14 +294,15 @@ public final class LengthSweep {
     }
 
     /**
-     * Untimed calls: at least {@code --warmup} of them and at least {@code millis} ms, so that the
-     * JIT has compiled the host kernels before anything is timed (a small call runs about ten times
-     * slower before that).
+     * Untimed calls: at least {@code --warmup} of them and at least {@code seconds} of them, so that
+     * the JIT has compiled the host kernels before anything is timed (a small call runs about ten
+     * times slower before that) and a GPU runs at the clocks of a sustained load.
      */
-    static void warmUp(BenchConfig c, Runnable call, long millis, String stage, BenchListener listener,
-                               long[] done, long total) {
-        long until = System.nanoTime() + millis * 1_000_000L;
-        for (int i = 0; i < c.warmup() || System.nanoTime() < until; i++) {
+    static void warmUp(BenchConfig c, Runnable call, double seconds, String stage, BenchListener listener,
+                       long[] done, long total) {
+        long start = System.nanoTime();
+        long nanos = (long) (seconds * 1e9); // saturates rather than overflows; compared as a difference below
+        for (int i = 0; i < c.warmup() || System.nanoTime() - start < nanos; i++) {
             call.run();
             if (i < c.warmup()) {
                 listener.progress(stage + " warm-up", ++done[0], total);
@@ -328,7 +324,7 @@ public final class LengthSweep {
                 nd4j.backward();
             } : nd4j::forward;
             String stage = "nd4j N=" + p.tokens();
-            warmUp(c, call, MIN_WARMUP_MS, stage, listener, done, total);
+            warmUp(c, call, c.warmupSeconds(false), stage, listener, done, total);
             double[] times = new double[c.repeats()];
             for (int i = 0; i < c.repeats(); i++) {
                 long t0 = System.nanoTime();

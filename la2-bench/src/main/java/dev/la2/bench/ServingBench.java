@@ -156,7 +156,8 @@ public final class ServingBench {
         double densePerToken = times.dense().median() / ((long) sequences * n) * 1e6;
         double floor = s.bandwidth().floorMillis(new BenchProblem(1, h, t, d, e).floorBytes(b.dtype(), backward));
         return new ServingRow(s.la().backendName(), b.dtype(), b.precision(), c.mode(), sequences, t, c.maxLength(),
-                h, d, e, b.warmup(), times.serving(), perToken, sequences, n, times.dense(), densePerToken,
+                h, d, e, b.warmup(), b.warmupSeconds(true), b.warmupSeconds(false),
+                times.serving(), perToken, sequences, n, times.dense(), densePerToken,
                 perToken / densePerToken, floor);
     }
 
@@ -182,7 +183,8 @@ public final class ServingBench {
         double perToken = times.serving().median() / sequences * 1e6;
         double densePerToken = times.dense().median() / sequences * 1e6;
         return new ServingRow(s.la().backendName(), b.dtype(), b.precision(), c.mode(), sequences, sequences, 1,
-                h, d, e, b.warmup(), times.serving(), perToken, sequences, 1, times.dense(), densePerToken,
+                h, d, e, b.warmup(), b.warmupSeconds(true), b.warmupSeconds(false),
+                times.serving(), perToken, sequences, 1, times.dense(), densePerToken,
                 perToken / densePerToken, floor);
     }
 
@@ -200,9 +202,10 @@ public final class ServingBench {
         int half = (b.repeats() + 1) / 2;
         long total = 2L * b.warmup() + 4L * half;
         long[] done = {0};
-        LengthSweep.warmUp(b, () -> diagnostics.timeMillis(serving), LengthSweep.FIRST_WARMUP_MS, servingStage,
+        // The serving call comes first: its warm-up also waits for the JIT, as a sweep's first size's.
+        LengthSweep.warmUp(b, () -> diagnostics.timeMillis(serving), b.warmupSeconds(true), servingStage,
                 s.listener(), done, total);
-        LengthSweep.warmUp(b, () -> diagnostics.timeMillis(dense), LengthSweep.MIN_WARMUP_MS, denseStage,
+        LengthSweep.warmUp(b, () -> diagnostics.timeMillis(dense), b.warmupSeconds(false), denseStage,
                 s.listener(), done, total);
         double[][] blocks = new double[4][];
         Runnable[] order = {serving, dense, dense, serving};

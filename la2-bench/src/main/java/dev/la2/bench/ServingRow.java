@@ -10,6 +10,8 @@ import java.util.Locale;
  *
  * @param tokens      T, the tokens of one call (slot-decode: S, one per sequence)
  * @param maxLength   the longest length the packed lengths were drawn up to (slot-decode: 1)
+ * @param warmupSeconds      the serving call's shortest warm-up, in seconds
+ * @param denseWarmupSeconds the dense call's, after the serving call's
  * @param denseBatch  B of the dense counterpart (S in every mode)
  * @param denseTokens N of the dense counterpart: round(T/S) for the packed modes, 1 for decode
  * @param perTokenRatio the serving call's time per token over the dense call's
@@ -18,8 +20,9 @@ import java.util.Locale;
  */
 public record ServingRow(String backend, DType dtype, Precision precision, ServingMode mode,
                          int sequences, int tokens, int maxLength, int h, int d, int e, int warmup,
-                         Stats ms, double msPerMillionTokens, int denseBatch, int denseTokens, Stats denseMs,
-                         double denseMsPerMillionTokens, double perTokenRatio, double floorMs) {
+                         double warmupSeconds, double denseWarmupSeconds, Stats ms, double msPerMillionTokens,
+                         int denseBatch, int denseTokens, Stats denseMs, double denseMsPerMillionTokens,
+                         double perTokenRatio, double floorMs) {
 
     /** One JSON object on one line; unknown figures are null. */
     public String toJson() {
@@ -35,6 +38,8 @@ public record ServingRow(String backend, DType dtype, Precision precision, Servi
         Json.number(sb, "d", d);
         Json.number(sb, "e", e);
         Json.number(sb, "warmup", warmup);
+        Json.number(sb, "warmup_s", warmupSeconds);
+        Json.number(sb, "dense_warmup_s", denseWarmupSeconds);
         Json.number(sb, "repeats", ms.count());
         Json.stats(sb, "ms", ms);
         Json.number(sb, "ms_per_mtok", msPerMillionTokens);

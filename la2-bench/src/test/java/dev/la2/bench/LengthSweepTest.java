@@ -21,7 +21,7 @@ class LengthSweepTest {
 
     private static BenchConfig tiny(boolean backward, boolean baseline) {
         return new BenchConfig("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {64, 16}, DType.FP32,
-                Precision.STRICT, new BenchCall(backward, true, false, false), Layout.BNHD, 1, 3, baseline, 64, Double.NaN, Double.NaN, 7);
+                Precision.STRICT, new BenchCall(backward, true, false, false), Layout.BNHD, 1, 0, 3, baseline, 64, Double.NaN, Double.NaN, 7);
     }
 
     @Test
@@ -98,7 +98,7 @@ class LengthSweepTest {
     void aLearnableDecaySweepTimesABackwardThatWritesTheDecayGradient(String backend) {
         // LengthSweep poisons dDecay with NaN before the calls and throws if any head is left non-finite.
         BenchConfig c = new BenchConfig(backend, BackendOptions.defaults(), 2, 3, 8, 4, new int[] {40}, DType.BF16,
-                Precision.STRICT, new BenchCall(true, true, true, false), Layout.BHND, 1, 2, false, 0, Double.NaN,
+                Precision.STRICT, new BenchCall(true, true, true, false), Layout.BHND, 1, 0, 2, false, 0, Double.NaN,
                 Double.NaN, 11);
         List<BenchRow> rows = LengthSweep.run(c, Nd4jSupport.onClassPath(), new BenchListener() {
         });
@@ -122,7 +122,7 @@ class LengthSweepTest {
 
     @Test
     void theFinalStateIsAskedForOnlyWhenWantedAndTheLearnableDecayOnlyWithABackward() {
-        List<BenchRow> rows = LengthSweep.run(withCall(new BenchCall(false, false, false, true)), Nd4jSupport.onClassPath(),
+        List<BenchRow> rows = LengthSweep.run(config(new BenchCall(false, false, false, true), 0, 16), Nd4jSupport.onClassPath(),
                 new BenchListener() {
                 });
         assertThat(rows).allSatisfy(r -> assertThat(r.toJson()).contains("\"learn_decay\":false,\"final_state\":true,"));
@@ -130,18 +130,69 @@ class LengthSweepTest {
                 .hasMessageStartingWith("--learn-decay: got set for the forward alone");
     }
 
-    private static BenchConfig withCall(BenchCall call) {
-        return new BenchConfig("reference", BackendOptions.defaults(), 1, 2, 8, 4, new int[] {16}, DType.FP32,
-                Precision.STRICT, call, Layout.BHND, 1, 2, false, 0, Double.NaN, Double.NaN, 5);
+    private static BenchConfig config(BenchCall call, double warmupSeconds, int... tokens) {
+        return new BenchConfig("reference", BackendOptions.defaults(), 1, 2, 8, 4, tokens, DType.FP32,
+                Precision.STRICT, call, Layout.BHND, 1, warmupSeconds, 2, false, 0, Double.NaN, Double.NaN, 5);
+    }
+
+    @Test
+    void theWarmUpMakesTheGivenCallsAndLastsTheGivenSeconds() {
+        BenchConfig c = config(BenchCall.forward(), 0.05, 16);
+        int[] calls = {0};
+        long[] done = {0};
+        LengthSweep.warmUp(c, () -> calls[0]++, 0, "warm", new BenchListener() {
+        }, done, 10);
+        assertThat(calls[0]).isEqualTo(1);
+        assertThat(done[0]).isEqualTo(1);
+        long start = System.nanoTime();
+        LengthSweep.warmUp(c, () -> calls[0]++, c.warmupSeconds(false), "warm", new BenchListener() {
+        }, done, 10);
+        assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(50_000_000L);
+        assertThat(calls[0]).isGreaterThan(2);
+        // only the --warmup calls count towards the progress
+        assertThat(done[0]).isEqualTo(2);
+    }
+
+    @Test
+    void theFirstSizeWarmsUpFiveTimesAsLongAndEachRowSaysHowLong() {
+        BenchConfig c = config(BenchCall.forward(), 0.05, 24, 8);
+        assertThat(c.warmupSeconds(true)).isEqualTo(0.25);
+        long[] contextAt = {0};
+        List<Long> rowAt = new ArrayList<>();
+        List<BenchRow> rows = LengthSweep.run(c, Nd4jSupport.onClassPath(), new BenchListener() {
+            @Override
+            public void context(BenchContext context) {
+                contextAt[0] = System.nanoTime();
+            }
+
+            @Override
+            public void row(BenchRow row) {
+                rowAt.add(System.nanoTime());
+            }
+        });
+        assertThat(rows).extracting(BenchRow::n).containsExactly(8, 24);
+        assertThat(rows).extracting(BenchRow::warmupSeconds).containsExactly(0.25, 0.05);
+        assertThat(rowAt.get(0) - contextAt[0]).isGreaterThanOrEqualTo(250_000_000L);
+        assertThat(rowAt.get(1) - rowAt.get(0)).isGreaterThanOrEqualTo(50_000_000L);
+        assertThat(rows.get(0).toJson()).contains("\"warmup\":1,\"warmup_s\":0.25,\"repeats\":2,");
+        assertThat(rows.get(1).toJson()).contains("\"warmup\":1,\"warmup_s\":0.05,\"repeats\":2,");
+    }
+
+    @ParameterizedTest
+    @ValueSource(doubles = {-0.5, Double.NaN, Double.POSITIVE_INFINITY})
+    void rejectsAWarmUpThatIsNegativeOrNotFinite(double seconds) {
+        assertThatThrownBy(() -> config(BenchCall.forward(), seconds, 16)).isInstanceOf(La2ArgumentException.class)
+                .hasMessage("--warmup-s: got " + seconds + "; expected a finite number of seconds >= 0 (0 leaves the"
+                        + " --warmup calls alone)");
     }
 
     @Test
     void rejectsBadSizesNamingTheOption() {
         assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 0, 8, 4, new int[] {4},
-                DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--h: got 0");
         assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
-                DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--n: got -1");
     }
 }

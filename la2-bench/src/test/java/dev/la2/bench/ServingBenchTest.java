@@ -19,8 +19,14 @@ import org.junit.jupiter.api.Test;
 class ServingBenchTest {
 
     private static ServingConfig tiny(String backend, ServingMode mode, int sequences, int maxLength) {
+        return tiny(backend, mode, sequences, maxLength, 0);
+    }
+
+    private static ServingConfig tiny(String backend, ServingMode mode, int sequences, int maxLength,
+                                      double warmupSeconds) {
         BenchConfig base = new BenchConfig(backend, BackendOptions.defaults(), 1, 2, 8, 4, new int[] {1}, DType.FP32,
-                Precision.STRICT, new BenchCall(false, true, false, false), Layout.BHND, 1, 3, false, 0, Double.NaN, Double.NaN, 7);
+                Precision.STRICT, new BenchCall(false, true, false, false), Layout.BHND, 1, warmupSeconds, 3, false, 0,
+                Double.NaN, Double.NaN, 7);
         return new ServingConfig(base, mode, sequences, maxLength);
     }
 
@@ -90,6 +96,16 @@ class ServingBenchTest {
         assertThat(r.perTokenRatio()).isCloseTo(r.ms().median() / r.denseMs().median(), Percentage.withPercentage(1e-9));
         assertThat(r.floorMs()).isPositive();
         assertThat(r.toJson()).contains("\"mode\":\"slot-decode\"", "\"s\":6", "\"dense_n\":1");
+    }
+
+    @Test
+    void theServingCallWarmsUpFiveTimesAsLongAsTheDenseOneAndTheRowSaysHowLong() {
+        long start = System.nanoTime();
+        ServingRow r = ServingBench.run(tiny("reference", ServingMode.SLOT_DECODE, 2, 1, 0.02), new Seen());
+        assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(120_000_000L);
+        assertThat(r.warmupSeconds()).isEqualTo(0.1);
+        assertThat(r.denseWarmupSeconds()).isEqualTo(0.02);
+        assertThat(r.toJson()).contains("\"warmup\":1,\"warmup_s\":0.1,\"dense_warmup_s\":0.02,");
     }
 
     @Test

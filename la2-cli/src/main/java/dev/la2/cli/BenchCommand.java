@@ -15,6 +15,7 @@ import dev.la2.bench.ServingMode;
 import dev.la2.bench.ServingRow;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -123,8 +124,16 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "BHND", description = "bhnd (default) or bnhd.")
     Layout layout;
 
-    @Option(names = "--warmup", paramLabel = "K", defaultValue = "3", description = "Untimed calls per N (default ${DEFAULT-VALUE}); warm-up also lasts at least 1 s per N (5 s for the first), for the JIT.")
+    @Option(names = "--warmup", paramLabel = "K", defaultValue = "3",
+            description = "Untimed calls per N, at least (default ${DEFAULT-VALUE}); the warm-up also lasts --warmup-s.")
     int warmup;
+
+    @Option(names = "--warmup-s", paramLabel = "SECONDS", defaultValue = "1",
+            description = "Shortest warm-up per N, in seconds, besides the --warmup calls (default ${DEFAULT-VALUE};"
+                    + " " + BenchConfig.FIRST_WARMUP_FACTOR + " times that for the first N and for the serving call), so that"
+                    + " the JIT has compiled the kernels and a GPU runs at the clocks of a sustained load;"
+                    + " 0 leaves the --warmup calls alone.")
+    double warmupSeconds;
 
     @Option(names = "--repeats", paramLabel = "R", defaultValue = "10", description = "Timed calls per N (default ${DEFAULT-VALUE}).")
     int repeats;
@@ -167,7 +176,7 @@ final class BenchCommand implements Callable<Integer> {
         boolean backward = mode == Mode.FWDBWD || mode.serving != null && mode.serving.backward();
         BenchConfig config = new BenchConfig(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
                 tokens, dtype, precision, new BenchCall(backward, keepStates, learnDecay, finalState), layout, warmup,
-                repeats, baseline, gemmSize,
+                warmupSeconds, repeats, baseline, gemmSize,
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
         if (mode.serving != null) {
@@ -184,8 +193,7 @@ final class BenchCommand implements Callable<Integer> {
         out.flush();
         if (json != null) {
             String method = "la2 bench: median of " + repeats + " timed calls after at least " + warmup
-                    + " warm-up calls and " + LengthSweep.MIN_WARMUP_MS + " ms of them (" + LengthSweep.FIRST_WARMUP_MS
-                    + " ms for the first size), on the backend's clock;"
+                    + " warm-up calls and " + printer.warmUpSeconds() + " of them, on the backend's clock;"
                     + " inputs resident on the backend; the call: " + config.call().description();
             writeJson(method, printer.context, rows.stream().map(BenchRow::toJson).toList());
             out.println("wrote " + rows.size() + " rows to " + json);
@@ -205,8 +213,8 @@ final class BenchCommand implements Callable<Integer> {
             int half = (repeats + 1) / 2;
             String method = "la2 bench " + config.mode().label() + ": medians of " + 2 * half + " timed calls each of the"
                     + " serving call and its dense counterpart, in blocks of " + half + " ordered serving, dense, dense,"
-                    + " serving, after at least " + warmup + " warm-up calls and " + LengthSweep.FIRST_WARMUP_MS
-                    + " ms (dense: " + LengthSweep.MIN_WARMUP_MS + " ms) of them, on the backend's clock;"
+                    + " serving, after at least " + warmup + " warm-up calls and " + table.warmUpSeconds()
+                    + " of them, on the backend's clock;"
                     + " inputs resident on the backend; sequence lengths and slots from seed " + ServingConfig.LAYOUT_SEED;
             writeJson(method, table.context(), List.of(row.toJson()));
             out.println("wrote 1 row to " + json);
@@ -258,10 +266,12 @@ final class BenchCommand implements Callable<Integer> {
         @Override
         public void context(BenchContext c) {
             context = c;
-            out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
+            out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, layout %s, B=%d H=%d D=%d E=%d, warm-up %d"
+                            + " calls and %s, repeats %d%n",
                     c.backend(), lower(config.dtype()), lower(config.precision()),
                     config.call().description(), lower(config.layout()),
-                    config.batch(), config.heads(), config.keyDim(), config.valueDim(), config.warmup(), config.repeats());
+                    config.batch(), config.heads(), config.keyDim(), config.valueDim(), config.warmup(),
+                    warmUpSeconds(), config.repeats());
             out.println("  times: median (min-max) of the timed calls on the backend's clock; on GPUs CUDA events between"
                     + " calls queued back to back (device time per call, host overhead hidden, as triton's do_bench);"
                     + " inputs stay on the backend");
@@ -289,6 +299,11 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, FORMAT, "N", "median ms", "min-max ms", "ms/Mtok", "Mth/s", "GFLOP/s", "floor ms",
                     "peak", "heap peak", "h2d ms", "d2h ms", "ND4J ms", "xND4J", "%sgemm", "%FMApk", "vsN0", "/fwd");
             out.flush();
+        }
+
+        /** The shortest warm-up, as the header and the JSON method line say it: 1 s (5 s the first N). */
+        String warmUpSeconds() {
+            return seconds(config.warmupSeconds(false)) + " (" + seconds(config.warmupSeconds(true)) + " the first N)";
         }
 
         @Override
@@ -332,6 +347,11 @@ final class BenchCommand implements Callable<Integer> {
                 return "n/a";
             }
             return v >= 100 ? fixed(v, 1) : v >= 1 ? fixed(v, 3) : fixed(v, 4);
+        }
+
+        /** A duration in seconds as given: 1 s, 0.25 s. */
+        static String seconds(double v) {
+            return BigDecimal.valueOf(v).stripTrailingZeros().toPlainString() + " s";
         }
 
         static String fixed(double v, int digits) {

@@ -3,6 +3,7 @@ package dev.la2.cli;
 import static dev.la2.cli.BenchCommand.Printer.fixed;
 import static dev.la2.cli.BenchCommand.Printer.lower;
 import static dev.la2.cli.BenchCommand.Printer.ms;
+import static dev.la2.cli.BenchCommand.Printer.seconds;
 
 import dev.la2.bench.BenchConfig;
 import dev.la2.bench.BenchContext;
@@ -31,10 +32,11 @@ final class ServingTable extends BenchCommand.Printer {
         context = c;
         BenchConfig b = config.base();
         ServingMode mode = config.mode();
-        out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, S=%d H=%d D=%d E=%d, warm-up %d, repeats %d%n",
+        out.printf(Locale.ROOT, "la2 bench: backend %s, %s %s, %s, S=%d H=%d D=%d E=%d, warm-up %d calls and %s,"
+                        + " repeats %d%n",
                 c.backend(), lower(b.dtype()), lower(b.precision()), mode.label()
                         + (mode.backward() ? " (" + b.call().statesNote() + ")" : ""),
-                config.sequences(), b.heads(), b.keyDim(), b.valueDim(), b.warmup(), b.repeats());
+                config.sequences(), b.heads(), b.keyDim(), b.valueDim(), b.warmup(), warmUpSeconds(), b.repeats());
         if (mode.packed()) {
             out.println("  packed: S sequences of lengths uniform in 1.." + config.maxLength() + " (seed "
                     + ServingConfig.LAYOUT_SEED + "), T tokens in all, token-major [T, H, *], zero initial states");
@@ -54,6 +56,13 @@ final class ServingTable extends BenchCommand.Printer {
         out.println();
         out.printf(Locale.ROOT, FORMAT, "call", "B|S", "tokens", "median ms", "min-max ms", "ms/Mtok", "floor ms");
         out.flush();
+    }
+
+    /** The serving call warms up first, as a sweep's first size: 5 s (dense: 1 s). */
+    @Override
+    String warmUpSeconds() {
+        BenchConfig b = config.base();
+        return seconds(b.warmupSeconds(true)) + " (dense: " + seconds(b.warmupSeconds(false)) + ")";
     }
 
     @Override
