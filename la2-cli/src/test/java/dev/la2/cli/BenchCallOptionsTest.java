@@ -17,7 +17,7 @@ class BenchCallOptionsTest {
     Path dir;
 
     private static final String[] TINY = {"--b", "1", "--h", "2", "--d", "8", "--e", "4", "--n", "24", "--warmup", "1",
-        "--repeats", "2", "--no-baseline", "--gemm-size", "0"};
+        "--warmup-s", "0", "--repeats", "2", "--no-baseline", "--gemm-size", "0"};
 
     private Cli bench(Path json, String... more) {
         List<String> args = new ArrayList<>(List.of("bench", "--backend", "cpu"));

@@ -14,7 +14,8 @@ class BenchServingCommandTest {
     @TempDir
     Path dir;
 
-    private static final String[] TINY = {"--h", "2", "--d", "8", "--e", "4", "--warmup", "1", "--repeats", "2"};
+    private static final String[] TINY = {"--h", "2", "--d", "8", "--e", "4", "--warmup", "1", "--warmup-s", "0",
+        "--repeats", "2"};
 
     private Cli bench(String backend, String mode, Path json, String... more) {
         List<String> args = new java.util.ArrayList<>(List.of("bench", "--backend", backend, "--mode", mode));

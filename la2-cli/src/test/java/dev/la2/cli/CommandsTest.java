@@ -30,7 +30,7 @@ class CommandsTest {
     void benchOnTheReferenceBackendWritesJsonRows() throws IOException {
         Path json = dir.resolve("rows.json");
         Cli r = Cli.run("bench", "--backend", "reference", "--b", "1", "--h", "2", "--d", "8", "--e", "4",
-                "--n", "16,48", "--dtype", "fp32", "--mode", "fwdbwd", "--warmup", "1", "--repeats", "3",
+                "--n", "16,48", "--dtype", "fp32", "--mode", "fwdbwd", "--warmup", "1", "--warmup-s", "0", "--repeats", "3",
                 "--gemm-size", "64", "--json", json.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("la2 bench: backend reference", "tokens = B*N", "GFLOP/s", "ND4J", "sgemm");
@@ -62,7 +62,7 @@ class CommandsTest {
     void benchWithoutNd4jOnTheClassPathSaysNotAvailable() throws Exception {
         // The launcher's class path with no ND4J kit beside it: no ND4J (nor JavaCPP/OpenBLAS).
         Cli r = SplitClassPath.ofTests().run(dir.resolve("lib-nd4j"), "bench", "--backend", "reference", "--n", "8",
-                "--h", "1", "--d", "4", "--e", "4", "--warmup", "0", "--repeats", "1");
+                "--h", "1", "--d", "4", "--e", "4", "--warmup", "0", "--warmup-s", "0", "--repeats", "1");
         String output = r.out();
         assertThat(r.code()).as(output).isZero();
         assertThat(output).contains("baseline (xND4J = its median / ours): n/a (nd4j not on class path",

@@ -37,7 +37,7 @@ class Nd4jKitTest {
         assertThat(help.out()).contains("Usage: la2 demo", "--steps");
 
         Cli bench = cp.run(kit, "bench", "--backend", "reference", "--n", "8", "--h", "1", "--d", "4", "--e", "4",
-                "--warmup", "0", "--repeats", "1", "--gemm-size", "32");
+                "--warmup", "0", "--warmup-s", "0", "--repeats", "1", "--gemm-size", "32");
         assertThat(bench.code()).as(bench.out()).isZero();
         assertThat(bench.out()).contains("baseline (xND4J = its median / ours): ND4J CpuBackend ops",
                 "sgemm ceiling (%sgemm = our GFLOP/s / its): ND4J gemm (CpuBackend)");
