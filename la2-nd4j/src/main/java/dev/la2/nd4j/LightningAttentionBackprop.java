@@ -106,26 +106,17 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
             gradient.gradientForVariable().put(GATE_WEIGHTS, gWg);
         }
 
-        INDArray epsOut;
-        INDArray dx2;
-        if (ncw) {
-            dx2 = mgr.createUninitialized(ws, dataType, new long[] {rows, nIn}, 'c');
-            epsOut = null;
-        } else {
-            epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, p.steps, nIn}, 'c');
-            dx2 = epsOut.reshape('c', rows, nIn);
-        }
+        // Token-major like the activations: for NCW the gradient returned is a transposed view.
+        INDArray epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType,
+                new long[] {p.batch, p.steps, nIn}, 'c');
+        INDArray dx2 = epsOut.reshape('c', rows, nIn);
         Nd4j.gemm(dq, weights.apply(QUERY_WEIGHTS), dx2, false, true, 1.0, 0.0);
         Nd4j.gemm(dk, weights.apply(KEY_WEIGHTS), dx2, false, true, 1.0, 1.0);
         Nd4j.gemm(dv, weights.apply(VALUE_WEIGHTS), dx2, false, true, 1.0, 1.0);
         if (dGatePre != null) {
             Nd4j.gemm(dGatePre, weights.apply(GATE_WEIGHTS), dx2, false, true, 1.0, 1.0);
         }
-        if (ncw) {
-            epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, nIn, p.steps}, 'c');
-            epsOut.assign(dx2.reshape('c', p.batch, p.steps, nIn).permute(0, 2, 1));
-        }
-        return new Pair<>(gradient, epsOut);
+        return new Pair<>(gradient, ncw ? epsOut.permute(0, 2, 1) : epsOut);
     }
 
     /** The attention's backward into dq, dk, dv; returns dL/d(decay rate) [H], or null unless the decay is learnable. */
