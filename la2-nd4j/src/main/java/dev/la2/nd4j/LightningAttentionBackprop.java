@@ -19,6 +19,7 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -75,7 +76,10 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
             // y = o / r with r = sqrt(mean(o^2) + eps): do = (dy - y * mean(dy * y)) / r, per head.
             INDArray dy = dAttention.reshape('c', rows * h, c.getValueSize());
             INDArray y = p.normed.reshape('c', rows * h, c.getValueSize());
-            INDArray dot = dy.mul(y).mean(true, 1);
+            // The per-head dot products by one reduction over both arrays, with no product array.
+            INDArray dot = mgr.createUninitialized(ws, dataType, new long[] {rows * h, 1}, 'c');
+            Nd4j.getExecutioner().exec(new Dot(dy, y, dot, 1));
+            dot.divi(c.getValueSize());
             dy.subi(y.mulColumnVector(dot)).diviColumnVector(p.rms);
         }
 
