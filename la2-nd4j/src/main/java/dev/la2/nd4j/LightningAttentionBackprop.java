@@ -19,6 +19,7 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -54,8 +55,11 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
         Nd4j.gemm(c.isOutputGate() ? p.gated : ungated, dz, gWo, true, false, 1.0, 0.0);
         gradient.gradientForVariable().put(OUTPUT_WEIGHTS, gWo);
         if (c.isHasBias()) {
+            // The column sums as a product with a column of ones: ND4J's sum along dimension 0 of a
+            // row-major array walks it column by column, several times slower than the GEMM.
+            INDArray ones = mgr.createUninitialized(ws, dataType, new long[] {rows, 1}, 'c').assign(1.0);
             INDArray gb = gradientViews.get(BIAS);
-            gb.assign(dz.sum(true, 0));
+            Nd4j.gemm(ones, dz, gb, true, false, 1.0, 0.0);
             gradient.gradientForVariable().put(BIAS, gb);
         }
 
@@ -72,7 +76,10 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
             // y = o / r with r = sqrt(mean(o^2) + eps): do = (dy - y * mean(dy * y)) / r, per head.
             INDArray dy = dAttention.reshape('c', rows * h, c.getValueSize());
             INDArray y = p.normed.reshape('c', rows * h, c.getValueSize());
-            INDArray dot = dy.mul(y).mean(true, 1);
+            // The per-head dot products by one reduction over both arrays, with no product array.
+            INDArray dot = mgr.createUninitialized(ws, dataType, new long[] {rows * h, 1}, 'c');
+            Nd4j.getExecutioner().exec(new Dot(dy, y, dot, 1));
+            dot.divi(c.getValueSize());
             dy.subi(y.mulColumnVector(dot)).diviColumnVector(p.rms);
         }
 
@@ -106,26 +113,17 @@ record LightningAttentionBackprop(LightningAttentionLayer conf, DataType dataTyp
             gradient.gradientForVariable().put(GATE_WEIGHTS, gWg);
         }
 
-        INDArray epsOut;
-        INDArray dx2;
-        if (ncw) {
-            dx2 = mgr.createUninitialized(ws, dataType, new long[] {rows, nIn}, 'c');
-            epsOut = null;
-        } else {
-            epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, p.steps, nIn}, 'c');
-            dx2 = epsOut.reshape('c', rows, nIn);
-        }
+        // Token-major like the activations: for NCW the gradient returned is a transposed view.
+        INDArray epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType,
+                new long[] {p.batch, p.steps, nIn}, 'c');
+        INDArray dx2 = epsOut.reshape('c', rows, nIn);
         Nd4j.gemm(dq, weights.apply(QUERY_WEIGHTS), dx2, false, true, 1.0, 0.0);
         Nd4j.gemm(dk, weights.apply(KEY_WEIGHTS), dx2, false, true, 1.0, 1.0);
         Nd4j.gemm(dv, weights.apply(VALUE_WEIGHTS), dx2, false, true, 1.0, 1.0);
         if (dGatePre != null) {
             Nd4j.gemm(dGatePre, weights.apply(GATE_WEIGHTS), dx2, false, true, 1.0, 1.0);
         }
-        if (ncw) {
-            epsOut = mgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[] {p.batch, nIn, p.steps}, 'c');
-            epsOut.assign(dx2.reshape('c', p.batch, p.steps, nIn).permute(0, 2, 1));
-        }
-        return new Pair<>(gradient, epsOut);
+        return new Pair<>(gradient, ncw ? epsOut.permute(0, 2, 1) : epsOut);
     }
 
     /** The attention's backward into dq, dk, dv; returns dL/d(decay rate) [H], or null unless the decay is learnable. */

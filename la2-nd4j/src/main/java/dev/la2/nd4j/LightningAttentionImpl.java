@@ -38,7 +38,9 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * attention itself run by an la2 backend through {@link Nd4jAttention}.
  *
  * <p>Activations are computed token-major ([minibatch*T, features] row blocks), which is the BNHD
- * layout la2 takes without a copy; only NCW input and output need a transpose.
+ * layout la2 takes without a copy; only NCW input needs a transpose (none when it is itself a
+ * transposed view of token-major memory). NCW activations and input gradients are returned as
+ * such views.
  *
  * <p>Backprop needs the forward's projections, attention output and pre-activations. With a
  * {@link CacheMode} other than NONE (as DL4J's LSTM honours it) a training forward keeps them in
@@ -297,11 +299,13 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
         long rows = p.batch * p.steps;
         long nOut = c.getNOut();
-        // Token-major result: the activations themselves for NWC inference, else an array transposed
-        // or copied after (the pre-activations must outlive the activation function when kept).
+        // Token-major result: the activations themselves for inference, else a copy made after (the
+        // pre-activations must outlive the activation function when kept). NCW activations are a
+        // transposed view of it: DL4J's layers take arrays of any order, and a strided copy into
+        // [minibatch, nOut, T] would cost more than the output projection.
         INDArray out3 = null;
         INDArray z;
-        if (ncw || keep != Keep.NOTHING) {
+        if (keep != Keep.NOTHING) {
             z = mgr.createUninitialized(keep.kept, dataType, new long[] {rows, nOut}, 'c');
         } else {
             out3 = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, p.steps, nOut}, 'c');
@@ -313,7 +317,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         }
         if (keep != Keep.NOTHING) {
             p.preOut = z;
-            if (keep == Keep.CACHE && !ncw) {
+            if (keep == Keep.CACHE) {
                 out3 = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, p.steps, nOut}, 'c');
                 z = out3.reshape('c', rows, nOut).assign(z);
             } else {
@@ -326,12 +330,8 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         }
         if (keep == Keep.BACKPROP) {
             p.activations = z;
-        } else if (ncw) {
-            INDArray out = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[] {p.batch, nOut, p.steps}, 'c');
-            out.assign(z.reshape('c', p.batch, p.steps, nOut).permute(0, 2, 1));
-            p.activations = out;
         } else {
-            p.activations = out3;
+            p.activations = ncw ? out3.permute(0, 2, 1) : out3;
         }
     }
 
