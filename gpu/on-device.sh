@@ -59,8 +59,9 @@ if [[ $what == all || $what == tests ]]; then
       --select-class dev.la2.reliability.BadInputPropertyTest --select-class dev.la2.reliability.ConcurrencyTest \
       --select-class dev.la2.reliability.MemoryTest --select-class dev.la2.reliability.LongSequenceTest \
       --select-class dev.la2.reliability.DeterminismTest --select-class dev.la2.reliability.AllocationFailureTest \
+      --select-class dev.la2.reliability.LowPrecisionTrainingTest \
       > "$logs/reliability-cuda.log" 2>&1 || status=1
-  grep -E "✘|bad input on|concurrency on|memory on|N=1e6 on|determinism|tests (successful|failed|skipped|aborted)" "$logs/reliability-cuda.log" | head -30
+  grep -E "✘|bad input on|concurrency on|memory on|N=1e6 on|determinism|16-bit training on|tests (successful|failed|skipped|aborted)" "$logs/reliability-cuda.log" | head -30
 fi
 
 if [[ $what == all || $what == bench ]]; then
