@@ -33,10 +33,17 @@ class LowPrecisionTrainingTest {
     /** Largest final loss, as a fraction of the initial one, a 16-bit run may end at; seen: below 0.16. */
     private static final double TRAINED = 0.3;
     /**
-     * How far a 16-bit run's final loss may be from the FP32 run's, as a factor either way; seen:
-     * within 1.08 (the losses of single steps within 1.13).
+     * How far a 16-bit run's final loss may be from the FP32 run's, as a factor either way, give or
+     * take {@link #NEAR} of the initial loss; seen: within 1.08 (the losses of single steps within
+     * 1.13) where FP32 ended above a few hundredths of its initial loss.
      */
     private static final double FOLLOWS = 1.5;
+    /**
+     * The allowance, as a fraction of the initial loss, for a run whose FP32 loss ends near zero: the
+     * last steps' small differences then are large factors (seen: 0.0138 in BF16 against 0.0089 in
+     * FP32, from about 1 at step 0).
+     */
+    private static final double NEAR = 0.02;
     /**
      * Largest distance of a parameter at the end of a 16-bit run from its value at the end of the
      * FP32 run, over the FP32 run's change of it (1 where the 16-bit run left it as it was, as a
@@ -89,8 +96,9 @@ class LowPrecisionTrainingTest {
                 low.requireFinite(what);
                 assertThat(low.last()).as("%s: loss at step %d against %.4f at step 0", what, STEPS, low.losses[0])
                         .isLessThan(TRAINED * low.losses[0]);
-                assertThat(low.last()).as("%s: loss at step %d against FP32's %.4f", what, STEPS, fp32.last())
-                        .isBetween(fp32.last() / FOLLOWS, fp32.last() * FOLLOWS);
+                double near = NEAR * low.losses[0];
+                assertThat(low.last()).as("%s: loss at step %d against FP32's %.4f (from %.4f at step 0)", what, STEPS,
+                        fp32.last(), low.losses[0]).isBetween(fp32.last() / FOLLOWS - near, fp32.last() * FOLLOWS + near);
                 int compared = 0;
                 for (int h = 0; h < fp32.start[3].length; h++) {
                     double moved32 = fp32.logMove(h);
