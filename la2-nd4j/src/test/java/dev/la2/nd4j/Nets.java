@@ -85,10 +85,15 @@ final class Nets {
 
     /** One-hot labels in the format. */
     static INDArray labels(Random r, DataType type, RNNFormat format, int batch, int steps) {
-        INDArray l = Nd4j.zeros(type, batch, CLASSES, steps);
+        return labels(r, type, format, CLASSES, batch, steps);
+    }
+
+    /** One-hot labels of {@code classes} classes in the format. */
+    static INDArray labels(Random r, DataType type, RNNFormat format, int classes, int batch, int steps) {
+        INDArray l = Nd4j.zeros(type, batch, classes, steps);
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < steps; t++) {
-                l.putScalar(b, r.nextInt(CLASSES), t, 1.0);
+                l.putScalar(b, r.nextInt(classes), t, 1.0);
             }
         }
         return format == RNNFormat.NCW ? l : l.permute(0, 2, 1).dup('c');
