@@ -16,8 +16,10 @@ import dev.la2.spi.Residuals;
  * {@link ForwardResult} closes it too). The backward checks the shape, options, decay rates and
  * initial state against the forward call's and refuses a mismatch; q, k and v must also be
  * unchanged, which it cannot check. On a device backend the initial state is recognised by
- * identity and version (no read-back); another tensor with the same values is compared by value. A backend may still recompute, for instance for the decay
- * gradient (the cpu backend does).
+ * identity and version (no read-back); another tensor with the same values is compared by value.
+ * A backend may still recompute, for instance for a decay gradient the forward was not told of (the
+ * cpu backend rebuilds its states unless the forward's options had
+ * {@link AttentionOptions#withLearnableDecay(boolean) withLearnableDecay(true)}).
  *
  * <p>A packed forward's (SPEC.md section 8) serves only a packed backward on the same offsets. One
  * whose states came from a pool also keeps a copy of the initial states it read there, since the

@@ -82,7 +82,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--e", paramLabel = "E", defaultValue = "128", description = "Value dimension (default ${DEFAULT-VALUE}).")
     int valueDim;
 
-    @Option(names = "--n", paramLabel = "N[,N...]", split = ",", defaultValue = "1024,4096,16384,65536",
+    @Option(names = "--n", paramLabel = "N", split = ",", defaultValue = "1024,4096,16384,65536",
             description = "Sequence lengths (default ${DEFAULT-VALUE}).")
     int[] tokens;
 
@@ -152,7 +152,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--sgemm-gflops", paramLabel = "GFLOP/s",
             description = "A known fp32 matrix rate to use as the ceiling instead of measuring it with ND4J"
-                    + " (device backends: e.g. 50909 for an H200's fp32, from anchors-h200.json).")
+                    + " (for a device backend: the device's measured fp32 matrix rate).")
     Double sgemmGflops;
 
     @Option(names = "--bandwidth", paramLabel = "GB/s",
@@ -222,7 +222,7 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Shaped like anchors-h200.json (a "rows" array) so both can be read the same way; one row per line. */
+    /** {"context": {...}, "rows": [...]}, one row per line. */
     private void writeJson(String method, BenchContext context, List<String> rows) throws IOException {
         Path parent = json.toAbsolutePath().getParent();
         Files.createDirectories(parent);
