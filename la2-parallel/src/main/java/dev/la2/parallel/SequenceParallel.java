@@ -19,7 +19,7 @@ import java.util.List;
  * <p>Each rank computes its piece's final state from a zero state, the ranks all-gather these
  * states, and each combines the earlier pieces' states into the state entering its own piece, from
  * which it computes its piece's output. The backward mirrors it with the gradients of the pieces'
- * initial states. The costs are in ALGORITHM.md section 6.
+ * initial states. The costs are in ALGORITHM.md section 4.
  *
  * <p>Rank 0 alone takes the sequence's initial state ({@code inputs.initialState()}), the last rank
  * alone the final state's gradient. Arguments are checked on every rank and then compared across
