@@ -1,6 +1,6 @@
 package dev.la2.api;
 
-import java.util.Objects;
+import java.util.Arrays;
 
 /**
  * Per-call options.
@@ -30,8 +30,12 @@ public record AttentionOptions(double scale, Layout layout, Precision precision,
         if (!Double.isFinite(scale)) {
             throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
         }
-        Objects.requireNonNull(layout, "layout");
-        Objects.requireNonNull(precision, "precision");
+        if (layout == null) {
+            throw new La2ArgumentException("layout", "null", "one of " + Arrays.toString(Layout.values()));
+        }
+        if (precision == null) {
+            throw new La2ArgumentException("precision", "null", "one of " + Arrays.toString(Precision.values()));
+        }
     }
 
     public static AttentionOptions defaults() {

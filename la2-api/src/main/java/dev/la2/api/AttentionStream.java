@@ -50,6 +50,9 @@ public final class AttentionStream implements AutoCloseable {
         if (options == null) {
             throw new La2ArgumentException("options", "null", "AttentionOptions (AttentionOptions.defaults())");
         }
+        if (decay == null) {
+            throw new La2ArgumentException("decay", "null", "[H] decay rates, one per head");
+        }
         Shape stateShape = Shape.of(batch, heads, keyDim, valueDim);
         Tensor state = attention.allocate(sequenceType.stateType(), stateShape);
         try {
@@ -65,6 +68,9 @@ public final class AttentionStream implements AutoCloseable {
     /** Starts from a copy of {@code initialState} ([B, H, D, E]); the caller keeps its tensor. */
     public static AttentionStream open(LightningAttention attention, Tensor decay, DType sequenceType,
                                        Tensor initialState, AttentionOptions options) {
+        if (initialState != null && initialState.isClosed()) {
+            throw new La2ArgumentException("initialState", "a closed tensor", "an open [B, H, D, E] state");
+        }
         if (initialState == null || initialState.shape().rank() != 4) {
             throw new La2ArgumentException("initialState", initialState == null ? "null" : "shape " + initialState.shape(),
                     "a [B, H, D, E] state");
@@ -97,11 +103,36 @@ public final class AttentionStream implements AutoCloseable {
 
     /** Processes the next chunk into {@code output} (shaped like v). */
     public void next(Tensor q, Tensor k, Tensor v, Tensor output) {
+        checkContinues(q, "q", 'D');
+        checkContinues(v, "v", 'E');
         attention.forward(new AttentionInputs(q, k, v, decay, state), options, output, spare);
         Tensor advanced = spare;
         spare = state;
         state = advanced;
         tokens += options.layout().tokens(q.shape());
+    }
+
+    /**
+     * A chunk continues this stream's sequences: the same B and H, D (for q) or E (for v), and a
+     * storage type whose state type is the stream's. Checked here so that a chunk that does not fit
+     * is named, not the stream's state; everything else is the forward call's to check.
+     */
+    private void checkContinues(Tensor t, String name, char featureAxis) {
+        if (t == null || t.isClosed() || t.shape().rank() != 4) {
+            return;
+        }
+        Layout layout = options.layout();
+        Shape s = state.shape();
+        Shape chunk = t.shape();
+        int features = featureAxis == 'D' ? s.dim(2) : s.dim(3);
+        if (layout.batch(chunk) != s.dim(0) || layout.heads(chunk) != s.dim(1) || layout.features(chunk) != features) {
+            throw new La2ArgumentException(name, "shape " + chunk + " " + layout.axes(featureAxis),
+                    "B=" + s.dim(0) + ", H=" + s.dim(1) + ", " + featureAxis + "=" + features + " as the stream's state " + s);
+        }
+        if (t.dtype().stateType() != state.dtype()) {
+            throw new La2ArgumentException(name, "dtype " + t.dtype(), "a storage type with state type " + state.dtype()
+                    + ", as the stream's");
+        }
     }
 
     /** The state after every chunk so far ([B, H, D, E]); owned by the stream, valid until the next chunk. */

@@ -15,7 +15,6 @@ import dev.la2.spi.Residuals;
 import dev.la2.spi.SlotDecodeCall;
 import dev.la2.spi.SlotShape;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -176,7 +175,7 @@ final class PackedAttention {
     private SlotCall checkSlotCall(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale,
                                    Tensor output, boolean drafts) {
         SlotShape s = slotShape("q", q, k, v, decay, drafts);
-        Map<Tensor, String> seen = names(q, k, v, decay);
+        Map<Tensor, String> seen = Aliasing.names(q, k, v, decay);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
         va.checkOutput(output, "output", s.dtype(), v.shape(), seen);
         if (!Double.isFinite(scale)) {
@@ -188,7 +187,7 @@ final class PackedAttention {
     void commit(Tensor k, Tensor v, Tensor decay, PoolSlots states, int[] accepted) {
         SlotShape s = slotShape("k", k, k, v, decay, true);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(),
-                names(k, k, v, decay));
+                Aliasing.names(k, k, v, decay));
         required(accepted, "accepted");
         if (accepted.length != s.sequences()) {
             throw new La2ArgumentException("accepted", accepted.length + " counts", s.sequences() + " (one per sequence)");
@@ -311,10 +310,11 @@ final class PackedAttention {
         if (pool.dtype() != type) {
             throw new La2ArgumentException("pool", "dtype " + pool.dtype(), "dtype " + type);
         }
-        String other = seen.putIfAbsent(pool, "pool");
-        if (other != null) {
-            throw new La2ArgumentException("pool", "the same tensor as " + other, "a tensor of its own");
+        String shared = Aliasing.sharedWith(pool, seen);
+        if (shared != null) {
+            throw new La2ArgumentException("pool", shared, "a tensor of its own");
         }
+        seen.put(pool, "pool");
         int[] slots = required(states.slotsView(), "slots").clone();
         if (slots.length != sequences) {
             throw new La2ArgumentException("slots", slots.length + " slots", sequences + " (one per sequence)");
@@ -339,19 +339,10 @@ final class PackedAttention {
     }
 
     private static Map<Tensor, String> inputNames(PackedInputs in) {
-        Map<Tensor, String> seen = names(in.q(), in.k(), in.v(), in.decay());
+        Map<Tensor, String> seen = Aliasing.names(in.q(), in.k(), in.v(), in.decay());
         if (in.initialState() != null) {
             seen.putIfAbsent(in.initialState(), "initialState");
         }
-        return seen;
-    }
-
-    private static Map<Tensor, String> names(Tensor q, Tensor k, Tensor v, Tensor decay) {
-        Map<Tensor, String> seen = new IdentityHashMap<>();
-        seen.put(q, "q");
-        seen.putIfAbsent(k, "k");
-        seen.putIfAbsent(v, "v");
-        seen.putIfAbsent(decay, "decay");
         return seen;
     }
 

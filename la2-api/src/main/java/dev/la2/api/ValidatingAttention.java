@@ -9,7 +9,6 @@ import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -208,11 +207,7 @@ final class ValidatingAttention implements LightningAttention {
     @Override
     public void decode(Tensor q, Tensor k, Tensor v, Tensor decay, Tensor state, double scale, Tensor output) {
         DecodeCall c = checkDecode(q, k, v, decay, state, scale);
-        Map<Tensor, String> seen = new IdentityHashMap<>();
-        seen.put(q, "q");
-        seen.put(k, "k");
-        seen.put(v, "v");
-        seen.put(decay, "decay");
+        Map<Tensor, String> seen = Aliasing.names(q, k, v, decay);
         seen.put(state, "state");
         checkOutput(output, "output", c.dtype(), Shape.of(c.batch(), c.heads(), c.valueDim()), seen);
         backend.decode(withOutput(c, output));
@@ -396,8 +391,9 @@ final class ValidatingAttention implements LightningAttention {
         if (!Double.isFinite(scale)) {
             throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
         }
-        if (state == q || state == k || state == v || state == decay) {
-            throw new La2ArgumentException("state", "the same tensor as another argument", "a tensor of its own");
+        String shared = Aliasing.sharedWith(state, Aliasing.names(q, k, v, decay));
+        if (shared != null) {
+            throw new La2ArgumentException("state", shared, "a tensor of its own (it is updated in place)");
         }
         return new DecodeCall(b, h, d, e, dtype, q, k, v, decay, state, scale, null);
     }
@@ -427,18 +423,15 @@ final class ValidatingAttention implements LightningAttention {
     void checkOutput(Tensor t, String name, DType dtype, Shape shape, Map<Tensor, String> seen) {
         owned(t, name);
         checkSame(t, name, dtype, shape, "the shape the inputs imply");
-        String other = seen.putIfAbsent(t, name);
-        if (other != null) {
-            throw new La2ArgumentException(name, "the same tensor as " + other, "a tensor of its own (outputs may not alias)");
+        String shared = Aliasing.sharedWith(t, seen);
+        if (shared != null) {
+            throw new La2ArgumentException(name, shared, "a tensor of its own (outputs may not alias)");
         }
+        seen.put(t, name);
     }
 
     private static Map<Tensor, String> inputNames(AttentionInputs in) {
-        Map<Tensor, String> seen = new IdentityHashMap<>();
-        seen.put(in.q(), "q");
-        seen.putIfAbsent(in.k(), "k");
-        seen.putIfAbsent(in.v(), "v");
-        seen.putIfAbsent(in.decay(), "decay");
+        Map<Tensor, String> seen = Aliasing.names(in.q(), in.k(), in.v(), in.decay());
         if (in.initialState() != null) {
             seen.putIfAbsent(in.initialState(), "initialState");
         }

@@ -1,6 +1,7 @@
 package dev.la2.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -43,6 +44,45 @@ class AttentionStreamTest {
                 assertThat(streamed[i]).as("element %d, seed %d", i, seed)
                         .isCloseTo(whole[i], org.assertj.core.data.Offset.offset(1e-12));
             }
+        }
+    }
+
+    @Test
+    void aChunkThatDoesNotContinueTheStreamIsNamedNotTheStreamsState() {
+        try (LightningAttention la = LightningAttention.open("loop");
+             Tensor decay = la.tensor(new double[] {0.1, 0.0}, DType.FP64, Shape.of(2));
+             AttentionStream stream = AttentionStream.open(la, decay, DType.FP64, 1, 2, 3, 5, AttentionOptions.defaults());
+             Tensor wideBatch = la.allocate(DType.FP64, Shape.of(2, 2, 4, 3));
+             Tensor q = la.allocate(DType.FP64, Shape.of(1, 2, 4, 3));
+             Tensor otherValues = la.allocate(DType.FP64, Shape.of(1, 2, 4, 6));
+             Tensor single = la.allocate(DType.FP32, Shape.of(1, 2, 4, 3))) {
+            double[] state = stream.state().toDoubleArray();
+            assertThatThrownBy(() -> stream.next(wideBatch, wideBatch, otherValues))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("q: got shape [2, 2, 4, 3] [B, H, N, D]; expected B=1, H=2, D=3 as the stream's state [1, 2, 3, 5]");
+            assertThatThrownBy(() -> stream.next(q, q, otherValues))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("v: got shape [1, 2, 4, 6] [B, H, N, E]; expected B=1, H=2, E=5");
+            assertThatThrownBy(() -> stream.next(single, single, single))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("q: got dtype FP32; expected a storage type with state type FP64, as the stream's");
+            assertThat(stream.state().toDoubleArray()).containsExactly(state);
+            assertThat(stream.tokens()).isZero();
+        }
+    }
+
+    @Test
+    void openingRefusesAMissingDecayAndAClosedInitialStateByName() {
+        try (LightningAttention la = LightningAttention.open("loop");
+             Tensor decay = la.tensor(new double[] {0.1, 0.0}, DType.FP64, Shape.of(2))) {
+            assertThatThrownBy(() -> AttentionStream.open(la, null, DType.FP64, 1, 2, 3, 5, AttentionOptions.defaults()))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("decay: got null;");
+            Tensor closed = la.allocate(DType.FP64, Shape.of(1, 2, 3, 5));
+            closed.close();
+            assertThatThrownBy(() -> AttentionStream.open(la, decay, DType.FP64, closed, AttentionOptions.defaults()))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("initialState: got a closed tensor;");
         }
     }
 

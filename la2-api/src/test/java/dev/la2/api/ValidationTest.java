@@ -68,6 +68,16 @@ class ValidationTest {
     }
 
     @Test
+    void nullLayoutOrPrecisionInOptionsIsNamed() {
+        assertThatThrownBy(() -> AttentionOptions.defaults().withLayout(null))
+                .isInstanceOf(La2ArgumentException.class)
+                .hasMessage("layout: got null; expected one of [BHND, BNHD]");
+        assertThatThrownBy(() -> AttentionOptions.defaults().withPrecision(null))
+                .isInstanceOf(La2ArgumentException.class)
+                .hasMessageStartingWith("precision: got null;");
+    }
+
+    @Test
     void mismatchedKeyShape() {
         try (Tensor k2 = la.allocate(DType.FP32, Shape.of(B, H, N + 1, D))) {
             assertThatThrownBy(() -> forward(AttentionInputs.of(q, k2, v, decay)))

@@ -15,7 +15,7 @@ record DecayPowers(double s, float[] pow, float[] cpow, float[] rev, float[] cre
         for (int m = 0; m <= c; m++) {
             double p = Math.exp(-s * m);
             pow[m] = weight(p);
-            cpow[m] = weight(scale * p);
+            cpow[m] = scaledWeight(scale, p);
         }
         for (int j = 0; j < c; j++) {
             rev[j] = pow[c - 1 - j];
@@ -46,6 +46,15 @@ record DecayPowers(double s, float[] pow, float[] cpow, float[] rev, float[] cre
      */
     static float weight(double x) {
         return Math.abs(x) < 1e-28 ? 0f : (float) x;
+    }
+
+    /**
+     * c lambda^m as float, zero where lambda^m is flushed by {@link #weight}: the flush compares a
+     * power with the undecayed term, which carries the same factor c, so c itself must not decide it
+     * (a scale below 1e-28 would otherwise zero every weight).
+     */
+    static float scaledWeight(double scale, double power) {
+        return weight(power) == 0f ? 0f : (float) (scale * power);
     }
 
     /** The same for weights kept in double (subnormal doubles start near 1e-308). */

@@ -1,5 +1,6 @@
 package dev.la2.backend.cpu;
 
+import static dev.la2.backend.cpu.DecayPowers.scaledWeight;
 import static dev.la2.backend.cpu.DecayPowers.weight;
 
 import dev.la2.spi.AttentionShape;
@@ -56,7 +57,7 @@ final class SegmentCorrections {
             q.load(sh.keyRow(b, h, t), ks, l, d, qb);
             o.load(sh.valueRow(b, h, t), vs, l, e, ob);
             for (int r = 0; r < l; r++) {
-                w[r] = weight(scale * pw.at(t + r - segStart + 1));
+                w[r] = scaledWeight(scale, pw.at(t + r - segStart + 1));
             }
             kx.gemm(w, 0, qb, 0, d, sIn, 0, e, ob, 0, e, l, e, d, 1f, true, Kernels.FULL);
             o.store(ob, sh.valueRow(b, h, t), vs, l, e);
@@ -83,7 +84,7 @@ final class SegmentCorrections {
             g.load(sh.valueRow(b, h, t), vs, l, e, gb);
             dq.load(sh.keyRow(b, h, t), ks, l, d, dqb);
             for (int r = 0; r < l; r++) {
-                w[r] = weight(scale * pw.at(t + r - segStart + 1));
+                w[r] = scaledWeight(scale, pw.at(t + r - segStart + 1));
             }
             if (!wantDecay) {
                 kx.gemm(w, 0, gb, 0, e, stIn, 0, d, dqb, 0, d, l, d, e, 1f, true, Kernels.FULL);
