@@ -38,6 +38,22 @@ public record AttentionOptions(double scale, Layout layout, Precision precision,
         }
     }
 
+    /**
+     * A call's scale against its storage type (SPEC.md section 1): finite, and where the storage
+     * computes in fp32 (FP32, BF16, FP16), zero or a normal fp32 magnitude, since a scale that
+     * fp32 cannot hold would turn every output into zero or infinity.
+     */
+    static void checkScale(double scale, DType storage) {
+        double m = Math.abs(scale);
+        if (!Double.isFinite(scale)) {
+            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
+        }
+        if (storage != DType.FP64 && m != 0 && (m < Float.MIN_NORMAL || m > Float.MAX_VALUE)) {
+            throw new La2ArgumentException("scale", String.valueOf(scale), "0 or a magnitude from " + Float.MIN_NORMAL
+                    + " to " + Float.MAX_VALUE + ", since " + storage + " storage computes in fp32");
+        }
+    }
+
     public static AttentionOptions defaults() {
         return DEFAULTS;
     }

@@ -171,16 +171,14 @@ final class PackedAttention {
     private record SlotCall(SlotShape shape, int[] slots) {
     }
 
-    /** A decode or draft: tokens, pool and slots, an output shaped like v, a finite scale. */
+    /** A decode or draft: tokens, pool and slots, an output shaped like v, a scale its storage allows. */
     private SlotCall checkSlotCall(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale,
                                    Tensor output, boolean drafts) {
         SlotShape s = slotShape("q", q, k, v, decay, drafts);
         Map<Tensor, String> seen = Aliasing.names(q, k, v, decay);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
         va.checkOutput(output, "output", s.dtype(), v.shape(), seen);
-        if (!Double.isFinite(scale)) {
-            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
-        }
+        AttentionOptions.checkScale(scale, s.dtype());
         return new SlotCall(s, slots);
     }
 
@@ -228,6 +226,7 @@ final class PackedAttention {
         int e = v.shape().dim(2);
         checkSame(v, "v", dtype, Shape.of(t, h, e), "[T, H, E] with T=" + t + ", H=" + h + " as in q");
         va.checkDecay(decay, h, dtype.stateType());
+        AttentionOptions.checkScale(options.scale(), dtype);
         if (offsets.tokens() != t) {
             throw new La2ArgumentException("offsets", "a last offset of " + offsets.tokens() + " (" + offsets + ")",
                     "T = " + t + ", the tokens of q: the sequences must add up to the packed tokens");

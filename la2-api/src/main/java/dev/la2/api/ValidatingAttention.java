@@ -307,6 +307,7 @@ final class ValidatingAttention implements LightningAttention {
                 + layout.axes('E') + " for layout " + layout);
         AttentionShape s = new AttentionShape(b, h, n, d, e, layout, dtype);
         checkDecay(decay, h, dtype.stateType());
+        AttentionOptions.checkScale(options.scale(), dtype);
         if (in.initialState() != null) {
             Tensor s0 = owned(in.initialState(), "initialState");
             checkSame(s0, "initialState", dtype.stateType(), stateShape(s), "[B, H, D, E]");
@@ -388,9 +389,7 @@ final class ValidatingAttention implements LightningAttention {
         checkSame(v, "v", dtype, Shape.of(b, h, e), "[B, H, E] with B=" + b + ", H=" + h + " as in q");
         checkDecay(decay, h, dtype.stateType());
         checkSame(state, "state", dtype.stateType(), Shape.of(b, h, d, e), "[B, H, D, E]");
-        if (!Double.isFinite(scale)) {
-            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
-        }
+        AttentionOptions.checkScale(scale, dtype);
         String shared = Aliasing.sharedWith(state, Aliasing.names(q, k, v, decay));
         if (shared != null) {
             throw new La2ArgumentException("state", shared, "a tensor of its own (it is updated in place)");

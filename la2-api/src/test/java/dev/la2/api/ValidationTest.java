@@ -221,6 +221,34 @@ class ValidationTest {
     }
 
     @Test
+    void aScaleFp32CannotHoldIsRejectedWhereTheStorageComputesInFp32() {
+        for (double bad : new double[] {1e39, -1e39, 1e-40, -Double.MIN_VALUE}) {
+            assertThatThrownBy(() -> la.forward(AttentionInputs.of(q, k, v, decay), AttentionOptions.defaults().withScale(bad)))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("scale: got " + bad + "; expected 0 or a magnitude from " + Float.MIN_NORMAL)
+                    .hasMessageEndingWith("since FP32 storage computes in fp32");
+            try (Tensor state = la.allocate(DType.FP32, Shape.of(B, H, D, E));
+                 Tensor q1 = la.allocate(DType.FP32, Shape.of(B, H, D));
+                 Tensor k1 = la.allocate(DType.FP32, Shape.of(B, H, D));
+                 Tensor v1 = la.allocate(DType.FP32, Shape.of(B, H, E))) {
+                assertThatThrownBy(() -> la.decode(q1, k1, v1, decay, state, bad))
+                        .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("scale: got " + bad + ";");
+            }
+        }
+        try (ForwardResult r = la.forward(AttentionInputs.of(q, k, v, decay), AttentionOptions.defaults().withScale(0))) {
+            assertThat(java.util.Arrays.stream(r.output().toDoubleArray()).allMatch(x -> x == 0)).isTrue();
+        }
+        // FP64 storage computes in fp64: any finite scale.
+        try (Tensor q64 = la.tensor(q.toDoubleArray(), DType.FP64, q.shape());
+             Tensor k64 = la.tensor(k.toDoubleArray(), DType.FP64, k.shape());
+             Tensor v64 = la.tensor(v.toDoubleArray(), DType.FP64, v.shape());
+             Tensor decay64 = la.tensor(decay.toDoubleArray(), DType.FP64, decay.shape());
+             ForwardResult r = la.forward(AttentionInputs.of(q64, k64, v64, decay64), AttentionOptions.defaults().withScale(1e39))) {
+            assertThat(java.util.Arrays.stream(r.output().toDoubleArray()).allMatch(Double::isFinite)).isTrue();
+        }
+    }
+
+    @Test
     void afterRejectedCallsTheBackendStillComputesAndInputsAreUnchanged() {
         float[] before = q.toFloatArray();
         try (Tensor bad = la.tensor(new float[] {-1f, 0f, 0f}, DType.FP32, Shape.of(H))) {
