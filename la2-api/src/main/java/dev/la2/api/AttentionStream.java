@@ -38,6 +38,7 @@ public final class AttentionStream implements AutoCloseable {
      * A stream starting from a zero state.
      *
      * @param sequenceType storage type of the chunks' q, k, v (states are {@link DType#stateType()})
+     * @throws La2ArgumentException naming a null argument or an extent below 1, before anything is allocated
      */
     public static AttentionStream open(LightningAttention attention, Tensor decay, DType sequenceType,
                                        int batch, int heads, int keyDim, int valueDim, AttentionOptions options) {
@@ -53,6 +54,10 @@ public final class AttentionStream implements AutoCloseable {
         if (decay == null) {
             throw new La2ArgumentException("decay", "null", "[H] decay rates, one per head");
         }
+        atLeastOne(batch, "batch");
+        atLeastOne(heads, "heads");
+        atLeastOne(keyDim, "keyDim");
+        atLeastOne(valueDim, "valueDim");
         Shape stateShape = Shape.of(batch, heads, keyDim, valueDim);
         Tensor state = attention.allocate(sequenceType.stateType(), stateShape);
         try {
@@ -62,6 +67,12 @@ public final class AttentionStream implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             state.close();
             throw e;
+        }
+    }
+
+    private static void atLeastOne(int extent, String argument) {
+        if (extent < 1) {
+            throw new La2ArgumentException(argument, String.valueOf(extent), "at least 1");
         }
     }
 

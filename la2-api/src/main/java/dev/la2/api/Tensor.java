@@ -6,9 +6,9 @@ import java.lang.foreign.MemorySegment;
  * A dense, row-major array owned by one backend instance: host memory for CPU backends, device
  * memory for GPU backends, so data stays where it is computed on between calls.
  *
- * <p>Transfers convert between the tensor's {@link #dtype()} and Java's float/double (rounding to
- * nearest even when narrowing). Segment transfers copy raw elements of {@link #dtype()} in native
- * byte order. A tensor is {@link AutoCloseable}; closing is idempotent, and a tensor that becomes
+ * <p>Transfers convert between the tensor's {@link #dtype()} and Java's float/double (rounding
+ * once to nearest even when narrowing, doubles directly to bf16 or fp16). Segment transfers copy
+ * raw elements of {@link #dtype()} in native byte order. A tensor is {@link AutoCloseable}; closing is idempotent, and a tensor that becomes
  * unreachable without being closed is released by a {@link java.lang.ref.Cleaner}.
  */
 public interface Tensor extends AutoCloseable {

@@ -155,8 +155,8 @@ public final class HostTensor implements Tensor {
         switch (dtype) {
             case FP32 -> segment.setAtIndex(F32, index, (float) value);
             case FP64 -> segment.setAtIndex(F64, index, value);
-            case BF16 -> segment.setAtIndex(I16, index, HalfFloats.toBf16((float) value));
-            case FP16 -> segment.setAtIndex(I16, index, HalfFloats.toFp16((float) value));
+            case BF16 -> segment.setAtIndex(I16, index, HalfFloats.toBf16(value));
+            case FP16 -> segment.setAtIndex(I16, index, HalfFloats.toFp16(value));
         }
     }
 
@@ -243,7 +243,7 @@ public final class HostTensor implements Tensor {
                 }
             }
             case BF16, FP16 -> {
-                short bits = dtype == DType.BF16 ? HalfFloats.toBf16((float) value) : HalfFloats.toFp16((float) value);
+                short bits = dtype == DType.BF16 ? HalfFloats.toBf16(value) : HalfFloats.toFp16(value);
                 for (long i = 0; i < n; i++) {
                     segment.setAtIndex(I16, i, bits);
                 }

@@ -86,6 +86,29 @@ class AttentionStreamTest {
         }
     }
 
+    @Test
+    void openingRefusesAnExtentBelowOneByNameBeforeAllocating() {
+        String[] names = {"batch", "heads", "keyDim", "valueDim"};
+        try (LightningAttention la = LightningAttention.open("loop");
+             Tensor decay = la.tensor(new double[] {0.1, 0.0}, DType.FP64, Shape.of(2))) {
+            for (String name : names) {
+                for (int bad : new int[] {0, -3, Integer.MIN_VALUE}) {
+                    int[] dims = {1, 2, 3, 5};
+                    dims[java.util.Arrays.asList(names).indexOf(name)] = bad;
+                    long live = dev.la2.spi.HostTensor.liveBytes();
+                    assertThatThrownBy(() -> AttentionStream.open(la, decay, DType.FP64, dims[0], dims[1], dims[2], dims[3],
+                            AttentionOptions.defaults()))
+                            .isInstanceOfSatisfying(La2ArgumentException.class, e -> {
+                                assertThat(e.argument()).isEqualTo(name);
+                                assertThat(e.got()).isEqualTo(String.valueOf(bad));
+                                assertThat(e.getMessage()).startsWith(name + ": got " + bad + "; expected ");
+                            });
+                    assertThat(dev.la2.spi.HostTensor.liveBytes()).as("host bytes held").isLessThanOrEqualTo(live);
+                }
+            }
+        }
+    }
+
     private static double[] slice(double[] a, int h, int n, int f, int lo, int len) {
         double[] out = new double[h * len * f];
         for (int hh = 0; hh < h; hh++) {

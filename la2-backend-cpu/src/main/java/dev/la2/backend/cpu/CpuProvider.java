@@ -17,6 +17,8 @@ import java.util.Set;
  * to be split into segments of about this many tokens; default: split only when there are fewer
  * sequences than threads) and {@code cpu.vectorBits} ("0" forces the scalar path). The system
  * property {@code la2.cpu.vectorBits} chooses the vector width for the whole JVM (0 = scalar).
+ * A call with a tensor wrapping memory of {@code Arena.ofConfined()} runs on the calling thread
+ * alone ({@link ThreadConfinement}).
  */
 public final class CpuProvider implements BackendProvider {
     public static final String NAME = "cpu";

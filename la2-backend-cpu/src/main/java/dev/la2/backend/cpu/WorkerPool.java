@@ -10,6 +10,7 @@ import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 
 /**
  * The backend instance's threads. A call hands out task indices from its own counter, so calls
@@ -18,6 +19,8 @@ import java.util.function.IntConsumer;
  */
 final class WorkerPool implements AutoCloseable {
     private static final AtomicInteger NEXT_ID = new AtomicInteger();
+    /** Bound while a call runs {@link #inline}: its runs stay on its thread. */
+    private static final ScopedValue<Boolean> INLINE = ScopedValue.newInstance();
 
     private final int threads;
     private final ForkJoinPool pool;
@@ -43,12 +46,20 @@ final class WorkerPool implements AutoCloseable {
         return threads;
     }
 
+    /**
+     * Runs {@code call} with every {@link #run} it makes on this thread taking the one-thread path:
+     * each index in order on this thread. Other threads' calls keep the workers.
+     */
+    <T> T inline(Supplier<T> call) {
+        return ScopedValue.where(INLINE, Boolean.TRUE).call(call::get);
+    }
+
     /** Runs body(0 .. count-1), each index once, and returns when all are done. */
     void run(int count, IntConsumer body) {
         if (count <= 0) {
             return;
         }
-        if (pool == null || count == 1) {
+        if (pool == null || count == 1 || INLINE.isBound()) {
             for (int i = 0; i < count; i++) {
                 body.accept(i);
             }

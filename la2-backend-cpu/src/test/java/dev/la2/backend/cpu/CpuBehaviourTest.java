@@ -311,6 +311,20 @@ class CpuBehaviourTest {
         }
     }
 
+    /**
+     * Doubles just past a midpoint between 16-bit values round away from it, although the nearest
+     * float is the midpoint itself (SixteenBitRoundingTest in la2-api covers the conversion).
+     */
+    @Test
+    void tensorsFromDoublesRoundOnceTo16Bits() {
+        try (LightningAttention la = Fixture.open(1, Map.of());
+             Tensor bf16 = la.tensor(new double[] {1 + 0x1p-8 + 0x1p-30}, DType.BF16, Shape.of(1));
+             Tensor fp16 = la.tensor(new double[] {-(1 + 0x1p-11 + 0x1p-30)}, DType.FP16, Shape.of(1))) {
+            assertThat(bf16.toFloatArray()).containsExactly(1 + 0x1p-7f);
+            assertThat(fp16.toFloatArray()).containsExactly(-(1 + 0x1p-10f));
+        }
+    }
+
     private static void runForward(LightningAttention la, DType dtype, Layout layout, int b, int h, int n, int d, int e,
                                    SplittableRandom rng) {
         AttentionShape s = Fixture.shape(b, h, n, d, e, layout, dtype);

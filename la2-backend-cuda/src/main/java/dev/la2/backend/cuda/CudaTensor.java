@@ -147,9 +147,9 @@ final class CudaTensor implements TrackedTensor {
         checkLength("src", src.length);
         backend.upload(this, (seg, first, count) -> {
             for (int i = 0; i < count; i++) {
-                float x = (float) src[(int) first + i];
+                double x = src[(int) first + i];
                 switch (dtype) {
-                    case FP32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, x);
+                    case FP32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) x);
                     case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toBf16(x));
                     case FP16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, i, HalfFloats.toFp16(x));
                     case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");

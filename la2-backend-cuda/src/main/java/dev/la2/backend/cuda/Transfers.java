@@ -114,8 +114,8 @@ final class Transfers {
         long n = t.elementCount();
         switch (t.dtype()) {
             case FP32 -> check(cuMemsetD32Async(t.ptr(), Float.floatToRawIntBits((float) value), n, stream), "cuMemsetD32Async");
-            case BF16 -> check(cuMemsetD16Async(t.ptr(), HalfFloats.toBf16((float) value), n, stream), "cuMemsetD16Async");
-            case FP16 -> check(cuMemsetD16Async(t.ptr(), HalfFloats.toFp16((float) value), n, stream), "cuMemsetD16Async");
+            case BF16 -> check(cuMemsetD16Async(t.ptr(), HalfFloats.toBf16(value), n, stream), "cuMemsetD16Async");
+            case FP16 -> check(cuMemsetD16Async(t.ptr(), HalfFloats.toFp16(value), n, stream), "cuMemsetD16Async");
             case FP64 -> throw new IllegalStateException("FP64 tensors are not made by this backend");
         }
     }
