@@ -16,7 +16,13 @@ record Case(int batch, int heads, int tokens, int keyDim, int valueDim, Layout l
         /** Head 0 without decay, head 1 strong (s in [2, 8]), the rest mild random rates. */
         MIXED,
         /** SPEC.md section 4's ALiBi slopes. */
-        ALIBI
+        ALIBI,
+        /**
+         * Every head so fast (s in [66, 85]) that lambda is below 1e-28 yet a normal float: dS0 and
+         * the decay gradient are proportional to lambda, so a backend that drops negligible powers
+         * of lambda must not drop lambda itself.
+         */
+        FAST
     }
 
     static Case of(int b, int h, int n, int d, int e, Layout layout, double scale, Decay decay, boolean s0) {
@@ -49,6 +55,12 @@ record Case(int batch, int heads, int tokens, int keyDim, int valueDim, Layout l
             return DecaySlopes.alibi(heads);
         }
         double[] s = new double[heads];
+        if (decay == Decay.FAST) {
+            for (int h = 0; h < heads; h++) {
+                s[h] = 66 + 19 * rng.nextDouble();
+            }
+            return s;
+        }
         for (int h = 0; h < heads; h++) {
             s[h] = switch (h % 3) {
                 case 0 -> 0.0;

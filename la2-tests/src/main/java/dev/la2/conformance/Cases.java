@@ -3,6 +3,7 @@ package dev.la2.conformance;
 import static dev.la2.api.Layout.BHND;
 import static dev.la2.api.Layout.BNHD;
 import static dev.la2.conformance.Case.Decay.ALIBI;
+import static dev.la2.conformance.Case.Decay.FAST;
 import static dev.la2.conformance.Case.Decay.MIXED;
 
 import dev.la2.api.Layout;
@@ -63,7 +64,8 @@ final class Cases {
                 Case.of(3, 5, 129, 1, 7, BNHD, 1.5, MIXED, true).withGradients(true, false),
                 // a learnable decay at D = E = 128 over many chunks: the sums behind the decay
                 // gradient grow with N and cancel, and tensor-core backends run them on other kernels
-                Case.of(1, 3, 1000, 128, 128, BNHD, 1.0, ALIBI, true).withGradients(true, true)));
+                Case.of(1, 3, 1000, 128, 128, BNHD, 1.0, ALIBI, true).withGradients(true, true),
+                Case.of(1, 3, 70, 5, 7, BHND, 0.8, FAST, true).withGradients(true, true)));
         Case longer = Case.of(1 + rng.nextInt(2), PRIME_HEADS[rng.nextInt(3)], 300 + rng.nextInt(1200),
                 1 + rng.nextInt(64), 1 + rng.nextInt(64), layout(rng), scale(rng), MIXED, rng.nextBoolean());
         cases.add(longer.withGradients(rng.nextBoolean(), true));

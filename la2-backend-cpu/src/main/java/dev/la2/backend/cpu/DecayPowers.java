@@ -42,7 +42,12 @@ record DecayPowers(double s, float[] pow, float[] cpow, float[] rev, float[] cre
      * A decay weight as float, with magnitudes below 1e-28 flushed to zero. Powers of lambda
      * underflow smoothly into subnormal floats, and products with subnormal operands cost Intel
      * cores a microcode assist each, enough to slow a segmented call several times; a weight that
-     * small changes no result by more than 1e-28 of its other terms.
+     * small changes no result by more than 1e-28 of its terms of weight 1 (lambda^0). Results that
+     * have no such term, whose every term carries lambda (dS0 = lambda G_0 and the decay gradient,
+     * SPEC.md section 2), are therefore computed from quantities that have one (G_0; T / lambda in
+     * {@link DqSweep}) or from the unflushed {@link #at} ({@link TileOps#decayRowDots}), and take
+     * their power of lambda in double: where lambda itself is below 1e-28 every table weight but
+     * lambda^0 is zero.
      */
     static float weight(double x) {
         return Math.abs(x) < 1e-28 ? 0f : (float) x;

@@ -13,7 +13,7 @@ final class DkDvSweep {
 
     /**
      * What a segment leaves for the join: U = lambda G at its first token (and in double for a decay
-     * gradient), and its part of the decay-gradient sum.
+     * gradient), G itself for the sequence's first segment, and its part of the decay-gradient sum.
      */
     record Result(float[] u, double[] uWide, double decaySum) {
     }
@@ -33,19 +33,20 @@ final class DkDvSweep {
 
     /**
      * Runs the work's tokens, last block first, from {@code uEnd} (null: zero), writing their dk and
-     * dv (and dq with {@code fused}), and returns U at the first token. With U = lambda G at the
-     * block's end, dk = (V dO^T (.) M^T) Q + diag(lambda^(l-1-j)) V U^T and dv = (K Q^T (.) M^T) dO +
-     * diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1) q_j^T dO_j. With
-     * {@code fused}, also dq = (V dO^T (.) M^T)^T K + c lambda^(a+1) dO S^T from the kept states,
-     * reusing the masked tile dk needs.
+     * dv (and dq with {@code fused}), and returns U at the first token (G at token 0). With
+     * U = lambda G at the block's end, dk = (V dO^T (.) M^T) Q + diag(lambda^(l-1-j)) V U^T and
+     * dv = (K Q^T (.) M^T) dO + diag(lambda^(l-1-j)) K U, then U <- lambda^l U + sum_j c lambda^(j+1)
+     * q_j^T dO_j. With {@code fused}, also dq = (V dO^T (.) M^T)^T K + c lambda^(a+1) dO S^T from the
+     * kept states, reusing the masked tile dk needs.
      *
      * <p>The decay gradient's sum lambda sum_t &lt;G_t, S_{t-1}&gt; splits per block (tokens a, b
      * and t numbered from the block's start, l of them, S the kept state entering it) into pairs
      * inside the block, sum_{a>b} (a-b) c lambda^(a-b) (q_a . k_b)(dO_a . v_b), read off the raw
      * score tiles; sum_a (a+1) q_a . dq_a(from S), since dq's term from S is
      * c lambda^(a+1) dO_a S^T; sum_b (l-1-b) v_b . dv_b(from U), since dv's term from U is
-     * lambda^(l-1-b) k_b U; and l lambda^l &lt;U, S&gt;. Sweep 1 computes the same sum with T
-     * instead, where no kept states are given.
+     * lambda^(l-1-b) k_b U; and l lambda^l &lt;U, S&gt;. The dq and dv rows are dotted before their
+     * weights, which the tables may flush, and weighted from the unflushed powers. Sweep 1 computes
+     * the same sum with T instead, where no kept states are given.
      */
     Result run(SegmentWork work, BackwardRows io, float[] uEnd, boolean wantDecay, FusedDq fused) {
         AttentionShape sh = work.shape();
@@ -103,9 +104,13 @@ final class DkDvSweep {
                 if (fromS) {
                     fused.states().get(seq, t, entering);
                     tiles.transposeState(entering, d, e, ut);
-                    kx.gemm(pw.cpow(), 1, gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 0f, false, Kernels.FULL);
                     if (wantDecay) {
-                        decaySum += tiles.weightedRowDots(qb, dqb, l, d, 1, 1);
+                        // The decay term takes dO S^T before its flushed weights c lambda^(a+1).
+                        kx.gemm(gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 0f, false, Kernels.FULL);
+                        decaySum += scale * tiles.decayRowDots(qb, dqb, l, d, pw, 1, 1);
+                        Rows.scaleRows(dqb, l, d, pw.cpow(), 1, false, dqb);
+                    } else {
+                        kx.gemm(pw.cpow(), 1, gb, 0, e, ut, 0, d, dqb, 0, d, l, d, e, 0f, false, Kernels.FULL);
                     }
                 }
                 // Rows l.. of btT come from columns of bt this block did not write; no product reads them.
@@ -116,20 +121,27 @@ final class DkDvSweep {
             if (!zero) {
                 tiles.transposeState(u, d, e, ut);
                 kx.gemm(pw.rev(), c - l, vb, 0, e, ut, 0, d, dkb, 0, d, l, d, e, 1f, true, Kernels.FULL);
-                // dv's term from U first, for the same reason.
-                kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 0f, false, Kernels.FULL);
+                // dv's term from U first, for the same reasons.
                 if (wantDecay && fused != null) {
-                    decaySum += tiles.weightedRowDots(vb, dvb, l, e, l - 1, -1);
+                    kx.gemm(kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 0f, false, Kernels.FULL);
+                    decaySum += tiles.decayRowDots(vb, dvb, l, e, pw, l - 1, -1);
+                    Rows.scaleRows(dvb, l, e, pw.rev(), c - l, false, dvb);
                     if (fromS) {
                         decaySum += l * pw.at(l) * kx.dot(u, 0, entering, 0, d * e);
                     }
+                } else {
+                    kx.gemm(pw.rev(), c - l, kb, 0, d, u, 0, e, dvb, 0, e, l, e, d, 0f, false, Kernels.FULL);
                 }
             }
             kx.gemm(at, 0, c, gb, 0, e, dvb, 0, e, l, e, l, 1f, !zero, Kernels.K_UPPER);
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);
-            kx.scaleColumns(qt, d, l, c, pw.cpow(), 1);
-            tiles.updateState(carried, zero, pw, l, qt, gb);
+            // The first block of the sequence leaves G_0 = U_0 / lambda, weights lambda^j where U has
+            // lambda^(j+1): dS0 = lambda G_0 is formed in double from it (SegmentJoin), and survives a
+            // lambda the tables flush.
+            int shift = t == 0 ? 0 : 1;
+            kx.scaleColumns(qt, d, l, c, pw.cpow(), shift);
+            tiles.updateState(carried, zero, pw, l - 1 + shift, l, qt, gb);
             zero = false;
         }
         return new Result(u, carried.wide(), decaySum);

@@ -12,7 +12,10 @@ import dev.la2.spi.AttentionShape;
  *
  * <p>For the decay gradient it differentiates the state forward, T = -dS/ds, which obeys
  * T_t = lambda (S_{t-1} + T_{t-1}) and gives ds = -(c sum_t q_t T_t dO_t^T + &lt;dS_final, T_{N-1}&gt;),
- * with S and T carried in double.
+ * with S and T carried in double. T is carried as T' = T / lambda (T'_t = S_{t-1} + lambda T'_{t-1}),
+ * whose leading term has weight 1 as the tables' flush assumes ({@link DecayPowers#weight}); T's own
+ * leading term has weight lambda, which the tables flush where lambda is below their threshold. The
+ * sums take the factor lambda back from the unflushed powers.
  */
 final class DqSweep {
     private final TileOps tiles;
@@ -21,7 +24,7 @@ final class DqSweep {
 
     /**
      * What a segment leaves for the join: its end state transposed, and with a decay gradient S
-     * and T in double (transposed) and its part of the sum.
+     * and T' = T / lambda in double (transposed) and its part of the sum.
      */
     record Result(float[] st, double[] stWide, double[] ttWide, double decaySum) {
     }
@@ -34,7 +37,7 @@ final class DqSweep {
 
     /**
      * Runs the work's tokens from {@code s0} (null: zero), writing their dq, and returns the
-     * transposed end state (and T, and their double copies, for a decay gradient).
+     * transposed end state (and T' = T / lambda, and their double copies, for a decay gradient).
      */
     Result run(SegmentWork work, BackwardRows io, float[] s0, boolean wantDecay) {
         AttentionShape sh = work.shape();
@@ -93,19 +96,19 @@ final class DqSweep {
                 if (!tZero) {
                     kx.gemm(gb, 0, e, tt, 0, d, y, 0, d, l, d, e, 0f, false, Kernels.FULL);
                     for (int r = 0; r < l; r++) {
-                        decaySum += scale * pw.at(r + 1) * kx.dot(qb, r * d, y, r * d, d);
+                        decaySum += scale * pw.at(r + 2) * kx.dot(qb, r * d, y, r * d, d);
                     }
                 }
             }
             dq.store(dqb, sh.keyRow(b, h, t), ks, l, d);
             float decay = pw.pow()[l];
             if (wantDecay) {
-                // T <- lambda^l T + l lambda^l S + sum_j (l-1-j) lambda^(l-1-j) v_j^T k_j, and S as
-                // usual, both transposed and carried in double: ds sums terms that grow like N^2 at
+                // T' <- lambda^l T' + l lambda^(l-1) S + sum_j (l-1-j) lambda^(l-2-j) v_j^T k_j, and S
+                // as usual, both transposed and carried in double: ds sums terms that grow like N^2 at
                 // s = 0 and largely cancel, so fp32 states would cost it digits; per-block increments
                 // stay fp32 products.
                 for (int r = 0; r < l; r++) {
-                    float w = weight((l - 1 - r) * pw.at(l - 1 - r));
+                    float w = r == l - 1 ? 0f : weight((l - 1 - r) * pw.at(l - 2 - r));
                     for (int x = 0; x < d; x++) {
                         kw[r * d + x] = w * kb[r * d + x];
                     }
@@ -113,7 +116,7 @@ final class DqSweep {
                 kx.gemm(vt, 0, c, kw, 0, d, dT, 0, d, e, d, l, 0f, false, Kernels.FULL);
                 Rows.scaleRows(kb, l, d, pw.pow(), l - 1, true, kw);
                 kx.gemm(vt, 0, c, kw, 0, d, dS, 0, d, e, d, l, 0f, false, Kernels.FULL);
-                double dl = weight64(pw.at(l)), sw = weight64(l * dl);
+                double dl = weight64(pw.at(l)), sw = weight64(l * pw.at(l - 1));
                 for (int i = 0; i < ttD.length; i++) {
                     ttD[i] = dl * ttD[i] + sw * stD[i] + dT[i];
                     tt[i] = (float) ttD[i];

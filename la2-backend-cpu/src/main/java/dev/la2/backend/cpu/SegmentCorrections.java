@@ -107,8 +107,9 @@ final class SegmentCorrections {
 
     /**
      * dk_t += lambda^(segEnd-1-t) U_in v_t^T, dv_t += lambda^(segEnd-1-t) k_t U_in over the work's
-     * tokens; with {@code wantDecay}, returns the decay-gradient term sum_t (segEnd-1-t) v_t . (dv_t's
-     * correction), the pairs of U_in with the segment's own states (as sweep 2 sums them per block).
+     * tokens; with {@code wantDecay}, returns the decay-gradient term
+     * sum_t (segEnd-1-t) lambda^(segEnd-1-t) v_t . (k_t U_in), the pairs of U_in with the segment's own
+     * states (as sweep 2 sums them per block), from the unflushed powers.
      */
     double correctDkDv(SegmentWork work, BackwardRows io, float[] uIn, boolean wantDecay) {
         AttentionShape sh = work.shape();
@@ -137,12 +138,14 @@ final class SegmentCorrections {
             if (!wantDecay) {
                 kx.gemm(w, 0, kb, 0, d, uIn, 0, e, dvb, 0, e, l, e, d, 1f, true, Kernels.FULL);
             } else {
-                // The decay term dots v with dv's correction itself, so it goes through y.
-                kx.gemm(w, 0, kb, 0, d, uIn, 0, e, y, 0, e, l, e, d, 0f, false, Kernels.FULL);
-                for (int i = 0; i < l * e; i++) {
-                    dvb[i] += y[i];
+                // The decay term dots v with k U_in before the flushed weights, so it goes through y.
+                kx.gemm(kb, 0, d, uIn, 0, e, y, 0, e, l, e, d, 0f, false, Kernels.FULL);
+                sum += tiles.decayRowDots(vb, y, l, e, work.powers(), segEnd - 1 - t, -1);
+                for (int r = 0; r < l; r++) {
+                    for (int x = 0; x < e; x++) {
+                        dvb[r * e + x] = Math.fma(w[r], y[r * e + x], dvb[r * e + x]);
+                    }
                 }
-                sum += tiles.weightedRowDots(vb, y, l, e, segEnd - 1 - t, -1);
             }
             dk.store(dkb, sh.keyRow(b, h, t), ks, l, d);
             dv.store(dvb, sh.valueRow(b, h, t), vs, l, e);

@@ -33,10 +33,15 @@ record SegmentJoin(SegmentPlan plan, DecayPowers powers, int keyDim, int valueDi
     record Joined(float[][] stIn, JoinedU u, double decaySum) {
     }
 
-    /** The true U entering each segment from the right ({@code in[p]}, null for the last), and U at token 0. */
+    /** The true U entering each segment from the right ({@code in[p]}, null for the last), and U at token 0 (dS0). */
     record JoinedU(float[][] in, float[] start) {
     }
 
+    /**
+     * Segment 0's sweep left G_0 rather than U_0 = lambda G_0 (see {@link DkDvSweep}), so it joins
+     * with lambda^(len-1), and dS0 = lambda G_0 is formed here in double: the tables flush lambda
+     * itself where it is below their threshold, and dS0 would come out zero.
+     */
     private JoinedU joinU(DkDvSweep.Result[] s2) {
         DecayPowers pw = powers;
         int segs = plan.segments();
@@ -45,10 +50,16 @@ record SegmentJoin(SegmentPlan plan, DecayPowers powers, int keyDim, int valueDi
         for (int p = segs - 2; p >= 0; p--) {
             uIn[p] = uStart;
             float[] next = new float[uStart.length];
-            axpby(next, weight(pw.at(plan.end(p) - plan.start(p))), uIn[p], 1f, s2[p].u());
+            int len = plan.end(p) - plan.start(p);
+            axpby(next, weight(pw.at(p == 0 ? len - 1 : len)), uIn[p], 1f, s2[p].u());
             uStart = next;
         }
-        return new JoinedU(uIn, uStart);
+        double lambda = pw.at(1);
+        float[] ds0 = new float[uStart.length];
+        for (int i = 0; i < ds0.length; i++) {
+            ds0[i] = (float) (lambda * uStart[i]);
+        }
+        return new JoinedU(uIn, ds0);
     }
 
     /**
@@ -90,10 +101,12 @@ record SegmentJoin(SegmentPlan plan, DecayPowers powers, int keyDim, int valueDi
     /**
      * Joins one sequence's segments from both sweeps: true incoming S (transposed) and T for sweep 1,
      * true U from the right for sweep 2, dS0 = U at token 0, and the decay-gradient terms that pair a
-     * segment's incoming state with its local sums. T joins across segments as S does.
+     * segment's incoming state with its local sums. T joins across segments as S does, as T / lambda
+     * (see {@link DqSweep}).
      */
     Joined rebuilt(DqSweep.Result[] s1, DkDvSweep.Result[] s2, float[] dsf) {
         DecayPowers pw = powers;
+        double lambda = pw.at(1);
         int d = keyDim, e = valueDim;
         int segs = plan.segments();
         double sum = 0;
@@ -110,7 +123,8 @@ record SegmentJoin(SegmentPlan plan, DecayPowers powers, int keyDim, int valueDi
             float decay = weight(pw.at(len));
             stIn[p] = stEnd;
             if (wantDecay) {
-                // c sum_t lambda^(u+1) q_t T_in dO_t^T = <T_in, R_p>, R_p = U_local minus the dS_final part.
+                // c sum_t lambda^(u+1) q_t T_in dO_t^T = lambda <T_in / lambda, R_p>, R_p = U_local minus
+                // the dS_final part.
                 double[] r = s2[p].uWide();
                 double dotIn = 0;
                 for (int x = 0; x < d; x++) {
@@ -122,8 +136,8 @@ record SegmentJoin(SegmentPlan plan, DecayPowers powers, int keyDim, int valueDi
                         dotIn += tWide[y * d + x] * rv;
                     }
                 }
-                sum += dotIn;
-                double dl = weight64(pw.at(len)), sw = weight64(len * dl);
+                sum += lambda * dotIn;
+                double dl = weight64(pw.at(len)), sw = weight64(len * pw.at(len - 1));
                 double[] tNext = new double[tWide.length], sNext = new double[sWide.length];
                 for (int i = 0; i < tNext.length; i++) {
                     tNext[i] = dl * tWide[i] + sw * sWide[i] + s1[p].ttWide()[i];
@@ -148,7 +162,7 @@ record SegmentJoin(SegmentPlan plan, DecayPowers powers, int keyDim, int valueDi
                     dot += (double) dsf[x * e + y] * tWide[y * d + x];
                 }
             }
-            sum += dot;
+            sum += lambda * dot;
         }
         return new Joined(stIn, joinU(s2), sum);
     }

@@ -12,17 +12,18 @@ import java.lang.foreign.MemorySegment;
 record TileOps(Kernels kx, int block) {
 
     /**
-     * state = lambda^l state + A^T B for a block of l tokens, A^T the d x l transposed tile (row pitch
+     * state = lambda^m state + A^T B for a block of l tokens, A^T the d x l transposed tile (row pitch
      * C) and B the l x e rows; when the state is carried wide, through its double copy, which its
-     * step (d x e) carries the product to. {@code zero}: the state holds nothing yet.
+     * step (d x e) carries the product to. {@code zero}: the state holds nothing yet. m is l but
+     * where the block's weights are those of one token later (see {@link DkDvSweep}).
      */
-    void updateState(CarriedState state, boolean zero, DecayPowers pw, int l, float[] aT, float[] b) {
+    void updateState(CarriedState state, boolean zero, DecayPowers pw, int m, int l, float[] aT, float[] b) {
         int d = state.rows(), e = state.cols();
         if (state.wide() == null) {
-            kx.gemm(aT, 0, block, b, 0, e, state.value(), 0, e, d, e, l, pw.pow()[l], !zero, Kernels.FULL);
+            kx.gemm(aT, 0, block, b, 0, e, state.value(), 0, e, d, e, l, pw.pow()[m], !zero, Kernels.FULL);
         } else {
             kx.gemm(aT, 0, block, b, 0, e, state.step(), 0, e, d, e, l, 0f, false, Kernels.FULL);
-            kx.accumulateWide(state.wide(), weight64(pw.at(l)), state.step(), state.value(), d * e);
+            kx.accumulateWide(state.wide(), weight64(pw.at(m)), state.step(), state.value(), d * e);
         }
     }
 
@@ -32,13 +33,18 @@ record TileOps(Kernels kx, int block) {
     }
 
     /**
-     * sum_r (first + step r) x_r . y_r over l rows of width {@code width}, in double; a row of
-     * weight 0 is skipped, so that a non-finite value there cannot reach the sum.
+     * sum_r m lambda^m x_r . y_r, m = first + step r, over l rows of width {@code width}, in double
+     * with the powers as {@link DecayPowers#at} gives them, never flushed: every term of the decay
+     * gradient carries a power of lambda, and one the tables flush may be the largest it has (all of
+     * them are flushed where lambda itself is below the threshold). y must not carry the flushed
+     * weights itself. A row of weight 0 is skipped, so that a non-finite value there cannot reach
+     * the sum.
      */
-    double weightedRowDots(float[] x, float[] y, int l, int width, int first, int step) {
+    double decayRowDots(float[] x, float[] y, int l, int width, DecayPowers pw, int first, int step) {
         double sum = 0;
         for (int r = 0; r < l; r++) {
-            int w = first + step * r;
+            int m = first + step * r;
+            double w = m * pw.at(m);
             if (w != 0) {
                 sum += w * kx.dot(x, r * width, y, r * width, width);
             }

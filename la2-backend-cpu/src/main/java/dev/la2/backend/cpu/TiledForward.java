@@ -181,7 +181,7 @@ final class TiledForward {
             o.store(ob, sh.valueRow(b, h, t), vs, l, e);
             // S <- lambda^l S + (diag(lambda^(l-1-j)) K)^T V.
             kx.scaleColumns(kt, d, l, c, pw.rev(), c - l);
-            tiles.updateState(carried, zero, pw, l, kt, vb);
+            tiles.updateState(carried, zero, pw, l, l, kt, vb);
             zero = false;
         }
         return st;
