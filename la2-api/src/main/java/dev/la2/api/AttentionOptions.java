@@ -27,14 +27,18 @@ public record AttentionOptions(double scale, Layout layout, Precision precision,
             new AttentionOptions(1.0, Layout.BHND, Precision.STRICT, true, false, false, false);
 
     public AttentionOptions {
-        if (!Double.isFinite(scale)) {
-            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
-        }
+        checkFinite(scale);
         if (layout == null) {
             throw new La2ArgumentException("layout", "null", "one of " + Arrays.toString(Layout.values()));
         }
         if (precision == null) {
             throw new La2ArgumentException("precision", "null", "one of " + Arrays.toString(Precision.values()));
+        }
+    }
+
+    private static void checkFinite(double scale) {
+        if (!Double.isFinite(scale)) {
+            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
         }
     }
 
@@ -44,10 +48,8 @@ public record AttentionOptions(double scale, Layout layout, Precision precision,
      * fp32 cannot hold would turn every output into zero or infinity.
      */
     static void checkScale(double scale, DType storage) {
+        checkFinite(scale);
         double m = Math.abs(scale);
-        if (!Double.isFinite(scale)) {
-            throw new La2ArgumentException("scale", String.valueOf(scale), "a finite number");
-        }
         if (storage != DType.FP64 && m != 0 && (m < Float.MIN_NORMAL || m > Float.MAX_VALUE)) {
             throw new La2ArgumentException("scale", String.valueOf(scale), "0 or a magnitude from " + Float.MIN_NORMAL
                     + " to " + Float.MAX_VALUE + ", since " + storage + " storage computes in fp32");
