@@ -22,7 +22,12 @@ record Case(int batch, int heads, int tokens, int keyDim, int valueDim, Layout l
          * the decay gradient are proportional to lambda, so a backend that drops negligible powers
          * of lambda must not drop lambda itself.
          */
-        FAST
+        FAST,
+        /**
+         * Every head forgets most of each token (s in [3, 6]): the decay gradient is small beside
+         * the sums an identity for it would cancel, so a backend computing it that way must notice.
+         */
+        STRONG
     }
 
     static Case of(int b, int h, int n, int d, int e, Layout layout, double scale, Decay decay, boolean s0) {
@@ -55,9 +60,9 @@ record Case(int batch, int heads, int tokens, int keyDim, int valueDim, Layout l
             return DecaySlopes.alibi(heads);
         }
         double[] s = new double[heads];
-        if (decay == Decay.FAST) {
+        if (decay == Decay.FAST || decay == Decay.STRONG) {
             for (int h = 0; h < heads; h++) {
-                s[h] = 66 + 19 * rng.nextDouble();
+                s[h] = decay == Decay.FAST ? 66 + 19 * rng.nextDouble() : 3 + 3 * rng.nextDouble();
             }
             return s;
         }

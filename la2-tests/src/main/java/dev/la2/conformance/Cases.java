@@ -5,6 +5,7 @@ import static dev.la2.api.Layout.BNHD;
 import static dev.la2.conformance.Case.Decay.ALIBI;
 import static dev.la2.conformance.Case.Decay.FAST;
 import static dev.la2.conformance.Case.Decay.MIXED;
+import static dev.la2.conformance.Case.Decay.STRONG;
 
 import dev.la2.api.Layout;
 import java.util.ArrayList;
@@ -65,7 +66,8 @@ final class Cases {
                 // a learnable decay at D = E = 128 over many chunks: the sums behind the decay
                 // gradient grow with N and cancel, and tensor-core backends run them on other kernels
                 Case.of(1, 3, 1000, 128, 128, BNHD, 1.0, ALIBI, true).withGradients(true, true),
-                Case.of(1, 3, 70, 5, 7, BHND, 0.8, FAST, true).withGradients(true, true)));
+                Case.of(1, 3, 70, 5, 7, BHND, 0.8, FAST, true).withGradients(true, true),
+                Case.of(1, 2, 1000, 128, 128, BHND, 1.0, STRONG, true).withGradients(true, true)));
         Case longer = Case.of(1 + rng.nextInt(2), PRIME_HEADS[rng.nextInt(3)], 300 + rng.nextInt(1200),
                 1 + rng.nextInt(64), 1 + rng.nextInt(64), layout(rng), scale(rng), MIXED, rng.nextBoolean());
         cases.add(longer.withGradients(rng.nextBoolean(), true));

@@ -11,7 +11,9 @@ import dev.la2.backend.cuda.ParamLayouts.ConvertParams;
 import dev.la2.backend.cuda.ParamLayouts.DecayGradParams;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
+import java.lang.ref.WeakReference;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -38,9 +40,10 @@ import java.util.List;
  *       operands.</li>
  * </ul>
  *
- * <p>Where fp32's 1e-5 is promised (STRICT, TF32X3), and for shapes without a tensor-core sweep,
- * the cancellation costs too many digits, so a fourth sweep carries T = -dS/ds beside S, both in
- * double, and sums the gradient term by term (decay.cuh, decaySweep).
+ * <p>Where fp32's 1e-5 is promised (STRICT, TF32X3), for shapes without a tensor-core sweep, and
+ * where every head decays so fast that the cancellation would cost too many digits
+ * ({@link DecayRoute#choose}), a fourth sweep carries T = -dS/ds beside S, both in double, and
+ * sums the gradient term by term (decay.cuh, decaySweep).
  */
 final class Backward {
     private final CudaBackend backend;
@@ -57,10 +60,10 @@ final class Backward {
         this.sweeps = sweeps;
     }
 
-    /** How the decay gradient is computed (see the class comment). */
-    private enum DecayRoute {
-        NONE, SPLIT, FP32_COPIES, DECAY_SWEEP
-    }
+    /** The decay tensor whose slowest rate was last read, its version then and that rate. */
+    private WeakReference<CudaTensor> ratesOf = new WeakReference<>(null);
+    private long ratesVersion;
+    private double slowestRate;
 
     /**
      * With the backend's lock held. With {@code packing} non-null the call is a packed one (its
@@ -71,11 +74,7 @@ final class Backward {
         AttentionShape s = call.shape();
         int d = s.keyDim(), e = s.valueDim();
         CudaTensor q = t(call.q()), k = t(call.k()), v = t(call.v()), dO = t(call.dOutput());
-        DecayRoute route = call.dDecay() == null ? DecayRoute.NONE
-                : s.dtype() != DType.FP32 && sweeps.splits(s, packing, q, k, v, dO) ? DecayRoute.SPLIT
-                : (s.dtype() != DType.FP32 || call.precision() == Precision.TF32)
-                        && sweeps.planner().tensorCore(DType.FP32, Precision.TF32X3, d, e, true) != null ? DecayRoute.FP32_COPIES
-                : DecayRoute.DECAY_SWEEP;
+        DecayRoute route = call.dDecay() == null ? DecayRoute.NONE : decayRoute(call, packing);
         long bh = s.sequences();
         List<DevicePool.Block> temps = new ArrayList<>();
         List<CudaTensor> copies = new ArrayList<>();
@@ -139,6 +138,37 @@ final class Backward {
             // Safe to release at once, as the blocks above: later uses queue behind these kernels.
             copies.forEach(CudaTensor::close);
         }
+    }
+
+    /** The decay gradient's route for {@code call} (DecayRoute#choose). */
+    private DecayRoute decayRoute(BackwardCall call, Packing packing) {
+        AttentionShape s = call.shape();
+        if (DecayRoute.identityTolerance(s.dtype(), call.precision()) == 0) {
+            return DecayRoute.DECAY_SWEEP;
+        }
+        var can = new DecayRoute.Options(
+                s.dtype() != DType.FP32 && sweeps.splits(s, packing, t(call.q()), t(call.k()), t(call.v()), t(call.dOutput())),
+                sweeps.planner().tensorCore(DType.FP32, Precision.TF32X3, s.keyDim(), s.valueDim(), true) != null);
+        if (!can.splitAvailable() && !can.copiesAvailable()) {
+            return DecayRoute.DECAY_SWEEP;
+        }
+        long tokens = packing == null ? s.tokens() : packing.maxLength();
+        return DecayRoute.choose(s.dtype(), call.precision(), can, slowestRate(t(call.decay())), tokens);
+    }
+
+    /**
+     * The smallest rate in {@code decay}, read back (H numbers, waiting for the stream) only when
+     * the tensor or its version differs from the last call's: a training step reads it once.
+     */
+    private double slowestRate(CudaTensor decay) {
+        if (decay != ratesOf.get() || decay.version() != ratesVersion) {
+            double[] rates = new double[(int) decay.elementCount()];
+            decay.copyTo(rates);
+            slowestRate = Arrays.stream(rates).min().orElse(0);
+            ratesOf = new WeakReference<>(decay);
+            ratesVersion = decay.version();
+        }
+        return slowestRate;
     }
 
     /** x itself when it is fp32, else an fp32 copy of it (added to {@code copies}). */
