@@ -1,5 +1,6 @@
 package dev.la2.cli;
 
+import dev.la2.spi.HalfFloats;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -67,12 +68,15 @@ public final class NpyArray {
         return new NpyArray(Type.FLOAT32, shape.clone(), data);
     }
 
-    /** A float16 array of {@code values}, each rounded to the nearest float16 (ties to even). */
-    public static NpyArray ofFloat16(float[] values, int... shape) {
+    /**
+     * A float16 array of {@code values}, each rounded once to the nearest float16 (ties to even),
+     * so float64 results are not rounded through float32 first.
+     */
+    public static NpyArray ofFloat16(double[] values, int... shape) {
         checkCount(values.length, shape);
         MemorySegment data = Arena.ofAuto().allocate((long) values.length * 2, 8);
         for (int i = 0; i < values.length; i++) {
-            data.setAtIndex(F2, i, Float.floatToFloat16(values[i]));
+            data.setAtIndex(F2, i, HalfFloats.toFp16(values[i]));
         }
         return new NpyArray(Type.FLOAT16, shape.clone(), data);
     }

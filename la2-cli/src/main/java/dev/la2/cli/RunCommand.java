@@ -298,7 +298,7 @@ final class RunCommand implements Callable<Integer> {
 
     static NpyArray result(Tensor t, NpyArray.Type type, int[] shape) {
         return switch (type) {
-            case FLOAT16 -> NpyArray.ofFloat16(t.toFloatArray(), shape);
+            case FLOAT16 -> NpyArray.ofFloat16(t.toDoubleArray(), shape);
             case FLOAT32 -> NpyArray.of(t.toFloatArray(), shape);
             case FLOAT64 -> NpyArray.of(t.toDoubleArray(), shape);
             case INT32, INT64 -> throw new IllegalStateException("results are float arrays");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.la2.api.DecaySlopes;
 import dev.la2.api.Layout;
 import dev.la2.reference.Problem;
+import dev.la2.spi.HalfFloats;
 import dev.la2.reference.ReferenceMath;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -117,16 +118,12 @@ class RunCommandTest {
     }
 
     private void saveFloat16(String name, double[] values, int... shape) throws IOException {
-        float[] f = new float[values.length];
-        for (int i = 0; i < f.length; i++) {
-            f[i] = (float) values[i];
-        }
-        NpyArray.ofFloat16(f, shape).write(dir.resolve(name));
+        NpyArray.ofFloat16(values, shape).write(dir.resolve(name));
     }
 
     private static double[] half(double[] values) {
         for (int i = 0; i < values.length; i++) {
-            values[i] = Float.float16ToFloat(Float.floatToFloat16((float) values[i]));
+            values[i] = Float.float16ToFloat(HalfFloats.toFp16(values[i]));
         }
         return values;
     }
