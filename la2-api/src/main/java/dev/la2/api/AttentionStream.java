@@ -20,15 +20,17 @@ package dev.la2.api;
 public final class AttentionStream implements AutoCloseable {
     private final LightningAttention attention;
     private final Tensor decay;
+    private final DType sequenceType;
     private final AttentionOptions options;
     private Tensor state;
     private Tensor spare;
     private long tokens;
 
-    private AttentionStream(LightningAttention attention, Tensor decay, AttentionOptions options, Tensor state,
-                            Tensor spare) {
+    private AttentionStream(LightningAttention attention, Tensor decay, DType sequenceType, AttentionOptions options,
+                            Tensor state, Tensor spare) {
         this.attention = attention;
         this.decay = decay;
+        this.sequenceType = sequenceType;
         this.options = options;
         this.state = state;
         this.spare = spare;
@@ -63,7 +65,7 @@ public final class AttentionStream implements AutoCloseable {
         try {
             state.fill(0);
             Tensor spare = attention.allocate(sequenceType.stateType(), stateShape);
-            return new AttentionStream(attention, decay, options.withFinalState(true), state, spare);
+            return new AttentionStream(attention, decay, sequenceType, options.withFinalState(true), state, spare);
         } catch (RuntimeException | Error e) {
             state.close();
             throw e;
@@ -124,8 +126,8 @@ public final class AttentionStream implements AutoCloseable {
     }
 
     /**
-     * A chunk continues this stream's sequences: the same B and H, D (for q) or E (for v), and a
-     * storage type whose state type is the stream's. Checked here so that a chunk that does not fit
+     * A chunk continues this stream's sequences: the same B and H, D (for q) or E (for v), and the
+     * stream's sequence type. Checked here so that a chunk that does not fit
      * is named, not the stream's state; everything else is the forward call's to check.
      */
     private void checkContinues(Tensor t, String name, char featureAxis) {
@@ -140,9 +142,8 @@ public final class AttentionStream implements AutoCloseable {
             throw new La2ArgumentException(name, "shape " + chunk + " " + layout.axes(featureAxis),
                     "B=" + s.dim(0) + ", H=" + s.dim(1) + ", " + featureAxis + "=" + features + " as the stream's state " + s);
         }
-        if (t.dtype().stateType() != state.dtype()) {
-            throw new La2ArgumentException(name, "dtype " + t.dtype(), "a storage type with state type " + state.dtype()
-                    + ", as the stream's");
+        if (t.dtype() != sequenceType) {
+            throw new La2ArgumentException(name, "dtype " + t.dtype(), sequenceType + ", the stream's sequence type");
         }
     }
 

@@ -65,7 +65,7 @@ class AttentionStreamTest {
                     .hasMessageStartingWith("v: got shape [1, 2, 4, 6] [B, H, N, E]; expected B=1, H=2, E=5");
             assertThatThrownBy(() -> stream.next(single, single, single))
                     .isInstanceOf(La2ArgumentException.class)
-                    .hasMessage("q: got dtype FP32; expected a storage type with state type FP64, as the stream's");
+                    .hasMessage("q: got dtype FP32; expected FP64, the stream's sequence type");
             assertThat(stream.state().toDoubleArray()).containsExactly(state);
             assertThat(stream.tokens()).isZero();
         }

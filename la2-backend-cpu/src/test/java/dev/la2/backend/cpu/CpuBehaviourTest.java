@@ -6,9 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
+import dev.la2.api.AttentionStream;
 import dev.la2.api.DType;
 import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
+import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.SavedForward;
@@ -315,6 +317,23 @@ class CpuBehaviourTest {
      * Doubles just past a midpoint between 16-bit values round away from it, although the nearest
      * float is the midpoint itself (SixteenBitRoundingTest in la2-api covers the conversion).
      */
+    /** bf16, fp16 and fp32 chunks share a state type; a stream still takes only its own. */
+    @Test
+    void aStreamRefusesChunksOfAnotherStorageType() {
+        try (LightningAttention la = LightningAttention.open("cpu");
+             Tensor decay = la.tensor(new double[] {0.1, 0.2}, DType.FP32, Shape.of(2));
+             AttentionStream stream = AttentionStream.open(la, decay, DType.BF16, 1, 2, 4, 3, AttentionOptions.defaults());
+             Tensor q = la.allocate(DType.FP32, Shape.of(1, 2, 5, 4));
+             Tensor v = la.allocate(DType.FP16, Shape.of(1, 2, 5, 3));
+             Tensor q16 = la.allocate(DType.BF16, Shape.of(1, 2, 5, 4))) {
+            assertThatThrownBy(() -> stream.next(q, q, v)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("q: got dtype FP32; expected BF16, the stream's sequence type");
+            assertThatThrownBy(() -> stream.next(q16, q16, v)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("v: got dtype FP16; expected BF16, the stream's sequence type");
+            assertThat(stream.tokens()).isZero();
+        }
+    }
+
     @Test
     void tensorsFromDoublesRoundOnceTo16Bits() {
         try (LightningAttention la = Fixture.open(1, Map.of());
