@@ -49,10 +49,10 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * DL4J provides no cache memory, backprop recomputes the forward, which keeps memory between the
  * two passes at the input alone.
  *
- * <p>A mask whose valid steps are one run per example (padding at the start and/or the end) runs
- * through the packed call as the examples' true lengths ({@link MaskSegments}), so padding does not
- * age the carried state. A step masked between valid ones adds nothing to the state but still ages
- * it by one step of decay.
+ * <p>A masked call runs through the packed call, each example from its first to its last valid
+ * step ({@link MaskSegments}), so padding at the start or the end does not age the carried state,
+ * whatever the other examples' masks. A step masked between valid ones adds nothing to the state
+ * but still ages it by one step of decay.
  */
 public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> implements RecurrentLayer {
     /** Key of the [minibatch, H, D, E] state in {@link #rnnGetPreviousState()}. */
