@@ -49,10 +49,10 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * DL4J provides no cache memory, backprop recomputes the forward, which keeps memory between the
  * two passes at the input alone.
  *
- * <p>A mask whose valid steps are one run per example (padding at the start and/or the end) runs
- * through the packed call as the examples' true lengths ({@link MaskSegments}), so padding does not
- * age the carried state. A step masked between valid ones adds nothing to the state but still ages
- * it by one step of decay.
+ * <p>A masked call runs through the packed call, each example from its first to its last valid
+ * step ({@link MaskSegments}), so padding at the start or the end does not age the carried state,
+ * whatever the other examples' masks. A step masked between valid ones adds nothing to the state
+ * but still ages it by one step of decay.
  */
 public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> implements RecurrentLayer {
     /** Key of the [minibatch, H, D, E] state in {@link #rnnGetPreviousState()}. */
@@ -196,6 +196,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
                              LayerWorkspaceMgr mgr) {
         LightningAttentionLayer c = layerConf();
         checkInput(x, c);
+        checkState(x, s0, c);
         ArrayType ws = keep.kept;
         boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
         p.input = x;
@@ -429,6 +430,19 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             throw new DL4JInvalidInputException("LightningAttentionLayer '" + c.getLayerName() + "' (index "
                     + getIndex() + "): got input of shape " + Arrays.toString(x.shape()) + "; expected "
                     + (featureAxis == 1 ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)"));
+        }
+    }
+
+    /**
+     * Refuses a stored state (rnnTimeStep's or truncated BPTT's) of another minibatch size than the
+     * input's, naming the stored state rather than the backend's initialState the user never passed.
+     */
+    private void checkState(INDArray x, INDArray s0, LightningAttentionLayer c) {
+        if (s0 != null && s0.size(0) != x.size(0)) {
+            throw new DL4JInvalidInputException("LightningAttentionLayer '" + c.getLayerName() + "' (index "
+                    + getIndex() + "): got input of minibatch " + x.size(0) + " while the stored recurrent state "
+                    + Arrays.toString(s0.shape()) + " is for minibatch " + s0.size(0) + "; expected minibatch "
+                    + s0.size(0) + ", or call rnnClearPreviousState() (or rnnSetPreviousState) first");
         }
     }
 

@@ -8,12 +8,13 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * A [minibatch, T] mask whose valid steps are one run per example (padding only before and after),
- * seen as packed sequences (SPEC.md section 8) over the token-major rows: example b is three
- * sequences, its leading padding, its valid steps and its trailing padding. The valid steps then
- * start from the example's initial state and end with its final state, exactly as the unpadded
- * sequence would; the padding sequences start from zero and their states are dropped, so padding
- * neither ages nor changes the carried state.
+ * A [minibatch, T] mask seen as packed sequences (SPEC.md section 8) over the token-major rows:
+ * example b is three sequences, its leading padding (the masked steps before its first valid one),
+ * its span (first to last valid step) and its trailing padding. The span then starts from the
+ * example's initial state and ends with its final state, exactly as the unpadded sequence would;
+ * the padding sequences start from zero and their states are dropped, so padding neither ages nor
+ * changes the carried state. A masked step inside the span (a hole) stays in it, so it ages the
+ * state by one step of decay. Each example's split depends on its own mask row only.
  */
 final class MaskSegments {
     private static final int PER_EXAMPLE = 3;
@@ -26,7 +27,7 @@ final class MaskSegments {
         this.batch = batch;
     }
 
-    /** The segments of a mask, or null when there is no mask or some example has a masked step between valid ones. */
+    /** The segments of a mask, or null when there is no mask. */
     static MaskSegments of(INDArray mask) {
         if (mask == null) {
             return null;
@@ -39,14 +40,9 @@ final class MaskSegments {
             while (start < steps && m[b][start] == 0) {
                 start++;
             }
-            int end = start;
-            while (end < steps && m[b][end] != 0) {
-                end++;
-            }
-            for (int t = end; t < steps; t++) {
-                if (m[b][t] != 0) {
-                    return null;
-                }
+            int end = steps;
+            while (end > start && m[b][end - 1] == 0) {
+                end--;
             }
             int base = b * steps;
             offsets[b * PER_EXAMPLE + 1] = base + start;

@@ -42,8 +42,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>A dense row-major FLOAT/DOUBLE/BFLOAT16/HALF array is handed to the backend without a copy when
  * the backend can {@linkplain LightningAttention#wrap wrap} host memory; anything else (an NCW
  * array, a strided view, a device backend) is copied once in and results once out. The numbers
- * are the same either way. The backend runs synchronously, so wrapped memory is only used during
- * the call. The {@code layout} of the options passed in is ignored: the format decides it.
+ * are the same either way, and so are the refusals: an output sharing memory with an input or
+ * another output is refused before any work whether it would be viewed or copied. The backend runs
+ * synchronously, so wrapped memory is only used during the call. The {@code layout} of the options
+ * passed in is ignored: the format decides it.
  *
  * <p>On ND4J's CUDA backend every array is brought to the host before it is read and ND4J is told of
  * every host write, so that neither side sees stale memory; other ND4J backends than CPU and CUDA are
@@ -116,6 +118,7 @@ public final class Nd4jAttention {
                                 INDArray initialState, AttentionOptions options, INDArray output, INDArray finalState) {
         requiredOptions(options);
         Dims d = dims(format, heads, q, k, v);
+        inputs(q, k, v, decay, initialState).output("output", output).output("finalState", finalState);
         try (Bindings b = new Bindings()) {
             AttentionInputs in = b.inputs(format, q, k, v, decay, initialState, d);
             Tensor to = b.out(format, required(output, "output"), d, d.valueDim(), "output");
@@ -160,6 +163,7 @@ public final class Nd4jAttention {
         requiredOptions(options);
         required(into, "into");
         Dims d = dims(format, heads, q, k, v);
+        gradients(inputs(q, k, v, decay, initialState), dOutput, dFinalState, into);
         try (Bindings b = new Bindings()) {
             AttentionInputs in = b.inputs(format, q, k, v, decay, initialState, d);
             Tensor tdo = b.in(format, required(dOutput, "dOutput"), d, d.valueDim(), "dOutput");
@@ -186,6 +190,7 @@ public final class Nd4jAttention {
                                       INDArray finalState) {
         requiredOptions(options);
         Dims d = packedDims(q, k, v, offsets);
+        inputs(q, k, v, decay, initialState).output("output", output).output("finalState", finalState);
         try (Bindings b = new Bindings()) {
             PackedInputs in = b.packedInputs(q, k, v, decay, offsets, initialState, d);
             Tensor to = b.packedOut(required(output, "output"), d, d.valueDim(), "output");
@@ -202,6 +207,7 @@ public final class Nd4jAttention {
         requiredOptions(options);
         required(into, "into");
         Dims d = packedDims(q, k, v, offsets);
+        gradients(inputs(q, k, v, decay, initialState), dOutput, dFinalState, into);
         try (Bindings b = new Bindings()) {
             PackedInputs in = b.packedInputs(q, k, v, decay, offsets, initialState, d);
             Tensor tdo = b.packedIn(required(dOutput, "dOutput"), d, d.valueDim(), "dOutput");
@@ -214,6 +220,21 @@ public final class Nd4jAttention {
             attention.backwardPacked(in, tdo, tdf, options, saved, new Gradients(gq, gk, gv, gs, gd));
             b.copyBack();
         }
+    }
+
+    // ------------------------------------------------------------------ aliasing
+
+    /** A call's inputs, for the outputs to be checked against (SPEC.md section 5), copied or not. */
+    private static Overlaps inputs(INDArray q, INDArray k, INDArray v, INDArray decay, INDArray initialState) {
+        return new Overlaps().input("q", q).input("k", k).input("v", v).input("decay", decay)
+                .input("initialState", initialState);
+    }
+
+    /** Refuses gradients that share memory with each other or with an input of a backward call. */
+    private static void gradients(Overlaps inputs, INDArray dOutput, INDArray dFinalState, Grads into) {
+        inputs.input("dOutput", dOutput).input("dFinalState", dFinalState)
+                .output("into.dq", into.dq()).output("into.dk", into.dk()).output("into.dv", into.dv())
+                .output("into.dInitialState", into.dInitialState()).output("into.dDecay", into.dDecay());
     }
 
     // ------------------------------------------------------------------ transfers

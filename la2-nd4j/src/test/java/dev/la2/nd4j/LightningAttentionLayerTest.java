@@ -196,6 +196,28 @@ class LightningAttentionLayerTest {
         assertThat(TestData.relativeError(TestData.doubles(again), TestData.doubles(slice(whole, timeAxis, 0, 5)))).isLessThan(1e-5);
     }
 
+    /**
+     * rnnTimeStep with another minibatch size than the stored state's is refused by the layer, naming
+     * the stored state and the way out (it was refused by the backend as a bad "initialState", an
+     * argument the caller never passed), and the stored state still serves the right minibatch.
+     */
+    @Test
+    void rnnTimeStepWithAnotherMinibatchNamesTheStoredState() {
+        Random r = TestData.random("timestepMinibatch");
+        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), RNNFormat.NCW, false, false));
+        net.init();
+        INDArray x = Nets.features(r, DataType.FLOAT, RNNFormat.NCW, 3, 4);
+        INDArray whole = net.output(x);
+        net.rnnTimeStep(slice(x, 2, 0, 2));
+        INDArray two = x.get(NDArrayIndex.interval(0, 2)).dup();
+        assertThatThrownBy(() -> net.rnnTimeStep(slice(two, 2, 2, 4)))
+                .isInstanceOf(org.deeplearning4j.exception.DL4JInvalidInputException.class)
+                .hasMessageContaining("minibatch 2").hasMessageContaining("is for minibatch 3")
+                .hasMessageContaining("rnnClearPreviousState()");
+        INDArray rest = net.rnnTimeStep(slice(x, 2, 2, 4));
+        assertThat(TestData.relativeError(TestData.doubles(rest), TestData.doubles(slice(whole, 2, 2, 4)))).isLessThan(1e-5);
+    }
+
     private static INDArray slice(INDArray a, int timeAxis, int from, int to) {
         return timeAxis == 2
                 ? a.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to)).dup('c')
