@@ -89,7 +89,7 @@ class CacheModeTest {
         INDArray labels = Nets.labels(r, DataType.DOUBLE, format, BATCH, STEPS);
         INDArray mask = masked ? Nets.mask(DataType.DOUBLE, BATCH, STEPS, 2) : null;
         boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net).input(in)
-                .labels(labels).inputMask(mask).labelMask(mask).epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
+                .labels(labels).inputMask(mask).labelMask(mask).epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(GradientCheckTest.MIN_ABS_ERROR)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
         assertThat(ok).as("gradient check").isTrue();
     }
