@@ -29,7 +29,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * </pre>
  * The output gate is TransNormerLLM's (arXiv 2307.14995, gated linear attention: O = Norm(QK^T V) * U,
  * U = X Wu, no activation by default); {@link Builder#gateActivation} makes it, say, a sigmoid gate.
- * A masked (padded) step adds nothing to the state, and gets a zero output and zero gradients.
+ * A masked (padded) step adds nothing to the state, and gets a zero output and zero gradients, as
+ * the formula's m_t factors say: like DL4J's own recurrent layers the layer multiplies by the
+ * mask, so padding must be finite (a NaN or infinity there gives NaN, as NaN * 0 does).
  * Padding at the start or the end of an example does not age the state either: the valid steps
  * run as a sequence of their true length, so the final state and an {@code rnnTimeStep}
  * continuation equal the unpadded sequence's. A step masked between valid ones still ages the
