@@ -16,9 +16,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Outputs that share memory with an input or with each other are refused (SPEC.md section 5) whether
- * the adapter would view them or copy them: a copied output used to be accepted, and two copied
- * outputs over one array were written one over the other. Strided views of one buffer that share no
- * element are not refused.
+ * the adapter would view them or copy them (the backend sees only the copies, so the adapter checks
+ * the arrays: two copied outputs over one array would be written one over the other). Strided views
+ * of one buffer that share no element are not refused.
  */
 class AdapterAliasingTest {
     private static final int B = 2;

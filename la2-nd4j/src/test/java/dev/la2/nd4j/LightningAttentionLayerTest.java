@@ -198,8 +198,8 @@ class LightningAttentionLayerTest {
 
     /**
      * rnnTimeStep with another minibatch size than the stored state's is refused by the layer, naming
-     * the stored state and the way out (it was refused by the backend as a bad "initialState", an
-     * argument the caller never passed), and the stored state still serves the right minibatch.
+     * the stored state and the way out (not the backend's "initialState", an argument the caller
+     * never passed), and the stored state still serves the right minibatch.
      */
     @Test
     void rnnTimeStepWithAnotherMinibatchNamesTheStoredState() {

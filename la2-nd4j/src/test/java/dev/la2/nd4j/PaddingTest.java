@@ -29,8 +29,8 @@ class PaddingTest {
 
     /**
      * One example's hole (a masked step between valid ones, which ages its own state) leaves the
-     * padding of the other examples in the minibatch as padding. It once sent the whole minibatch
-     * through one dense call, where the padded examples' trailing padding aged their final states.
+     * padding of the other examples in the minibatch as padding: were the minibatch run as one dense
+     * call, the padded examples' trailing padding would age their final states.
      */
     @Test
     void anotherExamplesHoleLeavesThisExamplesPaddingAlone() {
