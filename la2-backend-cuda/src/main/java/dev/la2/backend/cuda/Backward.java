@@ -153,7 +153,7 @@ final class Backward {
             return DecayRoute.DECAY_SWEEP;
         }
         long tokens = packing == null ? s.tokens() : packing.maxLength();
-        return DecayRoute.choose(s.dtype(), call.precision(), can, slowestRate(t(call.decay())), tokens);
+        return DecayRoute.choose(s.dtype(), call.precision(), can, slowestRate(t(call.decay())), tokens, s.valueDim());
     }
 
     /**

@@ -11,11 +11,11 @@ import dev.la2.api.Precision;
  * O(1) per token while the gradient is O(1 - lambda) per token: the rounding of the passes that
  * produce the sums, relative error {@code eps} per element, leaves an error of about
  *
- * <pre>eps * K(N) * (exp(s) - 1),   K(N) = 70 (max(N, 1024) / 1024)^0.45</pre>
+ * <pre>eps * K(N, E) * (exp(s) - 1),   K(N, E) = 70 (max(N, 1024) / 1024)^0.45 sqrt(max(E, 128) / 128)</pre>
  *
  * (root mean square over inputs) in the SPEC's dDecay metric (SPEC.md section 3) for a head of
- * rate s over N tokens, at D = E = 128 with the SPEC's input distribution; single draws reach
- * about three times that. {@code DecayRouteTest} checks the model against the identity evaluated
+ * rate s over N tokens with E value features, D = 64 or 128 and the SPEC's input distribution;
+ * single draws reach about three times that. {@code DecayRouteTest} checks the model against the identity evaluated
  * in double with injected rounding. Over several heads the slowest one sets the metric's scale, so
  * the call's slowest rate is what counts: ALiBi slopes (slowest 2^-8) stay far inside the
  * tolerance at any length, while a call whose every head forgets most of each token (s of a few
@@ -44,11 +44,11 @@ enum DecayRoute {
     static final double COPIES_EPSILON = SPLIT_EPSILON / 32;
 
     /**
-     * The identity's modelled dDecay error (class comment, root mean square) for a slowest rate and
-     * a longest sequence.
+     * The identity's modelled dDecay error (class comment, root mean square) for a slowest rate, a
+     * longest sequence and a value dimension.
      */
-    static double identityError(double epsilon, double slowestRate, long tokens) {
-        double k = 70 * Math.pow(Math.max(tokens, 1024) / 1024.0, 0.45);
+    static double identityError(double epsilon, double slowestRate, long tokens, int valueDim) {
+        double k = 70 * Math.pow(Math.max(tokens, 1024) / 1024.0, 0.45) * Math.sqrt(Math.max(valueDim, 128) / 128.0);
         return epsilon * k * Math.expm1(slowestRate);
     }
 
@@ -70,18 +70,19 @@ enum DecayRoute {
 
     /**
      * The route for a call of {@code dtype} and {@code precision} whose decay gradient is wanted,
-     * whose slowest head has rate {@code slowestRate} and longest sequence {@code tokens} tokens.
+     * whose slowest head has rate {@code slowestRate}, longest sequence {@code tokens} tokens and
+     * values {@code valueDim} features.
      */
-    static DecayRoute choose(DType dtype, Precision precision, Options can, double slowestRate, long tokens) {
+    static DecayRoute choose(DType dtype, Precision precision, Options can, double slowestRate, long tokens, int valueDim) {
         double tolerance = identityTolerance(dtype, precision);
         if (tolerance == 0) {
             return DECAY_SWEEP;
         }
         double bound = tolerance / 3;
-        if (dtype != DType.FP32 && can.splitAvailable() && identityError(SPLIT_EPSILON, slowestRate, tokens) <= bound) {
+        if (dtype != DType.FP32 && can.splitAvailable() && identityError(SPLIT_EPSILON, slowestRate, tokens, valueDim) <= bound) {
             return SPLIT;
         }
-        if (can.copiesAvailable() && identityError(COPIES_EPSILON, slowestRate, tokens) <= bound) {
+        if (can.copiesAvailable() && identityError(COPIES_EPSILON, slowestRate, tokens, valueDim) <= bound) {
             return FP32_COPIES;
         }
         return DECAY_SWEEP;

@@ -15,26 +15,27 @@ import org.junit.jupiter.api.Test;
  */
 class DecayRouteTest {
     private static final DecayRoute.Options BOTH = new DecayRoute.Options(true, true);
-    private static final int D = 128, E = 128, CHUNK = 32;
+    private static final int E = 128, CHUNK = 32;
 
     @Test
     void theErrorModelMatchesTheIdentityWithRoundedSums() {
         double eps = 0x1p-17;
         long seed = new SplittableRandom().nextLong();
-        record Point(double rate, int tokens) {
+        record Point(double rate, int tokens, int keyDim, int valueDim) {
         }
-        for (Point p : new Point[] {new Point(0.25, 1024), new Point(2, 1024), new Point(5, 1024), new Point(0.5, 4096)}) {
+        for (Point p : new Point[] {new Point(0.25, 1024, 128, 128), new Point(2, 1024, 128, 128), new Point(5, 1024, 128, 128),
+                new Point(0.5, 2048, 128, 128), new Point(0.25, 1024, 64, 256), new Point(2, 1024, 64, 64)}) {
             double sumSq = 0;
             int runs = 8;
             for (int r = 0; r < runs; r++) {
-                Identity id = Identity.of(p.rate(), p.tokens(), new SplittableRandom(seed + r));
+                Identity id = Identity.of(p.rate(), p.tokens(), p.keyDim(), p.valueDim(), new SplittableRandom(seed + r));
                 assertThat(Math.abs(id.exact() - id.truth())).as("identity without rounding, %s", p)
                         .isLessThanOrEqualTo(1e-9 * id.scale());
                 double err = Math.abs(id.rounded(eps, new SplittableRandom(~seed - r)) - id.truth()) / id.scale();
                 sumSq += err * err;
             }
             double rms = Math.sqrt(sumSq / runs);
-            double model = DecayRoute.identityError(eps, p.rate(), p.tokens());
+            double model = DecayRoute.identityError(eps, p.rate(), p.tokens(), p.valueDim());
             // the model is an upper fit (slow heads sit near it, fast ones below); 8 draws vary
             assertThat(rms).as("%s, seed %d", p, seed).isLessThanOrEqualTo(2 * model).isGreaterThan(model / 6);
         }
@@ -44,35 +45,35 @@ class DecayRouteTest {
     void aliBiSlopesKeepTheFastRoutes() {
         double slowest = Arrays.stream(DecaySlopes.alibi(32)).min().orElseThrow();
         for (long n : new long[] {1024, 32768, 1 << 20}) {
-            assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, BOTH, slowest, n)).isEqualTo(DecayRoute.SPLIT);
-            assertThat(DecayRoute.choose(DType.FP16, Precision.STRICT, BOTH, slowest, n)).isEqualTo(DecayRoute.SPLIT);
-            assertThat(DecayRoute.choose(DType.FP32, Precision.TF32, BOTH, slowest, n)).isEqualTo(DecayRoute.FP32_COPIES);
+            assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, BOTH, slowest, n, E)).isEqualTo(DecayRoute.SPLIT);
+            assertThat(DecayRoute.choose(DType.FP16, Precision.STRICT, BOTH, slowest, n, E)).isEqualTo(DecayRoute.SPLIT);
+            assertThat(DecayRoute.choose(DType.FP32, Precision.TF32, BOTH, slowest, n, E)).isEqualTo(DecayRoute.FP32_COPIES);
         }
-        assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, new DecayRoute.Options(false, true), slowest, 32768))
+        assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, new DecayRoute.Options(false, true), slowest, 32768, E))
                 .isEqualTo(DecayRoute.FP32_COPIES);
     }
 
     @Test
     void fastHeadsEverywhereTakeAMoreExactRoute() {
         // every head at s = 2: split products fail the 16-bit bound at 16k tokens, fp32 copies do not
-        assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, BOTH, 2, 16384)).isEqualTo(DecayRoute.FP32_COPIES);
-        assertThat(DecayRoute.choose(DType.FP32, Precision.TF32, BOTH, 2, 16384)).isEqualTo(DecayRoute.DECAY_SWEEP);
+        assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, BOTH, 2, 16384, E)).isEqualTo(DecayRoute.FP32_COPIES);
+        assertThat(DecayRoute.choose(DType.FP32, Precision.TF32, BOTH, 2, 16384, E)).isEqualTo(DecayRoute.DECAY_SWEEP);
         for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
-            assertThat(DecayRoute.choose(dtype, Precision.STRICT, BOTH, 66, 70)).isEqualTo(DecayRoute.DECAY_SWEEP);
-            assertThat(DecayRoute.choose(dtype, Precision.STRICT, BOTH, 6, 1000)).isEqualTo(DecayRoute.DECAY_SWEEP);
+            assertThat(DecayRoute.choose(dtype, Precision.STRICT, BOTH, 66, 70, E)).isEqualTo(DecayRoute.DECAY_SWEEP);
+            assertThat(DecayRoute.choose(dtype, Precision.STRICT, BOTH, 6, 1000, E)).isEqualTo(DecayRoute.DECAY_SWEEP);
         }
-        assertThat(DecayRoute.choose(DType.FP32, Precision.TF32, BOTH, 66, 70)).isEqualTo(DecayRoute.DECAY_SWEEP);
+        assertThat(DecayRoute.choose(DType.FP32, Precision.TF32, BOTH, 66, 70, E)).isEqualTo(DecayRoute.DECAY_SWEEP);
     }
 
     @Test
     void fp32AndFp64PromisesAlwaysTakeTheDecaySweep() {
         for (Precision p : new Precision[] {Precision.STRICT, Precision.TF32X3}) {
-            assertThat(DecayRoute.choose(DType.FP32, p, BOTH, 0, 1024)).isEqualTo(DecayRoute.DECAY_SWEEP);
+            assertThat(DecayRoute.choose(DType.FP32, p, BOTH, 0, 1024, E)).isEqualTo(DecayRoute.DECAY_SWEEP);
         }
         for (Precision p : Precision.values()) {
-            assertThat(DecayRoute.choose(DType.FP64, p, BOTH, 0, 1024)).isEqualTo(DecayRoute.DECAY_SWEEP);
+            assertThat(DecayRoute.choose(DType.FP64, p, BOTH, 0, 1024, E)).isEqualTo(DecayRoute.DECAY_SWEEP);
         }
-        assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, new DecayRoute.Options(false, false), 0, 64))
+        assertThat(DecayRoute.choose(DType.BF16, Precision.STRICT, new DecayRoute.Options(false, false), 0, 64, E))
                 .isEqualTo(DecayRoute.DECAY_SWEEP);
     }
 
@@ -81,41 +82,41 @@ class DecayRouteTest {
      * max(|ds|, terms), and what the identity's ingredients give exact or rounded by a relative
      * error of up to eps per element, as the passes that produce them would round.
      */
-    private record Identity(double truth, double scale, int n, double[] v, double[] dO, double[] o, double[] dv,
+    private record Identity(double truth, double scale, int n, int e, double[] v, double[] dO, double[] o, double[] dv,
                             double[] s0, double[] dS0, double[] dSf, double[] sFinal) {
-        static Identity of(double s, int n, SplittableRandom rng) {
+        static Identity of(double s, int n, int d, int e, SplittableRandom rng) {
             double lambda = Math.exp(-s);
-            double[] q = gaussian(rng, n * D, 1 / Math.sqrt(D)), k = gaussian(rng, n * D, 1 / Math.sqrt(D));
-            double[] v = gaussian(rng, n * E, 1), dO = gaussian(rng, n * E, 1);
-            double[] s0 = gaussian(rng, D * E, 1), dSf = gaussian(rng, D * E, 1);
+            double[] q = gaussian(rng, n * d, 1 / Math.sqrt(d)), k = gaussian(rng, n * d, 1 / Math.sqrt(d));
+            double[] v = gaussian(rng, n * e, 1), dO = gaussian(rng, n * e, 1);
+            double[] s0 = gaussian(rng, d * e, 1), dSf = gaussian(rng, d * e, 1);
             // forward: S_t = lambda S_{t-1} + k_t v_t^T, o_t = q_t S_t; T_t = lambda (S_{t-1} + T_{t-1})
-            double[] st = s0.clone(), tt = new double[D * E], o = new double[n * E];
+            double[] st = s0.clone(), tt = new double[d * e], o = new double[n * e];
             double[][] entering = new double[(n + CHUNK - 1) / CHUNK][];
             double dsByT = 0;
             for (int t = 0; t < n; t++) {
                 if (t % CHUNK == 0) {
                     entering[t / CHUNK] = st.clone();
                 }
-                for (int i = 0; i < D * E; i++) {
+                for (int i = 0; i < d * e; i++) {
                     tt[i] = lambda * (st[i] + tt[i]);
-                    st[i] = lambda * st[i] + k[t * D + i / E] * v[t * E + i % E];
+                    st[i] = lambda * st[i] + k[t * d + i / e] * v[t * e + i % e];
                 }
-                for (int e = 0; e < E; e++) {
-                    double oe = 0, te = 0;
-                    for (int d = 0; d < D; d++) {
-                        oe += q[t * D + d] * st[d * E + e];
-                        te += q[t * D + d] * tt[d * E + e];
+                for (int c = 0; c < e; c++) {
+                    double oc = 0, tc = 0;
+                    for (int j = 0; j < d; j++) {
+                        oc += q[t * d + j] * st[j * e + c];
+                        tc += q[t * d + j] * tt[j * e + c];
                     }
-                    o[t * E + e] = oe;
-                    dsByT -= te * dO[t * E + e];
+                    o[t * e + c] = oc;
+                    dsByT -= tc * dO[t * e + c];
                 }
             }
-            for (int i = 0; i < D * E; i++) {
+            for (int i = 0; i < d * e; i++) {
                 dsByT -= dSf[i] * tt[i];
             }
             // backward: G_t = q_t^T dO_t + lambda G_{t+1} (G_{N-1} adds dS_final), dv_t = G_t^T k_t;
             // terms = lambda sum_t |<G_t, S_{t-1}>|, S_{t-1} rebuilt per chunk from the state entering it
-            double[] g = dSf.clone(), dv = new double[n * E];
+            double[] g = dSf.clone(), dv = new double[n * e];
             double[][] sPrev = new double[CHUNK][];
             double terms = 0;
             for (int t = n - 1; t >= 0; t--) {
@@ -124,31 +125,31 @@ class DecayRouteTest {
                     double[] x = entering[t / CHUNK].clone();
                     for (int u = c0; u <= t; u++) {
                         sPrev[u - c0] = x.clone();
-                        for (int i = 0; i < D * E; i++) {
-                            x[i] = lambda * x[i] + k[u * D + i / E] * v[u * E + i % E];
+                        for (int i = 0; i < d * e; i++) {
+                            x[i] = lambda * x[i] + k[u * d + i / e] * v[u * e + i % e];
                         }
                     }
                 }
                 double[] before = sPrev[t % CHUNK];
                 double dot = 0;
-                for (int i = 0; i < D * E; i++) {
-                    g[i] = (t == n - 1 ? g[i] : lambda * g[i]) + q[t * D + i / E] * dO[t * E + i % E];
+                for (int i = 0; i < d * e; i++) {
+                    g[i] = (t == n - 1 ? g[i] : lambda * g[i]) + q[t * d + i / e] * dO[t * e + i % e];
                     dot += g[i] * before[i];
                 }
                 terms += Math.abs(dot);
-                for (int e = 0; e < E; e++) {
+                for (int c = 0; c < e; c++) {
                     double x = 0;
-                    for (int d = 0; d < D; d++) {
-                        x += k[t * D + d] * g[d * E + e];
+                    for (int j = 0; j < d; j++) {
+                        x += k[t * d + j] * g[j * e + c];
                     }
-                    dv[t * E + e] = x;
+                    dv[t * e + c] = x;
                 }
             }
             double[] dS0 = g.clone();
-            for (int i = 0; i < D * E; i++) {
+            for (int i = 0; i < d * e; i++) {
                 dS0[i] *= lambda;
             }
-            return new Identity(dsByT, Math.max(Math.abs(dsByT), lambda * terms), n, v, dO, o, dv, s0, dS0, dSf, st);
+            return new Identity(dsByT, Math.max(Math.abs(dsByT), lambda * terms), n, e, v, dO, o, dv, s0, dS0, dSf, st);
         }
 
         double exact() {
@@ -164,12 +165,12 @@ class DecayRouteTest {
             double acc = 0;
             for (int t = 0; t < n; t++) {
                 double x = 0;
-                for (int e = 0; e < E; e++) {
-                    x += v[t * E + e] * dv[t * E + e] - dO[t * E + e] * o[t * E + e];
+                for (int c = 0; c < e; c++) {
+                    x += v[t * e + c] * dv[t * e + c] - dO[t * e + c] * o[t * e + c];
                 }
                 acc += t * x;
             }
-            for (int i = 0; i < D * E; i++) {
+            for (int i = 0; i < s0.length; i++) {
                 acc -= dS0[i] * s0[i] + (n - 1) * dSf[i] * sFinal[i];
             }
             return acc;
