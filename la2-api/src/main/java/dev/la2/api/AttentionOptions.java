@@ -45,9 +45,12 @@ public record AttentionOptions(double scale, Layout layout, Precision precision,
     /**
      * A call's scale against its storage type (SPEC.md section 1): finite, and where the storage
      * computes in fp32 (FP32, BF16, FP16), zero or a normal fp32 magnitude, since a scale that
-     * fp32 cannot hold would turn every output into zero or infinity.
+     * fp32 cannot hold would turn every output into zero or infinity. Every call checks it; public
+     * for callers that must refuse a call before handing it on (as the ranks of a split sequence do).
+     *
+     * @throws La2ArgumentException naming {@code scale}
      */
-    static void checkScale(double scale, DType storage) {
+    public static void checkScale(double scale, DType storage) {
         checkFinite(scale);
         double m = Math.abs(scale);
         if (storage != DType.FP64 && m != 0 && (m < Float.MIN_NORMAL || m > Float.MAX_VALUE)) {

@@ -40,17 +40,37 @@ final class FiniteCheck {
 
     /** A [B, H, D, E] tensor, or null. */
     static void state(Tensor t, String name) {
-        check(t, name, STATE_AXES);
+        check(t, name, STATE_AXES, null);
+    }
+
+    /**
+     * The initial states a pooled call reads (SPEC.md section 8): the slots its sequences name. The
+     * other slots are no input of the call (they may hold anything, a diverged state included).
+     */
+    static void pool(Tensor pool, int[] slots) {
+        boolean[] named = new boolean[pool.shape().dim(0)];
+        for (int slot : slots) {
+            if (slot >= 0) {
+                named[slot] = true;
+            }
+        }
+        check(pool, "pool", "(slot, h, d, e)", named);
     }
 
     private static void check(Tensor t, String name, String axes) {
+        check(t, name, axes, null);
+    }
+
+    /** @param rows which indices of the first axis to read, or null for all */
+    private static void check(Tensor t, String name, String axes, boolean[] rows) {
         if (t == null) {
             return;
         }
         // Every dtype widens to double exactly, so finiteness is read off the double copy.
         double[] x = t.toDoubleArray();
+        int perRow = rows == null ? x.length : x.length / rows.length;
         int at = 0;
-        while (at < x.length && Double.isFinite(x[at])) {
+        while (at < x.length && (Double.isFinite(x[at]) || rows != null && !rows[at / perRow])) {
             at++;
         }
         if (at < x.length) {

@@ -72,7 +72,9 @@ final class PackedAttention {
                              Tensor out, Tensor fin) {
         if (options.checkFinite()) {
             FiniteCheck.inputs(in);
-            FiniteCheck.state(pool, "pool");
+            if (pool != null) {
+                FiniteCheck.pool(pool, slots);
+            }
         }
         PackedForwardCall call = new PackedForwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 pool, slots, options.scale(), options.precision(), out, fin);

@@ -35,6 +35,9 @@ public record SequenceOffsets(int[] offsets) {
 
     /** The offsets of sequences of these lengths, laid end to end. */
     public static SequenceOffsets ofLengths(int... lengths) {
+        if (lengths == null) {
+            throw new La2ArgumentException("lengths", "null", "one length per sequence");
+        }
         int[] offsets = new int[lengths.length + 1];
         long end = 0;
         for (int i = 0; i < lengths.length; i++) {

@@ -287,4 +287,32 @@ class ValidationTest {
         assertThatThrownBy(() -> la.tensor(new float[5], DType.FP32, Shape.of(2, 3)))
                 .hasMessage("data: got an array of 5 elements; expected 6 elements for shape [2, 3]");
     }
+
+    @Test
+    void pooledFiniteCheckReadsOnlyTheSlotsTheSequencesName() {
+        AttentionOptions checked = AttentionOptions.defaults().withFiniteCheck(true);
+        float[] states = randoms(4 * H * D * E);
+        states[3 * H * D * E + 1] = Float.NaN; // [3, 0, 0, 1]: slot 3
+        try (Tensor qp = la.tensor(randoms(N * H * D), DType.FP32, Shape.of(N, H, D));
+             Tensor kp = la.tensor(randoms(N * H * D), DType.FP32, Shape.of(N, H, D));
+             Tensor vp = la.tensor(randoms(N * H * E), DType.FP32, Shape.of(N, H, E));
+             Tensor pool = la.tensor(states, DType.FP32, Shape.of(4, H, D, E));
+             Tensor out = la.allocate(DType.FP32, Shape.of(N, H, E))) {
+            PackedInputs in = PackedInputs.of(qp, kp, vp, decay, SequenceOffsets.ofLengths(2, 0, 3));
+            assertThatThrownBy(() -> la.forwardPacked(in, PoolSlots.of(pool, 0, 3, 1), checked, out))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("pool: got NaN at [3, 0, 0, 1] (slot, h, d, e) of shape [4, 3, 4, 6]; expected finite "
+                            + "values, since options.checkFinite() is true");
+            // Slot 3 is no input of this call: the check passes and the call reaches the backend (this
+            // test backend cannot view the packed tensors).
+            assertThatThrownBy(() -> la.forwardPacked(in, PoolSlots.of(pool, 0, -1, 1), checked, out))
+                    .isInstanceOf(UnsupportedOperationException.class);
+        }
+    }
+
+    @Test
+    void nullSequenceLengthsAreRefusedByName() {
+        assertThatThrownBy(() -> SequenceOffsets.ofLengths((int[]) null))
+                .isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("lengths"));
+    }
 }

@@ -23,7 +23,8 @@ final class Agreement {
 
     /** Arguments a rank's own check can name, by index in the gathered facts. */
     private static final List<String> ARGUMENTS =
-            List.of("options", "inputs", "q", "k", "v", "decay", "initialState", "dOutput", "dFinalState", "forward");
+            List.of("options", "inputs", "q", "k", "v", "decay", "initialState", "dOutput", "dFinalState", "forward",
+                    "scale");
 
     private static final int CALL = 0, RANK = 1, SIZE = 2, PROBLEM = 3, TOKENS = 4, BATCH = 5, HEADS = 6,
             KEY_DIM = 7, VALUE_DIM = 8, DTYPE = 9, LAYOUT = 10, PRECISION = 11, SCALE = 12, LEARNABLE = 13,

@@ -40,7 +40,8 @@ public final class InProcessGroup {
             throw new La2ArgumentException("timeout", String.valueOf(timeout), "a positive duration");
         }
         this.size = size;
-        this.timeoutNanos = timeout.toNanos();
+        // Beyond Long.MAX_VALUE nanoseconds (292 years) is as good as no limit; toNanos() would overflow.
+        this.timeoutNanos = timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) > 0 ? Long.MAX_VALUE : timeout.toNanos();
         this.contributions = new double[size][];
     }
 

@@ -4,27 +4,32 @@ import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
+import dev.la2.api.LightningAttention;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 
 /**
- * What one rank can check of its own arguments before talking to the others: presence, ranks of
- * shapes, the piece's tensors agreeing with each other, and which rank may hold the sequence's
- * initial state (rank 0) or the final state's gradient (the last rank). The backend checks the rest
- * (closed tensors, tensors of another backend, dtypes it lacks) when the piece is computed.
- * A problem is returned, not thrown: the rank first tells the others (see {@link Agreement}).
+ * What one rank can check of its own arguments before talking to the others (SPEC.md section 9:
+ * misuse is refused on every rank before any work): presence, open tensors, ranks, shapes and
+ * dtypes of the piece's tensors agreeing with each other and with the backend, the decay rates, the
+ * scale, which rank may hold the sequence's initial state (rank 0) or the final state's gradient
+ * (the last rank), and, when the options ask for it, finite values. Only that a tensor was made by
+ * this very instance of the backend (not another of the same name) is left to the backend, when the
+ * piece is computed. A problem is returned, not thrown: the rank first tells the others (see
+ * {@link Agreement}).
  */
 final class PieceCheck {
     private PieceCheck() {
     }
 
-    static La2ArgumentException forward(AttentionInputs piece, AttentionOptions options, int rank) {
-        return inputs(piece, options, rank);
+    static La2ArgumentException forward(LightningAttention la, AttentionInputs piece, AttentionOptions options, int rank) {
+        La2ArgumentException problem = inputs(la, piece, options, rank);
+        return problem != null || !options.checkFinite() ? problem : FiniteValues.inputs(piece, options.layout());
     }
 
-    static La2ArgumentException backward(AttentionInputs piece, Tensor dOutput, Tensor dFinalState,
+    static La2ArgumentException backward(LightningAttention la, AttentionInputs piece, Tensor dOutput, Tensor dFinalState,
                                          AttentionOptions options, PieceForward forward, int rank, int size) {
-        La2ArgumentException problem = inputs(piece, options, rank);
+        La2ArgumentException problem = inputs(la, piece, options, rank);
         if (problem != null) {
             return problem;
         }
@@ -37,21 +42,30 @@ final class PieceCheck {
             return new La2ArgumentException("dFinalState", "a tensor on rank " + rank + " of " + size,
                     "null: only the last rank (" + (size - 1) + ") takes the gradient of the sequence's final state");
         }
-        if (dFinalState != null && !dFinalState.shape().equals(s.stateShape())) {
-            return new La2ArgumentException("dFinalState", PieceShape.describe(dFinalState), "shape " + s.stateShape());
+        if (dFinalState != null && (!dFinalState.shape().equals(s.stateShape()) || dFinalState.dtype() != s.stateType())) {
+            return new La2ArgumentException("dFinalState", PieceShape.describe(dFinalState), s.stateType() + " " + s.stateShape());
         }
         if (rank > 0 && (forward == null || forward.incomingState() == null)) {
             return new La2ArgumentException("forward", forward == null ? "null" : "a result without an incoming state",
                     "this rank's PieceForward from SequenceParallel.forward on the same piece");
         }
-        if (rank > 0 && !forward.incomingState().shape().equals(s.stateShape())) {
-            return new La2ArgumentException("forward", "an incoming state of shape " + forward.incomingState().shape(),
-                    "the PieceForward of this piece, whose incoming state has shape " + s.stateShape());
+        if (rank > 0 && (!forward.incomingState().shape().equals(s.stateShape()) || forward.incomingState().isClosed())) {
+            return new La2ArgumentException("forward", (forward.incomingState().isClosed() ? "a closed result" : "a result")
+                    + " whose incoming state is " + PieceShape.describe(forward.incomingState()),
+                    "the open PieceForward of this piece, whose incoming state is " + s.stateType() + " " + s.stateShape());
         }
-        return null;
+        problem = usable(la, dOutput, "dOutput");
+        problem = problem != null ? problem : usable(la, dFinalState, "dFinalState");
+        if (problem != null || !options.checkFinite()) {
+            return problem;
+        }
+        problem = FiniteValues.inputs(piece, options.layout());
+        problem = problem != null ? problem : FiniteValues.sequence(dOutput, "dOutput", options.layout(), "e");
+        return problem != null ? problem : FiniteValues.state(dFinalState, "dFinalState");
     }
 
-    private static La2ArgumentException inputs(AttentionInputs piece, AttentionOptions options, int rank) {
+    private static La2ArgumentException inputs(LightningAttention la, AttentionInputs piece, AttentionOptions options,
+                                               int rank) {
         if (options == null) {
             return new La2ArgumentException("options", "null", "attention options");
         }
@@ -75,25 +89,72 @@ final class PieceCheck {
             return new La2ArgumentException("v", PieceShape.describe(piece.v()),
                     "the dtype of q and its B, H and N (" + layout.axes('E') + "), q being " + PieceShape.describe(piece.q()));
         }
+        if (!la.dtypes().contains(piece.q().dtype())) {
+            return new La2ArgumentException("q", "dtype " + piece.q().dtype(),
+                    "one of " + la.dtypes() + ", the dtypes of backend '" + la.backendName() + "'");
+        }
         PieceShape s = PieceShape.of(piece, layout);
-        if (piece.decay() == null || !piece.decay().shape().equals(Shape.of(s.heads()))) {
-            return new La2ArgumentException("decay", PieceShape.describe(piece.decay()), "shape [" + s.heads() + "]");
+        if (piece.decay() == null || !piece.decay().shape().equals(Shape.of(s.heads())) || piece.decay().dtype() != s.stateType()) {
+            return new La2ArgumentException("decay", PieceShape.describe(piece.decay()), s.stateType() + " [" + s.heads() + "]");
         }
         if (piece.initialState() != null && rank != 0) {
             return new La2ArgumentException("initialState", "a tensor on rank " + rank,
                     "null: only rank 0 takes the sequence's initial state");
         }
-        if (piece.initialState() != null && !piece.initialState().shape().equals(s.stateShape())) {
-            return new La2ArgumentException("initialState", PieceShape.describe(piece.initialState()), "shape " + s.stateShape());
+        if (piece.initialState() != null && (!piece.initialState().shape().equals(s.stateShape())
+                || piece.initialState().dtype() != s.stateType())) {
+            return new La2ArgumentException("initialState", PieceShape.describe(piece.initialState()),
+                    s.stateType() + " " + s.stateShape());
+        }
+        for (String name : new String[] {"q", "k", "v", "decay", "initialState"}) {
+            La2ArgumentException problem = usable(la, tensor(piece, name), name);
+            if (problem != null) {
+                return problem;
+            }
+        }
+        La2ArgumentException problem = rates(piece.decay());
+        if (problem != null) {
+            return problem;
+        }
+        try {
+            AttentionOptions.checkScale(options.scale(), s.dtype());
+            return null;
+        } catch (La2ArgumentException e) {
+            return e;
+        }
+    }
+
+    /** Finite rates >= 0 (SPEC.md section 1), as every backend call checks them. */
+    private static La2ArgumentException rates(Tensor decay) {
+        double[] rates = decay.toDoubleArray();
+        for (int h = 0; h < rates.length; h++) {
+            if (!(rates[h] >= 0) || Double.isInfinite(rates[h])) {
+                return new La2ArgumentException("decay", "rate " + rates[h] + " for head " + h,
+                        "finite rates >= 0 (lambda = exp(-rate); 0 means no decay)");
+            }
         }
         return null;
+    }
+
+    /** Open, and of this rank's backend by name (which instance, only the backend can tell). */
+    private static La2ArgumentException usable(LightningAttention la, Tensor t, String name) {
+        if (t == null) {
+            return null;
+        }
+        if (t.isClosed()) {
+            return new La2ArgumentException(name, "a closed tensor (" + PieceShape.describe(t) + ")", "an open tensor");
+        }
+        return t.backend().equals(la.backendName()) ? null : new La2ArgumentException(name,
+                "a tensor of backend '" + t.backend() + "'", "a tensor of this rank's backend '" + la.backendName() + "'");
     }
 
     private static Tensor tensor(AttentionInputs piece, String name) {
         return switch (name) {
             case "q" -> piece.q();
             case "k" -> piece.k();
-            default -> piece.v();
+            case "v" -> piece.v();
+            case "decay" -> piece.decay();
+            default -> piece.initialState();
         };
     }
 }

@@ -8,6 +8,7 @@ import dev.la2.api.LightningAttention;
 import dev.la2.api.Tensor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * One sequence split over the ranks of a {@link Communicator} (SPEC.md section 9, LASP-2 style):
@@ -23,9 +24,10 @@ import java.util.List;
  *
  * <p>Rank 0 alone takes the sequence's initial state ({@code inputs.initialState()}), the last rank
  * alone the final state's gradient. Arguments are checked on every rank and then compared across
- * ranks before any work; a problem on any rank makes every rank throw {@link La2ArgumentException}
- * (the faulty rank naming its argument, the others naming that rank). A failure while computing
- * aborts the communicator, so the other ranks fail rather than wait.
+ * ranks before any work (the finite check included, which the backend calls then skip); a problem
+ * on any rank makes every rank throw {@link La2ArgumentException} (the faulty rank naming its
+ * argument, the others naming that rank). A failure while computing (a tensor of another backend
+ * instance is found only then) aborts the communicator, so the other ranks fail rather than wait.
  * {@link AttentionOptions#saveForBackward()} does not apply and is ignored.
  */
 public final class SequenceParallel {
@@ -54,12 +56,12 @@ public final class SequenceParallel {
     /** This rank's piece of the output; the whole sequence's final state on the last rank. */
     public PieceForward forward(AttentionInputs piece, AttentionOptions options) {
         int rank = comm.rank();
-        La2ArgumentException problem = PieceCheck.forward(piece, options, rank);
+        La2ArgumentException problem = ownCheck(() -> PieceCheck.forward(la, piece, options, rank));
         PieceShape shape = problem == null ? PieceShape.of(piece, options.layout()) : null;
         double[] decay = problem == null ? readDecay(piece) : null;
         problem = problem != null || decay != null ? problem : unreadableDecay();
         Pieces pieces = Agreement.reach(comm, Agreement.Call.FORWARD, shape, options, decay, problem);
-        AttentionOptions opts = options.withSaveForBackward(false);
+        AttentionOptions opts = options.withSaveForBackward(false).withFiniteCheck(false);
         boolean first = rank == 0;
         boolean last = rank == comm.size() - 1;
         List<Tensor> made = new ArrayList<>();
@@ -108,12 +110,13 @@ public final class SequenceParallel {
                               PieceForward forward) {
         int rank = comm.rank();
         int size = comm.size();
-        La2ArgumentException problem = PieceCheck.backward(piece, dOutput, dFinalState, options, forward, rank, size);
+        La2ArgumentException problem =
+                ownCheck(() -> PieceCheck.backward(la, piece, dOutput, dFinalState, options, forward, rank, size));
         PieceShape shape = problem == null ? PieceShape.of(piece, options.layout()) : null;
         double[] decay = problem == null ? readDecay(piece) : null;
         problem = problem != null || decay != null ? problem : unreadableDecay();
         Pieces pieces = Agreement.reach(comm, Agreement.Call.BACKWARD, shape, options, decay, problem);
-        AttentionOptions opts = options.withSaveForBackward(false);
+        AttentionOptions opts = options.withSaveForBackward(false).withFiniteCheck(false);
         AttentionInputs real = rank == 0 ? piece : piece.withInitialState(forward.incomingState());
         boolean first = rank == 0;
         boolean last = rank == size - 1;
@@ -163,6 +166,19 @@ public final class SequenceParallel {
         try (Tensor all = la.allocate(shape.stateType(), shape.gatheredShape(comm.size()))) {
             comm.allGather(local, all);
             return all.toDoubleArray();
+        }
+    }
+
+    /**
+     * This rank's own check, which reads data (decay rates, finite values); should a read fail, the
+     * other ranks are told rather than left waiting for this one in the agreement.
+     */
+    private La2ArgumentException ownCheck(Supplier<La2ArgumentException> check) {
+        try {
+            return check.get();
+        } catch (RuntimeException | Error e) {
+            comm.abort(e);
+            throw e;
         }
     }
 

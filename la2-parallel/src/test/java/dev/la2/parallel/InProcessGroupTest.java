@@ -63,4 +63,13 @@ class InProcessGroupTest {
         assertThatThrownBy(() -> new InProcessGroup(2, Duration.ZERO)).isInstanceOfSatisfying(La2ArgumentException.class,
                 e -> assertThat(e.argument()).isEqualTo("timeout"));
     }
+
+    @Test
+    void aTimeoutBeyondWhatNanosecondsHoldIsNoLimit() {
+        List<Ranks.Outcome<double[]>> outcomes = Ranks.run(new InProcessGroup(2, Duration.ofDays(365L * 1000)).communicators(),
+                (rank, comm) -> comm.allGather(new double[] {rank}));
+        for (double[] gathered : Ranks.values(outcomes)) {
+            assertThat(gathered).containsExactly(0, 1);
+        }
+    }
 }

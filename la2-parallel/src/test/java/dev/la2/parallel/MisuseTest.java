@@ -52,8 +52,16 @@ class MisuseTest {
     /** Every rank's forward with the given piece; every rank must throw La2ArgumentException naming {@code argument}. */
     private void everyRankRefuses(List<Communicator> comms, BiFunction<Integer, Communicator, AttentionInputs> pieceOf,
                                   String argument) {
-        List<Ranks.Outcome<PieceForward>> outcomes = Ranks.run(comms,
-                (rank, comm) -> new SequenceParallel(la, comm).forward(pieceOf.apply(rank, comm), AttentionOptions.defaults()));
+        everyRankRefuses(comms, pieceOf, AttentionOptions.defaults(), argument);
+    }
+
+    private void everyRankRefuses(List<Communicator> comms, BiFunction<Integer, Communicator, AttentionInputs> pieceOf,
+                                  AttentionOptions options, String argument) {
+        everyRankRefuses(Ranks.run(comms, (rank, comm) -> new SequenceParallel(la, comm).forward(pieceOf.apply(rank, comm), options)),
+                argument);
+    }
+
+    private <T> void everyRankRefuses(List<Ranks.Outcome<T>> outcomes, String argument) {
         for (int r = 0; r < outcomes.size(); r++) {
             assertThat(outcomes.get(r).failure()).as("rank %d", r).isInstanceOf(La2ArgumentException.class);
             assertThat(((La2ArgumentException) outcomes.get(r).failure()).argument()).as("rank %d: %s", r, outcomes.get(r).failure())
@@ -108,18 +116,89 @@ class MisuseTest {
 
     @Test
     void aFailureWhileComputingFailsTheOtherRanks() {
-        // A closed q passes the ranks' own checks and the agreement; the backend refuses it on rank 1.
+        // A q of another instance of the same backend passes the ranks' own checks and the agreement;
+        // the backend refuses it on rank 1.
+        LightningAttention other = LightningAttention.open("reference");
         List<Ranks.Outcome<PieceForward>> outcomes = Ranks.run(new InProcessGroup(3, Duration.ofSeconds(30)).communicators(), (rank, comm) -> {
             AttentionInputs p = piece(4, D);
             if (rank == 1) {
-                p.q().close();
+                p = new AttentionInputs(other.allocate(DType.FP32, p.q().shape()), p.k(), p.v(), p.decay(), null);
             }
             return new SequenceParallel(la, comm).forward(p, AttentionOptions.defaults());
         });
+        other.close();
         assertThat(outcomes.get(1).failure()).isInstanceOf(La2ArgumentException.class);
         assertThat(outcomes.get(0).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 1 of 3 failed");
         assertThat(outcomes.get(2).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 1 of 3 failed");
         made.forEach(Tensor::close);
+    }
+
+    /**
+     * What the backend alone used to find, while the other ranks computed (some of them returning,
+     * the others failing with CommunicationException), is refused on every rank before any work.
+     */
+    @Test
+    void misuseTheBackendWouldFindIsRefusedOnEveryRank() {
+        everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            p.decay().copyFrom(new double[] {-0.1, 0.2});
+            return p;
+        }, "decay");
+        everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            return new AttentionInputs(p.q(), p.k(), p.v(), track(la.tensor(new double[H], DType.FP64, Shape.of(H))), null);
+        }, "decay");
+        everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> piece(3, D),
+                AttentionOptions.defaults().withScale(1e-40), "scale");
+        everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            if (rank == 2) {
+                p.q().close();
+            }
+            return p;
+        }, "q");
+        everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            if (rank == 2) {
+                double[] x = p.v().toDoubleArray();
+                x[5] = Double.NaN;
+                p.v().copyFrom(x);
+            }
+            return p;
+        }, AttentionOptions.defaults().withFiniteCheck(true), "v");
+    }
+
+    @Test
+    void backwardMisuseTheBackendWouldFindIsRefusedOnEveryRank() {
+        AttentionOptions options = AttentionOptions.defaults().withFiniteCheck(true);
+        // Rank 1's forward result closed, rank 2's final-state gradient in the wrong dtype, rank 0's dOutput not finite.
+        for (int bad = 0; bad < 3; bad++) {
+            int faulty = bad;
+            everyRankRefuses(Ranks.run(new InProcessGroup(3).communicators(), (rank, comm) -> {
+                SequenceParallel sp = new SequenceParallel(la, comm);
+                AttentionInputs p = piece(3, D);
+                PieceForward f = sp.forward(p, options);
+                Tensor dOut = tensor(Shape.of(B, H, 3, E));
+                Tensor dFinal = null;
+                if (rank == faulty && faulty == 0) {
+                    dOut.copyFrom(new double[] {Double.POSITIVE_INFINITY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+                } else if (rank == faulty && faulty == 1) {
+                    f.close();
+                } else if (rank == faulty) {
+                    dFinal = track(la.tensor(new double[B * H * D * E], DType.FP64, Shape.of(B, H, D, E)));
+                }
+                try {
+                    return sp.backward(p, dOut, dFinal, options, f);
+                } finally {
+                    f.close();
+                }
+            }), List.of("dOutput", "forward", "dFinalState").get(faulty));
+        }
+    }
+
+    private synchronized Tensor track(Tensor t) {
+        made.add(t);
+        return t;
     }
 
     @Test
