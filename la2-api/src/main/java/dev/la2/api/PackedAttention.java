@@ -254,8 +254,8 @@ final class PackedAttention {
         va.checkSavedCall(saved, options, in.decay());
         if (saved.offsets() == null || !saved.offsets().equals(in.offsets()) || !saved.shape().equals(asDense(s))) {
             throw new La2ArgumentException("saved", saved.offsets() == null ? "kept by a dense forward"
-                    : "kept for " + saved.offsets() + " of shape " + saved.shape(),
-                    "a packed forward on the same offsets and shapes");
+                    : "kept for " + saved.offsets() + firstDifference(saved.offsets(), in.offsets()) + " of shape "
+                    + saved.shape(), "a packed forward on the same offsets and shapes");
         }
         if (saved.pooledStates() != null) {
             if (in.initialState() != null) {
@@ -362,5 +362,18 @@ final class PackedAttention {
 
     private static Shape states(PackedShape s) {
         return Shape.of(s.sequences(), s.heads(), s.keyDim(), s.valueDim());
+    }
+
+    /** Where offsets of as many sequences differ (", whose sequence 2 has 5 tokens, not 3"); else "". */
+    private static String firstDifference(SequenceOffsets kept, SequenceOffsets given) {
+        if (kept.sequences() != given.sequences()) {
+            return "";
+        }
+        for (int i = 0; i < kept.sequences(); i++) {
+            if (kept.length(i) != given.length(i)) {
+                return ", whose sequence " + i + " has " + kept.length(i) + " tokens, not " + given.length(i);
+            }
+        }
+        return "";
     }
 }

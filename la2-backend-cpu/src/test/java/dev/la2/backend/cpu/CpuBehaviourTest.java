@@ -12,6 +12,8 @@ import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
+import dev.la2.api.PackedInputs;
+import dev.la2.api.SequenceOffsets;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
@@ -331,6 +333,23 @@ class CpuBehaviourTest {
             assertThatThrownBy(() -> stream.next(q16, q16, v)).isInstanceOf(La2ArgumentException.class)
                     .hasMessage("v: got dtype FP16; expected BF16, the stream's sequence type");
             assertThat(stream.tokens()).isZero();
+        }
+    }
+
+    /** Offsets of as many sequences and tokens as the kept forward's still differ: say where. */
+    @Test
+    void aPackedBackwardNamesWhereItsOffsetsDifferFromTheKeptForwards() {
+        try (LightningAttention la = LightningAttention.open("cpu");
+             Tensor q = la.tensor(new double[5 * 2], DType.FP32, Shape.of(5, 1, 2));
+             Tensor v = la.tensor(new double[5 * 2], DType.FP32, Shape.of(5, 1, 2));
+             Tensor decay = la.tensor(new double[] {0.1}, DType.FP32, Shape.of(1));
+             Tensor dOut = la.tensor(new double[5 * 2], DType.FP32, Shape.of(5, 1, 2));
+             ForwardResult f = la.forwardPacked(PackedInputs.of(q, q, v, decay, SequenceOffsets.ofLengths(2, 3)),
+                     AttentionOptions.defaults().withSaveForBackward(true))) {
+            PackedInputs other = PackedInputs.of(q, q, v, decay, SequenceOffsets.ofLengths(3, 2));
+            assertThatThrownBy(() -> la.backwardPacked(other, dOut, null, AttentionOptions.defaults(), f.saved()))
+                    .isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("saved"))
+                    .hasMessageContaining("whose sequence 0 has 2 tokens, not 3");
         }
     }
 
