@@ -1,9 +1,10 @@
 package dev.la2.parallel;
 
-/** One rank of an {@link InProcessGroup}. */
+/** One rank of an {@link InProcessGroup}; closed, it refuses further collectives as NCCL's does. */
 final class InProcessCommunicator implements Communicator {
     private final InProcessGroup group;
     private final int rank;
+    private volatile boolean closed;
 
     InProcessCommunicator(InProcessGroup group, int rank) {
         this.group = group;
@@ -22,6 +23,9 @@ final class InProcessCommunicator implements Communicator {
 
     @Override
     public double[] allGather(double[] local) {
+        if (closed) {
+            throw new IllegalStateException("in-process communicator of rank " + rank + " is closed");
+        }
         return group.allGather(rank, local);
     }
 
@@ -32,5 +36,6 @@ final class InProcessCommunicator implements Communicator {
 
     @Override
     public void close() {
+        closed = true;
     }
 }

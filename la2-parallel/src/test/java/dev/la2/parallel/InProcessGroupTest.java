@@ -57,6 +57,15 @@ class InProcessGroupTest {
     }
 
     @Test
+    void aClosedCommunicatorRefusesCollectives() {
+        Communicator comm = new InProcessGroup(1).communicators().get(0);
+        assertThat(comm.allGather(new double[] {1})).containsExactly(1);
+        comm.close();
+        assertThatThrownBy(() -> comm.allGather(new double[] {1})).isInstanceOf(IllegalStateException.class)
+                .hasMessage("in-process communicator of rank 0 is closed");
+    }
+
+    @Test
     void refusesBadSizes() {
         assertThatThrownBy(() -> new InProcessGroup(0)).isInstanceOfSatisfying(La2ArgumentException.class,
                 e -> assertThat(e.argument()).isEqualTo("size"));
