@@ -42,7 +42,7 @@ final class DeviceContext {
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
     private final boolean syncEachLaunch;
-    private boolean closed;
+    private volatile boolean closed;
 
     DeviceContext(int ordinal, boolean syncEachLaunch) {
         int[] count = {0};

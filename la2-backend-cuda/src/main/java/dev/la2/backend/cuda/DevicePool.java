@@ -85,7 +85,10 @@ final class DevicePool {
         cached += block.size();
     }
 
-    /** Frees every cached block; the caller has synchronised the stream. */
+    /**
+     * Frees every cached block. Safe while kernels that used them are queued: cuMemFree waits for
+     * the device before it frees (the class comment).
+     */
     void trim() {
         for (ArrayDeque<Block> list : free.values()) {
             for (Block b : list) {

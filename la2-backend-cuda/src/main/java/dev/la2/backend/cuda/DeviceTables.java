@@ -44,7 +44,12 @@ final class DeviceTables implements AutoCloseable {
         DevicePool.Block block = kept.get(key);
         if (block == null) {
             block = pool.allocate(Math.max(1, (long) values.length * Long.BYTES));
-            transfers.upload(block.ptr(), values);
+            try {
+                transfers.upload(block.ptr(), values);
+            } catch (RuntimeException | Error e) {
+                pool.release(block);
+                throw e;
+            }
             kept.put(key, block);
             if (kept.size() > KEPT) {
                 Iterator<Map.Entry<Key, DevicePool.Block>> eldest = kept.entrySet().iterator();

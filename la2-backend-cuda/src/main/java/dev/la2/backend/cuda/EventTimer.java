@@ -57,14 +57,19 @@ final class EventTimer {
                 return result;
             });
         } finally {
-            device.locked(() -> {
-                for (CUevent mark : marks) {
-                    if (mark != null) {
-                        cuEventDestroy(mark);
+            // The lock is released even if the events cannot be destroyed (the work closed the
+            // backend, or the context is lost): a lock left held would stall every later call.
+            try {
+                device.locked(() -> {
+                    for (CUevent mark : marks) {
+                        if (mark != null) {
+                            cuEventDestroy(mark);
+                        }
                     }
-                }
-            });
-            device.unlock();
+                });
+            } finally {
+                device.unlock();
+            }
         }
     }
 

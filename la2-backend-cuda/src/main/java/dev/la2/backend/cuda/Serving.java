@@ -134,7 +134,8 @@ final class Serving {
         for (int i = 0; i < n; i++) {
             starts[i] = (long) i * s.drafts();
         }
-        AttentionShape flat = new AttentionShape(n, s.heads(), n * s.drafts(), s.keyDim(), s.valueDim(), Layout.BNHD, s.dtype());
+        AttentionShape flat = new AttentionShape(n, s.heads(), Math.multiplyExact(n, s.drafts()), s.keyDim(), s.valueDim(),
+                Layout.BNHD, s.dtype());
         Packing packing = new Packing(tables, starts, c.accepted().clone());
         long slots = slots(c.slots());
         try (Tensor start = gather(c.pool(), slots, states(s)); Tensor fin = backend.allocate(DType.FP32, start.shape())) {
@@ -166,7 +167,12 @@ final class Serving {
     /** A new fp32 tensor of dense states [S, H, D, E], the slots' states, zero for slot -1. */
     private Tensor gather(Tensor statePool, long slots, Shape states) {
         Tensor dense = backend.allocate(DType.FP32, states);
-        copySlots(statePool, dense, slots, false);
+        try {
+            copySlots(statePool, dense, slots, false);
+        } catch (RuntimeException | Error e) {
+            dense.close();
+            throw e;
+        }
         return dense;
     }
 

@@ -55,12 +55,13 @@ final class Transfers {
     }
 
     void upload(CudaTensor t, Fill fill) {
+        // Counted as written before the first slice: an upload that fails part-way has still changed it.
+        t.written();
         slices(t, (buf, first, count, device, bytes) -> {
             fill.fill(stagingSegments[buf], first, count);
             check(cuMemcpyHtoDAsync(device, staging[buf], bytes, stream), "cuMemcpyHtoDAsync");
             check(cuEventRecord(stagingFree[buf], stream), "cuEventRecord");
         });
-        t.written();
     }
 
     void download(CudaTensor t, Fill drain) {
