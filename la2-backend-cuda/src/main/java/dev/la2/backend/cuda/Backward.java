@@ -75,6 +75,13 @@ final class Backward {
         int d = s.keyDim(), e = s.valueDim();
         CudaTensor q = t(call.q()), k = t(call.k()), v = t(call.v()), dO = t(call.dOutput());
         DecayRoute route = call.dDecay() == null ? DecayRoute.NONE : decayRoute(call, packing);
+        // Every pass's plan before the first launch (dq and dk sweep E x D states, dv D x E): a
+        // shape whose tiles fit one way only is refused before any gradient is written.
+        sweeps.planner().plan(s, packing, e, d, call.precision(), true);
+        sweeps.planner().plan(s, packing, d, e, call.precision(), true);
+        if (route == DecayRoute.DECAY_SWEEP) {
+            sweeps.planner().decayPlan(s, packing);
+        }
         long bh = s.sequences();
         List<DevicePool.Block> temps = new ArrayList<>();
         List<CudaTensor> copies = new ArrayList<>();
