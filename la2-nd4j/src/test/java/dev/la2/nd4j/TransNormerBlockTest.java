@@ -134,4 +134,13 @@ class TransNormerBlockTest {
         g.addLayer("out", new RnnOutputLayer.Builder().nOut(Nets.CLASSES).build(), x).setOutputs("out");
         assertThatThrownBy(g::build).hasMessage("SRMSNorm 'narrow_attnNorm': got input width 6; expected its size 4");
     }
+
+    /** ComputationGraph passes an empty sequence on (MultiLayerNetwork refuses it itself): the block's first layer names it. */
+    @Test
+    void anEmptySequenceIsRefusedByName() {
+        ComputationGraph net = new ComputationGraph(twoBlocks(DataType.DOUBLE, new NoOp(), false));
+        net.init();
+        assertThatThrownBy(() -> net.outputSingle(org.nd4j.linalg.factory.Nd4j.zeros(DataType.DOUBLE, BATCH, Nets.N_IN, 0)))
+                .hasMessageContaining("'block0_attnNorm'").hasMessageContaining("got input of shape [2, 4, 0]");
+    }
 }
