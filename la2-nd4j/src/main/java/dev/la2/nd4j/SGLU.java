@@ -97,6 +97,7 @@ public class SGLU extends TokenwiseLayer {
             if (hiddenSize < 1) {
                 throw new IllegalArgumentException("hiddenSize: got " + hiddenSize + "; expected >= 1");
             }
+            checkSizes(true);
             checkFormat();
             return new SGLU(this);
         }

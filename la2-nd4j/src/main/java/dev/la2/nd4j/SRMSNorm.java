@@ -3,6 +3,7 @@ package dev.la2.nd4j;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -57,12 +58,17 @@ public class SRMSNorm extends TokenwiseLayer {
     }
 
     @Override
-    public void setNIn(org.deeplearning4j.nn.conf.inputs.InputType inputType, boolean override) {
+    public void setNIn(InputType inputType, boolean override) {
         super.setNIn(inputType, override);
-        // The norm keeps the width: an inferred nIn is also its nOut.
-        if (nOut <= 0 || override) {
-            nOut = nIn;
+        // The norm keeps the width: a given size must be the input's (DL4J's override of nIn would
+        // otherwise leave nIn != nOut, or widen the norm past the layers sized to its output).
+        long width = ((InputType.InputTypeRecurrent) inputType).getSize();
+        if (nOut > 0 && nOut != width) {
+            throw new IllegalStateException("SRMSNorm '" + getLayerName() + "': got input width " + width
+                    + "; expected its size " + nOut);
         }
+        nIn = width;
+        nOut = width;
     }
 
     public double getEps() {
@@ -91,7 +97,7 @@ public class SRMSNorm extends TokenwiseLayer {
     public static class Builder extends SequenceLayer.Builder<Builder> {
         private double eps = 1e-6;
 
-        /** The width d; the same as {@code nIn(d).nOut(d)}. Left unset, it is inferred from the input type. */
+        /** The width d; the same as {@code nIn(d).nOut(d)}. Left unset, it is the input type's; set, it must be. */
         public Builder size(long d) {
             nIn(d);
             return nOut(d);
@@ -109,6 +115,7 @@ public class SRMSNorm extends TokenwiseLayer {
             if (!(eps > 0) || Double.isInfinite(eps)) {
                 throw new IllegalArgumentException("eps: got " + eps + "; expected a finite number > 0");
             }
+            checkSizes(false);
             if (nIn > 0 && nOut > 0 && nIn != nOut) {
                 throw new IllegalArgumentException("nIn, nOut: got " + nIn + ", " + nOut + "; expected equal sizes");
             }

@@ -101,6 +101,17 @@ public abstract class SequenceLayer extends BaseRecurrentLayer {
             return (T) this;
         }
 
+        /** nIn >= 0 (0: from the input type) and nOut >= 0, or >= 1 where it cannot be inferred. */
+        protected void checkSizes(boolean nOutRequired) {
+            if (nIn < 0) {
+                throw new IllegalArgumentException("nIn: got " + nIn + "; expected >= 1, or 0 to take the input type's");
+            }
+            if (nOut < (nOutRequired ? 1 : 0)) {
+                throw new IllegalArgumentException("nOut: got " + nOut + "; expected >= 1"
+                        + (nOutRequired ? "" : ", or 0 to take the input's width"));
+            }
+        }
+
         protected void checkFormat() {
             if (rnnDataFormat == null) {
                 throw new IllegalArgumentException("rnnDataFormat: got null; expected NCW or NWC");

@@ -85,10 +85,11 @@ public abstract class TokenwiseImpl<C extends TokenwiseLayer> extends BaseLayer<
         C c = layerConf();
         boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
         int featureAxis = ncw ? 1 : 2;
-        if (seq.rank() != 3 || (seq == input && seq.size(featureAxis) != c.getNIn())) {
+        if (seq.rank() != 3 || seq.isEmpty() || (seq == input && seq.size(featureAxis) != c.getNIn())) {
             throw new DL4JInvalidInputException(getClass().getSimpleName() + " '" + c.getLayerName() + "' (index "
                     + getIndex() + "): got input of shape " + Arrays.toString(seq.shape()) + "; expected "
-                    + (ncw ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)"));
+                    + (ncw ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)")
+                    + ", minibatch and T >= 1");
         }
         INDArray tokenMajor = ncw ? seq.permute(0, 2, 1) : seq;
         INDArray dense = Nd4jTensors.isDenseRowMajor(tokenMajor) && tokenMajor.dataType() == dataType

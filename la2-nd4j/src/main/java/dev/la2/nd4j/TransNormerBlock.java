@@ -3,6 +3,7 @@ package dev.la2.nd4j;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.graph.ElementWiseVertex;
+import org.deeplearning4j.nn.conf.layers.Layer;
 
 /**
  * One TransNormerLLM block (arXiv 2307.14995) for a DL4J ComputationGraph, added with one call:
@@ -68,26 +69,46 @@ public record TransNormerBlock(int dModel, int heads, long ffHidden, double deca
     }
 
     /**
-     * Adds the block's vertices, named {@code name + "_..."}, after the vertex {@code input}.
+     * Adds the block's vertices, named {@code name + "_..."}, after the vertex {@code input}. The
+     * arguments and every part's configuration are checked before anything is added.
      *
      * @return the name of the block's output vertex, the input of whatever follows
      */
     public String addTo(ComputationGraphConfiguration.GraphBuilder builder, String name, String input) {
+        if (builder == null) {
+            throw new IllegalArgumentException("builder: got null; expected a ComputationGraph GraphBuilder");
+        }
+        if (name == null || name.isBlank()) {
+            throw new IllegalArgumentException("name: got " + (name == null ? "null" : "\"" + name + "\"")
+                    + "; expected a non-blank prefix for the block's vertices");
+        }
+        if (input == null) {
+            throw new IllegalArgumentException("input: got null; expected the name of the vertex before block '"
+                    + name + "'");
+        }
         String attentionNorm = name + "_attnNorm";
         String attention = name + "_attn";
         String attentionResidual = name + "_attnRes";
         String ffNorm = name + "_ffNorm";
         String ff = name + "_sglu";
         String output = name + "_out";
-        builder.addLayer(attentionNorm, new SRMSNorm.Builder().size(dModel).rnnDataFormat(format).build(), input);
-        builder.addLayer(attention, new LightningAttentionLayer.Builder().nIn(dModel).nOut(dModel).nHeads(heads)
+        for (String vertex : new String[] {attentionNorm, attention, attentionResidual, ffNorm, ff, output}) {
+            if (builder.getVertices().containsKey(vertex) || builder.getNetworkInputs().contains(vertex)) {
+                throw new IllegalArgumentException("name: got \"" + name + "\", whose vertex \"" + vertex
+                        + "\" the graph already has; expected a name no other block or vertex uses");
+            }
+        }
+        Layer attentionNormLayer = new SRMSNorm.Builder().size(dModel).rnnDataFormat(format).build();
+        Layer attentionLayer = new LightningAttentionLayer.Builder().nIn(dModel).nOut(dModel).nHeads(heads)
                 .headSize(dModel / heads).headNorm(true).outputGate(true).hasBias(false)
-                .decayScale(decayScale).learnableDecay(learnableDecay).backend(backend).rnnDataFormat(format).build(),
-                attentionNorm);
+                .decayScale(decayScale).learnableDecay(learnableDecay).backend(backend).rnnDataFormat(format).build();
+        Layer ffNormLayer = new SRMSNorm.Builder().size(dModel).rnnDataFormat(format).build();
+        Layer ffLayer = new SGLU.Builder().nIn(dModel).nOut(dModel).hiddenSize(ffHidden).rnnDataFormat(format).build();
+        builder.addLayer(attentionNorm, attentionNormLayer, input);
+        builder.addLayer(attention, attentionLayer, attentionNorm);
         builder.addVertex(attentionResidual, new ElementWiseVertex(ElementWiseVertex.Op.Add), input, attention);
-        builder.addLayer(ffNorm, new SRMSNorm.Builder().size(dModel).rnnDataFormat(format).build(), attentionResidual);
-        builder.addLayer(ff, new SGLU.Builder().nIn(dModel).nOut(dModel).hiddenSize(ffHidden).rnnDataFormat(format)
-                .build(), ffNorm);
+        builder.addLayer(ffNorm, ffNormLayer, attentionResidual);
+        builder.addLayer(ff, ffLayer, ffNorm);
         builder.addVertex(output, new ElementWiseVertex(ElementWiseVertex.Op.Add), attentionResidual, ff);
         return output;
     }

@@ -1,6 +1,7 @@
 package dev.la2.nd4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.nd4j.linalg.indexing.NDArrayIndex.all;
 import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
@@ -106,5 +107,40 @@ class TransNormerBlockTest {
             assertThat(TestData.relativeError(TestData.doubles(step), TestData.doubles(expected)))
                     .as("step " + t).isLessThan(1e-10);
         }
+    }
+
+    /** A bad argument or configuration is reported before the block adds any vertex. */
+    @Test
+    void addToChecksEverythingBeforeAddingAVertex() {
+        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder().graphBuilder()
+                .addInputs("in")
+                .addLayer("b_sglu", new SRMSNorm.Builder().build(), "in");
+        TransNormerBlock block = TransNormerBlock.of(4, 2);
+        assertThatThrownBy(() -> block.addTo(g, "b", "in")).hasMessageStartingWith("name: got \"b\"")
+                .hasMessageContaining("b_sglu");
+        assertThatThrownBy(() -> block.addTo(g, null, "in")).hasMessageStartingWith("name: got null");
+        assertThatThrownBy(() -> block.addTo(g, "c", null)).hasMessageStartingWith("input: got null");
+        assertThatThrownBy(() -> block.withDecay(-1, false).addTo(g, "c", "in")).hasMessageStartingWith("decayScale");
+        assertThat(g.getVertices().keySet()).containsExactly("b_sglu");
+    }
+
+    /** Blocks of different widths in a row fail when the graph is built, naming the layer that sees the wrong width. */
+    @Test
+    void aWidthMismatchBetweenBlocksFailsAtBuild() {
+        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder().graphBuilder()
+                .addInputs("in").setInputTypes(InputType.recurrent(6));
+        String x = TransNormerBlock.of(6, 2).addTo(g, "wide", "in");
+        x = TransNormerBlock.of(4, 2).addTo(g, "narrow", x);
+        g.addLayer("out", new RnnOutputLayer.Builder().nOut(Nets.CLASSES).build(), x).setOutputs("out");
+        assertThatThrownBy(g::build).hasMessage("SRMSNorm 'narrow_attnNorm': got input width 6; expected its size 4");
+    }
+
+    /** ComputationGraph passes an empty sequence on (MultiLayerNetwork refuses it itself): the block's first layer names it. */
+    @Test
+    void anEmptySequenceIsRefusedByName() {
+        ComputationGraph net = new ComputationGraph(twoBlocks(DataType.DOUBLE, new NoOp(), false));
+        net.init();
+        assertThatThrownBy(() -> net.outputSingle(org.nd4j.linalg.factory.Nd4j.zeros(DataType.DOUBLE, BATCH, Nets.N_IN, 0)))
+                .hasMessageContaining("'block0_attnNorm'").hasMessageContaining("got input of shape [2, 4, 0]");
     }
 }

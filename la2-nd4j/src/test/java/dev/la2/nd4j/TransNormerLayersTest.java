@@ -143,6 +143,10 @@ class TransNormerLayersTest {
         assertThatThrownBy(() -> new SRMSNorm.Builder().eps(0).build()).hasMessageStartingWith("eps");
         assertThatThrownBy(() -> new SRMSNorm.Builder().nIn(3).nOut(4).build()).hasMessageStartingWith("nIn, nOut");
         assertThatThrownBy(() -> new SGLU.Builder().nIn(3).nOut(3).build()).hasMessageStartingWith("hiddenSize");
+        assertThatThrownBy(() -> new SGLU.Builder().hiddenSize(3).build()).hasMessageStartingWith("nOut: got 0");
+        assertThatThrownBy(() -> new SGLU.Builder().nIn(-2).nOut(3).hiddenSize(3).build())
+                .hasMessageStartingWith("nIn: got -2");
+        assertThatThrownBy(() -> new SRMSNorm.Builder().size(-1).build()).hasMessageStartingWith("nIn: got -1");
         assertThatThrownBy(() -> Nets.attention(false, false).gateActivation(null).build())
                 .hasMessageStartingWith("gateActivation");
     }
