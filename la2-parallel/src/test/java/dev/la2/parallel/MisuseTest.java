@@ -134,8 +134,9 @@ class MisuseTest {
     }
 
     /**
-     * What the backend alone used to find, while the other ranks computed (some of them returning,
-     * the others failing with CommunicationException), is refused on every rank before any work.
+     * Misuse a backend call would find (negative or NaN rates, wrong dtypes, closed tensors, an
+     * unholdable scale, NaN under the finite check) is refused on every rank before any work, not
+     * on one rank mid-call while the others return or fail with CommunicationException.
      */
     @Test
     void misuseTheBackendWouldFindIsRefusedOnEveryRank() {
