@@ -53,9 +53,26 @@ final class CudaBackend implements AttentionBackend {
         device = new DeviceContext(options.device(),
                 Boolean.parseBoolean(options.properties().getOrDefault("cuda.syncEachLaunch", "false")));
         pool = new DevicePool(device.name);
-        kernels = new KernelTable(device.smemPerBlock);
-        transfers = new Transfers(device.stream);
-        timer = new EventTimer(device);
+        KernelTable k = null;
+        Transfers tr = null;
+        try {
+            k = new KernelTable(device.smemPerBlock);
+            tr = new Transfers(device.stream);
+            timer = new EventTimer(device);
+        } catch (RuntimeException | Error e) {
+            // What was made goes with the failure: a server retrying create() must not keep a
+            // context, a module and pinned buffers per attempt.
+            if (tr != null) {
+                tr.close();
+            }
+            if (k != null) {
+                k.unload();
+            }
+            device.close();
+            throw e;
+        }
+        kernels = k;
+        transfers = tr;
         SweepPlanner planner = new SweepPlanner(device,
                 Boolean.parseBoolean(options.properties().getOrDefault("cuda.tensorCores", "true")),
                 Boolean.parseBoolean(options.properties().getOrDefault("cuda.hopper", "true")));

@@ -69,8 +69,13 @@ final class DeviceContext {
         description = new String(devName).replace("\0", "").trim();
         this.syncEachLaunch = syncEachLaunch;
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
-        check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        try {
+            check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        } catch (RuntimeException e) {
+            cuDevicePrimaryCtxRelease(device);
+            throw e;
+        }
     }
 
     private int attribute(int which) {
