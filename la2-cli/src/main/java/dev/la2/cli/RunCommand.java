@@ -312,14 +312,26 @@ final class RunCommand implements Callable<Integer> {
 
     /**
      * Everything was computed before this: write each file under a temporary name, then rename, so a
-     * reader never sees a half-written array and a failure leaves no partial set behind.
+     * reader never sees a half-written array and a failure leaves no partial set behind. The
+     * directory and every name in it are checked before the first byte is written; the files get the
+     * permissions the umask gives, as np.save's do.
      */
-    static void writeAll(Path outDir, Map<String, NpyArray> results) throws IOException {
-        Files.createDirectories(outDir);
+    static void writeAll(Path outDir, Map<String, NpyArray> results) {
+        try {
+            Files.createDirectories(outDir);
+        } catch (IOException ex) {
+            throw new CliException("--out " + outDir + ": cannot create the directory (" + reason(ex) + ")", ex);
+        }
+        for (String name : results.keySet()) {
+            if (Files.isDirectory(outDir.resolve(name))) {
+                throw new CliException("--out " + outDir + ": " + name + " is a directory; expected a file to replace or none");
+            }
+        }
         Map<Path, Path> written = new LinkedHashMap<>();
+        String unique = "." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp";
         try {
             for (Map.Entry<String, NpyArray> r : results.entrySet()) {
-                Path tmp = Files.createTempFile(outDir, "." + r.getKey() + ".", ".tmp");
+                Path tmp = outDir.resolve("." + r.getKey() + unique);
                 written.put(tmp, outDir.resolve(r.getKey()));
                 r.getValue().write(tmp);
             }
@@ -328,9 +340,24 @@ final class RunCommand implements Callable<Integer> {
             }
         } catch (IOException | RuntimeException ex) {
             for (Path tmp : written.keySet()) {
-                Files.deleteIfExists(tmp);
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException cleanup) {
+                    ex.addSuppressed(cleanup);
+                }
             }
-            throw new CliException("--out " + outDir + ": cannot write results: " + ex.getMessage(), ex);
+            throw new CliException("--out " + outDir + ": cannot write results (" + reason(ex) + ")", ex);
         }
+    }
+
+    /** What went wrong with a file, without the exception's class name. */
+    private static String reason(Exception ex) {
+        if (ex instanceof NoSuchFileException e) {
+            return e.getFile() + ": no such file or directory";
+        }
+        if (ex instanceof AccessDeniedException e) {
+            return e.getFile() + ": permission denied";
+        }
+        return String.valueOf(ex.getMessage());
     }
 }
