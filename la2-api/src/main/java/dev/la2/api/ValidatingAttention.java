@@ -3,8 +3,10 @@ package dev.la2.api;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
+import dev.la2.spi.CallerMemory;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
+import dev.la2.spi.HostTensor;
 import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -77,6 +79,7 @@ final class ValidatingAttention implements LightningAttention {
         required(data, "data");
         required(dtype, "dtype");
         required(shape, "shape");
+        CallerMemory.alive("data", data);
         long bytes = shape.elementCount() * dtype.byteSize();
         if (data.byteSize() != bytes) {
             throw new La2ArgumentException("data", data.byteSize() + " bytes", bytes + " bytes (" + dtype + " " + shape + ")");
@@ -389,6 +392,7 @@ final class ValidatingAttention implements LightningAttention {
         checkSame(v, "v", dtype, Shape.of(b, h, e), "[B, H, E] with B=" + b + ", H=" + h + " as in q");
         checkDecay(decay, h, dtype.stateType());
         checkSame(state, "state", dtype.stateType(), Shape.of(b, h, d, e), "[B, H, D, E]");
+        WritableCheck.check(state, "state");
         AttentionOptions.checkScale(scale, dtype);
         String shared = Aliasing.sharedWith(state, Aliasing.names(q, k, v, decay));
         if (shared != null) {
@@ -422,6 +426,7 @@ final class ValidatingAttention implements LightningAttention {
     void checkOutput(Tensor t, String name, DType dtype, Shape shape, Map<Tensor, String> seen) {
         owned(t, name);
         checkSame(t, name, dtype, shape, "the shape the inputs imply");
+        WritableCheck.check(t, name);
         String shared = Aliasing.sharedWith(t, seen);
         if (shared != null) {
             throw new La2ArgumentException(name, shared, "a tensor of its own (outputs may not alias)");
@@ -440,7 +445,9 @@ final class ValidatingAttention implements LightningAttention {
     Tensor owned(Tensor t, String name) {
         required(t, name);
         if (t.isClosed()) {
-            throw new La2ArgumentException(name, "a closed tensor (" + t.dtype() + " " + t.shape() + ")", "an open tensor");
+            String what = t instanceof HostTensor h && h.isArenaClosed() ? "a view of memory whose arena is closed"
+                    : "a closed tensor";
+            throw new La2ArgumentException(name, what + " (" + t.dtype() + " " + t.shape() + ")", "an open tensor");
         }
         if (!backend.owns(t)) {
             throw new La2ArgumentException(name, "a tensor of backend '" + t.backend() + "'",
