@@ -16,7 +16,6 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -311,32 +310,27 @@ final class RunCommand implements Callable<Integer> {
     }
 
     /**
-     * Everything was computed before this: write each file under a temporary name, then rename, so a
-     * reader never sees a half-written array and a failure leaves no partial set behind. The
-     * directory and every name in it are checked before the first byte is written; the files get the
-     * permissions the umask gives, as np.save's do.
+     * Everything was computed before this: write each file under a temporary name, then rename
+     * ({@link ResultFile}), so a failure leaves no partial set behind. The directory and every name
+     * in it are checked before the first byte is written.
      */
     static void writeAll(Path outDir, Map<String, NpyArray> results) {
-        try {
-            Files.createDirectories(outDir);
-        } catch (IOException ex) {
-            throw new CliException("--out " + outDir + ": cannot create the directory (" + reason(ex) + ")", ex);
-        }
+        ResultFile.createDirectories("--out", outDir, outDir);
         for (String name : results.keySet()) {
             if (Files.isDirectory(outDir.resolve(name))) {
                 throw new CliException("--out " + outDir + ": " + name + " is a directory; expected a file to replace or none");
             }
         }
         Map<Path, Path> written = new LinkedHashMap<>();
-        String unique = "." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp";
         try {
             for (Map.Entry<String, NpyArray> r : results.entrySet()) {
-                Path tmp = outDir.resolve("." + r.getKey() + unique);
-                written.put(tmp, outDir.resolve(r.getKey()));
+                Path target = outDir.resolve(r.getKey());
+                Path tmp = ResultFile.temporary(target);
+                written.put(tmp, target);
                 r.getValue().write(tmp);
             }
             for (Map.Entry<Path, Path> w : written.entrySet()) {
-                Files.move(w.getKey(), w.getValue(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                ResultFile.publish(w.getKey(), w.getValue());
             }
         } catch (IOException | RuntimeException ex) {
             for (Path tmp : written.keySet()) {
@@ -346,18 +340,7 @@ final class RunCommand implements Callable<Integer> {
                     ex.addSuppressed(cleanup);
                 }
             }
-            throw new CliException("--out " + outDir + ": cannot write results (" + reason(ex) + ")", ex);
+            throw new CliException("--out " + outDir + ": cannot write results (" + ResultFile.reason(ex) + ")", ex);
         }
-    }
-
-    /** What went wrong with a file, without the exception's class name. */
-    private static String reason(Exception ex) {
-        if (ex instanceof NoSuchFileException e) {
-            return e.getFile() + ": no such file or directory";
-        }
-        if (ex instanceof AccessDeniedException e) {
-            return e.getFile() + ": permission denied";
-        }
-        return String.valueOf(ex.getMessage());
     }
 }
