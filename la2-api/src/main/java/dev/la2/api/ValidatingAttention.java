@@ -80,7 +80,7 @@ final class ValidatingAttention implements LightningAttention {
         required(dtype, "dtype");
         required(shape, "shape");
         CallerMemory.alive("data", data);
-        long bytes = shape.elementCount() * dtype.byteSize();
+        long bytes = HostTensor.byteSize(dtype, shape);
         if (data.byteSize() != bytes) {
             throw new La2ArgumentException("data", data.byteSize() + " bytes", bytes + " bytes (" + dtype + " " + shape + ")");
         }

@@ -76,12 +76,7 @@ public final class HostTensor implements Tensor {
     public static HostTensor allocate(Object owner, String backend, DType dtype, Shape shape) {
         Objects.requireNonNull(dtype, "dtype");
         Objects.requireNonNull(shape, "shape");
-        long bytes;
-        try {
-            bytes = Math.multiplyExact(shape.elementCount(), dtype.byteSize());
-        } catch (ArithmeticException e) {
-            throw new La2ArgumentException("shape", shape.toString(), "a tensor of fewer than 2^63 bytes");
-        }
+        long bytes = byteSize(dtype, shape);
         Arena arena = Arena.ofShared();
         try {
             return new HostTensor(owner, backend, dtype, shape, arena.allocate(bytes, 64), arena);
@@ -92,10 +87,22 @@ public final class HostTensor implements Tensor {
         }
     }
 
+    /**
+     * The bytes of a {@code dtype} tensor of {@code shape}, refused where they pass 2^63: a product
+     * that wrapped around would let a tiny segment pass for a huge shape.
+     */
+    public static long byteSize(DType dtype, Shape shape) {
+        try {
+            return Math.multiplyExact(shape.elementCount(), dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new La2ArgumentException("shape", shape.toString(), "a tensor of fewer than 2^63 bytes");
+        }
+    }
+
     /** A view of {@code memory}, which must hold exactly the tensor's bytes; nothing is copied. */
     public static HostTensor wrap(Object owner, String backend, MemorySegment memory, DType dtype, Shape shape) {
         CallerMemory.alive("memory", memory);
-        long bytes = shape.elementCount() * dtype.byteSize();
+        long bytes = byteSize(dtype, shape);
         if (memory.byteSize() != bytes) {
             throw new La2ArgumentException("memory", memory.byteSize() + " bytes",
                     bytes + " bytes (" + dtype + " " + shape + ")");

@@ -172,6 +172,18 @@ class CallerMemoryTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "reference"})
+    void aShapeWhoseByteCountOverflowsIsRefusedForAnySegment(String backend) {
+        try (LightningAttention la = LightningAttention.open(backend)) {
+            // 5 * 2147418113 * 429509837 = 2^62 + 1 elements: 4 * that wraps around to 4 bytes.
+            Shape huge = Shape.of(5, 2147418113, 429509837, 1);
+            MemorySegment oneFloat = MemorySegment.ofArray(new float[1]);
+            refused(() -> la.wrap(oneFloat, DType.FP32, huge), "shape");
+            refused(() -> la.tensor(oneFloat, DType.FP32, huge), "shape");
+        }
+    }
+
     private static void refused(ThrowingCallable call, String argument) {
         assertThatThrownBy(call).isInstanceOf(La2ArgumentException.class)
                 .satisfies(e -> assertThat(((La2ArgumentException) e).argument()).isEqualTo(argument));
