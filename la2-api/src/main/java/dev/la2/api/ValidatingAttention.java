@@ -79,7 +79,7 @@ final class ValidatingAttention implements LightningAttention {
         required(data, "data");
         required(dtype, "dtype");
         required(shape, "shape");
-        CallerMemory.alive("data", data);
+        CallerMemory.usable("data", data);
         long bytes = HostTensor.byteSize(dtype, shape);
         if (data.byteSize() != bytes) {
             throw new La2ArgumentException("data", data.byteSize() + " bytes", bytes + " bytes (" + dtype + " " + shape + ")");
@@ -392,7 +392,7 @@ final class ValidatingAttention implements LightningAttention {
         checkSame(v, "v", dtype, Shape.of(b, h, e), "[B, H, E] with B=" + b + ", H=" + h + " as in q");
         checkDecay(decay, h, dtype.stateType());
         checkSame(state, "state", dtype.stateType(), Shape.of(b, h, d, e), "[B, H, D, E]");
-        WritableCheck.check(state, "state");
+        HostMemoryCheck.writable(state, "state");
         AttentionOptions.checkScale(scale, dtype);
         String shared = Aliasing.sharedWith(state, Aliasing.names(q, k, v, decay));
         if (shared != null) {
@@ -426,7 +426,7 @@ final class ValidatingAttention implements LightningAttention {
     void checkOutput(Tensor t, String name, DType dtype, Shape shape, Map<Tensor, String> seen) {
         owned(t, name);
         checkSame(t, name, dtype, shape, "the shape the inputs imply");
-        WritableCheck.check(t, name);
+        HostMemoryCheck.writable(t, name);
         String shared = Aliasing.sharedWith(t, seen);
         if (shared != null) {
             throw new La2ArgumentException(name, shared, "a tensor of its own (outputs may not alias)");
@@ -444,11 +444,7 @@ final class ValidatingAttention implements LightningAttention {
 
     Tensor owned(Tensor t, String name) {
         required(t, name);
-        if (t.isClosed()) {
-            String what = t instanceof HostTensor h && h.isArenaClosed() ? "a view of memory whose arena is closed"
-                    : "a closed tensor";
-            throw new La2ArgumentException(name, what + " (" + t.dtype() + " " + t.shape() + ")", "an open tensor");
-        }
+        HostMemoryCheck.open(t, name);
         if (!backend.owns(t)) {
             throw new La2ArgumentException(name, "a tensor of backend '" + t.backend() + "'",
                     "a tensor made by this instance of backend '" + backend.name() + "' (use its tensor(...) to copy it over)");

@@ -214,7 +214,7 @@ public final class HostTensor implements Tensor {
     public void copyFrom(MemorySegment src) {
         checkOpen();
         checkWritable();
-        CallerMemory.alive("src", src);
+        CallerMemory.usable("src", src);
         checkBytes("src", src.byteSize());
         MemorySegment.copy(src, 0, segment, 0, segment.byteSize());
     }

@@ -21,6 +21,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -155,6 +157,30 @@ class CallerMemoryTest {
                     random(la, Shape.of(B, H, E)), decay(la), wrappedState, 1.0, decodeOut), "state");
             assertThat(output.toFloatArray()).containsOnly(SENTINEL);
             assertThat(decodeOut.toFloatArray()).containsOnly(SENTINEL);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "reference"})
+    void memoryConfinedToAnotherThreadIsRefusedByName(String backend) throws Exception {
+        ExecutorService owner = Executors.newSingleThreadExecutor();
+        try (LightningAttention la = LightningAttention.open(backend)) {
+            Shape token = Shape.of(B, H, D), tokenValue = Shape.of(B, H, E);
+            MemorySegment elsewhere = owner.submit(() -> Arena.ofConfined().allocate(tokenValue.elementCount() * 4)).get();
+            // Wrapping touches no memory, so it is allowed; a call from this thread is not.
+            Tensor output = la.wrap(elsewhere, DType.FP32, tokenValue).orElseThrow();
+            Tensor state = sentinel(la, STATE);
+            // The decode updates the state before it writes the output: found there, the step
+            // would have advanced the state of a call that failed.
+            refused(() -> la.decode(random(la, token), random(la, token), random(la, tokenValue), decay(la), state, 1.0,
+                    output), "output");
+            assertThat(state.toFloatArray()).containsOnly(SENTINEL);
+            refused(() -> la.tensor(elsewhere, DType.FP32, tokenValue), "data");
+            Tensor v = random(la, tokenValue);
+            refused(() -> v.copyTo(elsewhere), "dst");
+            refused(() -> v.copyFrom(elsewhere), "src");
+        } finally {
+            owner.shutdown();
         }
     }
 
