@@ -59,6 +59,9 @@ public final class Backends {
         AttentionBackend backend;
         try {
             backend = chosen.provider().create(options);
+        } catch (La2ArgumentException e) {
+            // Options this backend cannot take: the caller's to fix, not a backend that is unavailable.
+            throw e;
         } catch (RuntimeException | LinkageError e) {
             throw new BackendUnavailableException("la2: backend '" + chosen.info().name()
                     + "' failed to start: " + e + "\nproviders found:\n" + lines(found), e);

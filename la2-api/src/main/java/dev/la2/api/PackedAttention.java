@@ -64,6 +64,7 @@ final class PackedAttention {
         }
         Map<Tensor, String> seen = inputNames(in);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
+        HostMemoryCheck.writable(states.pool(), "pool");
         va.checkOutput(output, "output", s.dtype(), values(s), seen);
         return run(s, in, states.pool(), slots, options, output, null);
     }
@@ -179,6 +180,9 @@ final class PackedAttention {
         SlotShape s = slotShape("q", q, k, v, decay, drafts);
         Map<Tensor, String> seen = Aliasing.names(q, k, v, decay);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
+        if (!drafts) {
+            HostMemoryCheck.writable(states.pool(), "pool");
+        }
         va.checkOutput(output, "output", s.dtype(), v.shape(), seen);
         AttentionOptions.checkScale(scale, s.dtype());
         return new SlotCall(s, slots);
@@ -188,6 +192,7 @@ final class PackedAttention {
         SlotShape s = slotShape("k", k, k, v, decay, true);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(),
                 Aliasing.names(k, k, v, decay));
+        HostMemoryCheck.writable(states.pool(), "pool");
         required(accepted, "accepted");
         if (accepted.length != s.sequences()) {
             throw new La2ArgumentException("accepted", accepted.length + " counts", s.sequences() + " (one per sequence)");

@@ -3,8 +3,10 @@ package dev.la2.api;
 import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
+import dev.la2.spi.CallerMemory;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
+import dev.la2.spi.HostTensor;
 import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -77,7 +79,8 @@ final class ValidatingAttention implements LightningAttention {
         required(data, "data");
         required(dtype, "dtype");
         required(shape, "shape");
-        long bytes = shape.elementCount() * dtype.byteSize();
+        CallerMemory.usable("data", data);
+        long bytes = HostTensor.byteSize(dtype, shape);
         if (data.byteSize() != bytes) {
             throw new La2ArgumentException("data", data.byteSize() + " bytes", bytes + " bytes (" + dtype + " " + shape + ")");
         }
@@ -389,6 +392,7 @@ final class ValidatingAttention implements LightningAttention {
         checkSame(v, "v", dtype, Shape.of(b, h, e), "[B, H, E] with B=" + b + ", H=" + h + " as in q");
         checkDecay(decay, h, dtype.stateType());
         checkSame(state, "state", dtype.stateType(), Shape.of(b, h, d, e), "[B, H, D, E]");
+        HostMemoryCheck.writable(state, "state");
         AttentionOptions.checkScale(scale, dtype);
         String shared = Aliasing.sharedWith(state, Aliasing.names(q, k, v, decay));
         if (shared != null) {
@@ -422,6 +426,7 @@ final class ValidatingAttention implements LightningAttention {
     void checkOutput(Tensor t, String name, DType dtype, Shape shape, Map<Tensor, String> seen) {
         owned(t, name);
         checkSame(t, name, dtype, shape, "the shape the inputs imply");
+        HostMemoryCheck.writable(t, name);
         String shared = Aliasing.sharedWith(t, seen);
         if (shared != null) {
             throw new La2ArgumentException(name, shared, "a tensor of its own (outputs may not alias)");
@@ -439,9 +444,7 @@ final class ValidatingAttention implements LightningAttention {
 
     Tensor owned(Tensor t, String name) {
         required(t, name);
-        if (t.isClosed()) {
-            throw new La2ArgumentException(name, "a closed tensor (" + t.dtype() + " " + t.shape() + ")", "an open tensor");
-        }
+        HostMemoryCheck.open(t, name);
         if (!backend.owns(t)) {
             throw new La2ArgumentException(name, "a tensor of backend '" + t.backend() + "'",
                     "a tensor made by this instance of backend '" + backend.name() + "' (use its tensor(...) to copy it over)");

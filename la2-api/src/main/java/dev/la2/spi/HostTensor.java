@@ -76,12 +76,7 @@ public final class HostTensor implements Tensor {
     public static HostTensor allocate(Object owner, String backend, DType dtype, Shape shape) {
         Objects.requireNonNull(dtype, "dtype");
         Objects.requireNonNull(shape, "shape");
-        long bytes;
-        try {
-            bytes = Math.multiplyExact(shape.elementCount(), dtype.byteSize());
-        } catch (ArithmeticException e) {
-            throw new La2ArgumentException("shape", shape.toString(), "a tensor of fewer than 2^63 bytes");
-        }
+        long bytes = byteSize(dtype, shape);
         Arena arena = Arena.ofShared();
         try {
             return new HostTensor(owner, backend, dtype, shape, arena.allocate(bytes, 64), arena);
@@ -92,9 +87,22 @@ public final class HostTensor implements Tensor {
         }
     }
 
+    /**
+     * The bytes of a {@code dtype} tensor of {@code shape}, refused where they pass 2^63: a product
+     * that wrapped around would let a tiny segment pass for a huge shape.
+     */
+    public static long byteSize(DType dtype, Shape shape) {
+        try {
+            return Math.multiplyExact(shape.elementCount(), dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new La2ArgumentException("shape", shape.toString(), "a tensor of fewer than 2^63 bytes");
+        }
+    }
+
     /** A view of {@code memory}, which must hold exactly the tensor's bytes; nothing is copied. */
     public static HostTensor wrap(Object owner, String backend, MemorySegment memory, DType dtype, Shape shape) {
-        long bytes = shape.elementCount() * dtype.byteSize();
+        CallerMemory.alive("memory", memory);
+        long bytes = byteSize(dtype, shape);
         if (memory.byteSize() != bytes) {
             throw new La2ArgumentException("memory", memory.byteSize() + " bytes",
                     bytes + " bytes (" + dtype + " " + shape + ")");
@@ -137,9 +145,23 @@ public final class HostTensor implements Tensor {
         return backend;
     }
 
+    /**
+     * Closed by {@link #close()}, or a view of caller memory whose arena has been closed since: either
+     * way its memory may no longer be touched.
+     */
     @Override
     public boolean isClosed() {
-        return closed;
+        return closed || !segment.scope().isAlive();
+    }
+
+    /** A view of caller memory whose arena was closed while the tensor was still open. */
+    public boolean isArenaClosed() {
+        return !closed && !segment.scope().isAlive();
+    }
+
+    /** A view of caller memory that refuses writes ({@link MemorySegment#asReadOnly()}). */
+    public boolean isReadOnly() {
+        return segment.isReadOnly();
     }
 
     public double get(long index) {
@@ -163,6 +185,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyFrom(float[] src) {
         checkOpen();
+        checkWritable();
         checkLength("src", src.length);
         if (dtype == DType.FP32) {
             MemorySegment.copy(src, 0, segment, F32, 0, src.length);
@@ -176,6 +199,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyFrom(double[] src) {
         checkOpen();
+        checkWritable();
         checkLength("src", src.length);
         if (dtype == DType.FP64) {
             MemorySegment.copy(src, 0, segment, F64, 0, src.length);
@@ -189,6 +213,8 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyFrom(MemorySegment src) {
         checkOpen();
+        checkWritable();
+        CallerMemory.usable("src", src);
         checkBytes("src", src.byteSize());
         MemorySegment.copy(src, 0, segment, 0, segment.byteSize());
     }
@@ -222,6 +248,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyTo(MemorySegment dst) {
         checkOpen();
+        CallerMemory.writable("dst", dst);
         checkBytes("dst", dst.byteSize());
         MemorySegment.copy(segment, 0, dst, 0, segment.byteSize());
     }
@@ -229,6 +256,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void fill(double value) {
         checkOpen();
+        checkWritable();
         long n = elementCount();
         switch (dtype) {
             case FP32 -> {
@@ -264,6 +292,17 @@ public final class HostTensor implements Tensor {
     private void checkOpen() {
         if (closed) {
             throw new IllegalStateException("tensor " + dtype + " " + shape + " of backend '" + backend + "' is closed");
+        }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalStateException("tensor " + dtype + " " + shape + " of backend '" + backend
+                    + "' views memory whose arena is closed");
+        }
+    }
+
+    private void checkWritable() {
+        if (isReadOnly()) {
+            throw new La2ArgumentException("tensor", "a view of read-only memory (" + dtype + " " + shape + ")",
+                    "a tensor over writable memory");
         }
     }
 

@@ -18,7 +18,6 @@ import java.io.PrintWriter;
 import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -169,6 +168,15 @@ final class BenchCommand implements Callable<Integer> {
         if (json != null && Files.isDirectory(json)) {
             throw new CliException("--json " + json + ": is a directory");
         }
+        if (json != null) {
+            // Before the sweep, so a path that cannot be written fails at once, not after minutes of timing.
+            ResultFile.createDirectories("--json", json, json.toAbsolutePath().getParent());
+        }
+        // NaN stands for "not given" below: a NaN typed on the command line is refused, not taken as that.
+        if (sgemmGflops != null && sgemmGflops.isNaN() || bandwidth != null && bandwidth.isNaN()) {
+            throw new CliException((bandwidth != null && bandwidth.isNaN() ? "--bandwidth" : "--sgemm-gflops")
+                    + ": got NaN; expected a rate > 0");
+        }
         if (mode.serving != null && (learnDecay || finalState)) {
             throw new CliException((learnDecay ? "--learn-decay" : "--final-state") + ": applies to --mode fwd and fwdbwd,"
                     + " not " + mode.serving.label());
@@ -223,10 +231,9 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** {"context": {...}, "rows": [...]}, one row per line. */
-    private void writeJson(String method, BenchContext context, List<String> rows) throws IOException {
-        Path parent = json.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempFile(parent, "." + json.getFileName() + ".", ".tmp");
+    private void writeJson(String method, BenchContext context, List<String> rows) {
+        Path target = json.toAbsolutePath();
+        Path tmp = ResultFile.temporary(target);
         try {
             List<String> lines = new ArrayList<>();
             lines.add("{");
@@ -241,9 +248,15 @@ final class BenchCommand implements Callable<Integer> {
             lines.add(" ]");
             lines.add("}");
             Files.write(tmp, lines);
-            Files.move(tmp, json, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            ResultFile.publish(tmp, target);
+        } catch (IOException e) {
+            throw new CliException("--json " + json + ": cannot write (" + ResultFile.reason(e) + ")", e);
         } finally {
-            Files.deleteIfExists(tmp);
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // Nothing was published under the temporary name; a leftover is only a hidden file.
+            }
         }
     }
 

@@ -54,7 +54,24 @@ public final class La2Cli implements Runnable {
     static CommandLine configure(CommandLine cl) {
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setExecutionExceptionHandler(La2Cli::handle);
+        cl.setParameterExceptionHandler(La2Cli::handleParameters);
         return cl;
+    }
+
+    /**
+     * A command line that does not parse (an unknown option, a value of the wrong type, a missing
+     * required option): one line naming the option, as every other usage error, and where the
+     * options are listed, instead of picocli's full usage text.
+     */
+    private static int handleParameters(CommandLine.ParameterException e, String[] args) {
+        CommandLine cmd = e.getCommandLine();
+        PrintWriter err = cmd.getErr();
+        String name = cmd.getCommandSpec().qualifiedName();
+        String hint = e instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()
+                ? "; did you mean " + String.join(" or ", u.getSuggestions()) + "?" : "";
+        err.println(name + ": " + oneLine(e.getMessage()) + hint + " ('" + name + " --help' lists the options)");
+        err.flush();
+        return EXIT_USAGE;
     }
 
     private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {

@@ -1,6 +1,7 @@
 package dev.la2.cli;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -71,10 +72,12 @@ record NpyHeader(NpyArray.Type type, int[] shape) {
             }
             shape[i] = (int) (long) dim;
         }
+        // An array with a zero extent is empty however large the others are.
+        boolean empty = Arrays.stream(shape).anyMatch(dim -> dim == 0);
         long count = 1;
         for (int dim : shape) {
             count *= dim;
-            if (count > Integer.MAX_VALUE - 8) {
+            if (count > Integer.MAX_VALUE - 8 && !empty) {
                 throw new NpyFormatException(file + ": shape " + NpyArray.tuple(shape) + " has more than 2^31 elements");
             }
         }

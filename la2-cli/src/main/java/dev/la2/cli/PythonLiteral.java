@@ -73,19 +73,22 @@ final class PythonLiteral {
         }
     }
 
-    private List<Object> sequence(char close) {
+    /** A list, or a tuple; as in Python, {@code (x)} without a comma is just x, not a tuple. */
+    private Object sequence(char close) {
         List<Object> items = new ArrayList<>();
+        boolean comma = false;
         pos++;
         while (true) {
             skipSpace();
             if (peek() == close) {
                 pos++;
-                return items;
+                return close == ')' && items.size() == 1 && !comma ? items.get(0) : items;
             }
             items.add(parse());
             skipSpace();
             if (peek() == ',') {
                 pos++;
+                comma = true;
             } else if (peek() != close) {
                 throw new IllegalArgumentException("expected ',' or '" + close + "' at offset " + pos);
             }

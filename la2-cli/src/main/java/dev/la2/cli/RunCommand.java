@@ -16,7 +16,6 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -311,26 +310,37 @@ final class RunCommand implements Callable<Integer> {
     }
 
     /**
-     * Everything was computed before this: write each file under a temporary name, then rename, so a
-     * reader never sees a half-written array and a failure leaves no partial set behind.
+     * Everything was computed before this: write each file under a temporary name, then rename
+     * ({@link ResultFile}), so a failure leaves no partial set behind. The directory and every name
+     * in it are checked before the first byte is written.
      */
-    static void writeAll(Path outDir, Map<String, NpyArray> results) throws IOException {
-        Files.createDirectories(outDir);
+    static void writeAll(Path outDir, Map<String, NpyArray> results) {
+        ResultFile.createDirectories("--out", outDir, outDir);
+        for (String name : results.keySet()) {
+            if (Files.isDirectory(outDir.resolve(name))) {
+                throw new CliException("--out " + outDir + ": " + name + " is a directory; expected a file to replace or none");
+            }
+        }
         Map<Path, Path> written = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, NpyArray> r : results.entrySet()) {
-                Path tmp = Files.createTempFile(outDir, "." + r.getKey() + ".", ".tmp");
-                written.put(tmp, outDir.resolve(r.getKey()));
+                Path target = outDir.resolve(r.getKey());
+                Path tmp = ResultFile.temporary(target);
+                written.put(tmp, target);
                 r.getValue().write(tmp);
             }
             for (Map.Entry<Path, Path> w : written.entrySet()) {
-                Files.move(w.getKey(), w.getValue(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                ResultFile.publish(w.getKey(), w.getValue());
             }
         } catch (IOException | RuntimeException ex) {
             for (Path tmp : written.keySet()) {
-                Files.deleteIfExists(tmp);
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException cleanup) {
+                    ex.addSuppressed(cleanup);
+                }
             }
-            throw new CliException("--out " + outDir + ": cannot write results: " + ex.getMessage(), ex);
+            throw new CliException("--out " + outDir + ": cannot write results (" + ResultFile.reason(ex) + ")", ex);
         }
     }
 }

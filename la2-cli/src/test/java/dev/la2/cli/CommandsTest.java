@@ -93,6 +93,42 @@ class CommandsTest {
     }
 
     @Test
+    void aCommandLineThatDoesNotParseIsOneLineNamingTheOption() {
+        for (String[] args : new String[][] {
+                {"run", "--q", "q.npy", "--k", "k.npy", "--v", "v.npy", "--decay", "s.npy", "--out", "o", "--scale", "abc"},
+                {"run", "--q", "q.npy", "--k", "k.npy", "--v", "v.npy", "--decay", "s.npy", "--out", "o", "--layout", "nchw"},
+                {"bench", "--dtype", "int8"},
+                {"bench", "--n", "8,,16"},
+                {"bench", "--frobnicate"}}) {
+            Cli r = Cli.run(args);
+            String option = args[args.length - (args[args.length - 1].startsWith("--") ? 1 : 2)];
+            assertThat(r.code()).as(String.join(" ", args)).isEqualTo(2);
+            assertThat(r.errLines()).as(r.err()).singleElement().asString()
+                    .startsWith("la2 " + args[0] + ": ").contains(option, "--help' lists the options");
+            assertThat(r.out()).isEmpty();
+        }
+    }
+
+    @Test
+    void benchRefusesAJsonPathItCannotWriteBeforeTheSweep() throws IOException {
+        Files.writeString(dir.resolve("plain"), "a file");
+        Cli r = Cli.run("bench", "--backend", "reference", "--n", "8", "--h", "1", "--d", "4", "--e", "4", "--warmup", "0",
+                "--warmup-s", "0", "--repeats", "1", "--json", dir.resolve("plain").resolve("rows.json").toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().startsWith("la2 bench: --json ").contains("cannot create the directory");
+        assertThat(r.out()).isEmpty();
+    }
+
+    @Test
+    void benchRefusesANaNRate() {
+        for (String option : new String[] {"--bandwidth", "--sgemm-gflops"}) {
+            Cli r = Cli.run("bench", "--backend", "reference", "--n", "8", option, "NaN");
+            assertThat(r.code()).as(r.err()).isEqualTo(2);
+            assertThat(r.errLines()).singleElement().asString().contains(option + ": got NaN; expected a rate > 0");
+        }
+    }
+
+    @Test
     void unknownCommandsAreUsageErrors() {
         assertThat(Cli.run("frobnicate").code()).isEqualTo(2);
         assertThat(Cli.run().code()).isZero();

@@ -234,6 +234,19 @@ class NpyArrayTest {
                 .isInstanceOf(NpyFormatException.class).hasMessageContaining("keys");
         assertThatThrownBy(() -> NpyArray.read(write("neg.npy", replace(bytes, "'shape': (4,)", "'shape': (-4,)"))))
                 .isInstanceOf(NpyFormatException.class).hasMessageContaining("extent -4");
+        // Python's (4) is the integer 4, not a tuple: np.load refuses such a header too.
+        assertThatThrownBy(() -> NpyArray.read(write("paren.npy", replace(bytes, "'shape': (4,)", "'shape': (4)"))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("shape is 4; expected a tuple");
+    }
+
+    @Test
+    void anEmptyArrayWithHugeExtentsReadsAsEmpty() throws IOException {
+        Path file = dir.resolve("huge-empty.npy");
+        new NpyArray(NpyArray.Type.FLOAT32, new int[] {Integer.MAX_VALUE, Integer.MAX_VALUE, 0},
+                java.lang.foreign.MemorySegment.ofArray(new byte[0])).write(file);
+        NpyArray a = NpyArray.read(file);
+        assertThat(a.shape()).containsExactly(Integer.MAX_VALUE, Integer.MAX_VALUE, 0);
+        assertThat(a.elementCount()).isZero();
     }
 
     private Path write(String name, byte[] content) throws IOException {

@@ -245,6 +245,42 @@ class RunCommandTest {
         assertThat(out).doesNotExist();
     }
 
+    @Test
+    void anOutDirectoryThatCannotBeMadeIsOneLineAndExitTwo() throws IOException {
+        write(false, Layout.BHND);
+        Files.writeString(dir.resolve("plain"), "a file");
+        Cli r = Cli.run("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"), "--v", p("v.npy"),
+                "--decay", p("s.npy"), "--out", p("plain") + "/sub");
+        assertThat(r.code()).as(r.err()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().startsWith("la2 run: --out ").contains("plain/sub",
+                "cannot create the directory");
+    }
+
+    @Test
+    void aResultNameTakenByADirectoryReplacesNothing() throws IOException {
+        write(false, Layout.BHND);
+        Path out = dir.resolve("taken");
+        Files.createDirectories(out.resolve("final_state.npy"));
+        Files.writeString(out.resolve("o.npy"), "an earlier result");
+        Cli r = Cli.run("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"), "--v", p("v.npy"),
+                "--decay", p("s.npy"), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().contains("--out", "final_state.npy is a directory");
+        assertThat(Files.readString(out.resolve("o.npy"))).isEqualTo("an earlier result");
+        assertThat(names(out)).containsExactlyInAnyOrder("o.npy", "final_state.npy");
+    }
+
+    @Test
+    void resultFilesGetTheUmaskPermissionsLikeNpSave() throws IOException {
+        write(false, Layout.BHND);
+        Path out = dir.resolve("perms");
+        Path probe = Files.createFile(dir.resolve("plain-file"));
+        Cli r = Cli.run("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"), "--v", p("v.npy"),
+                "--decay", p("s.npy"), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(Files.getPosixFilePermissions(out.resolve("o.npy"))).isEqualTo(Files.getPosixFilePermissions(probe));
+    }
+
     /** Runs with the good files, one of them replaced, and expects a single stderr line, exit 2, no output. */
     private void expectUsageError(String[] override, String... expectedInMessage) {
         List<String> args = new ArrayList<>(List.of("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"),

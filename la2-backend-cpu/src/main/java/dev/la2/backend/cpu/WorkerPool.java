@@ -1,5 +1,6 @@
 package dev.la2.backend.cpu;
 
+import dev.la2.api.La2ArgumentException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -21,6 +22,8 @@ final class WorkerPool implements AutoCloseable {
     private static final AtomicInteger NEXT_ID = new AtomicInteger();
     /** Bound while a call runs {@link #inline}: its runs stay on its thread. */
     private static final ScopedValue<Boolean> INLINE = ScopedValue.newInstance();
+    /** The most workers a ForkJoinPool takes (its MAX_CAP); more would fail inside its constructor. */
+    static final int MAX_THREADS = 0x7fff;
 
     private final int threads;
     private final ForkJoinPool pool;
@@ -31,6 +34,9 @@ final class WorkerPool implements AutoCloseable {
     private final Queue<Thread> started = new ConcurrentLinkedQueue<>();
 
     WorkerPool(int threads) {
+        if (threads > MAX_THREADS) {
+            throw new La2ArgumentException("threads", String.valueOf(threads), "at most " + MAX_THREADS + " worker threads");
+        }
         this.threads = threads;
         this.pool = threads <= 1 ? null : new ForkJoinPool(threads, p -> {
             ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(p);

@@ -71,6 +71,13 @@ class CpuBehaviourTest {
     }
 
     @Test
+    void moreThreadsThanAForkJoinPoolTakesAreRefusedByName() {
+        assertThatThrownBy(() -> LightningAttention.open("cpu", BackendOptions.defaults().withThreads(99_999)))
+                .isInstanceOf(La2ArgumentException.class)
+                .hasMessage("threads: got 99999; expected at most 32767 worker threads");
+    }
+
+    @Test
     void theVectorApiIsProbedOncePerJvm() {
         VectorSupport v = VectorSupport.get();
         assertThat(VectorSupport.get()).isSameAs(v);

@@ -1,0 +1,53 @@
+package dev.la2.cli;
+
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * How the commands write a result file: under a hidden temporary name beside it, then renamed over
+ * it, so a reader never sees half a file. The temporary file is created like any other, so the
+ * result gets the permissions the umask gives (as np.save's do), not a temporary file's 0600.
+ */
+final class ResultFile {
+    private ResultFile() {
+    }
+
+    /** A fresh hidden name beside {@code target}. */
+    static Path temporary(Path target) {
+        return target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
+                + System.nanoTime() + ".tmp");
+    }
+
+    /** Renames the written {@code temporary} over {@code target} in one step. */
+    static void publish(Path temporary, Path target) throws IOException {
+        Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Creates {@code dir} and its parents; a failure is a usage error naming {@code option}. */
+    static void createDirectories(String option, Path value, Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new CliException(option + " " + value + ": cannot create the directory (" + reason(e) + ")", e);
+        }
+    }
+
+    /** What went wrong with a file, without the exception's class name. */
+    static String reason(Exception e) {
+        if (e instanceof NoSuchFileException f) {
+            return f.getFile() + ": no such file or directory";
+        }
+        if (e instanceof AccessDeniedException f) {
+            return f.getFile() + ": permission denied";
+        }
+        if (e instanceof FileAlreadyExistsException f) {
+            return f.getFile() + ": exists and is not a directory";
+        }
+        return String.valueOf(e.getMessage());
+    }
+}
