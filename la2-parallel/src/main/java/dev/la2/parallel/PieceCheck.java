@@ -112,10 +112,6 @@ final class PieceCheck {
                 return problem;
             }
         }
-        La2ArgumentException problem = rates(piece.decay());
-        if (problem != null) {
-            return problem;
-        }
         try {
             AttentionOptions.checkScale(options.scale(), s.dtype());
             return null;
@@ -124,9 +120,11 @@ final class PieceCheck {
         }
     }
 
-    /** Finite rates >= 0 (SPEC.md section 1), as every backend call checks them. */
-    private static La2ArgumentException rates(Tensor decay) {
-        double[] rates = decay.toDoubleArray();
+    /**
+     * Finite rates >= 0 (SPEC.md section 1), as every backend call checks them; on the rates the
+     * rank has read for the agreement, so the decay is read once.
+     */
+    static La2ArgumentException rates(double[] rates) {
         for (int h = 0; h < rates.length; h++) {
             if (!(rates[h] >= 0) || Double.isInfinite(rates[h])) {
                 return new La2ArgumentException("decay", "rate " + rates[h] + " for head " + h,
