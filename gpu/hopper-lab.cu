@@ -281,6 +281,17 @@ static void passChecks(const char* type, const Entries& e) {
                 std::printf(" %s vs wide:\n", t.name);
                 check<T>(wb, t, b, ps, true);
             }
+            if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+                // the lab's variants with w loaded early (EARLY_W), plain and split
+                if (ps.bwd && ps.dot) {
+                    for (const auto& v : splitVariants()) {
+                        const Kern& k = ps.rev ? v.second : v.first;
+                        if (!std::strstr(k.name, "early w")) continue;
+                        std::printf(" %s vs wide:\n", k.name);
+                        check<T>(wb, k, b, ps, std::strstr(k.name, "split") != nullptr);
+                    }
+                }
+            }
         }
         release(b);
     }

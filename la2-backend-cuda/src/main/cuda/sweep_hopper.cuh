@@ -49,10 +49,14 @@ namespace hopper {
 //   product they enter is issued twice, so that only q, k, v (exact in storage) and fp32
 //   accumulation remain. The hi and lo state copies share the two state buffers, so the copy
 //   waits for a block barrier after the chunk's products. The lab times the parts alone.
+// - EARLY_W (with DOT and STAGED_OUT): each warp's block of w is copied (cp.async) into its output
+//   staging buffer as the chunk starts, so that the load overlaps the chunk's products instead of
+//   following them; the lab times it against the loads after the products.
 // The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT
 // (LA2_SWEEP_HOPPER_TMA) and TMA | STAGED_OUT | SPLIT (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu
 // times the others beside them.
-constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K;
+constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K,
+              EARLY_W = 64;
 }  // namespace hopper
 
 // A non-finite output element of the forward computed again from shared memory with the causal sum
@@ -125,6 +129,21 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             hopperIssueChunk<T>(p, q, k, v, full, c0, t1seg, ring + st * STAGE);
         }
     };
+    // EARLY_W: this warp's block of w for the chunk at token c0 into its output staging buffer
+    // (rows past the chunk's end zero), a cp.async group of its own committed before the ring's
+    // next chunk's
+    constexpr bool earlyW = DOT && (V & EARLY_W) && (V & STAGED_OUT);
+    auto loadW = [&](i64 c0, int cc) {
+        unsigned char* ob = sm + OUTS + warp * (16 * 128);
+#pragma unroll
+        for (int it = 0; it < 4; it++) {
+            const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
+            const bool ok = a < cc;
+            const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (p.N - 1 - t) : t;
+            cpAsync16(ob + r * 128 + ((pc ^ (r & 7)) << 4), w + tr * p.vT + 64 * wg + 8 * pc, ok);
+        }
+        cpAsyncCommit();
+    };
     if constexpr (tma) {
         if (p.rev != flip) __trap();
         if (tid == 0) {
@@ -184,6 +203,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         else asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
         fenceProxyAsync();
         __syncthreads();
+        if constexpr (earlyW) loadW(t0, cc);
         if (t0 + 2 * C < t1seg) issue(t0 + 2 * C, (i + 2) % STAGES);
         else if (!tma) cpAsyncCommit();
 
@@ -335,16 +355,22 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             unsigned char* ob = sm + OUTS + warp * (16 * 128);
             if constexpr (DOT && (V & STAGED_OUT)) {
                 // w's block comes in through the buffer (16-byte reads, rows past the chunk's end
-                // zero), then each thread takes the pairs at its accumulator's places
+                // zero; EARLY_W: loaded as the chunk started), then each thread takes the pairs at
+                // its accumulator's places
+                if constexpr (earlyW) {
+                    if constexpr (tma) cpAsyncWaitAll();
+                    else asm volatile("cp.async.wait_group 1;\n" ::);  // all but the ring's newest chunk
+                } else {
 #pragma unroll
-                for (int it = 0; it < 4; it++) {
-                    const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
-                    uint4 x = make_uint4(0, 0, 0, 0);
-                    if (a < cc) {
-                        const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
-                        x = *(const uint4*) (w + tr * p.vT + 64 * wg + 8 * pc);
+                    for (int it = 0; it < 4; it++) {
+                        const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
+                        uint4 x = make_uint4(0, 0, 0, 0);
+                        if (a < cc) {
+                            const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                            x = *(const uint4*) (w + tr * p.vT + 64 * wg + 8 * pc);
+                        }
+                        *(uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4)) = x;
                     }
-                    *(uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4)) = x;
                 }
                 __syncwarp();
 #pragma unroll
