@@ -28,6 +28,7 @@ import java.util.EnumSet;
 import java.util.IdentityHashMap;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * One CUDA device as an {@link AttentionBackend}: its context and stream ({@link DeviceContext}),
@@ -48,6 +49,12 @@ final class CudaBackend implements AttentionBackend {
     /** Property "cuda.packedKernels" = "false" runs the packed and slot calls through the SPI's per-sequence defaults (for comparisons). */
     private final boolean packedKernels;
     private final IdentityHashMap<DevicePool.Block, Boolean> live = new IdentityHashMap<>();
+    /**
+     * Blocks of tensors found unreachable while another thread held the lock: the Cleaner's thread,
+     * which every tensor of every backend shares, does not wait behind a long call; the lock's next
+     * holder returns them ({@link #returnUnreachable}).
+     */
+    private final ConcurrentLinkedQueue<DevicePool.Block> unreachable = new ConcurrentLinkedQueue<>();
 
     CudaBackend(BackendOptions options) {
         device = new DeviceContext(options.device(),
@@ -109,6 +116,7 @@ final class CudaBackend implements AttentionBackend {
             throw new La2ArgumentException("shape", shape.toString(), "a tensor of fewer than 2^63 bytes");
         }
         return device.locked(() -> {
+            returnUnreachable();
             DevicePool.Block block = pool.allocate(bytes);
             live.put(block, Boolean.TRUE);
             return new CudaTensor(this, dtype, shape, block);
@@ -120,15 +128,42 @@ final class CudaBackend implements AttentionBackend {
         return tensor instanceof CudaTensor t && t.owner() == this;
     }
 
-    /** Called by a tensor's close or its Cleaner; after the backend closed, the memory is already gone. */
+    /** Called by a tensor's close; after the backend closed, the memory is already gone. */
     void release(DevicePool.Block block) {
         device.lock();
         try {
-            if (!device.isClosed() && live.remove(block) != null) {
-                pool.release(block);
-            }
+            returnUnreachable();
+            returnBlock(block);
         } finally {
             device.unlock();
+        }
+    }
+
+    /**
+     * Called by the Cleaner for a tensor nobody closed: returned at once where the lock is free,
+     * else queued for its next holder, so that this never waits.
+     */
+    void releaseUnreachable(DevicePool.Block block) {
+        unreachable.add(block);
+        if (device.tryLock()) {
+            try {
+                returnUnreachable();
+            } finally {
+                device.unlock();
+            }
+        }
+    }
+
+    /** With the lock held: the blocks the Cleaner queued go back to the pool. */
+    private void returnUnreachable() {
+        for (DevicePool.Block b; (b = unreachable.poll()) != null; ) {
+            returnBlock(b);
+        }
+    }
+
+    private void returnBlock(DevicePool.Block block) {
+        if (!device.isClosed() && live.remove(block) != null) {
+            pool.release(block);
         }
     }
 
@@ -310,7 +345,10 @@ final class CudaBackend implements AttentionBackend {
 
     @Override
     public Optional<MemoryStats> memoryStats() {
-        return device.locked(() -> Optional.of(new MemoryStats("device", pool.held(), pool.peak())));
+        return device.locked(() -> {
+            returnUnreachable();
+            return Optional.of(new MemoryStats("device", pool.held(), pool.peak()));
+        });
     }
 
     /** Also frees the pool's cached blocks, so the next peak counts only what later calls hold. */

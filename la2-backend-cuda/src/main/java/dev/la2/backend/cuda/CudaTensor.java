@@ -28,6 +28,7 @@ final class CudaTensor implements TrackedTensor {
     /** The tensor that owns the block: this one, or the one a view was made of. */
     private final CudaTensor root;
     private final long byteOffset;
+    private final Release release;
     private final Cleaner.Cleanable cleanable;
     private volatile boolean closed;
     /** Bumped by every upload, fill and kernel write (see {@link TrackedTensor#version()}). */
@@ -40,7 +41,8 @@ final class CudaTensor implements TrackedTensor {
         this.block = block;
         this.root = this;
         this.byteOffset = 0;
-        this.cleanable = CLEANER.register(this, new Release(backend, block));
+        this.release = new Release(backend, block);
+        this.cleanable = CLEANER.register(this, release);
     }
 
     private CudaTensor(CudaTensor of, long byteOffset, Shape shape) {
@@ -50,6 +52,7 @@ final class CudaTensor implements TrackedTensor {
         this.block = of.block;
         this.root = of.root;
         this.byteOffset = of.byteOffset + byteOffset;
+        this.release = null;
         this.cleanable = null;
     }
 
@@ -63,11 +66,28 @@ final class CudaTensor implements TrackedTensor {
         return new CudaTensor(this, elementOffset * dtype.byteSize(), shape);
     }
 
-    /** Returns the block to the pool; holds no reference to the tensor. */
-    private record Release(CudaBackend backend, DevicePool.Block block) implements Runnable {
+    /**
+     * Returns the block to the pool; holds no reference to the tensor. On the caller's close it
+     * waits for the backend's lock; on the Cleaner's thread it never waits
+     * ({@link CudaBackend#releaseUnreachable}).
+     */
+    private static final class Release implements Runnable {
+        private final CudaBackend backend;
+        private final DevicePool.Block block;
+        private volatile boolean byClose;
+
+        Release(CudaBackend backend, DevicePool.Block block) {
+            this.backend = backend;
+            this.block = block;
+        }
+
         @Override
         public void run() {
-            backend.release(block);
+            if (byClose) {
+                backend.release(block);
+            } else {
+                backend.releaseUnreachable(block);
+            }
         }
     }
 
@@ -228,9 +248,16 @@ final class CudaTensor implements TrackedTensor {
         if (!closed) {
             closed = true;
             if (cleanable != null) {
+                release.byClose = true;
                 cleanable.clean();
             }
         }
+    }
+
+    /** Runs, on this thread, what the Cleaner runs for a tensor nobody closed (for tests). */
+    void cleanAsUnreachable() {
+        closed = true;
+        cleanable.clean();
     }
 
     private void checkOpen() {

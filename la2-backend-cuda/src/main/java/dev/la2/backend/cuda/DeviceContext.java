@@ -110,6 +110,11 @@ final class DeviceContext {
         lock.lock();
     }
 
+    /** The lock if no other thread holds it, without waiting. */
+    boolean tryLock() {
+        return lock.tryLock();
+    }
+
     void unlock() {
         lock.unlock();
     }

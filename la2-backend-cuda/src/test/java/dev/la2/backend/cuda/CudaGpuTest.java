@@ -424,6 +424,39 @@ class CudaGpuTest {
         }
     }
 
+    /**
+     * The Cleaner's thread, shared by every tensor, must not wait while a long call holds the
+     * backend on another thread; the block comes back to the pool at the lock's next holder.
+     */
+    @Test
+    void theCleanerDoesNotWaitForABusyBackend() throws Exception {
+        Shape shape = Shape.of(3, 1001, 777);
+        CudaTensor dropped = (CudaTensor) la.allocate(DType.FP32, shape);
+        long address = dropped.address();
+        java.util.concurrent.CountDownLatch holding = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        Thread busy = new Thread(() -> Diagnostics.of(la).timeMillis(() -> {
+            holding.countDown();
+            try {
+                done.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        busy.start();
+        try {
+            assertThat(holding.await(30, java.util.concurrent.TimeUnit.SECONDS)).as("the busy thread holds the lock").isTrue();
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(5), dropped::cleanAsUnreachable,
+                    "the Cleaner's release waited for the lock");
+        } finally {
+            done.countDown();
+            busy.join();
+        }
+        try (Tensor next = la.allocate(DType.FP32, shape)) {
+            assertThat(((CudaTensor) next).address()).as("the next allocation of that size gets the block back").isEqualTo(address);
+        }
+    }
+
     @Test
     void concurrentCallersGetCorrectResults() throws Exception {
         // Each thread draws from its own generator: SplittableRandom is not thread-safe.
