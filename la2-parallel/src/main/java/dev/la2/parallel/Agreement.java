@@ -13,7 +13,8 @@ import java.util.function.DoubleFunction;
 /**
  * Before any work, every rank tells every other one what it was called with, in one small
  * all-gather, and every rank checks the same gathered facts: the call kind, the communicator's
- * rank and size, B, H, D, E, the dtype, the options and the decay rates must agree, and a rank
+ * rank and size, B, H, D, E, the dtype, the options (all but returnFinalState, which only the last
+ * rank reads, and saveForBackward, which does not apply) and the decay rates must agree, and a rank
  * whose own arguments were unusable ({@link PieceCheck}) is named. Since every rank sees the same
  * facts, every rank throws the same {@link La2ArgumentException} (the faulty rank its own), and no
  * rank is left waiting in a later collective. What comes back is where each piece lies.
@@ -28,7 +29,7 @@ final class Agreement {
 
     private static final int CALL = 0, RANK = 1, SIZE = 2, PROBLEM = 3, TOKENS = 4, BATCH = 5, HEADS = 6,
             KEY_DIM = 7, VALUE_DIM = 8, DTYPE = 9, LAYOUT = 10, PRECISION = 11, SCALE = 12, LEARNABLE = 13,
-            DECAY = 14, FIELDS = 15;
+            DECAY = 14, CHECK_FINITE = 15, FIELDS = 16;
 
     private Agreement() {
     }
@@ -57,6 +58,7 @@ final class Agreement {
             facts[SCALE] = options.scale();
             facts[LEARNABLE] = options.learnableDecay() ? 1 : 0;
             facts[DECAY] = Arrays.hashCode(decay);
+            facts[CHECK_FINITE] = options.checkFinite() ? 1 : 0;
         }
         double[] all = comm.allGather(facts);
         int size = comm.size();
@@ -91,6 +93,7 @@ final class Agreement {
             agree(all, r, PRECISION, "options", v -> "precision " + Precision.values()[(int) v], "the same options on every rank");
             agree(all, r, SCALE, "options", v -> "scale " + v, "the same options on every rank");
             agree(all, r, LEARNABLE, "options", v -> "learnableDecay " + (v != 0), "the same options on every rank");
+            agree(all, r, CHECK_FINITE, "options", v -> "checkFinite " + (v != 0), "the same options on every rank");
             agree(all, r, DECAY, "decay", v -> "rates hashing to " + (long) v, "the same decay rates on every rank");
         }
         long[] lengths = new long[size];

@@ -91,6 +91,13 @@ class MisuseTest {
     }
 
     @Test
+    void differentOptionsAcrossRanks() {
+        List<Communicator> comms = new InProcessGroup(2).communicators();
+        everyRankRefuses(Ranks.run(comms, (rank, comm) -> new SequenceParallel(la, comm).forward(piece(3, D),
+                AttentionOptions.defaults().withFiniteCheck(rank == 0))), "options");
+    }
+
+    @Test
     void wrongRankCount() {
         // Two ranks take part, but each communicator claims a group of three.
         List<Communicator> comms = new InProcessGroup(2).communicators().stream().<Communicator>map(c -> new Resized(c, 3)).toList();
