@@ -6,6 +6,7 @@ import dev.la2.api.DType;
 import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
 import dev.la2.api.Layout;
+import dev.la2.api.La2ArgumentException;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
@@ -110,9 +111,33 @@ final class RunCommand implements Callable<Integer> {
         if (Files.exists(outDir) && !Files.isDirectory(outDir)) {
             throw new CliException("--out " + outDir + ": exists and is not a directory");
         }
-        if (cuSeqlensFile != null) {
-            return new PackedRun(this).call(out, err);
+        try {
+            return cuSeqlensFile != null ? new PackedRun(this).call(out, err) : dense(out, err);
+        } catch (La2ArgumentException ex) {
+            throw byOption(ex);
         }
+    }
+
+    /**
+     * The library's refusal of an argument, told as the option (and file) it came from: the library
+     * names its own argument ("scale"), the user typed "--scale".
+     */
+    private RuntimeException byOption(La2ArgumentException ex) {
+        String option = switch (ex.argument()) {
+            case "q" -> "--q " + qFile;
+            case "k" -> "--k " + kFile;
+            case "v" -> "--v " + vFile;
+            case "decay" -> "--decay " + decayFile;
+            case "scale" -> "--scale";
+            case "initialState" -> "--initial-state " + initialStateFile;
+            case "dOutput" -> "--do " + dOutputFile;
+            case "dFinalState" -> "--dfinal-state " + dFinalStateFile;
+            default -> null;
+        };
+        return option == null ? ex : new CliException(option + ": got " + ex.got() + "; expected " + ex.expected(), ex);
+    }
+
+    private int dense(PrintWriter out, PrintWriter err) throws IOException {
         if (statePoolFile != null || slotsFile != null) {
             throw new CliException((statePoolFile != null ? "--state-pool" : "--slots") + " needs --cu-seqlens (pools "
                     + "serve packed sequences)");

@@ -215,7 +215,15 @@ class RunCommandTest {
     void aNegativeDecayIsOneLineAndExitTwo() throws IOException {
         write(false, Layout.BHND);
         save("neg.npy", new double[] {0.1, -0.5, 0.2}, true, H);
-        expectUsageError(new String[] {"--decay", p("neg.npy")}, "decay", "-0.5");
+        expectUsageError(new String[] {"--decay", p("neg.npy")}, "--decay " + p("neg.npy") + ": got ", "-0.5");
+    }
+
+    /** The library's refusals name the option the user typed, not the API's argument. */
+    @Test
+    void anUnusableScaleIsNamedByItsOption() throws IOException {
+        write(false, Layout.BHND);
+        expectUsageError(new String[] {"--scale", "NaN"}, "la2 run: --scale: got NaN; expected ");
+        expectUsageError(new String[] {"--scale", "1e300"}, "la2 run: --scale: got 1.0E300; expected ");
     }
 
     @Test
@@ -224,7 +232,8 @@ class RunCommandTest {
         double[] k = in.k().clone();
         k[((1 * H + 2) * N + 9) * D + 3] = Double.NaN;
         save("k_nan.npy", k, false, B, H, N, D);
-        expectUsageError(new String[] {"--k", p("k_nan.npy"), "--check-finite"}, "k: got NaN at [1, 2, 9, 3] (b, h, t, d)");
+        expectUsageError(new String[] {"--k", p("k_nan.npy"), "--check-finite"},
+                "--k " + p("k_nan.npy") + ": got NaN at [1, 2, 9, 3] (b, h, t, d)");
     }
 
     @Test
