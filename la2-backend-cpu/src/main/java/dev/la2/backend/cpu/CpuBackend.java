@@ -49,29 +49,12 @@ final class CpuBackend implements AttentionBackend {
 
     CpuBackend(BackendOptions options, Kernels kernels) {
         this.kernels = kernels;
-        this.blockSize = intProperty(options, "cpu.blockSize", DEFAULT_BLOCK, 1, MAX_BLOCK);
-        int segmentTokens = intProperty(options, "cpu.segmentTokens", 0, 0, Integer.MAX_VALUE);
+        this.blockSize = options.intProperty("cpu.blockSize", DEFAULT_BLOCK, 1, MAX_BLOCK);
+        int segmentTokens = options.intProperty("cpu.segmentTokens", 0, 0, Integer.MAX_VALUE);
         this.pool = new WorkerPool(options.effectiveThreads());
         this.confinement = new ThreadConfinement(pool.threads());
         this.f32 = new TiledF32(kernels, pool, blockSize, segmentTokens, scratch, keptStates);
         this.f64 = new Recurrent64(pool, scratch);
-    }
-
-    private static int intProperty(BackendOptions options, String key, int fallback, int min, int max) {
-        String raw = options.properties().get(key);
-        if (raw == null) {
-            return fallback;
-        }
-        int value;
-        try {
-            value = Integer.parseInt(raw.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + ": got '" + raw + "'; expected an integer in [" + min + ", " + max + "]");
-        }
-        if (value < min || value > max) {
-            throw new IllegalArgumentException(key + ": got " + value + "; expected an integer in [" + min + ", " + max + "]");
-        }
-        return value;
     }
 
     /** Kernels, block size and threads, for diagnostics and tests. */

@@ -23,6 +23,8 @@ import java.util.Set;
 public final class CpuProvider implements BackendProvider {
     public static final String NAME = "cpu";
     public static final String VECTOR_BITS_PROPERTY = "la2.cpu.vectorBits";
+    /** The widest vector the Vector API defines (a width beyond it is a typo, refused by name). */
+    private static final int MAX_VECTOR_BITS = 2048;
 
     @Override
     public String name() {
@@ -57,17 +59,8 @@ public final class CpuProvider implements BackendProvider {
 
     /** The JVM's kernels ({@link VectorSupport}), or scalar ones where the options switch vectors off. */
     static Kernels kernels(BackendOptions options) {
-        String perInstance = options.properties().get("cpu.vectorBits");
-        if (perInstance != null) {
-            int bits;
-            try {
-                bits = Integer.parseInt(perInstance.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("cpu.vectorBits: got '" + perInstance + "'; expected 0 (scalar) or a vector width in bits");
-            }
-            if (bits == 0) {
-                return new ScalarKernels("disabled by cpu.vectorBits=0");
-            }
+        if (options.intProperty("cpu.vectorBits", -1, 0, MAX_VECTOR_BITS) == 0) {
+            return new ScalarKernels("disabled by cpu.vectorBits=0");
         }
         return VectorSupport.get().kernels();
     }

@@ -1,12 +1,15 @@
 package dev.la2.backend.cpu;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
+import dev.la2.api.BackendOptions;
 import dev.la2.api.DType;
 import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
+import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.SavedForward;
@@ -311,5 +314,14 @@ class CpuBackendTest {
             System.arraycopy(b, seq * (n - m) * f, out, (seq * n + m) * f, (n - m) * f);
         }
         return out;
+    }
+
+    /** A bad setting is the caller's error naming it, not a backend that failed to start. */
+    @Test
+    void badPropertiesAreRefusedByName() {
+        for (var bad : List.of(Map.entry("cpu.blockSize", "0"), Map.entry("cpu.segmentTokens", "many"), Map.entry("cpu.vectorBits", "-3"))) {
+            assertThatThrownBy(() -> LightningAttention.open("cpu", BackendOptions.defaults().withProperty(bad.getKey(), bad.getValue())))
+                    .isInstanceOf(La2ArgumentException.class).hasMessageContaining(bad.getKey() + "=");
+        }
     }
 }

@@ -58,7 +58,7 @@ final class CudaBackend implements AttentionBackend {
 
     CudaBackend(BackendOptions options) {
         device = new DeviceContext(options.device(),
-                Boolean.parseBoolean(options.properties().getOrDefault("cuda.syncEachLaunch", "false")));
+                options.booleanProperty("cuda.syncEachLaunch", false));
         pool = new DevicePool(device.name);
         KernelTable k = null;
         Transfers tr = null;
@@ -81,12 +81,12 @@ final class CudaBackend implements AttentionBackend {
         kernels = k;
         transfers = tr;
         SweepPlanner planner = new SweepPlanner(device,
-                Boolean.parseBoolean(options.properties().getOrDefault("cuda.tensorCores", "true")),
-                Boolean.parseBoolean(options.properties().getOrDefault("cuda.hopper", "true")));
+                options.booleanProperty("cuda.tensorCores", true),
+                options.booleanProperty("cuda.hopper", true));
         sweeps = new SweepRunner(device, kernels, pool, planner);
         backward = new Backward(this, device, kernels, pool, sweeps);
         serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);
-        packedKernels = Boolean.parseBoolean(options.properties().getOrDefault("cuda.packedKernels", "true"));
+        packedKernels = options.booleanProperty("cuda.packedKernels", true);
     }
 
     @Override
