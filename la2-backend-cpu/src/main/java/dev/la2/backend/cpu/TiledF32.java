@@ -1,5 +1,6 @@
 package dev.la2.backend.cpu;
 
+import dev.la2.api.DType;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
@@ -20,8 +21,10 @@ import java.util.List;
  * dFinalState), the segments' end states are then joined in order ({@link SegmentJoin}), and a
  * correction pass ({@link SegmentCorrections}) adds each segment's true incoming state. The
  * partition depends only on the shape and the thread count, and every reduction runs in a fixed
- * order, so results are reproducible bit for bit. (With 16-bit storage the corrected rows are
- * rounded twice, once per pass: about 2^-9 relative, far inside SPEC.md's 2e-2.)
+ * order, so results are reproducible bit for bit. With BF16 storage the corrected rows are rounded
+ * twice, once per pass: about 2^-9 relative, far inside SPEC.md's 2e-2. FP16 sequences are never
+ * cut (not even with cpu.segmentTokens): a segment's rows are stored before their correction, and a
+ * partial sum beyond FP16's 65504 would be stored as infinity where the corrected value fits.
  *
  * <p>The backward runs two sweeps per segment: sweep 1 ({@link DqSweep}) forward in time for dq,
  * rebuilding S block by block, and sweep 2 ({@link DkDvSweep}) backward in time for dk and dv. When
@@ -60,7 +63,13 @@ final class TiledF32 {
     }
 
     SegmentPlan plan(AttentionShape shape) {
-        return SegmentPlan.of((int) shape.sequences(), shape.tokens(), block, segmentTokens, pool.threads());
+        return plan(shape, pool.threads());
+    }
+
+    /** FP16 sequences are not cut (the class comment says why). */
+    private SegmentPlan plan(AttentionShape shape, int threads) {
+        return shape.dtype() == DType.FP16 ? SegmentPlan.whole((int) shape.sequences(), shape.tokens(), block)
+                : SegmentPlan.of((int) shape.sequences(), shape.tokens(), block, segmentTokens, threads);
     }
 
     void forward(ForwardCall call) {
@@ -163,8 +172,7 @@ final class TiledF32 {
 
     /** How a packed call cuts a sequence of {@code total} tokens: by its share of the threads. */
     private SegmentPlan packedPlan(AttentionShape sh, int total) {
-        int threads = PackedSequences.threadShare(pool.threads(), sh.tokens(), total);
-        return SegmentPlan.of((int) sh.sequences(), sh.tokens(), block, segmentTokens, threads);
+        return plan(sh, PackedSequences.threadShare(pool.threads(), sh.tokens(), total));
     }
 
     void decode(DecodeCall call) {
