@@ -309,7 +309,8 @@ public final class HostTensor implements Tensor {
     /** {@code array} is a float[] or double[], possibly null. */
     private void checkLength(String argument, Object array) {
         if (array == null) {
-            throw new La2ArgumentException(argument, "null", "an array of " + elementCount() + " elements (" + dtype + " " + shape + ")");
+            throw new La2ArgumentException(argument, "null",
+                    "an array of " + elementCount() + " elements (" + dtype + " " + shape + ")");
         }
         int length = java.lang.reflect.Array.getLength(array);
         if (length != elementCount()) {

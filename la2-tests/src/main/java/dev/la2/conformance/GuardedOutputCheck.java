@@ -36,7 +36,8 @@ record GuardedOutputCheck(LightningAttention la) {
                 }
                 byte b = memory.get(ValueLayout.JAVA_BYTE, i);
                 if (b != SENTINEL) {
-                    String where = i < GUARD ? "byte " + (GUARD - i) + " before" : "byte " + (i - end + 1) + " past the end of";
+                    String where = i < GUARD ? "byte " + (GUARD - i) + " before"
+                            : "byte " + (i - end + 1) + " past the end of";
                     throw new AssertionError(context + ": the call wrote " + where + " its " + name + " (a "
                             + tensor.dtype() + " " + tensor.shape() + " tensor in caller memory)");
                 }

@@ -118,6 +118,22 @@ class ConformanceRunnerTest {
     }
 
     @Test
+    void anInitialStateReadFromTheFirstBatchElementIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.INITIAL_STATE_OF_FIRST_BATCH), List.of("forward"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED forward() > FP32/STRICT > B=2 H=3 N=64 D=17 E=9 BNHD"))
+                .allSatisfy(l -> assertThat(l).contains(" S0").doesNotContain("B=1 "));
+    }
+
+    @Test
+    void aBackwardIgnoringTheScaleIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.BACKWARD_IGNORES_SCALE), List.of("backward"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED backward() > FP32/STRICT > B=2 H=3 N=65 D=17 E=9 BHND scale=0.5000"))
+                .noneSatisfy(l -> assertThat(l).startsWith("FAILED backward() > FP32/STRICT > B=1 H=3 N=1 D=3 E=5 BNHD scale=1.000"));
+    }
+
+    @Test
     void keptStatesThatServeOnlyOneBackwardAreCaught() {
         Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.KEPT_STATES_READ_ONCE), List.of("savedForward"));
         assertThat(r.result().failed()).as(r.output()).isPositive();

@@ -47,6 +47,10 @@ public final class FaultyProvider implements BackendProvider {
         STORES_FP64_NOT_FP32,
         /** Forward in token-major layout with B > 1 and D >= 64 gives every batch element batch 0's output. */
         BATCH_STRIDE_OF_WIDE_TOKEN_MAJOR_HEADS,
+        /** Forward starts every batch element from batch 0's initial state. */
+        INITIAL_STATE_OF_FIRST_BATCH,
+        /** Backward computes as if the scale were 1. */
+        BACKWARD_IGNORES_SCALE,
         /** What a forward kept serves one backward; a second one gets dq as if the kept states were zero. */
         KEPT_STATES_READ_ONCE,
         /** Forward writes one float past the end of an output in caller memory. */
@@ -164,12 +168,17 @@ public final class FaultyProvider implements BackendProvider {
                     delegate.forward(c);
                     AttentionShape s = c.shape();
                     if (s.layout() == Layout.BNHD && s.batch() > 1 && s.keyDim() >= 64) {
-                        double[] values = c.output().toDoubleArray();
-                        int perBatch = values.length / s.batch();
-                        for (int b = 1; b < s.batch(); b++) {
-                            System.arraycopy(values, 0, values, b * perBatch, perBatch);
+                        c.output().copyFrom(firstBatchEverywhere(c.output(), s.batch()));
+                    }
+                }
+                case INITIAL_STATE_OF_FIRST_BATCH -> {
+                    Tensor s0 = c.initialState();
+                    try (Tensor first = s0 == null ? null : delegate.allocate(s0.dtype(), s0.shape())) {
+                        if (first != null) {
+                            first.copyFrom(firstBatchEverywhere(s0, c.shape().batch()));
                         }
-                        c.output().copyFrom(values);
+                        delegate.forward(new ForwardCall(c.shape(), c.q(), c.k(), c.v(), c.decay(), first, c.scale(),
+                                c.precision(), c.output(), c.finalState()));
                     }
                 }
                 case WRITES_PAST_OUTPUT_END -> {
@@ -192,7 +201,9 @@ public final class FaultyProvider implements BackendProvider {
 
         @Override
         public void backward(BackwardCall c) {
-            delegate.backward(c);
+            delegate.backward(bug != Bug.BACKWARD_IGNORES_SCALE ? c : new BackwardCall(c.shape(), c.q(), c.k(), c.v(),
+                    c.decay(), c.initialState(), c.dOutput(), c.dFinalState(), 1.0, c.precision(), c.dq(), c.dk(), c.dv(),
+                    c.dInitialState(), c.dDecay(), c.residuals()));
             if (c.residuals() instanceof ReadOnce kept && kept.read.getAndSet(true)) {
                 c.dq().fill(0);
             }
@@ -203,6 +214,16 @@ public final class FaultyProvider implements BackendProvider {
                 }
                 c.dDecay().copyFrom(g);
             }
+        }
+
+        /** The values of {@code t}, [B, ...] with B = {@code batch}, with batch 0's in every batch element. */
+        private static double[] firstBatchEverywhere(Tensor t, int batch) {
+            double[] values = t.toDoubleArray();
+            int perBatch = values.length / batch;
+            for (int b = 1; b < batch; b++) {
+                System.arraycopy(values, 0, values, b * perBatch, perBatch);
+            }
+            return values;
         }
 
         @Override
