@@ -24,6 +24,15 @@ final class Aliasing {
         return seen;
     }
 
+    /** The inputs of a call that reads no q (a commit), by name. */
+    static Map<Tensor, String> names(Tensor k, Tensor v, Tensor decay) {
+        Map<Tensor, String> seen = new IdentityHashMap<>();
+        seen.put(k, "k");
+        seen.putIfAbsent(v, "v");
+        seen.putIfAbsent(decay, "decay");
+        return seen;
+    }
+
     /**
      * What {@code t} shares with a tensor of {@code seen} ("the same tensor as q", "memory overlapping
      * q"), for the message that refuses it; null when it shares nothing.

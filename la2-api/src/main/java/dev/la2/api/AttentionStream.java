@@ -25,6 +25,7 @@ public final class AttentionStream implements AutoCloseable {
     private Tensor state;
     private Tensor spare;
     private long tokens;
+    private boolean closed;
 
     private AttentionStream(LightningAttention attention, Tensor decay, DType sequenceType, AttentionOptions options,
                             Tensor state, Tensor spare) {
@@ -65,7 +66,9 @@ public final class AttentionStream implements AutoCloseable {
         try {
             state.fill(0);
             Tensor spare = attention.allocate(sequenceType.stateType(), stateShape);
-            return new AttentionStream(attention, decay, sequenceType, options.withFinalState(true), state, spare);
+            // A stream has no backward: what a keeping forward returned would only be dropped unclosed.
+            return new AttentionStream(attention, decay, sequenceType,
+                    options.withFinalState(true).withSaveForBackward(false), state, spare);
         } catch (RuntimeException | Error e) {
             state.close();
             throw e;
@@ -101,9 +104,12 @@ public final class AttentionStream implements AutoCloseable {
 
     /** Processes the next chunk and returns its output (shaped like v); the caller closes it. */
     public Tensor next(Tensor q, Tensor k, Tensor v) {
+        checkOpen();
         if (q == null || v == null) {
             throw new La2ArgumentException(q == null ? "q" : "v", "null", "a tensor");
         }
+        checkContinues(q, "q", 'D');
+        checkContinues(v, "v", 'E');
         Tensor out = attention.allocate(q.dtype(), v.shape());
         try {
             next(q, k, v, out);
@@ -116,6 +122,7 @@ public final class AttentionStream implements AutoCloseable {
 
     /** Processes the next chunk into {@code output} (shaped like v). */
     public void next(Tensor q, Tensor k, Tensor v, Tensor output) {
+        checkOpen();
         checkContinues(q, "q", 'D');
         checkContinues(v, "v", 'E');
         attention.forward(new AttentionInputs(q, k, v, decay, state), options, output, spare);
@@ -157,8 +164,16 @@ public final class AttentionStream implements AutoCloseable {
         return tokens;
     }
 
+    /** A closed stream has released its states: refused as a closed {@link LightningAttention} is. */
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("la2 AttentionStream is closed (after " + tokens + " tokens)");
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         state.close();
         spare.close();
     }

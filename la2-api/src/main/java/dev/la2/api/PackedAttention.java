@@ -191,7 +191,7 @@ final class PackedAttention {
     void commit(Tensor k, Tensor v, Tensor decay, PoolSlots states, int[] accepted) {
         SlotShape s = slotShape("k", k, k, v, decay, true);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(),
-                Aliasing.names(k, k, v, decay));
+                Aliasing.names(k, v, decay));
         HostMemoryCheck.writable(states.pool(), "pool");
         required(accepted, "accepted");
         if (accepted.length != s.sequences()) {

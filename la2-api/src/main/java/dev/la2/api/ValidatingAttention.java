@@ -359,7 +359,8 @@ final class ValidatingAttention implements LightningAttention {
                     "what this instance's forward kept (" + this + ")");
         }
         AttentionOptions kept = saved.options();
-        if (Double.compare(kept.scale(), options.scale()) != 0 || kept.precision() != options.precision()) {
+        // Scales are finite, so == is exact and takes -0.0 for the 0.0 it computes the same as.
+        if (kept.scale() != options.scale() || kept.precision() != options.precision()) {
             throw new La2ArgumentException("saved", "kept with scale " + kept.scale() + " and precision " + kept.precision(),
                     "scale " + options.scale() + " and precision " + options.precision() + " as in options");
         }

@@ -18,6 +18,9 @@ public final class CallerMemory {
      * tensor may be used on the thread that owns a confined arena, and each call checks that.
      */
     public static void alive(String argument, MemorySegment memory) {
+        if (memory == null) {
+            throw new La2ArgumentException(argument, "null", "a memory segment");
+        }
         if (!memory.scope().isAlive()) {
             throw new La2ArgumentException(argument, "a segment of " + memory.byteSize() + " bytes whose arena is closed",
                     "memory that stays alive while la2 uses it");

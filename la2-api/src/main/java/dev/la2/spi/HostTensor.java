@@ -186,7 +186,7 @@ public final class HostTensor implements Tensor {
     public void copyFrom(float[] src) {
         checkOpen();
         checkWritable();
-        checkLength("src", src.length);
+        checkLength("src", src);
         if (dtype == DType.FP32) {
             MemorySegment.copy(src, 0, segment, F32, 0, src.length);
         } else {
@@ -200,7 +200,7 @@ public final class HostTensor implements Tensor {
     public void copyFrom(double[] src) {
         checkOpen();
         checkWritable();
-        checkLength("src", src.length);
+        checkLength("src", src);
         if (dtype == DType.FP64) {
             MemorySegment.copy(src, 0, segment, F64, 0, src.length);
         } else {
@@ -222,7 +222,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyTo(float[] dst) {
         checkOpen();
-        checkLength("dst", dst.length);
+        checkLength("dst", dst);
         if (dtype == DType.FP32) {
             MemorySegment.copy(segment, F32, 0, dst, 0, dst.length);
         } else {
@@ -235,7 +235,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyTo(double[] dst) {
         checkOpen();
-        checkLength("dst", dst.length);
+        checkLength("dst", dst);
         if (dtype == DType.FP64) {
             MemorySegment.copy(segment, F64, 0, dst, 0, dst.length);
         } else {
@@ -306,7 +306,13 @@ public final class HostTensor implements Tensor {
         }
     }
 
-    private void checkLength(String argument, long length) {
+    /** {@code array} is a float[] or double[], possibly null. */
+    private void checkLength(String argument, Object array) {
+        if (array == null) {
+            throw new La2ArgumentException(argument, "null",
+                    "an array of " + elementCount() + " elements (" + dtype + " " + shape + ")");
+        }
+        int length = java.lang.reflect.Array.getLength(array);
         if (length != elementCount()) {
             throw new La2ArgumentException(argument, "an array of " + length + " elements",
                     elementCount() + " elements (" + dtype + " " + shape + ")");

@@ -78,4 +78,24 @@ class HostTensorTest {
         assertThat(Layout.BHND.rowOffset(1, 2, 4, 3, 5, 4)).isEqualTo(((1L * 3 + 2) * 5 + 4) * 4);
         assertThat(Layout.BNHD.tokenStride(3, 4)).isEqualTo(12);
     }
+
+    @Test
+    void nullArraysAndSegmentsAreRefusedByName() {
+        try (HostTensor x = HostTensor.allocate(owner, "test", DType.FP32, Shape.of(2, 3))) {
+            x.fill(1);
+            assertThatThrownBy(() -> x.copyFrom((float[]) null)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("src: got null; expected an array of 6 elements (FP32 [2, 3])");
+            assertThatThrownBy(() -> x.copyFrom((double[]) null)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("src: got null;");
+            assertThatThrownBy(() -> x.copyFrom((MemorySegment) null)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("src: got null; expected a memory segment");
+            assertThatThrownBy(() -> x.copyTo((float[]) null)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("dst: got null;");
+            assertThatThrownBy(() -> x.copyTo((double[]) null)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("dst: got null;");
+            assertThatThrownBy(() -> x.copyTo((MemorySegment) null)).isInstanceOf(La2ArgumentException.class)
+                    .hasMessageStartingWith("dst: got null;");
+            assertThat(x.toFloatArray()).containsOnly(1f);
+        }
+    }
 }

@@ -43,7 +43,9 @@ final class Cases {
                 Case.of(2, 3, 255, 3, 256, BHND, 0.7, MIXED, false),
                 Case.of(1, 7, 256, 64, 128, BNHD, 1.0, ALIBI, true).withoutFinalState(),
                 Case.of(2, 5, 257, 33, 65, BHND, 1.0, MIXED, true),
-                Case.of(1, 3, 100, 256, 256, BNHD, 0.0625, MIXED, true)));
+                Case.of(1, 3, 100, 256, 256, BNHD, 0.0625, MIXED, true),
+                // token-major with B > 1 at the widths fast kernels take: the batch stride is N*H*F there
+                Case.of(2, 3, 130, 64, 64, BNHD, 0.125, MIXED, true)));
         // Long sequences: one within the fp32 bound's 4096 tokens, one beyond it.
         cases.add(Case.of(1 + rng.nextInt(2), 3, 1000 + rng.nextInt(3097), 1 + rng.nextInt(64), 1 + rng.nextInt(64),
                 layout(rng), scale(rng), MIXED, rng.nextBoolean()));
@@ -67,7 +69,8 @@ final class Cases {
                 // gradient grow with N and cancel, and tensor-core backends run them on other kernels
                 Case.of(1, 3, 1000, 128, 128, BNHD, 1.0, ALIBI, true).withGradients(true, true),
                 Case.of(1, 3, 70, 5, 7, BHND, 0.8, FAST, true).withGradients(true, true),
-                Case.of(1, 2, 1000, 128, 128, BHND, 1.0, STRONG, true).withGradients(true, true)));
+                Case.of(1, 2, 1000, 128, 128, BHND, 1.0, STRONG, true).withGradients(true, true),
+                Case.of(2, 3, 130, 128, 64, BNHD, 0.25, MIXED, true).withGradients(true, true)));
         Case longer = Case.of(1 + rng.nextInt(2), PRIME_HEADS[rng.nextInt(3)], 300 + rng.nextInt(1200),
                 1 + rng.nextInt(64), 1 + rng.nextInt(64), layout(rng), scale(rng), MIXED, rng.nextBoolean());
         cases.add(longer.withGradients(rng.nextBoolean(), true));

@@ -52,9 +52,10 @@ import org.opentest4j.TestAbortedException;
  * <p>This class opens the backend, lays every family of cases out per {@code Configuration} and
  * turns failures into messages that name the case and the seed. The families' checks live beside
  * it: {@code ForwardChecks}, {@code GradientChecks}, {@code KeptStateChecks}, {@code ChainingCheck},
- * {@code DecodeCheck}, {@code AllocatingCheck} and the {@code MisuseCatalogue}; their sizes in
- * {@code Cases}. The serving calls (SPEC.md section 8) have {@code PackedChecks}, {@code SlotChecks}
- * and {@code PackedMisuses}, sized in {@code PackedCases}.
+ * {@code DecodeCheck}, {@code AllocatingCheck}, {@code GuardedOutputCheck} and the
+ * {@code MisuseCatalogue}; their sizes in {@code Cases}. The serving calls (SPEC.md section 8)
+ * have {@code PackedChecks}, {@code SlotChecks} and {@code PackedMisuses}, sized in
+ * {@code PackedCases}.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 public abstract class ConformanceKit {
@@ -221,6 +222,20 @@ public abstract class ConformanceKit {
         return perConfiguration("allocating overloads",
                 List.of(Case.of(1, 3, 33, 6, 10, Layout.BNHD, 0.75, Decay.MIXED, true).withGradients(false, true)),
                 new AllocatingCheck(la)::allocating);
+    }
+
+    /**
+     * Forward, backward and decode into caller memory between guard bands write nothing outside
+     * their outputs; left out for backends that cannot wrap caller memory.
+     */
+    @TestFactory
+    public Stream<DynamicNode> outputsInCallerMemory() {
+        if (la == null || !GuardedOutputCheck.applies(la)) {
+            return Stream.empty();
+        }
+        return perConfiguration("outputs in caller memory",
+                List.of(Case.of(2, 3, 70, 17, 9, Layout.BNHD, 0.5, Decay.MIXED, true).withGradients(false, true)),
+                new GuardedOutputCheck(la)::outputs);
     }
 
     /** Bad arguments fail naming the argument, change nothing, and leave the instance usable. */

@@ -1,6 +1,7 @@
 package dev.la2.conformance;
 
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectMethod;
 
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.BackendOptions;
@@ -52,6 +53,15 @@ public final class ConformanceRunner {
      * the selected backend is handed to the kit class through a static field.
      */
     public static Result run(String backendName, BackendOptions options, PrintWriter out) {
+        return run(backendName, options, out, List.of());
+    }
+
+    /**
+     * As {@link #run(String, BackendOptions, PrintWriter)}, only the kit's cases of the named
+     * families (its methods, such as {@code "savedForward"}); all of them where {@code families} is
+     * empty. For tests that show one family catching a bug without running the whole kit.
+     */
+    static Result run(String backendName, BackendOptions options, PrintWriter out, List<String> families) {
         if (backendName == null || backendName.isBlank()) {
             throw new La2ArgumentException("backendName", String.valueOf(backendName), "a backend name such as \"cpu\"");
         }
@@ -65,7 +75,8 @@ public final class ConformanceRunner {
             SelectedBackendKit.select(backendName.strip(), options);
             try {
                 LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
-                        .selectors(selectClass(SelectedBackendKit.class))
+                        .selectors(families.isEmpty() ? List.of(selectClass(SelectedBackendKit.class))
+                                : families.stream().map(m -> selectMethod(SelectedBackendKit.class, m)).toList())
                         .filters(EngineFilter.includeEngines("junit-jupiter"))
                         .build();
                 Launcher launcher = LauncherFactory.create();

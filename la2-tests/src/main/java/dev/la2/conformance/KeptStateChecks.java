@@ -10,7 +10,7 @@ import java.util.SplittableRandom;
 
 /**
  * A forward that keeps states for its backward ({@link AttentionOptions#saveForBackward()}): its
- * outputs, and the backward that reads what it kept, against the reference. Where the backend
+ * outputs, and two backward calls that read what it kept, against the reference. Where the backend
  * keeps nothing, the same calls run through the recomputing backward.
  */
 record KeptStateChecks(LightningAttention la) {
@@ -24,6 +24,8 @@ record KeptStateChecks(LightningAttention la) {
                 Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
                 Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
                 new GradientChecks(la).backwardOf(f, saved, rng, context + " (backward from kept states)");
+                // SPEC.md section 7: several backward calls may read what one forward kept.
+                new GradientChecks(la).backwardOf(f, saved, rng, context + " (a second backward from the same kept states)");
             }
         }
     }

@@ -8,8 +8,8 @@ import java.util.SplittableRandom;
 
 /**
  * One bad call: its name, the argument the exception must name, and the call itself. It must fail
- * with a {@link La2ArgumentException} naming that argument, change nothing, and leave the instance
- * usable.
+ * with a {@link La2ArgumentException} naming that argument, change nothing (its inputs, and the
+ * outputs it was given, poisoned with NaN), and leave the instance usable.
  */
 record Misuse(String name, String argument, Call call) {
 
@@ -42,6 +42,8 @@ record Misuse(String name, String argument, Call call) {
                         + thrown.getMessage() + "); expected '" + argument + "'");
             }
             f.assertInputsUnchanged(context + ", after the rejected call");
+            stillPoisoned("output", out, context);
+            stillPoisoned("final state", fin, context);
             // The rejected call must leave the instance as it was: the same call done right still works.
             out.fill(Double.NaN);
             fin.fill(Double.NaN);
@@ -49,6 +51,17 @@ record Misuse(String name, String argument, Call call) {
             ReferenceMath.Forward ref = f.oracle();
             Check.close("output after the rejected call", f.held(out, base.valueDim()), ref.output(), f.tolerance(), context);
             Check.close("final state after the rejected call", fin.toDoubleArray(), ref.finalState(), f.tolerance(), context);
+        }
+    }
+
+    /** A refused call writes nothing: the outputs it was given still hold the NaN they were poisoned with. */
+    private static void stillPoisoned(String name, Tensor t, String context) {
+        double[] x = t.toDoubleArray();
+        for (int i = 0; i < x.length; i++) {
+            if (!Double.isNaN(x[i])) {
+                throw new AssertionError(context + ": the rejected call wrote its " + name + " (element " + i + " is "
+                        + x[i] + "); a refused call must leave every tensor as it was");
+            }
         }
     }
 }

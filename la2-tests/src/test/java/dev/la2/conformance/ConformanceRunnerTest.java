@@ -26,10 +26,15 @@ class ConformanceRunnerTest {
     }
 
     private static Run run(String backend, BackendOptions options) {
+        return run(backend, options, List.of());
+    }
+
+    /** The kit's cases of {@code families} only (all where empty). */
+    private static Run run(String backend, BackendOptions options, List<String> families) {
         StringWriter text = new StringWriter();
         ConformanceRunner.Result result;
         try (PrintWriter out = new PrintWriter(text)) {
-            result = ConformanceRunner.run(backend, options, out);
+            result = ConformanceRunner.run(backend, options, out, families);
         }
         List<String> lines = text.toString().lines().toList();
         assertThat(lines).isNotEmpty();
@@ -102,6 +107,45 @@ class ConformanceRunnerTest {
                 .anySatisfy(l -> assertThat(l).startsWith("FAILED backward() "));
         assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED backward() "))
                 .allSatisfy(l -> assertThat(l).contains("learnable"));
+    }
+
+    @Test
+    void aBatchStrideBugOfWideTokenMajorHeadsIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.BATCH_STRIDE_OF_WIDE_TOKEN_MAJOR_HEADS), List.of("forward"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED forward() > FP32/STRICT > B=2 H=3 N=130 D=64 E=64 BNHD"))
+                .allSatisfy(l -> assertThat(l).contains(" BNHD ").doesNotContain("B=1 "));
+    }
+
+    @Test
+    void anInitialStateReadFromTheFirstBatchElementIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.INITIAL_STATE_OF_FIRST_BATCH), List.of("forward"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED forward() > FP32/STRICT > B=2 H=3 N=64 D=17 E=9 BNHD"))
+                .allSatisfy(l -> assertThat(l).contains(" S0").doesNotContain("B=1 "));
+    }
+
+    @Test
+    void aBackwardIgnoringTheScaleIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.BACKWARD_IGNORES_SCALE), List.of("backward"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED backward() > FP32/STRICT > B=2 H=3 N=65 D=17 E=9 BHND scale=0.5000"))
+                .noneSatisfy(l -> assertThat(l).startsWith("FAILED backward() > FP32/STRICT > B=1 H=3 N=1 D=3 E=5 BNHD scale=1.000"));
+    }
+
+    @Test
+    void keptStatesThatServeOnlyOneBackwardAreCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.KEPT_STATES_READ_ONCE), List.of("savedForward"));
+        assertThat(r.result().failed()).as(r.output()).isPositive();
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .allSatisfy(l -> assertThat(l).contains("(a second backward from the same kept states): dq"));
+    }
+
+    @Test
+    void writingPastTheEndOfAnOutputIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.WRITES_PAST_OUTPUT_END), List.of("outputsInCallerMemory"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED ")).singleElement(InstanceOfAssertFactories.STRING)
+                .contains("the call wrote byte 1 past the end of its output");
     }
 
     @Test

@@ -1,11 +1,13 @@
 package dev.la2.conformance;
 
 import dev.la2.api.DType;
+import dev.la2.api.Layout;
 import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.ReferenceProvider;
 import dev.la2.spi.AttentionBackend;
+import dev.la2.spi.AttentionShape;
 import dev.la2.spi.Availability;
 import dev.la2.api.BackendOptions;
 import dev.la2.spi.BackendProvider;
@@ -13,8 +15,15 @@ import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
 import dev.la2.spi.HostTensor;
+import dev.la2.spi.Residuals;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Collections;
 import java.util.EnumSet;
+import java.util.Optional;
 import java.util.Set;
+import java.util.WeakHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A test-only backend ("faulty", registered only in src/test) that proves the kit can fail: the
@@ -35,7 +44,17 @@ public final class FaultyProvider implements BackendProvider {
         /** Forward outputs 3e-5 too large: small, but three times the fp32 tolerance. */
         OUTPUT_TOO_LARGE_BY_3E_5,
         /** The created instance stores FP64 where the provider reports FP32 (every case still passes). */
-        STORES_FP64_NOT_FP32
+        STORES_FP64_NOT_FP32,
+        /** Forward in token-major layout with B > 1 and D >= 64 gives every batch element batch 0's output. */
+        BATCH_STRIDE_OF_WIDE_TOKEN_MAJOR_HEADS,
+        /** Forward starts every batch element from batch 0's initial state. */
+        INITIAL_STATE_OF_FIRST_BATCH,
+        /** Backward computes as if the scale were 1. */
+        BACKWARD_IGNORES_SCALE,
+        /** What a forward kept serves one backward; a second one gets dq as if the kept states were zero. */
+        KEPT_STATES_READ_ONCE,
+        /** Forward writes one float past the end of an output in caller memory. */
+        WRITES_PAST_OUTPUT_END
     }
 
     /** What the provider reports and, but for {@link Bug#STORES_FP64_NOT_FP32}, what its instances store. */
@@ -64,10 +83,26 @@ public final class FaultyProvider implements BackendProvider {
     @Override
     public AttentionBackend create(BackendOptions options) {
         Bug bug = Bug.valueOf(options.properties().getOrDefault(BUG, "NONE"));
-        return new Faulty(new ReferenceProvider().create(options), bug);
+        return new Faulty(new ReferenceProvider().create(options), bug,
+                Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>())));
     }
 
-    private record Faulty(AttentionBackend delegate, Bug bug) implements AttentionBackend {
+    /** What {@link Bug#KEPT_STATES_READ_ONCE}'s forward keeps: whether a backward has read it. */
+    private static final class ReadOnce implements Residuals {
+        private final AtomicBoolean read = new AtomicBoolean();
+
+        @Override
+        public long byteSize() {
+            return 0;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /** {@code wrapped}: the tensors viewing caller memory, the only ones {@link Bug#WRITES_PAST_OUTPUT_END} overruns. */
+    private record Faulty(AttentionBackend delegate, Bug bug, Set<Tensor> wrapped) implements AttentionBackend {
         @Override
         public String name() {
             return NAME;
@@ -86,6 +121,13 @@ public final class FaultyProvider implements BackendProvider {
         @Override
         public Tensor allocate(DType dtype, Shape shape) {
             return delegate.allocate(dtype, shape);
+        }
+
+        @Override
+        public Optional<Tensor> wrap(MemorySegment memory, DType dtype, Shape shape) {
+            Optional<Tensor> t = delegate.wrap(memory, dtype, shape);
+            t.ifPresent(wrapped::add);
+            return t;
         }
 
         @Override
@@ -122,13 +164,49 @@ public final class FaultyProvider implements BackendProvider {
                     }
                     c.output().copyFrom(values);
                 }
+                case BATCH_STRIDE_OF_WIDE_TOKEN_MAJOR_HEADS -> {
+                    delegate.forward(c);
+                    AttentionShape s = c.shape();
+                    if (s.layout() == Layout.BNHD && s.batch() > 1 && s.keyDim() >= 64) {
+                        c.output().copyFrom(firstBatchEverywhere(c.output(), s.batch()));
+                    }
+                }
+                case INITIAL_STATE_OF_FIRST_BATCH -> {
+                    Tensor s0 = c.initialState();
+                    try (Tensor first = s0 == null ? null : delegate.allocate(s0.dtype(), s0.shape())) {
+                        if (first != null) {
+                            first.copyFrom(firstBatchEverywhere(s0, c.shape().batch()));
+                        }
+                        delegate.forward(new ForwardCall(c.shape(), c.q(), c.k(), c.v(), c.decay(), first, c.scale(),
+                                c.precision(), c.output(), c.finalState()));
+                    }
+                }
+                case WRITES_PAST_OUTPUT_END -> {
+                    delegate.forward(c);
+                    if (wrapped.contains(c.output())) {
+                        MemorySegment out = ((HostTensor) c.output()).segment();
+                        MemorySegment.ofAddress(out.address()).reinterpret(out.byteSize() + Float.BYTES)
+                                .set(ValueLayout.JAVA_FLOAT_UNALIGNED, out.byteSize(), 0f);
+                    }
+                }
                 default -> delegate.forward(c);
             }
         }
 
         @Override
+        public Residuals forwardKeeping(ForwardCall call, boolean forDecayGradient) {
+            delegate.forward(call);
+            return bug == Bug.KEPT_STATES_READ_ONCE ? new ReadOnce() : null;
+        }
+
+        @Override
         public void backward(BackwardCall c) {
-            delegate.backward(c);
+            delegate.backward(bug != Bug.BACKWARD_IGNORES_SCALE ? c : new BackwardCall(c.shape(), c.q(), c.k(), c.v(),
+                    c.decay(), c.initialState(), c.dOutput(), c.dFinalState(), 1.0, c.precision(), c.dq(), c.dk(), c.dv(),
+                    c.dInitialState(), c.dDecay(), c.residuals()));
+            if (c.residuals() instanceof ReadOnce kept && kept.read.getAndSet(true)) {
+                c.dq().fill(0);
+            }
             if (bug == Bug.FLIP_DECAY_GRADIENT && c.dDecay() != null) {
                 double[] g = c.dDecay().toDoubleArray();
                 for (int i = 0; i < g.length; i++) {
@@ -136,6 +214,16 @@ public final class FaultyProvider implements BackendProvider {
                 }
                 c.dDecay().copyFrom(g);
             }
+        }
+
+        /** The values of {@code t}, [B, ...] with B = {@code batch}, with batch 0's in every batch element. */
+        private static double[] firstBatchEverywhere(Tensor t, int batch) {
+            double[] values = t.toDoubleArray();
+            int perBatch = values.length / batch;
+            for (int b = 1; b < batch; b++) {
+                System.arraycopy(values, 0, values, b * perBatch, perBatch);
+            }
+            return values;
         }
 
         @Override
