@@ -1,0 +1,49 @@
+package dev.la2.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The serving calls' refusals (SPEC.md section 8) name what a server's caller can act on. */
+class ServingValidationTest {
+    private final Random random = new Random(System.nanoTime());
+    private LightningAttention la;
+
+    @BeforeEach
+    void open() {
+        la = LightningAttention.open("loop");
+    }
+
+    @AfterEach
+    void close() {
+        la.close();
+    }
+
+    private float[] randoms(int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) random.nextGaussian();
+        }
+        return a;
+    }
+
+    @Test
+    void aCommitWhosePoolIsItsKeysNamesKNotQ() {
+        // k [S, K, H, D] and the pool [P, H, D, E] have one shape when S = P and K = H = D = E.
+        int n = 2;
+        Shape shape = Shape.of(n, n, n, n);
+        try (Tensor k = la.tensor(randoms(16), DType.FP32, shape);
+             Tensor v = la.tensor(randoms(16), DType.FP32, shape);
+             Tensor decay = la.tensor(new float[] {0.1f, 0.2f}, DType.FP32, Shape.of(n))) {
+            float[] before = k.toFloatArray();
+            assertThatThrownBy(() -> la.commit(k, v, decay, PoolSlots.of(k, 0, 1), new int[] {1, 1}))
+                    .isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("pool"))
+                    .hasMessage("pool: got the same tensor as k; expected a tensor of its own");
+            assertThat(k.toFloatArray()).isEqualTo(before);
+        }
+    }
+}
