@@ -3,6 +3,7 @@ package dev.la2.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -44,6 +45,26 @@ class ServingValidationTest {
                     .isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("pool"))
                     .hasMessage("pool: got the same tensor as k; expected a tensor of its own");
             assertThat(k.toFloatArray()).isEqualTo(before);
+        }
+    }
+
+    @Test
+    void thePackedFiniteCheckNamesTheSequenceAndItsToken() {
+        int h = 2, d = 3, e = 4;
+        SequenceOffsets offsets = SequenceOffsets.ofLengths(4, 0, 6, 3);
+        int t = offsets.tokens();
+        float[] vData = randoms(t * h * e);
+        vData[(4 + 5) * h * e + e + 2] = Float.POSITIVE_INFINITY; // token 5 of sequence 2, head 1
+        AttentionOptions checked = AttentionOptions.defaults().withFiniteCheck(true);
+        try (Tensor q = la.tensor(randoms(t * h * d), DType.FP32, Shape.of(t, h, d));
+             Tensor k = la.tensor(randoms(t * h * d), DType.FP32, Shape.of(t, h, d));
+             Tensor v = la.tensor(vData, DType.FP32, Shape.of(t, h, e));
+             Tensor decay = la.tensor(new float[] {0.1f, 0.2f}, DType.FP32, Shape.of(h))) {
+            assertThatThrownBy(() -> la.forwardPacked(PackedInputs.of(q, k, v, decay, offsets), checked))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("v: got Infinity at [9, 1, 2] (t, h, e) of shape [13, 2, 4], token 5 of sequence 2; "
+                            + "expected finite values, since options.checkFinite() is true");
+            assertThat(Arrays.equals(v.toFloatArray(), vData)).isTrue();
         }
     }
 }
