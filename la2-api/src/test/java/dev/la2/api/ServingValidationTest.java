@@ -3,33 +3,22 @@ package dev.la2.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The serving calls' refusals (SPEC.md section 8) name what a server's caller can act on. */
 class ServingValidationTest {
     private final Random random = new Random(System.nanoTime());
-    private LightningAttention la;
-
-    @BeforeEach
-    void open() {
-        la = LightningAttention.open("loop");
-    }
+    private final LightningAttention la = LightningAttention.open("loop");
 
     @AfterEach
-    void close() {
+    void release() {
         la.close();
     }
 
-    private float[] randoms(int n) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) {
-            a[i] = (float) random.nextGaussian();
-        }
-        return a;
+    private double[] randoms(int n) {
+        return random.doubles(n, -1, 1).toArray();
     }
 
     @Test
@@ -39,12 +28,12 @@ class ServingValidationTest {
         Shape shape = Shape.of(n, n, n, n);
         try (Tensor k = la.tensor(randoms(16), DType.FP32, shape);
              Tensor v = la.tensor(randoms(16), DType.FP32, shape);
-             Tensor decay = la.tensor(new float[] {0.1f, 0.2f}, DType.FP32, Shape.of(n))) {
-            float[] before = k.toFloatArray();
+             Tensor decay = la.tensor(new double[] {0.1, 0.2}, DType.FP32, Shape.of(n))) {
+            double[] before = k.toDoubleArray();
             assertThatThrownBy(() -> la.commit(k, v, decay, PoolSlots.of(k, 0, 1), new int[] {1, 1}))
                     .isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("pool"))
                     .hasMessage("pool: got the same tensor as k; expected a tensor of its own");
-            assertThat(k.toFloatArray()).isEqualTo(before);
+            assertThat(k.toDoubleArray()).isEqualTo(before);
         }
     }
 
@@ -53,18 +42,19 @@ class ServingValidationTest {
         int h = 2, d = 3, e = 4;
         SequenceOffsets offsets = SequenceOffsets.ofLengths(4, 0, 6, 3);
         int t = offsets.tokens();
-        float[] vData = randoms(t * h * e);
-        vData[(4 + 5) * h * e + e + 2] = Float.POSITIVE_INFINITY; // token 5 of sequence 2, head 1
+        double[] vData = randoms(t * h * e);
+        vData[(4 + 5) * h * e + e + 2] = Double.POSITIVE_INFINITY; // token 5 of sequence 2, head 1
         AttentionOptions checked = AttentionOptions.defaults().withFiniteCheck(true);
         try (Tensor q = la.tensor(randoms(t * h * d), DType.FP32, Shape.of(t, h, d));
              Tensor k = la.tensor(randoms(t * h * d), DType.FP32, Shape.of(t, h, d));
              Tensor v = la.tensor(vData, DType.FP32, Shape.of(t, h, e));
-             Tensor decay = la.tensor(new float[] {0.1f, 0.2f}, DType.FP32, Shape.of(h))) {
+             Tensor decay = la.tensor(new double[] {0.1, 0.2}, DType.FP32, Shape.of(h))) {
+            double[] before = v.toDoubleArray();
             assertThatThrownBy(() -> la.forwardPacked(PackedInputs.of(q, k, v, decay, offsets), checked))
                     .isInstanceOf(La2ArgumentException.class)
                     .hasMessage("v: got Infinity at [9, 1, 2] (t, h, e) of shape [13, 2, 4], token 5 of sequence 2; "
                             + "expected finite values, since options.checkFinite() is true");
-            assertThat(Arrays.equals(v.toFloatArray(), vData)).isTrue();
+            assertThat(v.toDoubleArray()).isEqualTo(before);
         }
     }
 }
