@@ -1,11 +1,16 @@
 package dev.la2.api;
 
+import dev.la2.spi.HostTensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
  * {@link AttentionOptions#checkFinite()}: refuses a call whose inputs hold NaN or infinity, naming
  * the first such element by its index in the call's layout. Decay rates are always checked (see
- * {@link DecayCheck}); this covers the rest. A debugging aid: it reads each input through a host copy.
+ * {@link DecayCheck}); this covers the rest. A debugging aid: it reads host tensors in place and
+ * others through a host copy, element by element at 64-bit indices, so a tensor of more than 2^31
+ * elements is checked like any other.
  */
 final class FiniteCheck {
     private static final String STATE_AXES = "(b, h, d, e)";
@@ -22,30 +27,38 @@ final class FiniteCheck {
 
     /** Packed inputs (SPEC.md section 8). */
     static void inputs(PackedInputs in) {
-        packed(in.q(), "q", "d");
-        packed(in.k(), "k", "d");
-        packed(in.v(), "v", "e");
+        packed(in.q(), "q", "d", in.offsets());
+        packed(in.k(), "k", "d", in.offsets());
+        packed(in.v(), "v", "e", in.offsets());
         state(in.initialState(), "initialState");
     }
 
-    /** A packed [T, H, F] tensor; {@code feature} names its last axis. */
-    static void packed(Tensor t, String name, String feature) {
-        check(t, name, "(t, h, " + feature + ")");
+    /**
+     * A packed [T, H, F] tensor; {@code feature} names its last axis. A server's caller looks for the
+     * sequence, so the message also says which one holds the packed token and where in it.
+     */
+    static void packed(Tensor t, String name, String feature, SequenceOffsets offsets) {
+        check(t, name, "(t, h, " + feature + ")", null, index -> {
+            int token = (int) index[0];
+            int s = sequenceOf(offsets, token);
+            return ", token " + (token - offsets.start(s)) + " of sequence " + s;
+        });
     }
 
     /** A [B, H, N, F] or [B, N, H, F] tensor; {@code feature} names its last axis. */
     static void sequence(Tensor t, String name, Layout layout, String feature) {
-        check(t, name, layout == Layout.BHND ? "(b, h, t, " + feature + ")" : "(b, t, h, " + feature + ")");
+        check(t, name, layout == Layout.BHND ? "(b, h, t, " + feature + ")" : "(b, t, h, " + feature + ")", null, null);
     }
 
     /** A [B, H, D, E] tensor, or null. */
     static void state(Tensor t, String name) {
-        check(t, name, STATE_AXES, null);
+        check(t, name, STATE_AXES, null, null);
     }
 
     /**
-     * The initial states a pooled call reads (SPEC.md section 8): the slots its sequences name. The
-     * other slots are no input of the call (they may hold anything, a diverged state included).
+     * The initial states a pooled call reads (SPEC.md section 8): the slots its sequences name, and
+     * only those: the other slots are no input of the call (they may hold anything, a diverged state
+     * included), and a host pool's other slots are not even read.
      */
     static void pool(Tensor pool, int[] slots) {
         boolean[] named = new boolean[pool.shape().dim(0)];
@@ -54,34 +67,76 @@ final class FiniteCheck {
                 named[slot] = true;
             }
         }
-        check(pool, "pool", "(slot, h, d, e)", named);
+        check(pool, "pool", "(slot, h, d, e)", named, null);
     }
 
-    private static void check(Tensor t, String name, String axes) {
-        check(t, name, axes, null);
+    /** The sequence holding packed token {@code token}: the last whose start is at or before it. */
+    private static int sequenceOf(SequenceOffsets offsets, int token) {
+        int lo = 0;
+        int hi = offsets.sequences() - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (offsets.start(mid) <= token) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
     }
 
-    /** @param rows which indices of the first axis to read, or null for all */
-    private static void check(Tensor t, String name, String axes, boolean[] rows) {
+    /** What a message adds about where an element lies, from its index. */
+    private interface Where {
+        String of(long[] index);
+    }
+
+    /**
+     * @param rows  which indices of the first axis to read, or null for all
+     * @param where what to add after the index, or null for nothing
+     */
+    private static void check(Tensor t, String name, String axes, boolean[] rows, Where where) {
         if (t == null) {
             return;
         }
-        // Every dtype widens to double exactly, so finiteness is read off the double copy.
-        double[] x = t.toDoubleArray();
-        int perRow = rows == null ? x.length : x.length / rows.length;
-        int at = 0;
-        while (at < x.length && (Double.isFinite(x[at]) || rows != null && !rows[at / perRow])) {
-            at++;
+        if (t instanceof HostTensor host) {
+            scan(host, t, name, axes, rows, where);
+            return;
         }
-        if (at < x.length) {
-            int[] dims = t.shape().dims();
-            long[] index = new long[dims.length];
-            for (int i = dims.length - 1, rest = at; i >= 0; i--) {
-                index[i] = rest % dims[i];
-                rest /= dims[i];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment copy = arena.allocate(t.byteSize(), Double.BYTES);
+            t.copyTo(copy);
+            scan(HostTensor.wrap(null, t.backend(), copy, t.dtype(), t.shape()), t, name, axes, rows, where);
+        }
+    }
+
+    private static void scan(HostTensor data, Tensor t, String name, String axes, boolean[] rows, Where where) {
+        long count = t.elementCount();
+        int firstRows = t.shape().dim(0);
+        long perRow = count / firstRows;
+        for (int r = 0; r < firstRows; r++) {
+            if (rows != null && !rows[r]) {
+                continue;
             }
-            throw new La2ArgumentException(name, x[at] + " at " + Arrays.toString(index) + " " + axes + " of shape "
-                    + t.shape(), "finite values, since options.checkFinite() is true");
+            for (long at = r * perRow, end = at + perRow; at < end; at++) {
+                // Every dtype widens to double exactly, so finiteness is read off the double value.
+                double x = data.get(at);
+                if (!Double.isFinite(x)) {
+                    long[] index = indexOf(at, t.shape().dims());
+                    throw new La2ArgumentException(name, x + " at " + Arrays.toString(index) + " " + axes + " of shape "
+                            + t.shape() + (where == null ? "" : where.of(index)),
+                            "finite values, since options.checkFinite() is true");
+                }
+            }
         }
+    }
+
+    private static long[] indexOf(long flat, int[] dims) {
+        long[] index = new long[dims.length];
+        long rest = flat;
+        for (int i = dims.length - 1; i >= 0; i--) {
+            index[i] = rest % dims[i];
+            rest /= dims[i];
+        }
+        return index;
     }
 }

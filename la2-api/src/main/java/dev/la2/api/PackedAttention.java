@@ -15,6 +15,7 @@ import dev.la2.spi.Residuals;
 import dev.la2.spi.SlotDecodeCall;
 import dev.la2.spi.SlotShape;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -152,7 +153,7 @@ final class PackedAttention {
                              SavedForward saved, Gradients g) {
         if (options.checkFinite()) {
             FiniteCheck.inputs(in);
-            FiniteCheck.packed(dOutput, "dOutput", "e");
+            FiniteCheck.packed(dOutput, "dOutput", "e", in.offsets());
             FiniteCheck.state(dFinalState, "dFinalState");
         }
         Tensor initial = saved != null && saved.pooledStates() != null ? saved.pooledStates() : in.initialState();
@@ -326,7 +327,8 @@ final class PackedAttention {
             throw new La2ArgumentException("slots", slots.length + " slots", sequences + " (one per sequence)");
         }
         int p = ps.dim(0);
-        int[] namedBy = new int[p];
+        // Sized by the call, not the pool: a decode step over a few slots of a large pool stays O(S).
+        Map<Integer, Integer> namedBy = new HashMap<>(2 * slots.length);
         for (int i = 0; i < slots.length; i++) {
             int slot = slots[i];
             if (slot < -1 || slot >= p) {
@@ -334,11 +336,11 @@ final class PackedAttention {
                         "a slot from 0 to P-1 = " + (p - 1) + ", or -1 for none");
             }
             if (slot >= 0) {
-                if (namedBy[slot] != 0) {
-                    throw new La2ArgumentException("slots", "slot " + slot + " at slots[" + (namedBy[slot] - 1)
-                            + "] and slots[" + i + "]", "each slot named by at most one sequence of a call");
+                Integer first = namedBy.putIfAbsent(slot, i);
+                if (first != null) {
+                    throw new La2ArgumentException("slots", "slot " + slot + " at slots[" + first + "] and slots[" + i
+                            + "]", "each slot named by at most one sequence of a call");
                 }
-                namedBy[slot] = i + 1;
             }
         }
         return slots;
