@@ -315,16 +315,4 @@ class ValidationTest {
         assertThatThrownBy(() -> SequenceOffsets.ofLengths((int[]) null))
                 .isInstanceOfSatisfying(La2ArgumentException.class, e -> assertThat(e.argument()).isEqualTo("lengths"));
     }
-
-    @Test
-    void aCommitWhosePoolIsItsKeysNamesK() {
-        // k [S, K, H, D] = [2, 2, 2, 2] has the shape of a pool [P, H, D, E] for H = D = E = 2.
-        try (Tensor keys = la.tensor(randoms(16), DType.FP32, Shape.of(2, 2, 2, 2));
-             Tensor values = la.tensor(randoms(16), DType.FP32, Shape.of(2, 2, 2, 2));
-             Tensor rates = la.tensor(new float[] {0.1f, 0.2f}, DType.FP32, Shape.of(2))) {
-            assertThatThrownBy(() -> la.commit(keys, values, rates, PoolSlots.of(keys, 0, 1), new int[] {1, 1}))
-                    .isInstanceOf(La2ArgumentException.class)
-                    .hasMessage("pool: got the same tensor as k; expected a tensor of its own");
-        }
-    }
 }
