@@ -3,6 +3,7 @@ package dev.la2.backend.cuda;
 import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Shape;
+import dev.la2.spi.CallerMemory;
 import dev.la2.spi.HalfFloats;
 import dev.la2.spi.TrackedTensor;
 import java.lang.foreign.MemorySegment;
@@ -142,7 +143,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyFrom(float[] src) {
         checkOpen();
-        checkLength("src", src.length);
+        checkLength("src", src);
         backend.upload(this, (seg, first, count) -> {
             switch (dtype) {
                 case FP32 -> MemorySegment.copy(src, (int) first, seg, ValueLayout.JAVA_FLOAT, 0, count);
@@ -164,7 +165,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyFrom(double[] src) {
         checkOpen();
-        checkLength("src", src.length);
+        checkLength("src", src);
         backend.upload(this, (seg, first, count) -> {
             for (int i = 0; i < count; i++) {
                 double x = src[(int) first + i];
@@ -181,6 +182,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyFrom(MemorySegment src) {
         checkOpen();
+        CallerMemory.usable("src", src);
         if (src.byteSize() != byteSize()) {
             throw new La2ArgumentException("src", "a segment of " + src.byteSize() + " bytes",
                     byteSize() + " bytes (" + dtype + " " + shape + ")");
@@ -193,7 +195,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyTo(float[] dst) {
         checkOpen();
-        checkLength("dst", dst.length);
+        checkLength("dst", dst);
         backend.download(this, (seg, first, count) -> {
             if (dtype == DType.FP32) {
                 MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, 0, dst, (int) first, count);
@@ -208,7 +210,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyTo(double[] dst) {
         checkOpen();
-        checkLength("dst", dst.length);
+        checkLength("dst", dst);
         backend.download(this, (seg, first, count) -> {
             for (int i = 0; i < count; i++) {
                 dst[(int) first + i] = decode(seg, i);
@@ -219,6 +221,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyTo(MemorySegment dst) {
         checkOpen();
+        CallerMemory.writable("dst", dst);
         if (dst.byteSize() != byteSize()) {
             throw new La2ArgumentException("dst", "a segment of " + dst.byteSize() + " bytes",
                     byteSize() + " bytes (" + dtype + " " + shape + ")");
@@ -266,7 +269,11 @@ final class CudaTensor implements TrackedTensor {
         }
     }
 
-    private void checkLength(String argument, long length) {
+    private void checkLength(String argument, Object array) {
+        if (array == null) {
+            throw new La2ArgumentException(argument, "null", "an array of " + elementCount() + " elements (" + dtype + " " + shape + ")");
+        }
+        int length = java.lang.reflect.Array.getLength(array);
         if (length != elementCount()) {
             throw new La2ArgumentException(argument, "an array of " + length + " elements",
                     elementCount() + " elements (" + dtype + " " + shape + ")");

@@ -396,6 +396,29 @@ class CudaGpuTest {
         }
     }
 
+    /** Copies from or into null, a closed arena's memory or a read-only segment are refused by name. */
+    @Test
+    void unusableCopySourcesAndTargetsAreRefusedByName() {
+        try (Tensor t = la.tensor(new double[] {1, 2, 3}, DType.FP32, Shape.of(3))) {
+            java.lang.foreign.MemorySegment closed;
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                closed = arena.allocate(12);
+            }
+            java.lang.foreign.MemorySegment readOnly = java.lang.foreign.Arena.ofAuto().allocate(12).asReadOnly();
+            for (var refused : List.<Runnable>of(() -> t.copyFrom((float[]) null), () -> t.copyFrom((double[]) null),
+                    () -> t.copyFrom((java.lang.foreign.MemorySegment) null), () -> t.copyFrom(closed))) {
+                assertThatThrownBy(refused::run).isInstanceOfSatisfying(dev.la2.api.La2ArgumentException.class,
+                        e -> assertThat(e.argument()).isEqualTo("src"));
+            }
+            for (var refused : List.<Runnable>of(() -> t.copyTo((float[]) null), () -> t.copyTo((double[]) null),
+                    () -> t.copyTo(readOnly))) {
+                assertThatThrownBy(refused::run).isInstanceOfSatisfying(dev.la2.api.La2ArgumentException.class,
+                        e -> assertThat(e.argument()).isEqualTo("dst"));
+            }
+            assertThat(t.toDoubleArray()).containsExactly(1, 2, 3);
+        }
+    }
+
     @Test
     void timingAndMemoryStatsWork() {
         try (Tensor q = la.tensor(normal(2 * 4 * 512 * 64, 0.125), DType.BF16, Shape.of(2, 4, 512, 64));
