@@ -67,16 +67,20 @@ final class PackedAttention {
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
         HostMemoryCheck.writable(states.pool(), "pool");
         va.checkOutput(output, "output", s.dtype(), values(s), seen);
-        return run(s, in, states.pool(), slots, options, output, null);
+        return run(s, in, states, slots, options, output, null);
     }
 
-    private SavedForward run(PackedShape s, PackedInputs in, Tensor pool, int[] slots, AttentionOptions options,
+    private SavedForward run(PackedShape s, PackedInputs in, PoolSlots states, int[] slots, AttentionOptions options,
                              Tensor out, Tensor fin) {
+        Tensor pool = states == null ? null : states.pool();
         if (options.checkFinite()) {
             FiniteCheck.inputs(in);
             if (pool != null) {
-                FiniteCheck.pool(pool, slots);
+                FiniteCheck.pool(pool, read(states, slots));
             }
+        }
+        if (pool != null) {
+            clearFresh(states, slots, s.stateSize(), s.stateSlice());
         }
         PackedForwardCall call = new PackedForwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
                 pool, slots, options.scale(), options.precision(), out, fin);
@@ -164,6 +168,7 @@ final class PackedAttention {
 
     void decode(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {
         SlotCall c = checkSlotCall(q, k, v, decay, states, scale, output, false);
+        clearFresh(states, c.slots(), c.shape().stateStart(1), c.shape().stateSlice());
         backend.decodeSlots(new SlotDecodeCall(c.shape(), q, k, v, decay, states.pool(), c.slots(), scale, output));
     }
 
@@ -181,6 +186,10 @@ final class PackedAttention {
         SlotShape s = slotShape("q", q, k, v, decay, drafts);
         Map<Tensor, String> seen = Aliasing.names(q, k, v, decay);
         int[] slots = checkPool(states, s.sequences(), s.heads(), s.keyDim(), s.valueDim(), s.dtype().stateType(), seen);
+        if (drafts && states.freshView() != null) {
+            throw new La2ArgumentException("states", "fresh sequences in a draft, which leaves the pool as it was",
+                    "no fresh marks (a new sequence's first tokens go through forwardPacked or decodeSlots)");
+        }
         if (!drafts) {
             HostMemoryCheck.writable(states.pool(), "pool");
         }
@@ -205,6 +214,7 @@ final class PackedAttention {
                         "a count from 0 to K = " + s.drafts() + " (the draft tokens per sequence)");
             }
         }
+        clearFresh(states, slots, s.stateStart(1), s.stateSlice());
         backend.commit(new CommitCall(s, k, v, decay, states.pool(), slots, counts));
     }
 
@@ -326,6 +336,10 @@ final class PackedAttention {
         if (slots.length != sequences) {
             throw new La2ArgumentException("slots", slots.length + " slots", sequences + " (one per sequence)");
         }
+        boolean[] fresh = states.freshView();
+        if (fresh != null && fresh.length != sequences) {
+            throw new La2ArgumentException("fresh", fresh.length + " marks", sequences + " (one per sequence)");
+        }
         int p = ps.dim(0);
         // Sized by the call, not the pool: a decode step over a few slots of a large pool stays O(S).
         Map<Integer, Integer> namedBy = new HashMap<>(2 * slots.length);
@@ -344,6 +358,38 @@ final class PackedAttention {
             }
         }
         return slots;
+    }
+
+    /** The slots the call reads: those of sequences not marked fresh. */
+    private static int[] read(PoolSlots states, int[] slots) {
+        boolean[] fresh = states.freshView();
+        if (fresh == null) {
+            return slots;
+        }
+        int[] read = slots.clone();
+        for (int i = 0; i < read.length; i++) {
+            if (fresh[i]) {
+                read[i] = -1;
+            }
+        }
+        return read;
+    }
+
+    /**
+     * Zeroes the slots of the sequences marked fresh, once every check has passed: each then starts
+     * from a zero state and the call writes its state back in place, as for any slot. Through the
+     * backend's views, as the pooled forward's kept initial states.
+     */
+    private void clearFresh(PoolSlots states, int[] slots, long stateSize, Shape stateSlice) {
+        boolean[] fresh = states.freshView();
+        if (fresh == null) {
+            return;
+        }
+        for (int i = 0; i < slots.length; i++) {
+            if (fresh[i] && slots[i] >= 0) {
+                backend.view(states.pool(), slots[i] * stateSize, stateSlice).fill(0);
+            }
+        }
     }
 
     private static Map<Tensor, String> inputNames(PackedInputs in) {

@@ -57,4 +57,31 @@ class ServingValidationTest {
             assertThat(v.toDoubleArray()).isEqualTo(before);
         }
     }
+
+    /**
+     * Fresh marks: one per sequence, and a draft (which leaves the pool as it was) refuses them;
+     * neither call changes the pool. (What fresh sequences compute: the conformance kit's SlotChecks.)
+     */
+    @Test
+    void freshMarksAreCheckedBeforeAnyWork() {
+        int s = 2, h = 1, d = 2, e = 2;
+        try (Tensor q = la.tensor(randoms(s * h * d), DType.FP32, Shape.of(s, h, d));
+             Tensor k = la.tensor(randoms(s * h * d), DType.FP32, Shape.of(s, h, d));
+             Tensor v = la.tensor(randoms(s * h * e), DType.FP32, Shape.of(s, h, e));
+             Tensor decay = la.tensor(new double[] {0.3}, DType.FP32, Shape.of(h));
+             Tensor pool = la.tensor(randoms(3 * h * d * e), DType.FP32, Shape.of(3, h, d, e));
+             Tensor out = la.allocate(DType.FP32, Shape.of(s, h, e));
+             Tensor q4 = la.tensor(randoms(s * h * d), DType.FP32, Shape.of(s, 1, h, d));
+             Tensor k4 = la.tensor(randoms(s * h * d), DType.FP32, Shape.of(s, 1, h, d));
+             Tensor v4 = la.tensor(randoms(s * h * e), DType.FP32, Shape.of(s, 1, h, e));
+             Tensor out4 = la.allocate(DType.FP32, Shape.of(s, 1, h, e))) {
+            double[] before = pool.toDoubleArray();
+            assertThatThrownBy(() -> la.decodeSlots(q, k, v, decay, PoolSlots.of(pool, 2, 0).withFresh(true), 1.0, out))
+                    .isInstanceOfSatisfying(La2ArgumentException.class, x -> assertThat(x.argument()).isEqualTo("fresh"))
+                    .hasMessageContaining("1 marks").hasMessageContaining("2 (one per sequence)");
+            assertThatThrownBy(() -> la.draft(q4, k4, v4, decay, PoolSlots.of(pool, 2, 0).withFresh(true, false), 1.0, out4))
+                    .isInstanceOfSatisfying(La2ArgumentException.class, x -> assertThat(x.argument()).isEqualTo("states"));
+            assertThat(pool.toDoubleArray()).isEqualTo(before);
+        }
+    }
 }

@@ -265,11 +265,13 @@ public abstract class ConformanceKit {
                 perConfiguration("pooled backward", PackedCases.pooledBackward(), new SlotChecks(la)::pooledBackward));
     }
 
-    /** Packed calls through a state pool: permuted and padded slots, and a prefill in two pieces. */
+    /** Packed calls through a state pool: permuted and padded slots, a prefill in two pieces, fresh sequences. */
     @TestFactory
     public Stream<DynamicNode> pooled() {
         return Stream.concat(perConfiguration("pooled", PackedCases.pooled(random("pooled cases")), new SlotChecks(la)::pooled),
-                perConfiguration("prefill in pieces", PackedCases.pieces(), new SlotChecks(la)::pieces));
+                Stream.concat(perConfiguration("prefill in pieces", PackedCases.pieces(), new SlotChecks(la)::pieces),
+                        perConfiguration("fresh sequences in used slots", PackedCases.pooled(random("fresh cases")),
+                                new SlotChecks(la)::fresh)));
     }
 
     /** Decode by slot, and draft plus commit, equal the forward. */

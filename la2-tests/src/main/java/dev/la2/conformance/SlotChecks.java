@@ -15,8 +15,8 @@ import java.util.SplittableRandom;
 /**
  * Calls on a state pool (SPEC.md section 8) against the float64 reference: a packed forward from
  * permuted slots padded with -1, a prefill in two pieces through the pool equal to one call, the
- * backward of a pooled forward, decode by slot over several steps, and draft plus commit. Slots
- * no sequence names are never touched.
+ * backward of a pooled forward, decode by slot over several steps, draft plus commit, and
+ * sequences started fresh in used slots. Slots no sequence names are never touched.
  */
 record SlotChecks(LightningAttention la) {
 
@@ -79,6 +79,77 @@ record SlotChecks(LightningAttention la) {
                     written(pool, ref.finalState(), f.stateSize()), f.tolerance(), context);
             f.assertInputsUnchanged(context);
         }
+    }
+
+    /**
+     * Sequences marked fresh start from zero whatever their slots hold (NaN here, with the finite
+     * check on, which must not read them) and write their states back: a packed forward, then one
+     * decode step by slot with the fresh slots poisoned again.
+     */
+    void fresh(Configuration cfg, PackedCase c, SplittableRandom rng, String context) {
+        try (PackedFixture f = PackedFixture.random(la, cfg, c, rng)) {
+            Pool pool = pool(f, rng, true);
+            int s = c.sequences(), size = f.stateSize();
+            boolean[] fresh = new boolean[s];
+            for (int i = 0; i < s; i += 2) {
+                fresh[i] = true;
+            }
+            Pool poisoned = poisonFresh(pool, fresh, size);
+            Tensor out = f.poisoned(f.dtype, f.values());
+            PoolSlots states = PoolSlots.of(pool.tensor(), pool.slots()).withFresh(fresh);
+            la.forwardPacked(f.inputs(), states, f.options().withFiniteCheck(true), out);
+            ReferenceMath.Forward ref = PackedReference.forward(f.reference(startingFresh(poisoned, fresh, size)));
+            Check.close("output with fresh sequences " + Arrays.toString(fresh), out.toDoubleArray(), ref.output(),
+                    f.tolerance(), context);
+            Check.close("pool after a forward with fresh sequences", pool.tensor().toDoubleArray(),
+                    written(poisoned, ref.finalState(), size), f.tolerance(), context);
+
+            // one decode step: the first token of each sequence, the fresh slots poisoned again
+            poisoned = poisonFresh(new Pool(pool.tensor(), pool.tensor().toDoubleArray(), pool.slots()), fresh, size);
+            int[] from = Arrays.copyOf(f.offsets.offsets(), s);
+            int[] one = new int[s];
+            Arrays.fill(one, 1);
+            for (int i = 0; i < s; i++) {
+                from[i] = Math.min(from[i], c.tokens() - 1);
+            }
+            double[] q = gather(f.qHeld, from, one, c.heads() * c.keyDim());
+            double[] k = gather(f.kHeld, from, one, c.heads() * c.keyDim());
+            double[] v = gather(f.vHeld, from, one, c.heads() * c.valueDim());
+            Tensor step = f.poisoned(f.dtype, Shape.of(s, c.heads(), c.valueDim()));
+            la.decodeSlots(f.upload(q, f.dtype, Shape.of(s, c.heads(), c.keyDim())),
+                    f.upload(k, f.dtype, Shape.of(s, c.heads(), c.keyDim())),
+                    f.upload(v, f.dtype, Shape.of(s, c.heads(), c.valueDim())), f.decay, states, c.scale(), step);
+            PackedReference.Call decoded = new PackedReference.Call(SequenceOffsets.ofLengths(one).offsets(), c.heads(),
+                    c.keyDim(), c.valueDim(), q, k, v, f.rates, startingFresh(poisoned, fresh, size), c.scale());
+            ReferenceMath.Forward refStep = PackedReference.forward(decoded);
+            Check.close("decode step with fresh sequences", step.toDoubleArray(), padded(refStep.output(), pool.slots(), 1, c),
+                    f.tolerance(), context);
+            Check.close("pool after a decode step with fresh sequences", pool.tensor().toDoubleArray(),
+                    written(poisoned, refStep.finalState(), size), f.tolerance(), context);
+        }
+    }
+
+    /** The pool with the slots of fresh sequences set to NaN. */
+    private static Pool poisonFresh(Pool pool, boolean[] fresh, int size) {
+        double[] held = pool.held().clone();
+        for (int i = 0; i < fresh.length; i++) {
+            if (fresh[i] && pool.slots()[i] >= 0) {
+                Arrays.fill(held, pool.slots()[i] * size, (pool.slots()[i] + 1) * size, Double.NaN);
+            }
+        }
+        pool.tensor().copyFrom(held);
+        return new Pool(pool.tensor(), held, pool.slots());
+    }
+
+    /** The states sequences start from: zero where fresh, else their slots'. */
+    private static double[] startingFresh(Pool pool, boolean[] fresh, int size) {
+        double[] start = initial(pool, size);
+        for (int i = 0; i < fresh.length; i++) {
+            if (fresh[i]) {
+                Arrays.fill(start, i * size, (i + 1) * size, 0);
+            }
+        }
+        return start;
     }
 
     /** Each sequence in two pieces, the second call naming the slots in another order, equals one call. */
