@@ -48,6 +48,9 @@ final class PackedRun {
         if ((c.statePoolFile == null) != (c.slotsFile == null)) {
             throw new CliException(c.statePoolFile == null ? "--slots needs --state-pool" : "--state-pool needs --slots");
         }
+        if (c.freshFile != null && c.slotsFile == null) {
+            throw new CliException("--fresh needs --slots and --state-pool (it marks sequences starting anew in their slots)");
+        }
         NpyArray q = read("--q", c.qFile);
         NpyArray k = read("--k", c.kFile);
         NpyArray v = read("--v", c.vFile);
@@ -78,6 +81,7 @@ final class PackedRun {
                     + ", D=" + d + ", E=" + e);
             slots = indices("--slots", c.slotsFile);
         }
+        boolean[] fresh = c.freshFile == null ? null : marks("--fresh", c.freshFile);
         if (dOut != null) {
             same("--do", c.dOutputFile, dOut, valueShape, "v's shape [T,H,E]");
         }
@@ -120,8 +124,8 @@ final class PackedRun {
                     Tensor tpool = track(made, tensor(la, pool, state));
                     Tensor o = track(made, la.allocate(dtype, Shape.of(valueShape)));
                     int[] slotList = slots;
-                    try (SavedForward saved = slotChecked(() -> la.forwardPacked(inputs, PoolSlots.of(tpool, slotList),
-                            options, o))) {
+                    PoolSlots states = fresh == null ? PoolSlots.of(tpool, slotList) : PoolSlots.of(tpool, slotList).withFresh(fresh);
+                    try (SavedForward saved = slotChecked(() -> la.forwardPacked(inputs, states, options, o))) {
                         results.put("o.npy", result(o, fileType, valueShape));
                         results.put("state_pool.npy", result(tpool, stateFileType, pool.shape()));
                         if (tdo != null) {
@@ -150,6 +154,9 @@ final class PackedRun {
             if ("slots".equals(ex.argument())) {
                 throw new CliException("--slots " + c.slotsFile + ": " + ex.getMessage());
             }
+            if ("fresh".equals(ex.argument())) {
+                throw new CliException("--fresh " + c.freshFile + ": " + ex.getMessage());
+            }
             throw ex;
         }
     }
@@ -172,6 +179,19 @@ final class PackedRun {
     }
 
     /** A one-dimensional int32 or int64 array. */
+    /** A one-dimensional int32 or int64 array of 0 and 1. */
+    private static boolean[] marks(String option, Path file) throws IOException {
+        int[] raw = indices(option, file);
+        boolean[] marks = new boolean[raw.length];
+        for (int i = 0; i < raw.length; i++) {
+            if (raw[i] != 0 && raw[i] != 1) {
+                throw new CliException(option + " " + file + ": got " + raw[i] + " at [" + i + "]; expected 0 or 1");
+            }
+            marks[i] = raw[i] == 1;
+        }
+        return marks;
+    }
+
     private static int[] indices(String option, Path file) throws IOException {
         NpyArray a = read(option, file, true);
         if (a.rank() != 1) {

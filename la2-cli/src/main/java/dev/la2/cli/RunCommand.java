@@ -95,6 +95,10 @@ final class RunCommand implements Callable<Integer> {
             + "start from zero, write nothing back.")
     Path slotsFile;
 
+    @Option(names = "--fresh", paramLabel = "FILE", description = "With --slots: 1 for each sequence that starts anew in "
+            + "its slot (from zero whatever the slot holds, its final state written back), else 0 (int32 or int64, [S]).")
+    Path freshFile;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory for the result files (created if missing).")
     Path outDir;
 
@@ -138,9 +142,9 @@ final class RunCommand implements Callable<Integer> {
     }
 
     private int dense(PrintWriter out, PrintWriter err) throws IOException {
-        if (statePoolFile != null || slotsFile != null) {
-            throw new CliException((statePoolFile != null ? "--state-pool" : "--slots") + " needs --cu-seqlens (pools "
-                    + "serve packed sequences)");
+        if (statePoolFile != null || slotsFile != null || freshFile != null) {
+            throw new CliException((statePoolFile != null ? "--state-pool" : slotsFile != null ? "--slots" : "--fresh")
+                    + " needs --cu-seqlens (pools serve packed sequences)");
         }
 
         NpyArray q = read("--q", qFile);

@@ -113,6 +113,43 @@ class PackedRunCommandTest {
         }
     }
 
+    /** --fresh: the marked sequence starts from zero whatever its slot holds (NaN here) and is written back. */
+    @Test
+    void freshSequencesStartFromZeroInTheirSlots() throws IOException {
+        Inputs in = write();
+        int size = H * D * E;
+        double[] poisoned = in.pool().clone();
+        java.util.Arrays.fill(poisoned, SLOTS[0] * size, (SLOTS[0] + 1) * size, Double.NaN);
+        NpyArray.of(poisoned, P, H, D, E).write(dir.resolve("poisoned.npy"));
+        NpyArray.of(new int[] {1, 0, 0}, S).write(dir.resolve("fresh.npy"));
+        Path out = dir.resolve("out");
+        Cli r = Cli.run("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"), "--v", p("v.npy"),
+                "--decay", p("s.npy"), "--cu-seqlens", p("cu32.npy"), "--state-pool", p("poisoned.npy"), "--slots",
+                p("slots.npy"), "--fresh", p("fresh.npy"), "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        double[] initial = new double[S * size];
+        System.arraycopy(in.pool(), SLOTS[2] * size, initial, 2 * size, size);  // sequence 0 fresh, 1 without a slot
+        try (LightningAttention la = LightningAttention.open("reference"); Tensors t = new Tensors(la)) {
+            PackedInputs inputs = new PackedInputs(t.of(in.q(), T, H, D), t.of(in.k(), T, H, D), t.of(in.v(), T, H, E),
+                    t.of(in.decay(), H), SequenceOffsets.ofLengths(LENGTHS), t.of(initial, S, H, D, E));
+            try (ForwardResult f = la.forwardPacked(inputs, AttentionOptions.defaults())) {
+                check(out.resolve("o.npy"), f.output());
+                double[] pool = poisoned.clone();
+                double[] fin = f.finalState().toDoubleArray();
+                System.arraycopy(fin, 0, pool, SLOTS[0] * size, size);
+                System.arraycopy(fin, 2 * size, pool, SLOTS[2] * size, size);
+                check(out.resolve("state_pool.npy"), pool, P, H, D, E);
+            }
+        }
+        NpyArray.of(new int[] {1, 2, 0}, S).write(dir.resolve("two.npy"));
+        expectUsageError(List.of("--cu-seqlens", p("cu32.npy"), "--state-pool", p("pool.npy"), "--slots", p("slots.npy"),
+                "--fresh", p("two.npy")), "--fresh", "got 2 at [1]; expected 0 or 1");
+        NpyArray.of(new int[] {1, 0}, 2).write(dir.resolve("short-fresh.npy"));
+        expectUsageError(List.of("--cu-seqlens", p("cu32.npy"), "--state-pool", p("pool.npy"), "--slots", p("slots.npy"),
+                "--fresh", p("short-fresh.npy")), "--fresh", "2 marks");
+        expectUsageError(List.of("--cu-seqlens", p("cu32.npy"), "--fresh", p("fresh.npy")), "--fresh needs --slots");
+    }
+
     @Test
     void badOffsetsOrSlotsAreOneLineAndExitTwo() throws IOException {
         write();
