@@ -11,24 +11,25 @@ public final class Shape {
     }
 
     /**
-     * @throws IllegalArgumentException if there are no extents, one is below 1, or the element
-     *     count overflows a long
+     * @throws La2ArgumentException naming "shape" if there are no extents, one is below 1, or the
+     *     element count overflows a long
      */
     public static Shape of(int... dims) {
         if (dims == null || dims.length == 0) {
-            throw new IllegalArgumentException("shape: got no extents; expected at least one");
+            throw new La2ArgumentException("shape", "no extents", "at least one");
         }
         int[] copy = dims.clone();
         long count = 1;
         for (int i = 0; i < copy.length; i++) {
             if (copy[i] < 1) {
-                throw new IllegalArgumentException("shape: extent " + i + " of " + Arrays.toString(copy)
-                        + " is " + copy[i] + "; expected >= 1");
+                throw new La2ArgumentException("shape", "extent " + i + " of " + Arrays.toString(copy) + ", which is " + copy[i],
+                        "every extent >= 1");
             }
             try {
                 count = Math.multiplyExact(count, copy[i]);
             } catch (ArithmeticException e) {
-                throw new IllegalArgumentException("shape: " + Arrays.toString(copy) + " has more than 2^63 elements");
+                throw new La2ArgumentException("shape", Arrays.toString(copy) + ", more than 2^63 elements",
+                        "fewer than 2^63 elements");
             }
         }
         return new Shape(copy);

@@ -276,7 +276,8 @@ class ValidationTest {
 
     @Test
     void shapeRejectsZeroAndNegativeExtents() {
-        assertThatThrownBy(() -> Shape.of(2, 0, 3)).hasMessage("shape: extent 1 of [2, 0, 3] is 0; expected >= 1");
+        assertThatThrownBy(() -> Shape.of(2, 0, 3)).isInstanceOf(La2ArgumentException.class)
+                .hasMessage("shape: got extent 1 of [2, 0, 3], which is 0; expected every extent >= 1");
         assertThatThrownBy(() -> Shape.of(-1)).hasMessageContaining("is -1");
         assertThatThrownBy(() -> Shape.of(Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE))
                 .hasMessageContaining("more than 2^63 elements");
