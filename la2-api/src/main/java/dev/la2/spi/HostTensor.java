@@ -186,7 +186,7 @@ public final class HostTensor implements Tensor {
     public void copyFrom(float[] src) {
         checkOpen();
         checkWritable();
-        checkLength("src", src);
+        CallerMemory.array("src", src, this);
         if (dtype == DType.FP32) {
             MemorySegment.copy(src, 0, segment, F32, 0, src.length);
         } else {
@@ -200,7 +200,7 @@ public final class HostTensor implements Tensor {
     public void copyFrom(double[] src) {
         checkOpen();
         checkWritable();
-        checkLength("src", src);
+        CallerMemory.array("src", src, this);
         if (dtype == DType.FP64) {
             MemorySegment.copy(src, 0, segment, F64, 0, src.length);
         } else {
@@ -222,7 +222,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyTo(float[] dst) {
         checkOpen();
-        checkLength("dst", dst);
+        CallerMemory.array("dst", dst, this);
         if (dtype == DType.FP32) {
             MemorySegment.copy(segment, F32, 0, dst, 0, dst.length);
         } else {
@@ -235,7 +235,7 @@ public final class HostTensor implements Tensor {
     @Override
     public void copyTo(double[] dst) {
         checkOpen();
-        checkLength("dst", dst);
+        CallerMemory.array("dst", dst, this);
         if (dtype == DType.FP64) {
             MemorySegment.copy(segment, F64, 0, dst, 0, dst.length);
         } else {
@@ -303,19 +303,6 @@ public final class HostTensor implements Tensor {
         if (isReadOnly()) {
             throw new La2ArgumentException("tensor", "a view of read-only memory (" + dtype + " " + shape + ")",
                     "a tensor over writable memory");
-        }
-    }
-
-    /** {@code array} is a float[] or double[], possibly null. */
-    private void checkLength(String argument, Object array) {
-        if (array == null) {
-            throw new La2ArgumentException(argument, "null",
-                    "an array of " + elementCount() + " elements (" + dtype + " " + shape + ")");
-        }
-        int length = java.lang.reflect.Array.getLength(array);
-        if (length != elementCount()) {
-            throw new La2ArgumentException(argument, "an array of " + length + " elements",
-                    elementCount() + " elements (" + dtype + " " + shape + ")");
         }
     }
 

@@ -143,7 +143,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyFrom(float[] src) {
         checkOpen();
-        checkLength("src", src);
+        CallerMemory.array("src", src, this);
         backend.upload(this, (seg, first, count) -> {
             switch (dtype) {
                 case FP32 -> MemorySegment.copy(src, (int) first, seg, ValueLayout.JAVA_FLOAT, 0, count);
@@ -165,7 +165,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyFrom(double[] src) {
         checkOpen();
-        checkLength("src", src);
+        CallerMemory.array("src", src, this);
         backend.upload(this, (seg, first, count) -> {
             for (int i = 0; i < count; i++) {
                 double x = src[(int) first + i];
@@ -195,7 +195,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyTo(float[] dst) {
         checkOpen();
-        checkLength("dst", dst);
+        CallerMemory.array("dst", dst, this);
         backend.download(this, (seg, first, count) -> {
             if (dtype == DType.FP32) {
                 MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, 0, dst, (int) first, count);
@@ -210,7 +210,7 @@ final class CudaTensor implements TrackedTensor {
     @Override
     public void copyTo(double[] dst) {
         checkOpen();
-        checkLength("dst", dst);
+        CallerMemory.array("dst", dst, this);
         backend.download(this, (seg, first, count) -> {
             for (int i = 0; i < count; i++) {
                 dst[(int) first + i] = decode(seg, i);
@@ -266,17 +266,6 @@ final class CudaTensor implements TrackedTensor {
     private void checkOpen() {
         if (isClosed()) {
             throw new IllegalStateException("tensor " + dtype + " " + shape + " of backend '" + backend.name() + "' is closed");
-        }
-    }
-
-    private void checkLength(String argument, Object array) {
-        if (array == null) {
-            throw new La2ArgumentException(argument, "null", "an array of " + elementCount() + " elements (" + dtype + " " + shape + ")");
-        }
-        int length = java.lang.reflect.Array.getLength(array);
-        if (length != elementCount()) {
-            throw new La2ArgumentException(argument, "an array of " + length + " elements",
-                    elementCount() + " elements (" + dtype + " " + shape + ")");
         }
     }
 
