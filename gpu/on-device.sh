@@ -20,8 +20,12 @@
 #          first one found under /usr, /opt, /root and /home)
 #   decode-lab: .gpu/decode-lab (the decode step's kernel against its predecessor, S = 1..256
 #          sequences x 32 heads, D = E = 128; run only when named)
+#   sanitize: `la2 check --backend cuda` and the cuda GPU tests under compute-sanitizer's memcheck,
+#          which reports every out-of-bounds or misaligned device access of every kernel they run
+#          (writes past an output's end included, which the kit's comparisons cannot see on device
+#          memory), and the kit under synccheck (barriers); run only when named
 # Logs go to $OUT/la2-gpu-logs.tgz (OUT defaults to /tmp/la2-out); summaries are printed.
-# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|hopper-lab|decode-lab|parallel] [extra CudaBench arguments...]
+# Usage: bash gpu/on-device.sh [all|tests|bench|cpu|decode|lab|hopper-lab|decode-lab|parallel|sanitize] [extra CudaBench arguments...]
 set -uo pipefail
 what=${1:-all}; shift || true
 OUT=${OUT:-/tmp/la2-out}; mkdir -p "$OUT"
@@ -137,5 +141,22 @@ fi
 if [[ $what == decode-lab ]]; then
   step "decode-lab"
   .gpu/decode-lab 2>&1 | tee "$logs/decode-lab.log" || status=1
+fi
+if [[ $what == sanitize ]]; then
+  # --error-exitcode: any error fails the step; leak checking is left to the backend's own tests (the
+  # JVM frees device memory through Cleaners, after the process's last kernel)
+  san=(compute-sanitizer --error-exitcode 3 --print-limit 30 --report-api-errors no)
+  step "la2 check --backend cuda under compute-sanitizer memcheck"
+  timeout 300 "${san[@]}" --tool memcheck "${LA2[@]}" check --backend cuda > "$logs/sanitize-memcheck-kit.log" 2>&1 || status=1
+  step "cuda backend GPU tests under memcheck"
+  timeout 400 "${san[@]}" --tool memcheck "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
+      --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest \
+      > "$logs/sanitize-memcheck-gpu-tests.log" 2>&1 || status=1
+  step "la2 check --backend cuda under compute-sanitizer synccheck (barriers)"
+  timeout 300 "${san[@]}" --tool synccheck "${LA2[@]}" check --backend cuda > "$logs/sanitize-synccheck-kit.log" 2>&1 || status=1
+  for f in "$logs"/sanitize-*.log; do
+    echo "-- $(basename "$f")"
+    grep -E "^FAILED|passed, |tests (successful|failed)|Invalid|out of bounds|misaligned|Barrier|ERROR SUMMARY|========= +at " "$f" | head -30
+  done
 fi
 exit $status
