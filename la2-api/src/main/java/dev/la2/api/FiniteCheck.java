@@ -1,5 +1,6 @@
 package dev.la2.api;
 
+import dev.la2.spi.AttentionBackend;
 import dev.la2.spi.HostTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -14,6 +15,7 @@ import java.util.Arrays;
  */
 final class FiniteCheck {
     private static final String STATE_AXES = "(b, h, d, e)";
+    private static final String POOL_AXES = "(slot, h, d, e)";
 
     private FiniteCheck() {
     }
@@ -58,16 +60,29 @@ final class FiniteCheck {
     /**
      * The initial states a pooled call reads (SPEC.md section 8): the slots its sequences name, and
      * only those: the other slots are no input of the call (they may hold anything, a diverged state
-     * included), and a host pool's other slots are not even read.
+     * included) and are not read. A pool in host memory is read in place; one elsewhere slot by slot
+     * through {@code backend}'s views, so a call naming a few slots of a large device pool copies
+     * those slots, not the pool.
      */
-    static void pool(Tensor pool, int[] slots) {
+    static void pool(Tensor pool, int[] slots, AttentionBackend backend) {
         boolean[] named = new boolean[pool.shape().dim(0)];
         for (int slot : slots) {
             if (slot >= 0) {
                 named[slot] = true;
             }
         }
-        check(pool, "pool", "(slot, h, d, e)", named, null);
+        if (pool instanceof HostTensor) {
+            check(pool, "pool", POOL_AXES, named, null);
+            return;
+        }
+        int[] dims = pool.shape().dims();
+        Shape slice = Shape.of(1, dims[1], dims[2], dims[3]);
+        for (int slot = 0; slot < named.length; slot++) {
+            if (named[slot]) {
+                scanCopy(backend.view(pool, slot * slice.elementCount(), slice), slot, pool.shape(), "pool", POOL_AXES, null,
+                        null);
+            }
+        }
     }
 
     /** The sequence holding packed token {@code token}: the last whose start is at or before it. */
@@ -99,31 +114,42 @@ final class FiniteCheck {
             return;
         }
         if (t instanceof HostTensor host) {
-            scan(host, t, name, axes, rows, where);
+            scan(host, 0, t.shape(), name, axes, rows, where);
             return;
         }
+        scanCopy(t, 0, t.shape(), name, axes, rows, where);
+    }
+
+    /** Scans a host copy of {@code part}, rows {@code firstRow ..} of a tensor of {@code shape}. */
+    private static void scanCopy(Tensor part, int firstRow, Shape shape, String name, String axes, boolean[] rows,
+                                 Where where) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment copy = arena.allocate(t.byteSize(), Double.BYTES);
-            t.copyTo(copy);
-            scan(HostTensor.wrap(null, t.backend(), copy, t.dtype(), t.shape()), t, name, axes, rows, where);
+            MemorySegment copy = arena.allocate(part.byteSize(), Double.BYTES);
+            part.copyTo(copy);
+            scan(HostTensor.wrap(null, part.backend(), copy, part.dtype(), part.shape()), firstRow, shape, name, axes, rows,
+                    where);
         }
     }
 
-    private static void scan(HostTensor data, Tensor t, String name, String axes, boolean[] rows, Where where) {
-        long count = t.elementCount();
-        int firstRows = t.shape().dim(0);
-        long perRow = count / firstRows;
-        for (int r = 0; r < firstRows; r++) {
-            if (rows != null && !rows[r]) {
+    /**
+     * Looks for the first non-finite element of {@code data}, which holds rows {@code firstRow ..}
+     * (of the first axis) of a tensor of {@code shape}; messages give indices in that tensor.
+     */
+    private static void scan(HostTensor data, int firstRow, Shape shape, String name, String axes, boolean[] rows,
+                             Where where) {
+        int dataRows = data.shape().dim(0);
+        long perRow = data.elementCount() / dataRows;
+        for (int r = 0; r < dataRows; r++) {
+            if (rows != null && !rows[firstRow + r]) {
                 continue;
             }
             for (long at = r * perRow, end = at + perRow; at < end; at++) {
                 // Every dtype widens to double exactly, so finiteness is read off the double value.
                 double x = data.get(at);
                 if (!Double.isFinite(x)) {
-                    long[] index = indexOf(at, t.shape().dims());
+                    long[] index = indexOf(firstRow * perRow + at, shape.dims());
                     throw new La2ArgumentException(name, x + " at " + Arrays.toString(index) + " " + axes + " of shape "
-                            + t.shape() + (where == null ? "" : where.of(index)),
+                            + shape + (where == null ? "" : where.of(index)),
                             "finite values, since options.checkFinite() is true");
                 }
             }

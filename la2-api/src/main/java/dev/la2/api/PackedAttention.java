@@ -76,7 +76,7 @@ final class PackedAttention {
         if (options.checkFinite()) {
             FiniteCheck.inputs(in);
             if (pool != null) {
-                FiniteCheck.pool(pool, read(states, slots));
+                FiniteCheck.pool(pool, read(states, slots), backend);
             }
         }
         if (pool != null) {

@@ -1,6 +1,7 @@
 package dev.la2.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
@@ -8,6 +9,7 @@ import dev.la2.api.BackendOptions;
 import dev.la2.api.DType;
 import dev.la2.api.ForwardResult;
 import dev.la2.api.Gradients;
+import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.PackedInputs;
@@ -370,6 +372,34 @@ class CudaPackedTest {
                             Mode.BF16.tol, "dInitialState");
                 }
             }
+        }
+    }
+
+    /**
+     * The finite check of a pooled call on a device pool (SPEC.md sections 3 and 8): it reads the
+     * named slots only, each through a view, and names a non-finite element by its index in the pool.
+     */
+    @Test
+    void theFiniteCheckReadsOnlyTheNamedSlotsOfADevicePool() {
+        int slots = 6, d = 16, e = 8, slot = 4;
+        float[] states = normal((long) slots * d * e, 1);
+        states[2 * d * e + 3] = Float.NaN; // slot 2, named by no call
+        states[slot * d * e + 5 * e + 1] = Float.POSITIVE_INFINITY;
+        AttentionOptions checked = AttentionOptions.defaults().withFiniteCheck(true);
+        try (Tensor pool = fused.tensor(states, DType.FP32, Shape.of(slots, 1, d, e));
+             Tensor q = fused.tensor(normal(2 * d, 0.25), DType.FP32, Shape.of(2, 1, d));
+             Tensor k = fused.tensor(normal(2 * d, 0.25), DType.FP32, Shape.of(2, 1, d));
+             Tensor v = fused.tensor(normal(2 * e, 1), DType.FP32, Shape.of(2, 1, e));
+             Tensor decay = fused.tensor(decays(1), DType.FP32, Shape.of(1));
+             Tensor out = fused.allocate(DType.FP32, Shape.of(2, 1, e))) {
+            PackedInputs in = PackedInputs.of(q, k, v, decay, SequenceOffsets.ofLengths(1, 1));
+            assertThatThrownBy(() -> fused.forwardPacked(in, PoolSlots.of(pool, 0, slot), checked, out))
+                    .isInstanceOf(La2ArgumentException.class)
+                    .hasMessage("pool: got Infinity at [" + slot + ", 0, 5, 1] (slot, h, d, e) of shape [" + slots + ", 1, "
+                            + d + ", " + e + "]; expected finite values, since options.checkFinite() is true");
+            assertThat(pool.toFloatArray()).as("the refused call changes nothing").isEqualTo(states);
+            fused.forwardPacked(in, PoolSlots.of(pool, 0, 5), checked, out);
+            assertThat(out.toFloatArray()).doesNotContain(Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY);
         }
     }
 }
