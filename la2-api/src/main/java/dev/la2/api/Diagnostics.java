@@ -5,7 +5,8 @@ import java.util.Optional;
 
 /**
  * Timing and memory figures of one {@link LightningAttention} instance's backend, for benchmarks,
- * tests and tuning. Kept apart from the computing API: what a backend can measure differs between
+ * tests and tuning. Every method throws {@link IllegalStateException} once the instance is closed
+ * (a closed device backend has released its context). Kept apart from the computing API: what a backend can measure differs between
  * backends, and these figures are diagnostics, not results.
  *
  * <pre>{@code
@@ -59,11 +60,13 @@ public final class Diagnostics {
 
     /** Memory the backend holds now and at its peak since {@link #resetPeakMemory()}, if it tracks it. */
     public Optional<MemoryStats> memoryStats() {
+        owner.checkOpen();
         return backend.memoryStats();
     }
 
     /** Starts a new peak; device backends also free cached blocks, so the next peak counts only later calls. */
     public void resetPeakMemory() {
+        owner.checkOpen();
         backend.resetPeakMemory();
     }
 

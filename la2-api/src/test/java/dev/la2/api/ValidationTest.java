@@ -68,6 +68,18 @@ class ValidationTest {
     }
 
     @Test
+    void diagnosticsOfAClosedInstanceRefuseEveryCall() {
+        LightningAttention other = LightningAttention.open(la.backendName());
+        Diagnostics diag = Diagnostics.of(other);
+        assertThat(diag.memoryStats()).isNotNull();
+        other.close();
+        for (org.assertj.core.api.ThrowableAssert.ThrowingCallable call : new org.assertj.core.api.ThrowableAssert.ThrowingCallable[] {
+                diag::memoryStats, diag::resetPeakMemory, () -> diag.timeMillis(() -> { }), () -> diag.timeMillis(() -> { }, 2)}) {
+            assertThatThrownBy(call).isInstanceOf(IllegalStateException.class).hasMessageContaining("is closed");
+        }
+    }
+
+    @Test
     void nullLayoutOrPrecisionInOptionsIsNamed() {
         assertThatThrownBy(() -> AttentionOptions.defaults().withLayout(null))
                 .isInstanceOf(La2ArgumentException.class)
