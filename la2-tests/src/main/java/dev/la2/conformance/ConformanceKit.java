@@ -55,7 +55,8 @@ import org.opentest4j.TestAbortedException;
  * {@code DecodeCheck}, {@code AllocatingCheck}, {@code GuardedOutputCheck} and the
  * {@code MisuseCatalogue}; their sizes in {@code Cases}. The serving calls (SPEC.md section 8)
  * have {@code PackedChecks}, {@code SlotChecks} and {@code PackedMisuses}, sized in
- * {@code PackedCases}.
+ * {@code PackedCases}. {@code ConcurrentCallsCheck} runs several of those checks on the one
+ * instance from several threads at once.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 public abstract class ConformanceKit {
@@ -286,6 +287,16 @@ public abstract class ConformanceKit {
     public Stream<DynamicNode> packedMisuse() {
         return perConfiguration("packed misuse", PackedMisuses.all(),
                 (cfg, m, rng, context) -> PackedMisuses.check(la, m, cfg, rng, context));
+    }
+
+    /**
+     * The one instance called from several threads at once (the SPI's "safe for concurrent calls"):
+     * overlapping forward, backward, keeping, decode and packed calls, each against the reference.
+     */
+    @TestFactory
+    public Stream<DynamicNode> concurrentCalls() {
+        return perConfiguration("concurrent calls", List.of(ConcurrentCallsCheck.SCHEDULE),
+                new ConcurrentCallsCheck(la)::concurrent);
     }
 
     // ------------------------------------------------------------------------------ machinery

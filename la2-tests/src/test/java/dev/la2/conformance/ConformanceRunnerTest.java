@@ -149,6 +149,18 @@ class ConformanceRunnerTest {
     }
 
     @Test
+    void callsSharingOneWorkspaceAreCaughtWhenTheyOverlap() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.SHARED_WORKSPACE), List.of("concurrentCalls", "forward",
+                "decode", "packed", "packedBackward"));
+        // One call at a time the workspace is harmless (the packed backward stages dq through it
+        // too): only overlapping calls show the corruption.
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED ")).singleElement(InstanceOfAssertFactories.STRING)
+                .startsWith("FAILED concurrentCalls() > FP32/STRICT > 4 threads x 3 calls on one instance: concurrent calls ")
+                .containsPattern(" thread \\d, call \\d: ").contains("-Dla2.seed=");
+        assertThat(r.result().passed()).isGreaterThan(30);
+    }
+
+    @Test
     void storageTypesOtherThanTheProviderReportsAreCaught() {
         Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.STORES_FP64_NOT_FP32));
         assertThat(r.result().failed()).as(r.output()).isEqualTo(1);

@@ -18,12 +18,14 @@ import dev.la2.spi.HostTensor;
 import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;
 import java.util.WeakHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A test-only backend ("faulty", registered only in src/test) that proves the kit can fail: the
@@ -54,7 +56,14 @@ public final class FaultyProvider implements BackendProvider {
         /** What a forward kept serves one backward; a second one gets dq as if the kept states were zero. */
         KEPT_STATES_READ_ONCE,
         /** Forward writes one float past the end of an output in caller memory. */
-        WRITES_PAST_OUTPUT_END
+        WRITES_PAST_OUTPUT_END,
+        /**
+         * Forward, backward and decode stage their output (dq for the backward) in one buffer of the
+         * instance: right one call at a time, corrupted when calls overlap.
+         */
+        SHARED_WORKSPACE,
+        /** As {@link #SHARED_WORKSPACE}, but a call that finds the buffer in use throws IllegalStateException. */
+        REFUSES_OVERLAPPING_CALLS
     }
 
     /** What the provider reports and, but for {@link Bug#STORES_FP64_NOT_FP32}, what its instances store. */
@@ -84,7 +93,7 @@ public final class FaultyProvider implements BackendProvider {
     public AttentionBackend create(BackendOptions options) {
         Bug bug = Bug.valueOf(options.properties().getOrDefault(BUG, "NONE"));
         return new Faulty(new ReferenceProvider().create(options), bug,
-                Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>())));
+                Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>())), new Workspace());
     }
 
     /** What {@link Bug#KEPT_STATES_READ_ONCE}'s forward keeps: whether a backward has read it. */
@@ -101,8 +110,43 @@ public final class FaultyProvider implements BackendProvider {
         }
     }
 
-    /** {@code wrapped}: the tensors viewing caller memory, the only ones {@link Bug#WRITES_PAST_OUTPUT_END} overruns. */
-    private record Faulty(AttentionBackend delegate, Bug bug, Set<Tensor> wrapped) implements AttentionBackend {
+    /**
+     * The one buffer of an instance that {@link Bug#SHARED_WORKSPACE} and {@link Bug#REFUSES_OVERLAPPING_CALLS}
+     * stage results in, unguarded, as a backend keeping per-call scratch in a field does.
+     */
+    private static final class Workspace {
+        /** Large enough for every result of the kit's concurrent calls, so that they all share it. */
+        private double[] values = new double[1 << 16];
+        private final AtomicBoolean busy = new AtomicBoolean();
+
+        /** {@code t}'s values copied here and back, with a pause between in which another call may overwrite them. */
+        void stage(Tensor t, boolean refuseOverlap) {
+            if (refuseOverlap && !busy.compareAndSet(false, true)) {
+                throw new IllegalStateException("faulty: the instance's workspace is in use by another call");
+            }
+            try {
+                double[] own = t.toDoubleArray();
+                if (values.length < own.length) {
+                    values = new double[own.length];
+                }
+                double[] shared = values;
+                System.arraycopy(own, 0, shared, 0, own.length);
+                LockSupport.parkNanos(2_000_000);
+                t.copyFrom(Arrays.copyOf(shared, own.length));
+            } finally {
+                if (refuseOverlap) {
+                    busy.set(false);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@code wrapped}: the tensors viewing caller memory, the only ones {@link Bug#WRITES_PAST_OUTPUT_END} overruns;
+     * {@code workspace}: what {@link Bug#SHARED_WORKSPACE} shares between calls.
+     */
+    private record Faulty(AttentionBackend delegate, Bug bug, Set<Tensor> wrapped, Workspace workspace)
+            implements AttentionBackend {
         @Override
         public String name() {
             return NAME;
@@ -191,11 +235,20 @@ public final class FaultyProvider implements BackendProvider {
                 }
                 default -> delegate.forward(c);
             }
+            staged(c.output());
+        }
+
+        /** {@code t} through the shared workspace, for the bugs that have one. */
+        private void staged(Tensor t) {
+            if (bug == Bug.SHARED_WORKSPACE || bug == Bug.REFUSES_OVERLAPPING_CALLS) {
+                workspace.stage(t, bug == Bug.REFUSES_OVERLAPPING_CALLS);
+            }
         }
 
         @Override
         public Residuals forwardKeeping(ForwardCall call, boolean forDecayGradient) {
             delegate.forward(call);
+            staged(call.output());
             return bug == Bug.KEPT_STATES_READ_ONCE ? new ReadOnce() : null;
         }
 
@@ -214,6 +267,7 @@ public final class FaultyProvider implements BackendProvider {
                 }
                 c.dDecay().copyFrom(g);
             }
+            staged(c.dq());
         }
 
         /** The values of {@code t}, [B, ...] with B = {@code batch}, with batch 0's in every batch element. */
@@ -229,6 +283,7 @@ public final class FaultyProvider implements BackendProvider {
         @Override
         public void decode(DecodeCall c) {
             delegate.decode(c);
+            staged(c.output());
         }
 
         @Override
