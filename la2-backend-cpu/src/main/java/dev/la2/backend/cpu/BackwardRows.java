@@ -10,4 +10,9 @@ record BackwardRows(TokenRows q, TokenRows k, TokenRows v, TokenRows g, TokenRow
                 TokenRows.of(call.dOutput(), kx), TokenRows.of(call.dq(), kx), TokenRows.of(call.dk(), kx),
                 TokenRows.of(call.dv(), kx));
     }
+
+    /** The same inputs, the gradients written to {@code dqOut}, {@code dkOut} and {@code dvOut}. */
+    BackwardRows writingTo(TokenRows dqOut, TokenRows dkOut, TokenRows dvOut) {
+        return new BackwardRows(q, k, v, g, dqOut, dkOut, dvOut);
+    }
 }

@@ -9,4 +9,9 @@ record ForwardRows(TokenRows q, TokenRows k, TokenRows v, TokenRows o) {
         return new ForwardRows(TokenRows.of(call.q(), kx), TokenRows.of(call.k(), kx), TokenRows.of(call.v(), kx),
                 TokenRows.of(call.output(), kx));
     }
+
+    /** The same inputs, the output written to {@code out}. */
+    ForwardRows writingTo(TokenRows out) {
+        return new ForwardRows(q, k, v, out);
+    }
 }

@@ -10,7 +10,9 @@ import java.util.List;
 /**
  * The correction pass of a call cut into segments (see {@link TiledF32}): every segment ran from a
  * zero state, so each adds the linear term of its true incoming state, lambda^(u+1) q S_in for
- * outputs and dq, and lambda^(len-1-u) U_in for dk and dv, in tasks of a few blocks.
+ * outputs and dq, and lambda^(len-1-u) U_in for dk and dv, in tasks of a few blocks. Each reads the
+ * partial rows from those its segment wrote ({@code partial}: fp32 rows staged for a 16-bit output,
+ * see {@link StagedOutput}) and stores the completed rows in the output.
  */
 final class SegmentCorrections {
     /** Blocks of one segment per correction task: small enough to spread over threads. */
@@ -41,8 +43,8 @@ final class SegmentCorrections {
         return list;
     }
 
-    /** o_t += c lambda^(t - segStart + 1) q_t S_in for the work's tokens. */
-    void correctOutput(SegmentWork work, ForwardRows io, float[] sIn) {
+    /** o_t = partial o_t + c lambda^(t - segStart + 1) q_t S_in for the work's tokens. */
+    void correctOutput(SegmentWork work, ForwardRows io, ForwardRows partial, float[] sIn) {
         AttentionShape sh = work.shape();
         int seq = work.seq(), segStart = work.segmentStart(), t0 = work.from(), t1 = work.to();
         int d = sh.keyDim(), e = sh.valueDim();
@@ -55,7 +57,7 @@ final class SegmentCorrections {
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
             q.load(sh.keyRow(b, h, t), ks, l, d, qb);
-            o.load(sh.valueRow(b, h, t), vs, l, e, ob);
+            partial.o().load(sh.valueRow(b, h, t), vs, l, e, ob);
             for (int r = 0; r < l; r++) {
                 w[r] = scaledWeight(scale, pw.at(t + r - segStart + 1));
             }
@@ -65,10 +67,10 @@ final class SegmentCorrections {
     }
 
     /**
-     * dq_t += c lambda^(t - segStart + 1) dO_t S_in^T over the work's tokens, S_in^T = stIn; returns
-     * the matching decay gradient term c sum_t (u+1) lambda^(u+1) q_t S_in dO_t^T.
+     * dq_t = partial dq_t + c lambda^(t - segStart + 1) dO_t S_in^T over the work's tokens,
+     * S_in^T = stIn; returns the matching decay gradient term c sum_t (u+1) lambda^(u+1) q_t S_in dO_t^T.
      */
-    double correctDq(SegmentWork work, BackwardRows io, float[] stIn, boolean wantDecay) {
+    double correctDq(SegmentWork work, BackwardRows io, BackwardRows partial, float[] stIn, boolean wantDecay) {
         AttentionShape sh = work.shape();
         int seq = work.seq(), segStart = work.segmentStart(), t0 = work.from(), t1 = work.to();
         DecayPowers pw = work.powers();
@@ -82,7 +84,7 @@ final class SegmentCorrections {
         for (int t = t0; t < t1; t += c) {
             int l = Math.min(c, t1 - t);
             g.load(sh.valueRow(b, h, t), vs, l, e, gb);
-            dq.load(sh.keyRow(b, h, t), ks, l, d, dqb);
+            partial.dq().load(sh.keyRow(b, h, t), ks, l, d, dqb);
             for (int r = 0; r < l; r++) {
                 w[r] = scaledWeight(scale, pw.at(t + r - segStart + 1));
             }
@@ -106,12 +108,12 @@ final class SegmentCorrections {
     }
 
     /**
-     * dk_t += lambda^(segEnd-1-t) U_in v_t^T, dv_t += lambda^(segEnd-1-t) k_t U_in over the work's
-     * tokens; with {@code wantDecay}, returns the decay-gradient term
+     * dk_t = partial dk_t + lambda^(segEnd-1-t) U_in v_t^T, dv_t = partial dv_t + lambda^(segEnd-1-t)
+     * k_t U_in over the work's tokens; with {@code wantDecay}, returns the decay-gradient term
      * sum_t (segEnd-1-t) lambda^(segEnd-1-t) v_t . (k_t U_in), the pairs of U_in with the segment's own
      * states (as sweep 2 sums them per block), from the unflushed powers.
      */
-    double correctDkDv(SegmentWork work, BackwardRows io, float[] uIn, boolean wantDecay) {
+    double correctDkDv(SegmentWork work, BackwardRows io, BackwardRows partial, float[] uIn, boolean wantDecay) {
         AttentionShape sh = work.shape();
         int seq = work.seq(), segEnd = work.segmentEnd(), t0 = work.from(), t1 = work.to();
         DecayPowers pw = work.powers();
@@ -129,8 +131,8 @@ final class SegmentCorrections {
             int l = Math.min(c, t1 - t);
             k.load(sh.keyRow(b, h, t), ks, l, d, kb);
             v.load(sh.valueRow(b, h, t), vs, l, e, vb);
-            dk.load(sh.keyRow(b, h, t), ks, l, d, dkb);
-            dv.load(sh.valueRow(b, h, t), vs, l, e, dvb);
+            partial.dk().load(sh.keyRow(b, h, t), ks, l, d, dkb);
+            partial.dv().load(sh.valueRow(b, h, t), vs, l, e, dvb);
             for (int r = 0; r < l; r++) {
                 w[r] = weight(pw.at(segEnd - 1 - (t + r)));
             }

@@ -28,12 +28,6 @@ record SegmentPlan(int sequences, int tokens, int segments, int segmentLength) {
         return new SegmentPlan(sequences, tokens, segments, perSegment * c);
     }
 
-    /** Each sequence in one piece. */
-    static SegmentPlan whole(int sequences, int tokens, int block) {
-        int blocks = Math.max(1, (tokens + block - 1) / block);
-        return new SegmentPlan(sequences, tokens, 1, blocks * block);
-    }
-
     int start(int p) {
         return p * segmentLength;
     }

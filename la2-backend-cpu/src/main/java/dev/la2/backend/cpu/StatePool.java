@@ -6,10 +6,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Native buffers for kept block states, reused from call to call. A training step keeps and frees
- * the same sizes every step, and fresh native memory is zeroed and faulted in page by page, which
- * costs nearly as much as the forward call that fills it. Holds at most {@link #IDLE_BUFFERS} idle
- * buffers; their bytes count as live scratch until freed.
+ * Native buffers for kept block states and staged 16-bit rows ({@link Staging}), reused from call
+ * to call. A training step keeps and frees the same sizes every step, and fresh native memory is
+ * zeroed and faulted in page by page, which costs nearly as much as the forward call that fills
+ * it. Holds at most {@link #IDLE_BUFFERS} idle buffers; their bytes count as live scratch until freed.
  */
 final class StatePool implements AutoCloseable {
     private static final int IDLE_BUFFERS = 4;

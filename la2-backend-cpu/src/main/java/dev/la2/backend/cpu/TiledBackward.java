@@ -13,22 +13,28 @@ import java.util.List;
  * The fp32 path's backward: per segment, sweep 1 ({@link DqSweep}) and sweep 2
  * ({@link DkDvSweep}) from zero states, or sweep 2 alone when the forward kept its block states;
  * then the segments joined per sequence ({@link SegmentJoin}), corrected
- * ({@link SegmentCorrections}), and the decay gradient summed over the batch.
+ * ({@link SegmentCorrections}), and the decay gradient summed over the batch. 16-bit gradients'
+ * rows of the segments the corrections complete are staged in fp32 until then ({@link StagedOutput}).
  */
 final class TiledBackward {
+    /** Staged outputs per part: dq, dk and dv. */
+    private static final int GRADIENTS = 3;
+
     private final Kernels kx;
     private final int block;
     private final WorkerPool pool;
     private final Scratch scratch;
+    private final StatePool buffers;
     private final SegmentCorrections corrections;
     private final DqSweep sweep1;
     private final DkDvSweep sweep2;
 
-    TiledBackward(TileOps tiles, WorkerPool pool, Scratch scratch, SegmentCorrections corrections) {
+    TiledBackward(TileOps tiles, WorkerPool pool, Scratch scratch, StatePool buffers, SegmentCorrections corrections) {
         this.kx = tiles.kx();
         this.block = tiles.block();
         this.pool = pool;
         this.scratch = scratch;
+        this.buffers = buffers;
         this.corrections = corrections;
         this.sweep1 = new DqSweep(tiles);
         this.sweep2 = new DkDvSweep(tiles);
@@ -84,6 +90,7 @@ final class TiledBackward {
         DkDvSweep.Result[][][] s2 = new DkDvSweep.Result[n][][];
         int[] sweepFirst = new int[n + 1];
         int[] seqFirst = new int[n + 1];
+        List<StagedOutput> outputs = new ArrayList<>(GRADIENTS * n);
         long perTask = 0;
         for (int i = 0; i < n; i++) {
             BackwardPart part = parts.get(i);
@@ -91,6 +98,10 @@ final class TiledBackward {
             int seqs = (int) sh.sequences(), segs = part.plan().segments();
             pw[i] = DecayPowers.perHead((HostTensor) part.call().decay(), sh.heads(), part.call().scale(), block);
             io[i] = BackwardRows.of(part.call(), kx);
+            // dq of segments 1.. and dk, dv of all but the last: those the corrections complete.
+            outputs.add(StagedOutput.of(io[i].dq(), sh, part.plan(), true, 1, segs));
+            outputs.add(StagedOutput.of(io[i].dk(), sh, part.plan(), true, 0, segs - 1));
+            outputs.add(StagedOutput.of(io[i].dv(), sh, part.plan(), false, 0, segs - 1));
             s1[i] = new DqSweep.Result[seqs][segs];
             s2[i] = new DkDvSweep.Result[seqs][segs];
             sweepFirst[i + 1] = sweepFirst[i] + (part.kept() == null ? 2 : 1) * seqs * segs;
@@ -98,10 +109,12 @@ final class TiledBackward {
             perTask = Math.max(perTask, backwardScratch(sh.keyDim(), sh.valueDim()));
         }
         long work = scratch.reserve(perTask * Math.min(pool.threads(), sweepFirst[n]));
-        try {
+        try (Staging staging = new Staging(buffers, outputs)) {
+            List<StagedOutput> staged = staging.outputs();
             pool.run(sweepFirst[n], task -> {
                 Task at = Task.of(sweepFirst, task);
-                sweep(parts.get(at.part()), at.local(), pw[at.part()], io[at.part()], s1[at.part()], s2[at.part()]);
+                sweep(parts.get(at.part()), at.local(), pw[at.part()], io[at.part()], staged.subList(
+                        GRADIENTS * at.part(), GRADIENTS * (at.part() + 1)), s1[at.part()], s2[at.part()]);
             });
             double[][] decaySeq = new double[n][];
             float[][][][] sIn = new float[n][][][];
@@ -129,7 +142,7 @@ final class TiledBackward {
                 decaySeq[i][seq] = cb.decaySum();
                 writeState(cb.u().start(), call.dInitialState(), seq);
             });
-            correct(parts, pw, io, sIn, uIn, decaySeq);
+            correct(parts, pw, io, staged, sIn, uIn, decaySeq);
             for (int i = 0; i < n; i++) {
                 if (!parts.get(i).wantDecay()) {
                     decaySeq[i] = null;
@@ -141,23 +154,29 @@ final class TiledBackward {
         }
     }
 
+    /** The rows segment {@code p} of sequence {@code seq} writes, given a part's staged dq, dk and dv. */
+    private static BackwardRows written(BackwardRows io, List<StagedOutput> staged, int seq, int p) {
+        return io.writingTo(staged.get(0).rows(seq, p), staged.get(1).rows(seq, p), staged.get(2).rows(seq, p));
+    }
+
     /** Task {@code local} of a part's sweeps: sweep 1 or 2 of one segment of one sequence. */
-    private void sweep(BackwardPart part, int local, DecayPowers[] pw, BackwardRows io, DqSweep.Result[][] s1,
-                       DkDvSweep.Result[][] s2) {
+    private void sweep(BackwardPart part, int local, DecayPowers[] pw, BackwardRows io, List<StagedOutput> staged,
+                       DqSweep.Result[][] s1, DkDvSweep.Result[][] s2) {
         BackwardCall call = part.call();
         AttentionShape sh = call.shape();
         BlockStates kept = part.kept();
         int de = sh.keyDim() * sh.valueDim(), segs = part.plan().segments(), sweeps = kept == null ? 2 : 1;
         int sweep = kept == null ? local % 2 : 1, rest = local / sweeps, seq = rest / segs, p = rest % segs;
         SegmentWork w = SegmentWork.whole(sh, part.plan(), seq, p, pw[seq % sh.heads()]);
+        BackwardRows rows = written(io, staged, seq, p);
         if (sweep == 0) {
             float[] s0 = p == 0 ? state(call.initialState(), seq, de) : null;
-            s1[seq][p] = sweep1.run(w, io, s0, part.wantDecay());
+            s1[seq][p] = sweep1.run(w, rows, s0, part.wantDecay());
         } else {
             float[] uEnd = p == segs - 1 ? state(call.dFinalState(), seq, de) : null;
             DkDvSweep.FusedDq dqFused = kept == null ? null
                     : new DkDvSweep.FusedDq(kept, p == 0 && call.initialState() != null);
-            s2[seq][p] = sweep2.run(w, io, uEnd, part.wantDecay(), dqFused);
+            s2[seq][p] = sweep2.run(w, rows, uEnd, part.wantDecay(), dqFused);
         }
     }
 
@@ -165,8 +184,8 @@ final class TiledBackward {
      * The correction pass of the parts cut into segments, all parts' tasks together; their
      * decay-gradient terms are added per part in the order a part alone adds them.
      */
-    private void correct(List<BackwardPart> parts, DecayPowers[][] pw, BackwardRows[] io, float[][][][] sIn,
-                         float[][][][] uIn, double[][] decaySeq) {
+    private void correct(List<BackwardPart> parts, DecayPowers[][] pw, BackwardRows[] io, List<StagedOutput> staged,
+                         float[][][][] sIn, float[][][][] uIn, double[][] decaySeq) {
         record Fix(int part, SegmentWork work, boolean dq) {
         }
         List<Fix> fixes = new ArrayList<>();
@@ -187,10 +206,11 @@ final class TiledBackward {
         pool.run(fixes.size(), j -> {
             Fix f = fixes.get(j);
             BackwardPart part = parts.get(f.part());
-            int seq = f.work().seq(), p = f.work().segment();
+            int i = f.part(), seq = f.work().seq(), p = f.work().segment();
+            BackwardRows rows = written(io[i], staged.subList(GRADIENTS * i, GRADIENTS * (i + 1)), seq, p);
             partial[j] = f.dq()
-                    ? corrections.correctDq(f.work(), io[f.part()], sIn[f.part()][seq][p], part.wantDecay())
-                    : corrections.correctDkDv(f.work(), io[f.part()], uIn[f.part()][seq][p],
+                    ? corrections.correctDq(f.work(), io[i], rows, sIn[i][seq][p], part.wantDecay())
+                    : corrections.correctDkDv(f.work(), io[i], rows, uIn[i][seq][p],
                             part.wantDecay() && part.kept() != null);
         });
         for (int j = 0; j < partial.length; j++) {

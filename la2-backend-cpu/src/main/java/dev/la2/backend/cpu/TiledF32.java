@@ -1,6 +1,5 @@
 package dev.la2.backend.cpu;
 
-import dev.la2.api.DType;
 import dev.la2.spi.AttentionShape;
 import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
@@ -21,10 +20,10 @@ import java.util.List;
  * dFinalState), the segments' end states are then joined in order ({@link SegmentJoin}), and a
  * correction pass ({@link SegmentCorrections}) adds each segment's true incoming state. The
  * partition depends only on the shape and the thread count, and every reduction runs in a fixed
- * order, so results are reproducible bit for bit. With BF16 storage the corrected rows are rounded
- * twice, once per pass: about 2^-9 relative, far inside SPEC.md's 2e-2. FP16 sequences are never
- * cut (not even with cpu.segmentTokens): a segment's rows are stored before their correction, and a
- * partial sum beyond FP16's 65504 would be stored as infinity where the corrected value fits.
+ * order, so results are reproducible bit for bit. With 16-bit storage the rows the correction pass
+ * completes are staged in fp32 until then ({@link StagedOutput}), so every element is rounded to 16
+ * bits once, from its final value, cut or not: a partial sum beyond FP16's 65504 never reaches the
+ * tensor where the completed value fits.
  *
  * <p>The backward runs two sweeps per segment: sweep 1 ({@link DqSweep}) forward in time for dq,
  * rebuilding S block by block, and sweep 2 ({@link DkDvSweep}) backward in time for dk and dv. When
@@ -57,8 +56,8 @@ final class TiledF32 {
         this.keptStates = keptStates;
         TileOps tiles = new TileOps(kx, block);
         SegmentCorrections corrections = new SegmentCorrections(tiles);
-        this.forward = new TiledForward(tiles, pool, scratch, corrections);
-        this.backward = new TiledBackward(tiles, pool, scratch, corrections);
+        this.forward = new TiledForward(tiles, pool, scratch, keptStates, corrections);
+        this.backward = new TiledBackward(tiles, pool, scratch, keptStates, corrections);
         this.decode = new DecodeF32(kx, pool);
     }
 
@@ -66,10 +65,8 @@ final class TiledF32 {
         return plan(shape, pool.threads());
     }
 
-    /** FP16 sequences are not cut (the class comment says why). */
     private SegmentPlan plan(AttentionShape shape, int threads) {
-        return shape.dtype() == DType.FP16 ? SegmentPlan.whole((int) shape.sequences(), shape.tokens(), block)
-                : SegmentPlan.of((int) shape.sequences(), shape.tokens(), block, segmentTokens, threads);
+        return SegmentPlan.of((int) shape.sequences(), shape.tokens(), block, segmentTokens, threads);
     }
 
     void forward(ForwardCall call) {

@@ -12,7 +12,8 @@ import java.util.List;
 /**
  * The fp32 path's forward (SPEC.md section 2): every segment block by block from a zero state
  * (the first from the initial state), then the segments' end states joined in order and each
- * later segment's outputs corrected by its true incoming state. With {@link BlockStates}, it also
+ * later segment's outputs corrected by its true incoming state; a 16-bit output's rows of those
+ * segments are staged in fp32 until then ({@link StagedOutput}). With {@link BlockStates}, it also
  * keeps the state entering every block for the backward.
  */
 final class TiledForward {
@@ -21,14 +22,16 @@ final class TiledForward {
     private final int block;
     private final WorkerPool pool;
     private final Scratch scratch;
+    private final StatePool buffers;
     private final SegmentCorrections corrections;
 
-    TiledForward(TileOps tiles, WorkerPool pool, Scratch scratch, SegmentCorrections corrections) {
+    TiledForward(TileOps tiles, WorkerPool pool, Scratch scratch, StatePool buffers, SegmentCorrections corrections) {
         this.tiles = tiles;
         this.kx = tiles.kx();
         this.block = tiles.block();
         this.pool = pool;
         this.scratch = scratch;
+        this.buffers = buffers;
         this.corrections = corrections;
     }
 
@@ -48,19 +51,22 @@ final class TiledForward {
         ForwardRows[] io = new ForwardRows[n];
         float[][][][] ends = new float[n][][][];
         int[] first = new int[n + 1];
+        List<StagedOutput> outputs = new ArrayList<>(n);
         long perTask = 0;
         for (int i = 0; i < n; i++) {
             ForwardPart part = parts.get(i);
             AttentionShape sh = part.call().shape();
             pw[i] = DecayPowers.perHead((HostTensor) part.call().decay(), sh.heads(), part.call().scale(), block);
             io[i] = ForwardRows.of(part.call(), kx);
+            outputs.add(StagedOutput.of(io[i].o(), sh, part.plan(), false, 1, part.plan().segments()));
             ends[i] = new float[(int) sh.sequences()][part.plan().segments()][];
             first[i + 1] = first[i] + (int) sh.sequences() * part.plan().segments();
             perTask = Math.max(perTask, forwardScratch(sh.keyDim(), sh.valueDim(),
                     part.keep() != null && part.keep().forDecayGradient()));
         }
         long work = scratch.reserve(perTask * Math.min(pool.threads(), first[n]));
-        try {
+        try (Staging staging = new Staging(buffers, outputs)) {
+            List<StagedOutput> staged = staging.outputs();
             pool.run(first[n], task -> {
                 int i = ForwardPart.owner(first, task), local = task - first[i];
                 ForwardPart part = parts.get(i);
@@ -68,10 +74,11 @@ final class TiledForward {
                 AttentionShape sh = part.call().shape();
                 int seq = local / plan.segments(), p = local % plan.segments();
                 float[] s0 = p == 0 ? state(part.call().initialState(), seq, sh.keyDim() * sh.valueDim()) : null;
-                ends[i][seq][p] = forwardSegment(SegmentWork.whole(sh, plan, seq, p, pw[i][seq % sh.heads()]), io[i], s0,
+                ForwardRows rows = io[i].writingTo(staged.get(i).rows(seq, p));
+                ends[i][seq][p] = forwardSegment(SegmentWork.whole(sh, plan, seq, p, pw[i][seq % sh.heads()]), rows, s0,
                         part.keep());
             });
-            join(parts, pw, io, ends);
+            join(parts, pw, io, staged, ends);
             for (int i = 0; i < n; i++) {
                 ForwardCall call = parts.get(i).call();
                 if (call.finalState() != null) {
@@ -87,7 +94,8 @@ final class TiledForward {
     }
 
     /** The parts cut into segments: their end states joined in order, and the later segments corrected. */
-    private void join(List<ForwardPart> parts, DecayPowers[][] pw, ForwardRows[] io, float[][][][] ends) {
+    private void join(List<ForwardPart> parts, DecayPowers[][] pw, ForwardRows[] io, List<StagedOutput> staged,
+                      float[][][][] ends) {
         record Sequence(int part, int seq) {
         }
         record Fix(int part, SegmentWork work) {
@@ -134,7 +142,9 @@ final class TiledForward {
         }
         pool.run(fixes.size(), j -> {
             Fix f = fixes.get(j);
-            corrections.correctOutput(f.work(), io[f.part()], incoming[f.part()][f.work().seq()][f.work().segment()]);
+            int seq = f.work().seq(), p = f.work().segment();
+            ForwardRows partial = io[f.part()].writingTo(staged.get(f.part()).rows(seq, p));
+            corrections.correctOutput(f.work(), io[f.part()], partial, incoming[f.part()][seq][p]);
         });
     }
 
