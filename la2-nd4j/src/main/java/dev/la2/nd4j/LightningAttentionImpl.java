@@ -244,7 +244,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         INDArray projected = p.attention;
         if (c.isHeadNorm()) {
             INDArray perHead = p.attention.reshape('c', rows * h, c.getValueSize());
-            p.rms = Transforms.sqrt(perHead.mul(perHead).mean(true, 1).addi(NORM_EPSILON), false);
+            p.rms = headRms(perHead);
             if (keep == Keep.CACHE) {
                 // Made in the current scope, which DL4J reuses for the next layer: keep it with the rest.
                 p.rms = mgr.leverageTo(ws, p.rms);
@@ -257,6 +257,15 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             projected = gate(p, projected, training, keep, mgr);
         }
         output(p, projected, training, keep, mgr);
+    }
+
+    /**
+     * sqrt(mean(o^2) + eps) per row of o [rows*H, E], the squares summed in fp32 for a 16-bit network:
+     * in fp16 a square overflows above 256, which would zero the head whose rms itself fits.
+     */
+    private INDArray headRms(INDArray perHead) {
+        INDArray o = dataType.width() < 4 ? perHead.castTo(DataType.FLOAT) : perHead;
+        return Transforms.sqrt(o.mul(o).mean(true, 1).addi(NORM_EPSILON), false).castTo(dataType);
     }
 
     /** The (normed) attention output times the output gate gateAct(x Wg), keeping both gate arrays for backprop. */
