@@ -443,15 +443,18 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
     }
 
     /**
-     * Refuses a stored state (rnnTimeStep's or truncated BPTT's) of another minibatch size than the
-     * input's, naming the stored state rather than the backend's initialState the user never passed.
+     * Refuses a stored state (rnnTimeStep's, truncated BPTT's or rnnSetPreviousState's) that is not
+     * [minibatch, H, D, E] for the input and this layer, naming the stored state rather than the
+     * backend's initialState the user never passed.
      */
     private void checkState(INDArray x, INDArray s0, LightningAttentionLayer c) {
-        if (s0 != null && s0.size(0) != x.size(0)) {
+        long[] expected = {x.size(0), c.getNHeads(), c.getHeadSize(), c.getValueSize()};
+        if (s0 != null && !Arrays.equals(s0.shape(), expected)) {
             throw new DL4JInvalidInputException("LightningAttentionLayer '" + c.getLayerName() + "' (index "
-                    + getIndex() + "): got input of minibatch " + x.size(0) + " while the stored recurrent state "
-                    + Arrays.toString(s0.shape()) + " is for minibatch " + s0.size(0) + "; expected minibatch "
-                    + s0.size(0) + ", or call rnnClearPreviousState() (or rnnSetPreviousState) first");
+                    + getIndex() + "): got input of minibatch " + x.size(0) + " while the stored recurrent state is "
+                    + Arrays.toString(s0.shape()) + (s0.rank() == 4 ? " (is for minibatch " + s0.size(0) + ")" : "")
+                    + "; expected " + Arrays.toString(expected) + " ([minibatch, heads, headSize, valueSize]), or call"
+                    + " rnnClearPreviousState() (or rnnSetPreviousState) first");
         }
     }
 

@@ -203,10 +203,8 @@ class LightningAttentionLayerTest {
      */
     @Test
     void rnnTimeStepWithAnotherMinibatchNamesTheStoredState() {
-        Random r = TestData.random("timestepMinibatch");
-        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), RNNFormat.NCW, false, false));
-        net.init();
-        INDArray x = Nets.features(r, DataType.FLOAT, RNNFormat.NCW, 3, 4);
+        MultiLayerNetwork net = plainNcwNet();
+        INDArray x = Nets.features(TestData.random("timestepMinibatch"), DataType.FLOAT, RNNFormat.NCW, 3, 4);
         INDArray whole = net.output(x);
         net.rnnTimeStep(slice(x, 2, 0, 2));
         INDArray two = x.get(NDArrayIndex.interval(0, 2)).dup();
@@ -216,6 +214,28 @@ class LightningAttentionLayerTest {
                 .hasMessageContaining("rnnClearPreviousState()");
         INDArray rest = net.rnnTimeStep(slice(x, 2, 2, 4));
         assertThat(TestData.relativeError(TestData.doubles(rest), TestData.doubles(slice(whole, 2, 2, 4)))).isLessThan(1e-5);
+    }
+
+    /** A state set by rnnSetPreviousState that does not fit the layer (another layer's, say) is named as the stored state. */
+    @Test
+    void aStoredStateOfAnotherShapeIsNamedAsTheStoredState() {
+        MultiLayerNetwork net = plainNcwNet();
+        INDArray x = Nets.features(TestData.random("timestepShape"), DataType.FLOAT, RNNFormat.NCW, 2, 3);
+        net.rnnSetPreviousState(0, java.util.Map.of(LightningAttentionImpl.STATE_KEY,
+                Nd4j.zeros(DataType.FLOAT, 2, Nets.HEADS + 1, Nets.HEAD_SIZE, Nets.VALUE_SIZE)));
+        assertThatThrownBy(() -> net.rnnTimeStep(x))
+                .isInstanceOf(org.deeplearning4j.exception.DL4JInvalidInputException.class)
+                .hasMessageContaining("stored recurrent state is [2, 3, 3, 2]")
+                .hasMessageContaining("expected [2, 2, 3, 2]").hasMessageContaining("rnnClearPreviousState()");
+        net.rnnClearPreviousState();
+        assertThat(net.rnnTimeStep(x)).isEqualTo(net.output(x));
+    }
+
+    /** A FLOAT NCW network of the layer without learnable decay or head norm, initialised. */
+    private static MultiLayerNetwork plainNcwNet() {
+        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), RNNFormat.NCW, false, false));
+        net.init();
+        return net;
     }
 
     private static INDArray slice(INDArray a, int timeAxis, int from, int to) {
