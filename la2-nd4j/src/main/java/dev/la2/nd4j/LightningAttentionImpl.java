@@ -435,10 +435,12 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
 
     private void checkInput(INDArray x, LightningAttentionLayer c) {
         int featureAxis = c.getRnnDataFormat() == RNNFormat.NCW ? 1 : 2;
-        if (x.rank() != 3 || x.size(featureAxis) != c.getNIn()) {
+        // ComputationGraph passes an empty array on, which ND4J would refuse naming no array.
+        if (x.rank() != 3 || x.isEmpty() || x.size(featureAxis) != c.getNIn()) {
             throw new DL4JInvalidInputException("LightningAttentionLayer '" + c.getLayerName() + "' (index "
                     + getIndex() + "): got input of shape " + Arrays.toString(x.shape()) + "; expected "
-                    + (featureAxis == 1 ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)"));
+                    + (featureAxis == 1 ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)")
+                    + ", minibatch and T >= 1");
         }
     }
 

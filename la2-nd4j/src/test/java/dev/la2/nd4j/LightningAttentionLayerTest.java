@@ -231,6 +231,19 @@ class LightningAttentionLayerTest {
         assertThat(net.rnnTimeStep(x)).isEqualTo(net.output(x));
     }
 
+    /** ComputationGraph passes an empty sequence or minibatch on (MultiLayerNetwork refuses it itself): the layer names it. */
+    @Test
+    void anEmptyInputIsRefusedByTheLayer() {
+        ComputationGraph net = new ComputationGraph(Nets.graph(DataType.FLOAT, new Adam(1e-3), false));
+        net.init();
+        for (long[] shape : new long[][] {{2, Nets.N_IN, 0}, {0, Nets.N_IN, 3}}) {
+            assertThatThrownBy(() -> net.outputSingle(Nd4j.zeros(DataType.FLOAT, shape)))
+                    .isInstanceOf(org.deeplearning4j.exception.DL4JInvalidInputException.class)
+                    .hasMessageContaining("'attn'").hasMessageContaining("got input of shape " + java.util.Arrays.toString(shape))
+                    .hasMessageContaining("minibatch and T >= 1");
+        }
+    }
+
     /** A FLOAT NCW network of the layer without learnable decay or head norm, initialised. */
     private static MultiLayerNetwork plainNcwNet() {
         MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), RNNFormat.NCW, false, false));
