@@ -231,6 +231,34 @@ class LightningAttentionLayerTest {
         assertThat(net.rnnTimeStep(x)).isEqualTo(net.output(x));
     }
 
+    /**
+     * The layer reads its input in place where it is dense row-major (an offset view included) and
+     * copies it otherwise ('f' order, a strided minibatch): outputs and gradients are those of a dense copy.
+     */
+    @ParameterizedTest
+    @EnumSource(value = RNNFormat.class)
+    void inputViewsAndOrdersGiveTheDenseCopysResults(RNNFormat format) {
+        Random r = TestData.random("views" + format);
+        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), format, true, true));
+        net.init();
+        INDArray big = Nets.features(r, DataType.FLOAT, format, 5, 6);
+        INDArray labels = Nets.labels(r, DataType.FLOAT, format, 2, 6);
+        INDArray offset = big.get(NDArrayIndex.interval(3, 5), NDArrayIndex.all(), NDArrayIndex.all());
+        INDArray strided = big.get(NDArrayIndex.interval(0, 2, 4), NDArrayIndex.all(), NDArrayIndex.all());
+        for (INDArray x : new INDArray[] {offset, strided, offset.dup('f')}) {
+            INDArray dense = x.dup('c');
+            assertThat(net.output(x)).isEqualTo(net.output(dense));
+            assertThat(gradient(net, x, labels)).isEqualTo(gradient(net, dense, labels));
+        }
+    }
+
+    private static INDArray gradient(MultiLayerNetwork net, INDArray x, INDArray labels) {
+        net.setInput(x);
+        net.setLabels(labels);
+        net.computeGradientAndScore();
+        return net.gradient().gradient().dup();
+    }
+
     /** ComputationGraph passes an empty sequence or minibatch on (MultiLayerNetwork refuses it itself): the layer names it. */
     @Test
     void anEmptyInputIsRefusedByTheLayer() {
