@@ -244,7 +244,7 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
         INDArray projected = p.attention;
         if (c.isHeadNorm()) {
             INDArray perHead = p.attention.reshape('c', rows * h, c.getValueSize());
-            p.rms = Transforms.sqrt(perHead.mul(perHead).mean(true, 1).addi(NORM_EPSILON), false);
+            p.rms = headRms(perHead);
             if (keep == Keep.CACHE) {
                 // Made in the current scope, which DL4J reuses for the next layer: keep it with the rest.
                 p.rms = mgr.leverageTo(ws, p.rms);
@@ -257,6 +257,15 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
             projected = gate(p, projected, training, keep, mgr);
         }
         output(p, projected, training, keep, mgr);
+    }
+
+    /**
+     * sqrt(mean(o^2) + eps) per row of o [rows*H, E], the squares summed in fp32 for a 16-bit network:
+     * in fp16 a square overflows above 256, which would zero the head whose rms itself fits.
+     */
+    private INDArray headRms(INDArray perHead) {
+        INDArray o = dataType.width() < 4 ? perHead.castTo(DataType.FLOAT) : perHead;
+        return Transforms.sqrt(o.mul(o).mean(true, 1).addi(NORM_EPSILON), false).castTo(dataType);
     }
 
     /** The (normed) attention output times the output gate gateAct(x Wg), keeping both gate arrays for backprop. */
@@ -426,23 +435,28 @@ public class LightningAttentionImpl extends BaseLayer<LightningAttentionLayer> i
 
     private void checkInput(INDArray x, LightningAttentionLayer c) {
         int featureAxis = c.getRnnDataFormat() == RNNFormat.NCW ? 1 : 2;
-        if (x.rank() != 3 || x.size(featureAxis) != c.getNIn()) {
+        // ComputationGraph passes an empty array on, which ND4J would refuse naming no array.
+        if (x.rank() != 3 || x.isEmpty() || x.size(featureAxis) != c.getNIn()) {
             throw new DL4JInvalidInputException("LightningAttentionLayer '" + c.getLayerName() + "' (index "
                     + getIndex() + "): got input of shape " + Arrays.toString(x.shape()) + "; expected "
-                    + (featureAxis == 1 ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)"));
+                    + (featureAxis == 1 ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)")
+                    + ", minibatch and T >= 1");
         }
     }
 
     /**
-     * Refuses a stored state (rnnTimeStep's or truncated BPTT's) of another minibatch size than the
-     * input's, naming the stored state rather than the backend's initialState the user never passed.
+     * Refuses a stored state (rnnTimeStep's, truncated BPTT's or rnnSetPreviousState's) that is not
+     * [minibatch, H, D, E] for the input and this layer, naming the stored state rather than the
+     * backend's initialState the user never passed.
      */
     private void checkState(INDArray x, INDArray s0, LightningAttentionLayer c) {
-        if (s0 != null && s0.size(0) != x.size(0)) {
+        long[] expected = {x.size(0), c.getNHeads(), c.getHeadSize(), c.getValueSize()};
+        if (s0 != null && !Arrays.equals(s0.shape(), expected)) {
             throw new DL4JInvalidInputException("LightningAttentionLayer '" + c.getLayerName() + "' (index "
-                    + getIndex() + "): got input of minibatch " + x.size(0) + " while the stored recurrent state "
-                    + Arrays.toString(s0.shape()) + " is for minibatch " + s0.size(0) + "; expected minibatch "
-                    + s0.size(0) + ", or call rnnClearPreviousState() (or rnnSetPreviousState) first");
+                    + getIndex() + "): got input of minibatch " + x.size(0) + " while the stored recurrent state is "
+                    + Arrays.toString(s0.shape()) + (s0.rank() == 4 ? " (is for minibatch " + s0.size(0) + ")" : "")
+                    + "; expected " + Arrays.toString(expected) + " ([minibatch, heads, headSize, valueSize]), or call"
+                    + " rnnClearPreviousState() (or rnnSetPreviousState) first");
         }
     }
 

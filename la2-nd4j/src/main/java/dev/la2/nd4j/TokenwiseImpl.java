@@ -19,6 +19,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * The output is computed into the ACTIVATIONS array itself (NCW gets a permuted view of it), and
  * the backward recomputes what it needs from the input, since every step costs a few products only.
  *
+ * <p>A [minibatch, features] input is one time step, mapped to [minibatch, nOut]: what
+ * {@code rnnTimeStep} hands a layer that is not itself recurrent when given one step as a matrix.
+ *
  * <p>The mask passes through unchanged: a masked step is mapped like any other, and the layers
  * after it (the attention, the output layer) ignore it.
  */
@@ -70,30 +73,41 @@ public abstract class TokenwiseImpl<C extends TokenwiseLayer> extends BaseLayer<
         return new Pair<>(gradient, backpropDropOutIfPresent(fromTokenMajor(epsOut)));
     }
 
-    /** [minibatch, T, features] of the current input's minibatch and length. */
+    /** Whether the current input is one time step as a matrix [minibatch, features]. */
+    private boolean oneStep() {
+        return input.rank() == 2;
+    }
+
+    private boolean ncw() {
+        return layerConf().getRnnDataFormat() == RNNFormat.NCW;
+    }
+
+    /** [minibatch, T, features] of the current input's minibatch and length ([minibatch, features] for one step). */
     private long[] tokenMajorShape(long features) {
-        boolean ncw = layerConf().getRnnDataFormat() == RNNFormat.NCW;
-        return new long[] {input.size(0), ncw ? input.size(2) : input.size(1), features};
+        if (oneStep()) {
+            return new long[] {input.size(0), features};
+        }
+        return new long[] {input.size(0), ncw() ? input.size(2) : input.size(1), features};
     }
 
     private INDArray fromTokenMajor(INDArray a) {
-        return layerConf().getRnnDataFormat() == RNNFormat.NCW ? a.permute(0, 2, 1) : a;
+        return ncw() && !oneStep() ? a.permute(0, 2, 1) : a;
     }
 
-    /** A sequence as dense token-major rows in the network's data type, copied into {@code ws} only if needed. */
+    /** A sequence (or one step) as dense token-major rows in the network's data type, copied into {@code ws} only if needed. */
     private INDArray rows(INDArray seq, ArrayType ws, LayerWorkspaceMgr mgr) {
         C c = layerConf();
-        boolean ncw = c.getRnnDataFormat() == RNNFormat.NCW;
-        int featureAxis = ncw ? 1 : 2;
-        if (seq.rank() != 3 || seq.isEmpty() || (seq == input && seq.size(featureAxis) != c.getNIn())) {
+        boolean step = oneStep();
+        int featureAxis = step || ncw() ? 1 : 2;
+        if (seq.rank() != (step ? 2 : 3) || seq.isEmpty() || (seq == input && seq.size(featureAxis) != c.getNIn())) {
             throw new DL4JInvalidInputException(getClass().getSimpleName() + " '" + c.getLayerName() + "' (index "
                     + getIndex() + "): got input of shape " + Arrays.toString(seq.shape()) + "; expected "
-                    + (ncw ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)")
-                    + ", minibatch and T >= 1");
+                    + (ncw() ? "[minibatch, " + c.getNIn() + ", T] (NCW)" : "[minibatch, T, " + c.getNIn() + "] (NWC)")
+                    + " or one step [minibatch, " + c.getNIn() + "], minibatch and T >= 1");
         }
-        INDArray tokenMajor = ncw ? seq.permute(0, 2, 1) : seq;
+        INDArray tokenMajor = ncw() && !step ? seq.permute(0, 2, 1) : seq;
         INDArray dense = Nd4jTensors.isDenseRowMajor(tokenMajor) && tokenMajor.dataType() == dataType
                 ? tokenMajor : mgr.dup(ws, tokenMajor.castTo(dataType), 'c');
-        return dense.reshape('c', dense.size(0) * dense.size(1), dense.size(2));
+        return step ? dense : dense.reshape('c', dense.size(0) * dense.size(1), dense.size(2));
     }
 }

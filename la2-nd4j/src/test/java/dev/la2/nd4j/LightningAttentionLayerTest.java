@@ -203,10 +203,8 @@ class LightningAttentionLayerTest {
      */
     @Test
     void rnnTimeStepWithAnotherMinibatchNamesTheStoredState() {
-        Random r = TestData.random("timestepMinibatch");
-        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), RNNFormat.NCW, false, false));
-        net.init();
-        INDArray x = Nets.features(r, DataType.FLOAT, RNNFormat.NCW, 3, 4);
+        MultiLayerNetwork net = plainNcwNet();
+        INDArray x = Nets.features(TestData.random("timestepMinibatch"), DataType.FLOAT, RNNFormat.NCW, 3, 4);
         INDArray whole = net.output(x);
         net.rnnTimeStep(slice(x, 2, 0, 2));
         INDArray two = x.get(NDArrayIndex.interval(0, 2)).dup();
@@ -216,6 +214,69 @@ class LightningAttentionLayerTest {
                 .hasMessageContaining("rnnClearPreviousState()");
         INDArray rest = net.rnnTimeStep(slice(x, 2, 2, 4));
         assertThat(TestData.relativeError(TestData.doubles(rest), TestData.doubles(slice(whole, 2, 2, 4)))).isLessThan(1e-5);
+    }
+
+    /** A state set by rnnSetPreviousState that does not fit the layer (another layer's, say) is named as the stored state. */
+    @Test
+    void aStoredStateOfAnotherShapeIsNamedAsTheStoredState() {
+        MultiLayerNetwork net = plainNcwNet();
+        INDArray x = Nets.features(TestData.random("timestepShape"), DataType.FLOAT, RNNFormat.NCW, 2, 3);
+        net.rnnSetPreviousState(0, java.util.Map.of(LightningAttentionImpl.STATE_KEY,
+                Nd4j.zeros(DataType.FLOAT, 2, Nets.HEADS + 1, Nets.HEAD_SIZE, Nets.VALUE_SIZE)));
+        assertThatThrownBy(() -> net.rnnTimeStep(x))
+                .isInstanceOf(org.deeplearning4j.exception.DL4JInvalidInputException.class)
+                .hasMessageContaining("stored recurrent state is [2, 3, 3, 2]")
+                .hasMessageContaining("expected [2, 2, 3, 2]").hasMessageContaining("rnnClearPreviousState()");
+        net.rnnClearPreviousState();
+        assertThat(net.rnnTimeStep(x)).isEqualTo(net.output(x));
+    }
+
+    /**
+     * The layer reads its input in place where it is dense row-major (an offset view included) and
+     * copies it otherwise ('f' order, a strided minibatch): outputs and gradients are those of a dense copy.
+     */
+    @ParameterizedTest
+    @EnumSource(value = RNNFormat.class)
+    void inputViewsAndOrdersGiveTheDenseCopysResults(RNNFormat format) {
+        Random r = TestData.random("views" + format);
+        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), format, true, true));
+        net.init();
+        INDArray big = Nets.features(r, DataType.FLOAT, format, 5, 6);
+        INDArray labels = Nets.labels(r, DataType.FLOAT, format, 2, 6);
+        INDArray offset = big.get(NDArrayIndex.interval(3, 5), NDArrayIndex.all(), NDArrayIndex.all());
+        INDArray strided = big.get(NDArrayIndex.interval(0, 2, 4), NDArrayIndex.all(), NDArrayIndex.all());
+        for (INDArray x : new INDArray[] {offset, strided, offset.dup('f')}) {
+            INDArray dense = x.dup('c');
+            assertThat(net.output(x)).isEqualTo(net.output(dense));
+            assertThat(gradient(net, x, labels)).isEqualTo(gradient(net, dense, labels));
+        }
+    }
+
+    private static INDArray gradient(MultiLayerNetwork net, INDArray x, INDArray labels) {
+        net.setInput(x);
+        net.setLabels(labels);
+        net.computeGradientAndScore();
+        return net.gradient().gradient().dup();
+    }
+
+    /** ComputationGraph passes an empty sequence or minibatch on (MultiLayerNetwork refuses it itself): the layer names it. */
+    @Test
+    void anEmptyInputIsRefusedByTheLayer() {
+        ComputationGraph net = new ComputationGraph(Nets.graph(DataType.FLOAT, new Adam(1e-3), false));
+        net.init();
+        for (long[] shape : new long[][] {{2, Nets.N_IN, 0}, {0, Nets.N_IN, 3}}) {
+            assertThatThrownBy(() -> net.outputSingle(Nd4j.zeros(DataType.FLOAT, shape)))
+                    .isInstanceOf(org.deeplearning4j.exception.DL4JInvalidInputException.class)
+                    .hasMessageContaining("'attn'").hasMessageContaining("got input of shape " + java.util.Arrays.toString(shape))
+                    .hasMessageContaining("minibatch and T >= 1");
+        }
+    }
+
+    /** A FLOAT NCW network of the layer without learnable decay or head norm, initialised. */
+    private static MultiLayerNetwork plainNcwNet() {
+        MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-3), RNNFormat.NCW, false, false));
+        net.init();
+        return net;
     }
 
     private static INDArray slice(INDArray a, int timeAxis, int from, int to) {

@@ -12,8 +12,10 @@ import java.util.Random;
 import java.util.stream.DoubleStream;
 import java.util.stream.Stream;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -109,6 +111,25 @@ class LowPrecisionTrainingTest {
                 .isNaN();
         assertThat(AdamStep.of(DataType.BFLOAT16, new Adam(2e-2, 0.9, 0.99, 1e-4), gradient).update())
                 .as("BFLOAT16 step with beta2 = 0.99").containsExactly(new double[] {0.02, -0.02, 0.02, 0}, within(1e-3));
+    }
+
+    /**
+     * The head norm of a HALF network takes head outputs whose squares overflow fp16 (above 256 in
+     * magnitude; Wv scaled up makes them so) and still gives the FLOAT network's activations.
+     */
+    @Test
+    void headNormOfLargeHeadOutputsInHalfMatchesFloat() {
+        Random r = TestData.random("halfHeadNorm");
+        MultiLayerNetwork single = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Sgd(0.1), RNNFormat.NCW, false, true));
+        single.init();
+        single.getLayer(0).getParam("Wv").muli(300);
+        MultiLayerNetwork half = new MultiLayerNetwork(Nets.mln(DataType.HALF, new Sgd(0.1), RNNFormat.NCW, false, true));
+        half.init(single.params().castTo(DataType.HALF), true);
+        INDArray x = Nets.features(r, DataType.FLOAT, RNNFormat.NCW, 2, 20);
+        INDArray expected = single.feedForward(x, false).get(1);
+        INDArray got = half.feedForward(x.castTo(DataType.HALF), false).get(1);
+        assertThat(TestData.relativeError(TestData.doubles(got), TestData.doubles(expected)))
+                .as("relative error of the HALF activations").isLessThan(2e-2);
     }
 
     /** The update and second moment of one Adam step from zero state, for {@code gradient} in {@code type}. */

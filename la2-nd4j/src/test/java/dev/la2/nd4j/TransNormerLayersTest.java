@@ -20,6 +20,7 @@ import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.activations.impl.ActivationSigmoid;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.learning.config.NoOp;
 
 /**
@@ -63,6 +64,35 @@ class TransNormerLayersTest {
         INDArray labels = Nets.labels(r, DataType.DOUBLE, format, BATCH, STEPS);
         INDArray mask = masked ? Nets.mask(DataType.DOUBLE, BATCH, STEPS, 2) : null;
         assertThat(gradientsMatch(net, in, labels, mask)).as("gradient check").isTrue();
+    }
+
+    /**
+     * rnnTimeStep takes one step as a [minibatch, nIn] matrix, and MultiLayerNetwork hands it as such
+     * to a first layer that is not recurrent itself (reshaping it to [minibatch, nIn, 1] only for a
+     * recurrent layer): the norm maps it as that one step.
+     */
+    @Test
+    void oneStepAsAMatrixMapsAsThatStepOfTheSequence() {
+        Random r = TestData.random("oneStep");
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(TestData.SEED)
+                .dataType(DataType.DOUBLE).updater(new NoOp()).weightInit(WeightInit.XAVIER).list()
+                .layer(new SRMSNorm.Builder().build())
+                .layer(Nets.attention(false, true).nOut(Nets.N_IN).build())
+                .layer(new SGLU.Builder().nOut(Nets.N_IN).hiddenSize(6).build())
+                .layer(new RnnOutputLayer.Builder(Nets.crossEntropy(DataType.DOUBLE)).activation(Activation.SOFTMAX)
+                        .nOut(Nets.CLASSES).build())
+                .setInputType(InputType.recurrent(Nets.N_IN))
+                .build());
+        net.init();
+        INDArray in = Nets.features(r, DataType.DOUBLE, RNNFormat.NCW, BATCH, 3);
+        INDArray whole = net.output(in);
+        for (int t = 0; t < 3; t++) {
+            INDArray step = net.rnnTimeStep(in.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(t)));
+            assertThat(step.shape()).containsExactly(BATCH, Nets.CLASSES);
+            assertThat(TestData.relativeError(TestData.doubles(step),
+                    TestData.doubles(whole.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(t)))))
+                    .as("step " + t).isLessThan(1e-10);
+        }
     }
 
     @ParameterizedTest(name = "headNorm={0}, sigmoid={1}, masked={2}")
