@@ -41,7 +41,11 @@ final class PackedRun {
         this.c = command;
     }
 
-    int call(PrintWriter out, PrintWriter err) throws IOException {
+    int call(PrintWriter out, PrintWriter err, boolean layoutGiven) throws IOException {
+        if (layoutGiven) {
+            throw new CliException("--layout: applies to dense [B,H,N,*] or [B,N,H,*] arrays, not to --cu-seqlens"
+                    + " (packed sequences are token-major [T,H,*])");
+        }
         if (c.statePoolFile != null && c.initialStateFile != null) {
             throw new CliException("--state-pool takes the place of --initial-state; give one of them");
         }

@@ -116,7 +116,9 @@ final class RunCommand implements Callable<Integer> {
             throw new CliException("--out " + outDir + ": exists and is not a directory");
         }
         try {
-            return cuSeqlensFile != null ? new PackedRun(this).call(out, err) : dense(out, err);
+            return cuSeqlensFile != null
+                    ? new PackedRun(this).call(out, err, spec.commandLine().getParseResult().hasMatchedOption("--layout"))
+                    : dense(out, err);
         } catch (La2ArgumentException ex) {
             throw byOption(ex);
         }

@@ -240,6 +240,20 @@ class NpyArrayTest {
     }
 
     @Test
+    void aDeeplyNestedHeaderIsRefusedInOneShortMessage() throws IOException {
+        // (((...(2,)...))) is the tuple (2,) to Python; 30000 levels overflowed the parser's stack.
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + "(".repeat(30_000) + "2,"
+                + ")".repeat(30_000) + ", }\n";
+        byte[] header = dict.getBytes(StandardCharsets.ISO_8859_1);
+        ByteBuffer file = ByteBuffer.allocate(10 + header.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+        file.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length).put(header);
+        Path deep = write("deep.npy", file.array());
+        assertThatThrownBy(() -> NpyArray.read(deep)).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("malformed .npy header (nesting deeper than " + PythonLiteral.MAX_DEPTH)
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(500));
+    }
+
+    @Test
     void anEmptyArrayWithHugeExtentsReadsAsEmpty() throws IOException {
         Path file = dir.resolve("huge-empty.npy");
         new NpyArray(NpyArray.Type.FLOAT32, new int[] {Integer.MAX_VALUE, Integer.MAX_VALUE, 0},

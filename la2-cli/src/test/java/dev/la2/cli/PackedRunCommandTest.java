@@ -170,6 +170,13 @@ class PackedRunCommandTest {
                 "--initial-state", p("s0.npy")), "--state-pool takes the place of --initial-state");
     }
 
+    @Test
+    void aLayoutIsRefusedForPackedSequences() throws IOException {
+        write();
+        expectUsageError(List.of("--cu-seqlens", p("cu32.npy"), "--layout", "bnhd"),
+                "--layout: applies to dense [B,H,N,*] or [B,N,H,*] arrays, not to --cu-seqlens");
+    }
+
     private void expectUsageError(List<String> extra, String... expectedInMessage) {
         List<String> args = new ArrayList<>(List.of("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"),
                 "--v", p("v.npy"), "--decay", p("s.npy")));
