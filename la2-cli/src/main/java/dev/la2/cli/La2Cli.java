@@ -79,7 +79,8 @@ public final class La2Cli implements Runnable {
         PrintWriter err = cmd.getErr();
         if (e instanceof CliException || e instanceof La2ArgumentException || e instanceof NpyFormatException
                 || e instanceof BackendUnavailableException) {
-            err.println(name + ": " + oneLine(e.getMessage()));
+            // The library's messages start "la2: " for programs that print them bare; the line already says who.
+            err.println(name + ": " + oneLine(e.getMessage()).replaceFirst("^la2: ", ""));
             err.flush();
             return EXIT_USAGE;
         }

@@ -2,6 +2,7 @@ package dev.la2.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.la2.api.Backends;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -90,6 +91,40 @@ class CommandsTest {
         Cli r = Cli.run("check", "--backend", "no-such-backend");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.errLines()).singleElement().asString().contains("no such backend", "reference");
+    }
+
+    @Test
+    void checkTakesBackendNamesInAnyLetterCaseAsRunAndBenchDo() {
+        // --threads -1 is refused once the backend is resolved, before the kit runs.
+        Cli r = Cli.run("check", "--backend", " Reference ", "--threads", "-1");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().isEqualTo("la2 check: --threads: got -1; expected >= 0"
+                + " (0 = available processors)");
+    }
+
+    @Test
+    void checkNamesThePropertyWhenTheBackendCameFromIt() {
+        String before = System.getProperty(Backends.PROPERTY);
+        System.setProperty(Backends.PROPERTY, "no-such-backend");
+        try {
+            Cli r = Cli.run("check");
+            assertThat(r.code()).isEqualTo(2);
+            assertThat(r.errLines()).singleElement().asString()
+                    .startsWith("la2 check: -Dla2.backend=no-such-backend: no such backend; found [");
+        } finally {
+            if (before == null) {
+                System.clearProperty(Backends.PROPERTY);
+            } else {
+                System.setProperty(Backends.PROPERTY, before);
+            }
+        }
+    }
+
+    @Test
+    void theLibrarysMessagesAreNotPrefixedTwice() {
+        Cli r = Cli.run("bench", "--backend", "no-such-backend", "--n", "8");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().startsWith("la2 bench: no backend named 'no-such-backend'");
     }
 
     @Test
