@@ -26,9 +26,7 @@ final class CheckCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         // Named as LightningAttention.open takes names: in any letter case, around spaces.
         String name = selection.backend != null ? selection.backend : Backends.requestedName();
-        String source = selection.backend != null ? "--backend " + name
-                : (System.getProperty(Backends.PROPERTY, "").isBlank() ? Backends.ENVIRONMENT : "-D" + Backends.PROPERTY)
-                + "=" + name;
+        String source = selection.backend != null ? "--backend " + name : BackendSelection.requestSource();
         List<BackendInfo> infos = Backends.discover();
         if (name == null) {
             name = infos.stream().filter(i -> i.availability().isAvailable()).map(BackendInfo::name).findFirst()

@@ -102,15 +102,12 @@ class CommandsTest {
                 + " (0 = available processors)");
     }
 
-    @Test
-    void checkNamesThePropertyWhenTheBackendCameFromIt() {
+    /** Runs a command with -Dla2.backend set to {@code name}. */
+    private static Cli withBackendProperty(String name, String... args) {
         String before = System.getProperty(Backends.PROPERTY);
-        System.setProperty(Backends.PROPERTY, "no-such-backend");
+        System.setProperty(Backends.PROPERTY, name);
         try {
-            Cli r = Cli.run("check");
-            assertThat(r.code()).isEqualTo(2);
-            assertThat(r.errLines()).singleElement().asString()
-                    .startsWith("la2 check: -Dla2.backend=no-such-backend: no such backend; found [");
+            return Cli.run(args);
         } finally {
             if (before == null) {
                 System.clearProperty(Backends.PROPERTY);
@@ -118,6 +115,24 @@ class CommandsTest {
                 System.setProperty(Backends.PROPERTY, before);
             }
         }
+    }
+
+    @Test
+    void checkNamesThePropertyWhenTheBackendCameFromIt() {
+        Cli r = withBackendProperty("no-such-backend", "check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString()
+                .startsWith("la2 check: -Dla2.backend=no-such-backend: no such backend; found [");
+    }
+
+    @Test
+    void backendsSaysWhenTheRequestedDefaultCannotBeOpened() {
+        Cli missing = withBackendProperty("no-such-backend", "backends");
+        assertThat(missing.code()).isZero();
+        assertThat(missing.out()).contains("Default backend: (none: -Dla2.backend=no-such-backend names no available"
+                + " backend)");
+        Cli upper = withBackendProperty("REFERENCE", "backends");
+        assertThat(upper.out()).contains("Default backend: reference (requested by -Dla2.backend=REFERENCE)");
     }
 
     @Test
