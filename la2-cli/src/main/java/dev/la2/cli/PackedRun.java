@@ -129,7 +129,7 @@ final class PackedRun {
                     Tensor o = track(made, la.allocate(dtype, Shape.of(valueShape)));
                     int[] slotList = slots;
                     PoolSlots states = fresh == null ? PoolSlots.of(tpool, slotList) : PoolSlots.of(tpool, slotList).withFresh(fresh);
-                    try (SavedForward saved = slotChecked(() -> la.forwardPacked(inputs, states, options, o))) {
+                    try (SavedForward saved = la.forwardPacked(inputs, states, options, o)) {
                         results.put("o.npy", result(o, fileType, valueShape));
                         results.put("state_pool.npy", result(tpool, stateFileType, pool.shape()));
                         if (tdo != null) {
@@ -150,21 +150,6 @@ final class PackedRun {
         return 0;
     }
 
-    /** A pooled forward whose refusal of the slots names the file they came from. */
-    private SavedForward slotChecked(java.util.function.Supplier<SavedForward> call) {
-        try {
-            return call.get();
-        } catch (La2ArgumentException ex) {
-            if ("slots".equals(ex.argument())) {
-                throw new CliException("--slots " + c.slotsFile + ": " + ex.getMessage());
-            }
-            if ("fresh".equals(ex.argument())) {
-                throw new CliException("--fresh " + c.freshFile + ": " + ex.getMessage());
-            }
-            throw ex;
-        }
-    }
-
     /** The offsets of --cu-seqlens, which must run from 0 to T without decreasing. */
     private SequenceOffsets offsets(int tokens) throws IOException {
         int[] raw = indices("--cu-seqlens", c.cuSeqlensFile);
@@ -182,7 +167,6 @@ final class PackedRun {
         return offsets;
     }
 
-    /** A one-dimensional int32 or int64 array. */
     /** A one-dimensional int32 or int64 array of 0 and 1. */
     private static boolean[] marks(String option, Path file) throws IOException {
         int[] raw = indices(option, file);
@@ -196,6 +180,7 @@ final class PackedRun {
         return marks;
     }
 
+    /** A one-dimensional int32 or int64 array. */
     private static int[] indices(String option, Path file) throws IOException {
         NpyArray a = read(option, file, true);
         if (a.rank() != 1) {

@@ -138,6 +138,9 @@ final class RunCommand implements Callable<Integer> {
             case "initialState" -> "--initial-state " + initialStateFile;
             case "dOutput" -> "--do " + dOutputFile;
             case "dFinalState" -> "--dfinal-state " + dFinalStateFile;
+            case "pool" -> "--state-pool " + statePoolFile;
+            case "slots" -> "--slots " + slotsFile;
+            case "fresh" -> "--fresh " + freshFile;
             default -> null;
         };
         return option == null ? ex : new CliException(option + ": got " + ex.got() + "; expected " + ex.expected(), ex);
