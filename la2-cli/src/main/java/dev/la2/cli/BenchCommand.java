@@ -202,6 +202,11 @@ final class BenchCommand implements Callable<Integer> {
             rows = kit.call(() -> LengthSweep.run(config, kit.bench(), printer));
         }
         out.flush();
+        if (rows.isEmpty()) {
+            // Each skipped N said why on stderr; a run that measured nothing must not pass for one that did.
+            err.println("la2 bench: no N was measured" + (json != null ? "; " + json + " not written" : ""));
+            return La2Cli.EXIT_FAILURE;
+        }
         if (json != null) {
             String method = "la2 bench: median of " + repeats + " timed calls after at least " + warmup
                     + " warm-up calls and " + printer.warmUpSeconds() + " of them, on the backend's clock;"

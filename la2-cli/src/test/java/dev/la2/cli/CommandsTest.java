@@ -72,6 +72,19 @@ class CommandsTest {
     }
 
     @Test
+    void aSweepThatMeasuredNothingFails() {
+        // 2^48 token-heads: no host can allocate the inputs, so the one N is skipped.
+        Path json = dir.resolve("none.json");
+        Cli r = Cli.run("bench", "--backend", "reference", "--b", "65536", "--h", "65536", "--n", "65536", "--d", "4",
+                "--e", "4", "--warmup", "0", "--warmup-s", "0", "--repeats", "1", "--no-baseline", "--gemm-size", "0",
+                "--bandwidth", "10", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(La2Cli.EXIT_FAILURE);
+        assertThat(r.errLines()).anySatisfy(l -> assertThat(l).startsWith("la2 bench: N=65536 skipped: out of memory"))
+                .contains("la2 bench: no N was measured; " + json + " not written");
+        assertThat(json).doesNotExist();
+    }
+
+    @Test
     void checkRunsTheConformanceKitOnTheReferenceBackend() {
         Cli r = Cli.run("check", "--backend", "reference");
         assertThat(r.code()).as(r.out() + r.err()).isZero();
