@@ -253,6 +253,49 @@ class NpyArrayTest {
                 .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(500));
     }
 
+    /** A named pipe that yields {@code content} once, as a shell's {@code <(...)} does. */
+    private Path pipe(String name, byte[] content) throws Exception {
+        Path fifo = dir.resolve(name);
+        Process mkfifo;
+        try {
+            mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        } catch (IOException e) {
+            assumeTrue(false, "no mkfifo: " + e.getMessage());
+            return null;
+        }
+        assumeTrue(mkfifo.waitFor() == 0, "mkfifo failed");
+        Thread writer = new Thread(() -> {
+            try {
+                Files.write(fifo, content);
+            } catch (IOException e) {
+                // The reader stopped early; what it read is what the test judges.
+            }
+        });
+        writer.setDaemon(true);
+        writer.start();
+        return fifo;
+    }
+
+    @Test
+    void readsArraysFromPipesAndRefusesBrokenOnes() throws Exception {
+        Path file = dir.resolve("file.npy");
+        float[] values = {1.5f, -2, 3, 4.25f, 5, 6};
+        NpyArray.of(values, 2, 3).write(file);
+        byte[] bytes = Files.readAllBytes(file);
+
+        NpyArray piped = NpyArray.read(pipe("whole", bytes));
+        assertThat(piped.shape()).containsExactly(2, 3);
+        assertThat(piped.toFloatArray()).containsExactly(values);
+        assertThatThrownBy(() -> NpyArray.read(pipe("short", slice(bytes, 0, bytes.length - 3))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("truncated data")
+                .hasMessageContaining("needs 24 bytes, the file has 21");
+        byte[] longer = java.util.Arrays.copyOf(bytes, bytes.length + 2);
+        assertThatThrownBy(() -> NpyArray.read(pipe("long", longer)))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("unexpected bytes after the data");
+        assertThatThrownBy(() -> NpyArray.read(pipe("header", slice(bytes, 0, 40))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("truncated .npy header");
+    }
+
     @Test
     void anEmptyArrayWithHugeExtentsReadsAsEmpty() throws IOException {
         Path file = dir.resolve("huge-empty.npy");
