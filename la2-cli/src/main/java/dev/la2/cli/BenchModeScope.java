@@ -23,7 +23,9 @@ final class BenchModeScope {
             new Rule("--baseline", SWEEPS), new Rule("--gemm-size", SWEEPS), new Rule("--sgemm-gflops", SWEEPS),
             new Rule("--learn-decay", SWEEPS), new Rule("--final-state", SWEEPS),
             new Rule("--sequences", EnumSet.complementOf(EnumSet.copyOf(SWEEPS))),
-            new Rule("--max-len", EnumSet.of(Mode.PACKED_FWD, Mode.PACKED_FWDBWD)));
+            new Rule("--max-len", EnumSet.of(Mode.PACKED_FWD, Mode.PACKED_FWDBWD)),
+            // A decode step takes no options: its arithmetic is the storage type's.
+            new Rule("--precision", EnumSet.complementOf(EnumSet.of(Mode.SLOT_DECODE))));
 
     /** The modes with a backward pass, where the forward may keep its block states for it. */
     private static final Set<Mode> BACKWARD = EnumSet.of(Mode.FWDBWD, Mode.PACKED_FWDBWD);

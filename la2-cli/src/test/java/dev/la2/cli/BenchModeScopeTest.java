@@ -45,7 +45,9 @@ class BenchModeScopeTest {
             "--sgemm-gflops, 100, packed-fwd, '--sgemm-gflops: applies to --mode fwd and fwdbwd'",
             "--sequences, 4, fwd, '--sequences: applies to --mode packed-fwd, packed-fwdbwd and slot-decode, not fwd'",
             "--max-len, 64, fwdbwd, '--max-len: applies to --mode packed-fwd and packed-fwdbwd, not fwdbwd'",
-            "--max-len, 64, slot-decode, '--max-len: applies to --mode packed-fwd and packed-fwdbwd, not slot-decode'"})
+            "--max-len, 64, slot-decode, '--max-len: applies to --mode packed-fwd and packed-fwdbwd, not slot-decode'",
+            "--precision, tf32, slot-decode, '--precision: applies to --mode fwd, fwdbwd, packed-fwd and packed-fwdbwd,"
+                    + " not slot-decode'"})
     void anOptionTheModeDoesNotUseIsRefused(String option, String value, String mode, String message) {
         refused(bench("--mode", mode, option, value, "--h", "0"), message);
     }
@@ -63,7 +65,7 @@ class BenchModeScopeTest {
     void aPrecisionOtherThanStrictNeedsFp32() {
         refused(bench("--dtype", "fp64", "--precision", "tf32", "--n", "8"),
                 "--precision: got tf32 with --dtype fp64; expected strict");
-        refused(bench("--dtype", "BF16", "--precision", "TF32X3", "--mode", "slot-decode"),
+        refused(bench("--dtype", "BF16", "--precision", "TF32X3", "--mode", "packed-fwd"),
                 "--precision: got tf32x3 with --dtype bf16; expected strict");
         refused(bench("--dtype", "fp16", "--precision", "strict", "--h", "0"), "--h: got 0");
     }
