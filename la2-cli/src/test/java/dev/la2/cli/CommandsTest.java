@@ -152,7 +152,16 @@ class CommandsTest {
     void theLibrarysMessagesAreNotPrefixedTwice() {
         Cli r = Cli.run("bench", "--backend", "no-such-backend", "--n", "8");
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.errLines()).singleElement().asString().startsWith("la2 bench: no backend named 'no-such-backend'");
+        assertThat(r.errLines()).singleElement().asString()
+                .startsWith("la2 bench: --backend no-such-backend: no backend named 'no-such-backend'");
+    }
+
+    @Test
+    void aBackendThatCannotBeOpenedIsNamedByWhereItWasAskedFor() {
+        Cli r = withBackendProperty("no-such-backend", "bench", "--n", "8");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString()
+                .startsWith("la2 bench: -Dla2.backend=no-such-backend: no backend named 'no-such-backend'");
     }
 
     @Test
