@@ -56,7 +56,7 @@ public record BenchConfig(String backend, BackendOptions options, int batch, int
             }
         }
         if (precision != Precision.STRICT && dtype != DType.FP32) {
-            // FP64 and 16-bit storage ignore the precision (Precision): the row would name one it did not have.
+            // FP64 and 16-bit storage ignore the precision (see Precision): the row would name one it did not have.
             throw new La2ArgumentException("--precision", lower(precision) + " with --dtype " + lower(dtype),
                     "strict (the precision says how fp32 storage is multiplied; --dtype fp32 for tf32x3 or tf32)");
         }
