@@ -5,6 +5,7 @@ import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.Precision;
+import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -43,10 +44,21 @@ public record BenchConfig(String backend, BackendOptions options, int batch, int
             throw new La2ArgumentException("--n", "no sequence lengths", "one or more lengths >= 1");
         }
         tokens = tokens.clone();
-        for (int n : tokens) {
-            if (n < 1) {
-                throw new La2ArgumentException("--n", String.valueOf(n), "lengths >= 1");
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 1) {
+                throw new La2ArgumentException("--n", String.valueOf(tokens[i]), "lengths >= 1");
             }
+            for (int j = 0; j < i; j++) {
+                // A length twice would be timed twice, the second time warm, and printed as two rows of one N.
+                if (tokens[j] == tokens[i]) {
+                    throw new La2ArgumentException("--n", tokens[i] + " twice", "distinct lengths");
+                }
+            }
+        }
+        if (precision != Precision.STRICT && dtype != DType.FP32) {
+            // FP64 and 16-bit storage ignore the precision (see Precision): the row would name one it did not have.
+            throw new La2ArgumentException("--precision", lower(precision) + " with --dtype " + lower(dtype),
+                    "strict (the precision says how fp32 storage is multiplied; --dtype fp32 for tf32x3 or tf32)");
         }
         positive("--b", batch);
         positive("--h", heads);
@@ -74,6 +86,10 @@ public record BenchConfig(String backend, BackendOptions options, int batch, int
     /** Shortest warm-up of a sweep's first size or the serving call ({@code first}), or of any other, in seconds. */
     public double warmupSeconds(boolean first) {
         return first ? FIRST_WARMUP_FACTOR * warmupSeconds : warmupSeconds;
+    }
+
+    private static String lower(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
     }
 
     private static void positive(String name, int value) {

@@ -194,5 +194,10 @@ class LengthSweepTest {
         assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4, -1},
                 DType.FP32, Precision.STRICT, BenchCall.forward(), Layout.BHND, 0, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
                 .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--n: got -1");
+        assertThatThrownBy(() -> config(BenchCall.forward(), 0, 16, 8, 16)).isInstanceOf(La2ArgumentException.class)
+                .hasMessage("--n: got 16 twice; expected distinct lengths");
+        assertThatThrownBy(() -> new BenchConfig("reference", BackendOptions.defaults(), 1, 1, 8, 4, new int[] {4},
+                DType.FP64, Precision.TF32, BenchCall.forward(), Layout.BHND, 0, 0, 1, false, 0, Double.NaN, Double.NaN, 1))
+                .isInstanceOf(La2ArgumentException.class).hasMessageStartingWith("--precision: got tf32 with --dtype fp64;");
     }
 }

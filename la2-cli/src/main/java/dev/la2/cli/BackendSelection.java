@@ -1,6 +1,7 @@
 package dev.la2.cli;
 
 import dev.la2.api.BackendOptions;
+import dev.la2.api.Backends;
 import picocli.CommandLine.Option;
 
 /** Options every command that opens a backend shares. */
@@ -17,6 +18,19 @@ final class BackendSelection {
     @Option(names = "--device", paramLabel = "INDEX", defaultValue = "0",
             description = "Device index for GPU backends (default 0).")
     int device;
+
+    /**
+     * Where the backend name of a command without {@code --backend} comes from, as the user would
+     * set it ({@code -Dla2.backend=cpu} or {@code LA2_BACKEND=cpu}); null when neither names one.
+     */
+    static String requestSource() {
+        String name = Backends.requestedName();
+        if (name == null) {
+            return null;
+        }
+        return (System.getProperty(Backends.PROPERTY, "").isBlank() ? Backends.ENVIRONMENT : "-D" + Backends.PROPERTY)
+                + "=" + name;
+    }
 
     BackendOptions options() {
         if (threads < 0) {

@@ -1,6 +1,7 @@
 package dev.la2.cli;
 
 import dev.la2.api.BackendInfo;
+import dev.la2.api.BackendUnavailableException;
 import dev.la2.api.Backends;
 import dev.la2.spi.Availability;
 import java.io.PrintWriter;
@@ -36,18 +37,25 @@ final class BackendsCommand implements Callable<Integer> {
             table.print(out, "");
         }
         out.println();
-        String requested = Backends.requestedName();
-        String chosen = infos.stream().filter(i -> i.availability().isAvailable()).map(BackendInfo::name)
-                .findFirst().orElse("(none)");
-        out.println("Default backend: " + (requested != null
-                ? requested + " (requested by -D" + Backends.PROPERTY + " or " + Backends.ENVIRONMENT + ")"
-                : chosen + " (highest-priority available)"));
+        out.println("Default backend: " + defaultBackend());
         out.println("Vector API:      " + vectorApi(infos));
         out.println("ND4J baseline:   " + Nd4jKit.get().bench().unavailableReason().map(r -> "n/a (" + r + ")")
                 .orElse("found (la2 bench compares with it)"));
         out.println("Java:            " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
                 + " processors, " + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
         return 0;
+    }
+
+    /** What LightningAttention.open() would open, and why; or why it would fail. */
+    private static String defaultBackend() {
+        String requested = BackendSelection.requestSource();
+        try {
+            String chosen = Backends.choose(null, null);
+            return chosen + (requested != null ? " (requested by " + requested + ")" : " (highest-priority available)");
+        } catch (BackendUnavailableException e) {
+            return "(none: " + (requested != null ? requested + " names no available backend"
+                    : "no backend is available") + ")";
+        }
     }
 
     private static String detail(Availability availability) {

@@ -48,6 +48,11 @@ final class BenchCommand implements Callable<Integer> {
         Mode(ServingMode serving) {
             this.serving = serving;
         }
+
+        /** As written on the command line: fwd, packed-fwd. */
+        String label() {
+            return serving != null ? serving.label() : name().toLowerCase(Locale.ROOT);
+        }
     }
 
     /** Takes the modes as written on the command line: packed-fwd for PACKED_FWD, any case. */
@@ -165,21 +170,11 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (json != null && Files.isDirectory(json)) {
-            throw new CliException("--json " + json + ": is a directory");
-        }
-        if (json != null) {
-            // Before the sweep, so a path that cannot be written fails at once, not after minutes of timing.
-            ResultFile.createDirectories("--json", json, json.toAbsolutePath().getParent());
-        }
+        BenchModeScope.check(spec.commandLine().getParseResult(), mode, keepStates);
         // NaN stands for "not given" below: a NaN typed on the command line is refused, not taken as that.
         if (sgemmGflops != null && sgemmGflops.isNaN() || bandwidth != null && bandwidth.isNaN()) {
             throw new CliException((bandwidth != null && bandwidth.isNaN() ? "--bandwidth" : "--sgemm-gflops")
                     + ": got NaN; expected a rate > 0");
-        }
-        if (mode.serving != null && (learnDecay || finalState)) {
-            throw new CliException((learnDecay ? "--learn-decay" : "--final-state") + ": applies to --mode fwd and fwdbwd,"
-                    + " not " + mode.serving.label());
         }
         boolean backward = mode == Mode.FWDBWD || mode.serving != null && mode.serving.backward();
         BenchConfig config = new BenchConfig(selection.backend, selection.options(), batch, heads, keyDim, valueDim,
@@ -187,8 +182,16 @@ final class BenchCommand implements Callable<Integer> {
                 warmupSeconds, repeats, baseline, gemmSize,
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
-        if (mode.serving != null) {
-            return serve(new ServingConfig(config, mode.serving, sequences, maxLength), out, err);
+        ServingConfig serving = mode.serving == null ? null : new ServingConfig(config, mode.serving, sequences, maxLength);
+        if (json != null && Files.isDirectory(json)) {
+            throw new CliException("--json " + json + ": is a directory");
+        }
+        if (json != null) {
+            // Before the sweep, so a path that cannot be written fails at once, not after minutes of timing.
+            ResultFile.requireWritable("--json", json, json.toAbsolutePath());
+        }
+        if (serving != null) {
+            return serve(serving, out, err);
         }
         List<BenchRow> rows;
         Printer printer;
@@ -199,6 +202,11 @@ final class BenchCommand implements Callable<Integer> {
             rows = kit.call(() -> LengthSweep.run(config, kit.bench(), printer));
         }
         out.flush();
+        if (rows.isEmpty()) {
+            // Each skipped N said why on stderr; a run that measured nothing must not pass for one that did.
+            err.println("la2 bench: no N was measured" + (json != null ? "; " + json + " not written" : ""));
+            return La2Cli.EXIT_FAILURE;
+        }
         if (json != null) {
             String method = "la2 bench: median of " + repeats + " timed calls after at least " + warmup
                     + " warm-up calls and " + printer.warmUpSeconds() + " of them, on the backend's clock;"

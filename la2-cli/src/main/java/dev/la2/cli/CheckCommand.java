@@ -5,6 +5,7 @@ import dev.la2.api.Backends;
 import dev.la2.conformance.ConformanceRunner;
 import java.io.PrintWriter;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -23,18 +24,20 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        String name = selection.backend != null ? selection.backend.strip() : Backends.requestedName();
+        // Named as LightningAttention.open takes names: in any letter case, around spaces.
+        String name = selection.backend != null ? selection.backend : Backends.requestedName();
+        String source = selection.backend != null ? "--backend " + name : BackendSelection.requestSource();
         List<BackendInfo> infos = Backends.discover();
         if (name == null) {
             name = infos.stream().filter(i -> i.availability().isAvailable()).map(BackendInfo::name).findFirst()
                     .orElseThrow(() -> new CliException("no available backend; see 'la2 backends'"));
         }
-        String wanted = name;
+        String wanted = name.strip().toLowerCase(Locale.ROOT);
         BackendInfo info = infos.stream().filter(i -> i.name().equals(wanted)).findFirst()
-                .orElseThrow(() -> new CliException("--backend " + wanted + ": no such backend; found "
+                .orElseThrow(() -> new CliException(source + ": no such backend; found "
                         + infos.stream().map(BackendInfo::name).toList()));
         if (!info.availability().isAvailable()) {
-            throw new CliException("--backend " + wanted + ": " + info.availability());
+            throw new CliException(source + ": " + info.availability());
         }
         // The runner reports each failure and skip, and prints the summary line last.
         ConformanceRunner.Result result = ConformanceRunner.run(wanted, selection.options(), out);

@@ -16,6 +16,8 @@ final class DemoLauncher implements Callable<Integer> {
 
     /** Written by another module, found in the kit by name. */
     static final String DEMO_COMMAND = "dev.la2.demo.DemoCommand";
+    /** The demo's option that turns its progress bar off. */
+    static final String NO_PROGRESS = "--no-progress";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -40,7 +42,16 @@ final class DemoLauncher implements Callable<Integer> {
             demo.setCommandName(spec.qualifiedName());
             demo.setOut(spec.commandLine().getOut());
             demo.setErr(spec.commandLine().getErr());
-            return demo.execute(args.toArray(String[]::new));
+            return demo.execute(demoArguments(args, Progress.interactive()).toArray(String[]::new));
         });
+    }
+
+    /** The demo draws its bar unless told not to: where no one watches, it would fill logs with redraws. */
+    static List<String> demoArguments(List<String> given, boolean interactive) {
+        List<String> all = new ArrayList<>(given);
+        if (!interactive && !all.contains(NO_PROGRESS)) {
+            all.add(NO_PROGRESS);
+        }
+        return all;
     }
 }

@@ -79,7 +79,9 @@ public final class La2Cli implements Runnable {
         PrintWriter err = cmd.getErr();
         if (e instanceof CliException || e instanceof La2ArgumentException || e instanceof NpyFormatException
                 || e instanceof BackendUnavailableException) {
-            err.println(name + ": " + oneLine(e.getMessage()));
+            // The library's messages start "la2: " for programs that print them bare; the line already says who.
+            String source = e instanceof BackendUnavailableException ? backendSource(cmd.getParseResult()) : "";
+            err.println(name + ": " + source + oneLine(e.getMessage()).replaceFirst("^la2: ", ""));
             err.flush();
             return EXIT_USAGE;
         }
@@ -91,6 +93,15 @@ public final class La2Cli implements Runnable {
         }
         err.flush();
         return EXIT_FAILURE;
+    }
+
+    /** Where the backend that could not be opened was named: --backend, the property or the environment. */
+    private static String backendSource(CommandLine.ParseResult parsed) {
+        if (parsed != null && parsed.hasMatchedOption("--backend")) {
+            return "--backend " + parsed.matchedOptionValue("--backend", "") + ": ";
+        }
+        String requested = BackendSelection.requestSource();
+        return requested == null ? "" : requested + ": ";
     }
 
     /** Collapses a multi-line message (provider lists, for instance) into one line. */

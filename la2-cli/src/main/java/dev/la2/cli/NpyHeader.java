@@ -17,6 +17,8 @@ record NpyHeader(NpyArray.Type type, int[] shape) {
     private static final String SUPPORTED_INDICES = "'<i4' (int32) or '<i8' (int64)";
     /** np.lib.format.GROWTH_AXIS_MAX_DIGITS. */
     private static final int GROWTH_DIGITS = 21;
+    /** How much of a malformed header a message quotes. */
+    private static final int EXCERPT = 200;
 
     /** Parses NumPy's header, a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } */
     static NpyHeader parse(Path file, String text, boolean indices) {
@@ -31,7 +33,7 @@ record NpyHeader(NpyArray.Type type, int[] shape) {
                 dict.put(String.valueOf(e.getKey()), e.getValue());
             }
         } catch (IllegalArgumentException e) {
-            throw new NpyFormatException(file + ": malformed .npy header (" + e.getMessage() + "): " + text.strip());
+            throw new NpyFormatException(file + ": malformed .npy header (" + e.getMessage() + "): " + excerpt(text.strip()));
         }
         if (!dict.keySet().equals(Set.of("descr", "fortran_order", "shape"))) {
             throw new NpyFormatException(file + ": malformed .npy header: keys " + dict.keySet()
@@ -82,6 +84,11 @@ record NpyHeader(NpyArray.Type type, int[] shape) {
             }
         }
         return new NpyHeader(type, shape);
+    }
+
+    /** The start of a header for a message: a damaged one may be 4 GiB of anything. */
+    private static String excerpt(String text) {
+        return text.length() <= EXCERPT ? text : text.substring(0, EXCERPT) + "... (" + text.length() + " characters)";
     }
 
     /** The dict as np.save writes it, before the padding that aligns the data. */

@@ -41,7 +41,11 @@ final class PackedRun {
         this.c = command;
     }
 
-    int call(PrintWriter out, PrintWriter err) throws IOException {
+    int call(PrintWriter out, PrintWriter err, boolean layoutGiven) throws IOException {
+        if (layoutGiven) {
+            throw new CliException("--layout: applies to dense [B,H,N,*] or [B,N,H,*] arrays, not to --cu-seqlens"
+                    + " (packed sequences are token-major [T,H,*])");
+        }
         if (c.statePoolFile != null && c.initialStateFile != null) {
             throw new CliException("--state-pool takes the place of --initial-state; give one of them");
         }
@@ -125,7 +129,7 @@ final class PackedRun {
                     Tensor o = track(made, la.allocate(dtype, Shape.of(valueShape)));
                     int[] slotList = slots;
                     PoolSlots states = fresh == null ? PoolSlots.of(tpool, slotList) : PoolSlots.of(tpool, slotList).withFresh(fresh);
-                    try (SavedForward saved = slotChecked(() -> la.forwardPacked(inputs, states, options, o))) {
+                    try (SavedForward saved = la.forwardPacked(inputs, states, options, o)) {
                         results.put("o.npy", result(o, fileType, valueShape));
                         results.put("state_pool.npy", result(tpool, stateFileType, pool.shape()));
                         if (tdo != null) {
@@ -146,21 +150,6 @@ final class PackedRun {
         return 0;
     }
 
-    /** A pooled forward whose refusal of the slots names the file they came from. */
-    private SavedForward slotChecked(java.util.function.Supplier<SavedForward> call) {
-        try {
-            return call.get();
-        } catch (La2ArgumentException ex) {
-            if ("slots".equals(ex.argument())) {
-                throw new CliException("--slots " + c.slotsFile + ": " + ex.getMessage());
-            }
-            if ("fresh".equals(ex.argument())) {
-                throw new CliException("--fresh " + c.freshFile + ": " + ex.getMessage());
-            }
-            throw ex;
-        }
-    }
-
     /** The offsets of --cu-seqlens, which must run from 0 to T without decreasing. */
     private SequenceOffsets offsets(int tokens) throws IOException {
         int[] raw = indices("--cu-seqlens", c.cuSeqlensFile);
@@ -178,7 +167,6 @@ final class PackedRun {
         return offsets;
     }
 
-    /** A one-dimensional int32 or int64 array. */
     /** A one-dimensional int32 or int64 array of 0 and 1. */
     private static boolean[] marks(String option, Path file) throws IOException {
         int[] raw = indices(option, file);
@@ -192,6 +180,7 @@ final class PackedRun {
         return marks;
     }
 
+    /** A one-dimensional int32 or int64 array. */
     private static int[] indices(String option, Path file) throws IOException {
         NpyArray a = read(option, file, true);
         if (a.rank() != 1) {

@@ -1,6 +1,9 @@
 package dev.la2.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /**
  * Progress of a long command on stderr: a redrawn bar (me.tongfei:progressbar) on a terminal,
@@ -34,12 +37,28 @@ interface Progress extends AutoCloseable {
 
     /**
      * Whether a person is watching: the JVM's console is a terminal (JDK 22+ Console.isTerminal,
-     * which looks at stdin and stdout) and TERM can draw. Piped or logged runs get plain lines.
+     * which looks at stdin and stdout), stderr, where the bar is drawn, is one too, and TERM can
+     * draw. Piped or logged runs ({@code 2>log} included) get plain lines.
      */
     static boolean interactive() {
         java.io.Console console = System.console();
-        return console != null && console.isTerminal() && System.getenv("TERM") != null
-                && !"dumb".equals(System.getenv("TERM"));
+        return interactive(console != null && console.isTerminal(), Path.of("/proc/self/fd/2"), System.getenv("TERM"));
+    }
+
+    /**
+     * {@link #interactive()} from its parts: {@code stderrLink} names the file stderr is open on
+     * (Linux's /proc/self/fd/2); where it cannot be read (no /proc), the console's answer stands.
+     */
+    static boolean interactive(boolean consoleIsTerminal, Path stderrLink, String term) {
+        if (!consoleIsTerminal || term == null || term.isBlank() || "dumb".equals(term)) {
+            return false;
+        }
+        try {
+            String target = Files.readSymbolicLink(stderrLink).toString();
+            return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return true;
+        }
     }
 
     /** One line whenever the stage changes. */

@@ -12,8 +12,15 @@ import java.util.Map;
  * IllegalArgumentException saying where.
  */
 final class PythonLiteral {
+    /**
+     * Deepest nesting taken: NumPy's headers nest two deep (a dict holding a tuple); a header of
+     * thousands of brackets would otherwise overflow the stack instead of being refused.
+     */
+    static final int MAX_DEPTH = 16;
+
     private final String s;
     private int pos;
+    private int depth;
 
     PythonLiteral(String s) {
         this.s = s;
@@ -35,9 +42,9 @@ final class PythonLiteral {
         }
         char c = s.charAt(pos);
         return switch (c) {
-            case '{' -> dict();
-            case '(' -> sequence(')');
-            case '[' -> sequence(']');
+            case '{' -> nested(this::dict);
+            case '(' -> nested(() -> sequence(')'));
+            case '[' -> nested(() -> sequence(']'));
             case '\'', '"' -> string();
             default -> {
                 if (c == '-' || Character.isDigit(c)) {
@@ -46,6 +53,15 @@ final class PythonLiteral {
                 yield word();
             }
         };
+    }
+
+    private Object nested(java.util.function.Supplier<Object> container) {
+        if (++depth > MAX_DEPTH) {
+            throw new IllegalArgumentException("nesting deeper than " + MAX_DEPTH + " at offset " + pos);
+        }
+        Object value = container.get();
+        depth--;
+        return value;
     }
 
     private Map<Object, Object> dict() {

@@ -37,6 +37,22 @@ final class ResultFile {
         }
     }
 
+    /**
+     * Fails now, as a usage error naming {@code option}, where {@code target} could not be written
+     * later: its directory is created, then a file is made beside it under a temporary name and
+     * removed again, which is what {@link #publish} will need.
+     */
+    static void requireWritable(String option, Path value, Path target) {
+        createDirectories(option, value, target.getParent());
+        Path probe = temporary(target);
+        try {
+            Files.createFile(probe);
+            Files.delete(probe);
+        } catch (IOException e) {
+            throw new CliException(option + " " + value + ": cannot write (" + reason(e) + ")", e);
+        }
+    }
+
     /** What went wrong with a file, without the exception's class name. */
     static String reason(Exception e) {
         if (e instanceof NoSuchFileException f) {

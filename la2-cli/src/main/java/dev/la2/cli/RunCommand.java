@@ -116,7 +116,9 @@ final class RunCommand implements Callable<Integer> {
             throw new CliException("--out " + outDir + ": exists and is not a directory");
         }
         try {
-            return cuSeqlensFile != null ? new PackedRun(this).call(out, err) : dense(out, err);
+            return cuSeqlensFile != null
+                    ? new PackedRun(this).call(out, err, spec.commandLine().getParseResult().hasMatchedOption("--layout"))
+                    : dense(out, err);
         } catch (La2ArgumentException ex) {
             throw byOption(ex);
         }
@@ -136,6 +138,9 @@ final class RunCommand implements Callable<Integer> {
             case "initialState" -> "--initial-state " + initialStateFile;
             case "dOutput" -> "--do " + dOutputFile;
             case "dFinalState" -> "--dfinal-state " + dFinalStateFile;
+            case "pool" -> "--state-pool " + statePoolFile;
+            case "slots" -> "--slots " + slotsFile;
+            case "fresh" -> "--fresh " + freshFile;
             default -> null;
         };
         return option == null ? ex : new CliException(option + ": got " + ex.got() + "; expected " + ex.expected(), ex);

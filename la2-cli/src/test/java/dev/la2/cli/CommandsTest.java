@@ -2,6 +2,7 @@ package dev.la2.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.la2.api.Backends;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,6 +72,19 @@ class CommandsTest {
     }
 
     @Test
+    void aSweepThatMeasuredNothingFails() {
+        // 2^48 token-heads: no host can allocate the inputs, so the one N is skipped.
+        Path json = dir.resolve("none.json");
+        Cli r = Cli.run("bench", "--backend", "reference", "--b", "65536", "--h", "65536", "--n", "65536", "--d", "4",
+                "--e", "4", "--warmup", "0", "--warmup-s", "0", "--repeats", "1", "--no-baseline", "--gemm-size", "0",
+                "--bandwidth", "10", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(La2Cli.EXIT_FAILURE);
+        assertThat(r.errLines()).anySatisfy(l -> assertThat(l).startsWith("la2 bench: N=65536 skipped: out of memory"))
+                .contains("la2 bench: no N was measured; " + json + " not written");
+        assertThat(json).doesNotExist();
+    }
+
+    @Test
     void checkRunsTheConformanceKitOnTheReferenceBackend() {
         Cli r = Cli.run("check", "--backend", "reference");
         assertThat(r.code()).as(r.out() + r.err()).isZero();
@@ -90,6 +104,64 @@ class CommandsTest {
         Cli r = Cli.run("check", "--backend", "no-such-backend");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.errLines()).singleElement().asString().contains("no such backend", "reference");
+    }
+
+    @Test
+    void checkTakesBackendNamesInAnyLetterCaseAsRunAndBenchDo() {
+        // --threads -1 is refused once the backend is resolved, before the kit runs.
+        Cli r = Cli.run("check", "--backend", " Reference ", "--threads", "-1");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().isEqualTo("la2 check: --threads: got -1; expected >= 0"
+                + " (0 = available processors)");
+    }
+
+    /** Runs a command with -Dla2.backend set to {@code name}. */
+    private static Cli withBackendProperty(String name, String... args) {
+        String before = System.getProperty(Backends.PROPERTY);
+        System.setProperty(Backends.PROPERTY, name);
+        try {
+            return Cli.run(args);
+        } finally {
+            if (before == null) {
+                System.clearProperty(Backends.PROPERTY);
+            } else {
+                System.setProperty(Backends.PROPERTY, before);
+            }
+        }
+    }
+
+    @Test
+    void checkNamesThePropertyWhenTheBackendCameFromIt() {
+        Cli r = withBackendProperty("no-such-backend", "check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString()
+                .startsWith("la2 check: -Dla2.backend=no-such-backend: no such backend; found [");
+    }
+
+    @Test
+    void backendsSaysWhenTheRequestedDefaultCannotBeOpened() {
+        Cli missing = withBackendProperty("no-such-backend", "backends");
+        assertThat(missing.code()).isZero();
+        assertThat(missing.out()).contains("Default backend: (none: -Dla2.backend=no-such-backend names no available"
+                + " backend)");
+        Cli upper = withBackendProperty("REFERENCE", "backends");
+        assertThat(upper.out()).contains("Default backend: reference (requested by -Dla2.backend=REFERENCE)");
+    }
+
+    @Test
+    void theLibrarysMessagesAreNotPrefixedTwice() {
+        Cli r = Cli.run("bench", "--backend", "no-such-backend", "--n", "8");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString()
+                .startsWith("la2 bench: --backend no-such-backend: no backend named 'no-such-backend'");
+    }
+
+    @Test
+    void aBackendThatCannotBeOpenedIsNamedByWhereItWasAskedFor() {
+        Cli r = withBackendProperty("no-such-backend", "bench", "--n", "8");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString()
+                .startsWith("la2 bench: -Dla2.backend=no-such-backend: no backend named 'no-such-backend'");
     }
 
     @Test

@@ -240,6 +240,63 @@ class NpyArrayTest {
     }
 
     @Test
+    void aDeeplyNestedHeaderIsRefusedInOneShortMessage() throws IOException {
+        // (((...(2,)...))) is the tuple (2,) to Python; 30000 levels overflowed the parser's stack.
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + "(".repeat(30_000) + "2,"
+                + ")".repeat(30_000) + ", }\n";
+        byte[] header = dict.getBytes(StandardCharsets.ISO_8859_1);
+        ByteBuffer file = ByteBuffer.allocate(10 + header.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+        file.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length).put(header);
+        Path deep = write("deep.npy", file.array());
+        assertThatThrownBy(() -> NpyArray.read(deep)).isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("malformed .npy header (nesting deeper than " + PythonLiteral.MAX_DEPTH)
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(500));
+    }
+
+    /** A named pipe that yields {@code content} once, as a shell's {@code <(...)} does. */
+    private Path pipe(String name, byte[] content) throws Exception {
+        Path fifo = dir.resolve(name);
+        Process mkfifo;
+        try {
+            mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        } catch (IOException e) {
+            assumeTrue(false, "no mkfifo: " + e.getMessage());
+            return null;
+        }
+        assumeTrue(mkfifo.waitFor() == 0, "mkfifo failed");
+        Thread writer = new Thread(() -> {
+            try {
+                Files.write(fifo, content);
+            } catch (IOException e) {
+                // The reader stopped early; what it read is what the test judges.
+            }
+        });
+        writer.setDaemon(true);
+        writer.start();
+        return fifo;
+    }
+
+    @Test
+    void readsArraysFromPipesAndRefusesBrokenOnes() throws Exception {
+        Path file = dir.resolve("file.npy");
+        float[] values = {1.5f, -2, 3, 4.25f, 5, 6};
+        NpyArray.of(values, 2, 3).write(file);
+        byte[] bytes = Files.readAllBytes(file);
+
+        NpyArray piped = NpyArray.read(pipe("whole", bytes));
+        assertThat(piped.shape()).containsExactly(2, 3);
+        assertThat(piped.toFloatArray()).containsExactly(values);
+        assertThatThrownBy(() -> NpyArray.read(pipe("short", slice(bytes, 0, bytes.length - 3))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("truncated data")
+                .hasMessageContaining("needs 24 bytes, the file has 21");
+        byte[] longer = java.util.Arrays.copyOf(bytes, bytes.length + 2);
+        assertThatThrownBy(() -> NpyArray.read(pipe("long", longer)))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("unexpected bytes after the data");
+        assertThatThrownBy(() -> NpyArray.read(pipe("header", slice(bytes, 0, 40))))
+                .isInstanceOf(NpyFormatException.class).hasMessageContaining("truncated .npy header");
+    }
+
+    @Test
     void anEmptyArrayWithHugeExtentsReadsAsEmpty() throws IOException {
         Path file = dir.resolve("huge-empty.npy");
         new NpyArray(NpyArray.Type.FLOAT32, new int[] {Integer.MAX_VALUE, Integer.MAX_VALUE, 0},

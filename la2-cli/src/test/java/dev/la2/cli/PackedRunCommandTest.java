@@ -170,6 +170,24 @@ class PackedRunCommandTest {
                 "--initial-state", p("s0.npy")), "--state-pool takes the place of --initial-state");
     }
 
+    @Test
+    void aNonFiniteStatePoolIsNamedByItsOption() throws IOException {
+        Inputs in = write();
+        double[] poisoned = in.pool().clone();
+        poisoned[SLOTS[0] * H * D * E + 1] = Double.NaN;
+        NpyArray.of(poisoned, P, H, D, E).write(dir.resolve("poisoned.npy"));
+        expectUsageError(List.of("--cu-seqlens", p("cu32.npy"), "--state-pool", p("poisoned.npy"), "--slots",
+                p("slots.npy"), "--check-finite"), "la2 run: --state-pool " + p("poisoned.npy") + ": got NaN at ["
+                + SLOTS[0] + ", 0, 0, 1]");
+    }
+
+    @Test
+    void aLayoutIsRefusedForPackedSequences() throws IOException {
+        write();
+        expectUsageError(List.of("--cu-seqlens", p("cu32.npy"), "--layout", "bnhd"),
+                "--layout: applies to dense [B,H,N,*] or [B,N,H,*] arrays, not to --cu-seqlens");
+    }
+
     private void expectUsageError(List<String> extra, String... expectedInMessage) {
         List<String> args = new ArrayList<>(List.of("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"),
                 "--v", p("v.npy"), "--decay", p("s.npy")));
