@@ -5,7 +5,9 @@ import java.util.Arrays;
 /**
  * Per-call options.
  *
- * @param scale            the factor c of SPEC.md (default 1.0); any finite value
+ * @param scale            the factor c of SPEC.md (default 1.0); any finite value, and a call with
+ *                         FP32, BF16 or FP16 storage also needs 0 or a normal fp32 magnitude
+ *                         ({@link #checkScale(double, DType)})
  * @param layout           memory order of q, k, v, the output and their gradients (default BHND)
  * @param precision        how FP32 storage may be multiplied (default {@link Precision#STRICT})
  * @param returnFinalState whether {@code forward} allocates and returns the final state (default true)

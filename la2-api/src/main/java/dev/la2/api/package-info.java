@@ -2,8 +2,9 @@
  * la2's stable API: causal linear attention with per-head decay, as Lightning Attention-2
  * computes it (the function, its gradient and tolerances are SPEC.md).
  *
- * <p>{@link dev.la2.api.LightningAttention#open()} opens the highest-priority backend on the class
- * path ({@link dev.la2.api.Backends} says how one is chosen). Its tensors
+ * <p>{@link dev.la2.api.LightningAttention#open()} opens the highest-priority available backend on
+ * the class path, unless {@code -Dla2.backend} or {@code LA2_BACKEND} names one
+ * ({@link dev.la2.api.Backends} says how one is chosen). Its tensors
  * ({@link dev.la2.api.Tensor}) live where that backend computes and are {@link AutoCloseable}.
  * A call takes {@link dev.la2.api.AttentionInputs} and {@link dev.la2.api.AttentionOptions}:
  * {@code forward}, {@code backward} (with what a forward kept, {@link dev.la2.api.SavedForward}),
