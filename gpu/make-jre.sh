@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a small Java 25 runtime for a GPU machine that has no JDK of its own, as .gpu/jre.tgz in
-# the repository root (git-ignored; about 25 MB). gpu/run-cuda.sh calls it when the file is missing.
+# the repository root (git-ignored; about 28 MB). gpu/run-cuda.sh calls it when the file is missing.
 # On the GPU machine:  tar xzf .gpu/jre.tgz -C /tmp && /tmp/jre/bin/java -version
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

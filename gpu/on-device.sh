@@ -18,7 +18,7 @@
 #          InProcessGpuTest, P = 2, 3 and 5 ranks on threads sharing the GPU, with
 #          NVLink multicast off (run only when named; libnccl.so.2 from LA2_NCCL_LIBRARY, else the
 #          first one found under /usr, /opt, /root and /home)
-#   decode-lab: .gpu/decode-lab (the decode step's kernel against its predecessor, S = 1..256
+#   decode-lab: .gpu/decode-lab (the decode step's kernel against a simpler baseline kernel, S = 1..256
 #          sequences x 32 heads, D = E = 128; run only when named)
 #   sanitize: `la2 check --backend cuda` and the cuda GPU tests under compute-sanitizer's memcheck,
 #          which reports every out-of-bounds or misaligned device access of every kernel they run

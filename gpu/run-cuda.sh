@@ -9,7 +9,7 @@
 #                 picocli, SLF4J and JMH's runner (never ND4J: its natives are hundreds of MB)
 #   .gpu/kernel-lab  gpu/kernel-lab.cu built for sm_90 (kernel variants and ablations, no JVM)
 #   .gpu/hopper-lab  gpu/hopper-lab.cu built for sm_90a (the wgmma forward against the wide sweep)
-#   .gpu/decode-lab  gpu/decode-lab.cu built for sm_90 (the decode step against its predecessor)
+#   .gpu/decode-lab  gpu/decode-lab.cu built for sm_90 (the decode step against a simpler baseline kernel)
 # Then copy the repository with .gpu/ to the GPU machine and run there, from its root:  bash gpu/on-device.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
