@@ -232,6 +232,30 @@ class MisuseTest {
         made.forEach(Tensor::close);
     }
 
+    /**
+     * A forward result whose incoming state is of another dtype or backend than the backward's piece
+     * is refused on every rank before any work, not by the backend on that rank alone.
+     */
+    @Test
+    @Timeout(30)
+    void aForwardOfAnotherDtypeOrBackendIsRefusedOnEveryRank() {
+        try (LightningAttention cpu = LightningAttention.open("cpu")) {
+            for (boolean otherBackend : new boolean[] {false, true}) {
+                everyRankRefuses(Ranks.run(new InProcessGroup(2, Duration.ofSeconds(10)).communicators(), (rank, comm) -> {
+                    SequenceParallel sp = new SequenceParallel(la, comm);
+                    AttentionInputs p = piece(3, D);
+                    try (PieceForward f = sp.forward(p, AttentionOptions.defaults())) {
+                        Shape state = Shape.of(B, H, D, E);
+                        Tensor stale = otherBackend ? cpu.allocate(DType.FP32, state) : track(la.allocate(DType.FP64, state));
+                        try (PieceForward passed = rank == 1 ? new PieceForward(f.output(), null, stale) : f) {
+                            return sp.backward(p, tensor(Shape.of(B, H, 3, E)), null, AttentionOptions.defaults(), passed);
+                        }
+                    }
+                }), "forward");
+            }
+        }
+    }
+
     /** -0.0 and 0.0 are the same rate (no decay): ranks holding one or the other agree. */
     @Test
     @Timeout(30)
