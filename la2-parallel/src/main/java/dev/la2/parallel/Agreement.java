@@ -57,7 +57,7 @@ final class Agreement {
             facts[PRECISION] = options.precision().ordinal();
             facts[SCALE] = options.scale();
             facts[LEARNABLE] = options.learnableDecay() ? 1 : 0;
-            facts[DECAY] = Arrays.hashCode(decay);
+            facts[DECAY] = Arrays.hashCode(signless(decay));
             facts[CHECK_FINITE] = options.checkFinite() ? 1 : 0;
         }
         double[] all = comm.allGather(facts);
@@ -66,11 +66,12 @@ final class Agreement {
             throw new La2ArgumentException("communicator", all.length + " gathered values for " + size + " ranks",
                     FIELDS + " per rank: a communicator whose size() is the number of ranks taking part");
         }
+        if (problem != null) {
+            // A faulty rank names its own argument, even when an earlier rank is faulty too.
+            throw problem;
+        }
         for (int r = 0; r < size; r++) {
             if (all[r * FIELDS + PROBLEM] != -1) {
-                if (r == comm.rank()) {
-                    throw problem;
-                }
                 String name = ARGUMENTS.get((int) all[r * FIELDS + PROBLEM]);
                 throw new La2ArgumentException(name, "an unusable " + name + " on rank " + r,
                         "usable arguments on every rank (rank " + r + "'s exception names the problem)");
@@ -101,6 +102,18 @@ final class Agreement {
             lengths[r] = (long) all[r * FIELDS + TOKENS];
         }
         return Pieces.of(lengths);
+    }
+
+    /**
+     * The rates with -0.0 read as 0.0: the same rate (lambda = 1), which the bitwise hash of the
+     * rates would otherwise tell apart.
+     */
+    private static double[] signless(double[] rates) {
+        double[] out = new double[rates.length];
+        for (int h = 0; h < rates.length; h++) {
+            out[h] = rates[h] + 0.0;
+        }
+        return out;
     }
 
     /** Rank r's fact equals rank 0's, or every rank throws naming {@code argument}. */

@@ -49,12 +49,15 @@ final class PieceCheck {
             return new La2ArgumentException("forward", forward == null ? "null" : "a result without an incoming state",
                     "this rank's PieceForward from SequenceParallel.forward on the same piece");
         }
-        if (rank > 0 && (!forward.incomingState().shape().equals(s.stateShape()) || forward.incomingState().isClosed())) {
-            return new La2ArgumentException("forward", (forward.incomingState().isClosed() ? "a closed result" : "a result")
-                    + " whose incoming state is " + PieceShape.describe(forward.incomingState()),
+        Tensor incoming = rank > 0 ? forward.incomingState() : null;
+        if (incoming != null && (!incoming.shape().equals(s.stateShape()) || incoming.dtype() != s.stateType()
+                || incoming.isClosed())) {
+            return new La2ArgumentException("forward", (incoming.isClosed() ? "a closed result" : "a result")
+                    + " whose incoming state is " + PieceShape.describe(incoming),
                     "the open PieceForward of this piece, whose incoming state is " + s.stateType() + " " + s.stateShape());
         }
-        problem = usable(la, dOutput, "dOutput");
+        problem = usable(la, incoming, "forward");
+        problem = problem != null ? problem : usable(la, dOutput, "dOutput");
         problem = problem != null ? problem : usable(la, dFinalState, "dFinalState");
         if (problem != null || !options.checkFinite()) {
             return problem;

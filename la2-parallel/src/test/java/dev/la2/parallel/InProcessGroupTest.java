@@ -6,7 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.la2.api.La2ArgumentException;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 class InProcessGroupTest {
 
@@ -45,6 +48,40 @@ class InProcessGroupTest {
         });
         assertThat(outcomes.get(0).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("device lost");
         assertThat(outcomes.get(1).failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 2 of 3");
+    }
+
+    /** A rank interrupted while it waits fails, keeping its interrupt, and so does the rank that comes after. */
+    @Test
+    @Timeout(30)
+    void anInterruptedRankFailsTheOthers() {
+        AtomicReference<Thread> waiting = new AtomicReference<>();
+        CountDownLatch failed = new CountDownLatch(1);
+        List<Ranks.Outcome<Boolean>> outcomes = Ranks.run(new InProcessGroup(2, Duration.ofSeconds(20)).communicators(), (rank, comm) -> {
+            if (rank == 0) {
+                waiting.set(Thread.currentThread());
+                try {
+                    comm.allGather(new double[] {rank});
+                } finally {
+                    assertThat(Thread.currentThread().isInterrupted()).as("interrupt kept").isTrue();
+                    failed.countDown();
+                }
+                return true;
+            }
+            while (waiting.get() == null || waiting.get().getState() != Thread.State.TIMED_WAITING) {
+                Thread.onSpinWait();
+            }
+            waiting.get().interrupt();
+            try {
+                failed.await();
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            comm.allGather(new double[] {rank});
+            return true;
+        });
+        for (Ranks.Outcome<Boolean> o : outcomes) {
+            assertThat(o.failure()).isInstanceOf(CommunicationException.class).hasMessageContaining("rank 0 of 2 was interrupted");
+        }
     }
 
     @Test

@@ -17,6 +17,7 @@ import java.util.function.BiFunction;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * Misuse across ranks is refused on every rank with {@link La2ArgumentException} naming the
@@ -202,6 +203,71 @@ class MisuseTest {
                 }
             }), List.of("dOutput", "forward", "dFinalState").get(faulty));
         }
+    }
+
+    /**
+     * With several faulty ranks, each names its own argument and the others the first faulty rank's;
+     * a refusal leaves the group usable.
+     */
+    @Test
+    @Timeout(30)
+    void eachFaultyRankNamesItsOwnArgument() {
+        List<Communicator> comms = new InProcessGroup(3, Duration.ofSeconds(10)).communicators();
+        List<Ranks.Outcome<PieceForward>> outcomes = Ranks.run(comms, (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            if (rank == 0) {
+                p.q().close();
+            } else if (rank == 1) {
+                p.v().close();
+            }
+            return new SequenceParallel(la, comm).forward(p, AttentionOptions.defaults());
+        });
+        List<String> named = outcomes.stream().map(o -> ((La2ArgumentException) o.failure()).argument()).toList();
+        assertThat(named).containsExactly("q", "v", "q");
+        assertThat(outcomes.get(2).failure()).hasMessageContaining("on rank 0");
+        for (PieceForward f : Ranks.values(Ranks.run(comms, (rank, comm) -> new SequenceParallel(la, comm).forward(piece(3, D),
+                AttentionOptions.defaults())))) {
+            f.close();
+        }
+        made.forEach(Tensor::close);
+    }
+
+    /**
+     * A forward result whose incoming state is of another dtype or backend than the backward's piece
+     * is refused on every rank before any work, not by the backend on that rank alone.
+     */
+    @Test
+    @Timeout(30)
+    void aForwardOfAnotherDtypeOrBackendIsRefusedOnEveryRank() {
+        try (LightningAttention cpu = LightningAttention.open("cpu")) {
+            for (boolean otherBackend : new boolean[] {false, true}) {
+                everyRankRefuses(Ranks.run(new InProcessGroup(2, Duration.ofSeconds(10)).communicators(), (rank, comm) -> {
+                    SequenceParallel sp = new SequenceParallel(la, comm);
+                    AttentionInputs p = piece(3, D);
+                    try (PieceForward f = sp.forward(p, AttentionOptions.defaults())) {
+                        Shape state = Shape.of(B, H, D, E);
+                        Tensor stale = otherBackend ? cpu.allocate(DType.FP32, state) : track(la.allocate(DType.FP64, state));
+                        try (PieceForward passed = rank == 1 ? new PieceForward(f.output(), null, stale) : f) {
+                            return sp.backward(p, tensor(Shape.of(B, H, 3, E)), null, AttentionOptions.defaults(), passed);
+                        }
+                    }
+                }), "forward");
+            }
+        }
+    }
+
+    /** -0.0 and 0.0 are the same rate (no decay): ranks holding one or the other agree. */
+    @Test
+    @Timeout(30)
+    void signedZeroRatesAgree() {
+        List<PieceForward> results = Ranks.values(Ranks.run(new InProcessGroup(2, Duration.ofSeconds(10)).communicators(),
+                (rank, comm) -> {
+                    AttentionInputs p = piece(3, D);
+                    p.decay().copyFrom(new double[] {rank == 0 ? 0.0 : -0.0, 0.2});
+                    return new SequenceParallel(la, comm).forward(p, AttentionOptions.defaults());
+                }));
+        results.forEach(PieceForward::close);
+        made.forEach(Tensor::close);
     }
 
     private synchronized Tensor track(Tensor t) {

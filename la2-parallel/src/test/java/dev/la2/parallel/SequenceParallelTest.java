@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * P = 2, 3 and 5 in-process ranks equal one call over the whole sequence (SPEC.md section 9), on
  * the float64 reference backend and the cpu backend (blocks of 64 tokens): pieces of unequal
  * length, of one token, and not multiples of the block; with and without an initial state, a
- * final-state gradient and a learnable decay; fp32, bf16 and fp16; both layouts.
+ * final-state gradient and a learnable decay; fp32, fp64, bf16 and fp16; both layouts.
  */
 class SequenceParallelTest {
     private static LightningAttention reference;
@@ -43,6 +43,7 @@ class SequenceParallelTest {
                 new SplitCase(DType.FP32, Layout.BNHD, new int[] {65, 30, 40}, true, true, true),
                 new SplitCase(DType.BF16, Layout.BHND, new int[] {40, 1, 77}, true, true, true),
                 new SplitCase(DType.FP16, Layout.BNHD, new int[] {50, 80}, false, true, true),
+                new SplitCase(DType.FP64, Layout.BNHD, new int[] {3, 64, 1, 60}, true, true, true),
                 new SplitCase(DType.FP32, Layout.BHND, new int[] {129}, true, true, true));
         return Stream.of("reference", "cpu").flatMap(backend -> cases.stream().map(c -> Arguments.of(backend, c)));
     }
