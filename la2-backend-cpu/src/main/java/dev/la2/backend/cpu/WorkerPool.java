@@ -60,7 +60,12 @@ final class WorkerPool implements AutoCloseable {
         return ScopedValue.where(INLINE, Boolean.TRUE).call(call::get);
     }
 
-    /** Runs body(0 .. count-1), each index once, and returns when all are done. */
+    /**
+     * Runs body(0 .. count-1), each index once, and returns when all are done. A failing index
+     * (an exception or an error such as OutOfMemoryError) fails the run only once every other
+     * index has ended: the caller then gives back the memory the indices write (scratch, staged
+     * rows, kept states), which must not reach another call while a worker still writes it.
+     */
     void run(int count, IntConsumer body) {
         if (count <= 0) {
             return;
@@ -82,18 +87,21 @@ final class WorkerPool implements AutoCloseable {
         for (int w = 0; w < workers; w++) {
             tasks.add(pool.submit(worker));
         }
-        RuntimeException failure = null;
+        Throwable failure = null;
         for (ForkJoinTask<?> t : tasks) {
             try {
                 t.join();
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 if (failure == null) {
                     failure = e;
                 }
             }
         }
-        if (failure != null) {
-            throw failure;
+        if (failure instanceof Error e) {
+            throw e;
+        }
+        if (failure instanceof RuntimeException e) {
+            throw e;
         }
     }
 
