@@ -80,7 +80,7 @@ final class CudaBackend implements AttentionBackend {
         }
         kernels = k;
         transfers = tr;
-        SweepPlanner planner = new SweepPlanner(device,
+        SweepPlanner planner = new SweepPlanner(device.limits(),
                 options.booleanProperty("cuda.tensorCores", true),
                 options.booleanProperty("cuda.hopper", true));
         sweeps = new SweepRunner(device, kernels, pool, planner);

@@ -78,6 +78,11 @@ final class DeviceContext {
         }
     }
 
+    /** The limits the planner reads. */
+    DeviceLimits limits() {
+        return new DeviceLimits(name, computeCapability, smCount, smemPerBlock, smemPerSm);
+    }
+
     private int attribute(int which) {
         int[] v = {0};
         check(cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute(" + which + ")");

@@ -16,21 +16,16 @@ final class Packing {
     private final int maxLength;
     private final long table;
 
-    /** Sequence i is tokens starts[i] .. starts[i] + lengths[i] - 1 of token-major tensors. */
-    Packing(DeviceTables tables, long[] starts, int[] lengths) {
-        int s = lengths.length;
+    /** A packed call of sequences of these lengths whose device table ({@link #table(long[], int[])}) is at {@code table}. */
+    Packing(int[] lengths, long table) {
         this.lengths = lengths;
-        maxLength = Arrays.stream(lengths).max().orElse(0);
-        Integer[] order = new Integer[s];
-        Arrays.setAll(order, i -> i);
-        Arrays.sort(order, Comparator.comparingInt((Integer i) -> lengths[i]).reversed());
-        long[] values = new long[3 * s];
-        for (int i = 0; i < s; i++) {
-            values[2 * i] = starts[i];
-            values[2 * i + 1] = starts[i] + lengths[i];
-            values[2 * s + i] = order[i];
-        }
-        table = tables.address(values);
+        this.maxLength = Arrays.stream(lengths).max().orElse(0);
+        this.table = table;
+    }
+
+    /** Sequence i is tokens starts[i] .. starts[i] + lengths[i] - 1 of token-major tensors. */
+    static Packing of(DeviceTables tables, long[] starts, int[] lengths) {
+        return new Packing(lengths, tables.address(table(starts, lengths)));
     }
 
     /** The sequences of a packed call, as its offsets lay them out. */
@@ -42,7 +37,22 @@ final class Packing {
             starts[i] = shape.offsets().start(i);
             lengths[i] = shape.length(i);
         }
-        return new Packing(tables, starts, lengths);
+        return of(tables, starts, lengths);
+    }
+
+    /** The device table's values: each sequence's first and one-past-last token, then the order, longest first. */
+    static long[] table(long[] starts, int[] lengths) {
+        int s = lengths.length;
+        Integer[] order = new Integer[s];
+        Arrays.setAll(order, i -> i);
+        Arrays.sort(order, Comparator.comparingInt((Integer i) -> lengths[i]).reversed());
+        long[] values = new long[3 * s];
+        for (int i = 0; i < s; i++) {
+            values[2 * i] = starts[i];
+            values[2 * i + 1] = starts[i] + lengths[i];
+            values[2 * s + i] = order[i];
+        }
+        return values;
     }
 
     int sequences() {
@@ -53,11 +63,11 @@ final class Packing {
         return maxLength;
     }
 
-    /** Chunks of {@code chunk} tokens over all sequences, each rounded up. */
+    /** Chunks of {@code chunk} tokens over all sequences, each rounded up (in long: a length near 2^31 passes it). */
     long chunks(int chunk) {
         long n = 0;
         for (int len : lengths) {
-            n += (len + chunk - 1) / chunk;
+            n += Math.ceilDiv((long) len, chunk);
         }
         return n;
     }

@@ -136,7 +136,7 @@ final class Serving {
         }
         AttentionShape flat = new AttentionShape(n, s.heads(), Math.multiplyExact(n, s.drafts()), s.keyDim(), s.valueDim(),
                 Layout.BNHD, s.dtype());
-        Packing packing = new Packing(tables, starts, c.accepted().clone());
+        Packing packing = Packing.of(tables, starts, c.accepted().clone());
         long slots = slots(c.slots());
         try (Tensor start = gather(c.pool(), slots, states(s)); Tensor fin = backend.allocate(DType.FP32, start.shape())) {
             sweeps.run(flat, packing, PassArgs.advance(t(c.k()), t(c.v()), t(c.decay()), t(start), t(fin).address(),

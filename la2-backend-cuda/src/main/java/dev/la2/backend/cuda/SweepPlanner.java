@@ -20,7 +20,7 @@ final class SweepPlanner {
     /** Ring stages of the Hopper sweep (sweep_hopper.cuh, hopper::STAGES). */
     private static final int HOPPER_STAGES = 3;
 
-    private final DeviceContext device;
+    private final DeviceLimits device;
     /** Property "cuda.tensorCores" = "false" forces the fp32-FMA sweeps (for comparisons). */
     private final boolean tensorCores;
     /**
@@ -29,7 +29,7 @@ final class SweepPlanner {
      */
     private final boolean hopper;
 
-    SweepPlanner(DeviceContext device, boolean tensorCores, boolean hopper) {
+    SweepPlanner(DeviceLimits device, boolean tensorCores, boolean hopper) {
         this.device = device;
         this.tensorCores = tensorCores;
         this.hopper = hopper;
@@ -87,14 +87,14 @@ final class SweepPlanner {
                 String type = Kernel.tensorCoreType(dtype, precision);
                 // Dk = Dv = 128 on compute capability 9.0: warpgroup products (sweep_hopper.cuh),
                 // for every pass; its 226 KB of shared memory leave one block per multiprocessor
-                if (hopper && device.computeCapability == HOPPER_CC && dk == 128 && dv == 128) {
+                if (hopper && device.computeCapability() == HOPPER_CC && dk == 128 && dv == 128) {
                     yield new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.HOPPER, type, dk, backward), HOPPER_THREADS, 128,
                             (int) SharedMemory.hopperSweep(HOPPER_STAGES), 1);
                 }
                 // Dv = 128: one 16-warp block per sequence, double-buffered (sweep_wide.cuh), where
                 // the device has the shared memory for it (an H100/H200 has, an A100 not)
                 int wideSmem = (int) SharedMemory.tensorCoreSweep(2, dk, 128, 8, 8, 2, 2, 2);
-                yield dv == 128 && wideSmem <= device.smemPerBlock
+                yield dv == 128 && wideSmem <= device.smemPerBlock()
                         ? new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.WIDE, type, dk, backward), WIDE_THREADS, 128,
                                 wideSmem, 1)
                         : new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.TC1, type, dk, backward), SWEEP_THREADS, 64,
@@ -109,7 +109,7 @@ final class SweepPlanner {
                 }
                 String type = Kernel.tensorCoreType(dtype, precision);
                 int wideSmem = (int) SharedMemory.tensorCoreSweep(4, dk, 128, 4, 4, 1, 2, 1);
-                yield precision == Precision.TF32 && dv == 128 && wideSmem <= device.smemPerBlock
+                yield precision == Precision.TF32 && dv == 128 && wideSmem <= device.smemPerBlock()
                         ? new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.WIDE, type, dk, backward), WIDE_THREADS, 128,
                                 wideSmem, 1)
                         : new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.TC, type, dk, backward), SWEEP_THREADS, 64,
@@ -117,7 +117,7 @@ final class SweepPlanner {
             }
             case FP64 -> null;
         };
-        return k == null || k.smem() > device.smemPerBlock ? null : k;
+        return k == null || k.smem() > device.smemPerBlock() ? null : k;
     }
 
     /** The value tile, chunk and shared memory of an fp32-FMA kernel. */
@@ -132,13 +132,13 @@ final class SweepPlanner {
         for (int tile = widest; ; tile = (tile + 1) / 2) {
             for (int chunk = 64; chunk >= 1; chunk /= 2) {
                 long b = decay ? SharedMemory.decaySweep(dk, tile, chunk) : SharedMemory.fmaSweep(dk, tile, chunk);
-                if (b <= device.smemPerBlock) {
+                if (b <= device.smemPerBlock()) {
                     return new FmaTiles(tile, chunk, (int) b);
                 }
             }
             if (tile == 1) {
                 throw new La2ArgumentException("q", "key dimension " + dk, "a key dimension whose " + what + " fits in "
-                        + device.smemPerBlock + " bytes of shared memory on " + device.name);
+                        + device.smemPerBlock() + " bytes of shared memory on " + device.name());
             }
         }
     }
@@ -150,17 +150,18 @@ final class SweepPlanner {
      */
     private SweepPlan split(AttentionShape s, Packing packing, Kernel kernel, int threads, int valueTile, int chunk, int smem,
                             int tiles, int blocksPerSmCap) {
-        int perSm = Math.min(blocksPerSmCap, Math.max(1, Math.min(2048 / threads, device.smemPerSm / (smem + 1024))));
+        int perSm = Math.min(blocksPerSmCap, Math.max(1, Math.min(2048 / threads, device.smemPerSm() / (smem + 1024))));
         if (packing != null) {
-            return packedSplit(packing, s.heads(), (long) device.smCount * perSm,
+            return packedSplit(packing, s.heads(), (long) device.smCount() * perSm,
                     new SweepPlan(kernel, threads, valueTile, chunk, smem, tiles, 0, 0));
         }
-        int n = s.tokens();
+        // in long: a sequence of nearly 2^31 tokens rounded up to whole chunks passes 2^31 - 1
+        long n = s.tokens();
         long blocksPerSegment = s.sequences() * tiles;
-        long nChunks = (n + chunk - 1) / chunk;
-        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) device.smCount * perSm / blocksPerSegment));
-        long segLen = (nChunks + nseg - 1) / nseg * chunk;
-        return new SweepPlan(kernel, threads, valueTile, chunk, smem, tiles, segLen, (n + segLen - 1) / segLen);
+        long nChunks = Math.ceilDiv(n, chunk);
+        long nseg = Math.min(Math.min(nChunks, 65535), Math.max(1, (long) device.smCount() * perSm / blocksPerSegment));
+        long segLen = Math.ceilDiv(nChunks, nseg) * chunk;
+        return new SweepPlan(kernel, threads, valueTile, chunk, smem, tiles, segLen, Math.ceilDiv(n, segLen));
     }
 
     /**
@@ -171,10 +172,10 @@ final class SweepPlanner {
     private static SweepPlan packedSplit(Packing packing, int heads, long slots, SweepPlan p) {
         int chunk = p.chunk();
         long work = packing.chunks(chunk) * heads * p.tiles();
-        long longest = (packing.maxLength() + chunk - 1) / chunk;
-        long perBlock = Math.max(Math.max(1, (work + slots - 1) / slots), (longest + 65534) / 65535);
+        long longest = Math.ceilDiv((long) packing.maxLength(), chunk);
+        long perBlock = Math.max(Math.max(1, Math.ceilDiv(work, slots)), Math.ceilDiv(longest, 65535));
         long segLen = perBlock * chunk;
-        long nseg = Math.max(1, (packing.maxLength() + segLen - 1) / segLen);
+        long nseg = Math.max(1, Math.ceilDiv(packing.maxLength(), segLen));
         return new SweepPlan(p.kernel(), p.threads(), p.valueTile(), chunk, p.smem(), p.tiles(), segLen, nseg);
     }
 }

@@ -1,0 +1,85 @@
+package dev.la2.backend.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.la2.api.DType;
+import dev.la2.api.Layout;
+import dev.la2.api.Precision;
+import dev.la2.spi.AttentionShape;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+/** Runs everywhere: the planner's kernel choices and segment arithmetic on written-out device limits. */
+class SweepPlannerTest {
+    /** An H100 SXM: compute capability 9.0, 132 multiprocessors, 227 KiB per block (less the kernels' static 512 bytes). */
+    static final DeviceLimits H100 = new DeviceLimits("cuda:0", 90, 132, 232448 - 512, 233472);
+    /** An A100: compute capability 8.0, 108 multiprocessors, 163 KiB per block. */
+    static final DeviceLimits A100 = new DeviceLimits("cuda:0", 80, 108, 166912 - 512, 167936);
+
+    private static SweepPlan plan(DeviceLimits device, int b, int h, int n, int d, int e, DType dtype, Precision precision) {
+        AttentionShape s = new AttentionShape(b, h, n, d, e, Layout.BHND, dtype);
+        return new SweepPlanner(device, true, true).plan(s, null, d, e, precision, false);
+    }
+
+    @Test
+    void kernelsFollowDimensionsStorageAndDevice() {
+        assertThat(plan(H100, 1, 8, 4096, 128, 128, DType.BF16, Precision.STRICT).kernel()).isEqualTo(Kernel.SWEEP_HOPPER_BF16_D128);
+        assertThat(plan(A100, 1, 8, 4096, 128, 128, DType.BF16, Precision.STRICT).kernel()).as("wide sweep too big for an A100")
+                .isEqualTo(Kernel.SWEEP_TC1_BF16_D128);
+        assertThat(plan(A100, 1, 8, 4096, 64, 128, DType.FP16, Precision.STRICT).kernel()).isEqualTo(Kernel.SWEEP_WIDE_F16_D64);
+        SweepPlan tiles = plan(H100, 1, 8, 4096, 64, 192, DType.BF16, Precision.STRICT);
+        assertThat(tiles.kernel()).isEqualTo(Kernel.SWEEP_TC1_BF16_D64);
+        assertThat(tiles.tiles()).isEqualTo(3);
+        assertThat(plan(H100, 1, 8, 4096, 64, 96, DType.BF16, Precision.STRICT).kernel()).as("E not a multiple of 64")
+                .isEqualTo(Kernel.SWEEP_BF16);
+        assertThat(plan(H100, 1, 8, 4096, 96, 128, DType.BF16, Precision.STRICT).kernel()).as("D = 96").isEqualTo(Kernel.SWEEP_BF16);
+        assertThat(plan(H100, 1, 8, 4096, 128, 128, DType.FP32, Precision.STRICT).kernel()).isEqualTo(Kernel.SWEEP_F32);
+        assertThat(plan(H100, 1, 8, 4096, 128, 128, DType.FP32, Precision.TF32).kernel()).isEqualTo(Kernel.SWEEP_WIDE_TF32_D128);
+        assertThat(plan(H100, 1, 8, 4096, 128, 256, DType.FP32, Precision.TF32X3).kernel()).isEqualTo(Kernel.SWEEP_TC_F32X3_D128);
+    }
+
+    @Test
+    void segmentsCoverEverySequenceWithinTheGridLimit() {
+        int[] lengths = {1, 2, 63, 64, 65, 127, 128, 129, 4095, 4097, 1 << 20, (1 << 20) + 1, Integer.MAX_VALUE - 64,
+            Integer.MAX_VALUE - 1, Integer.MAX_VALUE};
+        for (int n : lengths) {
+            for (int d : new int[] {1, 64, 128}) {
+                SweepPlan p = plan(H100, 1, 1, n, d, d, d == 1 ? DType.FP32 : DType.BF16, Precision.STRICT);
+                assertCovers(p, n, "N = " + n + ", D = E = " + d);
+            }
+        }
+    }
+
+    @Test
+    void packedSegmentsCoverTheLongestSequenceWithinTheGridLimit() {
+        int[][] calls = {{1}, {0, 0}, {65, 1, 0, 64}, {Integer.MAX_VALUE}, {Integer.MAX_VALUE - 1, 3}};
+        for (int[] lengths : calls) {
+            Packing packing = new Packing(lengths, 0);
+            int max = packing.maxLength();
+            AttentionShape s = new AttentionShape(lengths.length, 4, Math.max(1, max), 1, 1, Layout.BNHD, DType.FP32);
+            SweepPlan p = new SweepPlanner(H100, true, true).plan(s, packing, 1, 1, Precision.STRICT, false);
+            assertCovers(p, Math.max(1, max), "lengths " + Arrays.toString(lengths));
+        }
+    }
+
+    @Test
+    void chunksOfAPackedCallRoundEachSequenceUp() {
+        assertThat(new Packing(new int[] {1, 64, 65, 0}, 0).chunks(64)).isEqualTo(1 + 1 + 2);
+        assertThat(new Packing(new int[] {Integer.MAX_VALUE, Integer.MAX_VALUE}, 0).chunks(64)).isEqualTo(2L << 25);
+    }
+
+    @Test
+    void packedTableListsRangesThenTheLongestFirst() {
+        assertThat(Packing.table(new long[] {0, 5, 5, 1L << 33}, new int[] {5, 0, 7, 2}))
+                .containsExactly(0, 5, 5, 5, 5, 12, 1L << 33, (1L << 33) + 2, 2, 0, 3, 1);
+    }
+
+    /** Segments of whole chunks that reach the sequence's end, the last one holding a token, at most 65535 of them. */
+    private static void assertCovers(SweepPlan p, long n, String what) {
+        assertThat(p.segmentLength()).as(what + ": segment length").isPositive();
+        assertThat(p.segmentLength() % p.chunk()).as(what + ": whole chunks").isZero();
+        assertThat(p.segments()).as(what + ": segments").isBetween(1L, 65535L);
+        assertThat(p.segments() * p.segmentLength()).as(what + ": covered").isGreaterThanOrEqualTo(n);
+        assertThat((p.segments() - 1) * p.segmentLength()).as(what + ": no empty segment").isLessThan(n);
+    }
+}
