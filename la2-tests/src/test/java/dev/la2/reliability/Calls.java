@@ -11,6 +11,7 @@ import dev.la2.reference.ReferenceMath;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.random.RandomGenerator;
 
 /** Random valid problems in canonical BHND order, their tensors, and reference answers. */
 final class Calls {
@@ -81,7 +82,7 @@ final class Calls {
         }
     }
 
-    static float[] gaussian(Random r, int n, double sigma) {
+    static float[] gaussian(RandomGenerator r, int n, double sigma) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
             a[i] = (float) (r.nextGaussian() * sigma);
