@@ -92,23 +92,31 @@ class DecayRouteTest {
             // forward: S_t = lambda S_{t-1} + k_t v_t^T, o_t = q_t S_t; T_t = lambda (S_{t-1} + T_{t-1})
             double[] st = s0.clone(), tt = new double[d * e], o = new double[n * e];
             double[][] entering = new double[(n + CHUNK - 1) / CHUNK][];
+            // Loops run row by row (j outer, c inner), each sum still over j in order: the values are
+            // those of the element-wise formulas, in the order a column-by-column loop adds them.
             double dsByT = 0;
+            double[] tc = new double[e];
             for (int t = 0; t < n; t++) {
                 if (t % CHUNK == 0) {
                     entering[t / CHUNK] = st.clone();
                 }
-                for (int i = 0; i < d * e; i++) {
-                    tt[i] = lambda * (st[i] + tt[i]);
-                    st[i] = lambda * st[i] + k[t * d + i / e] * v[t * e + i % e];
+                for (int j = 0; j < d; j++) {
+                    double kj = k[t * d + j];
+                    for (int c = 0, i = j * e; c < e; c++, i++) {
+                        tt[i] = lambda * (st[i] + tt[i]);
+                        st[i] = lambda * st[i] + kj * v[t * e + c];
+                    }
+                }
+                Arrays.fill(tc, 0);
+                for (int j = 0; j < d; j++) {
+                    double qj = q[t * d + j];
+                    for (int c = 0; c < e; c++) {
+                        o[t * e + c] += qj * st[j * e + c];
+                        tc[c] += qj * tt[j * e + c];
+                    }
                 }
                 for (int c = 0; c < e; c++) {
-                    double oc = 0, tc = 0;
-                    for (int j = 0; j < d; j++) {
-                        oc += q[t * d + j] * st[j * e + c];
-                        tc += q[t * d + j] * tt[j * e + c];
-                    }
-                    o[t * e + c] = oc;
-                    dsByT -= tc * dO[t * e + c];
+                    dsByT -= tc[c] * dO[t * e + c];
                 }
             }
             for (int i = 0; i < d * e; i++) {
@@ -125,24 +133,29 @@ class DecayRouteTest {
                     double[] x = entering[t / CHUNK].clone();
                     for (int u = c0; u <= t; u++) {
                         sPrev[u - c0] = x.clone();
-                        for (int i = 0; i < d * e; i++) {
-                            x[i] = lambda * x[i] + k[u * d + i / e] * v[u * e + i % e];
+                        for (int j = 0; j < d; j++) {
+                            double kj = k[u * d + j];
+                            for (int c = 0, i = j * e; c < e; c++, i++) {
+                                x[i] = lambda * x[i] + kj * v[u * e + c];
+                            }
                         }
                     }
                 }
                 double[] before = sPrev[t % CHUNK];
                 double dot = 0;
-                for (int i = 0; i < d * e; i++) {
-                    g[i] = (t == n - 1 ? g[i] : lambda * g[i]) + q[t * d + i / e] * dO[t * e + i % e];
-                    dot += g[i] * before[i];
+                for (int j = 0; j < d; j++) {
+                    double qj = q[t * d + j];
+                    for (int c = 0, i = j * e; c < e; c++, i++) {
+                        g[i] = (t == n - 1 ? g[i] : lambda * g[i]) + qj * dO[t * e + c];
+                        dot += g[i] * before[i];
+                    }
                 }
                 terms += Math.abs(dot);
-                for (int c = 0; c < e; c++) {
-                    double x = 0;
-                    for (int j = 0; j < d; j++) {
-                        x += k[t * d + j] * g[j * e + c];
+                for (int j = 0; j < d; j++) {
+                    double kj = k[t * d + j];
+                    for (int c = 0; c < e; c++) {
+                        dv[t * e + c] += kj * g[j * e + c];
                     }
-                    dv[t * e + c] = x;
                 }
             }
             double[] dS0 = g.clone();
