@@ -21,6 +21,10 @@ final class CheckCommand implements Callable<Integer> {
     @CommandLine.Mixin
     BackendSelection selection = new BackendSelection();
 
+    @CommandLine.Option(names = "--family", split = ",", paramLabel = "NAME",
+            description = "Run only these families of the kit (comma-separated, e.g. forward,misuse); default: all of them.")
+    List<String> families = List.of();
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -39,8 +43,14 @@ final class CheckCommand implements Callable<Integer> {
         if (!info.availability().isAvailable()) {
             throw new CliException(source + ": " + info.availability());
         }
+        List<String> known = ConformanceRunner.families();
+        for (String f : families) {
+            if (!known.contains(f)) {
+                throw new CliException("--family: got \"" + f + "\"; expected one of " + known);
+            }
+        }
         // The runner reports each failure and skip, and prints the summary line last.
-        ConformanceRunner.Result result = ConformanceRunner.run(wanted, selection.options(), out);
+        ConformanceRunner.Result result = ConformanceRunner.run(wanted, selection.options(), out, families);
         out.flush();
         if (result.failed() == 0 && result.passed() == 0) {
             spec.commandLine().getErr().println("la2 check: nothing passed, so nothing was verified");

@@ -86,10 +86,21 @@ class CommandsTest {
 
     @Test
     void checkRunsTheConformanceKitOnTheReferenceBackend() {
-        Cli r = Cli.run("check", "--backend", "reference");
+        // Two families: the command's path is the same for all of them (ReferenceConformanceTest runs the whole kit).
+        Cli r = Cli.run("check", "--backend", "reference", "--family", "forward,misuse");
         assertThat(r.code()).as(r.out() + r.err()).isZero();
         String[] lines = r.out().strip().split("\\R");
         assertThat(lines[lines.length - 1]).matches("[1-9]\\d* passed, 0 failed");
+        Cli one = Cli.run("check", "--backend", "reference", "--family", "backendOpens");
+        assertThat(one.code()).as(one.out() + one.err()).isZero();
+        assertThat(one.out().strip()).endsWith("1 passed, 0 failed");
+    }
+
+    @Test
+    void checkRefusesAFamilyTheKitDoesNotHave() {
+        Cli r = Cli.run("check", "--backend", "reference", "--family", "forward,fwd");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).singleElement().asString().contains("--family: got \"fwd\"; expected one of [", "forward");
     }
 
     @Test

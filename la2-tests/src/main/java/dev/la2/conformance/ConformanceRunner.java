@@ -6,10 +6,15 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectMetho
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.BackendOptions;
 import java.io.PrintWriter;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.engine.support.descriptor.ClassSource;
 import org.junit.platform.launcher.EngineFilter;
@@ -58,10 +63,13 @@ public final class ConformanceRunner {
 
     /**
      * As {@link #run(String, BackendOptions, PrintWriter)}, only the kit's cases of the named
-     * families (its methods, such as {@code "savedForward"}); all of them where {@code families} is
-     * empty. For tests that show one family catching a bug without running the whole kit.
+     * families ({@link #families()}, such as {@code "savedForward"}); all of them where
+     * {@code families} is empty. For a backend author working on one part of the SPI, and for
+     * tests that show one family catching a bug without running the whole kit.
+     *
+     * @throws La2ArgumentException naming {@code families} for a name the kit does not have
      */
-    static Result run(String backendName, BackendOptions options, PrintWriter out, List<String> families) {
+    public static Result run(String backendName, BackendOptions options, PrintWriter out, List<String> families) {
         if (backendName == null || backendName.isBlank()) {
             throw new La2ArgumentException("backendName", String.valueOf(backendName), "a backend name such as \"cpu\"");
         }
@@ -70,6 +78,15 @@ public final class ConformanceRunner {
         }
         if (out == null) {
             throw new La2ArgumentException("out", "null", "a PrintWriter for the report");
+        }
+        if (families == null) {
+            throw new La2ArgumentException("families", "null", "a list of family names, empty for all");
+        }
+        List<String> known = families();
+        for (String f : families) {
+            if (!known.contains(f)) {
+                throw new La2ArgumentException("families", "\"" + f + "\"", "one of " + known);
+            }
         }
         synchronized (ConformanceRunner.class) {
             SelectedBackendKit.select(backendName.strip(), options);
@@ -90,6 +107,14 @@ public final class ConformanceRunner {
                 SelectedBackendKit.clear();
             }
         }
+    }
+
+    /** The kit's families: its test methods, each a family of cases ({@code forward}, {@code misuse}, ...), sorted. */
+    public static List<String> families() {
+        return Arrays.stream(ConformanceKit.class.getDeclaredMethods())
+                .filter(m -> Modifier.isPublic(m.getModifiers()))
+                .filter(m -> m.isAnnotationPresent(Test.class) || m.isAnnotationPresent(TestFactory.class))
+                .map(Method::getName).sorted().toList();
     }
 
     /** Counts results and prints each failure and skip as it happens. */

@@ -7,15 +7,12 @@ import dev.la2.api.La2ArgumentException;
 import dev.la2.api.BackendOptions;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.lang.reflect.Method;
-import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestFactory;
 
 /**
  * The runner against test-only backends: a correct one passes everything, each deliberate bug is
@@ -59,9 +56,7 @@ class ConformanceRunnerTest {
      * runs them, so a test of that bug need not run them again.
      */
     private static List<String> familiesBut(String... left) {
-        List<String> all = Arrays.stream(ConformanceKit.class.getDeclaredMethods())
-                .filter(m -> m.isAnnotationPresent(Test.class) || m.isAnnotationPresent(TestFactory.class))
-                .map(Method::getName).sorted().toList();
+        List<String> all = ConformanceRunner.families();
         assertThat(all).as("the kit's families").contains(left);
         return all.stream().filter(f -> !List.of(left).contains(f)).toList();
     }
