@@ -41,8 +41,10 @@ record DecayPowers(double s, float[] pow, float[] cpow, float[] rev, float[] cre
     /**
      * A decay weight as float, with magnitudes below 1e-28 flushed to zero. Powers of lambda
      * underflow smoothly into subnormal floats, and products with subnormal operands cost Intel
-     * cores a microcode assist each, enough to slow a segmented call several times; a weight that
-     * small changes no result by more than 1e-28 of its terms of weight 1 (lambda^0). Results that
+     * cores a microcode assist each, enough to slow a segmented call several times. A weight that
+     * small changes a result by at most 1e-28 times the term it multiplies, below fp32's resolution
+     * of the terms of weight 1 (lambda^0) unless that term (a state, a value row) is about 1e20
+     * times larger than they are: SPEC.md section 3 states the limit. Results that
      * have no such term, whose every term carries lambda (dS0 = lambda G_0 and the decay gradient,
      * SPEC.md section 2), are therefore computed from quantities that have one (G_0; T / lambda in
      * {@link DqSweep}) or from the unflushed {@link #at} ({@link TileOps#decayRowDots}), and take
