@@ -12,7 +12,9 @@
 //   forward  the forward's cases (large shapes, a partial chunk, NaN propagation), then times
 //            the wide sweep, the Hopper sweep, its TMA entry point and the lab's variants
 //            (hopper_variants.cuh)
-//   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA
+//   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA,
+//            and the lab's backward variants (hopper_variants.cuh, splitVariants; the passes
+//            section checks them)
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
@@ -282,11 +284,20 @@ static void passChecks(const char* type, const Entries& e) {
                 check<T>(wb, t, b, ps, true);
             }
             if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-                // the lab's variants with w loaded early (EARLY_W), plain and split
-                if (ps.bwd && ps.dot) {
+                // the lab's variants with the next chunk's scores issued early (AHEAD: the forward's
+                // and the backward's on every pass) and with w loaded early (EARLY_W: the passes
+                // with the dot product), plain and split
+                if (!ps.bwd) {
+                    for (const Kern& k : hopperVariants()) {
+                        if (!std::strstr(k.name, "ahead")) continue;
+                        std::printf(" %s vs wide:\n", k.name);
+                        check<T>(wf, k, b, ps);
+                    }
+                } else {
                     for (const auto& v : splitVariants()) {
                         const Kern& k = ps.rev ? v.second : v.first;
-                        if (!std::strstr(k.name, "early w")) continue;
+                        const bool early = std::strstr(k.name, "early w") != nullptr, ahead = std::strstr(k.name, "ahead") != nullptr;
+                        if (early ? !ps.dot : !ahead) continue;
                         std::printf(" %s vs wide:\n", k.name);
                         check<T>(wb, k, b, ps, std::strstr(k.name, "split") != nullptr);
                     }
@@ -352,9 +363,15 @@ static void backwardSection() {
         const double tt = timePasses({&tb, &tbr, &tbr}, b, bwd);
         std::printf(" time wide       median %8.3f ms\n time hopper     median %8.3f ms  (%.2fx)\n", tw, th, tw / th);
         std::printf(" time hopper TMA median %8.3f ms  (%.2fx)\n", tt, tw / tt);
+        // the TMA backward with the next chunk's scores issued early (AHEAD)
+        const auto variants = splitVariants();
+        const auto& ah = *std::find_if(variants.begin(), variants.end(), [](const auto& v) { return !std::strcmp(v.first.name, "ahead"); });
+        const double ta = timePasses({&ah.first, &ah.second, &ah.second}, b, bwd);
+        std::printf(" time hopper TMA + ahead median %8.3f ms  (%.2fx; %.3fx the TMA backward)\n", ta, tw / ta, ta / tt);
         for (size_t x = 0; x < bwd.size(); x++) {
             const double a = timePasses({&hb}, b, {bwd[x]}), c = timePasses({bwd[x].rev ? &tbr : &tb}, b, {bwd[x]});
-            std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms\n", bwd[x].name, a, c);
+            const double d = timePasses({bwd[x].rev ? &ah.second : &ah.first}, b, {bwd[x]});
+            std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms, TMA + ahead %8.3f ms\n", bwd[x].name, a, c, d);
         }
         // a learnable decay's backward: dq and dv, each with its dot product, on the split products
         const Pass& dqDot = all[7];
@@ -362,7 +379,7 @@ static void backwardSection() {
         std::printf(" time split dq+dot + dv+dot, TMA dk median %8.3f ms  (%.2fx the TMA backward)\n", tl, tl / tt);
         std::printf("   dq+dot TMA %8.3f ms, split %8.3f ms; dv+dot TMA %8.3f ms, split %8.3f ms\n", timePasses({&tb}, b, {dqDot}),
                     timePasses({&sb}, b, {dqDot}), timePasses({&tbr}, b, {all[4]}), timePasses({&sbr}, b, {all[4]}));
-        for (const auto& k : splitVariants()) {
+        for (const auto& k : variants) {
             const double t1 = timePasses({&k.first}, b, {dqDot}), t2 = timePasses({&k.second}, b, {all[4]});
             std::printf("   %-10s dq+dot %8.3f ms, dv+dot %8.3f ms\n", k.first.name, t1, t2);
         }
