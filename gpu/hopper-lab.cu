@@ -15,13 +15,16 @@
 //   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA,
 //            and the lab's backward variants (hopper_variants.cuh, splitVariants; the passes
 //            section checks them)
+//   dkdv     the fused dk + dv pass (hopper_dkdv.cuh) against the two passes on the TMA reversed
+//            entry point, bf16 and f16, several segments and one, then timed beside them
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [v0 v1 ...]
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
+#include "hopper_dkdv.cuh"
 #include "hopper_variants.cuh"
 #include "lab-check.cuh"
 
@@ -213,14 +216,12 @@ static double median(std::vector<float> ms) {
     return ms[ms.size() / 2];
 }
 
-// Median of 15 timed runs of the passes `ps` (after one warm-up).
-static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, const std::vector<Pass>& ps) {
+// Median of 15 timed runs of `once` (after one warm-up).
+template <typename F>
+static double timeMs(F once) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
-    auto once = [&]() {
-        for (size_t i = 0; i < ps.size(); i++) run(*ks[i], b, ps[i], 1);
-    };
     once();
     std::vector<float> ms;
     for (int r = 0; r < 15; r++) {
@@ -235,6 +236,13 @@ static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, cons
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
     return median(ms);
+}
+
+// The same of the passes `ps`, each on its kernel.
+static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, const std::vector<Pass>& ps) {
+    return timeMs([&]() {
+        for (size_t i = 0; i < ps.size(); i++) run(*ks[i], b, ps[i], 1);
+    });
 }
 
 // The passes of PassArgs for a call of scale c (D = E, so every pass is 128 x 128).
@@ -387,6 +395,8 @@ static void backwardSection() {
     }
 }
 
+#include "hopper-lab-dkdv.cuh"
+
 int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
     CK(cudaDeviceGetAttribute(&gSms, cudaDevAttrMultiProcessorCount, 0));
@@ -438,6 +448,7 @@ int main(int argc, char** argv) {
     }
     if (want("forward")) forwardSection(selected);
     if (want("backward")) backwardSection();
+    if (want("dkdv")) dkdvSection();
     std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
     return gAllPass ? 0 : 1;
 }
