@@ -17,14 +17,17 @@
 //            section checks them)
 //   dkdv     the fused dk + dv pass (hopper_dkdv.cuh) against the two passes on the TMA reversed
 //            entry point, bf16 and f16, several segments and one, then timed beside them
+//   tf32     the Hopper TF32 forward (hopper_tf32.cuh, tiles rounded and truncated) against the wide
+//            TF32 sweep: a partial chunk with segments, one segment, NaN propagation; then timed
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [v0 v1 ...]
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
 #include "hopper_dkdv.cuh"
+#include "hopper_tf32.cuh"
 #include "hopper_variants.cuh"
 #include "lab-check.cuh"
 
@@ -396,6 +399,7 @@ static void backwardSection() {
 }
 
 #include "hopper-lab-dkdv.cuh"
+#include "hopper-lab-tf32.cuh"
 
 int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
@@ -449,6 +453,7 @@ int main(int argc, char** argv) {
     if (want("forward")) forwardSection(selected);
     if (want("backward")) backwardSection();
     if (want("dkdv")) dkdvSection();
+    if (want("tf32")) tf32Section();
     std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
     return gAllPass ? 0 : 1;
 }
