@@ -1,8 +1,8 @@
 // hopper-lab's tf32 section, included by hopper-lab.cu after its helpers (compare, report, timeMs):
-// the Hopper TF32 forward (hopper_tf32.cuh) against the wide TF32 sweep the backend runs for fp32
-// storage with Precision.TF32 (la2_sweep_wide_tf32_d128), on the same fp32 inputs, each with the
-// segment split SweepPlanner would give it (one resident block per SM; the Hopper forward has
-// two blocks per sequence).
+// the Hopper TF32 sweep (hopper_tf32.cuh) against the wide TF32 sweep the backend runs for fp32
+// storage with Precision.TF32 (la2_sweep_wide_tf32_d128, _bwd), every pass on the same fp32
+// inputs, each kernel with the segment split SweepPlanner would give it (one resident block per
+// SM; the Hopper sweep has two blocks per sequence).
 #pragma once
 
 // The tensor maps of fp32 q, k, v [B][H][N][128]: boxes of 32 columns x 64 tokens.
@@ -98,72 +98,104 @@ static void tf32Release(Tf32Bufs& b) {
     }
 }
 
-// The forward's parameters (PassArgs.forward) for run x: x = 0 the wide sweep, 1 the Hopper forward.
-static SweepParams tf32Params(const Tf32Bufs& b, int x, int mode) {
-    const double c = 1.0 / std::sqrt((double) D);
+// PassArgs' parameters of pass `ps` for run x: x = 0 the wide sweep, 1 the Hopper sweep.
+static SweepParams tf32Params(const Tf32Bufs& b, const Pass& ps, int x, int mode) {
     SweepParams p{};
     p.q = b.q; p.k = b.k; p.v = b.v; p.o = b.o[x]; p.s0 = b.s0; p.sfinal = b.sf[x]; p.scratch = b.scratch[x]; p.decay = b.decay;
     p.N = b.s.N; p.H = b.s.H; p.BH = b.BH; p.Dk = D; p.Dv = D; p.ET = x == 0 ? 128 : 64; p.C = 64;
     p.L = b.split[x].segLen; p.nseg = b.split[x].nseg;
-    p.mode = mode; p.rev = 0; p.ofs0 = 1; p.finalPow = 0; p.writeOut = 1;
+    p.mode = mode; p.rev = ps.rev; p.ofs0 = ps.ofs0; p.finalPow = ps.finalPow; p.writeOut = ps.writeOut;
     p.kB = b.s.H * b.s.N * D; p.kH = b.s.N * D; p.kT = D;
     p.vB = p.kB; p.vH = p.kH; p.vT = D;
-    p.s0i = D; p.s0j = 1; p.fi = D; p.fj = 1;
-    p.alpha = c; p.beta = c; p.kappa = 1;
+    const long long rs = ps.transposed ? 1 : D, cs = ps.transposed ? D : 1;
+    p.s0i = rs; p.s0j = cs; p.fi = rs; p.fj = cs;
+    p.alpha = ps.alpha; p.beta = ps.beta; p.kappa = ps.kappa;
     return p;
 }
 
 static constexpr int wideTf32Smem = (int) sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1);
 
-// x = 0: the wide sweep; x = 1: the Hopper forward `fn` (labHopperTf32<R>).
-static void tf32Run(const Tf32Bufs& b, int x, const void* fn) {
+// The Hopper entry points of rounding R: the forward's, the backward's, the backward's reversed.
+struct Tf32Entries {
+    const void *fwd, *bwd, *rev;
+};
+template <int R>
+static Tf32Entries tf32Entries() {
+    return {(const void*) labHopperTf32<R>, (const void*) labHopperTf32Bwd<R, false>, (const void*) labHopperTf32Bwd<R, true>};
+}
+
+// Pass ps as SweepRunner.segmented queues it: x = 0 on the wide sweep, 1 on the Hopper entry points e.
+static void tf32Run(const Tf32Bufs& b, const Pass& ps, int x, const Tf32Entries& e) {
     const Split sp = b.split[x];
     for (int mode = 0; mode <= 1; mode++) {
         if (mode == 0 && sp.nseg == 1) continue;
-        SweepParams p = tf32Params(b, x, mode);
+        SweepParams p = tf32Params(b, ps, x, mode);
         HopperMapsF32 m = b.maps;
         void* args[] = {&p, &m};
         if (mode == 1 && sp.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, 0));
         const long long segs = mode == 0 ? sp.nseg - 1 : sp.nseg;
-        if (x == 0) CK(cudaLaunchKernel((const void*) la2_sweep_wide_tf32_d128, dim3(b.BH, segs), dim3(512), args, (size_t) wideTf32Smem, 0));
-        else CK(cudaLaunchKernel(fn, dim3(2 * b.BH, segs), dim3(256), args, (size_t) tf32h::SMEM, 0));
+        if (x == 0) {
+            const void* wide = ps.bwd ? (const void*) la2_sweep_wide_tf32_d128_bwd : (const void*) la2_sweep_wide_tf32_d128;
+            CK(cudaLaunchKernel(wide, dim3(b.BH, segs), dim3(512), args, (size_t) wideTf32Smem, 0));
+        } else {
+            const void* fn = !ps.bwd ? e.fwd : ps.rev ? e.rev : e.bwd;
+            CK(cudaLaunchKernel(fn, dim3(2 * b.BH, segs), dim3(256), args, (size_t) tf32h::SMEM, 0));
+        }
     }
 }
 
 static void tf32Section() {
-    const void* hop[2] = {(const void*) labHopperTf32<1>, (const void*) labHopperTf32<0>};
-    CK(cudaFuncSetAttribute((const void*) la2_sweep_wide_tf32_d128, cudaFuncAttributeMaxDynamicSharedMemorySize, wideTf32Smem));
-    for (const void* f : hop) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, tf32h::SMEM));
+    const Tf32Entries hop[2] = {tf32Entries<1>(), tf32Entries<0>()};
+    for (const void* f : {(const void*) la2_sweep_wide_tf32_d128, (const void*) la2_sweep_wide_tf32_d128_bwd})
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideTf32Smem));
+    for (const Tf32Entries& e : hop)
+        for (const void* f : {e.fwd, e.bwd, e.rev}) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, tf32h::SMEM));
+    const std::vector<Pass> all = passes();
+    // every pass without a dot product (a TF32 call's decay gradient takes the fp32-copy route)
+    std::vector<Pass> checked;
+    for (const Pass& ps : all)
+        if (!ps.dot) checked.push_back(ps);
+    const std::vector<Pass> bwd = {all[2], all[3], all[5]};  // dq, dv, dk
     const std::vector<std::pair<Shape, bool>> cases = {
         {{2, 4, 4096 + 37}, false},  // segments, a partial last chunk
         {{2, 66, 700}, false},       // one segment, more blocks than SMs
-        {{2, 3, 1000}, true},        // a NaN in v: exact propagation
+        {{2, 3, 1000}, true},        // a NaN in v: the forward's exact propagation
         {{4, 32, 32768}, false}, {{1, 16, 131072}, false},  // timed
     };
     for (size_t ci = 0; ci < cases.size(); ci++) {
         const Shape s = cases[ci].first;
+        const bool timed = ci >= 3;
         Tf32Bufs b = tf32Allocate(s, cases[ci].second);
-        std::printf("\n== tf32 forward B=%lld H=%lld N=%lld D=E=128: wide %lld segment(s), hopper %lld segment(s)%s\n", s.B, s.H, s.N,
-                    b.split[0].nseg, b.split[1].nseg, cases[ci].second ? ", NaN in v" : "");
-        for (int r = 0; r < 2; r++) {
-            for (int x = 0; x < 2; x++) {
-                CK(cudaMemset(b.o[x], 0xff, b.elems * 4));
-                CK(cudaMemset(b.sf[x], 0xff, b.BH * DD * 4));
-                tf32Run(b, x, hop[r]);
-                CK(cudaGetLastError());
-                CK(cudaDeviceSynchronize());
-            }
-            std::printf(" hopper tf32 %s vs wide:\n", r == 0 ? "(rounded tiles)" : "(truncated tiles)");
-            report("outputs", compare<float>(b.o[1], b.o[0], b.elems), 3e-3, 3e-2);
-            report("final state", compare<float>(b.sf[1], b.sf[0], b.BH * DD), 3e-3, 3e-2);
-        }
-        if (ci >= 3) {
-            const double floorMs = 4.0 * b.elems * 4 / 4.8e12 * 1e3;  // q, k, v read and o written once
-            const double tw = timeMs([&]() { tf32Run(b, 0, nullptr); });
-            std::printf(" time wide tf32            median %8.3f ms  (HBM floor at 4.8 TB/s %.3f ms)\n", tw, floorMs);
+        for (const Pass& ps : checked) {
+            if ((timed || cases[ci].second) && ps.name != all[0].name) continue;  // the forward alone on these
+            std::printf("\n== tf32 pass %s B=%lld H=%lld N=%lld D=E=128: wide %lld segment(s), hopper %lld segment(s)%s\n", ps.name, s.B,
+                        s.H, s.N, b.split[0].nseg, b.split[1].nseg, cases[ci].second ? ", NaN in v" : "");
             for (int r = 0; r < 2; r++) {
-                const double th = timeMs([&]() { tf32Run(b, 1, hop[r]); });
-                std::printf(" time hopper tf32 %-9s median %8.3f ms  (%.2fx wide)\n", r == 0 ? "rounded" : "truncated", th, tw / th);
+                for (int x = 0; x < 2; x++) {
+                    CK(cudaMemset(b.o[x], 0xff, b.elems * 4));
+                    CK(cudaMemset(b.sf[x], 0xff, b.BH * DD * 4));
+                    tf32Run(b, ps, x, hop[r]);
+                    CK(cudaGetLastError());
+                    CK(cudaDeviceSynchronize());
+                }
+                std::printf(" hopper tf32 %s vs wide:\n", r == 0 ? "(rounded tiles)" : "(truncated tiles)");
+                report("outputs", compare<float>(b.o[1], b.o[0], b.elems), 3e-3, 3e-2);
+                report("final state", compare<float>(b.sf[1], b.sf[0], b.BH * DD), 3e-3, 3e-2);
+            }
+        }
+        if (timed) {
+            const double floorMs = 4.0 * b.elems * 4 / 4.8e12 * 1e3;  // q, k, v read and o written once
+            const Pass fwd = all[0];
+            const double tw = timeMs([&]() { tf32Run(b, fwd, 0, hop[0]); });
+            const double twb = timeMs([&]() { for (const Pass& ps : bwd) tf32Run(b, ps, 0, hop[0]); });
+            std::printf(" time wide tf32 forward           median %8.3f ms  (HBM floor at 4.8 TB/s %.3f ms)\n", tw, floorMs);
+            std::printf(" time wide tf32 dq + dv + dk      median %8.3f ms  (floor %.3f ms)\n", twb, 3 * floorMs);
+            for (int r = 0; r < 2; r++) {
+                const double th = timeMs([&]() { tf32Run(b, fwd, 1, hop[r]); });
+                const double thb = timeMs([&]() { for (const Pass& ps : bwd) tf32Run(b, ps, 1, hop[r]); });
+                const char* how = r == 0 ? "rounded" : "truncated";
+                std::printf(" time hopper tf32 %-9s forward  median %8.3f ms  (%.2fx wide)\n", how, th, tw / th);
+                std::printf(" time hopper tf32 %-9s backward median %8.3f ms  (%.2fx wide)\n", how, thb, twb / thb);
             }
         }
         tf32Release(b);

@@ -17,8 +17,9 @@
 //            section checks them)
 //   dkdv     the fused dk + dv pass (hopper_dkdv.cuh) against the two passes on the TMA reversed
 //            entry point, bf16 and f16, several segments and one, then timed beside them
-//   tf32     the Hopper TF32 forward (hopper_tf32.cuh, tiles rounded and truncated) against the wide
-//            TF32 sweep: a partial chunk with segments, one segment, NaN propagation; then timed
+//   tf32     the Hopper TF32 sweep (hopper_tf32.cuh, tiles rounded and truncated) against the wide
+//            TF32 sweep on every pass without a dot product (a partial chunk with segments, one
+//            segment), the forward's NaN propagation; then the forward and dq + dv + dk timed
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).

@@ -35,7 +35,7 @@ constexpr u32 TABLE = SBUF + 2 * hopper::STATE;         // lambda^m (66 floats)
 constexpr u32 BARS = TABLE + 384;                       // one transaction barrier per ring stage
 constexpr u32 OUTS = TABLE + 512;                       // per warp 16 rows x 64 columns
 constexpr int SMEM = (int) (OUTS + hopper::OUTBUF + 1024);  // and the slack that aligns the base
-static_assert(SMEM <= 227 * 1024, "dkdv: shared memory of one SM");
+static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM <= 227 * 1024, "dkdv buffers");
 }  // namespace dkdv
 
 // pv: the dv pass's parameters (k, q, dO, dv, the state G from dS_final, the end state, segment
@@ -50,7 +50,10 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     unsigned char* ring = sm;
     unsigned char* sbuf = sm + dkdv::SBUF;
     float* pw = (float*) (sm + dkdv::TABLE);
-    if (pv.mode != 1 || !pv.rev || !pk.rev) __trap();
+    // one walk: the dk pass must agree with the dv pass on everything but its output
+    if (pv.mode != 1 || !pv.rev || !pk.rev || pk.alpha != pv.alpha || pk.beta != pv.beta || pk.kappa != pv.kappa || pk.ofs0 != pv.ofs0
+        || pk.N != pv.N || pk.L != pv.L || pk.nseg != pv.nseg || pk.H != pv.H || pk.decay != pv.decay)
+        __trap();
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wg = warp >> 2, wq = warp & 3;

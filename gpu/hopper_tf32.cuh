@@ -1,7 +1,9 @@
-// A Hopper forward for fp32 storage with TF32 products (lab only: hopper-lab's tf32 section checks
-// it against the wide TF32 sweep, la2_sweep_wide_tf32_d128, and times both). D = E = 128, chunks
-// of 64 tokens, forward time; mode 1 (outputs, with the EXACT re-sum of non-finite outputs) and
-// mode 0 (a segment's local end state).
+// A Hopper sweep for fp32 storage with TF32 products (lab only: hopper-lab's tf32 section checks
+// it against the wide TF32 sweep, la2_sweep_wide_tf32_d128 and its _bwd, on every pass, and times
+// both). D = E = 128, chunks of 64 tokens; mode 1 (outputs; the forward with the EXACT re-sum of
+// non-finite outputs) and mode 0 (a segment's local end state); reversed passes (dv, dk) load
+// their boxes in memory order as the 16-bit sweep's FLIP does (ring row r = the chunk's token
+// C - 1 - r in the pass's time).
 //
 // wgmma takes tf32 operands from shared memory K-major only (no transpose), and an fp32 chunk of
 // q, k and v is 96 KB, so the layout differs from the 16-bit sweep's (sweep_hopper.cuh):
@@ -108,10 +110,15 @@ __device__ __noinline__ float hopperResumTf32(const unsigned char* stage, const 
     return av + f * qs;
 }
 
-// FULL = mode 1 (outputs), else mode 0 (the state alone); R = 1: round the tiles (above).
-template <bool FULL, int R>
+// FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT: the forward's re-sum; FLIP: a
+// reversed pass (p.rev = 1); R = 1: round the tiles (above).
+template <bool FULL, bool EXACT, bool FLIP, int R>
 __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* maps) {
     using namespace tf32h;
+    static_assert(!(FLIP && EXACT), "the re-sum reads ring rows in time order");
+    if (p.rev != (FLIP ? 1 : 0)) __trap();
+    // the chunk's token (in the pass's time) of ring row r
+    auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
     float* pw = (float*) (sm + TABLE);
@@ -127,19 +134,20 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
     const u32 bars = smemAddr(sm + BARS);
-    // tokens c0 .. c0 + 63 of q (mode 1), k and v's half into ring stage st; tokens past the end
-    // come in as zeros
-    auto issue = [&](i64 c0, int st) {
+    // tokens c0 .. c0 + 63 (pass time) of q (mode 1), k and v's half into ring stage st; tokens
+    // outside the sequence come in as zeros
+    auto issue = [&](i64 t, int st) {
         if (tid != 0) return;
+        const int c0 = (int) (FLIP ? p.N - C - t : t);  // the box's first token in memory order
         const u32 dst = smemAddr(sm + st * STAGE), bar = bars + 8 * st;
         mbarExpectTx(bar, FULL ? STAGE : QK + VH);
 #pragma unroll
         for (int x = 0; x < 4; x++) {
-            if (FULL) tmaLoad4(dst + x * (C * 128), maps->q, 32 * x, (int) c0, (int) h, (int) b, bar);
-            tmaLoad4(dst + QK + x * (C * 128), maps->k, 32 * x, (int) c0, (int) h, (int) b, bar);
+            if (FULL) tmaLoad4(dst + x * (C * 128), maps->q, 32 * x, c0, (int) h, (int) b, bar);
+            tmaLoad4(dst + QK + x * (C * 128), maps->k, 32 * x, c0, (int) h, (int) b, bar);
         }
 #pragma unroll
-        for (int x = 0; x < 2; x++) tmaLoad4(dst + 2 * QK + x * (C * 128), maps->v, 64 * half + 32 * x, (int) c0, (int) h, (int) b, bar);
+        for (int x = 0; x < 2; x++) tmaLoad4(dst + 2 * QK + x * (C * 128), maps->v, 64 * half + 32 * x, c0, (int) h, (int) b, bar);
     };
     if (tid == 0) {
         for (int x = 0; x < STAGES; x++) mbarInit(bars + 8 * x, 1);
@@ -220,8 +228,8 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
             const unsigned char* kb = stage + QK;
 #pragma unroll
             for (int j = 0; j < 8; j++) {
-                const int ta = 8 * j + t2, tb = ta + 1;
-                const float wa = ta < cc ? kappa * pw[cc - 1 - ta] : 0.f, wb = tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+                const int ta = 8 * j + t2, tb = ta + 1, ua = tokenOf(ta), ub = tokenOf(tb);
+                const float wa = ua < cc ? kappa * pw[cc - 1 - ua] : 0.f, wb = ub < cc ? kappa * pw[cc - 1 - ub] : 0.f;
                 kt[j][0] = tf32(wa * *(const float*) (kb + off(ta, d0, C)));
                 kt[j][1] = tf32(wa * *(const float*) (kb + off(ta, d0 + 8, C)));
                 kt[j][2] = tf32(wb * *(const float*) (kb + off(tb, d0, C)));
@@ -244,7 +252,7 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
             for (int j = 0; j < 8; j++)
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++) {
-                    const int a = 16 * wq + g + 8 * hr, c0 = 8 * j + t2, c1 = c0 + 1;
+                    const int a = tokenOf(16 * wq + g + 8 * hr), c0 = tokenOf(8 * j + t2), c1 = tokenOf(8 * j + t2 + 1);
                     const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * j + 2 * hr] : 0.f;
                     const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * j + 2 * hr + 1] : 0.f;
                     pa[j][hr] = tf32(x0);
@@ -252,7 +260,7 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
                 }
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
-                const float f = beta * pw[16 * wq + g + 8 * hr + ofsi];
+                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
 #pragma unroll
                 for (int j = 0; j < 4; j++) {
                     ot[4 * j + 2 * hr] *= f;
@@ -270,24 +278,27 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
         pinRegisters(st);
         if constexpr (FULL) {
             pinRegisters(ot);
-            bool leaked = false;
+            if constexpr (EXACT) {
+                bool leaked = false;
 #pragma unroll
-            for (int x = 0; x < 16; x++) leaked |= !isfinite(ot[x]);
-            if (leaked) {
+                for (int x = 0; x < 16; x++) leaked |= !isfinite(ot[x]);
+                if (leaked) {
 #pragma unroll
-                for (int x = 0; x < 16; x++) {
-                    if (!isfinite(ot[x])) {
-                        const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 32 * wg + 8 * (x >> 2) + t2 + (x & 1);
-                        ot[x] = hopperResumTf32(stage, sm + SCOPY, pw, a, c, alpha, beta * pw[a + ofsi]);
+                    for (int x = 0; x < 16; x++) {
+                        if (!isfinite(ot[x])) {
+                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 32 * wg + 8 * (x >> 2) + t2 + (x & 1);
+                            ot[x] = hopperResumTf32(stage, sm + SCOPY, pw, a, c, alpha, beta * pw[a + ofsi]);
+                        }
                     }
                 }
             }
             if (p.writeOut) {
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++) {
-                    const int a = 16 * wq + g + 8 * hr;
+                    const int a = tokenOf(16 * wq + g + 8 * hr);
                     if (a >= cc) continue;
-                    float* orow = o + (t0 + a) * p.vT + 32 * wg + t2;
+                    const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
+                    float* orow = o + tr * p.vT + 32 * wg + t2;
 #pragma unroll
                     for (int j = 0; j < 4; j++) *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
                 }
@@ -299,9 +310,15 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
     band.store(p, seq, seg, FULL, s);
 }
 
-// grid (2 x sequences, segments), 256 threads, tf32h::SMEM bytes of dynamic shared memory.
+// grid (2 x sequences, segments), 256 threads, tf32h::SMEM bytes of dynamic shared memory: the
+// forward's entry point (EXACT), the backward's in forward time and reversed.
 template <int R>
 __global__ void __launch_bounds__(256, 1) labHopperTf32(const SweepParams p, const __grid_constant__ HopperMapsF32 maps) {
-    if (p.mode == 1) sweepHopperTf32Mode<true, R>(p, &maps);
-    else sweepHopperTf32Mode<false, R>(p, &maps);
+    if (p.mode == 1) sweepHopperTf32Mode<true, true, false, R>(p, &maps);
+    else sweepHopperTf32Mode<false, true, false, R>(p, &maps);
+}
+template <int R, bool FLIP>
+__global__ void __launch_bounds__(256, 1) labHopperTf32Bwd(const SweepParams p, const __grid_constant__ HopperMapsF32 maps) {
+    if (p.mode == 1) sweepHopperTf32Mode<true, false, FLIP, R>(p, &maps);
+    else sweepHopperTf32Mode<false, false, FLIP, R>(p, &maps);
 }
