@@ -12,14 +12,23 @@
 //   forward  the forward's cases (large shapes, a partial chunk, NaN propagation), then times
 //            the wide sweep, the Hopper sweep, its TMA entry point and the lab's variants
 //            (hopper_variants.cuh)
-//   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA
+//   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA,
+//            and the lab's backward variants (hopper_variants.cuh, splitVariants; the passes
+//            section checks them)
+//   dkdv     the fused dk + dv pass (hopper_dkdv.cuh) against the two passes on the TMA reversed
+//            entry point, bf16 and f16, several segments and one, then timed beside them
+//   tf32     the Hopper TF32 sweep (hopper_tf32.cuh, tiles rounded and truncated) against the wide
+//            TF32 sweep on every pass without a dot product (a partial chunk with segments, one
+//            segment), the forward's NaN propagation; then the forward and dq + dv + dk timed
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [v0 v1 ...]
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
+#include "hopper_dkdv.cuh"
+#include "hopper_tf32.cuh"
 #include "hopper_variants.cuh"
 #include "lab-check.cuh"
 
@@ -211,14 +220,12 @@ static double median(std::vector<float> ms) {
     return ms[ms.size() / 2];
 }
 
-// Median of 15 timed runs of the passes `ps` (after one warm-up).
-static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, const std::vector<Pass>& ps) {
+// Median of 15 timed runs of `once` (after one warm-up).
+template <typename F>
+static double timeMs(F once) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
-    auto once = [&]() {
-        for (size_t i = 0; i < ps.size(); i++) run(*ks[i], b, ps[i], 1);
-    };
     once();
     std::vector<float> ms;
     for (int r = 0; r < 15; r++) {
@@ -233,6 +240,13 @@ static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, cons
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
     return median(ms);
+}
+
+// The same of the passes `ps`, each on its kernel.
+static double timePasses(const std::vector<const Kern*>& ks, const Bufs& b, const std::vector<Pass>& ps) {
+    return timeMs([&]() {
+        for (size_t i = 0; i < ps.size(); i++) run(*ks[i], b, ps[i], 1);
+    });
 }
 
 // The passes of PassArgs for a call of scale c (D = E, so every pass is 128 x 128).
@@ -282,11 +296,20 @@ static void passChecks(const char* type, const Entries& e) {
                 check<T>(wb, t, b, ps, true);
             }
             if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-                // the lab's variants with w loaded early (EARLY_W), plain and split
-                if (ps.bwd && ps.dot) {
+                // the lab's variants with the next chunk's scores issued early (AHEAD: the forward's
+                // and the backward's on every pass) and with w loaded early (EARLY_W: the passes
+                // with the dot product), plain and split
+                if (!ps.bwd) {
+                    for (const Kern& k : hopperVariants()) {
+                        if (!std::strstr(k.name, "ahead")) continue;
+                        std::printf(" %s vs wide:\n", k.name);
+                        check<T>(wf, k, b, ps);
+                    }
+                } else {
                     for (const auto& v : splitVariants()) {
                         const Kern& k = ps.rev ? v.second : v.first;
-                        if (!std::strstr(k.name, "early w")) continue;
+                        const bool early = std::strstr(k.name, "early w") != nullptr, ahead = std::strstr(k.name, "ahead") != nullptr;
+                        if (early ? !ps.dot : !ahead) continue;
                         std::printf(" %s vs wide:\n", k.name);
                         check<T>(wb, k, b, ps, std::strstr(k.name, "split") != nullptr);
                     }
@@ -352,9 +375,15 @@ static void backwardSection() {
         const double tt = timePasses({&tb, &tbr, &tbr}, b, bwd);
         std::printf(" time wide       median %8.3f ms\n time hopper     median %8.3f ms  (%.2fx)\n", tw, th, tw / th);
         std::printf(" time hopper TMA median %8.3f ms  (%.2fx)\n", tt, tw / tt);
+        // the TMA backward with the next chunk's scores issued early (AHEAD)
+        const auto variants = splitVariants();
+        const auto& ah = *std::find_if(variants.begin(), variants.end(), [](const auto& v) { return !std::strcmp(v.first.name, "ahead"); });
+        const double ta = timePasses({&ah.first, &ah.second, &ah.second}, b, bwd);
+        std::printf(" time hopper TMA + ahead median %8.3f ms  (%.2fx; %.3fx the TMA backward)\n", ta, tw / ta, ta / tt);
         for (size_t x = 0; x < bwd.size(); x++) {
             const double a = timePasses({&hb}, b, {bwd[x]}), c = timePasses({bwd[x].rev ? &tbr : &tb}, b, {bwd[x]});
-            std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms\n", bwd[x].name, a, c);
+            const double d = timePasses({bwd[x].rev ? &ah.second : &ah.first}, b, {bwd[x]});
+            std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms, TMA + ahead %8.3f ms\n", bwd[x].name, a, c, d);
         }
         // a learnable decay's backward: dq and dv, each with its dot product, on the split products
         const Pass& dqDot = all[7];
@@ -362,13 +391,16 @@ static void backwardSection() {
         std::printf(" time split dq+dot + dv+dot, TMA dk median %8.3f ms  (%.2fx the TMA backward)\n", tl, tl / tt);
         std::printf("   dq+dot TMA %8.3f ms, split %8.3f ms; dv+dot TMA %8.3f ms, split %8.3f ms\n", timePasses({&tb}, b, {dqDot}),
                     timePasses({&sb}, b, {dqDot}), timePasses({&tbr}, b, {all[4]}), timePasses({&sbr}, b, {all[4]}));
-        for (const auto& k : splitVariants()) {
+        for (const auto& k : variants) {
             const double t1 = timePasses({&k.first}, b, {dqDot}), t2 = timePasses({&k.second}, b, {all[4]});
             std::printf("   %-10s dq+dot %8.3f ms, dv+dot %8.3f ms\n", k.first.name, t1, t2);
         }
         release(b);
     }
 }
+
+#include "hopper-lab-dkdv.cuh"
+#include "hopper-lab-tf32.cuh"
 
 int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
@@ -421,6 +453,8 @@ int main(int argc, char** argv) {
     }
     if (want("forward")) forwardSection(selected);
     if (want("backward")) backwardSection();
+    if (want("dkdv")) dkdvSection();
+    if (want("tf32")) tf32Section();
     std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
     return gAllPass ? 0 : 1;
 }

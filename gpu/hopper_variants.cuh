@@ -20,9 +20,10 @@ __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const _
     sweepHopper<__nv_bfloat16, true, V>(p, &maps);
 }
 
-// The backward's TMA entry points with split flags (sweep_hopper.cuh, SPLIT_*) and EARLY_W, in
-// forward time and reversed (FLIP): the decay gradient's passes with some of their intermediates
-// split and w loaded early, to time each part.
+// The backward's TMA entry points with split flags (sweep_hopper.cuh, SPLIT_*), EARLY_W and AHEAD,
+// in forward time and reversed (FLIP): the decay gradient's passes with some of their
+// intermediates split and w loaded early, and the passes with the next chunk's scores issued
+// early, to time each part.
 template <int V>
 __global__ void __launch_bounds__(256, 1) labHopperBwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
     sweepHopper<__nv_bfloat16, false, hopper::TMA | hopper::STAGED_OUT | V>(p, &maps);
@@ -43,6 +44,7 @@ static std::vector<LabKernel> hopperVariants() {
         {"hopper staged output", (const void*) labHopper<STAGED_OUT>, 256, SMEM, true},
         {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM, true},
         {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM, true},
+        {"hopper TMA + staged output + ahead", (const void*) labHopper<TMA | STAGED_OUT | AHEAD>, 256, SMEM, true},
     };
 }
 
@@ -55,6 +57,7 @@ static std::vector<std::pair<LabKernel, LabKernel>> splitVariants() {
         LA2_LAB_SPLIT("split none", 0), LA2_LAB_SPLIT("split P", SPLIT_P), LA2_LAB_SPLIT("split S", SPLIT_S),
         LA2_LAB_SPLIT("split K", SPLIT_K), LA2_LAB_SPLIT("split P+K", SPLIT_P | SPLIT_K), LA2_LAB_SPLIT("split all", SPLIT),
         LA2_LAB_SPLIT("early w", EARLY_W), LA2_LAB_SPLIT("split all, early w", SPLIT | EARLY_W),
+        LA2_LAB_SPLIT("ahead", AHEAD), LA2_LAB_SPLIT("ahead, early w", AHEAD | EARLY_W),
     };
 #undef LA2_LAB_SPLIT
 }

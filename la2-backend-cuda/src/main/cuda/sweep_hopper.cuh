@@ -52,11 +52,15 @@ namespace hopper {
 // - EARLY_W (with DOT and STAGED_OUT): each warp's block of w is copied (cp.async) into its output
 //   staging buffer as the chunk starts, so that the load overlaps the chunk's products instead of
 //   following them.
+// - AHEAD (with TMA, FULL modes, not with SPLIT): the scores Q K^T of chunk i + 1 are issued as a
+//   product group of their own at the end of chunk i, once its ring stage has landed and after
+//   chunk i's products of v, and complete while chunk i's outputs and state copy are written: chunk
+//   i + 1 then waits only for its q S before the masking, and the scores leave its critical chain.
 // The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT (the forward of
 // LA2_SWEEP_HOPPER_TMA), TMA | STAGED_OUT | EARLY_W (its backward) and TMA | STAGED_OUT | SPLIT |
 // EARLY_W (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K,
-              EARLY_W = 64;
+              EARLY_W = 64, AHEAD = 128;
 }  // namespace hopper
 
 // A non-finite output element of the forward computed again from shared memory with the causal sum
@@ -117,6 +121,10 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     constexpr bool splitP = (V & SPLIT_P) != 0, splitS = (V & SPLIT_S) != 0, splitK = (V & SPLIT_K) != 0;
     static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass (hopperResum reads rows in time order)");
     static_assert(!(V & SPLIT) || !EXACT, "SPLIT: a backward pass");
+    // each thread waits for the next chunk's transaction barrier itself (cp.async chunks would need a
+    // block barrier); SPLIT's late state update would retire its groups in another order
+    static_assert(!(V & AHEAD) || (tma && !(V & SPLIT)), "AHEAD: TMA, without SPLIT");
+    constexpr bool ahead = full && (V & AHEAD) != 0;
     // the chunk's token (in the pass's time) of ring row r
     auto tokenOf = [](int r) { return flip ? C - 1 - r : r; };
     const u32 bars = smemAddr(sm + BARS);
@@ -187,6 +195,24 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 }
     };
     if constexpr (full) copyState(0);
+    // the scores Q K^T of the chunk whose q and k tiles are at shared addresses qa, ka into d (one
+    // k-step per 16 of D; K-major: half, then 32 bytes per k-step); the caller fences and commits
+    auto issueScores = [&](float(&d)[32], u32 qa, u32 ka) {
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
+            W::template ss<0>(d, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
+        }
+    };
+    // AHEAD: the scores of the loop's next chunk, in flight across its back edge (the first chunk's
+    // issued here, once its stage has landed)
+    float scNext[32];
+    if constexpr (ahead) {
+        mbarWait(bars, 0);
+        wgmmaFence();
+        issueScores(scNext, smemAddr(ring), smemAddr(ring + TILE));
+        wgmmaCommit();
+    }
 
     int i = 0;
     for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
@@ -198,7 +224,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         const u32 sa = smemAddr(sb);
         // this chunk's copies (this thread's) have landed; the barrier makes everybody's visible, and
         // says everybody is done with the stage the next copies overwrite and with the state buffer
-        // this chunk writes
+        // this chunk writes (AHEAD: the scores in flight read this chunk's stage)
         if constexpr (tma) mbarWait(bars + 8 * (i % STAGES), (i / STAGES) & 1);
         else asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
         fenceProxyAsync();
@@ -207,7 +233,8 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         if (t0 + 2 * C < t1seg) issue(t0 + 2 * C, (i + 2) % STAGES);
         else if (!tma) cpAsyncCommit();
 
-        // the state's decay over the chunk, before any product is in flight
+        // the state's decay over the chunk, before any product of it is in flight (AHEAD: the
+        // chunk's scores are)
         const float carry = pw[cc - 1 + ofsi];
 #pragma unroll
         for (int x = 0; x < 32; x++) {
@@ -216,14 +243,11 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         }
         pinRegisters(st[0]);
         pinRegisters(st[1]);
-        float sc[32], ot[32];  // written by the first product of each (accumulate = 0)
+        float scOwn[32], ot[32];  // written by the first product of each (accumulate = 0)
+        float(&sc)[32] = ahead ? scNext : scOwn;
         if constexpr (full) {
             wgmmaFence();
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;  // K-major: half, then 32 bytes per k-step
-                W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
-            }
+            if constexpr (!ahead) issueScores(sc, qa, ka);
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step
@@ -290,7 +314,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         if constexpr (!late) updateState();
 
         if constexpr (full) {
-            wgmmaWait<late ? 0 : 1>();  // the scores and q S
+            wgmmaWait<late ? 0 : 1>();  // the scores (AHEAD: issued a chunk earlier) and q S
             pinRegisters(sc);
             pinRegisters(ot);
             // masked, decayed scores as A fragments: k-step kk = accumulator blocks 2kk, 2kk + 1
@@ -330,7 +354,21 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             wgmmaCommit();
         }
         if constexpr (late) updateState();
-        wgmmaWait<0>();
+        if constexpr (ahead) {
+            // the next chunk's scores, once its stage has landed (the wait at its start is on the same
+            // phase), retired by that chunk's first wait: before its barrier, after which the loads
+            // it issues overwrite this chunk's stage, not the one they read. The last chunk issues
+            // them again from its own stage, which no load overwrites, so that one group is always
+            // left in flight here (drained after the loop).
+            const bool next = t0 + C < t1seg;
+            const int ns = (i + (next ? 1 : 0)) % STAGES;
+            if (next) mbarWait(bars + 8 * ns, ((i + 1) / STAGES) & 1);
+            wgmmaFence();
+            const u32 na = smemAddr(ring + ns * STAGE);
+            issueScores(sc, na, na + TILE);
+            wgmmaCommit();
+        }
+        wgmmaWait<ahead ? 1 : 0>();  // all but the next chunk's scores
         pinRegisters(st[0]);
         pinRegisters(st[1]);
 
@@ -434,6 +472,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             }
         }
     }
+    if constexpr (ahead) wgmmaWait<0>();
     if constexpr (DOT) {
         __shared__ double red[THREADS / 32];
         addBlockDot(p, seq, dotAcc, red);

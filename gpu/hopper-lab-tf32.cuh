@@ -1,0 +1,203 @@
+// hopper-lab's tf32 section, included by hopper-lab.cu after its helpers (compare, report, timeMs):
+// the Hopper TF32 sweep (hopper_tf32.cuh) against the wide TF32 sweep the backend runs for fp32
+// storage with Precision.TF32 (la2_sweep_wide_tf32_d128, _bwd), every pass on the same fp32
+// inputs, each kernel with the segment split SweepPlanner would give it (one resident block per
+// SM; the Hopper sweep has two blocks per sequence).
+#pragma once
+
+// The tensor maps of fp32 q, k, v [B][H][N][128]: boxes of 32 columns x 64 tokens.
+static HopperMapsF32 tf32Maps(const void* q, const void* k, const void* v, long long B, long long H, long long N) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult st;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**) &encode, 12000, cudaEnableDefault, &st) != cudaSuccess
+            || st != cudaDriverEntryPointSuccess || !encode) {
+            std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled not available\n");
+            std::exit(1);
+        }
+    }
+    HopperMapsF32 m{};
+    const cuuint64_t dims[4] = {128, (cuuint64_t) N, (cuuint64_t) H, (cuuint64_t) B};
+    const cuuint64_t strides[3] = {128 * 4, (cuuint64_t) N * 128 * 4, (cuuint64_t) H * N * 128 * 4};
+    const cuuint32_t box[4] = {32, 64, 1, 1}, unit[4] = {1, 1, 1, 1};
+    const void* src[3] = {q, k, v};
+    unsigned long long* dst[3] = {m.q, m.k, m.v};
+    for (int x = 0; x < 3; x++) {
+        CUtensorMap map;
+        CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, const_cast<void*>(src[x]), dims, strides, box, unit,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS) {
+            std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled failed (%d)\n", (int) r);
+            std::exit(1);
+        }
+        std::memcpy(dst[x], &map, sizeof map);
+    }
+    return m;
+}
+
+// A segment split: `blocks` resident blocks per wave over BH x (blocks per sequence).
+struct Split {
+    long long nseg, segLen;
+};
+static Split splitFor(long long N, long long BH, long long perSeq) {
+    const long long nChunks = (N + 63) / 64;
+    const long long nseg = std::min(std::min(nChunks, 65535LL), std::max(1LL, (long long) gSms / (BH * perSeq)));
+    const long long segLen = (nChunks + nseg - 1) / nseg * 64;
+    return {(N + segLen - 1) / segLen, segLen};
+}
+
+struct Tf32Bufs {
+    Shape s;
+    long long BH, elems;
+    float *q, *k, *v, *o[2], *decay, *s0, *sf[2], *scratch[2];
+    Split split[2];  // 0: the wide sweep's, 1: the Hopper forward's
+    HopperMapsF32 maps;
+};
+
+static Tf32Bufs tf32Allocate(Shape s, bool nan) {
+    Tf32Bufs b{};
+    b.s = s;
+    b.BH = s.B * s.H;
+    b.elems = b.BH * s.N * D;
+    b.split[0] = splitFor(s.N, b.BH, 1);
+    b.split[1] = splitFor(s.N, b.BH, 2);
+    float** ins[3] = {&b.q, &b.k, &b.v};
+    for (int x = 0; x < 3; x++) {
+        CK(cudaMalloc(ins[x], b.elems * 4));
+        la2_random_f32<<<1024, 256>>>(RandomParams{*ins[x], b.elems, 2000 + x, x < 2 ? 1.0 / std::sqrt((double) D) : 1.0});
+    }
+    CK(cudaMalloc(&b.decay, s.H * 4));
+    CK(cudaMalloc(&b.s0, b.BH * DD * 4));
+    for (int x = 0; x < 2; x++) {
+        CK(cudaMalloc(&b.o[x], b.elems * 4));
+        CK(cudaMalloc(&b.sf[x], b.BH * DD * 4));
+        b.scratch[x] = nullptr;
+        if (b.split[x].nseg > 1) CK(cudaMalloc(&b.scratch[x], b.BH * (b.split[x].nseg - 1) * DD * 4));
+    }
+    std::vector<float> hd(s.H);
+    for (int h = 0; h < s.H; h++) hd[h] = (float) std::pow(2.0, -8.0 * (h + 1) / s.H);
+    CK(cudaMemcpy(b.decay, hd.data(), s.H * 4, cudaMemcpyHostToDevice));
+    la2_random_f32<<<1024, 256>>>(RandomParams{b.s0, b.BH * DD, 78, 0.1});
+    if (nan) {
+        const float bad = std::nanf("");
+        CK(cudaMemcpy(b.v + (1 * s.N + 300) * D + 5, &bad, 4, cudaMemcpyHostToDevice));
+    }
+    b.maps = tf32Maps(b.q, b.k, b.v, s.B, s.H, s.N);
+    CK(cudaGetLastError());
+    return b;
+}
+
+static void tf32Release(Tf32Bufs& b) {
+    void* ps[] = {b.q, b.k, b.v, b.decay, b.s0};
+    for (void* p : ps) CK(cudaFree(p));
+    for (int x = 0; x < 2; x++) {
+        CK(cudaFree(b.o[x]));
+        CK(cudaFree(b.sf[x]));
+        if (b.scratch[x]) CK(cudaFree(b.scratch[x]));
+    }
+}
+
+// PassArgs' parameters of pass `ps` for run x: x = 0 the wide sweep, 1 the Hopper sweep.
+static SweepParams tf32Params(const Tf32Bufs& b, const Pass& ps, int x, int mode) {
+    SweepParams p{};
+    p.q = b.q; p.k = b.k; p.v = b.v; p.o = b.o[x]; p.s0 = b.s0; p.sfinal = b.sf[x]; p.scratch = b.scratch[x]; p.decay = b.decay;
+    p.N = b.s.N; p.H = b.s.H; p.BH = b.BH; p.Dk = D; p.Dv = D; p.ET = x == 0 ? 128 : 64; p.C = 64;
+    p.L = b.split[x].segLen; p.nseg = b.split[x].nseg;
+    p.mode = mode; p.rev = ps.rev; p.ofs0 = ps.ofs0; p.finalPow = ps.finalPow; p.writeOut = ps.writeOut;
+    p.kB = b.s.H * b.s.N * D; p.kH = b.s.N * D; p.kT = D;
+    p.vB = p.kB; p.vH = p.kH; p.vT = D;
+    const long long rs = ps.transposed ? 1 : D, cs = ps.transposed ? D : 1;
+    p.s0i = rs; p.s0j = cs; p.fi = rs; p.fj = cs;
+    p.alpha = ps.alpha; p.beta = ps.beta; p.kappa = ps.kappa;
+    return p;
+}
+
+static constexpr int wideTf32Smem = (int) sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1);
+
+// The Hopper entry points of rounding R: the forward's, the backward's, the backward's reversed.
+struct Tf32Entries {
+    const void *fwd, *bwd, *rev;
+};
+template <int R>
+static Tf32Entries tf32Entries() {
+    return {(const void*) labHopperTf32<R>, (const void*) labHopperTf32Bwd<R, false>, (const void*) labHopperTf32Bwd<R, true>};
+}
+
+// Pass ps as SweepRunner.segmented queues it: x = 0 on the wide sweep, 1 on the Hopper entry points e.
+static void tf32Run(const Tf32Bufs& b, const Pass& ps, int x, const Tf32Entries& e) {
+    const Split sp = b.split[x];
+    for (int mode = 0; mode <= 1; mode++) {
+        if (mode == 0 && sp.nseg == 1) continue;
+        SweepParams p = tf32Params(b, ps, x, mode);
+        HopperMapsF32 m = b.maps;
+        void* args[] = {&p, &m};
+        if (mode == 1 && sp.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, 0));
+        const long long segs = mode == 0 ? sp.nseg - 1 : sp.nseg;
+        if (x == 0) {
+            const void* wide = ps.bwd ? (const void*) la2_sweep_wide_tf32_d128_bwd : (const void*) la2_sweep_wide_tf32_d128;
+            CK(cudaLaunchKernel(wide, dim3(b.BH, segs), dim3(512), args, (size_t) wideTf32Smem, 0));
+        } else {
+            const void* fn = !ps.bwd ? e.fwd : ps.rev ? e.rev : e.bwd;
+            CK(cudaLaunchKernel(fn, dim3(2 * b.BH, segs), dim3(256), args, (size_t) tf32h::SMEM, 0));
+        }
+    }
+}
+
+static void tf32Section() {
+    const Tf32Entries hop[2] = {tf32Entries<1>(), tf32Entries<0>()};
+    for (const void* f : {(const void*) la2_sweep_wide_tf32_d128, (const void*) la2_sweep_wide_tf32_d128_bwd})
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideTf32Smem));
+    for (const Tf32Entries& e : hop)
+        for (const void* f : {e.fwd, e.bwd, e.rev}) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, tf32h::SMEM));
+    const std::vector<Pass> all = passes();
+    // every pass without a dot product (a TF32 call's decay gradient takes the fp32-copy route)
+    std::vector<Pass> checked;
+    for (const Pass& ps : all)
+        if (!ps.dot) checked.push_back(ps);
+    const std::vector<Pass> bwd = {all[2], all[3], all[5]};  // dq, dv, dk
+    const std::vector<std::pair<Shape, bool>> cases = {
+        {{2, 4, 4096 + 37}, false},  // segments, a partial last chunk
+        {{2, 66, 700}, false},       // one segment, more blocks than SMs
+        {{2, 3, 1000}, true},        // a NaN in v: the forward's exact propagation
+        {{4, 32, 32768}, false}, {{1, 16, 131072}, false},  // timed
+    };
+    for (size_t ci = 0; ci < cases.size(); ci++) {
+        const Shape s = cases[ci].first;
+        const bool timed = ci >= 3;
+        Tf32Bufs b = tf32Allocate(s, cases[ci].second);
+        for (const Pass& ps : checked) {
+            if ((timed || cases[ci].second) && ps.name != all[0].name) continue;  // the forward alone on these
+            std::printf("\n== tf32 pass %s B=%lld H=%lld N=%lld D=E=128: wide %lld segment(s), hopper %lld segment(s)%s\n", ps.name, s.B,
+                        s.H, s.N, b.split[0].nseg, b.split[1].nseg, cases[ci].second ? ", NaN in v" : "");
+            for (int r = 0; r < 2; r++) {
+                for (int x = 0; x < 2; x++) {
+                    CK(cudaMemset(b.o[x], 0xff, b.elems * 4));
+                    CK(cudaMemset(b.sf[x], 0xff, b.BH * DD * 4));
+                    tf32Run(b, ps, x, hop[r]);
+                    CK(cudaGetLastError());
+                    CK(cudaDeviceSynchronize());
+                }
+                std::printf(" hopper tf32 %s vs wide:\n", r == 0 ? "(rounded tiles)" : "(truncated tiles)");
+                report("outputs", compare<float>(b.o[1], b.o[0], b.elems), 3e-3, 3e-2);
+                report("final state", compare<float>(b.sf[1], b.sf[0], b.BH * DD), 3e-3, 3e-2);
+            }
+        }
+        if (timed) {
+            const double floorMs = 4.0 * b.elems * 4 / 4.8e12 * 1e3;  // q, k, v read and o written once
+            const Pass fwd = all[0];
+            const double tw = timeMs([&]() { tf32Run(b, fwd, 0, hop[0]); });
+            const double twb = timeMs([&]() { for (const Pass& ps : bwd) tf32Run(b, ps, 0, hop[0]); });
+            std::printf(" time wide tf32 forward           median %8.3f ms  (HBM floor at 4.8 TB/s %.3f ms)\n", tw, floorMs);
+            std::printf(" time wide tf32 dq + dv + dk      median %8.3f ms  (floor %.3f ms)\n", twb, 3 * floorMs);
+            for (int r = 0; r < 2; r++) {
+                const double th = timeMs([&]() { tf32Run(b, fwd, 1, hop[r]); });
+                const double thb = timeMs([&]() { for (const Pass& ps : bwd) tf32Run(b, ps, 1, hop[r]); });
+                const char* how = r == 0 ? "rounded" : "truncated";
+                std::printf(" time hopper tf32 %-9s forward  median %8.3f ms  (%.2fx wide)\n", how, th, tw / th);
+                std::printf(" time hopper tf32 %-9s backward median %8.3f ms  (%.2fx wide)\n", how, thb, twb / thb);
+            }
+        }
+        tf32Release(b);
+    }
+}

@@ -1,0 +1,280 @@
+// The backward's dk and dv passes as one reversed-time Hopper sweep (lab only: hopper-lab's dkdv
+// section checks it against the two passes on la2_sweep_hopper_tma_*_bwd_rev and times both).
+//
+// The dv pass (q' = k, k' = q, v' = dO, state G, D x E) and the dk pass (q' = v, k' = dO, v' = q,
+// state G^T) walk the same reversed time with the same scales, and dk's state is the transpose of
+// dv's. One walk computes both from one state. Per chunk, from a ring stage holding k, q, dO and v
+// (ring row r = the chunk's token C - 1 - r, as FLIP's boxes):
+//   dv = alpha (K Q^T (.) M) dO + beta diag(lambda^(a+o)) K G
+//   dk = alpha (V dO^T (.) M) Q + beta diag(lambda^(a+o)) V G^T
+//   G <- lambda^(cc-1+o) G + (diag(wk) Q)^T dO
+// G's 16-bit copy serves both products with the state: as B of K G it is N-major (its rows d are
+// the contraction), as B of V G^T K-major (its rows d are G^T's columns, each row's e contiguous).
+// So the walk reads k, q, dO and v once and writes dk and dv (six tensor movements where the two
+// passes make eight), and updates one state where they update two; a segmented call runs one
+// state-only pass before it (the dv pass's mode 0), where the two passes run two.
+//
+// Order of the products in a chunk, warpgroup w owning rows 64w.. of G and columns 64w.. of dk and
+// dv: (1) K Q^T and K G; (2) the state update; (3) once (1) is done, masked scores times dO onto dv;
+// (4) V dO^T and V G^T; dv leaves while (4) runs; (5) the masked second scores times Q onto dk, the
+// state copy for the next chunk written meanwhile; dk leaves. The peak of live accumulators is at
+// (4): the state, dv, its A fragments and (4)'s two tiles.
+//
+// Shared memory: two ring stages of four 16 KB tiles (128 KB; the loads of chunk i + 1 have chunk
+// i's time to land), two 32 KB state copies, the lambda^m table, two transaction barriers and the
+// output staging.
+#pragma once
+
+#include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
+
+namespace dkdv {
+constexpr int STAGES = 2;
+constexpr u32 STAGE = 4 * hopper::TILE;                 // k, q, dO, v
+constexpr u32 SBUF = STAGES * STAGE;                    // [2][128 x 128] 16-bit state copies
+constexpr u32 TABLE = SBUF + 2 * hopper::STATE;         // lambda^m (66 floats)
+constexpr u32 BARS = TABLE + 384;                       // one transaction barrier per ring stage
+constexpr u32 OUTS = TABLE + 512;                       // per warp 16 rows x 64 columns
+constexpr int SMEM = (int) (OUTS + hopper::OUTBUF + 1024);  // and the slack that aligns the base
+static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM <= 227 * 1024, "dkdv buffers");
+}  // namespace dkdv
+
+// pv: the dv pass's parameters (k, q, dO, dv, the state G from dS_final, the end state, segment
+// scratch, scales); pk: the dk pass's, of which only o (dk) and its value strides are read. mv: the
+// tensor maps of k, q and dO (as the dv pass's q, k, v); mk.q: the map of v. Mode 1 only.
+template <typename T>
+__device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, const HopperMaps* mv, const HopperMaps* mk) {
+    using namespace hopper;
+    using W = WgmmaOp<T>;
+    extern __shared__ __align__(128) unsigned char smraw[];
+    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* ring = sm;
+    unsigned char* sbuf = sm + dkdv::SBUF;
+    float* pw = (float*) (sm + dkdv::TABLE);
+    // one walk: the dk pass must agree with the dv pass on everything but its output
+    if (pv.mode != 1 || !pv.rev || !pk.rev || pk.alpha != pv.alpha || pk.beta != pv.beta || pk.kappa != pv.kappa || pk.ofs0 != pv.ofs0
+        || pk.N != pv.N || pk.L != pv.L || pk.nseg != pv.nseg || pk.H != pv.H || pk.decay != pv.decay)
+        __trap();
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int wg = warp >> 2, wq = warp & 3;
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    const i64 seq = blockIdx.x;
+    const int seg = blockIdx.y;
+    const i64 b = seq / pv.H, h = seq % pv.H;
+    const float s = pv.decay[h];
+    const i64 t0seg = (i64) seg * pv.L;
+    const i64 t1seg = min(pv.N, t0seg + pv.L);
+    T* dv = (T*) pv.o + b * pv.vB + h * pv.vH;
+    T* dk = (T*) pk.o + b * pk.vB + h * pk.vH;
+    const float alpha = (float) pv.alpha, beta = (float) pv.beta, kappa = (float) pv.kappa;
+    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    auto tokenOf = [](int r) { return C - 1 - r; };
+    const u32 bars = smemAddr(sm + dkdv::BARS);
+    // the chunk at token c0 (pass time) into ring stage st: boxes of memory tokens N - C - c0 ..
+    auto issue = [&](i64 c0, int st) {
+        if (tid != 0) return;
+        const int first = (int) (pv.N - C - c0);
+        const u32 dst = smemAddr(ring + st * dkdv::STAGE), bar = bars + 8 * st;
+        mbarExpectTx(bar, 4 * TILE);
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            const u32 off = half * C * 128;
+            tmaLoad4(dst + off, mv->q, 64 * half, first, (int) h, (int) b, bar);             // k
+            tmaLoad4(dst + TILE + off, mv->k, 64 * half, first, (int) h, (int) b, bar);      // q
+            tmaLoad4(dst + 2 * TILE + off, mv->v, 64 * half, first, (int) h, (int) b, bar);  // dO
+            tmaLoad4(dst + 3 * TILE + off, mk->q, 64 * half, first, (int) h, (int) b, bar);  // v
+        }
+    };
+    if (tid == 0) {
+        for (int x = 0; x < dkdv::STAGES; x++) mbarInit(bars + 8 * x, 1);
+    }
+    fenceProxyAsync();
+    __syncthreads();
+    issue(t0seg, 0);
+
+    StateBand<T, Mma<T>, 16> band(64 * wg + 16 * wq, 0, 0);
+    band.load(pv, seq, seg, true);
+    float st[2][32];
+#pragma unroll
+    for (int i = 0; i < 64; i++) st[i >> 5][i & 31] = band.st[i >> 2][i & 3];
+    auto copyState = [&](int to) {
+        unsigned char* dst = sbuf + to * STATE;
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
+                    *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(st[hf][4 * j + 2 * hr], st[hf][4 * j + 2 * hr + 1]);
+                }
+    };
+    copyState(0);
+
+    // K-major operand of 64 rows: k-step kk of 16 starts 32 kk bytes into its 64-column half
+    auto kOff = [](int kk) { return (u32) ((kk >> 2) * (C * 128) + (kk & 3) * 32); };
+    int i = 0;
+    for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const int ofsi = (t0 == 0) ? (int) pv.ofs0 : 1;
+        unsigned char* stage = ring + (i & 1) * dkdv::STAGE;
+        const u32 ka = smemAddr(stage), qa = ka + TILE, oa = ka + 2 * TILE, va = ka + 3 * TILE;
+        const u32 sa = smemAddr(sbuf + (i & 1) * STATE);
+        // this chunk has landed; everybody is done with the stage the next loads overwrite and with
+        // the state copy this chunk writes
+        mbarWait(bars + 8 * (i & 1), (i >> 1) & 1);
+        fenceProxyAsync();
+        __syncthreads();
+        if (t0 + C < t1seg) issue(t0 + C, (i + 1) & 1);
+
+        const float carry = pw[cc - 1 + ofsi];
+#pragma unroll
+        for (int x = 0; x < 32; x++) {
+            st[0][x] *= carry;
+            st[1][x] *= carry;
+        }
+        pinRegisters(st[0]);
+        pinRegisters(st[1]);
+        // (1) the dv pass's scores K Q^T and K G (B: columns 64 wg.. of the copy, N-major)
+        float sc[32], ot[32];
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) W::template ss<0>(sc, smemDesc(ka + kOff(kk)), smemDesc(qa + kOff(kk)), kk > 0);
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            W::template ss<1>(ot, smemDesc(ka + kOff(kk)), smemDesc(sa + wg * (D * 128) + kk * 2048), kk > 0);
+        wgmmaCommit();
+        // (2) G <- G + (diag(wk) Q)^T dO: rows 64 wg + 16 wq .., A = Q^T by ldmatrix.trans, weighted
+        {
+            u32 kt[4][4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
+                ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
+                auto weight = [&](int r) {
+                    const int tb = tokenOf(r);
+                    return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+                };
+                const int b0 = 16 * j + t2, b8 = b0 + 8;
+                const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
+                kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
+                kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
+                kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
+                kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
+            }
+            pinRegisters(kt);
+            wgmmaFence();
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                W::template rs<1>(st[0], kt[j], smemDesc(oa + j * 2048));
+                W::template rs<1>(st[1], kt[j], smemDesc(oa + C * 128 + j * 2048));
+            }
+            wgmmaCommit();
+        }
+        // masked, decayed scores as A fragments (k-step kk = accumulator blocks 2kk, 2kk + 1), and
+        // the state term's row factors beta lambda^(a+o)
+        auto mask = [&](const float (&x)[32], u32 (&pa)[4][4]) {
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                for (int half = 0; half < 2; half++)
+#pragma unroll
+                    for (int hr = 0; hr < 2; hr++) {
+                        const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
+                        const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
+                        const float x0 = c0 <= a ? alpha * pw[a - c0] * x[4 * jb + 2 * hr] : 0.f;
+                        const float x1 = c1 <= a ? alpha * pw[a - c1] * x[4 * jb + 2 * hr + 1] : 0.f;
+                        pa[kk][2 * half + hr] = pack2<T>(x0, x1);
+                    }
+        };
+        auto scaleRows = [&](float (&x)[32]) {
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    x[4 * j + 2 * hr] *= f;
+                    x[4 * j + 2 * hr + 1] *= f;
+                }
+            }
+        };
+        // the warp's 16 x 64 block of an output through its staging buffer as 16-byte row pieces
+        // (piece j of row r at j ^ (r % 8)), rows past the chunk's end skipped
+        auto store = [&](const float (&x)[32], T* out, i64 vT) {
+            unsigned char* ob = sm + dkdv::OUTS + warp * (16 * 128);
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(x[4 * j + 2 * hr], x[4 * j + 2 * hr + 1]);
+            __syncwarp();
+#pragma unroll
+            for (int it = 0; it < 4; it++) {
+                const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
+                const uint4 y = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
+                if (a < cc) {
+                    const i64 tr = pv.N - 1 - (t0 + a);
+                    *(uint4*) (out + tr * vT + 64 * wg + 8 * pc) = y;
+                }
+            }
+            __syncwarp();
+        };
+
+        wgmmaWait<1>();  // (1)
+        pinRegisters(sc);
+        pinRegisters(ot);
+        u32 pa[4][4];
+        mask(sc, pa);
+        scaleRows(ot);
+        pinRegisters(pa);
+        pinRegisters(ot);
+        // (3) dv += P dO (B = columns 64 wg.. of dO, N-major)
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(oa + wg * (C * 128) + kk * 2048));
+        wgmmaCommit();
+        // (4) the dk pass's scores V dO^T and V G^T (B: rows 64 wg.. of the copy, K-major)
+        float sc2[32], ot2[32];
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) W::template ss<0>(sc2, smemDesc(va + kOff(kk)), smemDesc(oa + kOff(kk)), kk > 0);
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            W::template ss<0>(ot2, smemDesc(va + kOff(kk)), smemDesc(sa + (kk >> 2) * (D * 128) + wg * (64 * 128) + (kk & 3) * 32),
+                              kk > 0);
+        wgmmaCommit();
+        wgmmaWait<1>();  // (2) and (3)
+        pinRegisters(ot);
+        pinRegisters(st[0]);
+        pinRegisters(st[1]);
+        if (pv.writeOut) store(ot, dv, pv.vT);
+        wgmmaWait<0>();  // (4)
+        pinRegisters(sc2);
+        pinRegisters(ot2);
+        u32 pb[4][4];
+        mask(sc2, pb);
+        scaleRows(ot2);
+        pinRegisters(pb);
+        pinRegisters(ot2);
+        // (5) dk += P' Q (B = columns 64 wg.. of q, N-major)
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot2, pb[kk], smemDesc(qa + wg * (C * 128) + kk * 2048));
+        wgmmaCommit();
+        // the next chunk's products with the state read the other copy; its first barrier publishes it
+        if (t0 + C < t1seg) copyState((i + 1) & 1);
+        wgmmaWait<0>();
+        pinRegisters(ot2);
+        if (pk.writeOut) store(ot2, dk, pk.vT);
+    }
+#pragma unroll
+    for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];
+    band.store(pv, seq, seg, true, s);
+}
+
+// Built only for sm_90a (hopper-lab is).
+template <typename T>
+__global__ void __launch_bounds__(256, 1) labHopperDkDv(const SweepParams pv, const SweepParams pk, const __grid_constant__ HopperMaps mv,
+                                                        const __grid_constant__ HopperMaps mk) {
+    sweepHopperDkDv<T>(pv, pk, &mv, &mk);
+}
