@@ -5,16 +5,21 @@ import dev.la2.api.DeviceMemoryException;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
 import java.util.Objects;
 
 /**
- * A tensor in host memory, for backends that compute on the CPU: either owned (a shared arena,
- * freed by {@link #close()} or, if dropped, by a Cleaner) or a view of caller-owned memory.
- * Elements are accessed unaligned, so views of foreign buffers at any offset work.
+ * A tensor in host memory, for backends that compute on the CPU: either owned (memory from
+ * {@link HostMemory}, freed by {@link #close()} or, if dropped, by a Cleaner) or a view of
+ * caller-owned memory. Elements are accessed unaligned, so views of foreign buffers at any offset
+ * work.
+ *
+ * <p>An owned tensor may be used and closed from any thread. Once it is closed, every read and
+ * write through it, and through its views, throws {@link IllegalStateException}, on every thread.
+ * A read or write racing with the close either throws or completes on the tensor's own bytes,
+ * which no other tensor ever gets ({@link HostMemory} says why).
  */
 public final class HostTensor implements Tensor {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -22,54 +27,52 @@ public final class HostTensor implements Tensor {
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
-    private static final java.util.concurrent.atomic.AtomicLong LIVE_BYTES = new java.util.concurrent.atomic.AtomicLong();
-    private static final java.util.concurrent.atomic.AtomicLong PEAK_BYTES = new java.util.concurrent.atomic.AtomicLong();
-
     private final Object owner;
     private final String backend;
     private final DType dtype;
     private final Shape shape;
     private final MemorySegment segment;
+    /** The owned memory this tensor is, or is a view of; null for a view of caller memory. */
+    private final HostMemory.Block memory;
+    /** Frees {@link #memory}; null unless this tensor owns it. */
     private final Cleaner.Cleanable release;
     private volatile boolean closed;
 
+    /** A tensor owning {@code memory}. */
+    private HostTensor(Object owner, String backend, DType dtype, Shape shape, HostMemory.Block memory) {
+        this.owner = owner;
+        this.backend = backend;
+        this.dtype = dtype;
+        this.shape = shape;
+        this.segment = memory.segment();
+        this.memory = memory;
+        this.release = CLEANER.register(this, memory);
+    }
+
+    /** A view of {@code segment}, part of {@code memory} (null: of caller memory); frees nothing. */
     private HostTensor(Object owner, String backend, DType dtype, Shape shape, MemorySegment segment,
-                       Arena arena) {
+                       HostMemory.Block memory) {
         this.owner = owner;
         this.backend = backend;
         this.dtype = dtype;
         this.shape = shape;
         this.segment = segment;
-        if (arena == null) {
-            this.release = null;
-        } else {
-            long bytes = segment.byteSize();
-            PEAK_BYTES.accumulateAndGet(LIVE_BYTES.addAndGet(bytes), Math::max);
-            this.release = CLEANER.register(this, new ArenaRelease(arena, bytes));
-        }
+        this.memory = memory;
+        this.release = null;
     }
 
-    /** Runs the arena's close on {@code close()} or when the tensor is unreachable; holds no tensor. */
-    private record ArenaRelease(Arena arena, long bytes) implements Runnable {
-        @Override
-        public void run() {
-            arena.close();
-            LIVE_BYTES.addAndGet(-bytes);
-        }
-    }
-
-    /** Native bytes held by all owned host tensors now (views of caller memory are not counted). */
+    /** Bytes of all open owned host tensors now (views of caller memory are not counted). */
     public static long liveBytes() {
-        return LIVE_BYTES.get();
+        return HostMemory.liveBytes();
     }
 
-    /** Most native bytes held at once by owned host tensors since the last {@link #resetPeakBytes()}. */
+    /** Most bytes of open owned host tensors at once since the last {@link #resetPeakBytes()}. */
     public static long peakBytes() {
-        return PEAK_BYTES.get();
+        return HostMemory.peakBytes();
     }
 
     public static void resetPeakBytes() {
-        PEAK_BYTES.set(LIVE_BYTES.get());
+        HostMemory.resetPeakBytes();
     }
 
     /** A new tensor with unspecified contents, owned by {@code owner}. */
@@ -77,11 +80,9 @@ public final class HostTensor implements Tensor {
         Objects.requireNonNull(dtype, "dtype");
         Objects.requireNonNull(shape, "shape");
         long bytes = byteSize(dtype, shape);
-        Arena arena = Arena.ofShared();
         try {
-            return new HostTensor(owner, backend, dtype, shape, arena.allocate(bytes, 64), arena);
+            return new HostTensor(owner, backend, dtype, shape, HostMemory.allocate(bytes));
         } catch (OutOfMemoryError | IllegalArgumentException e) {
-            arena.close();
             throw new DeviceMemoryException("cannot allocate " + bytes + " bytes of host memory for a "
                     + dtype + " tensor of shape " + shape + ": " + e.getMessage(), e);
         }
@@ -117,14 +118,17 @@ public final class HostTensor implements Tensor {
     public HostTensor view(long elementOffset, Shape shape) {
         checkOpen();
         MemorySegment part = segment.asSlice(elementOffset * dtype.byteSize(), shape.elementCount() * dtype.byteSize());
-        return new HostTensor(owner, backend, dtype, shape, part, null);
+        return new HostTensor(owner, backend, dtype, shape, part, memory);
     }
 
     public Object owner() {
         return owner;
     }
 
-    /** The tensor's memory; valid until close. */
+    /**
+     * The tensor's memory, for a backend's call; do not use it after close. A segment kept past the
+     * close reaches only this tensor's former bytes, or throws once they are freed.
+     */
     public MemorySegment segment() {
         checkOpen();
         return segment;
@@ -146,17 +150,21 @@ public final class HostTensor implements Tensor {
     }
 
     /**
-     * Closed by {@link #close()}, or a view of caller memory whose arena has been closed since: either
-     * way its memory may no longer be touched.
+     * Closed by {@link #close()}, or a view of memory freed since (a closed tensor's, or caller
+     * memory whose arena was closed): either way its memory may no longer be touched.
      */
     @Override
     public boolean isClosed() {
-        return closed || !segment.scope().isAlive();
+        return closed || memoryGone();
     }
 
-    /** A view of caller memory whose arena was closed while the tensor was still open. */
+    /** A view of memory freed (its tensor or its arena closed) while the view was still open. */
     public boolean isArenaClosed() {
-        return !closed && !segment.scope().isAlive();
+        return !closed && memoryGone();
+    }
+
+    private boolean memoryGone() {
+        return (memory != null && memory.isFreed()) || !segment.scope().isAlive();
     }
 
     /** A view of caller memory that refuses writes ({@link MemorySegment#asReadOnly()}). */
@@ -165,6 +173,17 @@ public final class HostTensor implements Tensor {
     }
 
     public double get(long index) {
+        checkOpen();
+        return read(index);
+    }
+
+    public void set(long index, double value) {
+        checkOpen();
+        write(index, value);
+    }
+
+    /** Element {@code index}, for loops that checked the tensor open once before. */
+    private double read(long index) {
         return switch (dtype) {
             case FP32 -> segment.getAtIndex(F32, index);
             case FP64 -> segment.getAtIndex(F64, index);
@@ -173,7 +192,7 @@ public final class HostTensor implements Tensor {
         };
     }
 
-    public void set(long index, double value) {
+    private void write(long index, double value) {
         switch (dtype) {
             case FP32 -> segment.setAtIndex(F32, index, (float) value);
             case FP64 -> segment.setAtIndex(F64, index, value);
@@ -191,7 +210,7 @@ public final class HostTensor implements Tensor {
             MemorySegment.copy(src, 0, segment, F32, 0, src.length);
         } else {
             for (int i = 0; i < src.length; i++) {
-                set(i, src[i]);
+                write(i, src[i]);
             }
         }
     }
@@ -205,7 +224,7 @@ public final class HostTensor implements Tensor {
             MemorySegment.copy(src, 0, segment, F64, 0, src.length);
         } else {
             for (int i = 0; i < src.length; i++) {
-                set(i, src[i]);
+                write(i, src[i]);
             }
         }
     }
@@ -227,7 +246,7 @@ public final class HostTensor implements Tensor {
             MemorySegment.copy(segment, F32, 0, dst, 0, dst.length);
         } else {
             for (int i = 0; i < dst.length; i++) {
-                dst[i] = (float) get(i);
+                dst[i] = (float) read(i);
             }
         }
     }
@@ -240,7 +259,7 @@ public final class HostTensor implements Tensor {
             MemorySegment.copy(segment, F64, 0, dst, 0, dst.length);
         } else {
             for (int i = 0; i < dst.length; i++) {
-                dst[i] = get(i);
+                dst[i] = read(i);
             }
         }
     }
@@ -293,7 +312,7 @@ public final class HostTensor implements Tensor {
         if (closed) {
             throw new IllegalStateException("tensor " + dtype + " " + shape + " of backend '" + backend + "' is closed");
         }
-        if (!segment.scope().isAlive()) {
+        if (memoryGone()) {
             throw new IllegalStateException("tensor " + dtype + " " + shape + " of backend '" + backend
                     + "' views memory whose arena is closed");
         }

@@ -106,11 +106,31 @@ final class Calls {
     /**
      * Resident memory outside the Java heap: the resident set (from /proc, Linux) less the committed
      * heap, which the JVM grows or keeps at will and which is not native memory la2 could leak.
+     * G1 hands the regions a collection shrank the heap by back to the system concurrently, a
+     * hundred milliseconds or so after the committed heap already leaves them out; until then they
+     * would read as native memory. So the reading is repeated until it stops falling.
      */
     static long residentNativeBytes() {
-        trimMalloc();
-        long rss = residentBytes();
-        return rss < 0 ? -1 : rss - java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
+        long last = Long.MAX_VALUE;
+        for (int attempt = 0; attempt < 25; attempt++) {
+            trimMalloc();
+            long rss = residentBytes();
+            if (rss < 0) {
+                return -1;
+            }
+            long outside = rss - java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
+            if (outside > last - (1L << 20)) {
+                return Math.min(outside, last);
+            }
+            last = outside;
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return last;
+            }
+        }
+        return last;
     }
 
     /**
