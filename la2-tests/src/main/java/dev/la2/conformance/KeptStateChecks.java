@@ -27,6 +27,14 @@ record KeptStateChecks(LightningAttention la) {
                 // SPEC.md section 7: several backward calls may read what one forward kept.
                 new GradientChecks(la).backwardOf(f, saved, rng, context + " (a second backward from the same kept states)");
             }
+            if (c.learnableDecay()) {
+                // SPEC.md section 7: states kept without a learnable decay still serve a backward that
+                // asks for the decay gradient (the backend may recompute for it).
+                try (SavedForward plain = keep(la, f, f.inputs(), f.options().withLearnableDecay(false))) {
+                    new GradientChecks(la).backwardOf(f, plain, rng,
+                            context + " (a decay gradient from states kept without a learnable decay)");
+                }
+            }
         }
     }
 
