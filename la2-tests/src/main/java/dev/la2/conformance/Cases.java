@@ -26,6 +26,9 @@ final class Cases {
     /** Rough ceiling on B*H*N*D*E for a random case, so the float64 reference stays quick on it. */
     private static final long RANDOM_WORK = 40_000_000L;
 
+    /** Worker threads of the instance that runs {@link #manyThreads()}: more than those cases have sequences. */
+    static final int MANY_THREADS = 8;
+
     private Cases() {
     }
 
@@ -100,6 +103,15 @@ final class Cases {
                 Case.of(1, 3, 1, 1, 3, BHND, 2.0, MIXED, true),
                 Case.of(1 + rng.nextInt(3), PRIME_HEADS[rng.nextInt(3)], 1 + rng.nextInt(12), WIDTHS[rng.nextInt(WIDTHS.length)],
                         WIDTHS[rng.nextInt(WIDTHS.length)], BHND, scale(rng), MIXED, rng.nextBoolean()));
+    }
+
+    /**
+     * One and two sequences (B*H) of several blocks with slow ALiBi rates (2^-8 for H = 1; 2^-4 and
+     * 2^-8 for H = 2), for {@link #MANY_THREADS} threads; gradients with dFinalState and a learnable decay.
+     */
+    static List<Case> manyThreads() {
+        return List.of(Case.of(1, 1, 400, 16, 24, BNHD, 0.5, ALIBI, true).withGradients(true, true),
+                Case.of(1, 2, 200, 8, 12, BHND, 1.0, ALIBI, true).withGradients(true, true));
     }
 
     /** Up to {@code maxTokens} tokens, widths anywhere in 1..256, work capped by {@link #RANDOM_WORK}. */

@@ -64,6 +64,8 @@ public abstract class ConformanceKit {
     public static final String SEED_PROPERTY = "la2.seed";
 
     private LightningAttention la;
+    /** A second instance with more worker threads than the {@link #manyThreads()} cases have sequences; opened there. */
+    private LightningAttention manyThreaded;
     /** What discovery reported about the backend under test, or null where it was not found. */
     private BackendInfo discovered;
     private long seed;
@@ -163,6 +165,10 @@ public abstract class ConformanceKit {
             la.close();
             la = null;
         }
+        if (manyThreaded != null) {
+            manyThreaded.close();
+            manyThreaded = null;
+        }
         discovered = null;
         skipReason = null;
         openFailure = null;
@@ -226,17 +232,48 @@ public abstract class ConformanceKit {
     }
 
     /**
-     * Forward, backward and decode into caller memory between guard bands write nothing outside
-     * their outputs; left out for backends that cannot wrap caller memory.
+     * Forward, backward and decode, and the packed forward, a pooled forward and a decode by slot,
+     * into caller memory between guard bands write nothing outside their outputs; left out for
+     * backends that cannot wrap caller memory.
      */
     @TestFactory
     public Stream<DynamicNode> outputsInCallerMemory() {
         if (la == null || !GuardedOutputCheck.applies(la)) {
             return Stream.empty();
         }
-        return perConfiguration("outputs in caller memory",
+        return Stream.concat(perConfiguration("outputs in caller memory",
                 List.of(Case.of(2, 3, 70, 17, 9, Layout.BNHD, 0.5, Decay.MIXED, true).withGradients(false, true)),
-                new GuardedOutputCheck(la)::outputs);
+                new GuardedOutputCheck(la)::outputs), perConfiguration("packed outputs and a pool in caller memory",
+                List.of(PackedCase.of(3, 9, 5, 0.75, false, 70, 0, 9)), new GuardedOutputCheck(la)::packed));
+    }
+
+    /**
+     * Sequences fewer than the worker threads of an instance opened with {@link Cases#MANY_THREADS}
+     * of them: a CPU backend that cuts a sequence between threads and joins the pieces' states runs
+     * those joins here whatever the host's core count (the other families' B*H sequences keep every
+     * thread busy on small hosts). Slow ALiBi decay, so that a power of lambda off by one token at a
+     * join shows; forward, backward, kept states and packed calls.
+     */
+    @TestFactory
+    public Stream<DynamicNode> manyThreads() {
+        if (la == null) {
+            return Stream.empty();
+        }
+        manyThreaded = LightningAttention.open(backendName(), backendOptions().withThreads(Cases.MANY_THREADS));
+        SplittableRandom rng = random("many threads cases");
+        List<Case> cases = Cases.manyThreads();
+        List<PackedCase> packed = PackedCases.manyThreads(rng);
+        return Stream.of(
+                dynamicContainer("forward", perConfiguration("forward on many threads", cases,
+                        new ForwardChecks(manyThreaded)::forward)),
+                dynamicContainer("backward", perConfiguration("backward on many threads", cases,
+                        new GradientChecks(manyThreaded)::backward)),
+                dynamicContainer("saved forward", perConfiguration("saved forward on many threads", cases,
+                        new KeptStateChecks(manyThreaded)::savedForward)),
+                dynamicContainer("packed", perConfiguration("packed on many threads", packed,
+                        new PackedChecks(manyThreaded)::forward)),
+                dynamicContainer("packed backward", perConfiguration("packed backward on many threads", packed,
+                        new PackedChecks(manyThreaded)::backward)));
     }
 
     /** Bad arguments fail naming the argument, change nothing, and leave the instance usable. */

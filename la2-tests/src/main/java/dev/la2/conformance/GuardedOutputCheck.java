@@ -3,6 +3,7 @@ package dev.la2.conformance;
 import dev.la2.api.DType;
 import dev.la2.api.Gradients;
 import dev.la2.api.LightningAttention;
+import dev.la2.api.PoolSlots;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.Problem;
@@ -18,7 +19,8 @@ import java.util.SplittableRandom;
  * Outputs in caller memory ({@link LightningAttention#wrap}) between guard bands: a forward, a
  * backward and a decode write exactly their outputs' elements and nothing on either side, where a
  * tail tile or a full-width vector store past the end would overwrite whatever the caller keeps
- * next to them. Only host backends can wrap caller memory; the kit leaves this family out for the
+ * next to them; the same for a packed forward, a pool that pooled calls update in place and a
+ * decode by slot. Only host backends can wrap caller memory; the kit leaves this family out for the
  * others.
  */
 record GuardedOutputCheck(LightningAttention la) {
@@ -92,6 +94,51 @@ record GuardedOutputCheck(LightningAttention la) {
             Check.close("decode output in caller memory", decoded.toDoubleArray(), step.output(), f.tolerance(), context);
             Check.close("decode state in caller memory", decodeState.toDoubleArray(), step.finalState(), f.tolerance(),
                     context);
+            for (Guarded x : all) {
+                x.assertGuardsIntact(context);
+            }
+        }
+    }
+
+    /**
+     * The serving calls (SPEC.md section 8) into caller memory: a packed forward's output and final
+     * states, then a pool in caller memory that a pooled forward and a decode by slot update in place,
+     * naming its last slot, and their outputs. {@code c} has no initial state (a pool replaces it).
+     */
+    void packed(Configuration cfg, PackedCase c, SplittableRandom rng, String context) {
+        DType state = cfg.dtype().stateType();
+        int s = c.sequences();
+        try (PackedFixture f = PackedFixture.random(la, cfg, c, rng); Arena arena = Arena.ofShared()) {
+            List<Guarded> all = new ArrayList<>();
+            Tensor out = guarded(arena, all, "packed output", cfg.dtype(), f.values());
+            Tensor fin = guarded(arena, all, "packed final states", state, f.states(s));
+            la.forwardPacked(f.inputs(), f.options(), out, fin);
+            ReferenceMath.Forward ref = PackedReference.forward(f.reference(null));
+            Check.close("packed output in caller memory", out.toDoubleArray(), ref.output(), f.tolerance(), context);
+            Check.close("packed final states in caller memory", fin.toDoubleArray(), ref.finalState(), f.tolerance(),
+                    context);
+
+            int[] slots = new int[s];
+            for (int i = 0; i < s; i++) {
+                slots[i] = s + 2 - 2 * i; // every other slot, the pool's last one first
+            }
+            Tensor poolTensor = guarded(arena, all, "pool", state, f.states(s + 3));
+            poolTensor.copyFrom(f.randomStates(rng, s + 3));
+            SlotChecks.Pool pool = new SlotChecks.Pool(poolTensor, poolTensor.toDoubleArray(), slots);
+            Tensor pooled = guarded(arena, all, "pooled output", cfg.dtype(), f.values());
+            la.forwardPacked(f.inputs(), PoolSlots.of(poolTensor, slots), f.options(), pooled);
+            ReferenceMath.Forward fromPool = PackedReference.forward(f.reference(SlotChecks.initial(pool, f.stateSize())));
+            Check.close("pooled output in caller memory", pooled.toDoubleArray(), fromPool.output(), f.tolerance(), context);
+            Check.close("pool in caller memory", poolTensor.toDoubleArray(),
+                    SlotChecks.written(pool, fromPool.finalState(), f.stateSize()), f.tolerance(), context);
+
+            double std = 1 / Math.sqrt(c.keyDim());
+            Shape keys = Shape.of(s, c.heads(), c.keyDim());
+            Tensor decoded = guarded(arena, all, "decode-by-slot output", cfg.dtype(), Shape.of(s, c.heads(), c.valueDim()));
+            la.decodeSlots(f.upload(Fixture.gaussian(rng, s * c.heads() * c.keyDim(), std), cfg.dtype(), keys),
+                    f.upload(Fixture.gaussian(rng, s * c.heads() * c.keyDim(), std), cfg.dtype(), keys),
+                    f.upload(Fixture.gaussian(rng, s * c.heads() * c.valueDim(), 1), cfg.dtype(), decoded.shape()),
+                    f.decay, PoolSlots.of(poolTensor, slots), c.scale(), decoded);
             for (Guarded x : all) {
                 x.assertGuardsIntact(context);
             }

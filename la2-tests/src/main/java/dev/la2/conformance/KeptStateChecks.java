@@ -14,6 +14,11 @@ import java.util.SplittableRandom;
  * keeps nothing, the same calls run through the recomputing backward.
  */
 record KeptStateChecks(LightningAttention la) {
+    /**
+     * Largest B*H*N*D*E of a case that also runs a backward with a decay gradient from states kept
+     * without one: the smaller cases take the same paths, and the kit stays quick.
+     */
+    private static final long MIXED_WORK = 4_000_000L;
 
     void savedForward(Configuration cfg, Case c, SplittableRandom rng, String context) {
         try (Fixture f = cfg.fixture(la, c, rng)) {
@@ -26,6 +31,14 @@ record KeptStateChecks(LightningAttention la) {
                 new GradientChecks(la).backwardOf(f, saved, rng, context + " (backward from kept states)");
                 // SPEC.md section 7: several backward calls may read what one forward kept.
                 new GradientChecks(la).backwardOf(f, saved, rng, context + " (a second backward from the same kept states)");
+            }
+            if (c.learnableDecay() && (long) c.batch() * c.heads() * c.tokens() * c.keyDim() * c.valueDim() <= MIXED_WORK) {
+                // SPEC.md section 7: states kept without a learnable decay still serve a backward that
+                // asks for the decay gradient (the backend may recompute for it).
+                try (SavedForward plain = keep(la, f, f.inputs(), f.options().withLearnableDecay(false))) {
+                    new GradientChecks(la).backwardOf(f, plain, rng,
+                            context + " (a decay gradient from states kept without a learnable decay)");
+                }
             }
         }
     }

@@ -37,6 +37,11 @@ final class PackedCases {
                 PackedCase.of(5, 16, 8, 0.5, false, 1 + rng.nextInt(2000), 1, 63));
     }
 
+    /** One long sequence beside short ones, which a CPU backend may cut between its threads. */
+    static List<PackedCase> manyThreads(SplittableRandom rng) {
+        return List.of(PackedCase.of(3, 8, 6, 1.0, true, 5, 300 + rng.nextInt(200), 0, 40).withGradients(true, true));
+    }
+
     static List<PackedCase> pieces() {
         return List.of(PackedCase.of(3, 6, 5, 1.0, false, 10, 64, 130, 2, 0));
     }

@@ -163,6 +163,36 @@ class ConformanceRunnerTest {
     }
 
     @Test
+    void writingPastTheEndOfAPackedOutputIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.WRITES_PAST_PACKED_OUTPUT_END),
+                List.of("outputsInCallerMemory", "packed"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED ")).singleElement(InstanceOfAssertFactories.STRING)
+                .contains("packed outputs and a pool in caller memory")
+                .contains("the call wrote byte 1 past the end of its packed output");
+    }
+
+    @Test
+    void aBugOnlyWhereThreadsOutnumberSequencesIsCaughtWhateverTheHost() {
+        // The other families' cases have more sequences than small hosts have cores: only the
+        // instance the kit opens with many threads is sure to take the faulty path.
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.WRONG_WHEN_THREADS_OUTNUMBER_SEQUENCES),
+                List.of("manyThreads"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED manyThreads() > forward > FP32/STRICT > B=1 H=1 "))
+                .anySatisfy(l -> assertThat(l).startsWith("FAILED manyThreads() > packed > FP32/STRICT > "));
+    }
+
+    @Test
+    void aDecayGradientMissingFromStatesKeptWithoutItIsCaught() {
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.NO_DECAY_GRADIENT_FROM_STATES_KEPT_WITHOUT_IT),
+                List.of("savedForward", "backward"));
+        assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
+                .isNotEmpty()
+                .allSatisfy(l -> assertThat(l).startsWith("FAILED savedForward() > ").contains(" learnable")
+                        .contains("(a decay gradient from states kept without a learnable decay): dDecay"));
+    }
+
+    @Test
     void callsSharingOneWorkspaceAreCaughtWhenTheyOverlap() {
         Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.SHARED_WORKSPACE), List.of("concurrentCalls", "forward",
                 "decode", "packed", "packedBackward"));

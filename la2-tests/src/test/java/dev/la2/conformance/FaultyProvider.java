@@ -15,6 +15,7 @@ import dev.la2.spi.BackwardCall;
 import dev.la2.spi.DecodeCall;
 import dev.la2.spi.ForwardCall;
 import dev.la2.spi.HostTensor;
+import dev.la2.spi.PackedForwardCall;
 import dev.la2.spi.Residuals;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -63,7 +64,16 @@ public final class FaultyProvider implements BackendProvider {
          */
         SHARED_WORKSPACE,
         /** As {@link #SHARED_WORKSPACE}, but a call that finds the buffer in use throws IllegalStateException. */
-        REFUSES_OVERLAPPING_CALLS
+        REFUSES_OVERLAPPING_CALLS,
+        /**
+         * Forward with fewer sequences (B*H) than the instance has threads, where a CPU backend cuts
+         * sequences between threads, decays 1% too fast: an error at the joins of the pieces.
+         */
+        WRONG_WHEN_THREADS_OUTNUMBER_SEQUENCES,
+        /** A backward from states kept without a learnable decay leaves the decay gradient it asks for zero. */
+        NO_DECAY_GRADIENT_FROM_STATES_KEPT_WITHOUT_IT,
+        /** A packed forward writes one float past the end of its output in caller memory. */
+        WRITES_PAST_PACKED_OUTPUT_END
     }
 
     /** What the provider reports and, but for {@link Bug#STORES_FP64_NOT_FP32}, what its instances store. */
@@ -92,7 +102,7 @@ public final class FaultyProvider implements BackendProvider {
     @Override
     public AttentionBackend create(BackendOptions options) {
         Bug bug = Bug.valueOf(options.properties().getOrDefault(BUG, "NONE"));
-        return new Faulty(new ReferenceProvider().create(options), bug,
+        return new Faulty(new ReferenceProvider().create(options), bug, options.effectiveThreads(),
                 Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>())), new Workspace());
     }
 
@@ -100,6 +110,18 @@ public final class FaultyProvider implements BackendProvider {
     private static final class ReadOnce implements Residuals {
         private final AtomicBoolean read = new AtomicBoolean();
 
+        @Override
+        public long byteSize() {
+            return 0;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /** What {@link Bug#NO_DECAY_GRADIENT_FROM_STATES_KEPT_WITHOUT_IT}'s forward keeps: whether it kept them for a decay gradient. */
+    private record KeptFor(boolean decayGradient) implements Residuals {
         @Override
         public long byteSize() {
             return 0;
@@ -142,10 +164,11 @@ public final class FaultyProvider implements BackendProvider {
     }
 
     /**
-     * {@code wrapped}: the tensors viewing caller memory, the only ones {@link Bug#WRITES_PAST_OUTPUT_END} overruns;
-     * {@code workspace}: what {@link Bug#SHARED_WORKSPACE} shares between calls.
+     * {@code threads}: the instance's worker threads; {@code wrapped}: the tensors viewing caller
+     * memory, the only ones {@link Bug#WRITES_PAST_OUTPUT_END} overruns; {@code workspace}: what
+     * {@link Bug#SHARED_WORKSPACE} shares between calls.
      */
-    private record Faulty(AttentionBackend delegate, Bug bug, Set<Tensor> wrapped, Workspace workspace)
+    private record Faulty(AttentionBackend delegate, Bug bug, int threads, Set<Tensor> wrapped, Workspace workspace)
             implements AttentionBackend {
         @Override
         public String name() {
@@ -227,15 +250,46 @@ public final class FaultyProvider implements BackendProvider {
                 }
                 case WRITES_PAST_OUTPUT_END -> {
                     delegate.forward(c);
-                    if (wrapped.contains(c.output())) {
-                        MemorySegment out = ((HostTensor) c.output()).segment();
-                        MemorySegment.ofAddress(out.address()).reinterpret(out.byteSize() + Float.BYTES)
-                                .set(ValueLayout.JAVA_FLOAT_UNALIGNED, out.byteSize(), 0f);
+                    overrun(c.output());
+                }
+                case WRITES_PAST_PACKED_OUTPUT_END -> delegate.forward(c);
+                case WRONG_WHEN_THREADS_OUTNUMBER_SEQUENCES -> {
+                    try (Tensor faster = c.shape().sequences() < threads ? faster(c.decay()) : null) {
+                        delegate.forward(faster == null ? c : new ForwardCall(c.shape(), c.q(), c.k(), c.v(), faster,
+                                c.initialState(), c.scale(), c.precision(), c.output(), c.finalState()));
                     }
                 }
                 default -> delegate.forward(c);
             }
             staged(c.output());
+        }
+
+        /** The decay rates of {@code decay} 1% larger. */
+        private Tensor faster(Tensor decay) {
+            double[] rates = decay.toDoubleArray();
+            for (int h = 0; h < rates.length; h++) {
+                rates[h] *= 1.01;
+            }
+            Tensor t = delegate.allocate(decay.dtype(), decay.shape());
+            t.copyFrom(rates);
+            return t;
+        }
+
+        /** Writes one float past the end of {@code t} where it views caller memory. */
+        private void overrun(Tensor t) {
+            if (wrapped.contains(t)) {
+                MemorySegment memory = ((HostTensor) t).segment();
+                MemorySegment.ofAddress(memory.address()).reinterpret(memory.byteSize() + Float.BYTES)
+                        .set(ValueLayout.JAVA_FLOAT_UNALIGNED, memory.byteSize(), 0f);
+            }
+        }
+
+        @Override
+        public void forwardPacked(PackedForwardCall c) {
+            AttentionBackend.super.forwardPacked(c);
+            if (bug == Bug.WRITES_PAST_PACKED_OUTPUT_END) {
+                overrun(c.output());
+            }
         }
 
         /** {@code t} through the shared workspace, for the bugs that have one. */
@@ -249,7 +303,11 @@ public final class FaultyProvider implements BackendProvider {
         public Residuals forwardKeeping(ForwardCall call, boolean forDecayGradient) {
             delegate.forward(call);
             staged(call.output());
-            return bug == Bug.KEPT_STATES_READ_ONCE ? new ReadOnce() : null;
+            return switch (bug) {
+                case KEPT_STATES_READ_ONCE -> new ReadOnce();
+                case NO_DECAY_GRADIENT_FROM_STATES_KEPT_WITHOUT_IT -> new KeptFor(forDecayGradient);
+                default -> null;
+            };
         }
 
         @Override
@@ -259,6 +317,9 @@ public final class FaultyProvider implements BackendProvider {
                     c.dInitialState(), c.dDecay(), c.residuals()));
             if (c.residuals() instanceof ReadOnce kept && kept.read.getAndSet(true)) {
                 c.dq().fill(0);
+            }
+            if (c.residuals() instanceof KeptFor kept && !kept.decayGradient() && c.dDecay() != null) {
+                c.dDecay().fill(0);
             }
             if (bug == Bug.FLIP_DECAY_GRADIENT && c.dDecay() != null) {
                 double[] g = c.dDecay().toDoubleArray();
