@@ -50,9 +50,9 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     unsigned char* ring = sm;
     unsigned char* sbuf = sm + dkdv::SBUF;
     float* pw = (float*) (sm + dkdv::TABLE);
-    // one walk: the dk pass must agree with the dv pass on everything but its output
+    // one walk: the dk pass must agree with the dv pass on everything but its output; no dot product
     if (pv.mode != 1 || !pv.rev || !pk.rev || pk.alpha != pv.alpha || pk.beta != pv.beta || pk.kappa != pv.kappa || pk.ofs0 != pv.ofs0
-        || pk.N != pv.N || pk.L != pv.L || pk.nseg != pv.nseg || pk.H != pv.H || pk.decay != pv.decay)
+        || pk.N != pv.N || pk.L != pv.L || pk.nseg != pv.nseg || pk.H != pv.H || pk.decay != pv.decay || pv.w || pk.w)
         __trap();
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;

@@ -95,7 +95,7 @@ template <> struct WgmmaTf32<32> {
 // j <= a alone (sweep_common.cuh, causalSum, says why): the masked scores rounded to tf32 as the
 // tensor-core path rounds them, times column c of the block's v half, plus f q_a S[:, c] from the
 // state copy.
-__device__ __noinline__ float hopperResumTf32(const unsigned char* stage, const unsigned char* scopy, const float* pw, int a, int c,
+static __device__ __noinline__ float hopperResumTf32(const unsigned char* stage, const unsigned char* scopy, const float* pw, int a, int c,
                                               float alpha, float f) {
     using namespace tf32h;
     auto at = [](const unsigned char* base, int row, int col, int rows) { return *(const float*) (base + off(row, col, rows)); };
@@ -116,7 +116,9 @@ template <bool FULL, bool EXACT, bool FLIP, int R>
 __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* maps) {
     using namespace tf32h;
     static_assert(!(FLIP && EXACT), "the re-sum reads ring rows in time order");
-    if (p.rev != (FLIP ? 1 : 0)) __trap();
+    // the tensor maps fix the layout ([B][H][N][128] fp32); no dot product (a TF32 call's decay
+    // gradient takes the fp32-copy route)
+    if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
     // the chunk's token (in the pass's time) of ring row r
     auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     extern __shared__ __align__(128) unsigned char smraw[];
