@@ -73,6 +73,9 @@ final class Cases {
                 Case.of(1, 3, 1000, 128, 128, BNHD, 1.0, ALIBI, true).withGradients(true, true),
                 Case.of(1, 3, 70, 5, 7, BHND, 0.8, FAST, true).withGradients(true, true),
                 Case.of(1, 2, 1000, 128, 128, BHND, 1.0, STRONG, true).withGradients(true, true),
+                // a fixed decay at D = E = 128 over a partial last chunk: tensor-core backends route
+                // such backwards apart from learnable ones
+                Case.of(2, 3, 300, 128, 128, BNHD, 1.0, MIXED, true).withGradients(true, false),
                 Case.of(2, 3, 130, 128, 64, BNHD, 0.25, MIXED, true).withGradients(true, true)));
         Case longer = Case.of(1 + rng.nextInt(2), PRIME_HEADS[rng.nextInt(3)], 300 + rng.nextInt(1200),
                 1 + rng.nextInt(64), 1 + rng.nextInt(64), layout(rng), scale(rng), MIXED, rng.nextBoolean());
