@@ -5,37 +5,6 @@
 // SM; the Hopper sweep has two blocks per sequence).
 #pragma once
 
-// The tensor maps of fp32 q, k, v [B][H][N][128]: boxes of 32 columns x 64 tokens.
-static HopperMapsF32 tf32Maps(const void* q, const void* k, const void* v, long long B, long long H, long long N) {
-    static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
-    if (!encode) {
-        cudaDriverEntryPointQueryResult st;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**) &encode, 12000, cudaEnableDefault, &st) != cudaSuccess
-            || st != cudaDriverEntryPointSuccess || !encode) {
-            std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled not available\n");
-            std::exit(1);
-        }
-    }
-    HopperMapsF32 m{};
-    const cuuint64_t dims[4] = {128, (cuuint64_t) N, (cuuint64_t) H, (cuuint64_t) B};
-    const cuuint64_t strides[3] = {128 * 4, (cuuint64_t) N * 128 * 4, (cuuint64_t) H * N * 128 * 4};
-    const cuuint32_t box[4] = {32, 64, 1, 1}, unit[4] = {1, 1, 1, 1};
-    const void* src[3] = {q, k, v};
-    unsigned long long* dst[3] = {m.q, m.k, m.v};
-    for (int x = 0; x < 3; x++) {
-        CUtensorMap map;
-        CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, const_cast<void*>(src[x]), dims, strides, box, unit,
-                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-        if (r != CUDA_SUCCESS) {
-            std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled failed (%d)\n", (int) r);
-            std::exit(1);
-        }
-        std::memcpy(dst[x], &map, sizeof map);
-    }
-    return m;
-}
-
 // A segment split: `blocks` resident blocks per wave over BH x (blocks per sequence).
 struct Split {
     long long nseg, segLen;
@@ -52,7 +21,7 @@ struct Tf32Bufs {
     long long BH, elems;
     float *q, *k, *v, *o[2], *decay, *s0, *sf[2], *scratch[2];
     Split split[2];  // 0: the wide sweep's, 1: the Hopper forward's
-    HopperMapsF32 maps;
+    HopperMaps maps;
 };
 
 static Tf32Bufs tf32Allocate(Shape s, bool nan) {
@@ -83,7 +52,7 @@ static Tf32Bufs tf32Allocate(Shape s, bool nan) {
         const float bad = std::nanf("");
         CK(cudaMemcpy(b.v + (1 * s.N + 300) * D + 5, &bad, 4, cudaMemcpyHostToDevice));
     }
-    b.maps = tf32Maps(b.q, b.k, b.v, s.B, s.H, s.N);
+    b.maps = tensorMaps(b.q, b.k, b.v, s.B, s.H, s.N, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4);
     CK(cudaGetLastError());
     return b;
 }
@@ -100,16 +69,9 @@ static void tf32Release(Tf32Bufs& b) {
 
 // PassArgs' parameters of pass `ps` for run x: x = 0 the wide sweep, 1 the Hopper sweep.
 static SweepParams tf32Params(const Tf32Bufs& b, const Pass& ps, int x, int mode) {
-    SweepParams p{};
+    SweepParams p = passParams(ps, b.s, mode);
     p.q = b.q; p.k = b.k; p.v = b.v; p.o = b.o[x]; p.s0 = b.s0; p.sfinal = b.sf[x]; p.scratch = b.scratch[x]; p.decay = b.decay;
-    p.N = b.s.N; p.H = b.s.H; p.BH = b.BH; p.Dk = D; p.Dv = D; p.ET = x == 0 ? 128 : 64; p.C = 64;
-    p.L = b.split[x].segLen; p.nseg = b.split[x].nseg;
-    p.mode = mode; p.rev = ps.rev; p.ofs0 = ps.ofs0; p.finalPow = ps.finalPow; p.writeOut = ps.writeOut;
-    p.kB = b.s.H * b.s.N * D; p.kH = b.s.N * D; p.kT = D;
-    p.vB = p.kB; p.vH = p.kH; p.vT = D;
-    const long long rs = ps.transposed ? 1 : D, cs = ps.transposed ? D : 1;
-    p.s0i = rs; p.s0j = cs; p.fi = rs; p.fj = cs;
-    p.alpha = ps.alpha; p.beta = ps.beta; p.kappa = ps.kappa;
+    p.ET = x == 0 ? 128 : 64; p.L = b.split[x].segLen; p.nseg = b.split[x].nseg;
     return p;
 }
 
@@ -130,7 +92,7 @@ static void tf32Run(const Tf32Bufs& b, const Pass& ps, int x, const Tf32Entries&
     for (int mode = 0; mode <= 1; mode++) {
         if (mode == 0 && sp.nseg == 1) continue;
         SweepParams p = tf32Params(b, ps, x, mode);
-        HopperMapsF32 m = b.maps;
+        HopperMaps m = b.maps;
         void* args[] = {&p, &m};
         if (mode == 1 && sp.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, 0));
         const long long segs = mode == 0 ? sp.nseg - 1 : sp.nseg;

@@ -165,19 +165,27 @@ static void release(Bufs& b) {
     }
 }
 
-// PassArgs.params for run x (its output, final state, scratch and dot sums).
-static SweepParams params(const Bufs& b, const Pass& ps, int x, int mode) {
+// The parameters pass ps fixes on shape s ([B][H][N][128] tensors) in `mode`: everything but the
+// buffers and the launch's value tile and segments.
+static SweepParams passParams(const Pass& ps, Shape s, int mode) {
     SweepParams p{};
-    p.q = b.q; p.k = b.k; p.v = b.v; p.o = b.o[x]; p.s0 = b.s0; p.sfinal = b.sf[x]; p.scratch = b.scratch[x]; p.decay = b.decay;
-    p.w = ps.dot ? b.w : nullptr;
-    p.acc = ps.dot ? b.dot[x] : nullptr;
-    p.N = b.s.N; p.H = b.s.H; p.BH = b.BH; p.Dk = D; p.Dv = D; p.ET = 128; p.C = 64; p.L = b.segLen; p.nseg = b.nseg;
+    p.N = s.N; p.H = s.H; p.BH = s.B * s.H; p.Dk = D; p.Dv = D; p.C = 64;
     p.mode = mode; p.rev = ps.rev; p.ofs0 = ps.ofs0; p.finalPow = ps.finalPow; p.writeOut = ps.writeOut;
-    p.kB = b.s.H * b.s.N * D; p.kH = b.s.N * D; p.kT = D;
+    p.kB = s.H * s.N * D; p.kH = s.N * D; p.kT = D;
     p.vB = p.kB; p.vH = p.kH; p.vT = D;
     const long long rs = ps.transposed ? 1 : D, cs = ps.transposed ? D : 1;
     p.s0i = rs; p.s0j = cs; p.fi = rs; p.fj = cs;
     p.alpha = ps.alpha; p.beta = ps.beta; p.kappa = ps.kappa;
+    return p;
+}
+
+// PassArgs.params for run x (its output, final state, scratch and dot sums).
+static SweepParams params(const Bufs& b, const Pass& ps, int x, int mode) {
+    SweepParams p = passParams(ps, b.s, mode);
+    p.q = b.q; p.k = b.k; p.v = b.v; p.o = b.o[x]; p.s0 = b.s0; p.sfinal = b.sf[x]; p.scratch = b.scratch[x]; p.decay = b.decay;
+    p.w = ps.dot ? b.w : nullptr;
+    p.acc = ps.dot ? b.dot[x] : nullptr;
+    p.ET = 128; p.L = b.segLen; p.nseg = b.nseg;
     return p;
 }
 

@@ -52,11 +52,8 @@ __device__ __forceinline__ int tokenPos(int t) { return (t & ~7) + ((t & 7) >> 1
 __device__ __forceinline__ float roundTf32(float x) { return __uint_as_float(tf32(x)); }
 }  // namespace tf32h
 
-// The tensor maps of fp32 q, k and v: rank 4 (column, token, head, batch), boxes of 32 columns x
-// 64 tokens, 128-byte swizzle.
-struct HopperMapsF32 {
-    alignas(64) unsigned long long q[16], k[16], v[16];
-};
+// The tensor maps (HopperMaps) of fp32 q, k and v: rank 4 (column, token, head, batch), boxes of 32
+// columns x 64 tokens, 128-byte swizzle.
 
 template <int N> struct WgmmaTf32;
 template <> struct WgmmaTf32<64> {
@@ -113,7 +110,7 @@ static __device__ __noinline__ float hopperResumTf32(const unsigned char* stage,
 // FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT: the forward's re-sum; FLIP: a
 // reversed pass (p.rev = 1); R = 1: round the tiles (above).
 template <bool FULL, bool EXACT, bool FLIP, int R>
-__device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* maps) {
+__device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps) {
     using namespace tf32h;
     static_assert(!(FLIP && EXACT), "the re-sum reads ring rows in time order");
     // the tensor maps fix the layout ([B][H][N][128] fp32); no dot product (a TF32 call's decay
@@ -315,12 +312,12 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMapsF32* m
 // grid (2 x sequences, segments), 256 threads, tf32h::SMEM bytes of dynamic shared memory: the
 // forward's entry point (EXACT), the backward's in forward time and reversed.
 template <int R>
-__global__ void __launch_bounds__(256, 1) labHopperTf32(const SweepParams p, const __grid_constant__ HopperMapsF32 maps) {
+__global__ void __launch_bounds__(256, 1) labHopperTf32(const SweepParams p, const __grid_constant__ HopperMaps maps) {
     if (p.mode == 1) sweepHopperTf32Mode<true, true, false, R>(p, &maps);
     else sweepHopperTf32Mode<false, true, false, R>(p, &maps);
 }
 template <int R, bool FLIP>
-__global__ void __launch_bounds__(256, 1) labHopperTf32Bwd(const SweepParams p, const __grid_constant__ HopperMapsF32 maps) {
+__global__ void __launch_bounds__(256, 1) labHopperTf32Bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
     if (p.mode == 1) sweepHopperTf32Mode<true, false, FLIP, R>(p, &maps);
     else sweepHopperTf32Mode<false, false, FLIP, R>(p, &maps);
 }

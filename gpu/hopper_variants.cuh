@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
+#include "../la2-backend-cuda/src/main/cuda/sweep_hopper_entries.cuh"
 
 template <int V>
 __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const __grid_constant__ HopperMaps maps) {
@@ -62,10 +62,12 @@ static std::vector<std::pair<LabKernel, LabKernel>> splitVariants() {
 #undef LA2_LAB_SPLIT
 }
 
-// The tensor maps of 16-bit q, k, v [B][H][N][128] (token stride 128 elements) for the TMA variants.
-// cuTensorMapEncodeTiled comes through the runtime (cudaGetDriverEntryPointByVersion), so the lab
-// links no libcuda.
-static HopperMaps hopperMaps(const void* q, const void* k, const void* v, long long B, long long H, long long N, bool f16) {
+// The tensor maps of q, k, v [B][H][N][128] (token stride 128 elements): boxes of 128 bytes of
+// columns (64 16-bit ones, 32 fp32 ones) x 64 tokens, 128-byte swizzle, as TensorMaps.java encodes
+// them. cuTensorMapEncodeTiled comes through the runtime (cudaGetDriverEntryPointByVersion), so the
+// lab links no libcuda.
+static HopperMaps tensorMaps(const void* q, const void* k, const void* v, long long B, long long H, long long N, CUtensorMapDataType type,
+                             int elementBytes) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
     if (!encode) {
         cudaDriverEntryPointQueryResult st;
@@ -76,16 +78,16 @@ static HopperMaps hopperMaps(const void* q, const void* k, const void* v, long l
         }
     }
     HopperMaps m{};
+    const cuuint64_t e = (cuuint64_t) elementBytes;
     const cuuint64_t dims[4] = {128, (cuuint64_t) N, (cuuint64_t) H, (cuuint64_t) B};
-    const cuuint64_t strides[3] = {128 * 2, (cuuint64_t) N * 128 * 2, (cuuint64_t) H * N * 128 * 2};  // bytes, dimensions 1..3
-    const cuuint32_t box[4] = {64, 64, 1, 1}, unit[4] = {1, 1, 1, 1};
+    const cuuint64_t strides[3] = {128 * e, (cuuint64_t) N * 128 * e, (cuuint64_t) H * N * 128 * e};  // bytes, dimensions 1..3
+    const cuuint32_t box[4] = {(cuuint32_t) (128 / elementBytes), 64, 1, 1}, unit[4] = {1, 1, 1, 1};
     const void* src[3] = {q, k, v};
     unsigned long long* dst[3] = {m.q, m.k, m.v};
     for (int x = 0; x < 3; x++) {
         CUtensorMap map;
-        CUresult r = encode(&map, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4,
-                            const_cast<void*>(src[x]), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        CUresult r = encode(&map, type, 4, const_cast<void*>(src[x]), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
         if (r != CUDA_SUCCESS) {
             std::fprintf(stderr, "hopper-lab: cuTensorMapEncodeTiled failed (%d)\n", (int) r);
             std::exit(1);
@@ -94,4 +96,9 @@ static HopperMaps hopperMaps(const void* q, const void* k, const void* v, long l
         std::memcpy(dst[x], &map, sizeof map);
     }
     return m;
+}
+
+// The maps of 16-bit q, k, v for the Hopper sweep's TMA entry points.
+static HopperMaps hopperMaps(const void* q, const void* k, const void* v, long long B, long long H, long long N, bool f16) {
+    return tensorMaps(q, k, v, B, H, N, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2);
 }

@@ -8,7 +8,7 @@
 #include "params.cuh"
 #include "sweep_common.cuh"
 #include "sweep_generic.cuh"
-#include "sweep_hopper.cuh"
+#include "sweep_hopper_entries.cuh"
 #include "sweep_mma.cuh"
 #include "sweep_wide.cuh"
 #include "utilities.cuh"
