@@ -1,5 +1,5 @@
 // hopper-lab's dkdv section, included by hopper-lab.cu after its helpers (Bufs, params, compare,
-// report, timeMs): the fused dk + dv pass (hopper_dkdv.cuh) against the dv and dk passes on the
+// report, timeMs): the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the dv and dk passes on the
 // backend's reversed TMA entry point, as the backward queues them.
 //
 // The lab's random tensors b.q, b.k, b.v and b.w stand for k, q, dO and v: the dv pass is
@@ -9,7 +9,7 @@
 struct DkDvRun {
     const Bufs& b;
     const void* rev;    // la2_sweep_hopper_tma_*_d128_bwd_rev
-    const void* fused;  // labHopperDkDv<T>
+    const void* fused;  // la2_sweep_hopper_tma_*_d128_dkdv
     HopperMaps mk;      // of b.w, b.v, b.k (the dk pass's q, k, v)
     void* dk[2];
 };
@@ -94,7 +94,7 @@ static void rowReport(const char* what, const void* x, const void* y, long long 
 
 template <typename T>
 static DkDvRun dkdvRun(const Bufs& b, const void* rev) {
-    DkDvRun r{b, rev, (const void*) labHopperDkDv<T>, hopperMaps(b.w, b.v, b.k, b.s.B, b.s.H, b.s.N, std::is_same<T, __half>::value), {}};
+    DkDvRun r{b, rev, (const void*) (std::is_same<T, __half>::value ? la2_sweep_hopper_tma_f16_d128_dkdv : la2_sweep_hopper_tma_bf16_d128_dkdv), hopperMaps(b.w, b.v, b.k, b.s.B, b.s.H, b.s.N, std::is_same<T, __half>::value), {}};
     for (int x = 0; x < 2; x++) CK(cudaMalloc(&r.dk[x], b.elems * 2));
     CK(cudaFuncSetAttribute(r.fused, cudaFuncAttributeMaxDynamicSharedMemorySize, dkdv::SMEM));
     return r;

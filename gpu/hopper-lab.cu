@@ -15,7 +15,7 @@
 //   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA,
 //            and the lab's backward variants (hopper_variants.cuh, splitVariants; the passes
 //            section checks them)
-//   dkdv     the fused dk + dv pass (hopper_dkdv.cuh) against the two passes on the TMA reversed
+//   dkdv     the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the two passes on the TMA reversed
 //            entry point, bf16 and f16, several segments and one, then timed beside them
 //   tf32     the Hopper TF32 sweep (hopper_tf32.cuh, tiles rounded and truncated) against the wide
 //            TF32 sweep on every pass without a dot product (a partial chunk with segments, one
@@ -27,7 +27,6 @@
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
 // Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
-#include "hopper_dkdv.cuh"
 #include "hopper_tf32.cuh"
 #include "hopper_variants.cuh"
 #include "lab-check.cuh"

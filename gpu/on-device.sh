@@ -54,6 +54,7 @@ if [[ $what == all || $what == tests ]]; then
   # which the small runtime leaves out.
   timeout 300 "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
       --select-class dev.la2.backend.cuda.CudaProviderTest --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest \
+      --select-class dev.la2.backend.cuda.CudaFusedBackwardTest \
       > "$logs/cuda-tests.log" 2>&1 || status=1
   grep -E "✘|tests (successful|failed|skipped|aborted)" "$logs/cuda-tests.log" | head -30
 
@@ -150,7 +151,7 @@ if [[ $what == sanitize ]]; then
   timeout 300 "${san[@]}" --tool memcheck "${LA2[@]}" check --backend cuda > "$logs/sanitize-memcheck-kit.log" 2>&1 || status=1
   step "cuda backend GPU tests under memcheck"
   timeout 400 "${san[@]}" --tool memcheck "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
-      --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest \
+      --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest --select-class dev.la2.backend.cuda.CudaFusedBackwardTest \
       > "$logs/sanitize-memcheck-gpu-tests.log" 2>&1 || status=1
   step "la2 check --backend cuda under compute-sanitizer synccheck (barriers)"
   timeout 300 "${san[@]}" --tool synccheck "${LA2[@]}" check --backend cuda > "$logs/sanitize-synccheck-kit.log" 2>&1 || status=1

@@ -8,6 +8,7 @@
 #include "params.cuh"
 #include "sweep_common.cuh"
 #include "sweep_generic.cuh"
+#include "sweep_hopper_dkdv.cuh"
 #include "sweep_hopper_entries.cuh"
 #include "sweep_mma.cuh"
 #include "sweep_wide.cuh"
@@ -49,6 +50,8 @@ LA2_SWEEP_HOPPER_TMA(la2_sweep_hopper_tma_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER_TMA(la2_sweep_hopper_tma_f16_d128, __half)
 LA2_SWEEP_HOPPER_SPLIT(la2_sweep_hopper_split_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER_SPLIT(la2_sweep_hopper_split_f16_d128, __half)
+LA2_SWEEP_HOPPER_DKDV(la2_sweep_hopper_tma_bf16_d128, __nv_bfloat16)
+LA2_SWEEP_HOPPER_DKDV(la2_sweep_hopper_tma_f16_d128, __half)
 
 // ---- decay gradient --------------------------------------------------------------------------
 

@@ -37,6 +37,12 @@ __host__ __device__ constexpr long long hopperSweep(long long stages) {
     return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
 }
 
+// The fused dk + dv pass (sweep_hopper_dkdv.cuh): a ring of `stages` chunks of k, q, dO and v
+// (64 x 128 16-bit each), then the Hopper sweep's state copies, table, barriers, staging and slack.
+__host__ __device__ constexpr long long hopperDkDv(long long stages) {
+    return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
+}
+
 // A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
 // of the block's 32-column slice.
 __host__ __device__ constexpr long long decode(long long d) {
@@ -55,6 +61,7 @@ static_assert(sharedBytes::tensorCoreSweep(2, 128, 64, 8, 8, 1, 1, 1) == 72200);
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808);   // sweepMma, fp32
 static_assert(sharedBytes::hopperSweep(3) == 230912);
 static_assert(sharedBytes::hopperSweep(2) == 181760);
+static_assert(sharedBytes::hopperDkDv(2) == 214528);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);

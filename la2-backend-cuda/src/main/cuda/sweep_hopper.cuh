@@ -56,8 +56,8 @@ namespace hopper {
 //   product group of their own at the end of chunk i, once its ring stage has landed and after
 //   chunk i's products of v, and complete while chunk i's outputs and state copy are written: chunk
 //   i + 1 then waits only for its q S before the masking, and the scores leave its critical chain.
-// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT (the forward of
-// LA2_SWEEP_HOPPER_TMA), TMA | STAGED_OUT | EARLY_W (its backward) and TMA | STAGED_OUT | SPLIT |
+// The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT | AHEAD (the
+// forward of LA2_SWEEP_HOPPER_TMA), TMA | STAGED_OUT | EARLY_W (its backward) and TMA | STAGED_OUT | SPLIT |
 // EARLY_W (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K,
               EARLY_W = 64, AHEAD = 128;

@@ -38,11 +38,12 @@ __device__ void sweepHopper(const SweepParams& p, const HopperMaps* maps) {
     }
 // The same on chunks loaded by the tensor memory accelerator (TMA | STAGED_OUT), dense passes whose
 // q, k and v the tensor maps after the SweepParams describe (TensorMaps.java encodes them on the
-// host): the forward's (rev = 0), the backward's in forward time (_bwd, rev = 0) and reversed
-// (_bwd_rev, rev = 1, FLIP); each traps on the other direction.
+// host): the forward's (rev = 0, with AHEAD), the backward's in forward time (_bwd, rev = 0) and
+// reversed (_bwd_rev, rev = 1, FLIP); each traps on the other direction. The backward's entry
+// points leave AHEAD out: it made their passes slower.
 #define LA2_SWEEP_HOPPER_TMA(name, T) \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
-        LA2_HOPPER_BODY(T, true, hopper::TMA | hopper::STAGED_OUT, &maps) \
+        LA2_HOPPER_BODY(T, true, hopper::TMA | hopper::STAGED_OUT | hopper::AHEAD, &maps) \
     } \
     LA2_SWEEP_HOPPER_BWD_TMA(name, T, 0)
 #define LA2_SWEEP_HOPPER_BWD_TMA(name, T, V) \

@@ -18,7 +18,9 @@ import java.util.List;
 
 /**
  * The backward's passes (SPEC.md section 2): dq forward in time over S, dv and dk backward in time
- * over G (PassArgs.dq, dv, dk). The decay gradient takes one of three routes.
+ * over G (PassArgs.dq, dv, dk). Where the Hopper sweep runs a dense 16-bit call and the dv pass sums
+ * no dot product, dv and dk run as one fused pass (SweepRunner.runDkDv). The decay gradient takes
+ * one of three routes.
  *
  * <p>With 16-bit storage or TF32 (tolerances 2e-2 and 3e-3), where a tensor-core sweep fits the
  * shape, it avoids a fourth state sweep through the identity (derived from the closed form;
@@ -101,6 +103,8 @@ final class Backward {
             }
             long accV = acc == null ? 0 : acc.address(), accO = accV + 8L * bh;
             CudaTensor dv = t(call.dv());
+            // the dk pass runs after the switch unless the dv pass ran fused with it
+            boolean dkDone = false;
             switch (route) {
                 case SPLIT -> {
                     sweeps.run(s, packing, PassArgs.dq(call, new PassArgs.DotSum(q, accO), sfinal, true));
@@ -122,10 +126,18 @@ final class Backward {
                 }
                 case NONE, DECAY_SWEEP -> {
                     sweeps.run(s, packing, PassArgs.dq(call));
-                    sweeps.run(s, packing, PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false));
+                    PassArgs dvPass = PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false);
+                    if (sweeps.fusesDkDv(s, packing, q, k, v, dO)) {
+                        sweeps.runDkDv(s, dvPass, PassArgs.dk(call));
+                        dkDone = true;
+                    } else {
+                        sweeps.run(s, packing, dvPass);
+                    }
                 }
             }
-            sweeps.run(s, packing, PassArgs.dk(call));
+            if (!dkDone) {
+                sweeps.run(s, packing, PassArgs.dk(call));
+            }
             if (route == DecayRoute.DECAY_SWEEP) {
                 sweeps.decaySweep(s, packing, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), accV,
                         t(call.dDecay()), call.scale());

@@ -80,9 +80,10 @@ final class CudaBackend implements AttentionBackend {
         }
         kernels = k;
         transfers = tr;
-        SweepPlanner planner = new SweepPlanner(device.limits(),
+        SweepPlanner planner = new SweepPlanner(device.limits(), new SweepPlanner.Kernels(
                 options.booleanProperty("cuda.tensorCores", true),
-                options.booleanProperty("cuda.hopper", true));
+                options.booleanProperty("cuda.hopper", true),
+                options.booleanProperty("cuda.fusedDkDv", true)));
         sweeps = new SweepRunner(device, kernels, pool, planner);
         backward = new Backward(this, device, kernels, pool, sweeps);
         serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);

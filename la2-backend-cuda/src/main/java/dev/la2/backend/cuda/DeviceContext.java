@@ -133,17 +133,17 @@ final class DeviceContext {
         check(cuStreamSynchronize(stream), what);
     }
 
-    /** Queues a kernel on the stream; with "cuda.syncEachLaunch" waits for it, so a fault names its launch. */
-    void launch(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] params) {
-        launch(kernels.get(kernel), kernel.symbol(), grid, smem, Pointer.to(Pointer.to(params)));
-    }
-
     /**
-     * Queues a kernel whose entry point takes a second parameter struct after its own,
-     * {@code second} (the Hopper sweep's tensor maps, {@link Kernel#tma()}).
+     * Queues a kernel on the stream, its entry point taking the parameter structs {@code params} in
+     * order (a pass's SweepParams, then the tensor maps of the Hopper sweep's TMA entry points); with
+     * "cuda.syncEachLaunch" waits for it, so a fault names its launch.
      */
-    void launch(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] params, byte[] second) {
-        launch(kernels.get(kernel), kernel.symbol(), grid, smem, Pointer.to(Pointer.to(params), Pointer.to(second)));
+    void launch(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[]... params) {
+        Pointer[] each = new Pointer[params.length];
+        for (int i = 0; i < params.length; i++) {
+            each[i] = Pointer.to(params[i]);
+        }
+        launch(kernels.get(kernel), kernel.symbol(), grid, smem, Pointer.to(each));
     }
 
     /**

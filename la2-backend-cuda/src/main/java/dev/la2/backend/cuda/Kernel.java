@@ -24,6 +24,11 @@ enum Kernel {
      */
     SWEEP_HOPPER_SPLIT_BF16_D128_BWD, SWEEP_HOPPER_SPLIT_F16_D128_BWD, SWEEP_HOPPER_SPLIT_BF16_D128_BWD_REV,
     SWEEP_HOPPER_SPLIT_F16_D128_BWD_REV,
+    /**
+     * The backward's dv and dk passes as one reversed walk on TMA-loaded chunks (sweep_hopper_dkdv.cuh):
+     * the dv pass's SweepParams, the dk pass's, then the tensor maps of both (SweepRunner.runDkDv).
+     */
+    SWEEP_HOPPER_TMA_BF16_D128_DKDV, SWEEP_HOPPER_TMA_F16_D128_DKDV,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
@@ -79,6 +84,14 @@ enum Kernel {
             throw new IllegalArgumentException("a 16-bit storage type: " + dtype);
         }
         return valueOf(SPLIT + typeName(dtype) + "_D128_BWD");
+    }
+
+    /** The fused dv + dk pass for a 16-bit storage type. */
+    static Kernel hopperDkDv(DType dtype) {
+        if (dtype != DType.BF16 && dtype != DType.FP16) {
+            throw new IllegalArgumentException("a 16-bit storage type: " + dtype);
+        }
+        return valueOf(TMA + typeName(dtype) + "_D128_DKDV");
     }
 
     /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */

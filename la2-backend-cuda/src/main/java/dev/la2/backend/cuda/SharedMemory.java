@@ -31,6 +31,14 @@ final class SharedMemory {
         return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
     }
 
+    /**
+     * The fused dv + dk pass: a ring of {@code stages} chunks of k, q, dO and v (64 x 128, 16-bit),
+     * then the Hopper sweep's state copies, table and barriers, output staging and alignment.
+     */
+    static long hopperDkDv(long stages) {
+        return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
+    }
+
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */
     static long fmaSweep(long dk, long et, long chunk) {
         return 4 * (2 * chunk * (dk + 1) + chunk * et + chunk * (chunk + 1) + dk * et);

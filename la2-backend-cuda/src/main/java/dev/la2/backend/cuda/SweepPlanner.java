@@ -19,20 +19,29 @@ final class SweepPlanner {
     static final int HOPPER_CC = 90;
     /** Ring stages of the Hopper sweep (sweep_hopper.cuh, hopper::STAGES). */
     private static final int HOPPER_STAGES = 3;
+    /** Ring stages of the fused dv + dk pass (sweep_hopper_dkdv.cuh, dkdv::STAGES). */
+    private static final int DKDV_STAGES = 2;
 
     private final DeviceLimits device;
-    /** Property "cuda.tensorCores" = "false" forces the fp32-FMA sweeps (for comparisons). */
-    private final boolean tensorCores;
-    /**
-     * Property "cuda.hopper" = "false" keeps 16-bit Dk = Dv = 128 passes on the wide sweep on
-     * compute capability 9.0 (for comparisons).
-     */
-    private final boolean hopper;
+    private final Kernels kernels;
 
-    SweepPlanner(DeviceLimits device, boolean tensorCores, boolean hopper) {
+    /**
+     * Which kernel families the planner may choose; each switch off is a property "false" of the
+     * backend (CudaBackend), for comparisons.
+     *
+     * @param tensorCores "cuda.tensorCores": off forces the fp32-FMA sweeps
+     * @param hopper "cuda.hopper": off keeps 16-bit Dk = Dv = 128 passes on the wide sweep on
+     *               compute capability 9.0
+     * @param fusedDkDv "cuda.fusedDkDv": off runs the backward's dv and dk passes apart where the
+     *                  fused pass ({@link #hopperDkDv}) would run them together
+     */
+    record Kernels(boolean tensorCores, boolean hopper, boolean fusedDkDv) {
+        static final Kernels ALL = new Kernels(true, true, true);
+    }
+
+    SweepPlanner(DeviceLimits device, Kernels kernels) {
         this.device = device;
-        this.tensorCores = tensorCores;
-        this.hopper = hopper;
+        this.kernels = kernels;
     }
 
     /** A tensor-core sweep kernel and its launch shape. */
@@ -65,6 +74,23 @@ final class SweepPlanner {
         return tc != null && tc.kernel().name().startsWith("SWEEP_HOPPER_") ? Kernel.hopperSplit(dtype) : null;
     }
 
+    /**
+     * The plan of the fused dv + dk pass (Kernel.hopperDkDv) for a dense 16-bit backward of shape
+     * {@code s} whose passes the planner routes to the Hopper sweep, else null: the dv pass's plan
+     * (whose kernel runs the dv pass's mode 0 where there are several segments) with the fused
+     * kernel and its shared memory.
+     */
+    SweepPlan hopperDkDv(AttentionShape s) {
+        int d = s.keyDim(), e = s.valueDim();
+        long smem = SharedMemory.hopperDkDv(DKDV_STAGES);
+        if (!kernels.fusedDkDv() || hopperSplit(s.dtype(), d, e) == null || smem > device.smemPerBlock()) {
+            return null;
+        }
+        SweepPlan hopper = plan(s, null, d, e, Precision.STRICT, true);
+        return new SweepPlan(Kernel.hopperDkDv(s.dtype()), hopper.threads(), hopper.valueTile(), hopper.chunk(), (int) smem,
+                hopper.tiles(), hopper.segmentLength(), hopper.segments());
+    }
+
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */
     SweepPlan decayPlan(AttentionShape s, Packing packing) {
         int d = s.keyDim(), e = s.valueDim();
@@ -79,7 +105,7 @@ final class SweepPlanner {
      * Blocks per multiprocessor are what registers allow.
      */
     TensorCoreSweep tensorCore(DType dtype, Precision precision, int dk, int dv, boolean backward) {
-        if (!tensorCores || dv % 64 != 0 || (dk != 64 && dk != 128)) {
+        if (!kernels.tensorCores() || dv % 64 != 0 || (dk != 64 && dk != 128)) {
             return null;
         }
         TensorCoreSweep k = switch (dtype) {
@@ -87,7 +113,7 @@ final class SweepPlanner {
                 String type = Kernel.tensorCoreType(dtype, precision);
                 // Dk = Dv = 128 on compute capability 9.0: warpgroup products (sweep_hopper.cuh),
                 // for every pass; its 226 KB of shared memory leave one block per multiprocessor
-                if (hopper && device.computeCapability() == HOPPER_CC && dk == 128 && dv == 128) {
+                if (kernels.hopper() && device.computeCapability() == HOPPER_CC && dk == 128 && dv == 128) {
                     yield new TensorCoreSweep(Kernel.tensorCore(Kernel.TensorCore.HOPPER, type, dk, backward), HOPPER_THREADS, 128,
                             (int) SharedMemory.hopperSweep(HOPPER_STAGES), 1);
                 }

@@ -4,6 +4,7 @@ import dev.la2.backend.cuda.DeviceContext.Grid;
 import dev.la2.backend.cuda.ParamLayouts.DecaySumParams;
 import dev.la2.backend.cuda.ParamLayouts.DecaySweepParams;
 import dev.la2.spi.AttentionShape;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Queues the passes of a sweep: with more than one segment per sequence, mode 0 (segment-local
@@ -13,6 +14,9 @@ import dev.la2.spi.AttentionShape;
  * them. Called with the backend's lock held.
  */
 final class SweepRunner {
+    /** Launches of the fused dv + dk pass in this process (CudaFusedBackwardTest proves the route with it). */
+    static final LongAdder FUSED_DK_DV = new LongAdder();
+
     private final DeviceContext device;
     private final KernelTable kernels;
     private final DevicePool pool;
@@ -59,9 +63,63 @@ final class SweepRunner {
      * planner has the Hopper split kernel for it and the tensor maps describe each operand.
      */
     boolean splits(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
+        return packing == null && planner.hopperSplit(s.dtype(), s.keyDim(), s.valueDim()) != null && described(s, q, k, v, dO);
+    }
+
+    /**
+     * Whether the backward's dv and dk passes on shape {@code s} with these operands run as one
+     * ({@link #runDkDv}): the planner has the fused pass for it and the tensor maps describe each operand.
+     */
+    boolean fusesDkDv(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
+        return packing == null && planner.hopperDkDv(s) != null
+                && described(s, q, k, v, dO);
+    }
+
+    private boolean described(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
         int d = s.keyDim(), e = s.valueDim();
-        return packing == null && planner.hopperSplit(s.dtype(), d, e) != null && tensorMaps.describes(s, q, d)
-                && tensorMaps.describes(s, k, d) && tensorMaps.describes(s, v, e) && tensorMaps.describes(s, dO, e);
+        return tensorMaps.describes(s, q, d) && tensorMaps.describes(s, k, d) && tensorMaps.describes(s, v, e)
+                && tensorMaps.describes(s, dO, e);
+    }
+
+    /**
+     * The dv pass {@code dv} and the dk pass {@code dk} of a dense backward as one reversed walk
+     * (sweep_hopper_dkdv.cuh), where {@link #fusesDkDv} holds. With several segments per sequence the
+     * dv pass's mode 0 and the scan run first, as for the dv pass alone; dk's segment states are the
+     * transposes of dv's, so the fused mode 1 takes both from dv's scratch.
+     */
+    void runDkDv(AttentionShape s, PassArgs dv, PassArgs dk) {
+        SweepPlan single = planner.plan(s, null, dv.dk(), dv.dv(), dv.precision(), true);
+        SweepPlan fused = planner.hopperDkDv(s);
+        // the kernel walks once for both: everything but the outputs must agree (it traps otherwise)
+        boolean agree = dv.reversed() && dk.reversed() && dv.dot() == null && dk.dot() == null && dv.dk() == dk.dv()
+                && dv.dv() == dk.dk() && dv.alpha() == dk.alpha() && dv.beta() == dk.beta() && dv.kappa() == dk.kappa()
+                && dv.ofs0() == dk.ofs0() && dv.decay() == dk.decay();
+        if (fused == null || !agree) {
+            throw new IllegalStateException("fused dv + dk pass for passes that do not walk together: " + dv + ", " + dk);
+        }
+        Kernel rev = single.kernel().tma().reversed();
+        byte[] mv = tensorMaps.of(s, dv), mk = tensorMaps.of(s, dk);
+        if (rev == null || mv == null || mk == null) {
+            throw new IllegalStateException("fused dv + dk pass without the Hopper sweep's tensor maps (see fusesDkDv)");
+        }
+        long bh = s.sequences(), nseg = fused.segments(), stateElements = (long) dv.dk() * dv.dv();
+        DevicePool.Block scratch = nseg > 1 ? pool.allocate(4 * bh * (nseg - 1) * stateElements) : null;
+        try {
+            long at = scratch == null ? 0 : scratch.address();
+            byte[] last = dv.params(s, fused, at, 1);
+            if (nseg > 1) {
+                device.launch(kernels, rev, new Grid(bh, nseg - 1, single.tiles(), single.threads()), single.smem(),
+                        dv.params(s, single, at, 0), mv);
+                device.launch(kernels, Kernel.SCAN, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, last);
+            }
+            device.launch(kernels, fused.kernel(), new Grid(bh, nseg, fused.tiles(), fused.threads()), fused.smem(), last,
+                    dk.params(s, fused, at, 1), mv, mk);
+            FUSED_DK_DV.increment();
+        } finally {
+            if (scratch != null) {
+                pool.release(scratch);
+            }
+        }
     }
 
     /**

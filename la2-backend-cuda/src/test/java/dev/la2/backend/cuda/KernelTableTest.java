@@ -2,6 +2,7 @@ package dev.la2.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.la2.api.DType;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -39,6 +40,11 @@ class KernelTableTest {
             symbols.add(tma.group(2) + "_bwd");
             symbols.add(tma.group(2) + "_bwd_rev");
         }
+        // the fused dv + dk macro defines NAME_dkdv
+        Matcher dkdv = Pattern.compile("^LA2_SWEEP_HOPPER_DKDV\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        while (dkdv.find()) {
+            symbols.add(dkdv.group(1) + "_dkdv");
+        }
         // the packed and by-slot wrappers of la2_kernels.cu define NAME
         Matcher wrapped = Pattern.compile("^LA2_(?:PACKED_SWEEP|PACKED_DECAY|DECODE_SLOTS)\\((\\w+),", Pattern.MULTILINE)
                 .matcher(source);
@@ -72,6 +78,10 @@ class KernelTableTest {
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128.reversed()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_F16_D128_BWD.reversed()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD_REV.variant()).isNull();
+        assertThat(Kernel.hopperDkDv(DType.BF16).symbol()).isEqualTo("la2_sweep_hopper_tma_bf16_d128_dkdv");
+        assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV.variant()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV.tma()).isNull();
+        assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV.reversed()).isNull();
         assertThat(Kernel.sweep(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_f16");
         assertThat(Kernel.convert(dev.la2.api.DType.BF16, false).symbol()).isEqualTo("la2_narrow_bf16");
     }

@@ -18,7 +18,7 @@ class SweepPlannerTest {
 
     private static SweepPlan plan(DeviceLimits device, int b, int h, int n, int d, int e, DType dtype, Precision precision) {
         AttentionShape s = new AttentionShape(b, h, n, d, e, Layout.BHND, dtype);
-        return new SweepPlanner(device, true, true).plan(s, null, d, e, precision, false);
+        return new SweepPlanner(device, SweepPlanner.Kernels.ALL).plan(s, null, d, e, precision, false);
     }
 
     @Test
@@ -36,6 +36,29 @@ class SweepPlannerTest {
         assertThat(plan(H100, 1, 8, 4096, 128, 128, DType.FP32, Precision.STRICT).kernel()).isEqualTo(Kernel.SWEEP_F32);
         assertThat(plan(H100, 1, 8, 4096, 128, 128, DType.FP32, Precision.TF32).kernel()).isEqualTo(Kernel.SWEEP_WIDE_TF32_D128);
         assertThat(plan(H100, 1, 8, 4096, 128, 256, DType.FP32, Precision.TF32X3).kernel()).isEqualTo(Kernel.SWEEP_TC_F32X3_D128);
+    }
+
+    @Test
+    void fusedDkDvPassFollowsTheHopperSweepAndItsSwitch() {
+        AttentionShape s = new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.FP16);
+        SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
+        SweepPlan fused = all.hopperDkDv(s);
+        SweepPlan dv = all.plan(s, null, 128, 128, Precision.STRICT, true);
+        assertThat(fused.kernel()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV);
+        assertThat(fused.smem()).isEqualTo(214528).isLessThanOrEqualTo(H100.smemPerBlock());
+        assertThat(fused.withKernel(dv.kernel())).as("the dv pass's launch but for kernel and shared memory")
+                .isEqualTo(new SweepPlan(dv.kernel(), dv.threads(), dv.valueTile(), dv.chunk(), fused.smem(), dv.tiles(),
+                        dv.segmentLength(), dv.segments()));
+        assertThat(dv.segments()).as("segments fill the H100").isGreaterThan(1);
+        assertThat(all.hopperDkDv(new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.BF16)).kernel())
+                .isEqualTo(Kernel.SWEEP_HOPPER_TMA_BF16_D128_DKDV);
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, true, false)).hopperDkDv(s)).as("switched off").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDkDv(s)).as("no Hopper sweep").isNull();
+        assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDkDv(s)).as("A100").isNull();
+        for (AttentionShape other : new AttentionShape[] {new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.FP32),
+            new AttentionShape(2, 8, 5000, 64, 128, Layout.BNHD, DType.BF16), new AttentionShape(2, 8, 5000, 128, 64, Layout.BNHD, DType.BF16)}) {
+            assertThat(all.hopperDkDv(other)).as("%s", other).isNull();
+        }
     }
 
     @Test
@@ -57,7 +80,7 @@ class SweepPlannerTest {
             Packing packing = new Packing(lengths, 0);
             int max = packing.maxLength();
             AttentionShape s = new AttentionShape(lengths.length, 4, Math.max(1, max), 1, 1, Layout.BNHD, DType.FP32);
-            SweepPlan p = new SweepPlanner(H100, true, true).plan(s, packing, 1, 1, Precision.STRICT, false);
+            SweepPlan p = new SweepPlanner(H100, SweepPlanner.Kernels.ALL).plan(s, packing, 1, 1, Precision.STRICT, false);
             assertCovers(p, Math.max(1, max), "lengths " + Arrays.toString(lengths));
         }
     }

@@ -1,5 +1,6 @@
-// The backward's dk and dv passes as one reversed-time Hopper sweep (lab only: hopper-lab's dkdv
-// section checks it against the two passes on la2_sweep_hopper_tma_*_bwd_rev and times both).
+// The backward's dk and dv passes as one reversed-time Hopper sweep (la2_sweep_hopper_tma_*_dkdv):
+// Backward.java routes dense 16-bit Dk = Dv = 128 backwards without a dot product to it on compute
+// capability 9.0, after the dv pass's mode 0 and the scan where a sequence has several segments.
 //
 // The dv pass (q' = k, k' = q, v' = dO, state G, D x E) and the dk pass (q' = v, k' = dO, v' = q,
 // state G^T) walk the same reversed time with the same scales, and dk's state is the transpose of
@@ -25,7 +26,8 @@
 // output staging.
 #pragma once
 
-#include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
+#include "smem.cuh"
+#include "sweep_hopper.cuh"
 
 namespace dkdv {
 constexpr int STAGES = 2;
@@ -35,6 +37,7 @@ constexpr u32 TABLE = SBUF + 2 * hopper::STATE;         // lambda^m (66 floats)
 constexpr u32 BARS = TABLE + 384;                       // one transaction barrier per ring stage
 constexpr u32 OUTS = TABLE + 512;                       // per warp 16 rows x 64 columns
 constexpr int SMEM = (int) (OUTS + hopper::OUTBUF + 1024);  // and the slack that aligns the base
+static_assert(SMEM == sharedBytes::hopperDkDv(STAGES), "smem.cuh's formula");
 static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM <= 227 * 1024, "dkdv buffers");
 }  // namespace dkdv
 
@@ -272,9 +275,16 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     band.store(pv, seq, seg, true, s);
 }
 
-// Built only for sm_90a (hopper-lab is).
-template <typename T>
-__global__ void __launch_bounds__(256, 1) labHopperDkDv(const SweepParams pv, const SweepParams pk, const __grid_constant__ HopperMaps mv,
-                                                        const __grid_constant__ HopperMaps mk) {
-    sweepHopperDkDv<T>(pv, pk, &mv, &mk);
-}
+// The entry point NAME_dkdv (pv, pk, mv, mk), built only for sm_90a: elsewhere it exists and traps, as
+// the Hopper sweep's entry points do (sweep_hopper_entries.cuh).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
+#define LA2_HOPPER_DKDV_BODY(T) sweepHopperDkDv<T>(pv, pk, &mv, &mk);
+#else
+#define LA2_HOPPER_DKDV_BODY(T) __trap();
+#endif
+#define LA2_SWEEP_HOPPER_DKDV(name, T)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_dkdv(const SweepParams pv, const SweepParams pk,          \
+                                                                     const __grid_constant__ HopperMaps mv,              \
+                                                                     const __grid_constant__ HopperMaps mk) {            \
+        LA2_HOPPER_DKDV_BODY(T)                                                                                             \
+    }

@@ -1,0 +1,181 @@
+package dev.la2.backend.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.la2.api.AttentionInputs;
+import dev.la2.api.AttentionOptions;
+import dev.la2.api.BackendOptions;
+import dev.la2.api.DType;
+import dev.la2.api.Gradients;
+import dev.la2.api.Layout;
+import dev.la2.api.LightningAttention;
+import dev.la2.api.Shape;
+import dev.la2.api.Tensor;
+import dev.la2.reference.Canonical;
+import dev.la2.reference.ErrorNorms;
+import dev.la2.reference.Problem;
+import dev.la2.reference.ReferenceMath;
+import dev.la2.spi.AttentionShape;
+import dev.la2.spi.Availability;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.JCudaDriver;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The fused dv + dk pass (sweep_hopper_dkdv.cuh, SweepRunner.runDkDv) on a GPU: the backward of
+ * 16-bit D = E = 128 calls without a learnable decay, against the same backend with the pass
+ * switched off ("cuda.fusedDkDv" = "false") and against the float64 reference. dq, dv and
+ * dInitialState come from the same kernels either way and must match bit for bit; dk, summed in
+ * another order and rounded to the storage type, within two units of its last place (relative
+ * Frobenius) of the unfused dk. On compute capability
+ * 9.0 the launch counter proves the fused pass ran (and not with the switch off); elsewhere it
+ * must not run. Skipped, with the probe's reason, without a usable GPU.
+ */
+class CudaFusedBackwardTest {
+    private static final long SEED = System.nanoTime();
+    private static final double TOL = 2e-2;
+    private static LightningAttention fused;
+    private static LightningAttention apart;
+    private final SplittableRandom rnd = new SplittableRandom(SEED);
+
+    @BeforeAll
+    static void open() {
+        if (new CudaProvider().probe().isAvailable()) {
+            fused = LightningAttention.open("cuda");
+            apart = LightningAttention.open("cuda", BackendOptions.defaults().withProperty("cuda.fusedDkDv", "false"));
+        }
+    }
+
+    @AfterAll
+    static void close() {
+        for (LightningAttention la : new LightningAttention[] {fused, apart}) {
+            if (la != null) {
+                la.close();
+            }
+        }
+    }
+
+    @BeforeEach
+    void requireGpu() {
+        Availability a = new CudaProvider().probe();
+        assumeTrue(a.isAvailable(), "skipped: no usable GPU here: " + a);
+    }
+
+    /** Several segments with a partial last chunk, one short partial chunk, 132 sequences, and segments of one chunk. */
+    record Size(int b, int h, int n) {
+        @Override
+        public String toString() {
+            return "B" + b + "H" + h + "N" + n;
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
+            for (Layout layout : Layout.values()) {
+                for (Size z : List.of(new Size(2, 3, 4133), new Size(1, 2, 50), new Size(2, 66, 700), new Size(1, 3, 320))) {
+                    out.add(Arguments.of(dtype, layout, z));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("cases")
+    void fusedPassMatchesThePassesApartAndTheReference(DType dtype, Layout layout, Size z) {
+        int d = 128;
+        AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), d, d, layout, dtype);
+        boolean withStates = z.n() % 2 == 1;
+        double[] qx = normal(z.b() * z.h() * z.n() * d, 1 / Math.sqrt(d)), kx = normal(qx.length, 1 / Math.sqrt(d));
+        double[] vx = normal(qx.length, 1), dOx = normal(qx.length, 1);
+        double[] decay = new double[z.h()];
+        for (int i = 0; i < z.h(); i++) {
+            decay[i] = i == 0 ? 0 : Math.pow(2, -8.0 * (i + 1) / z.h());
+        }
+        double[] s0x = withStates ? normal(z.b() * z.h() * d * d, 0.5) : null;
+        double[] dSfx = withStates ? normal(s0x.length, 0.5) : null;
+        AttentionOptions o = AttentionOptions.defaults().withLayout(layout).withScale(0.75);
+        long before = SweepRunner.FUSED_DK_DV.sum();
+        Result a = backward(fused, s, qx, kx, vx, dOx, decay, s0x, dSfx, o);
+        long fusedLaunches = SweepRunner.FUSED_DK_DV.sum() - before;
+        Result b = backward(apart, s, qx, kx, vx, dOx, decay, s0x, dSfx, o);
+        long apartLaunches = SweepRunner.FUSED_DK_DV.sum() - before - fusedLaunches;
+
+        assertThat(apartLaunches).as("launches of the fused pass with it switched off").isZero();
+        assertThat(fusedLaunches).as("launches of the fused pass on compute capability %d", computeCapability())
+                .isEqualTo(computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
+        assertThat(a.dq).as("dq (seed %d)", SEED).isEqualTo(b.dq);
+        assertThat(a.dv).as("dv (seed %d)", SEED).isEqualTo(b.dv);
+        assertThat(a.dS0).as("dInitialState (seed %d)", SEED).isEqualTo(b.dS0);
+        double ulp = dtype == DType.BF16 ? 0x1p-8 : 0x1p-11;
+        assertThat(ErrorNorms.relative(a.dk, b.dk)).as("dk against the passes apart (seed %d)", SEED).isLessThanOrEqualTo(2 * ulp);
+
+        Problem p = new Problem(z.b(), z.h(), z.n(), d, d);
+        ReferenceMath.Backward ref = ReferenceMath.backward(p, a.q, a.k, a.v, decay, s0x, a.dO, dSfx, o.scale());
+        assertThat(ErrorNorms.relative(a.dq, ref.dq())).as("dq (seed %d)", SEED).isLessThanOrEqualTo(TOL);
+        assertThat(ErrorNorms.relative(a.dk, ref.dk())).as("dk (seed %d)", SEED).isLessThanOrEqualTo(TOL);
+        assertThat(ErrorNorms.relative(a.dv, ref.dv())).as("dv (seed %d)", SEED).isLessThanOrEqualTo(TOL);
+        assertThat(ErrorNorms.relative(a.dS0, ref.dInitialState())).as("dInitialState (seed %d)", SEED).isLessThanOrEqualTo(TOL);
+    }
+
+    /** The stored (rounded) inputs in canonical order and the gradients of one backward. */
+    private record Result(double[] q, double[] k, double[] v, double[] dO, double[] dq, double[] dk, double[] dv, double[] dS0) {
+    }
+
+    private static Result backward(LightningAttention la, AttentionShape s, double[] qx, double[] kx, double[] vx, double[] dOx,
+                                   double[] decay, double[] s0x, double[] dSfx, AttentionOptions o) {
+        Layout layout = s.layout();
+        int b = s.batch(), h = s.heads(), n = s.tokens(), d = s.keyDim();
+        Shape seq = layout.shape(b, h, n, d), state = Shape.of(b, h, d, d);
+        try (Tensor q = la.tensor(qx, s.dtype(), seq);
+             Tensor k = la.tensor(kx, s.dtype(), seq);
+             Tensor v = la.tensor(vx, s.dtype(), seq);
+             Tensor dO = la.tensor(dOx, s.dtype(), seq);
+             Tensor rates = la.tensor(decay, DType.FP32, Shape.of(h));
+             Tensor s0 = s0x == null ? null : la.tensor(s0x, DType.FP32, state);
+             Tensor dSf = dSfx == null ? null : la.tensor(dSfx, DType.FP32, state);
+             Gradients g = new Gradients(poisoned(la, s.dtype(), seq), poisoned(la, s.dtype(), seq), poisoned(la, s.dtype(), seq),
+                     poisoned(la, DType.FP32, state), null)) {
+            la.backward(new AttentionInputs(q, k, v, rates, s0), dO, dSf, o, g);
+            return new Result(Canonical.gather(q, s, d), Canonical.gather(k, s, d), Canonical.gather(v, s, d),
+                    Canonical.gather(dO, s, d), Canonical.gather(g.dq(), s, d), Canonical.gather(g.dk(), s, d),
+                    Canonical.gather(g.dv(), s, d), g.dInitialState().toDoubleArray());
+        }
+    }
+
+    private static Tensor poisoned(LightningAttention la, DType dtype, Shape shape) {
+        Tensor t = la.allocate(dtype, shape);
+        t.fill(Double.NaN);
+        return t;
+    }
+
+    private double[] normal(int count, double std) {
+        double[] x = new double[count];
+        for (int i = 0; i < count; i++) {
+            x[i] = rnd.nextGaussian() * std;
+        }
+        return x;
+    }
+
+    private static int computeCapability() {
+        JCudaDriver.cuInit(0);
+        CUdevice dev = new CUdevice();
+        JCudaDriver.cuDeviceGet(dev, 0);
+        int[] major = new int[1], minor = new int[1];
+        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+        JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+        return 10 * major[0] + minor[0];
+    }
+}
