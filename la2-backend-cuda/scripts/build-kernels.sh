@@ -39,7 +39,8 @@ tmp="$target.tmp"
 # there, and a fatbin with both an sm_90 and an sm_90a cubin would leave the choice between them to
 # the driver. sm_90a is sm_90 plus those instructions, so the other kernels are the same code; the
 # compute_90 PTX stays for later devices.
-if "$nvcc" -fatbin -O3 -std=c++17 \
+# --threads 0: the three targets compile side by side on every core
+if "$nvcc" -fatbin -O3 -std=c++17 --threads 0 \
     -gencode arch=compute_80,code=sm_80 \
     -gencode arch=compute_90a,code=sm_90a \
     -gencode arch=compute_90,code=compute_90 \

@@ -71,8 +71,7 @@ final class SweepRunner {
      * ({@link #runDkDv}): the planner has the fused pass for it and the tensor maps describe each operand.
      */
     boolean fusesDkDv(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
-        return packing == null && planner.hopperDkDv(s) != null
-                && described(s, q, k, v, dO);
+        return packing == null && planner.hopperDkDv(s) != null && described(s, q, k, v, dO);
     }
 
     private boolean described(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
