@@ -1,6 +1,6 @@
 // hopper-lab's dkdv section, included by hopper-lab.cu after its helpers (Bufs, params, compare,
-// report, timeMs): the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the dv and dk passes on the
-// backend's reversed TMA entry point, as the backward queues them.
+// report, timeMs): the backend's fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the dv
+// and dk passes on its reversed TMA entry point, as the backward queues them.
 //
 // The lab's random tensors b.q, b.k, b.v and b.w stand for k, q, dO and v: the dv pass is
 // (b.q, b.k, b.v), the dk pass (b.w, b.v, b.k) with transposed states.
@@ -94,7 +94,9 @@ static void rowReport(const char* what, const void* x, const void* y, long long 
 
 template <typename T>
 static DkDvRun dkdvRun(const Bufs& b, const void* rev) {
-    DkDvRun r{b, rev, (const void*) (std::is_same<T, __half>::value ? la2_sweep_hopper_tma_f16_d128_dkdv : la2_sweep_hopper_tma_bf16_d128_dkdv), hopperMaps(b.w, b.v, b.k, b.s.B, b.s.H, b.s.N, std::is_same<T, __half>::value), {}};
+    constexpr bool f16 = std::is_same<T, __half>::value;
+    const void* fused = f16 ? (const void*) la2_sweep_hopper_tma_f16_d128_dkdv : (const void*) la2_sweep_hopper_tma_bf16_d128_dkdv;
+    DkDvRun r{b, rev, fused, hopperMaps(b.w, b.v, b.k, b.s.B, b.s.H, b.s.N, f16), {}};
     for (int x = 0; x < 2; x++) CK(cudaMalloc(&r.dk[x], b.elems * 2));
     CK(cudaFuncSetAttribute(r.fused, cudaFuncAttributeMaxDynamicSharedMemorySize, dkdv::SMEM));
     return r;

@@ -15,8 +15,8 @@
 //   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA,
 //            and the lab's backward variants (hopper_variants.cuh, splitVariants; the passes
 //            section checks them)
-//   dkdv     the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the two passes on the TMA reversed
-//            entry point, bf16 and f16, several segments and one, then timed beside them
+//   dkdv     the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the two passes on the
+//            TMA reversed entry point, bf16 and f16, several segments and one, then timed beside them
 //   tf32     the Hopper TF32 sweep (hopper_tf32.cuh, tiles rounded and truncated) against the wide
 //            TF32 sweep on every pass without a dot product (a partial chunk with segments, one
 //            segment), the forward's NaN propagation; then the forward and dq + dv + dk timed
