@@ -84,6 +84,30 @@ __device__ __noinline__ float hopperResum(const unsigned char* stage, const unsi
     return av + f * qs;
 }
 
+// A warp's 16 x 64 block of outputs (accumulator layout: rows g and g + 8, columns 8j + t2 and
+// 8j + t2 + 1) out through its staging buffer `ob` (16 rows of 128 bytes) as 16-byte row pieces:
+// piece j of row r sits at piece j ^ (r % 8), so the pair writes and the row reads are free of bank
+// conflicts, and 8 lanes store a whole 128-byte row half. rowAt(r) is where row r's 64 columns go,
+// or nullptr for a row that is not stored (past the chunk's end).
+template <typename T, typename RowAt>
+__device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x)[32], int lane, RowAt rowAt) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(x[4 * j + 2 * hr], x[4 * j + 2 * hr + 1]);
+    __syncwarp();
+#pragma unroll
+    for (int it = 0; it < 4; it++) {
+        const int r = 4 * it + (lane >> 3), pc = lane & 7;
+        const uint4 y = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
+        T* row = rowAt(r);
+        if (row != nullptr) *(uint4*) (row + 8 * pc) = y;
+    }
+    __syncwarp();
+}
+
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
 // that no product is issued under a branch: ptxas then sees every product's group retire in order
 // and keeps the asynchronous products in flight together. DOT (mode 1 with p.w) adds the decay
@@ -388,8 +412,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                     }
                 }
             }
-            // the warp's staging buffer: rows g, g + 8 of its 16 x 64 block, 16-byte piece j of a row
-            // at piece j ^ (row % 8): the pair writes and the row reads are free of bank conflicts
+            // the warp's staging buffer (stageOutBlock's layout)
             unsigned char* ob = sm + OUTS + warp * (16 * 128);
             if constexpr (DOT && (V & STAGED_OUT)) {
                 // w's block comes in through the buffer (16-byte reads, rows past the chunk's end
@@ -428,22 +451,12 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                 __syncwarp();
             }
             if ((V & STAGED_OUT) && p.writeOut) {
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-                    for (int j = 0; j < 8; j++)
-                        *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
-                __syncwarp();
-#pragma unroll
-                for (int it = 0; it < 4; it++) {
-                    const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
-                    const uint4 x = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
-                    if (a < cc) {
-                        const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
-                        *(uint4*) (o + tr * p.vT + 64 * wg + 8 * pc) = x;
-                    }
-                }
-                __syncwarp();
+                stageOutBlock<T>(ob, ot, lane, [&](int r) -> T* {
+                    const int a = tokenOf(16 * wq + r);
+                    if (a >= cc) return nullptr;
+                    const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                    return o + tr * p.vT + 64 * wg;
+                });
             }
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {

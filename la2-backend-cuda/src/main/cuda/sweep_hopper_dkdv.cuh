@@ -201,26 +201,12 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
                 }
             }
         };
-        // the warp's 16 x 64 block of an output through its staging buffer as 16-byte row pieces
-        // (piece j of row r at j ^ (r % 8)), rows past the chunk's end skipped
+        // the warp's 16 x 64 block of an output through its staging buffer, rows past the chunk's end skipped
         auto store = [&](const float (&x)[32], T* out, i64 vT) {
-            unsigned char* ob = sm + dkdv::OUTS + warp * (16 * 128);
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-                    *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(x[4 * j + 2 * hr], x[4 * j + 2 * hr + 1]);
-            __syncwarp();
-#pragma unroll
-            for (int it = 0; it < 4; it++) {
-                const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
-                const uint4 y = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
-                if (a < cc) {
-                    const i64 tr = pv.N - 1 - (t0 + a);
-                    *(uint4*) (out + tr * vT + 64 * wg + 8 * pc) = y;
-                }
-            }
-            __syncwarp();
+            stageOutBlock<T>(sm + dkdv::OUTS + warp * (16 * 128), x, lane, [&](int r) -> T* {
+                const int a = tokenOf(16 * wq + r);
+                return a < cc ? out + (pv.N - 1 - (t0 + a)) * vT + 64 * wg : nullptr;
+            });
         };
 
         wgmmaWait<1>();  // (1)
