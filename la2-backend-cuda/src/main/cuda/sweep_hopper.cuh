@@ -28,6 +28,7 @@
 #include "smem.cuh"
 #include "state_band.cuh"
 #include "sweep_common.cuh"
+#include "hopper_fragments.cuh"
 #include "hopper_loads.cuh"
 #include "pairs16.cuh"
 #include "wgmma.cuh"
@@ -82,30 +83,6 @@ __device__ __noinline__ float hopperResum(const unsigned char* stage, const unsi
         av = fmaf(toF<T>(x), at(stage + 2 * TILE, j, c, C), av);
     }
     return av + f * qs;
-}
-
-// A warp's 16 x 64 block of outputs (accumulator layout: rows g and g + 8, columns 8j + t2 and
-// 8j + t2 + 1) out through its staging buffer `ob` (16 rows of 128 bytes) as 16-byte row pieces:
-// piece j of row r sits at piece j ^ (r % 8), so the pair writes and the row reads are free of bank
-// conflicts, and 8 lanes store a whole 128-byte row half. rowAt(r) is where row r's 64 columns go,
-// or nullptr for a row that is not stored (past the chunk's end).
-template <typename T, typename RowAt>
-__device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x)[32], int lane, RowAt rowAt) {
-    const int g = lane >> 2, t2 = (lane & 3) * 2;
-#pragma unroll
-    for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-            *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(x[4 * j + 2 * hr], x[4 * j + 2 * hr + 1]);
-    __syncwarp();
-#pragma unroll
-    for (int it = 0; it < 4; it++) {
-        const int r = 4 * it + (lane >> 3), pc = lane & 7;
-        const uint4 y = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
-        T* row = rowAt(r);
-        if (row != nullptr) *(uint4*) (row + 8 * pc) = y;
-    }
-    __syncwarp();
 }
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
@@ -196,28 +173,8 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     float st[2][32];
 #pragma unroll
     for (int i = 0; i < 64; i++) st[i >> 5][i & 31] = band.st[i >> 2][i & 3];
-    // the 16-bit copy of rows 64 wg + 16 wq + g (+ 8) into state buffer `to`; SPLIT: hi into
-    // buffer 0 and lo into buffer 1
-    auto copyState = [&](int to) {
-        unsigned char* dst = sbuf + (splitS ? 0 : to * STATE);
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
-                    const float x = st[hf][4 * j + 2 * hr], y = st[hf][4 * j + 2 * hr + 1];
-                    if constexpr (splitS) {
-                        u32 hi, lo;
-                        pack2Split<T>(x, y, hi, lo);
-                        *(u32*) (dst + tileOffset(d, e, D)) = hi;
-                        *(u32*) (dst + STATE + tileOffset(d, e, D)) = lo;
-                    } else {
-                        *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(x, y);
-                    }
-                }
-    };
+    // the 16-bit copy of the state into buffer `to`; SPLIT: hi into buffer 0 and lo into buffer 1
+    auto copyState = [&](int to) { copyStateRows<T, splitS>(sbuf + (splitS ? 0 : to * STATE), st, wg, wq, lane); };
     if constexpr (full) copyState(0);
     // the scores Q K^T of the chunk whose q and k tiles are at shared addresses qa, ka into d (one
     // k-step per 16 of D; K-major: half, then 32 bytes per k-step); the caller fences and commits
@@ -292,31 +249,7 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         // fragments off the scores' registers.
         auto updateState = [&]() {
             u32 kt[4][4], kl[splitK ? 4 : 1][4];  // SPLIT_K: kt the hi parts, kl the lo ones
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                // ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims d0..) as mma.cuh's loadAt does
-                const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
-                ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
-                // the weight kappa lambda^(cc-1-b) of ring row r, token b; zero past the chunk's end
-                auto weight = [&](int r) {
-                    const int tb = tokenOf(r);
-                    return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
-                };
-                const int b0 = 16 * j + t2, b8 = b0 + 8;
-                const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
-                if constexpr (splitK) {
-#pragma unroll
-                    for (int x = 0; x < 4; x++) {
-                        const float2 f = unpack2<T>(kt[j][x]);
-                        pack2Split<T>(f.x * (x < 2 ? w0 : w8), f.y * (x < 2 ? w1 : w9), kt[j][x], kl[j][x]);
-                    }
-                } else {
-                    kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
-                    kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
-                    kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
-                    kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
-                }
-            }
+            weightedKeys<T, splitK>(kt, kl, stage + TILE, wg, wq, lane, cc, kappa, pw, tokenOf);
             pinRegisters(kt);
             if constexpr (splitK) pinRegisters(kl);
             wgmmaFence();
@@ -341,30 +274,10 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             wgmmaWait<late ? 0 : 1>();  // the scores (AHEAD: issued a chunk earlier) and q S
             pinRegisters(sc);
             pinRegisters(ot);
-            // masked, decayed scores as A fragments: k-step kk = accumulator blocks 2kk, 2kk + 1
+            // the masked, decayed scores as A fragments, and q S's row factors
             u32 pa[4][4], pl[splitP ? 4 : 1][4];  // SPLIT_P: pa the hi parts, pl the lo ones
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-#pragma unroll
-                for (int half = 0; half < 2; half++)
-#pragma unroll
-                    for (int hr = 0; hr < 2; hr++) {
-                        const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
-                        const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
-                        const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * jb + 2 * hr] : 0.f;
-                        const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * jb + 2 * hr + 1] : 0.f;
-                        if constexpr (splitP) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
-                        else pa[kk][2 * half + hr] = pack2<T>(x0, x1);
-                    }
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    ot[4 * j + 2 * hr] *= f;
-                    ot[4 * j + 2 * hr + 1] *= f;
-                }
-            }
+            maskScores<T, splitP>(sc, pa, pl, wq, lane, alpha, pw, tokenOf);
+            scaleRows(ot, wq, lane, beta, pw, ofsi, tokenOf);
             pinRegisters(pa);
             if constexpr (splitP) pinRegisters(pl);
             pinRegisters(ot);

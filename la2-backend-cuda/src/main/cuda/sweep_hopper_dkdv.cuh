@@ -60,7 +60,6 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wg = warp >> 2, wq = warp & 3;
-    const int g = lane >> 2, t2 = (lane & 3) * 2;
     const i64 seq = blockIdx.x;
     const int seg = blockIdx.y;
     const i64 b = seq / pv.H, h = seq % pv.H;
@@ -100,18 +99,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     float st[2][32];
 #pragma unroll
     for (int i = 0; i < 64; i++) st[i >> 5][i & 31] = band.st[i >> 2][i & 3];
-    auto copyState = [&](int to) {
-        unsigned char* dst = sbuf + to * STATE;
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
-                    *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(st[hf][4 * j + 2 * hr], st[hf][4 * j + 2 * hr + 1]);
-                }
-    };
+    auto copyState = [&](int to) { copyStateRows<T, false>(sbuf + to * STATE, st, wg, wq, lane); };
     copyState(0);
 
     // K-major operand of 64 rows: k-step kk of 16 starts 32 kk bytes into its 64-column half
@@ -150,21 +138,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         // (2) G <- G + (diag(wk) Q)^T dO: rows 64 wg + 16 wq .., A = Q^T by ldmatrix.trans, weighted
         {
             u32 kt[4][4];
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
-                ldsm4t(kt[j], stage + TILE + tileOffset(bt, d, C));
-                auto weight = [&](int r) {
-                    const int tb = tokenOf(r);
-                    return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
-                };
-                const int b0 = 16 * j + t2, b8 = b0 + 8;
-                const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
-                kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
-                kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
-                kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
-                kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
-            }
+            weightedKeys<T>(kt, stage + TILE, wg, wq, lane, cc, kappa, pw, tokenOf);
             pinRegisters(kt);
             wgmmaFence();
 #pragma unroll
@@ -174,33 +148,6 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
             }
             wgmmaCommit();
         }
-        // masked, decayed scores as A fragments (k-step kk = accumulator blocks 2kk, 2kk + 1), and
-        // the state term's row factors beta lambda^(a+o)
-        auto mask = [&](const float (&x)[32], u32 (&pa)[4][4]) {
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-#pragma unroll
-                for (int half = 0; half < 2; half++)
-#pragma unroll
-                    for (int hr = 0; hr < 2; hr++) {
-                        const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
-                        const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
-                        const float x0 = c0 <= a ? alpha * pw[a - c0] * x[4 * jb + 2 * hr] : 0.f;
-                        const float x1 = c1 <= a ? alpha * pw[a - c1] * x[4 * jb + 2 * hr + 1] : 0.f;
-                        pa[kk][2 * half + hr] = pack2<T>(x0, x1);
-                    }
-        };
-        auto scaleRows = [&](float (&x)[32]) {
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    x[4 * j + 2 * hr] *= f;
-                    x[4 * j + 2 * hr + 1] *= f;
-                }
-            }
-        };
         // the warp's 16 x 64 block of an output through its staging buffer, rows past the chunk's end skipped
         auto store = [&](const float (&x)[32], T* out, i64 vT) {
             stageOutBlock<T>(sm + dkdv::OUTS + warp * (16 * 128), x, lane, [&](int r) -> T* {
@@ -213,8 +160,8 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         pinRegisters(sc);
         pinRegisters(ot);
         u32 pa[4][4];
-        mask(sc, pa);
-        scaleRows(ot);
+        maskScores<T>(sc, pa, wq, lane, alpha, pw, tokenOf);
+        scaleRows(ot, wq, lane, beta, pw, ofsi, tokenOf);
         pinRegisters(pa);
         pinRegisters(ot);
         // (3) dv += P dO (B = columns 64 wg.. of dO, N-major)
@@ -241,8 +188,8 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         pinRegisters(sc2);
         pinRegisters(ot2);
         u32 pb[4][4];
-        mask(sc2, pb);
-        scaleRows(ot2);
+        maskScores<T>(sc2, pb, wq, lane, alpha, pw, tokenOf);
+        scaleRows(ot2, wq, lane, beta, pw, ofsi, tokenOf);
         pinRegisters(pb);
         pinRegisters(ot2);
         // (5) dk += P' Q (B = columns 64 wg.. of q, N-major)

@@ -1,0 +1,152 @@
+// The Hopper sweeps' per-thread work on register fragments (sweep_hopper.cuh and the fused dk + dv
+// pass, sweep_hopper_dkdv.cuh): masking the scores into A fragments, the output rows' factors, the
+// weighted keys of the state update, the 16-bit state copy and the staged output store. The calling
+// thread is lane `lane` (g = lane / 4, t2 = 2 (lane % 4)) of warp wq in warpgroup wg; tokenOf maps
+// ring row r to its token in the pass's time (r, or C - 1 - r on reversed TMA passes, FLIP). With
+// SPLIT the 16-bit values are hi + lo pairs (pairs16.cuh, pack2Split): hi in the first array, lo
+// in the second; without it the second array is unused.
+#pragma once
+
+#include "common.cuh"
+#include "hopper_loads.cuh"
+#include "mma.cuh"
+#include "pairs16.cuh"
+#include "wgmma.cuh"
+
+namespace hopper {
+
+// The masked, decayed scores alpha lambda^(a-b) x (b <= a, else 0) as the A fragments of their
+// product with v: k-step kk = accumulator blocks 2kk and 2kk + 1.
+template <typename T, bool SPLIT, typename TokenOf>
+__device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], u32 (&pl)[SPLIT ? 4 : 1][4], int wq, int lane,
+                                           float alpha, const float* pw, TokenOf tokenOf) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int half = 0; half < 2; half++)
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
+                const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
+                const float x0 = c0 <= a ? alpha * pw[a - c0] * x[4 * jb + 2 * hr] : 0.f;
+                const float x1 = c1 <= a ? alpha * pw[a - c1] * x[4 * jb + 2 * hr + 1] : 0.f;
+                if constexpr (SPLIT) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
+                else pa[kk][2 * half + hr] = pack2<T>(x0, x1);
+            }
+}
+
+// The same without SPLIT.
+template <typename T, typename TokenOf>
+__device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], int wq, int lane, float alpha, const float* pw,
+                                           TokenOf tokenOf) {
+    u32 none[1][4];
+    maskScores<T, false>(x, pa, none, wq, lane, alpha, pw, tokenOf);
+}
+
+// An output accumulator's rows times their state-term factors beta lambda^(a+ofs).
+template <typename TokenOf>
+__device__ __forceinline__ void scaleRows(float (&x)[32], int wq, int lane, float beta, const float* pw, int ofs, TokenOf tokenOf) {
+    const int g = lane >> 2;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofs];
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            x[4 * j + 2 * hr] *= f;
+            x[4 * j + 2 * hr + 1] *= f;
+        }
+    }
+}
+
+// A = (diag(wk) K)^T of the state update for state rows 64 wg + 16 wq ..: k-step j is the
+// ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims 64 wg + 16 wq ..) of the key tile at
+// `keys` (as mma.cuh's loadAt does), each token's row weighted in fp32 by kappa lambda^(cc-1-b)
+// (zero past the chunk's end) and rounded once.
+template <typename T, bool SPLIT, typename TokenOf>
+__device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 4 : 1][4], const unsigned char* keys, int wg, int wq,
+                                             int lane, int cc, float kappa, const float* pw, TokenOf tokenOf) {
+    const int t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
+        ldsm4t(kt[j], keys + tileOffset(bt, d, C));
+        auto weight = [&](int r) {
+            const int tb = tokenOf(r);
+            return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+        };
+        const int b0 = 16 * j + t2, b8 = b0 + 8;
+        const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
+        if constexpr (SPLIT) {
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                const float2 f = unpack2<T>(kt[j][x]);
+                pack2Split<T>(f.x * (x < 2 ? w0 : w8), f.y * (x < 2 ? w1 : w9), kt[j][x], kl[j][x]);
+            }
+        } else {
+            kt[j][0] = Mma<T>::scale2(kt[j][0], w0, w1);
+            kt[j][1] = Mma<T>::scale2(kt[j][1], w0, w1);
+            kt[j][2] = Mma<T>::scale2(kt[j][2], w8, w9);
+            kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
+        }
+    }
+}
+
+// The same without SPLIT.
+template <typename T, typename TokenOf>
+__device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], const unsigned char* keys, int wg, int wq, int lane, int cc, float kappa,
+                                             const float* pw, TokenOf tokenOf) {
+    u32 none[1][4];
+    weightedKeys<T, false>(kt, none, keys, wg, wq, lane, cc, kappa, pw, tokenOf);
+}
+
+// The 16-bit copy of state rows 64 wg + 16 wq + g (+ 8), all 128 columns (st[hf] holds columns
+// 64 hf.. in the accumulator layout), into the state buffer at dst (SPLIT: hi there, lo at
+// dst + STATE).
+template <typename T, bool SPLIT>
+__device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&st)[2][32], int wg, int wq, int lane) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
+                const float x = st[hf][4 * j + 2 * hr], y = st[hf][4 * j + 2 * hr + 1];
+                if constexpr (SPLIT) {
+                    u32 hi, lo;
+                    pack2Split<T>(x, y, hi, lo);
+                    *(u32*) (dst + tileOffset(d, e, D)) = hi;
+                    *(u32*) (dst + STATE + tileOffset(d, e, D)) = lo;
+                } else {
+                    *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(x, y);
+                }
+            }
+}
+
+// A warp's 16 x 64 block of outputs (accumulator layout: rows g and g + 8, columns 8j + t2 and
+// 8j + t2 + 1) out through its staging buffer `ob` (16 rows of 128 bytes) as 16-byte row pieces:
+// piece j of row r sits at piece j ^ (r % 8), so the pair writes and the row reads are free of bank
+// conflicts, and 8 lanes store a whole 128-byte row half. rowAt(r) is where row r's 64 columns go,
+// or nullptr for a row that is not stored (past the chunk's end).
+template <typename T, typename RowAt>
+__device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x)[32], int lane, RowAt rowAt) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(x[4 * j + 2 * hr], x[4 * j + 2 * hr + 1]);
+    __syncwarp();
+#pragma unroll
+    for (int it = 0; it < 4; it++) {
+        const int r = 4 * it + (lane >> 3), pc = lane & 7;
+        const uint4 y = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
+        T* row = rowAt(r);
+        if (row != nullptr) *(uint4*) (row + 8 * pc) = y;
+    }
+    __syncwarp();
+}
+
+}  // namespace hopper
