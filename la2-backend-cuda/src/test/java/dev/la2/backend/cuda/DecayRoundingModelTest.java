@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.la2.api.DType;
 import dev.la2.api.Precision;
+import dev.la2.reference.Problem;
+import dev.la2.reference.ReferenceMath;
 import dev.la2.spi.HalfFloats;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -40,12 +42,13 @@ class DecayRoundingModelTest {
         int draw = 0;
         for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
             for (double rate : new double[] {0x1p-8, 0.25, 1}) {
-                Problem p = Problem.draw(dtype, rate, new SplittableRandom(SEED + draw++));
+                Draw p = Draw.draw(dtype, rate, new SplittableRandom(SEED + draw++));
                 double truth = p.identity(Rounding.EXACT);
-                double[] terms = p.directAndTerms();
-                assertThat(Math.abs(truth - terms[0])).as("the identity against -lambda sum <G_t, S_t-1>, seed %d", SEED)
-                        .isLessThanOrEqualTo(1e-9 * terms[1]);
-                double scale = Math.max(Math.abs(truth), terms[1]);
+                ReferenceMath.Backward ref = p.reference();
+                double direct = ref.dDecay()[0], terms = ref.dDecayScale()[0];
+                assertThat(Math.abs(truth - direct)).as("the identity against -lambda sum <G_t, S_t-1>, seed %d", SEED)
+                        .isLessThanOrEqualTo(1e-9 * terms);
+                double scale = Math.max(Math.abs(truth), terms);
                 double split = Math.abs(p.identity(Rounding.SPLIT) - truth) / scale;
                 double plain = Math.abs(p.identity(Rounding.PLAIN) - truth) / scale;
                 double envelope = DecayRoute.identityError(DecayRoute.SPLIT_EPSILON, rate, N, E);
@@ -61,9 +64,9 @@ class DecayRoundingModelTest {
     }
 
     /** One head's inputs, rounded to the storage type: q, k ~ N(0, 1/D), v, dO ~ N(0, 1). */
-    private record Problem(DType dtype, double rate, double[][] q, double[][] k, double[][] v, double[][] dO) {
-        static Problem draw(DType dtype, double rate, SplittableRandom rng) {
-            return new Problem(dtype, rate, normal(rng, D, 1 / Math.sqrt(D), dtype), normal(rng, D, 1 / Math.sqrt(D), dtype),
+    private record Draw(DType dtype, double rate, double[][] q, double[][] k, double[][] v, double[][] dO) {
+        static Draw draw(DType dtype, double rate, SplittableRandom rng) {
+            return new Draw(dtype, rate, normal(rng, D, 1 / Math.sqrt(D), dtype), normal(rng, D, 1 / Math.sqrt(D), dtype),
                     normal(rng, E, 1, dtype), normal(rng, E, 1, dtype));
         }
 
@@ -145,41 +148,12 @@ class DecayRoundingModelTest {
         }
 
         /**
-         * The decay gradient -lambda sum_t &lt;G_t, S_{t-1}&gt; summed directly, and its terms' size
-         * lambda sum_t |&lt;G_t, S_{t-1}&gt;| (SPEC.md section 3's scale), in double.
+         * The float64 reference's backward of this head (scale 1, no S0, no dS_final): its dDecay,
+         * -lambda sum_t &lt;G_t, S_{t-1}&gt;, and the size of its terms (SPEC.md section 3's scale).
          */
-        double[] directAndTerms() {
-            double lambda = Math.exp(-rate);
-            int chunks = (N + C - 1) / C;
-            double[][][] atChunk = new double[chunks][][];
-            double[][] s = new double[D][E];
-            for (int j = 0; j < chunks; j++) {
-                atChunk[j] = deepCopy(s);
-                for (int t = j * C; t < Math.min(N, j * C + C); t++) {
-                    step(s, lambda, k[t], v[t]);
-                }
-            }
-            double[][] g = new double[D][E];
-            double direct = 0, terms = 0;
-            for (int j = chunks - 1; j >= 0; j--) {
-                int t0 = j * C, t1 = Math.min(N, t0 + C);
-                double[][][] before = new double[t1 - t0][][];
-                double[][] x = deepCopy(atChunk[j]);
-                for (int t = t0; t < t1; t++) {
-                    before[t - t0] = deepCopy(x);
-                    step(x, lambda, k[t], v[t]);
-                }
-                for (int t = t1 - 1; t >= t0; t--) {
-                    step(g, lambda, q[t], dO[t]);  // G_t = q_t^T dO_t + lambda G_{t+1}
-                    double pair = 0;
-                    for (int i = 0; i < D; i++) {
-                        pair += dotOf(g[i], before[t - t0][i]);
-                    }
-                    direct += pair;
-                    terms += Math.abs(pair);
-                }
-            }
-            return new double[] {-lambda * direct, lambda * terms};
+        ReferenceMath.Backward reference() {
+            return ReferenceMath.backward(new Problem(1, 1, N, D, E), flat(q), flat(k), flat(v), new double[] {rate}, null, flat(dO),
+                    null, 1.0);
         }
 
         private double intermediate(double x, Rounding r) {
@@ -198,15 +172,6 @@ class DecayRoundingModelTest {
             int ofs0) {
     }
 
-    /** m <- lambda m + a^T b */
-    private static void step(double[][] m, double lambda, double[] a, double[] b) {
-        for (int i = 0; i < m.length; i++) {
-            for (int c = 0; c < m[i].length; c++) {
-                m[i][c] = lambda * m[i][c] + a[i] * b[c];
-            }
-        }
-    }
-
     private static double fp32(double x, Rounding r) {
         return r == Rounding.EXACT ? x : (float) x;
     }
@@ -223,12 +188,12 @@ class DecayRoundingModelTest {
         return sum;
     }
 
-    private static double[][] deepCopy(double[][] m) {
-        double[][] c = new double[m.length][];
+    private static double[] flat(double[][] m) {
+        double[] f = new double[m.length * m[0].length];
         for (int i = 0; i < m.length; i++) {
-            c[i] = m[i].clone();
+            System.arraycopy(m[i], 0, f, i * m[i].length, m[i].length);
         }
-        return c;
+        return f;
     }
 
     private static double[][] normal(SplittableRandom rng, int cols, double sd, DType dtype) {
