@@ -57,19 +57,20 @@ namespace hopper {
 //   product group of their own at the end of chunk i, once its ring stage has landed and after
 //   chunk i's products of v, and complete while chunk i's outputs and state copy are written: chunk
 //   i + 1 then waits only for its q S before the masking, and the scores leave its critical chain.
+// - INLINE_RESUM (with EXACT): the non-finite re-sum inlined into the loop instead of called.
 // The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT | AHEAD (the
 // forward of LA2_SWEEP_HOPPER_TMA), TMA | STAGED_OUT | EARLY_W (its backward) and TMA | STAGED_OUT | SPLIT |
 // EARLY_W (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K,
-              EARLY_W = 64, AHEAD = 128;
+              EARLY_W = 64, AHEAD = 128, INLINE_RESUM = 256;
 }  // namespace hopper
 
 // A non-finite output element of the forward computed again from shared memory with the causal sum
 // over tokens j <= a alone (sweep_common.cuh, causalSum, says why): the masked scores of row a
 // rounded to 16 bits as the tensor-core path rounds them, times column c of v, plus f q_a S[:, c].
 template <typename T>
-__device__ __noinline__ float hopperResum(const unsigned char* stage, const unsigned char* sb, const float* pw, int a, int c,
-                                          float alpha, float f) {
+__device__ __forceinline__ float hopperResumInline(const unsigned char* stage, const unsigned char* sb, const float* pw, int a, int c,
+                                                   float alpha, float f) {
     using namespace hopper;
     auto at = [](const unsigned char* base, int row, int col, int rows) { return toF<T>(*(const T*) (base + tileOffset(row, col, rows))); };
     float qs = 0.f;
@@ -83,6 +84,13 @@ __device__ __noinline__ float hopperResum(const unsigned char* stage, const unsi
         av = fmaf(toF<T>(x), at(stage + 2 * TILE, j, c, C), av);
     }
     return av + f * qs;
+}
+
+// The same as a call of its own, which keeps its registers out of the sweep's loop.
+template <typename T>
+__device__ __noinline__ float hopperResum(const unsigned char* stage, const unsigned char* sb, const float* pw, int a, int c,
+                                          float alpha, float f) {
+    return hopperResumInline<T>(stage, sb, pw, a, c, alpha, f);
 }
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
@@ -320,7 +328,8 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                     for (int x = 0; x < 32; x++) {
                         if (!isfinite(ot[x])) {
                             const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 64 * wg + 8 * (x >> 2) + t2 + (x & 1);
-                            ot[x] = hopperResum<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
+                            if constexpr ((V & INLINE_RESUM) != 0) ot[x] = hopperResumInline<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
+                            else ot[x] = hopperResum<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
                         }
                     }
                 }

@@ -1,0 +1,256 @@
+// A variant of the Hopper sweep (sweep_hopper.cuh) that gpu/hopper-lab.cu checks and times: mode 1
+// of a forward-time pass without the w dot product, on TMA chunks, computing what sweepHopperMode
+// computes with the same products in the same order (so the same bits), but with the two
+// warpgroups split by role instead of by output columns and state rows:
+// - the state warpgroup (threads 128..255) owns the whole 128 x 128 fp32 state (rows 16 wq + g
+//   (+ 8) and 64 + 16 wq + g (+ 8) of warp wq): per chunk it decays it, adds (diag(wk) K)^T V
+//   and writes the 16-bit copy the output warpgroup's q S of the next chunk reads;
+// - the output warpgroup (threads 0..127) owns the chunk's 64 x 128 outputs: the scores Q K^T
+//   (computed once, not once per warpgroup), q S from the copy, the masked scores times v, the
+//   staged stores; its thread 0 issues the ring's loads.
+// The two run a chunk apart: the state warpgroup writes copy i + 1 while the output warpgroup
+// works on chunk i. Synchronisation: per ring stage a transaction barrier (landed) and an arrival
+// barrier that the 8 warps arrive on when done with it (the producer waits on it before reloading
+// the stage); per state copy buffer two named barriers (written by the state warpgroup; read by
+// the output one). SCORES_FIRST: the scores are issued before the wait for the state copy, and
+// masked while q S is in flight.
+#pragma once
+
+#include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
+
+namespace hopper {
+// named barrier ids: copy b written (COPY_FULL + b), copy b read (COPY_EMPTY + b)
+constexpr int COPY_FULL = 1, COPY_EMPTY = 3;
+
+// One arrival (no transactions) on the barrier's current phase.
+__device__ __forceinline__ void mbarArrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+// Named block barriers (id 1..15; 0 is __syncthreads) between warpgroups: producers arrive (and go
+// on), consumers wait; `threads` counts both sides. Shared-memory writes before the arrival are
+// visible to the waiting threads after it (to the tensor cores' reads, after fenceProxyAsync).
+__device__ __forceinline__ void namedArrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void namedSync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
+}
+}  // namespace hopper
+
+template <typename T, bool EXACT, bool SCORES_FIRST>
+__device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
+    using namespace hopper;
+    using W = WgmmaOp<T>;
+    extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
+    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* ring = sm;                   // [STAGES][q, k, v][64 x 128]
+    unsigned char* sbuf = sm + STAGES * STAGE;  // [2][128 x 128]: 16-bit state copies
+    float* pw = (float*) (sm + TABLE);          // [C + 2] lambda^m
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int wq = warp & 3;
+    const i64 seq = blockIdx.x;
+    const int seg = blockIdx.y;
+    const i64 b = seq / p.H, h = seq % p.H;
+    const float s = p.decay[h];
+    const i64 t0seg = (i64) seg * p.L;
+    const i64 t1seg = min(p.N, t0seg + p.L);
+    const int nc = (int) ((t1seg - t0seg + C - 1) / C);
+    const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
+    auto same = [](int r) { return r; };
+    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    const u32 full = smemAddr(sm + BARS), empty = full + 8 * STAGES;
+    if (p.rev) __trap();
+    if (tid == 0) {
+        for (int x = 0; x < STAGES; x++) {
+            mbarInit(full + 8 * x, 1);
+            mbarInit(empty + 8 * x, THREADS / 32);
+        }
+    }
+    fenceProxyAsync();
+    __syncthreads();
+    // chunk c into ring stage c % STAGES, once all warps are done with chunk c - STAGES
+    auto issue = [&](int c) {
+        const int st = c % STAGES;
+        if (c >= STAGES) mbarWait(empty + 8 * st, ((c - STAGES) / STAGES) & 1);
+        hopperTmaChunk(maps, true, (int) (t0seg + (i64) c * C), (int) h, (int) b, ring + st * STAGE, full + 8 * st);
+    };
+    if (tid == 0) {
+        issue(0);
+        if (nc > 1) issue(1);
+    }
+    // this warp is done with ring stage st
+    auto release = [&](int st) {
+        __syncwarp();
+        if (lane == 0) mbarArrive(empty + 8 * st);
+    };
+
+    if (tid >= 128) {
+        // the state warpgroup: st[m] holds rows 64 m + 16 wq + g (+ 8), in StateBand<T, Mma<T>, 16>'s layout
+        float st[2][2][32];
+        {
+            StateBand<T, Mma<T>, 16> band0(16 * wq, 0, 0), band1(64 + 16 * wq, 0, 0);
+            band0.load(p, seq, seg, true);
+            band1.load(p, seq, seg, true);
+#pragma unroll
+            for (int i = 0; i < 64; i++) {
+                st[0][i >> 5][i & 31] = band0.st[i >> 2][i & 3];
+                st[1][i >> 5][i & 31] = band1.st[i >> 2][i & 3];
+            }
+        }
+        auto copyState = [&](int to) {
+            copyStateRows<T, false>(sbuf + to * STATE, st[0], 0, wq, lane);
+            copyStateRows<T, false>(sbuf + to * STATE, st[1], 1, wq, lane);
+            fenceProxyAsync();
+            namedArrive(COPY_FULL + to, THREADS);
+        };
+        copyState(0);
+        for (int i = 0; i < nc; i++) {
+            const i64 t0 = t0seg + (i64) i * C;
+            const int cc = (int) min((i64) C, t1seg - t0);
+            const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
+            const int sti = i % STAGES;
+            unsigned char* stage = ring + sti * STAGE;
+            const u32 va = smemAddr(stage) + 2 * TILE;
+            const float carry = pw[cc - 1 + ofsi];
+            mbarWait(full + 8 * sti, (i / STAGES) & 1);
+#pragma unroll
+            for (int m = 0; m < 2; m++)
+#pragma unroll
+                for (int x = 0; x < 32; x++) {
+                    st[m][0][x] *= carry;
+                    st[m][1][x] *= carry;
+                }
+            u32 kt[2][4][4];
+            weightedKeys<T>(kt[0], stage + TILE, 0, wq, lane, cc, kappa, pw, same);
+            weightedKeys<T>(kt[1], stage + TILE, 1, wq, lane, cc, kappa, pw, same);
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                pinRegisters(st[m][0]);
+                pinRegisters(st[m][1]);
+                pinRegisters(kt[m]);
+            }
+            wgmmaFence();
+#pragma unroll
+            for (int m = 0; m < 2; m++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    W::template rs<1>(st[m][0], kt[m][j], smemDesc(va + j * 2048));
+                    W::template rs<1>(st[m][1], kt[m][j], smemDesc(va + C * 128 + j * 2048));
+                }
+            wgmmaCommit();
+            wgmmaWait<0>();
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                pinRegisters(st[m][0]);
+                pinRegisters(st[m][1]);
+            }
+            release(sti);
+            if (i + 1 < nc) {
+                // buffer (i + 1) % 2 held copy i - 1, which chunk i - 1's outputs read
+                if (i >= 1) namedSync(COPY_EMPTY + ((i + 1) & 1), THREADS);
+                copyState((i + 1) & 1);
+            }
+        }
+        StateBand<T, Mma<T>, 16> band0(16 * wq, 0, 0), band1(64 + 16 * wq, 0, 0);
+#pragma unroll
+        for (int i = 0; i < 64; i++) {
+            band0.st[i >> 2][i & 3] = st[0][i >> 5][i & 31];
+            band1.st[i >> 2][i & 3] = st[1][i >> 5][i & 31];
+        }
+        band0.store(p, seq, seg, true, s);
+        band1.store(p, seq, seg, true, s);
+        return;
+    }
+
+    // the output warpgroup
+    T* o = (T*) p.o + b * p.vB + h * p.vH;
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    for (int i = 0; i < nc; i++) {
+        const i64 t0 = t0seg + (i64) i * C;
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
+        const int sti = i % STAGES;
+        unsigned char* stage = ring + sti * STAGE;
+        const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
+        const unsigned char* sb = sbuf + (i & 1) * STATE;
+        const u32 sa = smemAddr(sb);
+        if (tid == 0 && i + 2 < nc) issue(i + 2);
+        mbarWait(full + 8 * sti, (i / STAGES) & 1);
+        float sc[32], ot[2][32];
+        u32 pa[4][4];
+        // the scores need only the chunk; q S also the copy
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
+            W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
+        }
+        if constexpr (SCORES_FIRST) wgmmaCommit();
+        namedSync(COPY_FULL + (i & 1), THREADS);
+        if constexpr (SCORES_FIRST) wgmmaFence();
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                W::template ss<1>(ot[hf], smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + hf * (D * 128) + kk * 2048),
+                                  kk > 0);
+        wgmmaCommit();
+        if constexpr (SCORES_FIRST) {
+            // mask the scores while q S is in flight
+            wgmmaWait<1>();
+            pinRegisters(sc);
+            maskScores<T>(sc, pa, wq, lane, alpha, pw, same);
+            pinRegisters(pa);
+        }
+        wgmmaWait<0>();
+        pinRegisters(sc);
+        pinRegisters(ot[0]);
+        pinRegisters(ot[1]);
+        if constexpr (!SCORES_FIRST) maskScores<T>(sc, pa, wq, lane, alpha, pw, same);
+        scaleRows(ot[0], wq, lane, beta, pw, ofsi, same);
+        scaleRows(ot[1], wq, lane, beta, pw, ofsi, same);
+        pinRegisters(pa);
+        pinRegisters(ot[0]);
+        pinRegisters(ot[1]);
+        wgmmaFence();
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot[hf], pa[kk], smemDesc(va + hf * (C * 128) + kk * 2048));
+        wgmmaCommit();
+        wgmmaWait<0>();
+        pinRegisters(ot[0]);
+        pinRegisters(ot[1]);
+        if (EXACT) {
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                bool leaked = false;
+#pragma unroll
+                for (int x = 0; x < 32; x++) leaked |= !isfinite(ot[hf][x]);
+                if (leaked) {
+#pragma unroll
+                    for (int x = 0; x < 32; x++) {
+                        if (!isfinite(ot[hf][x])) {
+                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
+                            ot[hf][x] = hopperResum<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
+                        }
+                    }
+                }
+            }
+        }
+        // done with the stage and with copy i (buffer i % 2, rewritten with copy i + 2)
+        release(sti);
+        if (i + 2 < nc) namedArrive(COPY_EMPTY + (i & 1), THREADS);
+        if (p.writeOut) {
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                unsigned char* ob = sm + OUTS + wq * (2 * 16 * 128) + hf * (16 * 128);
+                stageOutBlock<T>(ob, ot[hf], lane, [&](int r) -> T* {
+                    const int a = 16 * wq + r;
+                    return a < cc ? o + (t0 + a) * p.vT + 64 * hf : nullptr;
+                });
+            }
+        }
+    }
+}
