@@ -373,7 +373,9 @@ static void forwardSection(const std::vector<bool>& selected) {
             // it, in turns (the clock drifts as the card warms)
             const auto sv = splitVariants();
             auto bwdNamed = [&](const char* n) { return std::find_if(sv.begin(), sv.end(), [&](const auto& v) { return !std::strcmp(v.first.name, n); })->first; };
-            const Kern noResum = bwdNamed("ahead"), rolesNoResum = bwdNamed("roles"), inl = hopperVariants()[7];
+            const auto fv = hopperVariants();
+            const Kern inl = *std::find_if(fv.begin(), fv.end(), [](const Kern& k) { return std::strstr(k.name, "inlined re-sum") != nullptr; });
+            const Kern noResum = bwdNamed("ahead"), rolesNoResum = bwdNamed("roles");
             const Kern* turns[] = {&tma, &noResum, &inl, &rolesNoResum};
             const char* names[] = {"TMA entry point", "ahead, no re-sum", "ahead, inlined re-sum", "roles, no re-sum"};
             std::vector<float> ts[4];
