@@ -79,6 +79,21 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         issue(0);
         if (nc > 1) issue(1);
     }
+    // chunk i: its first token, length, first decay offset, ring stage and the stage's tiles
+    struct Chunk {
+        i64 t0;
+        int cc, ofs, st;
+        unsigned char* stage;
+    };
+    auto chunk = [&](int i) {
+        Chunk c;
+        c.t0 = t0seg + (i64) i * C;
+        c.cc = (int) min((i64) C, t1seg - c.t0);
+        c.ofs = (c.t0 == 0) ? (int) p.ofs0 : 1;
+        c.st = i % STAGES;
+        c.stage = ring + c.st * STAGE;
+        return c;
+    };
     // this warp is done with ring stage st
     auto release = [&](int st) {
         __syncwarp();
@@ -106,11 +121,9 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         };
         copyState(0);
         for (int i = 0; i < nc; i++) {
-            const i64 t0 = t0seg + (i64) i * C;
-            const int cc = (int) min((i64) C, t1seg - t0);
-            const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
-            const int sti = i % STAGES;
-            unsigned char* stage = ring + sti * STAGE;
+            const Chunk ch = chunk(i);
+            const int cc = ch.cc, ofsi = ch.ofs, sti = ch.st;
+            unsigned char* stage = ch.stage;
             const u32 va = smemAddr(stage) + 2 * TILE;
             const float carry = pw[cc - 1 + ofsi];
             mbarWait(full + 8 * sti, (i / STAGES) & 1);
@@ -167,11 +180,10 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     T* o = (T*) p.o + b * p.vB + h * p.vH;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
     for (int i = 0; i < nc; i++) {
-        const i64 t0 = t0seg + (i64) i * C;
-        const int cc = (int) min((i64) C, t1seg - t0);
-        const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
-        const int sti = i % STAGES;
-        unsigned char* stage = ring + sti * STAGE;
+        const Chunk ch = chunk(i);
+        const i64 t0 = ch.t0;
+        const int cc = ch.cc, ofsi = ch.ofs, sti = ch.st;
+        unsigned char* stage = ch.stage;
         const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
         const unsigned char* sb = sbuf + (i & 1) * STATE;
         const u32 sa = smemAddr(sb);
