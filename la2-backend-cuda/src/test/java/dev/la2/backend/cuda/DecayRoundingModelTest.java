@@ -56,12 +56,25 @@ class DecayRoundingModelTest {
                         dtype, rate, split, envelope, plain, tolerance);
                 // DecayRoute's rule: a route serves where three times its envelope is within the tolerance
                 assertThat(split).as("split, %s s=%s, seed %d", dtype, rate, SEED).isLessThanOrEqualTo(3 * envelope);
-                if (dtype == DType.BF16 && rate == 1) {
-                    assertThat(plain).as("plain bf16 at s=1, seed %d", SEED).isGreaterThan(tolerance);
-                }
             }
         }
+        // plain bf16 at s = 1: one draw's error varies widely (0.015 to 0.22 seen) and can fall under the
+        // tolerance, so the claim is held on the root mean square of five draws
+        double sumSquares = 0;
+        for (int i = 0; i < PLAIN_DRAWS; i++) {
+            Draw p = Draw.draw(DType.BF16, 1, new SplittableRandom(SEED + draw++));
+            double truth = p.identity(Rounding.EXACT);
+            ReferenceMath.Backward ref = p.reference();
+            double plain = Math.abs(p.identity(Rounding.PLAIN) - truth) / Math.max(Math.abs(truth), ref.dDecayScale()[0]);
+            sumSquares += plain * plain;
+        }
+        double rms = Math.sqrt(sumSquares / PLAIN_DRAWS);
+        System.out.printf("BF16 s=1 plain 16-bit dDecay error, root mean square of %d draws: %.2e (tolerance %.0e)%n", PLAIN_DRAWS, rms,
+                tolerance);
+        assertThat(rms).as("plain bf16 at s=1, root mean square of %d draws, seed %d", PLAIN_DRAWS, SEED).isGreaterThan(tolerance);
     }
+
+    private static final int PLAIN_DRAWS = 5;
 
     /** One head's inputs, rounded to the storage type: q, k ~ N(0, 1/D), v, dO ~ N(0, 1). */
     private record Draw(DType dtype, double rate, double[][] q, double[][] k, double[][] v, double[][] dO) {
