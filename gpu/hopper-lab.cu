@@ -11,12 +11,13 @@
 //            the TMA entry points (la2_sweep_hopper_tma_*) as the backend routes them
 //   forward  the forward's cases (large shapes, a partial chunk, NaN propagation), then times
 //            the wide sweep, the Hopper sweep, its TMA entry point and the lab's variants
-//            (hopper_variants.cuh, with the warpgroup-roles sweep of hopper_roles.cuh), and in
-//            turns the TMA entry point against the sweep without the non-finite re-sum, with it
-//            inlined and the roles sweep without it
+//            (hopper_variants.cuh, among them the warpgroup-roles sweep of sweep_hopper_roles.cuh),
+//            and in turns the TMA entry point against the sweep without its note of non-finite
+//            outputs, and the roles sweep with and without it
 //   backward times dq, dv and dk on the wide and the Hopper backward entry points, cp.async and TMA,
 //            and the lab's backward variants (hopper_variants.cuh, splitVariants; the passes
-//            section checks them); the dq pass on the TMA entry point and the roles sweep in turns
+//            section checks them); the dq pass on the TMA entry point (roles) and the column split
+//            in turns
 //   dkdv     the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the two passes on the
 //            TMA reversed entry point, bf16 and f16, several segments and one, then timed beside them
 //   tf32     the Hopper TF32 sweep (hopper_tf32.cuh, tiles rounded and truncated) against the wide
@@ -306,8 +307,9 @@ static void passChecks(const char* type, const Entries& e) {
             }
             if constexpr (std::is_same_v<T, __nv_bfloat16>) {
                 // the lab's variants with the next chunk's scores issued early (AHEAD: the forward's
-                // and the backward's on every pass) and with w loaded early (EARLY_W: the passes
-                // with the dot product), plain and split
+                // and the backward's on every pass), with w loaded early (EARLY_W, plain and split;
+                // plain, the column split that the entry point's dq pass runs with roles) and the
+                // roles sweep
                 if (!ps.bwd) {
                     for (const Kern& k : hopperVariants()) {
                         if (!std::strstr(k.name, "ahead") && !std::strstr(k.name, "roles")) continue;
@@ -319,7 +321,7 @@ static void passChecks(const char* type, const Entries& e) {
                         const Kern& k = ps.rev ? v.second : v.first;
                         const bool early = std::strstr(k.name, "early w") != nullptr, ahead = std::strstr(k.name, "ahead") != nullptr;
                         const bool roles = std::strstr(k.name, "roles") != nullptr;
-                        if (early ? !ps.dot : !(ahead || roles)) continue;
+                        if (!(early || ahead || roles)) continue;
                         std::printf(" %s vs wide:\n", k.name);
                         check<T>(wb, k, b, ps, std::strstr(k.name, "split") != nullptr);
                     }
@@ -368,20 +370,22 @@ static void forwardSection(const std::vector<bool>& selected) {
                 if (k == &wide) ref = t;
                 std::printf(" time %-28s median %8.3f ms  (%.2fx wide; HBM floor at 4.8 TB/s %.3f ms)\n", k->name, t, ref / t, floorMs);
             }
-            // what the non-finite re-sum costs: the TMA entry point against the same sweep without
-            // it (the backward's "ahead" variant), with it inlined, and the roles variant without
-            // it, in turns (the clock drifts as the card warms)
+            // what noting non-finite outputs costs, in turns (the clock drifts as the card warms):
+            // the TMA entry point against the same sweep without it (the backward's "ahead"
+            // variant), and the roles sweep with and without it
             const auto sv = splitVariants();
             auto bwdNamed = [&](const char* n) { return std::find_if(sv.begin(), sv.end(), [&](const auto& v) { return !std::strcmp(v.first.name, n); })->first; };
             const auto fv = hopperVariants();
-            const Kern inl = *std::find_if(fv.begin(), fv.end(), [](const Kern& k) { return std::strstr(k.name, "inlined re-sum") != nullptr; });
-            const Kern noResum = bwdNamed("ahead"), rolesNoResum = bwdNamed("roles");
-            const Kern* turns[] = {&tma, &noResum, &inl, &rolesNoResum};
-            const char* names[] = {"TMA entry point", "ahead, no re-sum", "ahead, inlined re-sum", "roles, no re-sum"};
-            std::vector<float> ts[4];
+            auto fwdNamed = [&](const char* n) { return *std::find_if(fv.begin(), fv.end(), [&](const Kern& k) { return !std::strcmp(k.name, n); }); };
+            const Kern notNoted = bwdNamed("ahead"), rolesNotNoted = bwdNamed("roles");
+            const Kern roles = fwdNamed("hopper TMA + staged output + roles");
+            const Kern* turns[] = {&tma, &notNoted, &roles, &rolesNotNoted};
+            const char* names[] = {"TMA entry point", "ahead, not noted", "roles", "roles, not noted"};
+            constexpr int nt = 4;
+            std::vector<float> ts[nt];
             for (int r = 0; r < 3; r++)
-                for (int x = 0; x < 4; x++) ts[x].push_back((float) timePasses({turns[x]}, b, {fwd}));
-            for (int x = 0; x < 4; x++)
+                for (int x = 0; x < nt; x++) ts[x].push_back((float) timePasses({turns[x]}, b, {fwd}));
+            for (int x = 0; x < nt; x++)
                 std::printf(" turns %-24s %8.3f %8.3f %8.3f ms, median %8.3f\n", names[x], ts[x][0], ts[x][1], ts[x][2], median(ts[x]));
         }
         release(b);
@@ -404,23 +408,23 @@ static void backwardSection() {
         const double tt = timePasses({&tb, &tbr, &tbr}, b, bwd);
         std::printf(" time wide       median %8.3f ms\n time hopper     median %8.3f ms  (%.2fx)\n", tw, th, tw / th);
         std::printf(" time hopper TMA median %8.3f ms  (%.2fx)\n", tt, tw / tt);
-        // the TMA backward with the next chunk's scores issued early (AHEAD)
-        // and with warpgroup roles (hopper_roles.cuh: the passes in forward time)
+        // the TMA backward with the next chunk's scores issued early (AHEAD), and with the column
+        // split on the forward-time passes ("early w": the entry point's flags without ROLES)
         const auto variants = splitVariants();
         auto named = [&](const char* n) { return *std::find_if(variants.begin(), variants.end(), [&](const auto& v) { return !std::strcmp(v.first.name, n); }); };
-        const auto ah = named("ahead"), ro = named("roles");
-        const double ta = timePasses({&ah.first, &ah.second, &ah.second}, b, bwd), tr = timePasses({&ro.first, &ro.second, &ro.second}, b, bwd);
+        const auto ah = named("ahead"), co = named("early w");
+        const double ta = timePasses({&ah.first, &ah.second, &ah.second}, b, bwd), tc = timePasses({&co.first, &co.second, &co.second}, b, bwd);
         std::printf(" time hopper TMA + ahead median %8.3f ms  (%.2fx; %.3fx the TMA backward)\n", ta, tw / ta, ta / tt);
-        std::printf(" time hopper TMA + roles median %8.3f ms  (%.2fx; %.3fx the TMA backward)\n", tr, tw / tr, tr / tt);
+        std::printf(" time hopper TMA, columns median %8.3f ms  (%.2fx; %.3fx the TMA backward)\n", tc, tw / tc, tc / tt);
         for (size_t x = 0; x < bwd.size(); x++) {
             const double a = timePasses({&hb}, b, {bwd[x]}), c = timePasses({bwd[x].rev ? &tbr : &tb}, b, {bwd[x]});
             const double d = timePasses({bwd[x].rev ? &ah.second : &ah.first}, b, {bwd[x]});
-            const double r = timePasses({bwd[x].rev ? &ro.second : &ro.first}, b, {bwd[x]});
-            std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms, TMA + ahead %8.3f ms, TMA + roles %8.3f ms\n", bwd[x].name, a, c, d, r);
+            const double r = timePasses({bwd[x].rev ? &co.second : &co.first}, b, {bwd[x]});
+            std::printf("   %-3s hopper %8.3f ms, TMA %8.3f ms, TMA + ahead %8.3f ms, TMA columns %8.3f ms\n", bwd[x].name, a, c, d, r);
         }
-        // the dq pass on the TMA entry point and the roles variant, in turns
+        // the dq pass on the TMA entry point (roles) and the column split, in turns
         for (int r = 0; r < 3; r++)
-            std::printf("   dq in turns: TMA %8.3f ms, roles %8.3f ms\n", timePasses({&tb}, b, {bwd[0]}), timePasses({&ro.first}, b, {bwd[0]}));
+            std::printf("   dq in turns: TMA (roles) %8.3f ms, columns %8.3f ms\n", timePasses({&tb}, b, {bwd[0]}), timePasses({&co.first}, b, {bwd[0]}));
         // a learnable decay's backward: dq and dv, each with its dot product, on the split products
         const Pass& dqDot = all[7];
         const double tl = timePasses({&sb, &sbr, &tbr}, b, {dqDot, all[4], all[5]});

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "../la2-backend-cuda/src/main/cuda/sweep_hopper_entries.cuh"
-#include "hopper_roles.cuh"
 
 template <int V>
 __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const __grid_constant__ HopperMaps maps) {
@@ -28,19 +27,6 @@ __global__ void __launch_bounds__(256, 1) labHopper(const SweepParams p, const _
 template <int V>
 __global__ void __launch_bounds__(256, 1) labHopperBwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
     sweepHopper<__nv_bfloat16, false, hopper::TMA | hopper::STAGED_OUT | V>(p, &maps);
-}
-
-// The roles variant (hopper_roles.cuh) where it applies (mode 1 in forward time without w), the
-// sweep with flags V elsewhere; SCORES_FIRST with AHEAD.
-template <bool EXACT, int V>
-__global__ void __launch_bounds__(256, 1) labRoles(const SweepParams p, const __grid_constant__ HopperMaps maps) {
-    if constexpr ((V & hopper::FLIP) == 0) {
-        if (p.mode == 1 && !p.w) {
-            sweepHopperRoles<__nv_bfloat16, EXACT, (V & hopper::AHEAD) != 0>(p, &maps);
-            return;
-        }
-    }
-    sweepHopper<__nv_bfloat16, EXACT, V>(p, &maps);
 }
 
 // A sweep entry point and its launch shape; `maps`: it takes HopperMaps after its SweepParams.
@@ -59,9 +45,8 @@ static std::vector<LabKernel> hopperVariants() {
         {"hopper TMA", (const void*) labHopper<TMA>, 256, SMEM, true},
         {"hopper TMA + staged output", (const void*) labHopper<TMA | STAGED_OUT>, 256, SMEM, true},
         {"hopper TMA + staged output + ahead", (const void*) labHopper<TMA | STAGED_OUT | AHEAD>, 256, SMEM, true},
-        {"hopper TMA + staged output + roles", (const void*) labRoles<true, TMA | STAGED_OUT>, 256, SMEM, true},
-        {"hopper TMA + staged output + roles, scores first", (const void*) labRoles<true, TMA | STAGED_OUT | AHEAD>, 256, SMEM, true},
-        {"hopper TMA + staged output + ahead, inlined re-sum", (const void*) labHopper<TMA | STAGED_OUT | AHEAD | INLINE_RESUM>, 256, SMEM, true},
+        {"hopper TMA + staged output + roles", (const void*) labHopper<TMA | STAGED_OUT | ROLES>, 256, SMEM, true},
+        {"hopper TMA + staged output + roles, scores first", (const void*) labHopper<TMA | STAGED_OUT | ROLES | AHEAD>, 256, SMEM, true},
     };
 }
 
@@ -75,8 +60,7 @@ static std::vector<std::pair<LabKernel, LabKernel>> splitVariants() {
         LA2_LAB_SPLIT("split K", SPLIT_K), LA2_LAB_SPLIT("split P+K", SPLIT_P | SPLIT_K), LA2_LAB_SPLIT("split all", SPLIT),
         LA2_LAB_SPLIT("early w", EARLY_W), LA2_LAB_SPLIT("split all, early w", SPLIT | EARLY_W),
         LA2_LAB_SPLIT("ahead", AHEAD), LA2_LAB_SPLIT("ahead, early w", AHEAD | EARLY_W),
-        {{"roles", (const void*) labRoles<false, TMA | STAGED_OUT>, 256, SMEM, true},
-         {"roles rev", (const void*) labRoles<false, TMA | STAGED_OUT | FLIP>, 256, SMEM, true}},
+        {{"roles", (const void*) labHopperBwd<ROLES>, 256, SMEM, true}, {"roles rev (columns)", (const void*) labHopperBwd<FLIP>, 256, SMEM, true}},
     };
 #undef LA2_LAB_SPLIT
 }

@@ -57,49 +57,27 @@ namespace hopper {
 //   product group of their own at the end of chunk i, once its ring stage has landed and after
 //   chunk i's products of v, and complete while chunk i's outputs and state copy are written: chunk
 //   i + 1 then waits only for its q S before the masking, and the scores leave its critical chain.
-// - INLINE_RESUM (with EXACT): the non-finite re-sum inlined into the loop instead of called.
+// - ROLES (with TMA, not with FLIP or SPLIT): mode 1 without w runs sweepHopperRoles
+//   (sweep_hopper_roles.cuh), whose warpgroups split by role (state, outputs) and run a chunk
+//   apart; with AHEAD its scores are issued before the wait for the state copy. Other modes keep
+//   this file's sweep.
 // The backend's entry points run STAGED_OUT (LA2_SWEEP_HOPPER), TMA | STAGED_OUT | AHEAD (the
-// forward of LA2_SWEEP_HOPPER_TMA), TMA | STAGED_OUT | EARLY_W (its backward) and TMA | STAGED_OUT | SPLIT |
-// EARLY_W (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu times the others beside them.
+// forward of LA2_SWEEP_HOPPER_TMA), TMA | STAGED_OUT | EARLY_W | ROLES (its backward in forward
+// time), TMA | STAGED_OUT | EARLY_W | FLIP (reversed) and TMA | STAGED_OUT | SPLIT | EARLY_W
+// (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K,
-              EARLY_W = 64, AHEAD = 128, INLINE_RESUM = 256;
+              EARLY_W = 64, AHEAD = 128, ROLES = 256;
 }  // namespace hopper
-
-// A non-finite output element of the forward computed again from shared memory with the causal sum
-// over tokens j <= a alone (sweep_common.cuh, causalSum, says why): the masked scores of row a
-// rounded to 16 bits as the tensor-core path rounds them, times column c of v, plus f q_a S[:, c].
-template <typename T>
-__device__ __forceinline__ float hopperResumInline(const unsigned char* stage, const unsigned char* sb, const float* pw, int a, int c,
-                                                   float alpha, float f) {
-    using namespace hopper;
-    auto at = [](const unsigned char* base, int row, int col, int rows) { return toF<T>(*(const T*) (base + tileOffset(row, col, rows))); };
-    float qs = 0.f;
-    for (int d = 0; d < D; d++) qs = fmaf(at(stage, a, d, C), at(sb, d, c, D), qs);
-    float av = 0.f;
-    for (int j = 0; j <= a; j++) {
-        float dot = 0.f;
-        for (int d = 0; d < D; d++) dot = fmaf(at(stage, a, d, C), at(stage + TILE, j, d, C), dot);
-        T x;
-        stf<T>(&x, 0, alpha * pw[a - j] * dot);
-        av = fmaf(toF<T>(x), at(stage + 2 * TILE, j, c, C), av);
-    }
-    return av + f * qs;
-}
-
-// The same as a call of its own, which keeps its registers out of the sweep's loop.
-template <typename T>
-__device__ __noinline__ float hopperResum(const unsigned char* stage, const unsigned char* sb, const float* pw, int a, int c,
-                                          float alpha, float f) {
-    return hopperResumInline<T>(stage, sb, pw, a, c, alpha, f);
-}
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
 // that no product is issued under a branch: ptxas then sees every product's group retire in order
 // and keeps the asynchronous products in flight together. DOT (mode 1 with p.w) adds the decay
 // gradient's sum_t t <o_t, w_t> into p.acc, as sweepWide does. V: the variant flags above;
-// `maps` only with TMA.
+// `maps` only with TMA. EXACT (mode 1 without w): returns true, to every thread of the block and
+// without storing the final state, where an output of the segment came out non-finite; the entry
+// point then computes the segment again (sweep_hopper_entries.cuh, sweepHopperAgain).
 template <typename T, bool EXACT, bool FULL, bool DOT, int V = 0>
-__device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = nullptr) {
+__device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = nullptr) {
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
@@ -128,12 +106,14 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
     constexpr bool tma = (V & TMA) != 0, flip = (V & FLIP) != 0;
     constexpr bool splitP = (V & SPLIT_P) != 0, splitS = (V & SPLIT_S) != 0, splitK = (V & SPLIT_K) != 0;
-    static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass (hopperResum reads rows in time order)");
+    static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass");
     static_assert(!(V & SPLIT) || !EXACT, "SPLIT: a backward pass");
     // each thread waits for the next chunk's transaction barrier itself (cp.async chunks would need a
     // block barrier); SPLIT's late state update would retire its groups in another order
     static_assert(!(V & AHEAD) || (tma && !(V & SPLIT)), "AHEAD: TMA, without SPLIT");
     constexpr bool ahead = full && (V & AHEAD) != 0;
+    constexpr bool noteNonFinite = full && !DOT && EXACT;
+    float nonFinite = 0.f;  // 0 * each output added in: zero, or NaN after a non-finite one
     // the chunk's token (in the pass's time) of ring row r
     auto tokenOf = [](int r) { return flip ? C - 1 - r : r; };
     const u32 bars = smemAddr(sm + BARS);
@@ -319,20 +299,9 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
 
         if constexpr (full) {
             pinRegisters(ot);
-            if (EXACT) {
-                bool leaked = false;
+            if constexpr (noteNonFinite) {
 #pragma unroll
-                for (int x = 0; x < 32; x++) leaked |= !isfinite(ot[x]);
-                if (leaked) {
-#pragma unroll
-                    for (int x = 0; x < 32; x++) {
-                        if (!isfinite(ot[x])) {
-                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 64 * wg + 8 * (x >> 2) + t2 + (x & 1);
-                            if constexpr ((V & INLINE_RESUM) != 0) ot[x] = hopperResumInline<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
-                            else ot[x] = hopperResum<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
-                        }
-                    }
-                }
+                for (int x = 0; x < 32; x++) nonFinite = fmaf(ot[x], 0.f, nonFinite);
             }
             // the warp's staging buffer (stageOutBlock's layout)
             unsigned char* ob = sm + OUTS + warp * (16 * 128);
@@ -412,7 +381,11 @@ __device__ void sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         __shared__ double red[THREADS / 32];
         addBlockDot(p, seq, dotAcc, red);
     }
+    if constexpr (noteNonFinite) {
+        if (__syncthreads_or(p.writeOut && !(nonFinite == 0.f))) return true;
+    }
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];
     band.store(p, seq, seg, full, s);
+    return false;
 }

@@ -1,7 +1,7 @@
-// A variant of the Hopper sweep (sweep_hopper.cuh) that gpu/hopper-lab.cu checks and times: mode 1
+// The Hopper sweep with its two warpgroups split by role (hopper::ROLES, sweep_hopper.cuh): mode 1
 // of a forward-time pass without the w dot product, on TMA chunks, computing what sweepHopperMode
-// computes with the same products in the same order (so the same bits), but with the two
-// warpgroups split by role instead of by output columns and state rows:
+// computes with the same products in the same order (so the same bits), but with the warpgroups
+// split by role instead of by output columns and state rows:
 // - the state warpgroup (threads 128..255) owns the whole 128 x 128 fp32 state (rows 16 wq + g
 //   (+ 8) and 64 + 16 wq + g (+ 8) of warp wq): per chunk it decays it, adds (diag(wk) K)^T V
 //   and writes the 16-bit copy the output warpgroup's q S of the next chunk reads;
@@ -9,14 +9,18 @@
 //   (computed once, not once per warpgroup), q S from the copy, the masked scores times v, the
 //   staged stores; its thread 0 issues the ring's loads.
 // The two run a chunk apart: the state warpgroup writes copy i + 1 while the output warpgroup
-// works on chunk i. Synchronisation: per ring stage a transaction barrier (landed) and an arrival
-// barrier that the 8 warps arrive on when done with it (the producer waits on it before reloading
-// the stage); per state copy buffer two named barriers (written by the state warpgroup; read by
-// the output one). SCORES_FIRST: the scores are issued before the wait for the state copy, and
-// masked while q S is in flight.
+// works on chunk i, and no block barrier separates chunks. Synchronisation: per ring stage a
+// transaction barrier (landed) and an arrival barrier that the 8 warps arrive on when done with it
+// (the producer waits on it before reloading the stage); per state copy buffer two named barriers
+// (written by the state warpgroup; read by the output one). SCORES_FIRST: the scores are issued
+// before the wait for the state copy, and masked while q S is in flight. EXACT: non-finite outputs
+// are noted and returned as sweepHopperMode notes and returns them.
+// The backend runs it on the dq pass (the _bwd TMA entry point, sweep_hopper_entries.cuh), where
+// it shortens the chain per chunk; on the forward, whose outputs dominate, the column split is faster
+// (gpu/hopper-lab.cu times both).
 #pragma once
 
-#include "../la2-backend-cuda/src/main/cuda/sweep_hopper.cuh"
+#include "sweep_hopper.cuh"
 
 namespace hopper {
 // named barrier ids: copy b written (COPY_FULL + b), copy b read (COPY_EMPTY + b)
@@ -38,7 +42,7 @@ __device__ __forceinline__ void namedSync(int id, int threads) {
 }  // namespace hopper
 
 template <typename T, bool EXACT, bool SCORES_FIRST>
-__device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
+__device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
@@ -165,6 +169,9 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
                 copyState((i + 1) & 1);
             }
         }
+        if constexpr (EXACT) {
+            if (__syncthreads_or(false)) return true;
+        }
         StateBand<T, Mma<T>, 16> band0(16 * wq, 0, 0), band1(64 + 16 * wq, 0, 0);
 #pragma unroll
         for (int i = 0; i < 64; i++) {
@@ -173,12 +180,12 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         }
         band0.store(p, seq, seg, true, s);
         band1.store(p, seq, seg, true, s);
-        return;
+        return false;
     }
 
     // the output warpgroup
     T* o = (T*) p.o + b * p.vB + h * p.vH;
-    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    float nonFinite = 0.f;  // 0 * each output added in: zero, or NaN after a non-finite one
     for (int i = 0; i < nc; i++) {
         const Chunk ch = chunk(i);
         const i64 t0 = ch.t0;
@@ -234,22 +241,9 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         wgmmaWait<0>();
         pinRegisters(ot[0]);
         pinRegisters(ot[1]);
-        if (EXACT) {
+        if constexpr (EXACT) {
 #pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                bool leaked = false;
-#pragma unroll
-                for (int x = 0; x < 32; x++) leaked |= !isfinite(ot[hf][x]);
-                if (leaked) {
-#pragma unroll
-                    for (int x = 0; x < 32; x++) {
-                        if (!isfinite(ot[hf][x])) {
-                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
-                            ot[hf][x] = hopperResum<T>(stage, sb, pw, a, c, alpha, beta * pw[a + ofsi]);
-                        }
-                    }
-                }
-            }
+            for (int x = 0; x < 32; x++) nonFinite = fmaf(ot[0][x], 0.f, fmaf(ot[1][x], 0.f, nonFinite));
         }
         // done with the stage and with copy i (buffer i % 2, rewritten with copy i + 2)
         release(sti);
@@ -265,4 +259,6 @@ __device__ void sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
             }
         }
     }
+    if constexpr (EXACT) return __syncthreads_or(p.writeOut && !(nonFinite == 0.f));
+    return false;
 }
