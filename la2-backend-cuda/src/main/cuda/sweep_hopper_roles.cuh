@@ -15,9 +15,8 @@
 // (written by the state warpgroup; read by the output one). SCORES_FIRST: the scores are issued
 // before the wait for the state copy, and masked while q S is in flight. EXACT: non-finite outputs
 // are noted and returned as sweepHopperMode notes and returns them.
-// The backend runs it on the dq pass (the _bwd TMA entry point, sweep_hopper_entries.cuh), where
-// it shortens the chain per chunk; on the forward, whose outputs dominate, the column split is faster
-// (gpu/hopper-lab.cu times both).
+// The backend runs it on the dq pass (the _bwd TMA entry point, sweep_hopper_entries.cuh);
+// gpu/hopper-lab.cu times it against the column split on the forward and the backward's passes.
 #pragma once
 
 #include "sweep_hopper.cuh"
