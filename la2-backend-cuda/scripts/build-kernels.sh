@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the CUDA C kernels into one fatbin (sm_80 and sm_90a cubins plus compute_90 PTX) and
+# Compiles the CUDA C kernels into one fatbin (sm_80 and sm_90a cubins plus compute_80 PTX) and
 # writes la2_kernels.properties beside it (the CUDA version the driver must support).
 # Usage: build-kernels.sh <cuda source dir> <output dir> [nvcc] [require kernels: true|false] [min driver CUDA version]
 # Without nvcc a development build goes on without kernels (the provider then reports
@@ -37,13 +37,13 @@ fi
 tmp="$target.tmp"
 # Compute capability 9.0 runs the sm_90a cubin: the Hopper sweep's warpgroup products exist only
 # there, and a fatbin with both an sm_90 and an sm_90a cubin would leave the choice between them to
-# the driver. sm_90a is sm_90 plus those instructions, so the other kernels are the same code; the
-# compute_90 PTX stays for later devices.
-# --threads 0: the three targets compile side by side on every core
+# the driver. sm_90a is sm_90 plus those instructions, so the other kernels are the same code. Later
+# devices compile the compute_80 PTX, the sm_80 cubin's own front-end output (one compilation
+# serves both; the Hopper sweeps trap outside sm_90a either way).
+# --threads 0: the two targets compile side by side on every core
 if "$nvcc" -fatbin -O3 -std=c++17 --threads 0 \
-    -gencode arch=compute_80,code=sm_80 \
+    -gencode "arch=compute_80,code=[sm_80,compute_80]" \
     -gencode arch=compute_90a,code=sm_90a \
-    -gencode arch=compute_90,code=compute_90 \
     -o "$tmp" "$src"/la2_kernels.cu; then
   mv "$tmp" "$target"
   echo "la2-backend-cuda: compiled $(basename "$target") ($(stat -c %s "$target") bytes) with $("$nvcc" --version | tail -1)"
