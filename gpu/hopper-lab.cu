@@ -20,6 +20,9 @@
 //            in turns
 //   dkdv     the fused dk + dv pass (la2_sweep_hopper_tma_*_dkdv) against the two passes on the
 //            TMA reversed entry point, bf16 and f16, several segments and one, then timed beside them
+//   decay    the decay gradient's Hopper sweep (la2_decay_sweep_hopper_*, decay_hopper.cuh) against
+//            the double sweep (la2_decay_sweep_*) on rates from 0 to 4, bf16 and f16, a partial
+//            chunk; then timed beside the forward
 //   tf32     the Hopper TF32 sweep (hopper_tf32.cuh, tiles rounded and truncated) against the wide
 //            TF32 sweep on every pass without a dot product (a partial chunk with segments, one
 //            segment), the forward's NaN propagation; then the forward and dq + dv + dk timed
@@ -28,7 +31,7 @@
 // "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [v0 v1 ...]
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [decay] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
 #include "hopper_tf32.cuh"
 #include "hopper_variants.cuh"
@@ -440,6 +443,7 @@ static void backwardSection() {
     }
 }
 
+#include "hopper-lab-decay.cuh"
 #include "hopper-lab-dkdv.cuh"
 #include "hopper-lab-tf32.cuh"
 
@@ -496,6 +500,7 @@ int main(int argc, char** argv) {
     if (want("backward")) backwardSection();
     if (want("dkdv")) dkdvSection();
     if (want("tf32")) tf32Section();
+    if (want("decay")) decaySection();
     std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
     return gAllPass ? 0 : 1;
 }

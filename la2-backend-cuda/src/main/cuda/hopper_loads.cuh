@@ -7,6 +7,7 @@
 #include "mma.cuh"
 #include "params.cuh"
 #include "smem.cuh"
+#include "sweep_common.cuh"
 #include "wgmma.cuh"
 
 // The ring's layout in dynamic shared memory, and the sweep's shape.

@@ -3,6 +3,7 @@
 // file. The kernels themselves live in the headers; common.cuh explains the words they use.
 #include "common.cuh"
 #include "decay.cuh"
+#include "decay_hopper.cuh"
 #include "decode.cuh"
 #include "packed.cuh"
 #include "params.cuh"
@@ -63,6 +64,9 @@ extern "C" __global__ void __launch_bounds__(256) la2_decay_grad_packed(const De
 extern "C" __global__ void __launch_bounds__(256) la2_decay_sweep_f32(const DecaySweepParams p) { decaySweep<float>(p); }
 extern "C" __global__ void __launch_bounds__(256) la2_decay_sweep_bf16(const DecaySweepParams p) { decaySweep<__nv_bfloat16>(p); }
 extern "C" __global__ void __launch_bounds__(256) la2_decay_sweep_f16(const DecaySweepParams p) { decaySweep<__half>(p); }
+// The same on Hopper warpgroups, 16-bit storage and Dk = Dv = 128 (decay_hopper.cuh).
+LA2_DECAY_SWEEP_HOPPER(la2_decay_sweep_hopper_bf16_d128, __nv_bfloat16)
+LA2_DECAY_SWEEP_HOPPER(la2_decay_sweep_hopper_f16_d128, __half)
 extern "C" __global__ void __launch_bounds__(256) la2_decay_scan(const DecaySweepParams p) { scanDecaySegments(p); }
 extern "C" __global__ void la2_decay_sum(const DecaySumParams p) { sumDecayGradient(p); }
 

@@ -45,7 +45,11 @@ import java.util.List;
  * <p>Where fp32's 1e-5 is promised (STRICT, TF32X3), for shapes without a tensor-core sweep, and
  * where every head decays so fast that the cancellation would cost too many digits
  * ({@link DecayRoute#choose}), a fourth sweep carries T = -dS/ds beside S, both in double, and
- * sums the gradient term by term (decay.cuh, decaySweep).
+ * sums the gradient term by term (decay.cuh, decaySweep). Nothing cancels there, so 16-bit
+ * products serve 16-bit storage at every rate: where the Hopper sweep runs a dense 16-bit call
+ * whose sequences need no segments (SweepPlanner.hopperDecay), the fourth sweep runs on
+ * warpgroups (decay_hopper.cuh) and is taken before the identity, and the other passes are the
+ * fixed decay's (dq, then dv and dk fused).
  */
 final class Backward {
     private final CudaBackend backend;
@@ -162,7 +166,8 @@ final class Backward {
     /** The decay gradient's route for {@code call} (DecayRoute#choose). */
     private DecayRoute decayRoute(BackwardCall call, Packing packing) {
         AttentionShape s = call.shape();
-        if (DecayRoute.identityTolerance(s.dtype(), call.precision()) == 0) {
+        if (DecayRoute.identityTolerance(s.dtype(), call.precision()) == 0
+                || sweeps.hopperDecays(s, packing, t(call.q()), t(call.k()), t(call.v()), t(call.dOutput()))) {
             return DecayRoute.DECAY_SWEEP;
         }
         var can = new DecayRoute.Options(

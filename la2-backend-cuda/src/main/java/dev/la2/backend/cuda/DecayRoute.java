@@ -29,7 +29,11 @@ enum DecayRoute {
     SPLIT,
     /** The identity's sums from 3xTF32 sweeps over fp32 copies of the operands. */
     FP32_COPIES,
-    /** The fourth sweep carrying T = -dS/ds in double, term by term; nothing cancels. */
+    /**
+     * The fourth sweep carrying T = -dS/ds, term by term; nothing cancels. In double, or on Hopper
+     * warpgroups with 16-bit products for dense 16-bit calls at D = E = 128 whose sequences need no
+     * segments (Backward takes it there before {@link #choose}).
+     */
     DECAY_SWEEP;
 
     /**

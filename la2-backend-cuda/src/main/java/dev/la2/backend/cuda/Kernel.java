@@ -38,6 +38,11 @@ enum Kernel {
     SWEEP_TC_F32X3_D64, SWEEP_TC_F32X3_D64_BWD, SWEEP_TC_F32X3_D128, SWEEP_TC_F32X3_D128_BWD,
     DECAY_GRAD,
     DECAY_SWEEP_F32, DECAY_SWEEP_BF16, DECAY_SWEEP_F16,
+    /**
+     * The decay gradient's sweep on Hopper warpgroups, 16-bit products (decay_hopper.cuh): the
+     * DecaySweepParams, then the tensor maps of q, k, v and dO; no packed entry point.
+     */
+    DECAY_SWEEP_HOPPER_BF16_D128, DECAY_SWEEP_HOPPER_F16_D128,
     DECAY_SCAN,
     DECAY_SUM,
     DECODE_F32, DECODE_BF16, DECODE_F16,
@@ -46,7 +51,7 @@ enum Kernel {
     /** Pool slots gathered into dense states and scattered back (packed.cuh), the draft's padding rows zeroed. */
     SLOT_COPY, ZERO_ROWS;
 
-    private static final String TMA = "SWEEP_HOPPER_TMA_", SPLIT = "SWEEP_HOPPER_SPLIT_";
+    private static final String TMA = "SWEEP_HOPPER_TMA_", SPLIT = "SWEEP_HOPPER_SPLIT_", DECAY_HOPPER = "DECAY_SWEEP_HOPPER_";
 
     String symbol() {
         return "la2_" + name().toLowerCase(Locale.ROOT);
@@ -62,7 +67,7 @@ enum Kernel {
             return "_slots";
         }
         boolean packed = (name().startsWith("SWEEP_") && !name().startsWith(TMA) && !name().startsWith(SPLIT))
-                || name().startsWith("DECAY_SWEEP_") || this == SCAN
+                || (name().startsWith("DECAY_SWEEP_") && !name().startsWith(DECAY_HOPPER)) || this == SCAN
                 || this == DECAY_SCAN || this == DECAY_GRAD;
         return packed ? "_packed" : null;
     }
@@ -106,6 +111,14 @@ enum Kernel {
 
     static Kernel decaySweep(DType dtype) {
         return typed("DECAY_SWEEP", dtype);
+    }
+
+    /** The decay gradient's Hopper sweep (Dk = Dv = 128) for a 16-bit storage type. */
+    static Kernel decaySweepHopper(DType dtype) {
+        if (dtype != DType.BF16 && dtype != DType.FP16) {
+            throw new IllegalArgumentException("a 16-bit storage type: " + dtype);
+        }
+        return valueOf(DECAY_HOPPER + typeName(dtype) + "_D128");
     }
 
     static Kernel decode(DType dtype) {

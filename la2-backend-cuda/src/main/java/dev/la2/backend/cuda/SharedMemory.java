@@ -39,6 +39,15 @@ final class SharedMemory {
         return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
     }
 
+    /**
+     * The decay gradient's Hopper sweep: a ring of {@code stages} chunks of q, k, v and dO
+     * (64 x 128, 16-bit), the 16-bit copies of S and T, the two weight tables, the ring's barriers,
+     * the block's reduction and alignment.
+     */
+    static long hopperDecay(long stages) {
+        return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 640 + 64 + 128 + 1024;
+    }
+
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */
     static long fmaSweep(long dk, long et, long chunk) {
         return 4 * (2 * chunk * (dk + 1) + chunk * et + chunk * (chunk + 1) + dk * et);

@@ -21,6 +21,8 @@ final class SweepPlanner {
     private static final int HOPPER_STAGES = 3;
     /** Ring stages of the fused dv + dk pass (sweep_hopper_dkdv.cuh, dkdv::STAGES). */
     private static final int DKDV_STAGES = 2;
+    /** The decay gradient's Hopper sweep: two ring stages of q, k, v and dO; three warpgroups. */
+    private static final int DECAY_STAGES = 2, DECAY_THREADS = 384;
 
     private final DeviceLimits device;
     private final Kernels kernels;
@@ -89,6 +91,25 @@ final class SweepPlanner {
         SweepPlan hopper = plan(s, null, d, e, Precision.STRICT, true);
         return new SweepPlan(Kernel.hopperDkDv(s.dtype()), hopper.threads(), hopper.valueTile(), hopper.chunk(), (int) smem,
                 hopper.tiles(), hopper.segmentLength(), hopper.segments());
+    }
+
+    /**
+     * The plan of the decay gradient's Hopper sweep (Kernel.decaySweepHopper) for a dense 16-bit
+     * call of shape {@code s} whose passes the planner routes to the Hopper sweep and whose
+     * sequences fill the device without segments (B*H at least the resident blocks of one wave),
+     * else null: one block of three warpgroups per sequence.
+     */
+    SweepPlan hopperDecay(AttentionShape s) {
+        int d = s.keyDim(), e = s.valueDim();
+        long smem = SharedMemory.hopperDecay(DECAY_STAGES);
+        if (hopperSplit(s.dtype(), d, e) == null || smem > device.smemPerBlock()) {
+            return null;
+        }
+        SweepPlan hopper = plan(s, null, d, e, Precision.STRICT, true);
+        if (hopper.segments() != 1) {
+            return null;
+        }
+        return new SweepPlan(Kernel.decaySweepHopper(s.dtype()), DECAY_THREADS, e, TC_CHUNK, (int) smem, 1, hopper.segmentLength(), 1);
     }
 
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */

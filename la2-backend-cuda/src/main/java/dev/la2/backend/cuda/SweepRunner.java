@@ -16,6 +16,8 @@ import java.util.concurrent.atomic.LongAdder;
 final class SweepRunner {
     /** Launches of the fused dv + dk pass in this process (CudaFusedBackwardTest proves the route with it). */
     static final LongAdder FUSED_DK_DV = new LongAdder();
+    /** Launches of the decay gradient's Hopper sweep (its tests check the route). */
+    static final LongAdder HOPPER_DECAY = new LongAdder();
 
     private final DeviceContext device;
     private final KernelTable kernels;
@@ -74,6 +76,15 @@ final class SweepRunner {
         return packing == null && planner.hopperDkDv(s) != null && described(s, q, k, v, dO);
     }
 
+    /**
+     * Whether the decay gradient's sweep of a backward on shape {@code s} with these operands runs
+     * on Hopper warpgroups ({@link #decaySweep}): a dense call the planner has that sweep for (16-bit
+     * storage, D = E = 128, sequences that need no segments), and tensor maps for each operand.
+     */
+    boolean hopperDecays(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
+        return packing == null && planner.hopperDecay(s) != null && described(s, q, k, v, dO);
+    }
+
     private boolean described(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
         int d = s.keyDim(), e = s.valueDim();
         return tensorMaps.describes(s, q, d) && tensorMaps.describes(s, k, d) && tensorMaps.describes(s, v, e)
@@ -127,10 +138,12 @@ final class SweepRunner {
      */
     void decaySweep(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO, CudaTensor decay, CudaTensor s0,
                     CudaTensor dSf, long acc, CudaTensor dDecay, double scale) {
-        SweepPlan plan = planner.decayPlan(s, packing);
+        SweepPlan hopper = hopperDecays(s, packing, q, k, v, dO) ? planner.hopperDecay(s) : null;
+        byte[] maps = hopper == null ? null : tensorMaps.of(s, q, k, v, dO);
+        SweepPlan plan = maps != null ? hopper : planner.decayPlan(s, packing);
         int d = s.keyDim(), e = s.valueDim();
         long[] ks = PassArgs.strides(s, d), vs = PassArgs.strides(s, e);
-        segmented(s, packing, plan, null, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
+        segmented(s, packing, plan, maps, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
                 .ptr(DecaySweepParams.Q, q).ptr(DecaySweepParams.K, k).ptr(DecaySweepParams.V, v).ptr(DecaySweepParams.D_O, dO)
                 .ptr(DecaySweepParams.S0, s0).ptr(DecaySweepParams.D_SF, dSf).ptr(DecaySweepParams.SCRATCH, scratch)
                 .ptr(DecaySweepParams.DECAY, decay).ptr(DecaySweepParams.ACC, acc)
@@ -141,6 +154,9 @@ final class SweepRunner {
                 .i64(DecaySweepParams.K_B, ks[0]).i64(DecaySweepParams.K_H, ks[1]).i64(DecaySweepParams.K_T, ks[2])
                 .i64(DecaySweepParams.V_B, vs[0]).i64(DecaySweepParams.V_H, vs[1]).i64(DecaySweepParams.V_T, vs[2])
                 .f64(DecaySweepParams.SCALE, scale).bytes());
+        if (maps != null) {
+            HOPPER_DECAY.increment();
+        }
         device.launch(kernels, Kernel.DECAY_SUM, new Grid(1, 1, 1, (int) Math.min(1024, s.heads())), 0,
                 KernelArgs.of(DecaySumParams.class).ptr(DecaySumParams.ACC, acc).ptr(DecaySumParams.D_DECAY, dDecay)
                         .i64(DecaySumParams.B, s.batch()).i64(DecaySumParams.H, s.heads()).bytes());

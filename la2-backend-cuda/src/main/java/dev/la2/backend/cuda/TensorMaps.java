@@ -18,15 +18,14 @@ import java.util.Map;
 
 /**
  * The tensor maps of a pass's q, k and v that the Hopper sweep's TMA entry points take after their
- * SweepParams (sweep_hopper.cuh, LA2_SWEEP_HOPPER_TMA and HopperMaps): three CUtensorMap of 128
- * bytes, rank 4, dimensions (column, token, head, batch) with the layout's strides, boxes of 64
+ * SweepParams (sweep_hopper.cuh, LA2_SWEEP_HOPPER_TMA and HopperMaps), and of q, k, v and dO for
+ * the decay gradient's Hopper sweep (decay_hopper.cuh, DecayMaps): CUtensorMap of 128 bytes each,
+ * rank 4, dimensions (column, token, head, batch) with the layout's strides, boxes of 64
  * columns x 64 tokens in the 128-byte swizzle of the sweep's ring. JCuda does not bind
  * cuTensorMapEncodeTiled, so it is called in the driver JCuda has loaded, through
  * java.lang.foreign. Encoded maps are kept per operand for the next pass on the same tensors.
  */
 final class TensorMaps {
-    /** Bytes of the three maps, HopperMaps. */
-    static final int BYTES = 3 * 128;
     private static final int KEPT = 64;
     // cuda.h's enumerators: CUtensorMapDataType, CUtensorMapSwizzle, CUtensorMapL2promotion
     private static final int FLOAT16 = 6, BFLOAT16 = 9, SWIZZLE_128B = 3, L2_PROMOTION_256B = 3;
@@ -73,7 +72,12 @@ final class TensorMaps {
     synchronized byte[] of(AttentionShape s, PassArgs p) {
         Operand[] ops = {Operand.of(s, p.q().address(), p.q().dtype(), p.dk()), Operand.of(s, p.k().address(), p.k().dtype(), p.dk()),
             Operand.of(s, p.v().address(), p.v().dtype(), p.dv())};
-        byte[] maps = new byte[BYTES];
+        return join(ops);
+    }
+
+    /** The operands' maps one after the other, or null where one cannot be had. */
+    private byte[] join(Operand[] ops) {
+        byte[] maps = new byte[128 * ops.length];
         for (int x = 0; x < ops.length; x++) {
             byte[] m = ops[x].describable() ? kept.computeIfAbsent(ops[x], TensorMaps::encode) : null;
             if (m == null) {
@@ -82,6 +86,17 @@ final class TensorMaps {
             System.arraycopy(m, 0, maps, 128 * x, 128);
         }
         return maps;
+    }
+
+    /**
+     * The maps of q, k, v and dO of the decay gradient's Hopper sweep (DecayMaps' bytes), or null
+     * where one of them cannot be described.
+     */
+    synchronized byte[] of(AttentionShape s, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
+        int d = s.keyDim(), e = s.valueDim();
+        Operand[] ops = {Operand.of(s, q.address(), q.dtype(), d), Operand.of(s, k.address(), k.dtype(), d),
+            Operand.of(s, v.address(), v.dtype(), e), Operand.of(s, dO.address(), dO.dtype(), e)};
+        return join(ops);
     }
 
     /** Whether a map of {@code x} ({@code columns} features per token, laid out as {@code s}) can be had. */

@@ -45,6 +45,11 @@ class KernelTableTest {
         while (dkdv.find()) {
             symbols.add(dkdv.group(1) + "_dkdv");
         }
+        // the decay gradient's Hopper macro defines NAME
+        Matcher decay = Pattern.compile("^LA2_DECAY_SWEEP_HOPPER\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        while (decay.find()) {
+            symbols.add(decay.group(1));
+        }
         // the packed and by-slot wrappers of la2_kernels.cu define NAME
         Matcher wrapped = Pattern.compile("^LA2_(?:PACKED_SWEEP|PACKED_DECAY|DECODE_SLOTS)\\((\\w+),", Pattern.MULTILINE)
                 .matcher(source);
@@ -73,6 +78,9 @@ class KernelTableTest {
         assertThat(Kernel.hopperSplit(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_sweep_hopper_split_f16_d128_bwd");
         assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.tma()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.variant()).isNull();
+        assertThat(Kernel.decaySweepHopper(dev.la2.api.DType.FP16).symbol()).isEqualTo("la2_decay_sweep_hopper_f16_d128");
+        assertThat(Kernel.DECAY_SWEEP_HOPPER_BF16_D128.variant()).as("no packed entry point").isNull();
+        assertThat(Kernel.DECAY_SWEEP_BF16.variant()).isEqualTo("_packed");
         assertThat(Kernel.SWEEP_HOPPER_SPLIT_BF16_D128_BWD.reversed().symbol()).isEqualTo("la2_sweep_hopper_split_bf16_d128_bwd_rev");
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD.reversed()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD_REV);
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128.reversed()).isNull();

@@ -62,6 +62,27 @@ class SweepPlannerTest {
     }
 
     @Test
+    void decayGradientsHopperSweepTakesSequencesThatNeedNoSegments() {
+        AttentionShape s = new AttentionShape(4, 32, 32768, 128, 128, Layout.BNHD, DType.BF16);
+        SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
+        SweepPlan decay = all.hopperDecay(s);
+        assertThat(all.plan(s, null, 128, 128, Precision.STRICT, true).segments()).isEqualTo(1);
+        assertThat(decay).isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 198464, 1, 32768, 1));
+        assertThat(decay.smem()).isLessThanOrEqualTo(H100.smemPerBlock());
+        assertThat(all.hopperDecay(new AttentionShape(4, 33, 1000, 128, 128, Layout.BHND, DType.FP16)).kernel())
+                .isEqualTo(Kernel.DECAY_SWEEP_HOPPER_F16_D128);
+        AttentionShape few = new AttentionShape(1, 16, 131072, 128, 128, Layout.BNHD, DType.BF16);
+        assertThat(all.plan(few, null, 128, 128, Precision.STRICT, true).segments()).isGreaterThan(1);
+        assertThat(all.hopperDecay(few)).as("sequences that need segments").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDecay(s)).as("no Hopper sweep").isNull();
+        assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDecay(s)).as("A100").isNull();
+        for (AttentionShape other : new AttentionShape[] {new AttentionShape(4, 32, 5000, 128, 128, Layout.BNHD, DType.FP32),
+            new AttentionShape(4, 32, 5000, 64, 128, Layout.BNHD, DType.BF16), new AttentionShape(4, 32, 5000, 128, 64, Layout.BNHD, DType.BF16)}) {
+            assertThat(all.hopperDecay(other)).as("%s", other).isNull();
+        }
+    }
+
+    @Test
     void segmentsCoverEverySequenceWithinTheGridLimit() {
         int[] lengths = {1, 2, 63, 64, 65, 127, 128, 129, 4095, 4097, 1 << 20, (1 << 20) + 1, Integer.MAX_VALUE - 64,
             Integer.MAX_VALUE - 1, Integer.MAX_VALUE};
