@@ -96,7 +96,7 @@ final class SweepPlanner {
     /**
      * The plan of the decay gradient's Hopper sweep (Kernel.decaySweepHopper) for a dense 16-bit
      * call of shape {@code s} whose passes the planner routes to the Hopper sweep and whose
-     * sequences fill the device without segments (B*H at least the resident blocks of one wave),
+     * sequences need no segments (the Hopper sweep's plan has one: B*H more than half the SMs, or one chunk),
      * else null: one block of three warpgroups per sequence.
      */
     SweepPlan hopperDecay(AttentionShape s) {
