@@ -66,7 +66,7 @@ class CudaHopperDecayTest {
         assumeTrue(a.isAvailable(), "skipped: no usable GPU here: " + a);
     }
 
-    /** 132 sequences of four chunks, the last partial; three sequences of one partial chunk. */
+    /** 132 sequences of four chunks, the last partial; four sequences of one partial chunk. */
     record Size(int b, int h, int n) {
         @Override
         public String toString() {
