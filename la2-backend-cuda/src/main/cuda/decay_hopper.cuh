@@ -60,7 +60,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];
-    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
     unsigned char* sCopy = sm + tangent::SBUF;
     unsigned char* tCopy = sCopy + STATE;

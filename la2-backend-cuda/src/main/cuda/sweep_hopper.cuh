@@ -67,6 +67,29 @@ namespace hopper {
 // (LA2_SWEEP_HOPPER_SPLIT); gpu/hopper-lab.cu times the others beside them.
 constexpr int STAGED_OUT = 1, TMA = 2, FLIP = 4, SPLIT_P = 8, SPLIT_S = 16, SPLIT_K = 32, SPLIT = SPLIT_P | SPLIT_S | SPLIT_K,
               EARLY_W = 64, AHEAD = 128, ROLES = 256;
+
+// The 1024-byte-aligned base of the dynamic shared memory `raw` (the swizzled tiles' atoms need it;
+// each Hopper kernel asks for 1024 bytes of slack).
+__device__ __forceinline__ unsigned char* alignedBase(unsigned char* raw) { return raw + ((1024 - (smemAddr(raw) & 1023)) & 1023); }
+
+// The block's sequence segment: grid x is the sequence (batch b, head h, decay rate s), grid y the
+// segment, tokens [t0, t1) of it.
+struct Segment {
+    i64 seq, b, h, t0, t1;
+    int seg;
+    float s;
+};
+__device__ __forceinline__ Segment blockSegment(const SweepParams& p) {
+    Segment x;
+    x.seq = blockIdx.x;
+    x.seg = blockIdx.y;
+    x.b = x.seq / p.H;
+    x.h = x.seq % p.H;
+    x.s = p.decay[x.h];
+    x.t0 = (i64) x.seg * p.L;
+    x.t1 = min(p.N, x.t0 + p.L);
+    return x;
+}
 }  // namespace hopper
 
 // FULL = mode 1 (outputs); mode 0 runs the state update alone. The mode is a template argument so
@@ -81,7 +104,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
-    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;                        // [STAGES][q, k, v][64 x 128]
     unsigned char* sbuf = sm + STAGES * STAGE;       // [2][128 x 128]: 16-bit state copies
     float* pw = (float*) (sm + TABLE);               // [C + 2] lambda^m
@@ -89,12 +112,10 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wg = warp >> 2, wq = warp & 3;         // warpgroup, warp within it
     const int g = lane >> 2, t2 = (lane & 3) * 2;
-    const i64 seq = blockIdx.x;
-    const int seg = blockIdx.y;
-    const i64 b = seq / p.H, h = seq % p.H;
-    const float s = p.decay[h];
-    const i64 t0seg = (i64) seg * p.L;
-    const i64 t1seg = min(p.N, t0seg + p.L);
+    const Segment sg = blockSegment(p);
+    const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
+    const int seg = sg.seg;
+    const float s = sg.s;
     const T* q = (const T*) p.q + b * p.kB + h * p.kH;
     const T* k = (const T*) p.k + b * p.kB + h * p.kH;
     const T* v = (const T*) p.v + b * p.vB + h * p.vH;

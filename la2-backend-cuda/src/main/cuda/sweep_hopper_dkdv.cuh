@@ -49,7 +49,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];
-    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
     unsigned char* sbuf = sm + dkdv::SBUF;
     float* pw = (float*) (sm + dkdv::TABLE);
@@ -60,12 +60,10 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wg = warp >> 2, wq = warp & 3;
-    const i64 seq = blockIdx.x;
-    const int seg = blockIdx.y;
-    const i64 b = seq / pv.H, h = seq % pv.H;
-    const float s = pv.decay[h];
-    const i64 t0seg = (i64) seg * pv.L;
-    const i64 t1seg = min(pv.N, t0seg + pv.L);
+    const Segment sg = blockSegment(pv);
+    const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
+    const int seg = sg.seg;
+    const float s = sg.s;
     T* dv = (T*) pv.o + b * pv.vB + h * pv.vH;
     T* dk = (T*) pk.o + b * pk.vB + h * pk.vH;
     const float alpha = (float) pv.alpha, beta = (float) pv.beta, kappa = (float) pv.kappa;

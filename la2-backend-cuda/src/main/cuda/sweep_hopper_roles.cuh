@@ -45,19 +45,17 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     using namespace hopper;
     using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
-    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;                   // [STAGES][q, k, v][64 x 128]
     unsigned char* sbuf = sm + STAGES * STAGE;  // [2][128 x 128]: 16-bit state copies
     float* pw = (float*) (sm + TABLE);          // [C + 2] lambda^m
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wq = warp & 3;
-    const i64 seq = blockIdx.x;
-    const int seg = blockIdx.y;
-    const i64 b = seq / p.H, h = seq % p.H;
-    const float s = p.decay[h];
-    const i64 t0seg = (i64) seg * p.L;
-    const i64 t1seg = min(p.N, t0seg + p.L);
+    const Segment sg = blockSegment(p);
+    const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
+    const int seg = sg.seg;
+    const float s = sg.s;
     const int nc = (int) ((t1seg - t0seg + C - 1) / C);
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     auto same = [](int r) { return r; };
