@@ -1,26 +1,27 @@
 // The decay gradient's fourth sweep (decay.cuh, decaySweep) on Hopper warpgroups, for 16-bit
 // storage with Dk = Dv = 128 (la2_decay_sweep_hopper_*_d128): the same sums, T = -dS/ds carried
-// beside S, with the products on 16-bit operands and fp32 accumulators. Every term is summed with
-// nothing to cancel, so the 16-bit copies of S and T that the products read leave errors far
-// inside 16-bit storage's tolerance at every rate (ALGORITHM.md 3.6).
+// beside S in fp32, with the products on 16-bit operands and fp32 accumulators. Every term is
+// summed with nothing to cancel, so the 16-bit operands leave errors far inside 16-bit storage's
+// tolerance at every rate (ALGORITHM.md 3.6).
 //
 // Per chunk of l tokens (local a, b) entering with S and T, token a adds
-//   dO_a . [ c lambda^(a+1) q_a ((a+1) S + T) + sum_{b<a} c (a-b) lambda^(a-b) (q_a . k_b) v_b ]
+//   c lambda^(a+1) (a+1) q_a S dO_a^T + c lambda^(a+1) q_a T dO_a^T + sum_{b<a} c (a-b) lambda^(a-b) (q_a . k_b)(v_b . dO_a)
 // and the chunk updates T <- lambda^l (T + l S) + (diag(w') K)^T V, S <- lambda^l S + (diag(w) K)^T V
 // with w_b = lambda^(l-1-b), w'_b = (l-1-b) lambda^(l-1-b).
 //
 // Three warpgroups, 384 threads:
-// - the output warpgroup (threads 0..127): per chunk the scores Q K^T, then Q S from S's copy,
-//   its rows times (a+1), Q T from T's copy added, the rows times c lambda^(a+1), the scores
-//   masked with c (a-b) lambda^(a-b) times V added, and each row dotted with dO_a; its thread 0
-//   issues the ring's loads;
-// - two state warpgroups (threads 128..383), warpgroup w owning rows 64w.. of both S and T in
-//   fp32 (128 registers a thread): per chunk the two updates, then the 16-bit copies of its rows
-//   for the next chunk's products, once the output warpgroup is done reading the last ones.
-// The copies are single: the output warpgroup's named-barrier arrival after Q T lets the state
-// warpgroups overwrite them, and theirs after writing lets it read. The state warpgroups hold
-// sigma T, sigma = 2^min(0, floor(log2 s)) (exact), so that fp16's copy holds it where T grows as
-// 1/s^2 (s = max(rate, 1 / N)); the output rows' factors (a+1) sigma and c lambda^(a+1) / sigma undo it.
+// - the output warpgroup (threads 0..127), rows 16 wq + g (+ 8) of the chunk: the scores Q K^T,
+//   masked with c (a-b) lambda^(a-b) into 16-bit A fragments; then per 64-column half, Q S from
+//   S's 16-bit copy, its rows times c (a+1) lambda^(a+1), the masked scores times V added, and each
+//   row dotted with dO_a; its thread 0 issues the ring's loads;
+// - two state warpgroups (threads 128..383), warpgroup w owning rows 64w.. of S and T in fp32 (128
+//   registers a thread): per chunk T's term <T, (diag(c lambda^(a+1)) Q)^T dO> over its rows (its
+//   64 columns of q weighted into shared memory, then products over the chunk's 64 tokens: the
+//   same multiply-adds as Q T, on the state side, and no copy of T), the two updates, then the
+//   16-bit copy of its rows of S for the next chunk's Q S, once the output warpgroup is done
+//   reading the last one.
+// The copy is single: the output warpgroup's named-barrier arrival after Q S lets the state
+// warpgroups overwrite it, and theirs after writing lets it read.
 //
 // One segment per sequence (mode 1 of a plan with one segment; SweepPlanner.hopperDecay): each
 // block adds its sequence's sum and <dS_final, T_{N-1}> to acc[seq]. A call with several segments
@@ -40,16 +41,19 @@ struct alignas(64) DecayMaps {
 namespace tangent {
 constexpr int STAGES = 2, THREADS = 384;
 constexpr u32 STAGE = 4 * hopper::TILE;              // q, k, v, dO
-constexpr u32 SBUF = STAGES * STAGE;                 // S's copy, then T's
-constexpr u32 TABLE = SBUF + 2 * hopper::STATE;      // lambda^m, then m lambda^m (66 floats each)
+constexpr u32 SBUF = STAGES * STAGE;                 // S's copy
+constexpr u32 QW = SBUF + hopper::STATE;             // the weighted q, state warpgroup w's 64 columns at w * 8192
+constexpr u32 TABLE = QW + hopper::TILE;             // lambda^m, then m lambda^m (66 floats each)
 constexpr u32 BARS = TABLE + 640;                    // per stage: landed, released
 constexpr u32 RED = BARS + 64;                       // one double per warp
 constexpr int SMEM = (int) (RED + 128 + 1024);       // and the slack that aligns the base
-constexpr int COPY_FULL = 1, COPY_EMPTY = 2;         // named barriers
+constexpr int COPY_FULL = 1, COPY_EMPTY = 2;         // named barriers, and QW_READY + w
+constexpr int QW_READY = 3;
 // Registers a thread (setmaxnreg): the launch gives each 168 (65536 / 384, rounded down to 8), and
-// the warpgroups can only share out those; the output warpgroup hands 40 of each thread's to the
-// state warpgroups (16 to each of their threads), whose S and T take 128.
-constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 128, STATE_REGS = 184;
+// the warpgroups can only share out those; the output warpgroup (one 64-column half of Q S at a
+// time) hands 64 of each thread's to the state warpgroups (32 to each of their threads), whose S
+// and T take 128 and T's term 16 more.
+constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 104, STATE_REGS = 200;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
 static_assert(TABLE + 8 * (hopper::C + 2) <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024, "decay sweep buffers");
@@ -63,7 +67,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
     unsigned char* sCopy = sm + tangent::SBUF;
-    unsigned char* tCopy = sCopy + STATE;
+    unsigned char* qw = sm + tangent::QW;
     float* pw = (float*) (sm + tangent::TABLE);  // lambda^m
     float* pm = pw + (C + 2);                    // m lambda^m
     double* red = (double*) (sm + tangent::RED);
@@ -77,8 +81,6 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     const float s = p.decay[h];
     const int nc = (int) ((p.N + C - 1) / C);
     const float c = (float) p.scale;
-    // T grows as 1 / s^2 for s >= 1 / N, as N^2 below (s = 0 included)
-    const float sigma = exp2f(fminf(0.f, floorf(log2f(fmaxf(s, 1.f / (float) p.N)))));
     const i64 DkDv = (i64) D * D;
     auto same = [](int r) { return r; };
     for (int m = tid; m < C + 2; m += NT) {
@@ -126,7 +128,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         // a state warpgroup: rows 64 wg + 16 wq + g (+ 8) of S and T, columns 64 hf + 8 j + t2 (+ 1)
         asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(tangent::STATE_REGS));
         const int wg = (tid >> 7) - 1;
-        float st[2][32], tt[2][32];  // S and sigma T
+        float st[2][32], tt[2][32];
 #pragma unroll
         for (int hf = 0; hf < 2; hf++)
 #pragma unroll
@@ -135,20 +137,57 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 st[hf][x] = p.s0 != nullptr ? p.s0[seq * DkDv + d * D + e] : 0.f;
                 tt[hf][x] = 0.f;
             }
-        auto copyStates = [&]() {
+        auto copyS = [&]() {
             copyStateRows<T, false>(sCopy, st, wg, wq, lane);
-            copyStateRows<T, false>(tCopy, tt, wg, wq, lane);
             fenceProxyAsync();
             namedArrive(tangent::COPY_FULL, NT);
         };
-        copyStates();
+        copyS();
+        double part = 0.0;
         for (int i = 0; i < nc; i++) {
             const int sti = i % tangent::STAGES;
             const int cc = (int) min((i64) C, p.N - (i64) i * C);
             unsigned char* stage = ring + sti * tangent::STAGE;
-            const u32 va = smemAddr(stage) + 2 * TILE;
+            const u32 va = smemAddr(stage) + 2 * TILE, ga = va + TILE;
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
-            const float carry = pw[cc], grow = (float) cc * sigma;
+            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. Its 64 columns of
+            // q, weighted, go to its half of qw (the same swizzled places: row r is 8 pieces of 16
+            // bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
+            {
+                const unsigned char* src = stage + wg * (C * 128);
+                unsigned char* dst = qw + wg * (C * 128);
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int piece = (tid & 127) + 128 * u, r = piece >> 3;
+                    const float w = r < cc ? c * pw[r + 1] : 0.f;
+                    uint4 y = *(const uint4*) (src + 16 * piece);
+                    y.x = Mma<T>::scale2(y.x, w, w);
+                    y.y = Mma<T>::scale2(y.y, w, w);
+                    y.z = Mma<T>::scale2(y.z, w, w);
+                    y.w = Mma<T>::scale2(y.w, w, w);
+                    *(uint4*) (dst + 16 * piece) = y;
+                }
+                fenceProxyAsync();
+                namedSync(tangent::QW_READY + wg, 128);
+                const u32 qa = smemAddr(dst);
+#pragma unroll
+                for (int qr = 0; qr < 4; qr++) {
+                    const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
+                    float gq[16];
+                    wgmmaFence();
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        W::template ss32<1, 1>(gq, smemDesc(qa + j * 2048), smemDesc(ga + hf * (C * 128) + (qr & 1) * 64 + j * 2048), j > 0);
+                    wgmmaCommit();
+                    wgmmaWait<0>();
+                    pinRegisters(gq);
+                    float x = 0.f;
+#pragma unroll
+                    for (int y = 0; y < 16; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
+                    part += (double) x;
+                }
+            }
+            const float carry = pw[cc], grow = (float) cc;
 #pragma unroll
             for (int hf = 0; hf < 2; hf++)
 #pragma unroll
@@ -157,9 +196,9 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                     st[hf][x] *= carry;
                 }
             // S's update, then T's, one set of weighted keys at a time (both at once would spill)
-            auto update = [&](float (&x)[2][32], float kappa, const float* table) {
+            auto update = [&](float (&x)[2][32], const float* table) {
                 u32 kt[4][4];
-                weightedKeys<T>(kt, stage + TILE, wg, wq, lane, cc, kappa, table, same);
+                weightedKeys<T>(kt, stage + TILE, wg, wq, lane, cc, 1.f, table, same);
                 pinRegisters(x[0]);
                 pinRegisters(x[1]);
                 pinRegisters(kt);
@@ -173,29 +212,28 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 pinRegisters(x[0]);
                 pinRegisters(x[1]);
             };
-            update(st, 1.f, pw);
-            update(tt, sigma, pm);
+            update(st, pw);
+            update(tt, pm);
             release(sti);
             if (i + 1 < nc) {
-                namedSync(tangent::COPY_EMPTY, NT);  // the output warpgroup has read chunk i's copies
-                copyStates();
+                namedSync(tangent::COPY_EMPTY, NT);  // the output warpgroup has read chunk i's copy
+                copyS();
             }
         }
-        double part = 0.0;
         if (p.dSf != nullptr) {
 #pragma unroll
             for (int hf = 0; hf < 2; hf++)
 #pragma unroll
                 for (int x = 0; x < 32; x++) {
                     const int d = 64 * wg + 16 * wq + g + 8 * ((x >> 1) & 1), e = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
-                    part += (double) p.dSf[seq * DkDv + d * D + e] * (tt[hf][x] / sigma);
+                    part += (double) p.dSf[seq * DkDv + d * D + e] * tt[hf][x];
                 }
         }
         finish(part);
     } else {
         // the output warpgroup: rows 16 wq + g (+ 8) of the chunk
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(tangent::OUTPUT_REGS));
-        const u32 sa = smemAddr(sCopy), ta = smemAddr(tCopy);
+        const u32 sa = smemAddr(sCopy);
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
             const int sti = i % tangent::STAGES;
@@ -203,7 +241,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
             if (tid == 0 && i + 1 < nc) issue(i + 1);
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
-            float sc[32], ot[2][32];
+            float sc[32], ot[32];
             u32 pa[4][4];
             wgmmaFence();
 #pragma unroll
@@ -213,71 +251,40 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             }
             wgmmaCommit();
             namedSync(tangent::COPY_FULL, NT);
-            wgmmaFence();
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++)
-                    W::template ss<1>(ot[hf], smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + hf * (D * 128) + kk * 2048),
-                                      kk > 0);
-            wgmmaCommit();
-            // mask the scores with c (a-b) lambda^(a-b) while q S is in flight
-            wgmmaWait<1>();
-            pinRegisters(sc);
-            maskScores<T>(sc, pa, wq, lane, c, pm, same);
-            pinRegisters(pa);
-            wgmmaWait<0>();
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                pinRegisters(ot[hf]);
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const float f = (float) (16 * wq + g + 8 * hr + 1) * sigma;
-#pragma unroll
-                    for (int j = 0; j < 8; j++) {
-                        ot[hf][4 * j + 2 * hr] *= f;
-                        ot[hf][4 * j + 2 * hr + 1] *= f;
-                    }
-                }
-                pinRegisters(ot[hf]);
-            }
-            wgmmaFence();
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++)
-                    W::template ss<1>(ot[hf], smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(ta + hf * (D * 128) + kk * 2048),
-                                      1);
-            wgmmaCommit();
-            wgmmaWait<0>();
-            pinRegisters(ot[0]);
-            pinRegisters(ot[1]);
-            if (i + 1 < nc) namedArrive(tangent::COPY_EMPTY, NT);  // done with chunk i's copies
-            scaleRows(ot[0], wq, lane, c / sigma, pw, 1, same);
-            scaleRows(ot[1], wq, lane, c / sigma, pw, 1, same);
-            pinRegisters(ot[0]);
-            pinRegisters(ot[1]);
-            wgmmaFence();
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot[hf], pa[kk], smemDesc(va + hf * (C * 128) + kk * 2048));
-            wgmmaCommit();
-            wgmmaWait<0>();
-            pinRegisters(ot[0]);
-            pinRegisters(ot[1]);
-            // each row against dO_a (rows past the chunk's end are zero in both)
             const unsigned char* gt = stage + 3 * TILE;
             float x = 0.f;
 #pragma unroll
-            for (int hf = 0; hf < 2; hf++)
+            for (int hf = 0; hf < 2; hf++) {
+                wgmmaFence();
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++)
+                    W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + hf * (D * 128) + kk * 2048), kk > 0);
+                wgmmaCommit();
+                if (hf == 0) {
+                    wgmmaWait<1>();
+                    pinRegisters(sc);
+                    maskScores<T>(sc, pa, wq, lane, c, pm, same);
+                    pinRegisters(pa);
+                }
+                wgmmaWait<0>();
+                pinRegisters(ot);
+                if (hf == 1 && i + 1 < nc) namedArrive(tangent::COPY_EMPTY, NT);  // done with chunk i's copy
+                scaleRows(ot, wq, lane, c, pm, 1, same);
+                pinRegisters(ot);
+                wgmmaFence();
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(va + hf * (C * 128) + kk * 2048));
+                wgmmaCommit();
+                wgmmaWait<0>();
+                pinRegisters(ot);
 #pragma unroll
                 for (int j = 0; j < 8; j++)
 #pragma unroll
                     for (int hr = 0; hr < 2; hr++) {
                         const float2 y = unpack2<T>(*(const u32*) (gt + tileOffset(16 * wq + g + 8 * hr, 64 * hf + 8 * j + t2, C)));
-                        x = fmaf(ot[hf][4 * j + 2 * hr], y.x, fmaf(ot[hf][4 * j + 2 * hr + 1], y.y, x));
+                        x = fmaf(ot[4 * j + 2 * hr], y.x, fmaf(ot[4 * j + 2 * hr + 1], y.y, x));
                     }
+            }
             part += (double) x;
             release(sti);
         }

@@ -1,6 +1,6 @@
 // The Hopper sweeps' per-thread work on register fragments (sweep_hopper.cuh and the fused dk + dv
 // pass, sweep_hopper_dkdv.cuh): masking the scores into A fragments, the output rows' factors, the
-// weighted keys of the state update, the 16-bit state copy and the staged output store. The calling
+// weighted (transposed) keys of the state update, the 16-bit state copy and the staged output store. The calling
 // thread is lane `lane` (g = lane / 4, t2 = 2 (lane % 4)) of warp wq in warpgroup wg; tokenOf maps
 // ring row r to its token in the pass's time (r, or C - 1 - r on reversed TMA passes, FLIP). With
 // SPLIT the 16-bit values are hi + lo pairs (pairs16.cuh, pack2Split): hi in the first array, lo
@@ -59,24 +59,19 @@ __device__ __forceinline__ void scaleRows(float (&x)[32], int wq, int lane, floa
     }
 }
 
-// A = (diag(wk) K)^T of the state update for state rows 64 wg + 16 wq ..: k-step j is the
-// ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims 64 wg + 16 wq ..) of the key tile at
-// `keys` (as mma.cuh's loadAt does), each token's row weighted in fp32 by kappa lambda^(cc-1-b)
-// (zero past the chunk's end) and rounded once.
-template <typename T, bool SPLIT, typename TokenOf>
-__device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 4 : 1][4], const unsigned char* keys, int wg, int wq,
-                                             int lane, int cc, float kappa, const float* pw, TokenOf tokenOf) {
+// A = (diag(w) X)^T for rows 64 wg + 16 wq .. of the transposed tile X (64 tokens x 128 dims at
+// `tile`): k-step j is the ldmatrix.trans of the 16 x 16 block (tokens 16j.., dims 64 wg + 16 wq ..),
+// as mma.cuh's loadAt does, each token's row r weighted in fp32 by weightOf(r) and rounded once.
+template <typename T, bool SPLIT, typename WeightOf>
+__device__ __forceinline__ void weightedTransposed(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 4 : 1][4], const unsigned char* tile, int wg, int wq,
+                                                   int lane, WeightOf weightOf) {
     const int t2 = (lane & 3) * 2;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
         const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
-        ldsm4t(kt[j], keys + tileOffset(bt, d, C));
-        auto weight = [&](int r) {
-            const int tb = tokenOf(r);
-            return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
-        };
+        ldsm4t(kt[j], tile + tileOffset(bt, d, C));
         const int b0 = 16 * j + t2, b8 = b0 + 8;
-        const float w0 = weight(b0), w1 = weight(b0 + 1), w8 = weight(b8), w9 = weight(b8 + 1);
+        const float w0 = weightOf(b0), w1 = weightOf(b0 + 1), w8 = weightOf(b8), w9 = weightOf(b8 + 1);
         if constexpr (SPLIT) {
 #pragma unroll
             for (int x = 0; x < 4; x++) {
@@ -90,6 +85,17 @@ __device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 
             kt[j][3] = Mma<T>::scale2(kt[j][3], w8, w9);
         }
     }
+}
+
+// The state update's A = (diag(wk) K)^T: the key tile at `keys`, each token's row weighted by
+// kappa lambda^(cc-1-b) (zero past the chunk's end).
+template <typename T, bool SPLIT, typename TokenOf>
+__device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 4 : 1][4], const unsigned char* keys, int wg, int wq,
+                                             int lane, int cc, float kappa, const float* pw, TokenOf tokenOf) {
+    weightedTransposed<T, SPLIT>(kt, kl, keys, wg, wq, lane, [&](int r) {
+        const int tb = tokenOf(r);
+        return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+    });
 }
 
 // The same without SPLIT.
