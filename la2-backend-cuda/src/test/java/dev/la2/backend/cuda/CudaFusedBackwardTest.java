@@ -1,7 +1,6 @@
 package dev.la2.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
@@ -17,7 +16,6 @@ import dev.la2.reference.ErrorNorms;
 import dev.la2.reference.Problem;
 import dev.la2.reference.ReferenceMath;
 import dev.la2.spi.AttentionShape;
-import dev.la2.spi.Availability;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -68,8 +66,7 @@ class CudaFusedBackwardTest {
 
     @BeforeEach
     void requireGpu() {
-        Availability a = new CudaProvider().probe();
-        assumeTrue(a.isAvailable(), "skipped: no usable GPU here: " + a);
+        CudaGpuTest.assumeGpu();
     }
 
     /** Several segments with a partial last chunk, one short partial chunk, 132 sequences, and segments of one chunk. */
