@@ -203,10 +203,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 pinRegisters(x[1]);
                 pinRegisters(kt);
                 wgmmaFence();
-#pragma unroll
-                for (int j = 0; j < 4; j++)
-#pragma unroll
-                    for (int hf = 0; hf < 2; hf++) W::template rs<1>(x[hf], kt[j], smemDesc(va + hf * (C * 128) + j * 2048));
+                wgmmaRsTiles<T>(x, kt, va, C * 128);
                 wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(x[0]);
@@ -272,8 +269,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 scaleRows(ot, wq, lane, c, pm, 1, same);
                 pinRegisters(ot);
                 wgmmaFence();
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(va + hf * (C * 128) + kk * 2048));
+                wgmmaRsTile<T>(ot, pa, va + hf * (C * 128));
                 wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(ot);

@@ -262,18 +262,8 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             pinRegisters(kt);
             if constexpr (splitK) pinRegisters(kl);
             wgmmaFence();
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                W::template rs<1>(st[0], kt[j], smemDesc(va + j * 2048));
-                W::template rs<1>(st[1], kt[j], smemDesc(va + C * 128 + j * 2048));
-            }
-            if constexpr (splitK) {
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    W::template rs<1>(st[0], kl[j], smemDesc(va + j * 2048));
-                    W::template rs<1>(st[1], kl[j], smemDesc(va + C * 128 + j * 2048));
-                }
-            }
+            wgmmaRsTiles<T>(st, kt, va, C * 128);
+            if constexpr (splitK) wgmmaRsTiles<T>(st, kl, va, C * 128);
             wgmmaCommit();
         };
         constexpr bool late = (V & SPLIT) != 0;
@@ -291,12 +281,8 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             if constexpr (splitP) pinRegisters(pl);
             pinRegisters(ot);
             wgmmaFence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
-            if constexpr (splitP) {
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pl[kk], smemDesc(va + wg * (C * 128) + kk * 2048));
-            }
+            wgmmaRsTile<T>(ot, pa, va + wg * (C * 128));
+            if constexpr (splitP) wgmmaRsTile<T>(ot, pl, va + wg * (C * 128));
             wgmmaCommit();
         }
         if constexpr (late) updateState();

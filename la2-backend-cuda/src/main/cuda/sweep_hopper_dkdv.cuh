@@ -139,11 +139,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
             weightedKeys<T>(kt, stage + TILE, wg, wq, lane, cc, kappa, pw, tokenOf);
             pinRegisters(kt);
             wgmmaFence();
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                W::template rs<1>(st[0], kt[j], smemDesc(oa + j * 2048));
-                W::template rs<1>(st[1], kt[j], smemDesc(oa + C * 128 + j * 2048));
-            }
+            wgmmaRsTiles<T>(st, kt, oa, C * 128);
             wgmmaCommit();
         }
         // the warp's 16 x 64 block of an output through its staging buffer, rows past the chunk's end skipped
@@ -164,8 +160,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         pinRegisters(ot);
         // (3) dv += P dO (B = columns 64 wg.. of dO, N-major)
         wgmmaFence();
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot, pa[kk], smemDesc(oa + wg * (C * 128) + kk * 2048));
+        wgmmaRsTile<T>(ot, pa, oa + wg * (C * 128));
         wgmmaCommit();
         // (4) the dk pass's scores V dO^T and V G^T (B: rows 64 wg.. of the copy, K-major)
         float sc2[32], ot2[32];
@@ -192,8 +187,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         pinRegisters(ot2);
         // (5) dk += P' Q (B = columns 64 wg.. of q, N-major)
         wgmmaFence();
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot2, pb[kk], smemDesc(qa + wg * (C * 128) + kk * 2048));
+        wgmmaRsTile<T>(ot2, pb, qa + wg * (C * 128));
         wgmmaCommit();
         // the next chunk's products with the state read the other copy; its first barrier publishes it
         if (t0 + C < t1seg) copyState((i + 1) & 1);

@@ -146,12 +146,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
             }
             wgmmaFence();
 #pragma unroll
-            for (int m = 0; m < 2; m++)
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    W::template rs<1>(st[m][0], kt[m][j], smemDesc(va + j * 2048));
-                    W::template rs<1>(st[m][1], kt[m][j], smemDesc(va + C * 128 + j * 2048));
-                }
+            for (int m = 0; m < 2; m++) wgmmaRsTiles<T>(st[m], kt[m], va, C * 128);
             wgmmaCommit();
             wgmmaWait<0>();
 #pragma unroll
@@ -231,9 +226,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         pinRegisters(ot[1]);
         wgmmaFence();
 #pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) W::template rs<1>(ot[hf], pa[kk], smemDesc(va + hf * (C * 128) + kk * 2048));
+        for (int hf = 0; hf < 2; hf++) wgmmaRsTile<T>(ot[hf], pa, va + hf * (C * 128));
         wgmmaCommit();
         wgmmaWait<0>();
         pinRegisters(ot[0]);

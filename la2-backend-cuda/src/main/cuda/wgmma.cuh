@@ -155,3 +155,23 @@ template <> struct WgmmaOp<__half> {
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TRANS_B));
     }
 };
+
+// D[64 x 64] += A[64 x 64] B[64 x 64] on 16-bit operands: A as four register fragments along k
+// (a[kk]: k = 16 kk ..), B a 64-column half tile in shared memory at b (64 rows of 128 bytes, 128-byte
+// swizzle, as a TMA box of 64 16-bit columns lands), MN-major; four products, k in order
+template <typename T>
+__device__ __forceinline__ void wgmmaRsTile(float (&d)[32], const u32 (&a)[4][4], u32 b) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) WgmmaOp<T>::template rs<1>(d, a[kk], smemDesc(b + kk * 2048));
+}
+
+// The same into both 64-column halves of D[64 x 128] (d[hf]), B's halves `half` bytes apart: eight
+// products, the two halves in turn at each k, so that consecutive products write different accumulators
+template <typename T>
+__device__ __forceinline__ void wgmmaRsTiles(float (&d)[2][32], const u32 (&a)[4][4], u32 b, u32 half) {
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        WgmmaOp<T>::template rs<1>(d[0], a[j], smemDesc(b + j * 2048));
+        WgmmaOp<T>::template rs<1>(d[1], a[j], smemDesc(b + half + j * 2048));
+    }
+}
