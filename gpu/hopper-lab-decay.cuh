@@ -1,10 +1,14 @@
 // hopper-lab's decay section, included by hopper-lab.cu after its helpers (Bufs, timeMs): the decay
-// gradient's Hopper sweep (la2_decay_sweep_hopper_*_d128, decay_hopper.cuh; one segment per
-// sequence, so B*H at least the SM count) against the double sweep (la2_decay_sweep_*, decay.cuh)
+// gradient's Hopper sweep (la2_decay_sweep_hopper_*_d128, decay_hopper.cuh; where the forward's
+// plan splits sequences into segments, modes 0 and 1 with la2_decay_scan between, as the backend
+// runs them) against the double sweep (la2_decay_sweep_*, decay.cuh)
 // on the same inputs (b.w stands for dO), then the per-head sums dDecay[h] = -sum_b acc[b, h]
 // compared: the largest difference over the largest |dDecay| (the SPEC's metric divides by at
 // least that; its terms' size is larger still), PASS within 1e-2. Then the Hopper sweep is timed
-// beside the forward's TMA entry point on the same shape.
+// beside the forward's TMA entry point on the same shape. Environment: LA2_DECAY_CASE=k runs case k
+// alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of the cases; LA2_DECAY_HOPPER_FIRST runs the
+// Hopper sweep before the double one; LA2_DECAY_SYNC waits after each launch and names it, so a
+// failing launch is named before the context is lost.
 #pragma once
 
 struct DecayRun {
@@ -50,6 +54,12 @@ static void runDecay(const DecayRun& r, int x) {
                                 (size_t) sharedBytes::decaySweep(D, decayValueTile, 64), 0));
         else
             CK(cudaLaunchKernel(hop, dim3(b.BH, segs), dim3(tangent::THREADS), args, (size_t) tangent::SMEM, 0));
+        if (std::getenv("LA2_DECAY_SYNC") != nullptr) {  // a failing launch named before the context is lost
+            const cudaError_t e = cudaDeviceSynchronize();
+            std::printf("  %s sweep, mode %d (scan before it: %s): %s\n", x == 0 ? "double" : "Hopper", mode,
+                        mode == 1 && b.nseg > 1 ? "yes" : "no", cudaGetErrorString(e));
+            CK(e);
+        }
     }
 }
 
@@ -57,12 +67,6 @@ template <typename T>
 static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     Bufs b = allocate<T>(s, false);
     const bool f16 = std::is_same<T, __half>::value;
-    if (b.nseg != 1) {
-        std::printf("\n== decay gradient B=%lld H=%lld N=%lld: %lld segments, which the Hopper sweep does not take; skipped\n", s.B, s.H,
-                    s.N, b.nseg);
-        release(b);
-        return;
-    }
     if (!rates.empty()) CK(cudaMemcpy(b.decay, rates.data(), s.H * 4, cudaMemcpyHostToDevice));
     DecayRun r{b, nullptr, nullptr, {nullptr, nullptr}, {}};
     CK(cudaMalloc(&r.dSf, b.BH * DD * 4));
@@ -76,7 +80,10 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     std::memcpy(r.maps.dO, g.q, 128);
     std::printf("\n== decay gradient B=%lld H=%lld N=%lld D=E=128 %s: %lld segment(s) of %lld tokens, rates %s\n", s.B, s.H, s.N,
                 f16 ? "f16" : "bf16", b.nseg, b.segLen, rates.empty() ? "2^(-8(h+1)/H)" : "given");
-    for (int x = 0; x < 2; x++) {
+    // LA2_DECAY_HOPPER_FIRST=1 runs the Hopper sweep before the double one
+    const bool hopperFirst = std::getenv("LA2_DECAY_HOPPER_FIRST") != nullptr;
+    for (int y = 0; y < 2; y++) {
+        const int x = hopperFirst ? 1 - y : y;
         runDecay<T>(r, x);
         CK(cudaGetLastError());
         CK(cudaDeviceSynchronize());
@@ -140,6 +147,15 @@ static void decaySection() {
     // heads 0..3: s = 0 (no decay), 4, 1, 0.25; the rest 2^(-8(h+1)/H)
     std::vector<float> mixed(33);
     for (int h = 0; h < 33; h++) mixed[h] = h < 4 ? std::vector<float>{0.f, 4.f, 1.f, 0.25f}[h] : (float) std::pow(2.0, -8.0 * (h + 1) / 33);
+    // LA2_DECAY_SHAPE=B,H,N[,f16] runs that shape alone (bf16 unless f16; rates 2^(-8(h+1)/H))
+    if (const char* shape = std::getenv("LA2_DECAY_SHAPE")) {
+        long long B = 0, H = 0, N = 0;
+        char type[8] = "bf16";
+        std::sscanf(shape, "%lld,%lld,%lld,%7s", &B, &H, &N, type);
+        if (std::strcmp(type, "f16") == 0) decayCase<__half>({B, H, N}, {}, false);
+        else decayCase<__nv_bfloat16>({B, H, N}, {}, false);
+        return;
+    }
     // LA2_DECAY_CASE=k runs case k alone
     const char* only = std::getenv("LA2_DECAY_CASE");
     int at = 0;
@@ -149,4 +165,6 @@ static void decaySection() {
     if (want()) decayCase<__nv_bfloat16>({4, 32, 4096}, {}, false);
     if (want()) decayCase<__half>({2, 66, 8192 + 17}, {}, false);
     if (want()) decayCase<__nv_bfloat16>({4, 32, 32768}, {}, true);
+    if (want()) decayCase<__half>({1, 4, 5000}, {0.f, 4.f, 1.f, 0.25f}, false);  // many short segments
+    if (want()) decayCase<__nv_bfloat16>({1, 16, 131072}, {}, true);           // eight segments
 }

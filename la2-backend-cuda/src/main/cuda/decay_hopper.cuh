@@ -23,9 +23,12 @@
 // The copy is single: the output warpgroup's named-barrier arrival after Q S lets the state
 // warpgroups overwrite it, and theirs after writing lets it read.
 //
-// One segment per sequence (mode 1 of a plan with one segment; SweepPlanner.hopperDecay): each
-// block adds its sequence's sum and <dS_final, T_{N-1}> to acc[seq]. A call with several segments
-// per sequence takes another route (Backward).
+// Segments as in the double sweep (SweepPlanner.hopperDecay takes the forward's Hopper plan): mode 0
+// (grid BH x (nseg - 1)) runs the state warpgroups alone over k and v from zero states (the output
+// warpgroup leaves at once; thread 128 issues the loads, and the ring's stages wait for the 8 state
+// warps) and leaves each segment's local S and T in scratch in double; la2_decay_scan chains them;
+// mode 1 (grid BH x nseg) starts each segment from s0 or the chained states and adds its sum, and
+// the last segment <dS_final, T_{N-1}>, to acc[seq].
 #pragma once
 
 #include "decay.cuh"
@@ -72,14 +75,21 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     float* pm = pw + (C + 2);                    // m lambda^m
     double* red = (double*) (sm + tangent::RED);
     constexpr int NT = tangent::THREADS;
-    if (p.Dk != D || p.Dv != D || p.C != C || p.mode != 1 || p.nseg != 1 || gridDim.y != 1) __trap();
+    if (p.Dk != D || p.Dv != D || p.C != C || p.L % C != 0) __trap();
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wq = warp & 3, g = lane >> 2, t2 = (lane & 3) * 2;
     const i64 seq = blockIdx.x;
     const i64 b = seq / p.H, h = seq % p.H;
     const float s = p.decay[h];
-    const int nc = (int) ((p.N + C - 1) / C);
+    // mode 0 walks segment seg for its local S and T (the state warpgroups alone, k and v loaded by
+    // thread 128, the ring's stages released by the 8 state warps); mode 1 walks it from the S and T
+    // it starts with and sums its share (thread 0 loads, all 12 warps release)
+    const bool full = p.mode == 1;
+    const int producer = full ? 0 : 128;
+    const int seg = blockIdx.y;
+    const i64 t0seg = (i64) seg * p.L, t1seg = min(p.N, t0seg + p.L);
+    const int nc = (int) ((t1seg - t0seg + C - 1) / C);
     const float c = (float) p.scale;
     const i64 DkDv = (i64) D * D;
     auto same = [](int r) { return r; };
@@ -92,7 +102,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     if (tid == 0) {
         for (int x = 0; x < tangent::STAGES; x++) {
             mbarInit(landed + 8 * x, 1);
-            mbarInit(released + 8 * x, NT / 32);
+            mbarInit(released + 8 * x, full ? NT / 32 : 8);
         }
     }
     fenceProxyAsync();
@@ -102,58 +112,68 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         const int st = i % tangent::STAGES;
         if (i >= tangent::STAGES) mbarWait(released + 8 * st, ((i - tangent::STAGES) / tangent::STAGES) & 1);
         const u32 dst = smemAddr(ring + st * tangent::STAGE), bar = landed + 8 * st;
-        const int c0 = i * C;
-        mbarExpectTx(bar, 4 * TILE);
+        const int c0 = (int) (t0seg + (i64) i * C);
+        mbarExpectTx(bar, (full ? 4 : 2) * TILE);
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             const u32 off = half * C * 128;
-            tmaLoad4(dst + off, maps->q, 64 * half, c0, (int) h, (int) b, bar);
+            if (full) tmaLoad4(dst + off, maps->q, 64 * half, c0, (int) h, (int) b, bar);
             tmaLoad4(dst + TILE + off, maps->k, 64 * half, c0, (int) h, (int) b, bar);
             tmaLoad4(dst + 2 * TILE + off, maps->v, 64 * half, c0, (int) h, (int) b, bar);
-            tmaLoad4(dst + 3 * TILE + off, maps->dO, 64 * half, c0, (int) h, (int) b, bar);
+            if (full) tmaLoad4(dst + 3 * TILE + off, maps->dO, 64 * half, c0, (int) h, (int) b, bar);
         }
     };
-    if (tid == 0) issue(0);
+    if (tid == producer) issue(0);
     auto release = [&](int st) {
         __syncwarp();
         if (lane == 0) mbarArrive(released + 8 * st);
     };
-    // each branch ends here with its threads' share of the sequence's sum
+    // each branch of mode 1 ends here with its threads' share of the segment's sum
     auto finish = [&](double part) {
         const double total = blockSum(part, red);
         if (tid == 0) atomicAdd(&p.acc[seq], total);
     };
+    // scratch slot g: S then T that segment g + 1 starts from (after la2_decay_scan; mode 0 leaves
+    // segment g's local ones there)
+    auto slot = [&](int g) { return p.scratch + (seq * (p.nseg - 1) + g) * 2 * DkDv; };
 
     if (tid >= 128) {
         // a state warpgroup: rows 64 wg + 16 wq + g (+ 8) of S and T, columns 64 hf + 8 j + t2 (+ 1)
         asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(tangent::STATE_REGS));
         const int wg = (tid >> 7) - 1;
+        // S and T to start from: the scan's (a later segment of mode 1), or s0 and zero
+        const double* from = full && seg > 0 ? slot(seg - 1) : nullptr;
+        const float* s0 = full && seg == 0 && p.s0 != nullptr ? p.s0 + seq * DkDv : nullptr;
         float st[2][32], tt[2][32];
 #pragma unroll
         for (int hf = 0; hf < 2; hf++)
 #pragma unroll
             for (int x = 0; x < 32; x++) {
                 const int d = 64 * wg + 16 * wq + g + 8 * ((x >> 1) & 1), e = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
-                st[hf][x] = p.s0 != nullptr ? p.s0[seq * DkDv + d * D + e] : 0.f;
-                tt[hf][x] = 0.f;
+                st[hf][x] = from != nullptr ? (float) from[d * D + e] : s0 != nullptr ? s0[d * D + e] : 0.f;
+                tt[hf][x] = from != nullptr ? (float) from[DkDv + d * D + e] : 0.f;
             }
         auto copyS = [&]() {
             copyStateRows<T, false>(sCopy, st, wg, wq, lane);
             fenceProxyAsync();
             namedArrive(tangent::COPY_FULL, NT);
         };
-        copyS();
+        if (full) copyS();
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
             const int sti = i % tangent::STAGES;
-            const int cc = (int) min((i64) C, p.N - (i64) i * C);
+            if (!full) {
+                if (tid == producer && i + 1 < nc) issue(i + 1);
+                __syncwarp();
+            }
+            const int cc = (int) min((i64) C, t1seg - t0seg - (i64) i * C);
             unsigned char* stage = ring + sti * tangent::STAGE;
             const u32 va = smemAddr(stage) + 2 * TILE, ga = va + TILE;
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
             // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. Its 64 columns of
             // q, weighted, go to its half of qw (the same swizzled places: row r is 8 pieces of 16
             // bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
-            {
+            if (full) {
                 const unsigned char* src = stage + wg * (C * 128);
                 unsigned char* dst = qw + wg * (C * 128);
 #pragma unroll
@@ -212,12 +232,23 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             update(st, pw);
             update(tt, pm);
             release(sti);
-            if (i + 1 < nc) {
+            if (full && i + 1 < nc) {
                 namedSync(tangent::COPY_EMPTY, NT);  // the output warpgroup has read chunk i's copy
                 copyS();
             }
         }
-        if (p.dSf != nullptr) {
+        if (!full) {
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+                for (int x = 0; x < 32; x++) {
+                    const int d = 64 * wg + 16 * wq + g + 8 * ((x >> 1) & 1), e = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
+                    slot(seg)[d * D + e] = st[hf][x];
+                    slot(seg)[DkDv + d * D + e] = tt[hf][x];
+                }
+            return;
+        }
+        if (p.dSf != nullptr && seg == p.nseg - 1) {
 #pragma unroll
             for (int hf = 0; hf < 2; hf++)
 #pragma unroll
@@ -230,6 +261,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     } else {
         // the output warpgroup: rows 16 wq + g (+ 8) of the chunk
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(tangent::OUTPUT_REGS));
+        if (!full) return;
         const u32 sa = smemAddr(sCopy);
         double part = 0.0;
         for (int i = 0; i < nc; i++) {

@@ -47,9 +47,8 @@ import java.util.List;
  * ({@link DecayRoute#choose}), a fourth sweep carries T = -dS/ds beside S, both in double, and
  * sums the gradient term by term (decay.cuh, decaySweep). Nothing cancels there, so 16-bit
  * products serve 16-bit storage at every rate: where the Hopper sweep runs a dense 16-bit call
- * whose sequences need no segments (SweepPlanner.hopperDecay), the fourth sweep runs on
- * warpgroups (decay_hopper.cuh) and is taken before the identity, and the other passes are the
- * fixed decay's (dq, then dv and dk fused).
+ * (SweepPlanner.hopperDecay), the fourth sweep runs on warpgroups (decay_hopper.cuh) and is taken
+ * before the identity, and the other passes are the fixed decay's (dq, then dv and dk fused).
  */
 final class Backward {
     private final CudaBackend backend;

@@ -95,9 +95,8 @@ final class SweepPlanner {
 
     /**
      * The plan of the decay gradient's Hopper sweep (Kernel.decaySweepHopper) for a dense 16-bit
-     * call of shape {@code s} whose passes the planner routes to the Hopper sweep and whose
-     * sequences need no segments (the Hopper sweep's plan has one: B*H more than half the SMs, or one chunk),
-     * else null: one block of three warpgroups per sequence.
+     * call of shape {@code s} whose passes the planner routes to the Hopper sweep, else null: one
+     * block of three warpgroups per sequence segment, the segments those of the Hopper sweep's plan.
      */
     SweepPlan hopperDecay(AttentionShape s) {
         int d = s.keyDim(), e = s.valueDim();
@@ -106,10 +105,8 @@ final class SweepPlanner {
             return null;
         }
         SweepPlan hopper = plan(s, null, d, e, Precision.STRICT, true);
-        if (hopper.segments() != 1) {
-            return null;
-        }
-        return new SweepPlan(Kernel.decaySweepHopper(s.dtype()), DECAY_THREADS, e, TC_CHUNK, (int) smem, 1, hopper.segmentLength(), 1);
+        return new SweepPlan(Kernel.decaySweepHopper(s.dtype()), DECAY_THREADS, e, TC_CHUNK, (int) smem, 1, hopper.segmentLength(),
+                hopper.segments());
     }
 
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */

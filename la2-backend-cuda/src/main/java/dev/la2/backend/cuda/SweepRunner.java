@@ -79,7 +79,7 @@ final class SweepRunner {
     /**
      * Whether the decay gradient's sweep of a backward on shape {@code s} with these operands runs
      * on Hopper warpgroups ({@link #decaySweep}): a dense call the planner has that sweep for (16-bit
-     * storage, D = E = 128, sequences that need no segments), and tensor maps for each operand.
+     * storage, D = E = 128, compute capability 9.0), and tensor maps for each operand.
      */
     boolean hopperDecays(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
         return packing == null && planner.hopperDecay(s) != null && described(s, q, k, v, dO);

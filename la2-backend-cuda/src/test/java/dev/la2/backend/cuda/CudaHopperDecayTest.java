@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The decay gradient's Hopper sweep (decay_hopper.cuh, Backward's route for dense 16-bit
- * D = E = 128 calls whose sequences need no segments) on a GPU: learnable-decay backwards whose
+ * D = E = 128 calls) on a GPU: learnable-decay backwards whose
  * heads decay at rates 0, 4, 1, 0.25 and ALiBi slopes, against the float64 reference with the
  * SPEC's metric for dDecay (error over the size of its terms) and tolerance, and the other
  * gradients within the tolerance. On compute capability 9.0 the launch counter proves the sweep
@@ -63,7 +63,11 @@ class CudaHopperDecayTest {
         CudaGpuTest.assumeGpu();
     }
 
-    /** 132 sequences of four chunks, the last partial; four sequences of one partial chunk. */
+    /**
+     * 132 sequences of four chunks, the last partial; four sequences of one partial chunk; sequences
+     * split into segments (modes 0 and 1 with the scan between): six of 16 segments of three chunks
+     * (the last partial), and, on 132 SMs, eight of 16 segments of 16 chunks.
+     */
     record Size(int b, int h, int n) {
         @Override
         public String toString() {
@@ -75,7 +79,7 @@ class CudaHopperDecayTest {
         List<Arguments> out = new ArrayList<>();
         for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
             for (Layout layout : Layout.values()) {
-                for (Size z : List.of(new Size(2, 66, 200), new Size(1, 4, 50))) {
+                for (Size z : List.of(new Size(2, 66, 200), new Size(1, 4, 50), new Size(2, 3, 3000), new Size(1, 8, 16384))) {
                     out.add(Arguments.of(dtype, layout, z));
                 }
             }

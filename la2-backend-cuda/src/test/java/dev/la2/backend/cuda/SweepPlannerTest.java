@@ -62,7 +62,7 @@ class SweepPlannerTest {
     }
 
     @Test
-    void decayGradientsHopperSweepTakesSequencesThatNeedNoSegments() {
+    void decayGradientsHopperSweepTakesTheHopperPlansSegments() {
         AttentionShape s = new AttentionShape(4, 32, 32768, 128, 128, Layout.BNHD, DType.BF16);
         SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
         SweepPlan decay = all.hopperDecay(s);
@@ -72,8 +72,10 @@ class SweepPlannerTest {
         assertThat(all.hopperDecay(new AttentionShape(4, 33, 1000, 128, 128, Layout.BHND, DType.FP16)).kernel())
                 .isEqualTo(Kernel.DECAY_SWEEP_HOPPER_F16_D128);
         AttentionShape few = new AttentionShape(1, 16, 131072, 128, 128, Layout.BNHD, DType.BF16);
-        assertThat(all.plan(few, null, 128, 128, Precision.STRICT, true).segments()).isGreaterThan(1);
-        assertThat(all.hopperDecay(few)).as("sequences that need segments").isNull();
+        SweepPlan forward = all.plan(few, null, 128, 128, Precision.STRICT, true);
+        assertThat(forward.segments()).isGreaterThan(1);
+        assertThat(all.hopperDecay(few)).as("sequences split into segments")
+                .isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 182080, 1, forward.segmentLength(), forward.segments()));
         assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDecay(s)).as("no Hopper sweep").isNull();
         assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDecay(s)).as("A100").isNull();
         for (AttentionShape other : new AttentionShape[] {new AttentionShape(4, 32, 5000, 128, 128, Layout.BNHD, DType.FP32),
