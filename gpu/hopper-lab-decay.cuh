@@ -6,7 +6,8 @@
 // compared: the largest difference over the largest |dDecay| (the SPEC's metric divides by at
 // least that; its terms' size is larger still), PASS within 1e-2. Then the Hopper sweep is timed
 // beside the forward's TMA entry point on the same shape. Environment: LA2_DECAY_CASE=k runs case k
-// alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of the cases; LA2_DECAY_HOPPER_FIRST runs the
+// alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of the cases (bf16 unless
+// f16; rates 2^(-8(h+1)/H)); LA2_DECAY_HOPPER_FIRST runs the
 // Hopper sweep before the double one; LA2_DECAY_SYNC waits after each launch and names it, so a
 // failing launch is named before the context is lost.
 #pragma once
@@ -80,7 +81,6 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     std::memcpy(r.maps.dO, g.q, 128);
     std::printf("\n== decay gradient B=%lld H=%lld N=%lld D=E=128 %s: %lld segment(s) of %lld tokens, rates %s\n", s.B, s.H, s.N,
                 f16 ? "f16" : "bf16", b.nseg, b.segLen, rates.empty() ? "2^(-8(h+1)/H)" : "given");
-    // LA2_DECAY_HOPPER_FIRST=1 runs the Hopper sweep before the double one
     const bool hopperFirst = std::getenv("LA2_DECAY_HOPPER_FIRST") != nullptr;
     for (int y = 0; y < 2; y++) {
         const int x = hopperFirst ? 1 - y : y;
@@ -147,7 +147,6 @@ static void decaySection() {
     // heads 0..3: s = 0 (no decay), 4, 1, 0.25; the rest 2^(-8(h+1)/H)
     std::vector<float> mixed(33);
     for (int h = 0; h < 33; h++) mixed[h] = h < 4 ? std::vector<float>{0.f, 4.f, 1.f, 0.25f}[h] : (float) std::pow(2.0, -8.0 * (h + 1) / 33);
-    // LA2_DECAY_SHAPE=B,H,N[,f16] runs that shape alone (bf16 unless f16; rates 2^(-8(h+1)/H))
     if (const char* shape = std::getenv("LA2_DECAY_SHAPE")) {
         long long B = 0, H = 0, N = 0;
         char type[8] = "bf16";
