@@ -9,7 +9,8 @@
 // alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of the cases (bf16 unless
 // f16; rates 2^(-8(h+1)/H)); LA2_DECAY_HOPPER_FIRST runs the
 // Hopper sweep before the double one; LA2_DECAY_SYNC waits after each launch and names it, so a
-// failing launch is named before the context is lost.
+// failing launch is named before the context is lost. The Hopper sweep also writes dq (into a
+// buffer of its own here, unchecked: the backend's tests check it).
 #pragma once
 
 struct DecayRun {
@@ -17,6 +18,7 @@ struct DecayRun {
     float* dSf;
     double* scratch;
     double* acc[2];
+    void* dq;  // the Hopper sweep's dq
     DecayMaps maps;
 };
 
@@ -25,7 +27,7 @@ constexpr int decayValueTile = 32;  // the double sweep's value tile (SweepPlann
 static DecaySweepParams decayParams(const DecayRun& r, int x, int mode, bool hopper) {
     const Bufs& b = r.b;
     DecaySweepParams p{};
-    p.q = b.q; p.k = b.k; p.v = b.v; p.dO = b.w; p.s0 = b.s0; p.dSf = r.dSf; p.scratch = r.scratch; p.decay = b.decay;
+    p.q = b.q; p.k = b.k; p.v = b.v; p.dO = b.w; p.dq = hopper ? r.dq : nullptr; p.s0 = b.s0; p.dSf = r.dSf; p.scratch = r.scratch; p.decay = b.decay;
     p.acc = r.acc[x];
     p.N = b.s.N; p.H = b.s.H; p.Dk = D; p.Dv = D; p.ET = hopper ? D : decayValueTile; p.C = 64;
     p.L = b.segLen; p.nseg = b.nseg; p.mode = mode;
@@ -69,8 +71,9 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     Bufs b = allocate<T>(s, false);
     const bool f16 = std::is_same<T, __half>::value;
     if (!rates.empty()) CK(cudaMemcpy(b.decay, rates.data(), s.H * 4, cudaMemcpyHostToDevice));
-    DecayRun r{b, nullptr, nullptr, {nullptr, nullptr}, {}};
+    DecayRun r{b, nullptr, nullptr, {nullptr, nullptr}, nullptr, {}};
     CK(cudaMalloc(&r.dSf, b.BH * DD * 4));
+    CK(cudaMalloc(&r.dq, b.BH * s.N * D * 2));
     la2_random_f32<<<1024, 256>>>(RandomParams{r.dSf, b.BH * DD, 78, 0.1});
     if (b.nseg > 1) CK(cudaMalloc(&r.scratch, b.BH * (b.nseg - 1) * 2 * DD * 8));
     for (int x = 0; x < 2; x++) CK(cudaMalloc(&r.acc[x], b.BH * 8));
@@ -132,6 +135,7 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
         }
     }
     CK(cudaFree(r.dSf));
+    CK(cudaFree(r.dq));
     if (r.scratch) CK(cudaFree(r.scratch));
     for (int x = 0; x < 2; x++) CK(cudaFree(r.acc[x]));
     release(b);

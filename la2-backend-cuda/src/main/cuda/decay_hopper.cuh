@@ -1,34 +1,39 @@
 // The decay gradient's fourth sweep (decay.cuh, decaySweep) on Hopper warpgroups, for 16-bit
-// storage with Dk = Dv = 128 (la2_decay_sweep_hopper_*_d128): the same sums, T = -dS/ds carried
-// beside S in fp32, with the products on 16-bit operands and fp32 accumulators. Every term is
-// summed with nothing to cancel, so the 16-bit operands leave errors far inside 16-bit storage's
-// tolerance at every rate (ALGORITHM.md 3.6).
+// storage with Dk = Dv = 128 (la2_decay_sweep_hopper_*_d128), fused with the backward's dq pass:
+// the same sums, T = -dS/ds carried beside S in fp32, with the products on 16-bit operands and fp32
+// accumulators, and dq from the same walk over S. Every term is summed with nothing to cancel, so
+// the 16-bit operands leave errors far inside 16-bit storage's tolerance at every rate (ALGORITHM.md
+// 3.6).
 //
 // Per chunk of l tokens (local a, b) entering with S and T, token a adds
 //   c lambda^(a+1) (a+1) q_a S dO_a^T + c lambda^(a+1) q_a T dO_a^T + sum_{b<a} c (a-b) lambda^(a-b) (q_a . k_b)(v_b . dO_a)
 // and the chunk updates T <- lambda^l (T + l S) + (diag(w') K)^T V, S <- lambda^l S + (diag(w) K)^T V
-// with w_b = lambda^(l-1-b), w'_b = (l-1-b) lambda^(l-1-b).
+// with w_b = lambda^(l-1-b), w'_b = (l-1-b) lambda^(l-1-b). The first term is (a+1) q_a . dq_a(S),
+// dq's state term c lambda^(a+1) dO_a S^T, which the dq pass computes anyway:
+//   dq_a = c lambda^(a+1) dO_a S^T + sum_{b<=a} c lambda^(a-b) (dO_a . v_b) k_b.
 //
 // Three warpgroups, 384 threads:
-// - the output warpgroup (threads 0..127), rows 16 wq + g (+ 8) of the chunk: the scores Q K^T,
-//   masked with c (a-b) lambda^(a-b) into 16-bit A fragments; then per 64-column half, Q S from
-//   S's 16-bit copy, its rows times c (a+1) lambda^(a+1), the masked scores times V added, and each
-//   row dotted with dO_a; its thread 0 issues the ring's loads;
+// - the output warpgroup (threads 0..127), rows 16 wq + g (+ 8) of the chunk: the scores Q K^T and
+//   dO V^T, whose products masked with c (a-b) lambda^(a-b) give the pairs' term in fp32 and whose
+//   second, masked with c lambda^(a-b) into 16-bit A fragments, multiplies K; then per 64-column
+//   half, dO S^T from S's 16-bit copy, dotted row by row with q_a for the first term, its rows times
+//   c lambda^(a+1), the masked scores times K added: dq, stored through a per-warp staging buffer;
+//   its thread 0 issues the ring's loads;
 // - two state warpgroups (threads 128..383), warpgroup w owning rows 64w.. of S and T in fp32 (128
 //   registers a thread): per chunk T's term <T, (diag(c lambda^(a+1)) Q)^T dO> over its rows (its
 //   64 columns of q weighted into shared memory, then products over the chunk's 64 tokens: the
 //   same multiply-adds as Q T, on the state side, and no copy of T), the two updates, then the
-//   16-bit copy of its rows of S for the next chunk's Q S, once the output warpgroup is done
+//   16-bit copy of its rows of S for the next chunk's dO S^T, once the output warpgroup is done
 //   reading the last one.
-// The copy is single: the output warpgroup's named-barrier arrival after Q S lets the state
+// The copy is single: the output warpgroup's named-barrier arrival after dO S^T lets the state
 // warpgroups overwrite it, and theirs after writing lets it read.
 //
 // Segments as in the double sweep (SweepPlanner.hopperDecay takes the forward's Hopper plan): mode 0
 // (grid BH x (nseg - 1)) runs the state warpgroups alone over k and v from zero states (the output
 // warpgroup leaves at once; thread 128 issues the loads, and the ring's stages wait for the 8 state
 // warps) and leaves each segment's local S and T in scratch in double; la2_decay_scan chains them;
-// mode 1 (grid BH x nseg) starts each segment from s0 or the chained states and adds its sum, and
-// the last segment <dS_final, T_{N-1}>, to acc[seq].
+// mode 1 (grid BH x nseg) starts each segment from s0 or the chained states, writes its dq and adds
+// its sum, and the last segment <dS_final, T_{N-1}>, to acc[seq].
 #pragma once
 
 #include "decay.cuh"
@@ -46,20 +51,64 @@ constexpr int STAGES = 2, THREADS = 384;
 constexpr u32 STAGE = 4 * hopper::TILE;              // q, k, v, dO
 constexpr u32 SBUF = STAGES * STAGE;                 // S's copy
 constexpr u32 QW = SBUF + hopper::STATE;             // the weighted q, state warpgroup w's 64 columns at w * 8192
-constexpr u32 TABLE = QW + hopper::TILE;             // lambda^m, then m lambda^m (66 floats each)
+constexpr u32 OUTS = QW + hopper::TILE;              // dq's staging buffers, 16 rows of 128 bytes a warp
+constexpr u32 TABLE = OUTS + 4 * 16 * 128;           // lambda^m, then m lambda^m (66 floats each)
 constexpr u32 BARS = TABLE + 640;                    // per stage: landed, released
 constexpr u32 RED = BARS + 64;                       // one double per warp
 constexpr int SMEM = (int) (RED + 128 + 1024);       // and the slack that aligns the base
 constexpr int COPY_FULL = 1, COPY_EMPTY = 2;         // named barriers, and QW_READY + w
 constexpr int QW_READY = 3;
 // Registers a thread (setmaxnreg): the launch gives each 168 (65536 / 384, rounded down to 8), and
-// the warpgroups can only share out those; the output warpgroup (one 64-column half of Q S at a
-// time) hands 64 of each thread's to the state warpgroups (32 to each of their threads), whose S
-// and T take 128 and T's term 16 more.
-constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 104, STATE_REGS = 200;
+// the warpgroups can only share out those (in multiples of 8); the output warpgroup (both score
+// tiles, then one 64-column half of dq at a time) hands 56 of each thread's to the state warpgroups
+// (24 to each of their threads), whose S and T take 128 and T's term 16 more. ptxas -v reports no
+// spills with these; the output warpgroup spills at 104.
+constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 112, STATE_REGS = 192;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
 static_assert(TABLE + 8 * (hopper::C + 2) <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024, "decay sweep buffers");
+}  // namespace tangent
+
+namespace tangent {
+// The pairs' term of this thread's scores: sum over its (a, b), b < a, of c (a-b) lambda^(a-b)
+// (q_a . k_b)(dO_a . v_b), from the accumulators of Q K^T (sc) and dO V^T (dp); pm[m] = m lambda^m.
+__device__ __forceinline__ float pairTerm(const float (&sc)[32], const float (&dp)[32], int wq, int lane, float c, const float* pm) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    float x = 0.f;
+#pragma unroll
+    for (int jb = 0; jb < 8; jb++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const int a = 16 * wq + g + 8 * hr, b0 = 8 * jb + t2;
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int y = 4 * jb + 2 * hr + e;
+                if (b0 + e < a) x = fmaf(pm[a - b0 - e] * sc[y], dp[y], x);
+            }
+        }
+    return c * x;
+}
+
+// S's term of this thread's rows over dq's columns 64 hf ..: sum_a c (a+1) lambda^(a+1) q_a . (dO_a S^T),
+// from the accumulator of dO S^T (ot, rows not yet scaled) and the chunk's q tile at `qt`.
+template <typename T>
+__device__ __forceinline__ float stateTerm(const float (&ot)[32], const unsigned char* qt, int hf, int wq, int lane, float c,
+                                           const float* pm) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    float x = 0.f;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int a = 16 * wq + g + 8 * hr;
+        float r = 0.f;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const float2 y = unpack2<T>(*(const u32*) (qt + tileOffset(a, 64 * hf + 8 * j + t2, hopper::C)));
+            r = fmaf(ot[4 * j + 2 * hr], y.x, fmaf(ot[4 * j + 2 * hr + 1], y.y, r));
+        }
+        x = fmaf(pm[a + 1], r, x);
+    }
+    return c * x;
+}
 }  // namespace tangent
 
 template <typename T>
@@ -263,55 +312,69 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(tangent::OUTPUT_REGS));
         if (!full) return;
         const u32 sa = smemAddr(sCopy);
+        T* dq = (T*) p.dq + b * p.kB + h * p.kH;
+        unsigned char* ob = sm + tangent::OUTS + wq * (16 * 128);
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
             const int sti = i % tangent::STAGES;
+            const i64 t0 = t0seg + (i64) i * C;
+            const int cc = (int) min((i64) C, t1seg - t0);
             unsigned char* stage = ring + sti * tangent::STAGE;
-            const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE;
+            const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE, ga = qa + 3 * TILE;
             if (tid == 0 && i + 1 < nc) issue(i + 1);
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
-            float sc[32], ot[32];
+            // the scores Q K^T and dO V^T: the pairs' term, and dO V^T masked into dq's A fragments
+            float x;
             u32 pa[4][4];
-            wgmmaFence();
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
-                W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
-            }
-            wgmmaCommit();
-            namedSync(tangent::COPY_FULL, NT);
-            const unsigned char* gt = stage + 3 * TILE;
-            float x = 0.f;
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
+            {
+                float sc[32], dp[32];
                 wgmmaFence();
 #pragma unroll
-                for (int kk = 0; kk < D / 16; kk++)
-                    W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + hf * (D * 128) + kk * 2048), kk > 0);
-                wgmmaCommit();
-                if (hf == 0) {
-                    wgmmaWait<1>();
-                    pinRegisters(sc);
-                    maskScores<T>(sc, pa, wq, lane, c, pm, same);
-                    pinRegisters(pa);
+                for (int kk = 0; kk < D / 16; kk++) {
+                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
+                    W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
                 }
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
+                    W::template ss<0>(dp, smemDesc(ga + kOff), smemDesc(va + kOff), kk > 0);
+                }
+                wgmmaCommit();
+                wgmmaWait<0>();
+                pinRegisters(sc);
+                pinRegisters(dp);
+                x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
+                maskScores<T>(dp, pa, wq, lane, c, pw, same);
+                pinRegisters(pa);
+            }
+            namedSync(tangent::COPY_FULL, NT);
+#pragma unroll 1  // unrolled, the two halves' products would be serialized for want of registers
+            for (int hf = 0; hf < 2; hf++) {
+                // dq's columns 64 hf ..: dO S^T (B = S^T, K-major: S's copy holds row d's columns
+                // 64 hf' .. as 128 bytes of half hf'), its term of the sum, then the rows' factors and P K
+                float ot[32];
+                wgmmaFence();
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32, sOff = (kk >> 2) * (D * 128) + (kk & 3) * 32;
+                    W::template ss<0>(ot, smemDesc(ga + kOff), smemDesc(sa + sOff + hf * (64 * 128)), kk > 0);
+                }
+                wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(ot);
                 if (hf == 1 && i + 1 < nc) namedArrive(tangent::COPY_EMPTY, NT);  // done with chunk i's copy
-                scaleRows(ot, wq, lane, c, pm, 1, same);
+                x += tangent::stateTerm<T>(ot, stage, hf, wq, lane, c, pm);
+                scaleRows(ot, wq, lane, c, pw, 1, same);
                 pinRegisters(ot);
                 wgmmaFence();
-                wgmmaRsTile<T>(ot, pa, va + hf * (C * 128));
+                wgmmaRsTile<T>(ot, pa, ka + hf * (C * 128));
                 wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(ot);
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-#pragma unroll
-                    for (int hr = 0; hr < 2; hr++) {
-                        const float2 y = unpack2<T>(*(const u32*) (gt + tileOffset(16 * wq + g + 8 * hr, 64 * hf + 8 * j + t2, C)));
-                        x = fmaf(ot[4 * j + 2 * hr], y.x, fmaf(ot[4 * j + 2 * hr + 1], y.y, x));
-                    }
+                stageOutBlock<T>(ob, ot, lane, [&](int r) -> T* {
+                    const int a = 16 * wq + r;
+                    return a < cc ? dq + (t0 + a) * p.kT + 64 * hf : nullptr;
+                });
             }
             part += (double) x;
             release(sti);

@@ -46,6 +46,7 @@ struct DecaySweepParams {
     const void* k;
     const void* v;
     const void* dO;
+    void* dq;            // [seq][token][Dk], k's strides: written by the Hopper sweep (the double sweep takes null)
     const float* s0;     // optional [BH][Dk][Dv]
     const float* dSf;    // optional [BH][Dk][Dv]
     double* scratch;     // [BH][nseg-1][2][Dk][Dv]: S then T of each segment but the last
@@ -177,32 +178,33 @@ LA2_AT(DecayGradParams, H, 8);
 LA2_AT(DecayGradParams, N, 9);
 LA2_AT(DecayGradParams, DkDv, 10);
 
-LA2_FIELDS(DecaySweepParams, 25);
+LA2_FIELDS(DecaySweepParams, 26);
 LA2_AT(DecaySweepParams, q, 0);
 LA2_AT(DecaySweepParams, k, 1);
 LA2_AT(DecaySweepParams, v, 2);
 LA2_AT(DecaySweepParams, dO, 3);
-LA2_AT(DecaySweepParams, s0, 4);
-LA2_AT(DecaySweepParams, dSf, 5);
-LA2_AT(DecaySweepParams, scratch, 6);
-LA2_AT(DecaySweepParams, decay, 7);
-LA2_AT(DecaySweepParams, acc, 8);
-LA2_AT(DecaySweepParams, N, 9);
-LA2_AT(DecaySweepParams, H, 10);
-LA2_AT(DecaySweepParams, Dk, 11);
-LA2_AT(DecaySweepParams, Dv, 12);
-LA2_AT(DecaySweepParams, ET, 13);
-LA2_AT(DecaySweepParams, C, 14);
-LA2_AT(DecaySweepParams, L, 15);
-LA2_AT(DecaySweepParams, nseg, 16);
-LA2_AT(DecaySweepParams, mode, 17);
-LA2_AT(DecaySweepParams, kB, 18);
-LA2_AT(DecaySweepParams, kH, 19);
-LA2_AT(DecaySweepParams, kT, 20);
-LA2_AT(DecaySweepParams, vB, 21);
-LA2_AT(DecaySweepParams, vH, 22);
-LA2_AT(DecaySweepParams, vT, 23);
-LA2_AT(DecaySweepParams, scale, 24);
+LA2_AT(DecaySweepParams, dq, 4);
+LA2_AT(DecaySweepParams, s0, 5);
+LA2_AT(DecaySweepParams, dSf, 6);
+LA2_AT(DecaySweepParams, scratch, 7);
+LA2_AT(DecaySweepParams, decay, 8);
+LA2_AT(DecaySweepParams, acc, 9);
+LA2_AT(DecaySweepParams, N, 10);
+LA2_AT(DecaySweepParams, H, 11);
+LA2_AT(DecaySweepParams, Dk, 12);
+LA2_AT(DecaySweepParams, Dv, 13);
+LA2_AT(DecaySweepParams, ET, 14);
+LA2_AT(DecaySweepParams, C, 15);
+LA2_AT(DecaySweepParams, L, 16);
+LA2_AT(DecaySweepParams, nseg, 17);
+LA2_AT(DecaySweepParams, mode, 18);
+LA2_AT(DecaySweepParams, kB, 19);
+LA2_AT(DecaySweepParams, kH, 20);
+LA2_AT(DecaySweepParams, kT, 21);
+LA2_AT(DecaySweepParams, vB, 22);
+LA2_AT(DecaySweepParams, vH, 23);
+LA2_AT(DecaySweepParams, vT, 24);
+LA2_AT(DecaySweepParams, scale, 25);
 
 LA2_FIELDS(DecaySumParams, 4);
 LA2_AT(DecaySumParams, acc, 0);

@@ -44,11 +44,12 @@ __host__ __device__ constexpr long long hopperDkDv(long long stages) {
 }
 
 // The decay gradient's Hopper sweep (decay_hopper.cuh): a ring of `stages` chunks of q, k, v and
-// dO (64 x 128 16-bit each), the 16-bit copy of S (128 x 128), the weighted q (64 x 128), 640 bytes for the
-// lambda^m and m lambda^m tables (66 floats each), 64 for the ring's barriers, 128 for the block's
-// reduction and 1024 bytes of slack that align the swizzled tiles.
+// dO (64 x 128 16-bit each), the 16-bit copy of S (128 x 128), the weighted q (64 x 128), dq's
+// staging buffers (4 warps x 16 rows x 128 bytes), 640 bytes for the lambda^m and m lambda^m tables
+// (66 floats each), 64 for the ring's barriers, 128 for the block's reduction and 1024 bytes of
+// slack that align the swizzled tiles.
 __host__ __device__ constexpr long long hopperDecay(long long stages) {
-    return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 640 + 64 + 128 + 1024;
+    return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 64 + 128 + 1024;
 }
 
 // A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
@@ -70,7 +71,7 @@ static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808)
 static_assert(sharedBytes::hopperSweep(3) == 230912);
 static_assert(sharedBytes::hopperSweep(2) == 181760);
 static_assert(sharedBytes::hopperDkDv(2) == 214528);
-static_assert(sharedBytes::hopperDecay(2) == 182080);
+static_assert(sharedBytes::hopperDecay(2) == 190272);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);

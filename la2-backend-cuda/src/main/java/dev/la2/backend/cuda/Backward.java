@@ -47,8 +47,9 @@ import java.util.List;
  * ({@link DecayRoute#choose}), a fourth sweep carries T = -dS/ds beside S, both in double, and
  * sums the gradient term by term (decay.cuh, decaySweep). Nothing cancels there, so 16-bit
  * products serve 16-bit storage at every rate: where the Hopper sweep runs a dense 16-bit call
- * (SweepPlanner.hopperDecay), the fourth sweep runs on warpgroups (decay_hopper.cuh) and is taken
- * before the identity, and the other passes are the fixed decay's (dq, then dv and dk fused).
+ * (SweepPlanner.hopperDecay), the fourth sweep runs on warpgroups (decay_hopper.cuh), is taken
+ * before the identity and computes dq on the same walk over S (it needs dO S^T for its sums anyway),
+ * so the backward is that sweep and the fixed decay's fused dv and dk pass.
  */
 final class Backward {
     private final CudaBackend backend;
@@ -106,8 +107,10 @@ final class Backward {
             }
             long accV = acc == null ? 0 : acc.address(), accO = accV + 8L * bh;
             CudaTensor dv = t(call.dv());
-            // the dk pass runs after the switch unless the dv pass ran fused with it
+            // the dk pass runs after the switch unless the dv pass ran fused with it; the decay
+            // gradient's Hopper sweep writes dq
             boolean dkDone = false;
+            boolean dqInDecaySweep = route == DecayRoute.DECAY_SWEEP && sweeps.hopperDecays(s, packing, q, k, v, dO);
             switch (route) {
                 case SPLIT -> {
                     sweeps.run(s, packing, PassArgs.dq(call, new PassArgs.DotSum(q, accO), sfinal, true));
@@ -128,7 +131,9 @@ final class Backward {
                     sweeps.run(exactShape, packing, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, accO), sfinal));
                 }
                 case NONE, DECAY_SWEEP -> {
-                    sweeps.run(s, packing, PassArgs.dq(call));
+                    if (!dqInDecaySweep) {
+                        sweeps.run(s, packing, PassArgs.dq(call));
+                    }
                     PassArgs dvPass = PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false);
                     if (sweeps.fusesDkDv(s, packing, q, k, v, dO)) {
                         sweeps.runDkDv(s, dvPass, PassArgs.dk(call));
@@ -142,8 +147,8 @@ final class Backward {
                 sweeps.run(s, packing, PassArgs.dk(call));
             }
             if (route == DecayRoute.DECAY_SWEEP) {
-                sweeps.decaySweep(s, packing, q, k, v, dO, t(call.decay()), t(call.initialState()), t(call.dFinalState()), accV,
-                        t(call.dDecay()), call.scale());
+                sweeps.decaySweep(s, packing, q, k, v, dO, dqInDecaySweep ? t(call.dq()) : null, t(call.decay()),
+                        t(call.initialState()), t(call.dFinalState()), accV, t(call.dDecay()), call.scale());
             } else if (route != DecayRoute.NONE) {
                 sweeps.launch(packing, Kernel.DECAY_GRAD, new Grid(s.heads(), 1, 1, 256), 0, KernelArgs.of(DecayGradParams.class)
                         .ptr(DecayGradParams.ACC_V, accV).ptr(DecayGradParams.ACC_O, accO)

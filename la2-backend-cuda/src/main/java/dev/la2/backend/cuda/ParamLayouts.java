@@ -71,8 +71,8 @@ final class ParamLayouts {
     }
 
     enum DecaySweepParams implements Field {
-        Q("q", PTR), K("k", PTR), V("v", PTR), D_O("dO", PTR), S0("s0", PTR), D_SF("dSf", PTR), SCRATCH("scratch", PTR),
-        DECAY("decay", PTR), ACC("acc", PTR),
+        Q("q", PTR), K("k", PTR), V("v", PTR), D_O("dO", PTR), D_Q("dq", PTR), S0("s0", PTR), D_SF("dSf", PTR),
+        SCRATCH("scratch", PTR), DECAY("decay", PTR), ACC("acc", PTR),
         N("N", I64), H("H", I64), DK("Dk", I64), DV("Dv", I64), ET("ET", I64), C("C", I64), L("L", I64), NSEG("nseg", I64),
         MODE("mode", I64), K_B("kB", I64), K_H("kH", I64), K_T("kT", I64), V_B("vB", I64), V_H("vH", I64), V_T("vT", I64),
         SCALE("scale", F64);

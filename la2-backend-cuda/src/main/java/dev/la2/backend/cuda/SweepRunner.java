@@ -135,17 +135,24 @@ final class SweepRunner {
     /**
      * The decay gradient's sweep carrying T = -dS/ds (decay.cuh), then its sum over the batch into
      * {@code dDecay}; {@code acc} holds one zeroed double per sequence for the per-sequence sums.
+     * Where it runs on Hopper warpgroups ({@link #hopperDecays}) it also writes the backward's dq
+     * into {@code dq}, which must then be given, and null otherwise.
      */
-    void decaySweep(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO, CudaTensor decay, CudaTensor s0,
-                    CudaTensor dSf, long acc, CudaTensor dDecay, double scale) {
+    void decaySweep(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO, CudaTensor dq,
+                    CudaTensor decay, CudaTensor s0, CudaTensor dSf, long acc, CudaTensor dDecay, double scale) {
         SweepPlan hopper = hopperDecays(s, packing, q, k, v, dO) ? planner.hopperDecay(s) : null;
         byte[] maps = hopper == null ? null : tensorMaps.of(s, q, k, v, dO);
+        if ((maps != null) != (dq != null)) {
+            throw new IllegalStateException("dq " + (dq == null ? "missing from" : "given to") + " a decay sweep that "
+                    + (maps != null ? "writes it (Hopper warpgroups)" : "does not write it"));
+        }
         SweepPlan plan = maps != null ? hopper : planner.decayPlan(s, packing);
         int d = s.keyDim(), e = s.valueDim();
         long[] ks = PassArgs.strides(s, d), vs = PassArgs.strides(s, e);
         segmented(s, packing, plan, maps, (long) d * e, 16, Kernel.DECAY_SCAN, (scratch, mode) -> KernelArgs.of(DecaySweepParams.class)
                 .ptr(DecaySweepParams.Q, q).ptr(DecaySweepParams.K, k).ptr(DecaySweepParams.V, v).ptr(DecaySweepParams.D_O, dO)
-                .ptr(DecaySweepParams.S0, s0).ptr(DecaySweepParams.D_SF, dSf).ptr(DecaySweepParams.SCRATCH, scratch)
+                .ptr(DecaySweepParams.D_Q, dq).ptr(DecaySweepParams.S0, s0).ptr(DecaySweepParams.D_SF, dSf)
+                .ptr(DecaySweepParams.SCRATCH, scratch)
                 .ptr(DecaySweepParams.DECAY, decay).ptr(DecaySweepParams.ACC, acc)
                 .i64(DecaySweepParams.N, s.tokens()).i64(DecaySweepParams.H, s.heads()).i64(DecaySweepParams.DK, d)
                 .i64(DecaySweepParams.DV, e).i64(DecaySweepParams.ET, plan.valueTile()).i64(DecaySweepParams.C, plan.chunk())
