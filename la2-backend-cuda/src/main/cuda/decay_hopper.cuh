@@ -323,9 +323,21 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE, ga = qa + 3 * TILE;
             if (tid == 0 && i + 1 < nc) issue(i + 1);
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
-            // the scores Q K^T and dO V^T: the pairs' term, and dO V^T masked into dq's A fragments
-            float x;
+            // the scores Q K^T and dO V^T: the pairs' term, then (while dO S^T's first half is in
+            // flight) dO V^T masked into dq's A fragments
+            float x, ot[32];
             u32 pa[4][4];
+            // dq's columns 64 hf ..: dO S^T (B = S^T, K-major: S's copy holds row d's columns 64 hf' ..
+            // as 128 bytes of half hf')
+            auto stateProduct = [&](int hf) {
+                wgmmaFence();
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32, sOff = (kk >> 2) * (D * 128) + (kk & 3) * 32;
+                    W::template ss<0>(ot, smemDesc(ga + kOff), smemDesc(sa + sOff + hf * (64 * 128)), kk > 0);
+                }
+                wgmmaCommit();
+            };
             {
                 float sc[32], dp[32];
                 wgmmaFence();
@@ -344,22 +356,15 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 pinRegisters(sc);
                 pinRegisters(dp);
                 x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
+                namedSync(tangent::COPY_FULL, NT);
+                stateProduct(0);
                 maskScores<T>(dp, pa, wq, lane, c, pw, same);
                 pinRegisters(pa);
             }
-            namedSync(tangent::COPY_FULL, NT);
 #pragma unroll 1  // unrolled, the two halves' products would be serialized for want of registers
             for (int hf = 0; hf < 2; hf++) {
-                // dq's columns 64 hf ..: dO S^T (B = S^T, K-major: S's copy holds row d's columns
-                // 64 hf' .. as 128 bytes of half hf'), its term of the sum, then the rows' factors and P K
-                float ot[32];
-                wgmmaFence();
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
-                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32, sOff = (kk >> 2) * (D * 128) + (kk & 3) * 32;
-                    W::template ss<0>(ot, smemDesc(ga + kOff), smemDesc(sa + sOff + hf * (64 * 128)), kk > 0);
-                }
-                wgmmaCommit();
+                // S's term of the sum, the rows' factors, P K, the store
+                if (hf == 1) stateProduct(1);
                 wgmmaWait<0>();
                 pinRegisters(ot);
                 if (hf == 1 && i + 1 < nc) namedArrive(tangent::COPY_EMPTY, NT);  // done with chunk i's copy
