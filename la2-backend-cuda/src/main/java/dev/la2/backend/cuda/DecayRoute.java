@@ -31,8 +31,8 @@ enum DecayRoute {
     FP32_COPIES,
     /**
      * The fourth sweep carrying T = -dS/ds, term by term; nothing cancels. In double, or on Hopper
-     * warpgroups with 16-bit products for dense 16-bit calls at D = E = 128 (Backward takes it there
-     * before {@link #choose}).
+     * warpgroups with 16-bit products for dense 16-bit calls at D = E = 128, where it also writes dq
+     * (Backward takes it there before {@link #choose}).
      */
     DECAY_SWEEP;
 

@@ -39,8 +39,9 @@ enum Kernel {
     DECAY_GRAD,
     DECAY_SWEEP_F32, DECAY_SWEEP_BF16, DECAY_SWEEP_F16,
     /**
-     * The decay gradient's sweep on Hopper warpgroups, 16-bit products (decay_hopper.cuh): the
-     * DecaySweepParams, then the tensor maps of q, k, v and dO; no packed entry point.
+     * The decay gradient's sweep on Hopper warpgroups, 16-bit products, writing dq as well
+     * (decay_hopper.cuh): the DecaySweepParams, then the tensor maps of q, k, v and dO; no packed
+     * entry point.
      */
     DECAY_SWEEP_HOPPER_BF16_D128, DECAY_SWEEP_HOPPER_F16_D128,
     DECAY_SCAN,
