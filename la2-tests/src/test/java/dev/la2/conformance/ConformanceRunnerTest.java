@@ -206,7 +206,9 @@ class ConformanceRunnerTest {
 
     @Test
     void storageTypesOtherThanTheProviderReportsAreCaught() {
-        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.STORES_FP64_NOT_FP32));
+        // The bug is in what the instance reports: the check of it, and cases whose numbers pass as
+        // the storage is more precise than promised (the other families are aCorrectBackendPassesEveryCase's).
+        Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.STORES_FP64_NOT_FP32), List.of("backendOpens", "forward"));
         assertThat(r.result().failed()).as(r.output()).isEqualTo(1);
         assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED ")).singleElement(InstanceOfAssertFactories.STRING)
                 .startsWith("FAILED backendOpens(): backend 'faulty' stores [FP64]").contains("provider reports [FP32]");
