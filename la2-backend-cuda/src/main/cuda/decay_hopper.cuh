@@ -17,7 +17,7 @@
 //   dO V^T, whose products masked with c (a-b) lambda^(a-b) give the pairs' term in fp32 and whose
 //   second, masked with c lambda^(a-b) into 16-bit A fragments, multiplies K; then per 64-column
 //   half, dO S^T from S's 16-bit copy, dotted row by row with q_a for the first term, its rows times
-//   c lambda^(a+1), the masked scores times K added: dq, stored through a per-warp staging buffer;
+//   c lambda^(a+1), the masked dO V^T times K added: dq, stored through a per-warp staging buffer;
 //   its thread 0 issues the ring's loads;
 // - two state warpgroups (threads 128..383), warpgroup w owning rows 64w.. of S and T in fp32 (128
 //   registers a thread): per chunk T's term <T, (diag(c lambda^(a+1)) Q)^T dO> over its rows (its
@@ -67,9 +67,7 @@ constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 112, STATE_REGS = 192;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
 static_assert(TABLE + 8 * (hopper::C + 2) <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024, "decay sweep buffers");
-}  // namespace tangent
 
-namespace tangent {
 // The pairs' term of this thread's scores: sum over its (a, b), b < a, of c (a-b) lambda^(a-b)
 // (q_a . k_b)(dO_a . v_b), from the accumulators of Q K^T (sc) and dO V^T (dp); pm[m] = m lambda^m.
 __device__ __forceinline__ float pairTerm(const float (&sc)[32], const float (&dp)[32], int wq, int lane, float c, const float* pm) {
