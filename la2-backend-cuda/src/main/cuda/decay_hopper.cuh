@@ -329,26 +329,14 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             // as 128 bytes of half hf')
             auto stateProduct = [&](int hf) {
                 wgmmaFence();
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
-                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32, sOff = (kk >> 2) * (D * 128) + (kk & 3) * 32;
-                    W::template ss<0>(ot, smemDesc(ga + kOff), smemDesc(sa + sOff + hf * (64 * 128)), kk > 0);
-                }
+                wgmmaSsKMajor<T>(ot, ga, C * 128, sa + hf * (64 * 128), D * 128);
                 wgmmaCommit();
             };
             {
                 float sc[32], dp[32];
                 wgmmaFence();
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
-                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
-                    W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
-                }
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
-                    const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
-                    W::template ss<0>(dp, smemDesc(ga + kOff), smemDesc(va + kOff), kk > 0);
-                }
+                wgmmaSsKMajor<T>(sc, qa, C * 128, ka, C * 128);
+                wgmmaSsKMajor<T>(dp, ga, C * 128, va, C * 128);
                 wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(sc);

@@ -187,13 +187,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     if constexpr (full) copyState(0);
     // the scores Q K^T of the chunk whose q and k tiles are at shared addresses qa, ka into d (one
     // k-step per 16 of D; K-major: half, then 32 bytes per k-step); the caller fences and commits
-    auto issueScores = [&](float(&d)[32], u32 qa, u32 ka) {
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
-            W::template ss<0>(d, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
-        }
-    };
+    auto issueScores = [&](float(&d)[32], u32 qa, u32 ka) { wgmmaSsKMajor<T>(d, qa, C * 128, ka, C * 128); };
     // AHEAD: the scores of the loop's next chunk, in flight across its back edge (the first chunk's
     // issued here, once its stage has landed)
     float scNext[32];
@@ -238,6 +232,8 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         if constexpr (full) {
             wgmmaFence();
             if constexpr (!ahead) issueScores(sc, qa, ka);
+            // wgmmaSsNMajor's products, written out: through the helper ptxas emits different code
+            // for the cp.async backward entry point (la2_sweep_hopper_*_d128_bwd)
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step

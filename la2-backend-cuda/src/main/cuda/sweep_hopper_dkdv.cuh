@@ -47,7 +47,6 @@ static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= OUTS &
 template <typename T>
 __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, const HopperMaps* mv, const HopperMaps* mk) {
     using namespace hopper;
-    using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
@@ -100,8 +99,6 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     auto copyState = [&](int to) { copyStateRows<T, false>(sbuf + to * STATE, st, wg, wq, lane); };
     copyState(0);
 
-    // K-major operand of 64 rows: k-step kk of 16 starts 32 kk bytes into its 64-column half
-    auto kOff = [](int kk) { return (u32) ((kk >> 2) * (C * 128) + (kk & 3) * 32); };
     int i = 0;
     for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
         const int cc = (int) min((i64) C, t1seg - t0);
@@ -127,11 +124,8 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         // (1) the dv pass's scores K Q^T and K G (B: columns 64 wg.. of the copy, N-major)
         float sc[32], ot[32];
         wgmmaFence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) W::template ss<0>(sc, smemDesc(ka + kOff(kk)), smemDesc(qa + kOff(kk)), kk > 0);
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            W::template ss<1>(ot, smemDesc(ka + kOff(kk)), smemDesc(sa + wg * (D * 128) + kk * 2048), kk > 0);
+        wgmmaSsKMajor<T>(sc, ka, C * 128, qa, C * 128);
+        wgmmaSsNMajor<T>(ot, ka, C * 128, sa + wg * (D * 128));
         wgmmaCommit();
         // (2) G <- G + (diag(wk) Q)^T dO: rows 64 wg + 16 wq .., A = Q^T by ldmatrix.trans, weighted
         {
@@ -165,12 +159,8 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         // (4) the dk pass's scores V dO^T and V G^T (B: rows 64 wg.. of the copy, K-major)
         float sc2[32], ot2[32];
         wgmmaFence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) W::template ss<0>(sc2, smemDesc(va + kOff(kk)), smemDesc(oa + kOff(kk)), kk > 0);
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            W::template ss<0>(ot2, smemDesc(va + kOff(kk)), smemDesc(sa + (kk >> 2) * (D * 128) + wg * (64 * 128) + (kk & 3) * 32),
-                              kk > 0);
+        wgmmaSsKMajor<T>(sc2, va, C * 128, oa, C * 128);
+        wgmmaSsKMajor<T>(ot2, va, C * 128, sa + wg * (64 * 128), D * 128);
         wgmmaCommit();
         wgmmaWait<1>();  // (2) and (3)
         pinRegisters(ot);

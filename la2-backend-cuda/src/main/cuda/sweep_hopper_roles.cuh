@@ -43,7 +43,6 @@ __device__ __forceinline__ void namedSync(int id, int threads) {
 template <typename T, bool EXACT, bool SCORES_FIRST>
 __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     using namespace hopper;
-    using W = WgmmaOp<T>;
     extern __shared__ __align__(128) unsigned char smraw[];  // aligned to 1024 below
     unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;                   // [STAGES][q, k, v][64 x 128]
@@ -192,20 +191,12 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         u32 pa[4][4];
         // the scores need only the chunk; q S also the copy
         wgmmaFence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            const u32 kOff = (kk >> 2) * (C * 128) + (kk & 3) * 32;
-            W::template ss<0>(sc, smemDesc(qa + kOff), smemDesc(ka + kOff), kk > 0);
-        }
+        wgmmaSsKMajor<T>(sc, qa, C * 128, ka, C * 128);
         if constexpr (SCORES_FIRST) wgmmaCommit();
         namedSync(COPY_FULL + (i & 1), THREADS);
         if constexpr (SCORES_FIRST) wgmmaFence();
 #pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++)
-                W::template ss<1>(ot[hf], smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + hf * (D * 128) + kk * 2048),
-                                  kk > 0);
+        for (int hf = 0; hf < 2; hf++) wgmmaSsNMajor<T>(ot[hf], qa, C * 128, sa + hf * (D * 128));
         wgmmaCommit();
         if constexpr (SCORES_FIRST) {
             // mask the scores while q S is in flight
