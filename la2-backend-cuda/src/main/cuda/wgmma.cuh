@@ -159,20 +159,19 @@ __device__ __forceinline__ void wgmmaRsTiles(float (&d)[2][32], const u32 (&a)[4
 // stored as two 64-column halves (tileOffset): A's `aHalf` bytes apart (a chunk tile's C * 128), B's
 // `bHalf` (the same for a chunk tile; D * 128 for a state copy, whose rows n are then read as the
 // columns of its transpose). For two chunk tiles X, Y this is X Y^T (the scores Q K^T). Eight k-steps
-// of 16, 32 bytes apart within a half; the first overwrites D unless `accumulate`.
+// of 16, 32 bytes apart within a half; the first overwrites D.
 template <typename T>
-__device__ __forceinline__ void wgmmaSsKMajor(float (&d)[32], u32 a, u32 aHalf, u32 b, u32 bHalf, bool accumulate = false) {
+__device__ __forceinline__ void wgmmaSsKMajor(float (&d)[32], u32 a, u32 aHalf, u32 b, u32 bHalf) {
 #pragma unroll
     for (int kk = 0; kk < 8; kk++)
         WgmmaOp<T>::template ss<0>(d, smemDesc(a + ((kk >> 2) * aHalf + (kk & 3) * 32)), smemDesc(b + ((kk >> 2) * bHalf + (kk & 3) * 32)),
-                                   kk > 0 || accumulate);
+                                   kk > 0);
 }
 
 // The same with B MN-major: a 64-column half of a state copy at b, read as its rows k (16 rows,
 // 2048 bytes, a k-step), as in the product q S.
 template <typename T>
-__device__ __forceinline__ void wgmmaSsNMajor(float (&d)[32], u32 a, u32 aHalf, u32 b, bool accumulate = false) {
+__device__ __forceinline__ void wgmmaSsNMajor(float (&d)[32], u32 a, u32 aHalf, u32 b) {
 #pragma unroll
-    for (int kk = 0; kk < 8; kk++)
-        WgmmaOp<T>::template ss<1>(d, smemDesc(a + (kk >> 2) * aHalf + (kk & 3) * 32), smemDesc(b + kk * 2048), kk > 0 || accumulate);
+    for (int kk = 0; kk < 8; kk++) WgmmaOp<T>::template ss<1>(d, smemDesc(a + (kk >> 2) * aHalf + (kk & 3) * 32), smemDesc(b + kk * 2048), kk > 0);
 }
