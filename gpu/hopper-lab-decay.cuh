@@ -5,12 +5,12 @@
 // on the same inputs (b.w stands for dO), then the per-head sums dDecay[h] = -sum_b acc[b, h]
 // compared: the largest difference over the largest |dDecay| (the SPEC's metric divides by at
 // least that; its terms' size is larger still), PASS within 1e-2. Then the Hopper sweep is timed
-// beside the forward's TMA entry point on the same shape. Environment: LA2_DECAY_CASE=k runs case k
-// alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of the cases (bf16 unless
-// f16; rates 2^(-8(h+1)/H)); LA2_DECAY_HOPPER_FIRST runs the
-// Hopper sweep before the double one; LA2_DECAY_SYNC waits after each launch and names it, so a
-// failing launch is named before the context is lost. The Hopper sweep also writes dq (into a
+// beside the forward's TMA entry point on the same shape. The Hopper sweep also writes dq (into a
 // buffer of its own here, unchecked: the backend's tests check it).
+// Environment: LA2_DECAY_CASE=k runs case k alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of
+// the cases (bf16 unless f16; rates 2^(-8(h+1)/H)); LA2_DECAY_HOPPER_FIRST runs the Hopper sweep
+// before the double one; LA2_DECAY_SYNC waits after each launch and names it, so a failing launch
+// is named before the context is lost.
 #pragma once
 
 struct DecayRun {
@@ -27,7 +27,8 @@ constexpr int decayValueTile = 32;  // the double sweep's value tile (SweepPlann
 static DecaySweepParams decayParams(const DecayRun& r, int x, int mode, bool hopper) {
     const Bufs& b = r.b;
     DecaySweepParams p{};
-    p.q = b.q; p.k = b.k; p.v = b.v; p.dO = b.w; p.dq = hopper ? r.dq : nullptr; p.s0 = b.s0; p.dSf = r.dSf; p.scratch = r.scratch; p.decay = b.decay;
+    p.q = b.q; p.k = b.k; p.v = b.v; p.dO = b.w; p.dq = hopper ? r.dq : nullptr;
+    p.s0 = b.s0; p.dSf = r.dSf; p.scratch = r.scratch; p.decay = b.decay;
     p.acc = r.acc[x];
     p.N = b.s.N; p.H = b.s.H; p.Dk = D; p.Dv = D; p.ET = hopper ? D : decayValueTile; p.C = 64;
     p.L = b.segLen; p.nseg = b.nseg; p.mode = mode;
