@@ -53,7 +53,8 @@ constexpr u32 SBUF = STAGES * STAGE;                 // S's copy
 constexpr u32 QW = SBUF + hopper::STATE;             // the weighted q, state warpgroup w's 64 columns at w * 8192
 constexpr u32 OUTS = QW + hopper::TILE;              // dq's staging buffers, 16 rows of 128 bytes a warp
 constexpr u32 TABLE = OUTS + 4 * 16 * 128;           // lambda^m, then m lambda^m (66 floats each)
-constexpr u32 BARS = TABLE + 640;                    // per stage: landed, released
+constexpr u32 MASKS = TABLE + 640;                   // the masked decay factors of dO V^T (2C floats)
+constexpr u32 BARS = MASKS + 512;                    // per stage: landed, released
 constexpr u32 RED = BARS + 64;                       // one double per warp
 constexpr int SMEM = (int) (RED + 128 + 1024);       // and the slack that aligns the base
 constexpr int COPY_FULL = 1, COPY_EMPTY = 2;         // named barriers, and QW_READY + w
@@ -66,7 +67,7 @@ constexpr int QW_READY = 3;
 constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 112, STATE_REGS = 192;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
-static_assert(TABLE + 8 * (hopper::C + 2) <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024, "decay sweep buffers");
+static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024, "decay sweep buffers");
 
 // The pairs' term of this thread's scores: sum over its (a, b), b < a, of c (a-b) lambda^(a-b)
 // (q_a . k_b)(dO_a . v_b), from the accumulators of Q K^T (sc) and dO V^T (dp); pm[m] = m lambda^m.
@@ -120,6 +121,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     unsigned char* qw = sm + tangent::QW;
     float* pw = (float*) (sm + tangent::TABLE);  // lambda^m
     float* pm = pw + (C + 2);                    // m lambda^m
+    float* mt = (float*) (sm + tangent::MASKS);  // c lambda^m, masked (maskTable)
     double* red = (double*) (sm + tangent::RED);
     constexpr int NT = tangent::THREADS;
     if (p.Dk != D || p.Dv != D || p.C != C || p.L % C != 0) __trap();
@@ -145,6 +147,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         pw[m] = x;
         pm[m] = (float) m * x;
     }
+    maskTable(mt, s, c, tid, NT);
     const u32 landed = smemAddr(sm + tangent::BARS), released = landed + 8 * tangent::STAGES;
     if (tid == 0) {
         for (int x = 0; x < tangent::STAGES; x++) {
@@ -344,7 +347,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
                 namedSync(tangent::COPY_FULL, NT);
                 stateProduct(0);
-                maskScores<T>(dp, pa, wq, lane, c, pw, same);
+                maskScores<T>(dp, pa, wq, lane, mt, same);
                 pinRegisters(pa);
             }
 #pragma unroll 1  // unrolled, the two halves' products would be serialized for want of registers

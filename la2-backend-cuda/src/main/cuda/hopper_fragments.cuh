@@ -15,11 +15,21 @@
 
 namespace hopper {
 
+// The masked decay factors of a score tile by the distance a - b of its tokens: mt[C + m] =
+// alpha lambda^m for m >= 0, zero for m < 0 (the masked half), so that a masked score is one load
+// and one product, its factor at a fixed offset from the thread's first (2C floats, filled by the
+// block's `threads` threads before the first chunk).
+__device__ __forceinline__ void maskTable(float* mt, float s, float alpha, int tid, int threads) {
+    for (int m = tid; m < 2 * C; m += threads) mt[m] = m >= C ? alpha * lpow(s, (float) (m - C)) : 0.f;
+}
+
 // The masked, decayed scores alpha lambda^(a-b) x (b <= a, else 0) as the A fragments of their
-// product with v: k-step kk = accumulator blocks 2kk and 2kk + 1.
-template <typename T, bool SPLIT, typename TokenOf>
+// product with v: k-step kk = accumulator blocks 2kk and 2kk + 1; mt the table above. EXACT_ZEROS:
+// a masked score is 0 even where x is not finite (a select); without it 0 x, which is NaN for such
+// an x: for the forward, whose entry point sums a segment with a non-finite output again exactly.
+template <typename T, bool SPLIT, bool EXACT_ZEROS, typename TokenOf>
 __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], u32 (&pl)[SPLIT ? 4 : 1][4], int wq, int lane,
-                                           float alpha, const float* pw, TokenOf tokenOf) {
+                                           const float* mt, TokenOf tokenOf) {
     const int g = lane >> 2, t2 = (lane & 3) * 2;
 #pragma unroll
     for (int kk = 0; kk < 4; kk++)
@@ -29,19 +39,21 @@ __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4]
             for (int hr = 0; hr < 2; hr++) {
                 const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
                 const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
-                const float x0 = c0 <= a ? alpha * pw[a - c0] * x[4 * jb + 2 * hr] : 0.f;
-                const float x1 = c1 <= a ? alpha * pw[a - c1] * x[4 * jb + 2 * hr + 1] : 0.f;
+                float x0 = mt[C + a - c0] * x[4 * jb + 2 * hr], x1 = mt[C + a - c1] * x[4 * jb + 2 * hr + 1];
+                if constexpr (EXACT_ZEROS) {
+                    x0 = c0 <= a ? x0 : 0.f;
+                    x1 = c1 <= a ? x1 : 0.f;
+                }
                 if constexpr (SPLIT) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
                 else pa[kk][2 * half + hr] = pack2<T>(x0, x1);
             }
 }
 
-// The same without SPLIT.
+// The same without SPLIT, masked scores exactly zero.
 template <typename T, typename TokenOf>
-__device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], int wq, int lane, float alpha, const float* pw,
-                                           TokenOf tokenOf) {
+__device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], int wq, int lane, const float* mt, TokenOf tokenOf) {
     u32 none[1][4];
-    maskScores<T, false>(x, pa, none, wq, lane, alpha, pw, tokenOf);
+    maskScores<T, false, true>(x, pa, none, wq, lane, mt, tokenOf);
 }
 
 // An output accumulator's rows times their state-term factors beta lambda^(a+ofs).
@@ -92,10 +104,15 @@ __device__ __forceinline__ void weightedTransposed(u32 (&kt)[4][4], u32 (&kl)[SP
 template <typename T, bool SPLIT, typename TokenOf>
 __device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 4 : 1][4], const unsigned char* keys, int wg, int wq,
                                              int lane, int cc, float kappa, const float* pw, TokenOf tokenOf) {
-    weightedTransposed<T, SPLIT>(kt, kl, keys, wg, wq, lane, [&](int r) {
-        const int tb = tokenOf(r);
-        return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
-    });
+    // a whole chunk (all but a pass's last): each weight one load at a fixed offset from the thread's first
+    if (cc == C) {
+        weightedTransposed<T, SPLIT>(kt, kl, keys, wg, wq, lane, [&](int r) { return kappa * pw[C - 1 - tokenOf(r)]; });
+    } else {
+        weightedTransposed<T, SPLIT>(kt, kl, keys, wg, wq, lane, [&](int r) {
+            const int tb = tokenOf(r);
+            return tb < cc ? kappa * pw[cc - 1 - tb] : 0.f;
+        });
+    }
 }
 
 // The same without SPLIT.

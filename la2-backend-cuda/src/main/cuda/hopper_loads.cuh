@@ -18,12 +18,14 @@ constexpr u32 STAGE = 3 * TILE;         // q, k, v
 constexpr u32 STATE = D * D * 2;        // one 16-bit state copy: 32 KB
 constexpr u32 TABLE = STAGES * STAGE + 2 * STATE;  // the lambda^m table (66 floats)
 constexpr u32 BARS = TABLE + 384;       // TMA: one 8-byte transaction barrier per ring stage
-constexpr u32 OUTS = TABLE + 512;       // the output staging: per warp 16 rows x 64 columns
+constexpr u32 MASKS = TABLE + 512;      // the masked decay factors (2C floats, maskTable)
+constexpr u32 OUTS = TABLE + 1024;      // the output staging: per warp 16 rows x 64 columns
 constexpr u32 OUTBUF = 8 * 16 * 128;
 // Dynamic shared memory: the above and the slack that aligns the base to 1024 bytes (smem.cuh,
 // hopperSweep).
 constexpr int SMEM = (int) sharedBytes::hopperSweep(STAGES);
-static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM == OUTS + OUTBUF + 1024, "sweepHopper buffers");
+static_assert(TABLE + 4 * (C + 2) <= BARS && BARS + 8 * STAGES <= MASKS && MASKS + 8 * C <= OUTS && SMEM == OUTS + OUTBUF + 1024,
+              "sweepHopper buffers");
 }  // namespace hopper
 
 // The TMA variant's tensor maps of q, k and v (CUtensorMap, 128 opaque bytes each): rank 4,

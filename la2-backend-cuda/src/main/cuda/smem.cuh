@@ -30,26 +30,26 @@ __host__ __device__ constexpr long long decaySweep(long long dk, long long et, l
 }
 
 // The Hopper sweep (sweep_hopper.cuh): a ring of `stages` chunks of q, k and v (64 x 128 16-bit
-// each), two 128 x 128 16-bit state copies, 512 bytes for the lambda^m table (66 floats) and the
-// ring's transaction barriers, the output staging (8 warps x 16 rows x 128 bytes) and 1024 bytes
-// of slack that align the swizzled tiles.
+// each), two 128 x 128 16-bit state copies, 1024 bytes for the lambda^m table (66 floats), the
+// ring's transaction barriers and the masked decay factors (128 floats), the output staging
+// (8 warps x 16 rows x 128 bytes) and 1024 bytes of slack that align the swizzled tiles.
 __host__ __device__ constexpr long long hopperSweep(long long stages) {
-    return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
+    return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 1024 + 8 * 16 * 128 + 1024;
 }
 
 // The fused dk + dv pass (sweep_hopper_dkdv.cuh): a ring of `stages` chunks of k, q, dO and v
-// (64 x 128 16-bit each), then the Hopper sweep's state copies, table, barriers, staging and slack.
+// (64 x 128 16-bit each), then the Hopper sweep's state copies, tables, barriers, staging and slack.
 __host__ __device__ constexpr long long hopperDkDv(long long stages) {
-    return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
+    return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 1024 + 8 * 16 * 128 + 1024;
 }
 
 // The decay gradient's Hopper sweep (decay_hopper.cuh): a ring of `stages` chunks of q, k, v and
 // dO (64 x 128 16-bit each), the 16-bit copy of S (128 x 128), the weighted q (64 x 128), dq's
 // staging buffers (4 warps x 16 rows x 128 bytes), 640 bytes for the lambda^m and m lambda^m tables
-// (66 floats each), 64 for the ring's barriers, 128 for the block's reduction and 1024 bytes of
-// slack that align the swizzled tiles.
+// (66 floats each), 512 for the masked decay factors (128 floats), 64 for the ring's barriers, 128
+// for the block's reduction and 1024 bytes of slack that align the swizzled tiles.
 __host__ __device__ constexpr long long hopperDecay(long long stages) {
-    return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 64 + 128 + 1024;
+    return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
 }
 
 // A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
@@ -68,10 +68,10 @@ static_assert(sharedBytes::tensorCoreSweep(2, 128, 128, 8, 8, 2, 2, 2) == 183816
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1) == 224776);  // wide, TF32
 static_assert(sharedBytes::tensorCoreSweep(2, 128, 64, 8, 8, 1, 1, 1) == 72200);    // sweepMma, 16-bit
 static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808);   // sweepMma, fp32
-static_assert(sharedBytes::hopperSweep(3) == 230912);
-static_assert(sharedBytes::hopperSweep(2) == 181760);
-static_assert(sharedBytes::hopperDkDv(2) == 214528);
-static_assert(sharedBytes::hopperDecay(2) == 190272);
+static_assert(sharedBytes::hopperSweep(3) == 231424);
+static_assert(sharedBytes::hopperSweep(2) == 182272);
+static_assert(sharedBytes::hopperDkDv(2) == 215040);
+static_assert(sharedBytes::hopperDecay(2) == 190784);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);

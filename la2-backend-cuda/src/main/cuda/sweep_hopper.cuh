@@ -108,9 +108,12 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     unsigned char* ring = sm;                        // [STAGES][q, k, v][64 x 128]
     unsigned char* sbuf = sm + STAGES * STAGE;       // [2][128 x 128]: 16-bit state copies
     float* pw = (float*) (sm + TABLE);               // [C + 2] lambda^m
+    float* mt = (float*) (sm + MASKS);               // [2C] the masked decay factors
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int wg = warp >> 2, wq = warp & 3;         // warpgroup, warp within it
+    // the warpgroup, through a shuffle so that the compiler knows it uniform across the warp (its
+    // shared addresses, and the products' descriptors built on them, then live in uniform registers)
+    const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0), wq = warp & 3;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
     const Segment sg = blockSegment(p);
     const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
@@ -125,6 +128,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     constexpr bool full = FULL;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    maskTable(mt, s, alpha, tid, THREADS);
     constexpr bool tma = (V & TMA) != 0, flip = (V & FLIP) != 0;
     constexpr bool splitP = (V & SPLIT_P) != 0, splitS = (V & SPLIT_S) != 0, splitK = (V & SPLIT_K) != 0;
     static_assert(!flip || (tma && !EXACT), "FLIP: TMA boxes of a backward pass");
@@ -232,18 +236,12 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         if constexpr (full) {
             wgmmaFence();
             if constexpr (!ahead) issueScores(sc, qa, ka);
-            // wgmmaSsNMajor's products, written out: through the helper ptxas emits different code
-            // for the cp.async backward entry point (la2_sweep_hopper_*_d128_bwd)
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step
-                W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDesc(sa + wg * (D * 128) + kk * 2048), kk > 0);
-            }
+            // B = columns 64 wg .. of the state copy, N-major: half wg, 16 rows (2048 bytes) per k-step
+            wgmmaSsNMajor<T>(ot, qa, C * 128, sa + wg * (D * 128));
             if constexpr (splitS) {
+                const u32 lq = smemDescLo(qa), ls = smemDescLo(sa + STATE + wg * (D * 128));
 #pragma unroll
-                for (int kk = 0; kk < D / 16; kk++)
-                    W::template ss<1>(ot, smemDesc(qa + (kk >> 2) * (C * 128) + (kk & 3) * 32),
-                                      smemDesc(sa + STATE + wg * (D * 128) + kk * 2048), 1);
+                for (int kk = 0; kk < D / 16; kk++) W::template ss<1>(ot, smemDescAt(lq, (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDescAt(ls, kk * 2048), 1);
             }
             wgmmaCommit();
         }
@@ -271,7 +269,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             pinRegisters(ot);
             // the masked, decayed scores as A fragments, and q S's row factors
             u32 pa[4][4], pl[splitP ? 4 : 1][4];  // SPLIT_P: pa the hi parts, pl the lo ones
-            maskScores<T, splitP>(sc, pa, pl, wq, lane, alpha, pw, tokenOf);
+            maskScores<T, splitP, !noteNonFinite>(sc, pa, pl, wq, lane, mt, tokenOf);
             scaleRows(ot, wq, lane, beta, pw, ofsi, tokenOf);
             pinRegisters(pa);
             if constexpr (splitP) pinRegisters(pl);

@@ -35,10 +35,12 @@ constexpr u32 STAGE = 4 * hopper::TILE;                 // k, q, dO, v
 constexpr u32 SBUF = STAGES * STAGE;                    // [2][128 x 128] 16-bit state copies
 constexpr u32 TABLE = SBUF + 2 * hopper::STATE;         // lambda^m (66 floats)
 constexpr u32 BARS = TABLE + 384;                       // one transaction barrier per ring stage
-constexpr u32 OUTS = TABLE + 512;                       // per warp 16 rows x 64 columns
+constexpr u32 MASKS = TABLE + 512;                      // the masked decay factors (2C floats)
+constexpr u32 OUTS = TABLE + 1024;                      // per warp 16 rows x 64 columns
 constexpr int SMEM = (int) (OUTS + hopper::OUTBUF + 1024);  // and the slack that aligns the base
 static_assert(SMEM == sharedBytes::hopperDkDv(STAGES), "smem.cuh's formula");
-static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= OUTS && SMEM <= 227 * 1024, "dkdv buffers");
+static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= MASKS && MASKS + 8 * hopper::C <= OUTS && SMEM <= 227 * 1024,
+              "dkdv buffers");
 }  // namespace dkdv
 
 // pv: the dv pass's parameters (k, q, dO, dv, the state G from dS_final, the end state, segment
@@ -52,6 +54,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     unsigned char* ring = sm;
     unsigned char* sbuf = sm + dkdv::SBUF;
     float* pw = (float*) (sm + dkdv::TABLE);
+    float* mt = (float*) (sm + dkdv::MASKS);  // the masked decay factors
     // one walk: the dk pass must agree with the dv pass on everything but its output; no dot product
     if (pv.mode != 1 || !pv.rev || !pk.rev || pk.alpha != pv.alpha || pk.beta != pv.beta || pk.kappa != pv.kappa || pk.ofs0 != pv.ofs0
         || pk.N != pv.N || pk.L != pv.L || pk.nseg != pv.nseg || pk.H != pv.H || pk.decay != pv.decay || pv.w || pk.w)
@@ -67,6 +70,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     T* dk = (T*) pk.o + b * pk.vB + h * pk.vH;
     const float alpha = (float) pv.alpha, beta = (float) pv.beta, kappa = (float) pv.kappa;
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    maskTable(mt, s, alpha, tid, THREADS);
     auto tokenOf = [](int r) { return C - 1 - r; };
     const u32 bars = smemAddr(sm + dkdv::BARS);
     // the chunk at token c0 (pass time) into ring stage st: boxes of memory tokens N - C - c0 ..
@@ -148,7 +152,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         pinRegisters(sc);
         pinRegisters(ot);
         u32 pa[4][4];
-        maskScores<T>(sc, pa, wq, lane, alpha, pw, tokenOf);
+        maskScores<T>(sc, pa, wq, lane, mt, tokenOf);
         scaleRows(ot, wq, lane, beta, pw, ofsi, tokenOf);
         pinRegisters(pa);
         pinRegisters(ot);
@@ -171,7 +175,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         pinRegisters(sc2);
         pinRegisters(ot2);
         u32 pb[4][4];
-        maskScores<T>(sc2, pb, wq, lane, alpha, pw, tokenOf);
+        maskScores<T>(sc2, pb, wq, lane, mt, tokenOf);
         scaleRows(ot2, wq, lane, beta, pw, ofsi, tokenOf);
         pinRegisters(pb);
         pinRegisters(ot2);

@@ -48,6 +48,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     unsigned char* ring = sm;                   // [STAGES][q, k, v][64 x 128]
     unsigned char* sbuf = sm + STAGES * STAGE;  // [2][128 x 128]: 16-bit state copies
     float* pw = (float*) (sm + TABLE);          // [C + 2] lambda^m
+    float* mt = (float*) (sm + MASKS);          // [2C] the masked decay factors
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wq = warp & 3;
@@ -59,6 +60,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     auto same = [](int r) { return r; };
     for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    maskTable(mt, s, alpha, tid, THREADS);
     const u32 full = smemAddr(sm + BARS), empty = full + 8 * STAGES;
     if (p.rev) __trap();
     if (tid == 0) {
@@ -202,14 +204,14 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
             // mask the scores while q S is in flight
             wgmmaWait<1>();
             pinRegisters(sc);
-            maskScores<T>(sc, pa, wq, lane, alpha, pw, same);
+            maskScores<T>(sc, pa, wq, lane, mt, same);
             pinRegisters(pa);
         }
         wgmmaWait<0>();
         pinRegisters(sc);
         pinRegisters(ot[0]);
         pinRegisters(ot[1]);
-        if constexpr (!SCORES_FIRST) maskScores<T>(sc, pa, wq, lane, alpha, pw, same);
+        if constexpr (!SCORES_FIRST) maskScores<T>(sc, pa, wq, lane, mt, same);
         scaleRows(ot[0], wq, lane, beta, pw, ofsi, same);
         scaleRows(ot[1], wq, lane, beta, pw, ofsi, same);
         pinRegisters(pa);

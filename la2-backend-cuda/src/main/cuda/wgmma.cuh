@@ -37,11 +37,16 @@ __device__ __forceinline__ u32 tileOffset(int row, int col, int rows) {
     return (u32) ((col >> 6) * rows * 128 + row * 128 + ((((col >> 3) & 7) ^ (row & 7)) << 4) + (col & 7) * 2);
 }
 
-// Descriptor of an operand at shared address `addr` laid out as above (swizzle mode 1 = 128 bytes).
-__device__ __forceinline__ u64 smemDesc(u32 addr) {
-    constexpr u64 stride = 1024 >> 4;
-    return (u64) ((addr & 0x3FFFF) >> 4) | (stride << 16) | (stride << 32) | (1ull << 62);
-}
+// Descriptor of an operand at shared address `addr` laid out as above (swizzle mode 1 = 128 bytes):
+// the low word holds the start address / 16 (14 bits) and LBO, the high word SBO and the swizzle
+// mode. The low word of an operand's base is computed once (smemDescLo) and each k-step's descriptor
+// adds its offset to it (smemDescAt): two instructions a product instead of six. The start address
+// field cannot carry, since every operand lies inside the block's shared memory (< 2^18 bytes).
+constexpr u32 DESC_LBO = (1024 >> 4) << 16, DESC_HI = (1024 >> 4) | (1u << 30);
+__device__ __forceinline__ u32 smemDescLo(u32 addr) { return ((addr & 0x3FFFF) >> 4) | DESC_LBO; }
+// The descriptor of the operand `off` bytes (a multiple of 16) past the one whose low word is lo.
+__device__ __forceinline__ u64 smemDescAt(u32 lo, u32 off) { return ((u64) DESC_HI << 32) | (lo + (off >> 4)); }
+__device__ __forceinline__ u64 smemDesc(u32 addr) { return smemDescAt(smemDescLo(addr), 0); }
 
 __device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -140,18 +145,20 @@ LA2_WGMMA_OPS(__half, "f16")
 // swizzle, as a TMA box of 64 16-bit columns lands), MN-major; four products, k in order
 template <typename T>
 __device__ __forceinline__ void wgmmaRsTile(float (&d)[32], const u32 (&a)[4][4], u32 b) {
+    const u32 lb = smemDescLo(b);
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) WgmmaOp<T>::template rs<1>(d, a[kk], smemDesc(b + kk * 2048));
+    for (int kk = 0; kk < 4; kk++) WgmmaOp<T>::template rs<1>(d, a[kk], smemDescAt(lb, kk * 2048));
 }
 
 // The same into both 64-column halves of D[64 x 128] (d[hf]), B's halves `half` bytes apart: eight
 // products, the two halves in turn at each k, so that consecutive products write different accumulators
 template <typename T>
 __device__ __forceinline__ void wgmmaRsTiles(float (&d)[2][32], const u32 (&a)[4][4], u32 b, u32 half) {
+    const u32 lb = smemDescLo(b);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-        WgmmaOp<T>::template rs<1>(d[0], a[j], smemDesc(b + j * 2048));
-        WgmmaOp<T>::template rs<1>(d[1], a[j], smemDesc(b + half + j * 2048));
+        WgmmaOp<T>::template rs<1>(d[0], a[j], smemDescAt(lb, j * 2048));
+        WgmmaOp<T>::template rs<1>(d[1], a[j], smemDescAt(lb, half + j * 2048));
     }
 }
 
@@ -162,9 +169,10 @@ __device__ __forceinline__ void wgmmaRsTiles(float (&d)[2][32], const u32 (&a)[4
 // of 16, 32 bytes apart within a half; the first overwrites D.
 template <typename T>
 __device__ __forceinline__ void wgmmaSsKMajor(float (&d)[32], u32 a, u32 aHalf, u32 b, u32 bHalf) {
+    const u32 la = smemDescLo(a), lb = smemDescLo(b);
 #pragma unroll
     for (int kk = 0; kk < 8; kk++)
-        WgmmaOp<T>::template ss<0>(d, smemDesc(a + ((kk >> 2) * aHalf + (kk & 3) * 32)), smemDesc(b + ((kk >> 2) * bHalf + (kk & 3) * 32)),
+        WgmmaOp<T>::template ss<0>(d, smemDescAt(la, (kk >> 2) * aHalf + (kk & 3) * 32), smemDescAt(lb, (kk >> 2) * bHalf + (kk & 3) * 32),
                                    kk > 0);
 }
 
@@ -172,6 +180,7 @@ __device__ __forceinline__ void wgmmaSsKMajor(float (&d)[32], u32 a, u32 aHalf, 
 // 2048 bytes, a k-step), as in the product q S.
 template <typename T>
 __device__ __forceinline__ void wgmmaSsNMajor(float (&d)[32], u32 a, u32 aHalf, u32 b) {
+    const u32 la = smemDescLo(a), lb = smemDescLo(b);
 #pragma unroll
-    for (int kk = 0; kk < 8; kk++) WgmmaOp<T>::template ss<1>(d, smemDesc(a + (kk >> 2) * aHalf + (kk & 3) * 32), smemDesc(b + kk * 2048), kk > 0);
+    for (int kk = 0; kk < 8; kk++) WgmmaOp<T>::template ss<1>(d, smemDescAt(la, (kk >> 2) * aHalf + (kk & 3) * 32), smemDescAt(lb, kk * 2048), kk > 0);
 }

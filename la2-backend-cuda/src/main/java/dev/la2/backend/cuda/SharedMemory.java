@@ -24,28 +24,29 @@ final class SharedMemory {
 
     /**
      * The Hopper sweep: a ring of {@code stages} chunks of q, k and v (64 x 128, 16-bit), two
-     * 128 x 128 16-bit state copies, 512 bytes for the lambda table and the ring's barriers, the
-     * output staging (8 warps x 16 rows x 128 bytes) and 1024 bytes that align the swizzled tiles.
+     * 128 x 128 16-bit state copies, 1024 bytes for the lambda table, the ring's barriers and the
+     * masked decay factors, the output staging (8 warps x 16 rows x 128 bytes) and 1024 bytes that
+     * align the swizzled tiles.
      */
     static long hopperSweep(long stages) {
-        return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
+        return stages * 3 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 1024 + 8 * 16 * 128 + 1024;
     }
 
     /**
      * The fused dv + dk pass: a ring of {@code stages} chunks of k, q, dO and v (64 x 128, 16-bit),
-     * then the Hopper sweep's state copies, table and barriers, output staging and alignment.
+     * then the Hopper sweep's state copies, tables and barriers, output staging and alignment.
      */
     static long hopperDkDv(long stages) {
-        return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 512 + 8 * 16 * 128 + 1024;
+        return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 1024 + 8 * 16 * 128 + 1024;
     }
 
     /**
      * The decay gradient's Hopper sweep: a ring of {@code stages} chunks of q, k, v and dO
      * (64 x 128, 16-bit), the 16-bit copy of S, the weighted q, dq's staging buffers, the two weight
-     * tables, the ring's barriers, the block's reduction and alignment.
+     * tables, the masked decay factors, the ring's barriers, the block's reduction and alignment.
      */
     static long hopperDecay(long stages) {
-        return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 64 + 128 + 1024;
+        return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
     }
 
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */
