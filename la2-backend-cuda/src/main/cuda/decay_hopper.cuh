@@ -239,7 +239,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 }
                 fenceProxyAsync();
                 namedSync(tangent::QW_READY + wg, 128);
-                const u32 qa = smemAddr(dst);
+                const u32 lq = smemDescLo(smemAddr(dst)), lg = smemDescLo(ga);
 #pragma unroll
                 for (int qr = 0; qr < 4; qr++) {
                     const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
@@ -247,7 +247,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                     wgmmaFence();
 #pragma unroll
                     for (int j = 0; j < 4; j++)
-                        W::template ss32<1, 1>(gq, smemDesc(qa + j * 2048), smemDesc(ga + hf * (C * 128) + (qr & 1) * 64 + j * 2048), j > 0);
+                        W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048), j > 0);
                     wgmmaCommit();
                     wgmmaWait<0>();
                     pinRegisters(gq);

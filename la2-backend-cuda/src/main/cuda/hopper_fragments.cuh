@@ -125,27 +125,37 @@ __device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], const unsigned cha
 
 // The 16-bit copy of state rows 64 wg + 16 wq + g (+ 8), all 128 columns (st[hf] holds columns
 // 64 hf.. in the accumulator layout), into the state buffer at dst (SPLIT: hi there, lo at
-// dst + STATE).
+// dst + STATE). Without SPLIT by stmatrix: per half and pair of 8-column blocks j, j + 1 the four
+// 8 x 8 matrices (rows g, g + 8) x (blocks j, j + 1), whose rows are 16-byte pieces of the
+// swizzled tile.
 template <typename T, bool SPLIT>
 __device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&st)[2][32], int wg, int wq, int lane) {
     const int g = lane >> 2, t2 = (lane & 3) * 2;
+    if constexpr (SPLIT) {
 #pragma unroll
-    for (int hf = 0; hf < 2; hf++)
+        for (int hf = 0; hf < 2; hf++)
 #pragma unroll
-        for (int j = 0; j < 8; j++)
+            for (int j = 0; j < 8; j++)
 #pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
-                const float x = st[hf][4 * j + 2 * hr], y = st[hf][4 * j + 2 * hr + 1];
-                if constexpr (SPLIT) {
+                for (int hr = 0; hr < 2; hr++) {
+                    const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
                     u32 hi, lo;
-                    pack2Split<T>(x, y, hi, lo);
+                    pack2Split<T>(st[hf][4 * j + 2 * hr], st[hf][4 * j + 2 * hr + 1], hi, lo);
                     *(u32*) (dst + tileOffset(d, e, D)) = hi;
                     *(u32*) (dst + STATE + tileOffset(d, e, D)) = lo;
-                } else {
-                    *(u32*) (dst + tileOffset(d, e, D)) = pack2<T>(x, y);
                 }
+    } else {
+        const u32 base = smemAddr(dst);
+        const int m = lane >> 3, d = 64 * wg + 16 * wq + (lane & 7) + 8 * (m & 1);  // the row lane gives
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+            for (int j = 0; j < 8; j += 2) {
+                const float* x = st[hf] + 4 * j;
+                stsm4(base + tileOffset(d, 64 * hf + 8 * (j + (m >> 1)), D), pack2<T>(x[0], x[1]), pack2<T>(x[2], x[3]), pack2<T>(x[4], x[5]),
+                      pack2<T>(x[6], x[7]));
             }
+    }
 }
 
 // A warp's 16 x 64 block of outputs (accumulator layout: rows g and g + 8, columns 8j + t2 and
@@ -155,12 +165,13 @@ __device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&
 // or nullptr for a row that is not stored (past the chunk's end).
 template <typename T, typename RowAt>
 __device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x)[32], int lane, RowAt rowAt) {
-    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    // by stmatrix, as copyStateRows: lane l gives row l % 8 (+ 8) of blocks j, j + 1
+    const int m = lane >> 3;
+    const u32 at = smemAddr(ob) + ((lane & 7) + 8 * (m & 1)) * 128;
 #pragma unroll
-    for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-            *(u32*) (ob + (g + 8 * hr) * 128 + ((j ^ g) << 4) + t2 * 2) = pack2<T>(x[4 * j + 2 * hr], x[4 * j + 2 * hr + 1]);
+    for (int j = 0; j < 8; j += 2)
+        stsm4(at + (((j + (m >> 1)) ^ (lane & 7)) << 4), pack2<T>(x[4 * j], x[4 * j + 1]), pack2<T>(x[4 * j + 2], x[4 * j + 3]),
+              pack2<T>(x[4 * j + 4], x[4 * j + 5]), pack2<T>(x[4 * j + 6], x[4 * j + 7]));
     __syncwarp();
 #pragma unroll
     for (int it = 0; it < 4; it++) {

@@ -138,7 +138,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     static_assert(!(V & AHEAD) || (tma && !(V & SPLIT)), "AHEAD: TMA, without SPLIT");
     constexpr bool ahead = full && (V & AHEAD) != 0;
     constexpr bool noteNonFinite = full && !DOT && EXACT;
-    float nonFinite = 0.f;  // 0 * each output added in: zero, or NaN after a non-finite one
+    float nonFinite[4] = {};  // 0 * each output added in (four chains): zero, or NaN after a non-finite one
     // the chunk's token (in the pass's time) of ring row r
     auto tokenOf = [](int r) { return flip ? C - 1 - r : r; };
     const u32 bars = smemAddr(sm + BARS);
@@ -302,7 +302,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             pinRegisters(ot);
             if constexpr (noteNonFinite) {
 #pragma unroll
-                for (int x = 0; x < 32; x++) nonFinite = fmaf(ot[x], 0.f, nonFinite);
+                for (int x = 0; x < 32; x++) nonFinite[x & 3] = fmaf(ot[x], 0.f, nonFinite[x & 3]);
             }
             // the warp's staging buffer (stageOutBlock's layout)
             unsigned char* ob = sm + OUTS + warp * (16 * 128);
@@ -383,7 +383,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         addBlockDot(p, seq, dotAcc, red);
     }
     if constexpr (noteNonFinite) {
-        if (__syncthreads_or(p.writeOut && !(nonFinite == 0.f))) return true;
+        if (__syncthreads_or(p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f))) return true;
     }
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];

@@ -61,7 +61,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         __trap();
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int wg = warp >> 2, wq = warp & 3;
+    const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0), wq = warp & 3;  // uniform (sweep_hopper.cuh says why)
     const Segment sg = blockSegment(pv);
     const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
     const int seg = sg.seg;
