@@ -67,7 +67,8 @@ constexpr int QW_READY = 3;
 constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 112, STATE_REGS = 192;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
-static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024, "decay sweep buffers");
+static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024,
+              "decay sweep buffers");
 
 // The pairs' term of this thread's scores: sum over its (a, b), b < a, of c (a-b) lambda^(a-b)
 // (q_a . k_b)(dO_a . v_b), from the accumulators of Q K^T (sc) and dO V^T (dp); pm[m] = m lambda^m.
@@ -247,7 +248,8 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                     wgmmaFence();
 #pragma unroll
                     for (int j = 0; j < 4; j++)
-                        W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048), j > 0);
+                        W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048),
+                                               j > 0);
                     wgmmaCommit();
                     wgmmaWait<0>();
                     pinRegisters(gq);

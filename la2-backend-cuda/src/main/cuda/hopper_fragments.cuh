@@ -152,8 +152,8 @@ __device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&
 #pragma unroll
             for (int j = 0; j < 8; j += 2) {
                 const float* x = st[hf] + 4 * j;
-                stsm4(base + tileOffset(d, 64 * hf + 8 * (j + (m >> 1)), D), pack2<T>(x[0], x[1]), pack2<T>(x[2], x[3]), pack2<T>(x[4], x[5]),
-                      pack2<T>(x[6], x[7]));
+                stsm4(base + tileOffset(d, 64 * hf + 8 * (j + (m >> 1)), D), pack2<T>(x[0], x[1]), pack2<T>(x[2], x[3]),
+                      pack2<T>(x[4], x[5]), pack2<T>(x[6], x[7]));
             }
     }
 }

@@ -241,7 +241,8 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
             if constexpr (splitS) {
                 const u32 lq = smemDescLo(qa), ls = smemDescLo(sa + STATE + wg * (D * 128));
 #pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) W::template ss<1>(ot, smemDescAt(lq, (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDescAt(ls, kk * 2048), 1);
+                for (int kk = 0; kk < D / 16; kk++)
+                    W::template ss<1>(ot, smemDescAt(lq, (kk >> 2) * (C * 128) + (kk & 3) * 32), smemDescAt(ls, kk * 2048), 1);
             }
             wgmmaCommit();
         }

@@ -59,7 +59,8 @@ __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.as
 // l % 8 of matrix l / 8 (16 bytes, aligned), and r[i] is its pair of matrix i in an m16n8
 // accumulator's layout (row lane / 4, columns 2 (lane % 4), + 1).
 __device__ __forceinline__ void stsm4(u32 addr, u32 r0, u32 r1, u32 r2, u32 r3) {
-    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" :: "r"(addr), "r"(r0), "r"(r1), "r"(r2), "r"(r3) : "memory");
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n"
+                 :: "r"(addr), "r"(r0), "r"(r1), "r"(r2), "r"(r3) : "memory");
 }
 
 // Keeps the compiler from moving accumulator reads or writes across an asynchronous product.
@@ -189,5 +190,6 @@ template <typename T>
 __device__ __forceinline__ void wgmmaSsNMajor(float (&d)[32], u32 a, u32 aHalf, u32 b) {
     const u32 la = smemDescLo(a), lb = smemDescLo(b);
 #pragma unroll
-    for (int kk = 0; kk < 8; kk++) WgmmaOp<T>::template ss<1>(d, smemDescAt(la, (kk >> 2) * aHalf + (kk & 3) * 32), smemDescAt(lb, kk * 2048), kk > 0);
+    for (int kk = 0; kk < 8; kk++)
+        WgmmaOp<T>::template ss<1>(d, smemDescAt(la, (kk >> 2) * aHalf + (kk & 3) * 32), smemDescAt(lb, kk * 2048), kk > 0);
 }
