@@ -56,8 +56,8 @@ __device__ __forceinline__ void wgmmaWait() { asm volatile("wgmma.wait_group.syn
 __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // Four 8 x 8 matrices of 16-bit elements to shared memory (stmatrix): lane l gives the address of row
-// l % 8 of matrix l / 8 (16 bytes, aligned), and r[i] is its pair of matrix i in an m16n8
-// accumulator's layout (row lane / 4, columns 2 (lane % 4), + 1).
+// l % 8 of matrix l / 8 (16 bytes, aligned), and r0 .. r3 are the lane's pairs of matrices 0 .. 3
+// in an m16n8 accumulator's layout (row lane / 4, columns 2 (lane % 4), + 1).
 __device__ __forceinline__ void stsm4(u32 addr, u32 r0, u32 r1, u32 r2, u32 r3) {
     asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n"
                  :: "r"(addr), "r"(r0), "r"(r1), "r"(r2), "r"(r3) : "memory");
