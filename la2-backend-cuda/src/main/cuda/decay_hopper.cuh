@@ -349,7 +349,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
                 namedSync(tangent::COPY_FULL, NT);
                 stateProduct(0);
-                maskScores<T>(dp, pa, wq, lane, mt, same);
+                maskScores<T, false>(dp, pa, wq, lane, mt, same);  // not BY_STEP: OUTPUT_REGS are too few for its branches
                 pinRegisters(pa);
             }
 #pragma unroll 1  // unrolled, the two halves' products would be serialized for want of registers
@@ -367,10 +367,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(ot);
-                stageOutBlock<T>(ob, ot, lane, [&](int r) -> T* {
-                    const int a = 16 * wq + r;
-                    return a < cc ? dq + (t0 + a) * p.kT + 64 * hf : nullptr;
-                });
+                stageOutBlock<T>(ob, ot, lane, outRows<false>(dq + 64 * hf, p.kT, t0, cc, wq, false, p.N));
             }
             part += (double) x;
             release(sti);

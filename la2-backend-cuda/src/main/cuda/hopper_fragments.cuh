@@ -7,6 +7,8 @@
 // in the second; without it the second array is unused.
 #pragma once
 
+#include <type_traits>
+
 #include "common.cuh"
 #include "hopper_loads.cuh"
 #include "mma.cuh"
@@ -27,12 +29,16 @@ __device__ __forceinline__ void maskTable(float* mt, float s, float alpha, int t
 // product with v: k-step kk = accumulator blocks 2kk and 2kk + 1; mt the table above. EXACT_ZEROS:
 // a masked score is 0 even where x is not finite (a select); without it 0 x, which is NaN for such
 // an x: for the forward, whose entry point sums a segment with a non-finite output again exactly.
-template <typename T, bool SPLIT, bool EXACT_ZEROS, typename TokenOf>
+// BY_STEP: a k-step whose 16 tokens all come after the warp's 16 rows is zero without a table load
+// or a multiply, and only the k-step on the diagonal selects, the others being wholly visible (a
+// quarter of the selects; the branches cost registers, which the decay sweep's output warpgroup lacks).
+template <typename T, bool SPLIT, bool EXACT_ZEROS, bool BY_STEP = true, typename TokenOf>
 __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], u32 (&pl)[SPLIT ? 4 : 1][4], int wq, int lane,
                                            const float* mt, TokenOf tokenOf) {
     const int g = lane >> 2, t2 = (lane & 3) * 2;
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++)
+    const int rowLo = min(tokenOf(16 * wq), tokenOf(16 * wq + 15)), rowHi = max(tokenOf(16 * wq), tokenOf(16 * wq + 15));
+    // the k-step's fragments, with or without the select
+    auto step = [&](int kk, auto select) {
 #pragma unroll
         for (int half = 0; half < 2; half++)
 #pragma unroll
@@ -40,20 +46,38 @@ __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4]
                 const int jb = 2 * kk + half, a = tokenOf(16 * wq + g + 8 * hr);
                 const int c0 = tokenOf(8 * jb + t2), c1 = tokenOf(8 * jb + t2 + 1);
                 float x0 = mt[C + a - c0] * x[4 * jb + 2 * hr], x1 = mt[C + a - c1] * x[4 * jb + 2 * hr + 1];
-                if constexpr (EXACT_ZEROS) {
+                if constexpr (decltype(select)::value) {
                     x0 = c0 <= a ? x0 : 0.f;
                     x1 = c1 <= a ? x1 : 0.f;
                 }
                 if constexpr (SPLIT) pack2Split<T>(x0, x1, pa[kk][2 * half + hr], pl[kk][2 * half + hr]);
                 else pa[kk][2 * half + hr] = pack2<T>(x0, x1);
             }
+    };
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const int colLo = min(tokenOf(16 * kk), tokenOf(16 * kk + 15)), colHi = max(tokenOf(16 * kk), tokenOf(16 * kk + 15));
+        if constexpr (!BY_STEP) {
+            step(kk, std::bool_constant<EXACT_ZEROS>{});
+        } else if (colLo > rowHi) {
+#pragma unroll
+            for (int x4 = 0; x4 < 4; x4++) {
+                pa[kk][x4] = 0u;
+                if constexpr (SPLIT) pl[kk][x4] = 0u;
+            }
+        } else if (EXACT_ZEROS && colHi > rowLo) {
+            step(kk, std::bool_constant<true>{});
+        } else {
+            step(kk, std::bool_constant<false>{});
+        }
+    }
 }
 
 // The same without SPLIT, masked scores exactly zero.
-template <typename T, typename TokenOf>
+template <typename T, bool BY_STEP = true, typename TokenOf>
 __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], int wq, int lane, const float* mt, TokenOf tokenOf) {
     u32 none[1][4];
-    maskScores<T, false, true>(x, pa, none, wq, lane, mt, tokenOf);
+    maskScores<T, false, true, BY_STEP>(x, pa, none, wq, lane, mt, tokenOf);
 }
 
 // An output accumulator's rows times their state-term factors beta lambda^(a+ofs).
@@ -78,10 +102,11 @@ template <typename T, bool SPLIT, typename WeightOf>
 __device__ __forceinline__ void weightedTransposed(u32 (&kt)[4][4], u32 (&kl)[SPLIT ? 4 : 1][4], const unsigned char* tile, int wg, int wq,
                                                    int lane, WeightOf weightOf) {
     const int t2 = (lane & 3) * 2;
+    // k-step j's rows are 16 j below k-step 0's, in the same swizzle phase (16 j % 8 = 0)
+    const u32 at = smemAddr(tile) + tileOffset((lane & 7) + (lane >> 4) * 8, 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8, C);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-        const int bt = 16 * j + (lane & 7) + (lane >> 4) * 8, d = 64 * wg + 16 * wq + ((lane >> 3) & 1) * 8;
-        ldsm4t(kt[j], tile + tileOffset(bt, d, C));
+        ldsm4tAt(kt[j], at + j * (16 * 128));
         const int b0 = 16 * j + t2, b8 = b0 + 8;
         const float w0 = weightOf(b0), w1 = weightOf(b0 + 1), w8 = weightOf(b8), w9 = weightOf(b8 + 1);
         if constexpr (SPLIT) {
@@ -158,13 +183,35 @@ __device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&
     }
 }
 
+// Where a warp's 16 staged output rows go: staging row r to the row at first + r * step (elements
+// of T), where bit r of `stored` is set.
+template <typename T>
+struct OutRows {
+    T* first;
+    i64 step;
+    u32 stored;
+};
+
+// The rows of warp wq's block of a chunk of cc tokens at the pass's token t0: its ring row 16 wq + r
+// holds the chunk's token a = 16 wq + r, or C - 1 - (16 wq + r) with FLIP (tokenOf), which is
+// memory row t0 + a, or N - 1 - (t0 + a) in a reversed pass (rev); rows with a >= cc are past the
+// chunk's end. out: row 0 of the sequence at the warp's first column; rowElems: elements from one
+// memory row to the next. Consecutive ring rows are consecutive memory rows, up or down.
+template <bool FLIP, typename T>
+__device__ __forceinline__ OutRows<T> outRows(T* out, i64 rowElems, i64 t0, int cc, int wq, bool rev, i64 n) {
+    const int a0 = FLIP ? C - 1 - 16 * wq : 16 * wq;  // the token of staging row 0
+    const i64 m0 = rev ? n - 1 - (t0 + a0) : t0 + a0;  // its memory row
+    // rows 0 .. cc - a0 - 1, or (FLIP) a0 - cc + 1 .. 15: all but `past` at one end
+    const int past = min(16, max(0, 16 - (cc - (FLIP ? a0 - 15 : a0))));
+    return {out + m0 * rowElems, FLIP != rev ? -rowElems : rowElems, FLIP ? 0xffffu << past & 0xffffu : 0xffffu >> past};
+}
+
 // A warp's 16 x 64 block of outputs (accumulator layout: rows g and g + 8, columns 8j + t2 and
 // 8j + t2 + 1) out through its staging buffer `ob` (16 rows of 128 bytes) as 16-byte row pieces:
 // piece j of row r sits at piece j ^ (r % 8), so the pair writes and the row reads are free of bank
-// conflicts, and 8 lanes store a whole 128-byte row half. rowAt(r) is where row r's 64 columns go,
-// or nullptr for a row that is not stored (past the chunk's end).
-template <typename T, typename RowAt>
-__device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x)[32], int lane, RowAt rowAt) {
+// conflicts, and 8 lanes store a whole 128-byte row half. `rows` says where each row goes.
+template <typename T>
+__device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x)[32], int lane, const OutRows<T>& rows) {
     // by stmatrix, as copyStateRows: lane l gives row l % 8 (+ 8) of blocks j, j + 1
     const int m = lane >> 3;
     const u32 at = smemAddr(ob) + ((lane & 7) + 8 * (m & 1)) * 128;
@@ -173,12 +220,15 @@ __device__ __forceinline__ void stageOutBlock(unsigned char* ob, const float (&x
         stsm4(at + (((j + (m >> 1)) ^ (lane & 7)) << 4), pack2<T>(x[4 * j], x[4 * j + 1]), pack2<T>(x[4 * j + 2], x[4 * j + 3]),
               pack2<T>(x[4 * j + 4], x[4 * j + 5]), pack2<T>(x[4 * j + 6], x[4 * j + 7]));
     __syncwarp();
+    // lane l: piece l % 8 of rows l / 8 + 4 it
+    const int r0 = lane >> 3, pc = lane & 7;
+    T* p = rows.first + r0 * rows.step + 8 * pc;
+    const u32 stored = rows.stored >> r0;
 #pragma unroll
     for (int it = 0; it < 4; it++) {
-        const int r = 4 * it + (lane >> 3), pc = lane & 7;
+        const int r = r0 + 4 * it;
         const uint4 y = *(const uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4));
-        T* row = rowAt(r);
-        if (row != nullptr) *(uint4*) (row + 8 * pc) = y;
+        if (stored & (1u << (4 * it))) *(uint4*) (p + 4 * it * rows.step) = y;
     }
     __syncwarp();
 }

@@ -137,6 +137,9 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     // block barrier); SPLIT's late state update would retire its groups in another order
     static_assert(!(V & AHEAD) || (tma && !(V & SPLIT)), "AHEAD: TMA, without SPLIT");
     constexpr bool ahead = full && (V & AHEAD) != 0;
+    // the forward (EXACT) walks forward in time, a TMA pass in FLIP's direction (checked below)
+    if (EXACT && p.rev) __trap();
+    const bool rev = tma ? flip : !EXACT && p.rev;
     constexpr bool noteNonFinite = full && !DOT && EXACT;
     float nonFinite[4] = {};  // 0 * each output added in (four chains): zero, or NaN after a non-finite one
     // the chunk's token (in the pass's time) of ring row r
@@ -161,7 +164,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         for (int it = 0; it < 4; it++) {
             const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
             const bool ok = a < cc;
-            const i64 t = c0 + (ok ? a : 0), tr = p.rev ? (p.N - 1 - t) : t;
+            const i64 t = c0 + (ok ? a : 0), tr = rev ? (p.N - 1 - t) : t;
             cpAsync16(ob + r * 128 + ((pc ^ (r & 7)) << 4), w + tr * p.vT + 64 * wg + 8 * pc, ok);
         }
         cpAsyncCommit();
@@ -320,7 +323,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                         const int r = 4 * it + (lane >> 3), pc = lane & 7, a = tokenOf(16 * wq + r);
                         uint4 x = make_uint4(0, 0, 0, 0);
                         if (a < cc) {
-                            const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                            const i64 t = t0 + a, tr = rev ? (p.N - 1 - t) : t;
                             x = *(const uint4*) (w + tr * p.vT + 64 * wg + 8 * pc);
                         }
                         *(uint4*) (ob + r * 128 + ((pc ^ (r & 7)) << 4)) = x;
@@ -337,25 +340,20 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
                         dsum = fmaf(ot[4 * j + 2 * hr], f.x, fmaf(ot[4 * j + 2 * hr + 1], f.y, dsum));
                     }
                     if (a < cc) {
-                        const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                        const i64 t = t0 + a, tr = rev ? (p.N - 1 - t) : t;
                         dotAcc += (double) tr * (double) dsum;
                     }
                 }
                 __syncwarp();
             }
             if ((V & STAGED_OUT) && p.writeOut) {
-                stageOutBlock<T>(ob, ot, lane, [&](int r) -> T* {
-                    const int a = tokenOf(16 * wq + r);
-                    if (a >= cc) return nullptr;
-                    const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
-                    return o + tr * p.vT + 64 * wg;
-                });
+                stageOutBlock<T>(ob, ot, lane, outRows<flip>(o + 64 * wg, p.vT, t0, cc, wq, rev, p.N));
             }
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
                 const int a = tokenOf(16 * wq + g + 8 * hr);
                 if (a >= cc) continue;
-                const i64 t = t0 + a, tr = p.rev ? (p.N - 1 - t) : t;
+                const i64 t = t0 + a, tr = rev ? (p.N - 1 - t) : t;
                 if (!(V & STAGED_OUT) && p.writeOut) {
                     T* orow = o + tr * p.vT + 64 * wg + t2;
 #pragma unroll

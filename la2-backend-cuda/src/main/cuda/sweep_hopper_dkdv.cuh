@@ -142,10 +142,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         }
         // the warp's 16 x 64 block of an output through its staging buffer, rows past the chunk's end skipped
         auto store = [&](const float (&x)[32], T* out, i64 vT) {
-            stageOutBlock<T>(sm + dkdv::OUTS + warp * (16 * 128), x, lane, [&](int r) -> T* {
-                const int a = tokenOf(16 * wq + r);
-                return a < cc ? out + (pv.N - 1 - (t0 + a)) * vT + 64 * wg : nullptr;
-            });
+            stageOutBlock<T>(sm + dkdv::OUTS + warp * (16 * 128), x, lane, outRows<true>(out + 64 * wg, vT, t0, cc, wq, true, pv.N));
         };
 
         wgmmaWait<1>();  // (1)

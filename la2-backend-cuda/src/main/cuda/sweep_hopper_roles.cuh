@@ -235,10 +235,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
 #pragma unroll
             for (int hf = 0; hf < 2; hf++) {
                 unsigned char* ob = sm + OUTS + wq * (2 * 16 * 128) + hf * (16 * 128);
-                stageOutBlock<T>(ob, ot[hf], lane, [&](int r) -> T* {
-                    const int a = 16 * wq + r;
-                    return a < cc ? o + (t0 + a) * p.vT + 64 * hf : nullptr;
-                });
+                stageOutBlock<T>(ob, ot[hf], lane, outRows<false>(o + 64 * hf, p.vT, t0, cc, wq, false, p.N));
             }
         }
     }
