@@ -1,5 +1,6 @@
 // hopper-lab's tf32 section, included by hopper-lab.cu after its helpers (compare, report, timeMs):
-// the Hopper TF32 sweep (hopper_tf32.cuh) against the wide TF32 sweep the backend runs for fp32
+// the Hopper TF32 sweeps (hopper_tf32.cuh, its q-register form, hopper_tf32_ws.cuh; each with
+// rounded and with truncated tiles) against the wide TF32 sweep the backend runs for fp32
 // storage with Precision.TF32 (la2_sweep_wide_tf32_d128, _bwd), every pass on the same fp32
 // inputs, each kernel with the segment split SweepPlanner would give it (one resident block per
 // SM; the Hopper sweep has two blocks per sequence).
@@ -77,13 +78,27 @@ static SweepParams tf32Params(const Tf32Bufs& b, const Pass& ps, int x, int mode
 
 static constexpr int wideTf32Smem = (int) sharedBytes::tensorCoreSweep(4, 128, 128, 4, 4, 1, 2, 1);
 
-// The Hopper entry points of rounding R: the forward's, the backward's, the backward's reversed.
+// The Hopper entry points of one sweep: the forward's, the backward's, the backward's reversed,
+// with their block size and shared memory.
 struct Tf32Entries {
+    const char* name;
     const void *fwd, *bwd, *rev;
+    int threads, smem;
 };
 template <int R>
 static Tf32Entries tf32Entries() {
-    return {(const void*) labHopperTf32<R>, (const void*) labHopperTf32Bwd<R, false>, (const void*) labHopperTf32Bwd<R, true>};
+    return {R ? "rounded" : "truncated", (const void*) labHopperTf32<R>, (const void*) labHopperTf32Bwd<R, false>,
+            (const void*) labHopperTf32Bwd<R, true>, 256, tf32h::SMEM};
+}
+template <int R, int L2>
+static Tf32Entries tf32WsEntries() {
+    return {L2 ? (R ? "ws rounded" : "ws truncated") : (R ? "ws rounded, no L2" : "ws truncated, no L2"), (const void*) labHopperTf32Ws<R, L2>,
+            (const void*) labHopperTf32WsBwd<R, false, L2>, (const void*) labHopperTf32WsBwd<R, true, L2>, 384, tf32w::SMEM};
+}
+template <int R>
+static Tf32Entries tf32QEntries() {
+    return {R ? "q regs rounded" : "q regs truncated", (const void*) labHopperTf32<R, 1>, (const void*) labHopperTf32Bwd<R, false, 1>,
+            (const void*) labHopperTf32Bwd<R, true, 1>, 256, tf32h::SMEM};
 }
 
 // Pass ps as SweepRunner.segmented queues it: x = 0 on the wide sweep, 1 on the Hopper entry points e.
@@ -101,17 +116,19 @@ static void tf32Run(const Tf32Bufs& b, const Pass& ps, int x, const Tf32Entries&
             CK(cudaLaunchKernel(wide, dim3(b.BH, segs), dim3(512), args, (size_t) wideTf32Smem, 0));
         } else {
             const void* fn = !ps.bwd ? e.fwd : ps.rev ? e.rev : e.bwd;
-            CK(cudaLaunchKernel(fn, dim3(2 * b.BH, segs), dim3(256), args, (size_t) tf32h::SMEM, 0));
+            CK(cudaLaunchKernel(fn, dim3(2 * b.BH, segs), dim3(e.threads), args, (size_t) e.smem, 0));
         }
     }
 }
 
 static void tf32Section() {
-    const Tf32Entries hop[2] = {tf32Entries<1>(), tf32Entries<0>()};
+    constexpr int NH = 7;
+    const Tf32Entries hop[NH] = {tf32Entries<1>(),       tf32Entries<0>(),       tf32QEntries<1>(),     tf32QEntries<0>(),
+                                 tf32WsEntries<1, 1>(), tf32WsEntries<0, 1>(), tf32WsEntries<1, 0>()};
     for (const void* f : {(const void*) la2_sweep_wide_tf32_d128, (const void*) la2_sweep_wide_tf32_d128_bwd})
         CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, wideTf32Smem));
     for (const Tf32Entries& e : hop)
-        for (const void* f : {e.fwd, e.bwd, e.rev}) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, tf32h::SMEM));
+        for (const void* f : {e.fwd, e.bwd, e.rev}) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, e.smem));
     const std::vector<Pass> all = passes();
     // every pass without a dot product (a TF32 call's decay gradient takes the fp32-copy route)
     std::vector<Pass> checked;
@@ -125,7 +142,9 @@ static void tf32Section() {
         {{2, 3, 1000}, true},        // a NaN in v: the forward's exact propagation
         {{4, 32, 32768}, false}, {{1, 16, 131072}, false},  // timed
     };
+    const char* only = std::getenv("LA2_TF32_CASE");  // one case (its index) instead of all
     for (size_t ci = 0; ci < cases.size(); ci++) {
+        if (only && (size_t) std::atoi(only) != ci) continue;
         const Shape s = cases[ci].first;
         const bool timed = ci >= 4;
         Tf32Bufs b = tf32Allocate(s, cases[ci].second);
@@ -133,7 +152,7 @@ static void tf32Section() {
             if ((timed || cases[ci].second) && ps.name != all[0].name) continue;  // the forward alone on these
             std::printf("\n== tf32 pass %s B=%lld H=%lld N=%lld D=E=128: wide %lld segment(s), hopper %lld segment(s)%s\n", ps.name, s.B,
                         s.H, s.N, b.split[0].nseg, b.split[1].nseg, cases[ci].second ? ", NaN in v" : "");
-            for (int r = 0; r < 2; r++) {
+            for (int r = 0; r < NH; r++) {
                 for (int x = 0; x < 2; x++) {
                     CK(cudaMemset(b.o[x], 0xff, b.elems * 4));
                     CK(cudaMemset(b.sf[x], 0xff, b.BH * DD * 4));
@@ -141,7 +160,7 @@ static void tf32Section() {
                     CK(cudaGetLastError());
                     CK(cudaDeviceSynchronize());
                 }
-                std::printf(" hopper tf32 %s vs wide:\n", r == 0 ? "(rounded tiles)" : "(truncated tiles)");
+                std::printf(" hopper tf32 (%s) vs wide:\n", hop[r].name);
                 report("outputs", compare<float>(b.o[1], b.o[0], b.elems), 3e-3, 3e-2);
                 report("final state", compare<float>(b.sf[1], b.sf[0], b.BH * DD), 3e-3, 3e-2);
             }
@@ -153,12 +172,12 @@ static void tf32Section() {
             const double twb = timeMs([&]() { for (const Pass& ps : bwd) tf32Run(b, ps, 0, hop[0]); });
             std::printf(" time wide tf32 forward           median %8.3f ms  (HBM floor at 4.8 TB/s %.3f ms)\n", tw, floorMs);
             std::printf(" time wide tf32 dq + dv + dk      median %8.3f ms  (floor %.3f ms)\n", twb, 3 * floorMs);
-            for (int r = 0; r < 2; r++) {
+            for (int r = 0; r < NH; r++) {
                 const double th = timeMs([&]() { tf32Run(b, fwd, 1, hop[r]); });
                 const double thb = timeMs([&]() { for (const Pass& ps : bwd) tf32Run(b, ps, 1, hop[r]); });
-                const char* how = r == 0 ? "rounded" : "truncated";
-                std::printf(" time hopper tf32 %-9s forward  median %8.3f ms  (%.2fx wide)\n", how, th, tw / th);
-                std::printf(" time hopper tf32 %-9s backward median %8.3f ms  (%.2fx wide)\n", how, thb, twb / thb);
+                const char* how = hop[r].name;
+                std::printf(" time hopper tf32 %-17s forward  median %8.3f ms  (%.2fx wide)\n", how, th, tw / th);
+                std::printf(" time hopper tf32 %-17s backward median %8.3f ms  (%.2fx wide)\n", how, thb, twb / thb);
             }
         }
         tf32Release(b);

@@ -108,8 +108,9 @@ static __device__ __noinline__ float hopperResumTf32(const unsigned char* stage,
 }
 
 // FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT: the forward's re-sum; FLIP: a
-// reversed pass (p.rev = 1); R = 1: round the tiles (above).
-template <bool FULL, bool EXACT, bool FLIP, int R>
+// reversed pass (p.rev = 1); R = 1: round the tiles (above); Q = 1: q enters both of its products
+// as register A fragments (loaded, and rounded with R, once per chunk; no shared-memory pass over q).
+template <bool FULL, bool EXACT, bool FLIP, int R, int Q = 0>
 __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps) {
     using namespace tf32h;
     static_assert(!(FLIP && EXACT), "the re-sum reads ring rows in time order");
@@ -174,7 +175,7 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         __syncthreads();  // A: everybody is done with the previous chunk's stage, v^T and state copy
         if (t0 + C < t1seg) issue(t0 + C, (i + 1) & 1);
         if constexpr (R != 0) {
-            for (u32 x = (FULL ? 0 : QK) + 16 * tid; x < 2 * QK; x += 16 * THREADS) {
+            for (u32 x = (FULL && Q == 0 ? 0 : QK) + 16 * tid; x < 2 * QK; x += 16 * THREADS) {
                 float4 f = *(const float4*) (stage + x);
                 f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
                 *(float4*) (stage + x) = f;
@@ -210,13 +211,38 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         pinRegisters(st);
         const u32 qa = smemAddr(stage), ka = qa + QK, vt = smemAddr(sm + VTR), sa = smemAddr(sm + SCOPY);
         float sc[32], ot[16];  // written by the first product of each (accumulate = 0)
-        if constexpr (FULL) {
+        if constexpr (FULL && Q == 0) {
             wgmmaFence();
 #pragma unroll
             for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<64>::ss(sc, smemDesc(qa + kOff(kk, C)), smemDesc(ka + kOff(kk, C)), kk > 0);
 #pragma unroll
             for (int kk = 0; kk < D / 8; kk++)
                 WgmmaTf32<32>::ss(ot, smemDesc(qa + kOff(kk, C)), smemDesc(sa + kOff(kk, EH) + 32 * wg * 128), kk > 0);
+            wgmmaCommit();
+        }
+        if constexpr (FULL && Q != 0) {
+            // A fragments of q: rows 16 wq + g (+ 8), columns 8 kk + t (+ 4)
+            u32 qf[D / 8][4];
+            const int t = lane & 3;
+#pragma unroll
+            for (int kk = 0; kk < D / 8; kk++)
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const float f = *(const float*) (stage + off(16 * wq + g + 8 * (x & 1), 8 * kk + t + 4 * (x >> 1), C));
+                    qf[kk][x] = R != 0 ? tf32(f) : __float_as_uint(f);
+                }
+#pragma unroll
+            for (int x = 0; x < 32; x++) sc[x] = 0.f;
+#pragma unroll
+            for (int x = 0; x < 16; x++) ot[x] = 0.f;
+            pinRegisters(qf);
+            pinRegisters(sc);
+            pinRegisters(ot);
+            wgmmaFence();
+#pragma unroll
+            for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<64>::rs(sc, qf[kk], smemDesc(ka + kOff(kk, C)));
+#pragma unroll
+            for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<32>::rs(ot, qf[kk], smemDesc(sa + kOff(kk, EH) + 32 * wg * 128));
             wgmmaCommit();
         }
         // S <- S + (diag(wk) K)^T V: A = rows 64 wg + 16 wq + g (+ 8) of K^T, k-step j = positions
@@ -311,13 +337,13 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
 
 // grid (2 x sequences, segments), 256 threads, tf32h::SMEM bytes of dynamic shared memory: the
 // forward's entry point (EXACT), the backward's in forward time and reversed.
-template <int R>
+template <int R, int Q = 0>
 __global__ void __launch_bounds__(256, 1) labHopperTf32(const SweepParams p, const __grid_constant__ HopperMaps maps) {
-    if (p.mode == 1) sweepHopperTf32Mode<true, true, false, R>(p, &maps);
-    else sweepHopperTf32Mode<false, true, false, R>(p, &maps);
+    if (p.mode == 1) sweepHopperTf32Mode<true, true, false, R, Q>(p, &maps);
+    else sweepHopperTf32Mode<false, true, false, R, Q>(p, &maps);
 }
-template <int R, bool FLIP>
+template <int R, bool FLIP, int Q = 0>
 __global__ void __launch_bounds__(256, 1) labHopperTf32Bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
-    if (p.mode == 1) sweepHopperTf32Mode<true, false, FLIP, R>(p, &maps);
-    else sweepHopperTf32Mode<false, false, FLIP, R>(p, &maps);
+    if (p.mode == 1) sweepHopperTf32Mode<true, false, FLIP, R, Q>(p, &maps);
+    else sweepHopperTf32Mode<false, false, FLIP, R, Q>(p, &maps);
 }

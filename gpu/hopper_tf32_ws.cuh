@@ -1,0 +1,300 @@
+// The Hopper TF32 sweep with its warpgroups specialized (lab only: hopper-lab's tf32 section checks
+// it against the wide TF32 sweep on every pass and times it beside the lab's first TF32 sweep,
+// hopper_tf32.cuh, whose products, layouts and re-sum it keeps). Two blocks per sequence, each
+// owning 64 value columns, 384 threads:
+// - warpgroup 2 (the producer): issues each chunk's TMA boxes (and, with L2 = 1, an L2 prefetch
+//   two chunks ahead of them), then, as a chunk lands, rounds its q and k tiles to tf32 in place
+//   (R = 1) and writes v's half transposed (v^T, rounded, tokens permuted as hopper_tf32.cuh
+//   says) into one of two v^T buffers, and marks the chunk ready (an mbarrier of 128 arrivals);
+// - warpgroups 0 and 1 (the consumers): the products of hopper_tf32.cuh on a ready chunk, then the
+//   end state's S^T copy for the next chunk's q S (both warpgroups write rows of it, so a named
+//   barrier before and one after), a `freed` arrival (256) that lets the producer load the chunk
+//   after next into the stage, and the outputs.
+// While the consumers multiply chunk i the producer prepares chunk i + 1, so the rounding and the
+// transpose leave the consumers' path; the stage of chunk i + 2 is loaded once chunk i is freed.
+// ptxas gives every thread the launch's 168 registers (65536 / 384) and spills 56 bytes (forward)
+// to 132 (backward); with setmaxnreg (producer 40 to 56, consumers 224 to 232) it spilled more.
+#pragma once
+
+#include "hopper_tf32.cuh"
+#include "../la2-backend-cuda/src/main/cuda/sweep_hopper_roles.cuh"
+
+namespace tf32w {
+constexpr int THREADS = 384, STAGES = 2;
+constexpr u32 QK = tf32h::QK, VH = tf32h::VH, STAGE = tf32h::STAGE;
+constexpr u32 VTR = STAGES * STAGE;                 // two v^T buffers [EH][C], tokens permuted
+constexpr u32 SCOPY = VTR + STAGES * VH;            // S^T [EH][D]
+constexpr u32 TABLE = SCOPY + tf32h::EH * tf32h::D * 4;  // lambda^m (66 floats)
+constexpr u32 BARS = TABLE + 384;                   // full[2] (TMA), ready[2] (producer), freed[2] (consumers)
+constexpr int SMEM = (int) (BARS + 64 + 1024);      // and the slack that aligns the base
+static_assert(SMEM <= 227 * 1024, "tf32w: shared memory of one SM");
+constexpr int COPY_READ = 1, COPY_WRITTEN = 2;      // named barriers of the two consumer warpgroups
+}  // namespace tf32w
+
+// The box of tensor map `map` at (c0, c1, c2, c3) into L2 only (no shared memory, no barrier).
+__device__ __forceinline__ void tmaPrefetch4(const void* map, int c0, int c1, int c2, int c3) {
+    asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, %2, %3, %4}];\n"
+                 :: "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3) : "memory");
+}
+
+// FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT: the forward's re-sum; FLIP: a
+// reversed pass (p.rev = 1); R = 1: round the tiles; L2 = 0: no L2 prefetch.
+template <bool FULL, bool EXACT, bool FLIP, int R, int L2 = 1>
+__device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* maps) {
+    using namespace tf32h;
+    using hopper::mbarArrive;
+    using hopper::namedSync;
+    using tf32w::THREADS;
+    static_assert(!(FLIP && EXACT), "the re-sum reads ring rows in time order");
+    if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
+    auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
+    extern __shared__ __align__(128) unsigned char smraw[];
+    unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
+    float* pw = (float*) (sm + tf32w::TABLE);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int wg = warp >> 2, wq = warp & 3, g = lane >> 2, t2 = (lane & 3) * 2;
+    const i64 seq = blockIdx.x >> 1;
+    const int half = blockIdx.x & 1, seg = blockIdx.y;
+    const i64 b = seq / p.H, h = seq % p.H;
+    const float s = p.decay[h];
+    const i64 t0seg = (i64) seg * p.L;
+    const i64 t1seg = min(p.N, t0seg + p.L);
+    const int nc = (int) ((t1seg - t0seg + C - 1) / C);
+    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
+    const u32 bars = smemAddr(sm + tf32w::BARS);
+    auto full = [&](int st) { return bars + 8 * st; };
+    auto ready = [&](int st) { return bars + 16 + 8 * st; };
+    auto freed = [&](int st) { return bars + 32 + 8 * st; };
+    if (tid == 0) {
+        for (int x = 0; x < tf32w::STAGES; x++) {
+            mbarInit(full(x), 1);
+            mbarInit(ready(x), 128);
+            mbarInit(freed(x), 256);
+        }
+    }
+    fenceProxyAsync();
+    __syncthreads();
+
+    if (wg == 2) {
+        const int ptid = tid - 256;
+        // chunk i's boxes (pass time; tokens outside the sequence come in as zeros): into its ring
+        // stage, or (prefetch) into L2
+        auto boxes = [&](int i, bool prefetch) {
+            const i64 t = t0seg + (i64) i * C;
+            const int c0 = (int) (FLIP ? p.N - C - t : t);
+            const int st = i & 1;
+            const u32 dst = smemAddr(sm + st * STAGE), bar = full(st);
+            if (!prefetch) mbarExpectTx(bar, FULL ? STAGE : QK + VH);
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                if (prefetch) {
+                    if (FULL) tmaPrefetch4(maps->q, 32 * x, c0, (int) h, (int) b);
+                    tmaPrefetch4(maps->k, 32 * x, c0, (int) h, (int) b);
+                } else {
+                    if (FULL) tmaLoad4(dst + x * (C * 128), maps->q, 32 * x, c0, (int) h, (int) b, bar);
+                    tmaLoad4(dst + QK + x * (C * 128), maps->k, 32 * x, c0, (int) h, (int) b, bar);
+                }
+            }
+#pragma unroll
+            for (int x = 0; x < 2; x++) {
+                if (prefetch) tmaPrefetch4(maps->v, 64 * half + 32 * x, c0, (int) h, (int) b);
+                else tmaLoad4(dst + 2 * QK + x * (C * 128), maps->v, 64 * half + 32 * x, c0, (int) h, (int) b, bar);
+            }
+        };
+        if (ptid == 0) {
+            boxes(0, false);
+            if (nc > 1) boxes(1, false);
+            for (int i = 2; i < min(nc, 4) && L2; i++) boxes(i, true);
+        }
+        for (int i = 0; i < nc; i++) {
+            const int st = i & 1;
+            unsigned char* stage = sm + st * STAGE;
+            mbarWait(full(st), (i >> 1) & 1);
+            if constexpr (R != 0) {
+#pragma unroll 4
+                for (u32 x = (FULL ? 0 : QK) + 16 * ptid; x < 2 * QK; x += 16 * 128) {
+                    float4 f = *(const float4*) (stage + x);
+                    f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
+                    *(float4*) (stage + x) = f;
+                }
+            }
+            // v^T: a warp takes 32 consecutive tokens of 4 columns (reads and writes free of bank conflicts)
+            unsigned char* vt = sm + tf32w::VTR + st * VH;
+#pragma unroll 4
+            for (int x = ptid; x < C * EH / 4; x += 128) {
+                const int tok = x & 63, c4 = (x >> 6) * 4;
+                float4 f = *(const float4*) (stage + 2 * QK + off(tok, c4, C));
+                if constexpr (R != 0) f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
+                const int pos = tokenPos(tok);
+                *(float*) (vt + off(c4, pos, EH)) = f.x;
+                *(float*) (vt + off(c4 + 1, pos, EH)) = f.y;
+                *(float*) (vt + off(c4 + 2, pos, EH)) = f.z;
+                *(float*) (vt + off(c4 + 3, pos, EH)) = f.w;
+            }
+            fenceProxyAsync();
+            mbarArrive(ready(st));
+            // chunk i + 1 into the other stage, once the consumers are done with chunk i - 1 there
+            if (i + 1 < nc && i >= 1) {
+                mbarWait(freed(st ^ 1), ((i - 1) >> 1) & 1);
+                if (ptid == 0) {
+                    boxes(i + 1, false);
+                    if (i + 3 < nc && L2) boxes(i + 3, true);
+                }
+            }
+        }
+        return;
+    }
+
+    float* o = (float*) p.o + b * p.vB + h * p.vH + 64 * half;
+    const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
+    unsigned char* scopy = sm + tf32w::SCOPY;
+    // the state half: rows 64 wg + 16 wq + g (+ 8), columns 64 half + 8j + 2t (+ 1), in the
+    // m64n64 accumulator layout
+    StateBand<float, Mma<float>, 8> band(64 * wg + 16 * wq, 0, 64 * half);
+    band.load(p, seq, seg, FULL);
+    float st[32];
+#pragma unroll
+    for (int x = 0; x < 32; x++) st[x] = band.st[x >> 2][x & 3];
+    // S^T, rows e, columns d, rounded to tf32: the copy q S reads
+    auto writeCopy = [&]() {
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const int d = 64 * wg + 16 * wq + g + 8 * (r >> 1), e = 8 * j + t2 + (r & 1);
+                *(float*) (scopy + off(e, d, EH)) = roundTf32(st[4 * j + r]);
+            }
+        fenceProxyAsync();
+    };
+    if constexpr (FULL) {
+        writeCopy();
+        namedSync(tf32w::COPY_WRITTEN, 256);
+    }
+    auto kOff = [](int kk, int rows) { return (u32) ((kk >> 2) * rows * 128 + (kk & 3) * 32); };
+
+    for (int i = 0; i < nc; i++) {
+        const i64 t0 = t0seg + (i64) i * C;
+        const int cc = (int) min((i64) C, t1seg - t0);
+        const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
+        const int sti = i & 1;
+        unsigned char* stage = sm + sti * STAGE;
+        mbarWait(ready(sti), (i >> 1) & 1);
+
+        const float carry = pw[cc - 1 + ofsi];
+#pragma unroll
+        for (int x = 0; x < 32; x++) st[x] *= carry;
+        pinRegisters(st);
+        const u32 qa = smemAddr(stage), ka = qa + QK, vt = smemAddr(sm + tf32w::VTR + sti * VH), sa = smemAddr(scopy);
+        float sc[32], ot[16];
+        if constexpr (FULL) {
+            wgmmaFence();
+#pragma unroll
+            for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<64>::ss(sc, smemDesc(qa + kOff(kk, C)), smemDesc(ka + kOff(kk, C)), kk > 0);
+#pragma unroll
+            for (int kk = 0; kk < D / 8; kk++)
+                WgmmaTf32<32>::ss(ot, smemDesc(qa + kOff(kk, C)), smemDesc(sa + kOff(kk, EH) + 32 * wg * 128), kk > 0);
+            wgmmaCommit();
+        }
+        {
+            u32 kt[8][4];
+            const int d0 = 64 * wg + 16 * wq + g;
+            const unsigned char* kb = stage + QK;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const int ta = 8 * j + t2, tb = ta + 1, ua = tokenOf(ta), ub = tokenOf(tb);
+                const float wa = ua < cc ? kappa * pw[cc - 1 - ua] : 0.f, wb = ub < cc ? kappa * pw[cc - 1 - ub] : 0.f;
+                kt[j][0] = tf32(wa * *(const float*) (kb + off(ta, d0, C)));
+                kt[j][1] = tf32(wa * *(const float*) (kb + off(ta, d0 + 8, C)));
+                kt[j][2] = tf32(wb * *(const float*) (kb + off(tb, d0, C)));
+                kt[j][3] = tf32(wb * *(const float*) (kb + off(tb, d0 + 8, C)));
+            }
+            pinRegisters(kt);
+            wgmmaFence();
+#pragma unroll
+            for (int j = 0; j < 8; j++) WgmmaTf32<64>::rs(st, kt[j], smemDesc(vt + kOff(j, EH)));
+            wgmmaCommit();
+        }
+        if constexpr (FULL) {
+            wgmmaWait<1>();
+            pinRegisters(sc);
+            pinRegisters(ot);
+            u32 pa[8][4];
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int a = tokenOf(16 * wq + g + 8 * hr), c0 = tokenOf(8 * j + t2), c1 = tokenOf(8 * j + t2 + 1);
+                    const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * j + 2 * hr] : 0.f;
+                    const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * j + 2 * hr + 1] : 0.f;
+                    pa[j][hr] = tf32(x0);
+                    pa[j][2 + hr] = tf32(x1);
+                }
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    ot[4 * j + 2 * hr] *= f;
+                    ot[4 * j + 2 * hr + 1] *= f;
+                }
+            }
+            pinRegisters(pa);
+            pinRegisters(ot);
+            wgmmaFence();
+#pragma unroll
+            for (int j = 0; j < 8; j++) WgmmaTf32<32>::rs(ot, pa[j], smemDesc(vt + kOff(j, EH) + 32 * wg * 128));
+            wgmmaCommit();
+        }
+        wgmmaWait<0>();
+        pinRegisters(st);
+        if constexpr (FULL) {
+            pinRegisters(ot);
+            if constexpr (EXACT) {
+                bool leaked = false;
+#pragma unroll
+                for (int x = 0; x < 16; x++) leaked |= !isfinite(ot[x]);
+                if (leaked) {
+#pragma unroll
+                    for (int x = 0; x < 16; x++) {
+                        if (!isfinite(ot[x])) {
+                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 32 * wg + 8 * (x >> 2) + t2 + (x & 1);
+                            ot[x] = hopperResumTf32(stage, scopy, pw, a, c, alpha, beta * pw[a + ofsi]);
+                        }
+                    }
+                }
+            }
+            namedSync(tf32w::COPY_READ, 256);  // both warpgroups are done with the copy of S_i
+            writeCopy();
+        }
+        mbarArrive(freed(sti));
+        if constexpr (FULL) {
+            if (p.writeOut) {
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    const int a = tokenOf(16 * wq + g + 8 * hr);
+                    if (a >= cc) continue;
+                    const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
+                    float* orow = o + tr * p.vT + 32 * wg + t2;
+#pragma unroll
+                    for (int j = 0; j < 4; j++) *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
+                }
+            }
+            namedSync(tf32w::COPY_WRITTEN, 256);  // the copy of S_(i+1) is whole
+        }
+    }
+#pragma unroll
+    for (int x = 0; x < 32; x++) band.st[x >> 2][x & 3] = st[x];
+    band.store(p, seq, seg, FULL, s);
+}
+
+// grid (2 x sequences, segments), 384 threads, tf32w::SMEM bytes of dynamic shared memory
+template <int R, int L2 = 1>
+__global__ void __launch_bounds__(384, 1) labHopperTf32Ws(const SweepParams p, const __grid_constant__ HopperMaps maps) {
+    if (p.mode == 1) sweepHopperTf32WsMode<true, true, false, R, L2>(p, &maps);
+    else sweepHopperTf32WsMode<false, true, false, R, L2>(p, &maps);
+}
+template <int R, bool FLIP, int L2 = 1>
+__global__ void __launch_bounds__(384, 1) labHopperTf32WsBwd(const SweepParams p, const __grid_constant__ HopperMaps maps) {
+    if (p.mode == 1) sweepHopperTf32WsMode<true, false, FLIP, R, L2>(p, &maps);
+    else sweepHopperTf32WsMode<false, false, FLIP, R, L2>(p, &maps);
+}
