@@ -53,6 +53,8 @@ LA2_SWEEP_HOPPER_SPLIT(la2_sweep_hopper_split_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER_SPLIT(la2_sweep_hopper_split_f16_d128, __half)
 LA2_SWEEP_HOPPER_DKDV(la2_sweep_hopper_tma_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER_DKDV(la2_sweep_hopper_tma_f16_d128, __half)
+LA2_SWEEP_HOPPER_DKDV_LOADED(la2_sweep_hopper_bf16_d128, __nv_bfloat16)
+LA2_SWEEP_HOPPER_DKDV_LOADED(la2_sweep_hopper_f16_d128, __half)
 
 // ---- decay gradient --------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-// The backward's dk and dv passes as one reversed-time Hopper sweep (la2_sweep_hopper_tma_*_dkdv):
-// Backward.java routes dense 16-bit Dk = Dv = 128 backwards without a dot product to it on compute
-// capability 9.0, after the dv pass's mode 0 and the scan where a sequence has several segments.
+// The backward's dk and dv passes as one reversed-time Hopper sweep (la2_sweep_hopper_*_dkdv):
+// Backward.java routes 16-bit Dk = Dv = 128 backwards without a dot product to it on compute
+// capability 9.0, dense or packed, after the dv pass's mode 0 and the scan where a sequence has
+// several segments.
 //
 // The dv pass (q' = k, k' = q, v' = dO, state G, D x E) and the dk pass (q' = v, k' = dO, v' = q,
 // state G^T) walk the same reversed time with the same scales, and dk's state is the transpose of
@@ -24,8 +25,13 @@
 // Shared memory: two ring stages of four 16 KB tiles (128 KB; the loads of chunk i + 1 have chunk
 // i's time to land), two 32 KB state copies, the lambda^m table, two transaction barriers and the
 // output staging.
+//
+// Chunks come by TMA (TMA_LOADS, the dense entry point la2_sweep_hopper_tma_*_dkdv) or by cp.async
+// (la2_sweep_hopper_*_dkdv and its _packed twin: a TMA box cannot stop at a sequence's end inside a
+// packed tensor), into the same ring rows.
 #pragma once
 
+#include "packed.cuh"
 #include "smem.cuh"
 #include "sweep_hopper.cuh"
 
@@ -43,10 +49,34 @@ static_assert(TABLE + 4 * (hopper::C + 2) <= BARS && BARS + 8 * STAGES <= MASKS 
               "dkdv buffers");
 }  // namespace dkdv
 
-// pv: the dv pass's parameters (k, q, dO, dv, the state G from dS_final, the end state, segment
-// scratch, scales); pk: the dk pass's, of which only o (dk) and its value strides are read. mv: the
-// tensor maps of k, q and dO (as the dv pass's q, k, v); mk.q: the map of v. Mode 1 only.
+// The chunk at token c0 (pass time) of k, q, dO and v into a ring stage by cp.async, in the rows
+// FLIP's boxes give it (ring row r = the chunk's token C - 1 - r), tokens at or past the segment's
+// end zero; every thread copies its share and commits one group.
 template <typename T>
+__device__ __forceinline__ void dkdvIssueChunk(const T* k, const T* q, const T* dO, const T* v, const SweepParams& pv,
+                                               const SweepParams& pk, i64 c0, i64 t1seg, unsigned char* stage) {
+    using namespace hopper;
+#pragma unroll
+    for (int i = 0; i < C * 16 / THREADS; i++) {
+        const int x = threadIdx.x + i * THREADS;
+        const int a = x >> 4, col = (x & 15) * 8;
+        const i64 t = c0 + C - 1 - a;
+        const bool ok = t < t1seg;
+        const i64 tr = pv.N - 1 - (ok ? t : c0);  // in memory order; a token of the segment either way
+        const u32 off = tileOffset(a, col, C);
+        cpAsync16(stage + off, k + tr * pv.kT + col, ok);
+        cpAsync16(stage + TILE + off, q + tr * pv.kT + col, ok);
+        cpAsync16(stage + 2 * TILE + off, dO + tr * pv.vT + col, ok);
+        cpAsync16(stage + 3 * TILE + off, v + tr * pk.kT + col, ok);
+    }
+    cpAsyncCommit();
+}
+
+// pv: the dv pass's parameters (k, q, dO, dv, the state G from dS_final, the end state, segment
+// scratch, scales); pk: the dk pass's, of which only q (v), o (dk) and their strides are read. mv:
+// the tensor maps of k, q and dO (as the dv pass's q, k, v); mk.q: the map of v (TMA_LOADS only).
+// Mode 1 only.
+template <typename T, bool TMA_LOADS>
 __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, const HopperMaps* mv, const HopperMaps* mk) {
     using namespace hopper;
     extern __shared__ __align__(128) unsigned char smraw[];
@@ -73,8 +103,16 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     maskTable(mt, s, alpha, tid, THREADS);
     auto tokenOf = [](int r) { return C - 1 - r; };
     const u32 bars = smemAddr(sm + dkdv::BARS);
+    const T* kIn = (const T*) pv.q + b * pv.kB + h * pv.kH;
+    const T* qIn = (const T*) pv.k + b * pv.kB + h * pv.kH;
+    const T* dOIn = (const T*) pv.v + b * pv.vB + h * pv.vH;
+    const T* vIn = (const T*) pk.q + b * pk.kB + h * pk.kH;
     // the chunk at token c0 (pass time) into ring stage st: boxes of memory tokens N - C - c0 ..
     auto issue = [&](i64 c0, int st) {
+        if constexpr (!TMA_LOADS) {
+            dkdvIssueChunk<T>(kIn, qIn, dOIn, vIn, pv, pk, c0, t1seg, ring + st * dkdv::STAGE);
+            return;
+        }
         if (tid != 0) return;
         const int first = (int) (pv.N - C - c0);
         const u32 dst = smemAddr(ring + st * dkdv::STAGE), bar = bars + 8 * st;
@@ -88,7 +126,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
             tmaLoad4(dst + 3 * TILE + off, mk->q, 64 * half, first, (int) h, (int) b, bar);  // v
         }
     };
-    if (tid == 0) {
+    if (TMA_LOADS && tid == 0) {
         for (int x = 0; x < dkdv::STAGES; x++) mbarInit(bars + 8 * x, 1);
     }
     fenceProxyAsync();
@@ -112,7 +150,8 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         const u32 sa = smemAddr(sbuf + (i & 1) * STATE);
         // this chunk has landed; everybody is done with the stage the next loads overwrite and with
         // the state copy this chunk writes
-        mbarWait(bars + 8 * (i & 1), (i >> 1) & 1);
+        if constexpr (TMA_LOADS) mbarWait(bars + 8 * (i & 1), (i >> 1) & 1);
+        else cpAsyncWaitAll();
         fenceProxyAsync();
         __syncthreads();
         if (t0 + C < t1seg) issue(t0 + C, (i + 1) & 1);
@@ -191,16 +230,29 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
     band.store(pv, seq, seg, true, s);
 }
 
-// The entry point NAME_dkdv (pv, pk, mv, mk), built only for sm_90a: elsewhere it exists and traps, as
-// the Hopper sweep's entry points do (sweep_hopper_entries.cuh).
+// The entry points, built only for sm_90a: elsewhere they exist and trap, as the Hopper sweep's
+// entry points do (sweep_hopper_entries.cuh). LA2_SWEEP_HOPPER_DKDV: NAME_dkdv (pv, pk, mv, mk), by
+// TMA. LA2_SWEEP_HOPPER_DKDV_LOADED: NAME_dkdv (pv, pk) by cp.async, and NAME_dkdv_packed (pv, pk,
+// the call's PackedParams) on a packed call's sequences, both parameter structs rebound in place
+// (packed.cuh says why in place).
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
-#define LA2_HOPPER_DKDV_BODY(T) sweepHopperDkDv<T>(pv, pk, &mv, &mk);
+#define LA2_HOPPER_DKDV_BODY(T, TMA_LOADS, MV, MK) sweepHopperDkDv<T, TMA_LOADS>(pv, pk, MV, MK);
 #else
-#define LA2_HOPPER_DKDV_BODY(T) __trap();
+#define LA2_HOPPER_DKDV_BODY(T, TMA_LOADS, MV, MK) __trap();
 #endif
 #define LA2_SWEEP_HOPPER_DKDV(name, T)                                                                                      \
     extern "C" __global__ void __launch_bounds__(256, 1) name##_dkdv(const SweepParams pv, const SweepParams pk,          \
                                                                      const __grid_constant__ HopperMaps mv,              \
                                                                      const __grid_constant__ HopperMaps mk) {            \
-        LA2_HOPPER_DKDV_BODY(T)                                                                                             \
+        LA2_HOPPER_DKDV_BODY(T, true, &mv, &mk)                                                                             \
+    }
+#define LA2_SWEEP_HOPPER_DKDV_LOADED(name, T)                                                                               \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_dkdv(const SweepParams pv, const SweepParams pk) {        \
+        LA2_HOPPER_DKDV_BODY(T, false, nullptr, nullptr)                                                                    \
+    }                                                                                                                       \
+    extern "C" __global__ void __launch_bounds__(256, 1) name##_dkdv_packed(SweepParams pv, SweepParams pk,               \
+                                                                            const PackedParams pkd) {                       \
+        if (rebindSweep<T>(pv, pkd, false) && rebindSweep<T>(pk, pkd, false)) {                                             \
+            LA2_HOPPER_DKDV_BODY(T, false, nullptr, nullptr)                                                                \
+        }                                                                                                                   \
     }

@@ -18,9 +18,9 @@ import java.util.List;
 
 /**
  * The backward's passes (SPEC.md section 2): dq forward in time over S, dv and dk backward in time
- * over G (PassArgs.dq, dv, dk). Where the Hopper sweep runs a dense 16-bit call and the dv pass sums
- * no dot product, dv and dk run as one fused pass (SweepRunner.runDkDv). The decay gradient takes
- * one of three routes.
+ * over G (PassArgs.dq, dv, dk). Where the Hopper sweep runs a 16-bit call (dense or packed) and the
+ * dv pass sums no dot product, dv and dk run as one fused pass (SweepRunner.runDkDv). The decay
+ * gradient takes one of three routes.
  *
  * <p>With 16-bit storage or TF32 (tolerances 2e-2 and 3e-3), where a tensor-core sweep fits the
  * shape, it avoids a fourth state sweep through the identity (derived from the closed form;
@@ -135,8 +135,8 @@ final class Backward {
                         sweeps.run(s, packing, PassArgs.dq(call));
                     }
                     PassArgs dvPass = PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false);
-                    if (sweeps.fusesDkDv(s, packing, q, k, v, dO)) {
-                        sweeps.runDkDv(s, dvPass, PassArgs.dk(call));
+                    if (sweeps.fusesDkDv(s, packing)) {
+                        sweeps.runDkDv(s, packing, dvPass, PassArgs.dk(call));
                         dkDone = true;
                     } else {
                         sweeps.run(s, packing, dvPass);

@@ -84,7 +84,7 @@ final class CudaBackend implements AttentionBackend {
                 options.booleanProperty("cuda.tensorCores", true),
                 options.booleanProperty("cuda.hopper", true),
                 options.booleanProperty("cuda.fusedDkDv", true)));
-        sweeps = new SweepRunner(device, kernels, pool, planner);
+        sweeps = new SweepRunner(device, kernels, pool, planner, options.booleanProperty("cuda.tma", true));
         backward = new Backward(this, device, kernels, pool, sweeps);
         serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);
         packedKernels = options.booleanProperty("cuda.packedKernels", true);
@@ -250,7 +250,7 @@ final class CudaBackend implements AttentionBackend {
         if (slotParams == null) {
             device.launch(kernels, Kernel.decode(call.dtype()), grid, (int) smem, params);
         } else {
-            device.launchVariant(kernels, Kernel.decode(call.dtype()), grid, (int) smem, params, slotParams);
+            device.launchVariant(kernels, Kernel.decode(call.dtype()), grid, (int) smem, slotParams, params);
         }
     }
 

@@ -147,12 +147,16 @@ final class DeviceContext {
     }
 
     /**
-     * Queues the kernel's packed or by-slot entry point ({@link Kernel#variant()}), whose second
-     * parameter struct is {@code variantParams}.
+     * Queues the kernel's packed or by-slot entry point ({@link Kernel#variant()}), whose last
+     * parameter struct is {@code variantParams}, after the kernel's own {@code params}.
      */
-    void launchVariant(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] params, byte[] variantParams) {
-        launch(kernels.variant(kernel), kernel.symbol() + kernel.variant(), grid, smem,
-                Pointer.to(Pointer.to(params), Pointer.to(variantParams)));
+    void launchVariant(KernelTable kernels, Kernel kernel, Grid grid, int smem, byte[] variantParams, byte[]... params) {
+        Pointer[] each = new Pointer[params.length + 1];
+        for (int i = 0; i < params.length; i++) {
+            each[i] = Pointer.to(params[i]);
+        }
+        each[params.length] = Pointer.to(variantParams);
+        launch(kernels.variant(kernel), kernel.symbol() + kernel.variant(), grid, smem, Pointer.to(each));
     }
 
     private void launch(CUfunction f, String symbol, Grid grid, int smem, Pointer params) {

@@ -25,9 +25,11 @@ enum Kernel {
     SWEEP_HOPPER_SPLIT_BF16_D128_BWD, SWEEP_HOPPER_SPLIT_F16_D128_BWD, SWEEP_HOPPER_SPLIT_BF16_D128_BWD_REV,
     SWEEP_HOPPER_SPLIT_F16_D128_BWD_REV,
     /**
-     * The backward's dv and dk passes as one reversed walk on TMA-loaded chunks (sweep_hopper_dkdv.cuh):
-     * the dv pass's SweepParams, the dk pass's, then the tensor maps of both (SweepRunner.runDkDv).
+     * The backward's dv and dk passes as one reversed walk (sweep_hopper_dkdv.cuh, SweepRunner.runDkDv):
+     * the dv pass's SweepParams, then the dk pass's; chunks by cp.async, with a packed entry point.
+     * Their TMA entry points ({@link #tma()}) take the tensor maps of both after the parameters.
      */
+    SWEEP_HOPPER_BF16_D128_DKDV, SWEEP_HOPPER_F16_D128_DKDV,
     SWEEP_HOPPER_TMA_BF16_D128_DKDV, SWEEP_HOPPER_TMA_F16_D128_DKDV,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
@@ -92,12 +94,12 @@ enum Kernel {
         return valueOf(SPLIT + typeName(dtype) + "_D128_BWD");
     }
 
-    /** The fused dv + dk pass for a 16-bit storage type. */
+    /** The fused dv + dk pass for a 16-bit storage type (cp.async; {@link #tma()} is its TMA entry point). */
     static Kernel hopperDkDv(DType dtype) {
         if (dtype != DType.BF16 && dtype != DType.FP16) {
             throw new IllegalArgumentException("a 16-bit storage type: " + dtype);
         }
-        return valueOf(TMA + typeName(dtype) + "_D128_DKDV");
+        return valueOf("SWEEP_HOPPER_" + typeName(dtype) + "_D128_DKDV");
     }
 
     /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */

@@ -77,18 +77,18 @@ final class SweepPlanner {
     }
 
     /**
-     * The plan of the fused dv + dk pass (Kernel.hopperDkDv) for a dense 16-bit backward of shape
-     * {@code s} whose passes the planner routes to the Hopper sweep, else null: the dv pass's plan
-     * (whose kernel runs the dv pass's mode 0 where there are several segments) with the fused
-     * kernel and its shared memory.
+     * The plan of the fused dv + dk pass (Kernel.hopperDkDv) for a 16-bit backward of shape
+     * {@code s}, packed where {@code packing} is non-null, whose passes the planner routes to the
+     * Hopper sweep, else null: the dv pass's plan (whose kernel runs the dv pass's mode 0 where
+     * there are several segments) with the fused kernel and its shared memory.
      */
-    SweepPlan hopperDkDv(AttentionShape s) {
+    SweepPlan hopperDkDv(AttentionShape s, Packing packing) {
         int d = s.keyDim(), e = s.valueDim();
         long smem = SharedMemory.hopperDkDv(DKDV_STAGES);
         if (!kernels.fusedDkDv() || hopperSplit(s.dtype(), d, e) == null || smem > device.smemPerBlock()) {
             return null;
         }
-        SweepPlan hopper = plan(s, null, d, e, Precision.STRICT, true);
+        SweepPlan hopper = plan(s, packing, d, e, Precision.STRICT, true);
         return new SweepPlan(Kernel.hopperDkDv(s.dtype()), hopper.threads(), hopper.valueTile(), hopper.chunk(), (int) smem,
                 hopper.tiles(), hopper.segmentLength(), hopper.segments());
     }

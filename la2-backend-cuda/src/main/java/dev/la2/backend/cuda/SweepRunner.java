@@ -23,13 +23,15 @@ final class SweepRunner {
     private final KernelTable kernels;
     private final DevicePool pool;
     private final SweepPlanner planner;
-    private final TensorMaps tensorMaps = new TensorMaps();
+    private final TensorMaps tensorMaps;
 
-    SweepRunner(DeviceContext device, KernelTable kernels, DevicePool pool, SweepPlanner planner) {
+    /** {@code tma}: "cuda.tma"; off, every Hopper pass loads its chunks by cp.async (TensorMaps). */
+    SweepRunner(DeviceContext device, KernelTable kernels, DevicePool pool, SweepPlanner planner, boolean tma) {
         this.device = device;
         this.kernels = kernels;
         this.pool = pool;
         this.planner = planner;
+        this.tensorMaps = new TensorMaps(tma);
     }
 
     SweepPlanner planner() {
@@ -69,11 +71,11 @@ final class SweepRunner {
     }
 
     /**
-     * Whether the backward's dv and dk passes on shape {@code s} with these operands run as one
-     * ({@link #runDkDv}): the planner has the fused pass for it and the tensor maps describe each operand.
+     * Whether the backward's dv and dk passes on shape {@code s}, packed where {@code packing} is
+     * non-null, run as one ({@link #runDkDv}): the planner has the fused pass for it.
      */
-    boolean fusesDkDv(AttentionShape s, Packing packing, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor dO) {
-        return packing == null && planner.hopperDkDv(s) != null && described(s, q, k, v, dO);
+    boolean fusesDkDv(AttentionShape s, Packing packing) {
+        return planner.hopperDkDv(s, packing) != null;
     }
 
     /**
@@ -92,14 +94,16 @@ final class SweepRunner {
     }
 
     /**
-     * The dv pass {@code dv} and the dk pass {@code dk} of a dense backward as one reversed walk
-     * (sweep_hopper_dkdv.cuh), where {@link #fusesDkDv} holds. With several segments per sequence the
-     * dv pass's mode 0 and the scan run first, as for the dv pass alone; dk's segment states are the
-     * transposes of dv's, so the fused mode 1 takes both from dv's scratch.
+     * The dv pass {@code dv} and the dk pass {@code dk} of a backward as one reversed walk
+     * (sweep_hopper_dkdv.cuh), packed where {@code packing} is non-null, where {@link #fusesDkDv}
+     * holds. Chunks come by TMA where the tensor maps describe every operand of a dense call, by
+     * cp.async otherwise (as {@link #run} decides for one pass). With several segments per sequence
+     * the dv pass's mode 0 and the scan run first, as for the dv pass alone; dk's segment states are
+     * the transposes of dv's, so the fused mode 1 takes both from dv's scratch.
      */
-    void runDkDv(AttentionShape s, PassArgs dv, PassArgs dk) {
-        SweepPlan single = planner.plan(s, null, dv.dk(), dv.dv(), dv.precision(), true);
-        SweepPlan fused = planner.hopperDkDv(s);
+    void runDkDv(AttentionShape s, Packing packing, PassArgs dv, PassArgs dk) {
+        SweepPlan single = planner.plan(s, packing, dv.dk(), dv.dv(), dv.precision(), true);
+        SweepPlan fused = planner.hopperDkDv(s, packing);
         // the kernel walks once for both: everything but the outputs must agree (it traps otherwise)
         boolean agree = dv.reversed() && dk.reversed() && dv.dot() == null && dk.dot() == null && dv.dk() == dk.dv()
                 && dv.dv() == dk.dk() && dv.alpha() == dk.alpha() && dv.beta() == dk.beta() && dv.kappa() == dk.kappa()
@@ -107,23 +111,32 @@ final class SweepRunner {
         if (fused == null || !agree) {
             throw new IllegalStateException("fused dv + dk pass for passes that do not walk together: " + dv + ", " + dk);
         }
-        Kernel rev = single.kernel().tma().reversed();
-        byte[] mv = tensorMaps.of(s, dv), mk = tensorMaps.of(s, dk);
-        if (rev == null || mv == null || mk == null) {
-            throw new IllegalStateException("fused dv + dk pass without the Hopper sweep's tensor maps (see fusesDkDv)");
-        }
+        Kernel tma = packing == null ? single.kernel().tma() : null;
+        byte[] mv = tma == null ? null : tensorMaps.of(s, dv), mk = tma == null ? null : tensorMaps.of(s, dk);
+        boolean byTma = mv != null && mk != null;
         long bh = s.sequences(), nseg = fused.segments(), stateElements = (long) dv.dk() * dv.dv();
         DevicePool.Block scratch = nseg > 1 ? pool.allocate(4 * bh * (nseg - 1) * stateElements) : null;
         try {
             long at = scratch == null ? 0 : scratch.address();
             byte[] last = dv.params(s, fused, at, 1);
             if (nseg > 1) {
-                device.launch(kernels, rev, new Grid(bh, nseg - 1, single.tiles(), single.threads()), single.smem(),
-                        dv.params(s, single, at, 0), mv);
-                device.launch(kernels, Kernel.SCAN, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, last);
+                Grid modeZero = new Grid(bh, nseg - 1, single.tiles(), single.threads());
+                if (byTma) {
+                    device.launch(kernels, tma.reversed(), modeZero, single.smem(), dv.params(s, single, at, 0), mv);
+                } else {
+                    launch(packing, single.kernel(), modeZero, single.smem(), dv.params(s, single, at, 0));
+                }
+                launch(packing, Kernel.SCAN, new Grid(bh, (stateElements + 255) / 256, 1, 256), 0, last);
             }
-            device.launch(kernels, fused.kernel(), new Grid(bh, nseg, fused.tiles(), fused.threads()), fused.smem(), last,
-                    dk.params(s, fused, at, 1), mv, mk);
+            Grid grid = new Grid(bh, nseg, fused.tiles(), fused.threads());
+            byte[] dkParams = dk.params(s, fused, at, 1);
+            if (byTma) {
+                device.launch(kernels, fused.kernel().tma(), grid, fused.smem(), last, dkParams, mv, mk);
+            } else if (packing == null) {
+                device.launch(kernels, fused.kernel(), grid, fused.smem(), last, dkParams);
+            } else {
+                device.launchVariant(kernels, fused.kernel(), grid, fused.smem(), packing.params(), last, dkParams);
+            }
             FUSED_DK_DV.increment();
         } finally {
             if (scratch != null) {
@@ -214,7 +227,7 @@ final class SweepRunner {
         if (packing == null) {
             device.launch(kernels, kernel, grid, smem, params);
         } else {
-            device.launchVariant(kernels, kernel, grid, smem, params, packing.params());
+            device.launchVariant(kernels, kernel, grid, smem, packing.params(), params);
         }
     }
 }

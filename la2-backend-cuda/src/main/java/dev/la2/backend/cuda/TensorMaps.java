@@ -23,7 +23,8 @@ import java.util.Map;
  * rank 4, dimensions (column, token, head, batch) with the layout's strides, boxes of 64
  * columns x 64 tokens in the 128-byte swizzle of the sweep's ring. JCuda does not bind
  * cuTensorMapEncodeTiled, so it is called in the driver JCuda has loaded, through
- * java.lang.foreign. Encoded maps are kept per operand for the next pass on the same tensors.
+ * java.lang.foreign. Encoded maps are kept per operand for the next pass on the same tensors. With
+ * the maps switched off ("cuda.tma" false) none is made, and every pass loads by cp.async.
  */
 final class TensorMaps {
     private static final int KEPT = 64;
@@ -36,6 +37,12 @@ final class TensorMaps {
             return size() > KEPT;
         }
     };
+    private final boolean enabled;
+
+    /** {@code enabled}: "cuda.tma"; off, no operand is described. */
+    TensorMaps(boolean enabled) {
+        this.enabled = enabled;
+    }
 
     /**
      * One operand as its map describes it: the first element's address, the storage type, the
@@ -79,7 +86,7 @@ final class TensorMaps {
     private byte[] join(Operand[] ops) {
         byte[] maps = new byte[128 * ops.length];
         for (int x = 0; x < ops.length; x++) {
-            byte[] m = ops[x].describable() ? kept.computeIfAbsent(ops[x], TensorMaps::encode) : null;
+            byte[] m = enabled && ops[x].describable() ? kept.computeIfAbsent(ops[x], TensorMaps::encode) : null;
             if (m == null) {
                 return null;
             }
@@ -102,7 +109,7 @@ final class TensorMaps {
     /** Whether a map of {@code x} ({@code columns} features per token, laid out as {@code s}) can be had. */
     synchronized boolean describes(AttentionShape s, CudaTensor x, int columns) {
         Operand op = Operand.of(s, x.address(), x.dtype(), columns);
-        return op.describable() && kept.computeIfAbsent(op, TensorMaps::encode) != null;
+        return enabled && op.describable() && kept.computeIfAbsent(op, TensorMaps::encode) != null;
     }
 
     /** The operand's map, or null where the driver rejects it or lacks the function. */

@@ -40,10 +40,13 @@ class KernelTableTest {
             symbols.add(tma.group(2) + "_bwd");
             symbols.add(tma.group(2) + "_bwd_rev");
         }
-        // the fused dv + dk macro defines NAME_dkdv
-        Matcher dkdv = Pattern.compile("^LA2_SWEEP_HOPPER_DKDV\\((\\w+),", Pattern.MULTILINE).matcher(source);
+        // the fused dv + dk macros define NAME_dkdv (TMA), NAME_dkdv and NAME_dkdv_packed (LOADED)
+        Matcher dkdv = Pattern.compile("^LA2_SWEEP_HOPPER_DKDV(_LOADED)?\\((\\w+),", Pattern.MULTILINE).matcher(source);
         while (dkdv.find()) {
-            symbols.add(dkdv.group(1) + "_dkdv");
+            symbols.add(dkdv.group(2) + "_dkdv");
+            if (dkdv.group(1) != null) {
+                symbols.add(dkdv.group(2) + "_dkdv_packed");
+            }
         }
         // the decay gradient's Hopper macro defines NAME
         Matcher decay = Pattern.compile("^LA2_DECAY_SWEEP_HOPPER\\((\\w+),", Pattern.MULTILINE).matcher(source);
@@ -86,7 +89,10 @@ class KernelTableTest {
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128.reversed()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_F16_D128_BWD.reversed()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_BWD_REV.variant()).isNull();
-        assertThat(Kernel.hopperDkDv(DType.BF16).symbol()).isEqualTo("la2_sweep_hopper_tma_bf16_d128_dkdv");
+        assertThat(Kernel.hopperDkDv(DType.BF16).symbol()).isEqualTo("la2_sweep_hopper_bf16_d128_dkdv");
+        assertThat(Kernel.hopperDkDv(DType.BF16).variant()).isEqualTo("_packed");
+        assertThat(Kernel.hopperDkDv(DType.FP16).tma()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV);
+        assertThat(Kernel.SWEEP_HOPPER_F16_D128_DKDV.reversed()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV.variant()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV.tma()).isNull();
         assertThat(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV.reversed()).isNull();

@@ -42,23 +42,34 @@ class SweepPlannerTest {
     void fusedDkDvPassFollowsTheHopperSweepAndItsSwitch() {
         AttentionShape s = new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.FP16);
         SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
-        SweepPlan fused = all.hopperDkDv(s);
+        SweepPlan fused = all.hopperDkDv(s, null);
         SweepPlan dv = all.plan(s, null, 128, 128, Precision.STRICT, true);
-        assertThat(fused.kernel()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV);
+        assertThat(fused.kernel()).isEqualTo(Kernel.SWEEP_HOPPER_F16_D128_DKDV);
+        assertThat(fused.kernel().tma()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_F16_D128_DKDV);
         assertThat(fused.smem()).isEqualTo(215040).isLessThanOrEqualTo(H100.smemPerBlock());
         assertThat(fused.withKernel(dv.kernel())).as("the dv pass's launch but for kernel and shared memory")
                 .isEqualTo(new SweepPlan(dv.kernel(), dv.threads(), dv.valueTile(), dv.chunk(), fused.smem(), dv.tiles(),
                         dv.segmentLength(), dv.segments()));
         assertThat(dv.segments()).as("segments fill the H100").isGreaterThan(1);
-        assertThat(all.hopperDkDv(new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.BF16)).kernel())
-                .isEqualTo(Kernel.SWEEP_HOPPER_TMA_BF16_D128_DKDV);
-        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, true, false)).hopperDkDv(s)).as("switched off").isNull();
-        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDkDv(s)).as("no Hopper sweep").isNull();
-        assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDkDv(s)).as("A100").isNull();
+        assertThat(all.hopperDkDv(new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.BF16), null).kernel())
+                .isEqualTo(Kernel.SWEEP_HOPPER_BF16_D128_DKDV);
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, true, false)).hopperDkDv(s, null)).as("switched off").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDkDv(s, null)).as("no Hopper sweep").isNull();
+        assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDkDv(s, null)).as("A100").isNull();
         for (AttentionShape other : new AttentionShape[] {new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.FP32),
             new AttentionShape(2, 8, 5000, 64, 128, Layout.BNHD, DType.BF16), new AttentionShape(2, 8, 5000, 128, 64, Layout.BNHD, DType.BF16)}) {
-            assertThat(all.hopperDkDv(other)).as("%s", other).isNull();
+            assertThat(all.hopperDkDv(other, null)).as("%s", other).isNull();
         }
+        // a packed call: the packed dv pass's segments, the same kernel (its packed entry point runs)
+        Packing packing = new Packing(new int[] {5000, 1, 0, 700, 64}, 0);
+        AttentionShape packed = new AttentionShape(5, 8, 5000, 128, 128, Layout.BNHD, DType.BF16);
+        SweepPlan packedDv = all.plan(packed, packing, 128, 128, Precision.STRICT, true);
+        SweepPlan packedFused = all.hopperDkDv(packed, packing);
+        assertThat(packedFused.kernel()).isEqualTo(Kernel.SWEEP_HOPPER_BF16_D128_DKDV);
+        assertThat(packedFused.kernel().variant()).isEqualTo("_packed");
+        assertThat(packedFused.withKernel(packedDv.kernel())).as("the packed dv pass's launch but for kernel and shared memory")
+                .isEqualTo(new SweepPlan(packedDv.kernel(), packedDv.threads(), packedDv.valueTile(), packedDv.chunk(), packedFused.smem(),
+                        packedDv.tiles(), packedDv.segmentLength(), packedDv.segments()));
     }
 
     @Test
