@@ -107,6 +107,132 @@ static __device__ __noinline__ float hopperResumTf32(const unsigned char* stage,
     return av + f * qs;
 }
 
+// The per-chunk steps of a warpgroup's outputs (rows 16 wq + g (+ 8) of the chunk, columns 32 wg..
+// of the block's half, m64n32 accumulators), shared by the sweeps here and in hopper_tf32_ws.cuh;
+// FLIP: ring row r is the chunk's token C - 1 - r.
+namespace tf32h {
+template <bool FLIP>
+__device__ __forceinline__ int tokenOfRow(int r) { return FLIP ? C - 1 - r : r; }
+
+// The byte offset of k-step kk (8 columns) of a K-major operand of `rows` rows (32-column quarters).
+__device__ __forceinline__ u32 kOff(int kk, int rows) { return (u32) ((kk >> 2) * rows * 128 + (kk & 3) * 32); }
+
+// Issues (fenced, committed) the scores Q K^T (the whole 64 x 64 tile) into sc and q S (columns
+// 32 wg.. of the block's half, B = the state copy S^T at sa) into ot, q and k tiles at qa and ka.
+__device__ __forceinline__ void issueScoresTf32(float (&sc)[32], float (&ot)[16], u32 qa, u32 ka, u32 sa, int wg) {
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<64>::ss(sc, smemDesc(qa + kOff(kk, C)), smemDesc(ka + kOff(kk, C)), kk > 0);
+#pragma unroll
+    for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<32>::ss(ot, smemDesc(qa + kOff(kk, C)), smemDesc(sa + kOff(kk, EH) + 32 * wg * 128), kk > 0);
+    wgmmaCommit();
+}
+
+// Issues (fenced, committed) S <- S + (diag(wk) K)^T V onto the state accumulators st: A = rows
+// 64 wg + 16 wq + g (+ 8) of K^T from the k tile at kb, k-step j = positions 8j.. of v^T at vt
+// (tokens 8j + 2t and 8j + 2t + 1 at k = t and t + 4), weighted and rounded.
+template <bool FLIP>
+__device__ __forceinline__ void issueStateUpdateTf32(float (&st)[32], const unsigned char* kb, u32 vt, int wg, int wq, int lane, int cc,
+                                                     float kappa, const float* pw) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2, d0 = 64 * wg + 16 * wq + g;
+    u32 kt[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int ta = 8 * j + t2, tb = ta + 1, ua = tokenOfRow<FLIP>(ta), ub = tokenOfRow<FLIP>(tb);
+        const float wa = ua < cc ? kappa * pw[cc - 1 - ua] : 0.f, wb = ub < cc ? kappa * pw[cc - 1 - ub] : 0.f;
+        kt[j][0] = tf32(wa * *(const float*) (kb + off(ta, d0, C)));
+        kt[j][1] = tf32(wa * *(const float*) (kb + off(ta, d0 + 8, C)));
+        kt[j][2] = tf32(wb * *(const float*) (kb + off(tb, d0, C)));
+        kt[j][3] = tf32(wb * *(const float*) (kb + off(tb, d0 + 8, C)));
+    }
+    pinRegisters(kt);
+    wgmmaFence();
+#pragma unroll
+    for (int j = 0; j < 8; j++) WgmmaTf32<64>::rs(st, kt[j], smemDesc(vt + kOff(j, EH)));
+    wgmmaCommit();
+}
+
+// The masked, decayed scores (accumulators sc of Q K^T) as A fragments of k-step j (columns 8j + 2t
+// and 8j + 2t + 1 at k = t and t + 4: v^T's permutation), rounded to tf32; q S's rows (ot) scaled
+// by beta lambda^(a + ofs).
+template <bool FLIP>
+__device__ __forceinline__ void maskScoresTf32(const float (&sc)[32], u32 (&pa)[8][4], float (&ot)[16], int wq, int lane, float alpha,
+                                               float beta, const float* pw, int ofsi) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const int a = tokenOfRow<FLIP>(16 * wq + g + 8 * hr), c0 = tokenOfRow<FLIP>(8 * j + t2), c1 = tokenOfRow<FLIP>(8 * j + t2 + 1);
+            const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * j + 2 * hr] : 0.f;
+            const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * j + 2 * hr + 1] : 0.f;
+            pa[j][hr] = tf32(x0);
+            pa[j][2 + hr] = tf32(x1);
+        }
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const float f = beta * pw[tokenOfRow<FLIP>(16 * wq + g + 8 * hr) + ofsi];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            ot[4 * j + 2 * hr] *= f;
+            ot[4 * j + 2 * hr + 1] *= f;
+        }
+    }
+}
+
+// Once the scores and q S (the older of the two groups in flight) are done: the masked scores
+// times v^T's columns 32 wg.. onto ot (issued, fenced and committed).
+template <bool FLIP>
+__device__ __forceinline__ void issueMaskedProductTf32(float (&sc)[32], float (&ot)[16], u32 vt, int wg, int wq, int lane, float alpha,
+                                                       float beta, const float* pw, int ofsi) {
+    wgmmaWait<1>();
+    pinRegisters(sc);
+    pinRegisters(ot);
+    u32 pa[8][4];
+    maskScoresTf32<FLIP>(sc, pa, ot, wq, lane, alpha, beta, pw, ofsi);
+    pinRegisters(pa);
+    pinRegisters(ot);
+    wgmmaFence();
+#pragma unroll
+    for (int j = 0; j < 8; j++) WgmmaTf32<32>::rs(ot, pa[j], smemDesc(vt + kOff(j, EH) + 32 * wg * 128));
+    wgmmaCommit();
+}
+
+// The forward's non-finite outputs computed again (hopperResumTf32) from the stage and the state copy.
+__device__ __forceinline__ void resumNonFiniteTf32(float (&ot)[16], const unsigned char* stage, const unsigned char* scopy, const float* pw,
+                                                   int wg, int wq, int lane, float alpha, float beta, int ofsi) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    bool leaked = false;
+#pragma unroll
+    for (int x = 0; x < 16; x++) leaked |= !isfinite(ot[x]);
+    if (!leaked) return;
+#pragma unroll
+    for (int x = 0; x < 16; x++) {
+        if (!isfinite(ot[x])) {
+            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 32 * wg + 8 * (x >> 2) + t2 + (x & 1);
+            ot[x] = hopperResumTf32(stage, scopy, pw, a, c, alpha, beta * pw[a + ofsi]);
+        }
+    }
+}
+
+// The outputs into o (the block's half, token 0 of the sequence) as 8-byte pairs, rows past the
+// chunk's end skipped.
+template <bool FLIP>
+__device__ __forceinline__ void storeOutputsTf32(const float (&ot)[16], float* o, const SweepParams& p, i64 t0, int cc, int wg, int wq,
+                                                 int lane) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int a = tokenOfRow<FLIP>(16 * wq + g + 8 * hr);
+        if (a >= cc) continue;
+        const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
+        float* orow = o + tr * p.vT + 32 * wg + t2;
+#pragma unroll
+        for (int j = 0; j < 4; j++) *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
+    }
+}
+}  // namespace tf32h
+
 // FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT: the forward's re-sum; FLIP: a
 // reversed pass (p.rev = 1); R = 1: round the tiles (above); Q = 1: q enters both of its products
 // as register A fragments (loaded, and rounded with R, once per chunk; no shared-memory pass over q).
@@ -117,8 +243,6 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
     // the tensor maps fix the layout ([B][H][N][128] fp32); no dot product (a TF32 call's decay
     // gradient takes the fp32-copy route)
     if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
-    // the chunk's token (in the pass's time) of ring row r
-    auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
     float* pw = (float*) (sm + TABLE);
@@ -163,8 +287,6 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
     float st[32];
 #pragma unroll
     for (int x = 0; x < 32; x++) st[x] = band.st[x >> 2][x & 3];
-    // K-major operand of `rows` rows: k-step kk of 8 starts 32 kk bytes into its 32-column quarter
-    auto kOff = [](int kk, int rows) { return (u32) ((kk >> 2) * rows * 128 + (kk & 3) * 32); };
 
     int i = 0;
     for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
@@ -211,15 +333,7 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         pinRegisters(st);
         const u32 qa = smemAddr(stage), ka = qa + QK, vt = smemAddr(sm + VTR), sa = smemAddr(sm + SCOPY);
         float sc[32], ot[16];  // written by the first product of each (accumulate = 0)
-        if constexpr (FULL && Q == 0) {
-            wgmmaFence();
-#pragma unroll
-            for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<64>::ss(sc, smemDesc(qa + kOff(kk, C)), smemDesc(ka + kOff(kk, C)), kk > 0);
-#pragma unroll
-            for (int kk = 0; kk < D / 8; kk++)
-                WgmmaTf32<32>::ss(ot, smemDesc(qa + kOff(kk, C)), smemDesc(sa + kOff(kk, EH) + 32 * wg * 128), kk > 0);
-            wgmmaCommit();
-        }
+        if constexpr (FULL && Q == 0) issueScoresTf32(sc, ot, qa, ka, sa, wg);
         if constexpr (FULL && Q != 0) {
             // A fragments of q: rows 16 wq + g (+ 8), columns 8 kk + t (+ 4)
             u32 qf[D / 8][4];
@@ -245,89 +359,14 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
             for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<32>::rs(ot, qf[kk], smemDesc(sa + kOff(kk, EH) + 32 * wg * 128));
             wgmmaCommit();
         }
-        // S <- S + (diag(wk) K)^T V: A = rows 64 wg + 16 wq + g (+ 8) of K^T, k-step j = positions
-        // 8j.. of v^T (tokens 8j + 2t and 8j + 2t + 1 at k = t and t + 4), weighted and rounded
-        {
-            u32 kt[8][4];
-            const int d0 = 64 * wg + 16 * wq + g;
-            const unsigned char* kb = stage + QK;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const int ta = 8 * j + t2, tb = ta + 1, ua = tokenOf(ta), ub = tokenOf(tb);
-                const float wa = ua < cc ? kappa * pw[cc - 1 - ua] : 0.f, wb = ub < cc ? kappa * pw[cc - 1 - ub] : 0.f;
-                kt[j][0] = tf32(wa * *(const float*) (kb + off(ta, d0, C)));
-                kt[j][1] = tf32(wa * *(const float*) (kb + off(ta, d0 + 8, C)));
-                kt[j][2] = tf32(wb * *(const float*) (kb + off(tb, d0, C)));
-                kt[j][3] = tf32(wb * *(const float*) (kb + off(tb, d0 + 8, C)));
-            }
-            pinRegisters(kt);
-            wgmmaFence();
-#pragma unroll
-            for (int j = 0; j < 8; j++) WgmmaTf32<64>::rs(st, kt[j], smemDesc(vt + kOff(j, EH)));
-            wgmmaCommit();
-        }
-        if constexpr (FULL) {
-            wgmmaWait<1>();  // the scores and q S
-            pinRegisters(sc);
-            pinRegisters(ot);
-            // masked, decayed scores as A fragments of k-step j (columns 8j + 2t, 8j + 2t + 1 at
-            // k = t, t + 4: v^T's permutation)
-            u32 pa[8][4];
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int a = tokenOf(16 * wq + g + 8 * hr), c0 = tokenOf(8 * j + t2), c1 = tokenOf(8 * j + t2 + 1);
-                    const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * j + 2 * hr] : 0.f;
-                    const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * j + 2 * hr + 1] : 0.f;
-                    pa[j][hr] = tf32(x0);
-                    pa[j][2 + hr] = tf32(x1);
-                }
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    ot[4 * j + 2 * hr] *= f;
-                    ot[4 * j + 2 * hr + 1] *= f;
-                }
-            }
-            pinRegisters(pa);
-            pinRegisters(ot);
-            wgmmaFence();
-#pragma unroll
-            for (int j = 0; j < 8; j++) WgmmaTf32<32>::rs(ot, pa[j], smemDesc(vt + kOff(j, EH) + 32 * wg * 128));
-            wgmmaCommit();
-        }
+        issueStateUpdateTf32<FLIP>(st, stage + QK, vt, wg, wq, lane, cc, kappa, pw);
+        if constexpr (FULL) issueMaskedProductTf32<FLIP>(sc, ot, vt, wg, wq, lane, alpha, beta, pw, ofsi);
         wgmmaWait<0>();
         pinRegisters(st);
         if constexpr (FULL) {
             pinRegisters(ot);
-            if constexpr (EXACT) {
-                bool leaked = false;
-#pragma unroll
-                for (int x = 0; x < 16; x++) leaked |= !isfinite(ot[x]);
-                if (leaked) {
-#pragma unroll
-                    for (int x = 0; x < 16; x++) {
-                        if (!isfinite(ot[x])) {
-                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 32 * wg + 8 * (x >> 2) + t2 + (x & 1);
-                            ot[x] = hopperResumTf32(stage, sm + SCOPY, pw, a, c, alpha, beta * pw[a + ofsi]);
-                        }
-                    }
-                }
-            }
-            if (p.writeOut) {
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int a = tokenOf(16 * wq + g + 8 * hr);
-                    if (a >= cc) continue;
-                    const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
-                    float* orow = o + tr * p.vT + 32 * wg + t2;
-#pragma unroll
-                    for (int j = 0; j < 4; j++) *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
-                }
-            }
+            if constexpr (EXACT) resumNonFiniteTf32(ot, stage, sm + SCOPY, pw, wg, wq, lane, alpha, beta, ofsi);
+            if (p.writeOut) storeOutputsTf32<FLIP>(ot, o, p, t0, cc, wg, wq, lane);
         }
     }
 #pragma unroll

@@ -47,7 +47,6 @@ __device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* ma
     using tf32w::THREADS;
     static_assert(!(FLIP && EXACT), "the re-sum reads ring rows in time order");
     if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
-    auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
     float* pw = (float*) (sm + tf32w::TABLE);
@@ -170,7 +169,6 @@ __device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* ma
         writeCopy();
         namedSync(tf32w::COPY_WRITTEN, 256);
     }
-    auto kOff = [](int kk, int rows) { return (u32) ((kk >> 2) * rows * 128 + (kk & 3) * 32); };
 
     for (int i = 0; i < nc; i++) {
         const i64 t0 = t0seg + (i64) i * C;
@@ -186,99 +184,20 @@ __device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* ma
         pinRegisters(st);
         const u32 qa = smemAddr(stage), ka = qa + QK, vt = smemAddr(sm + tf32w::VTR + sti * VH), sa = smemAddr(scopy);
         float sc[32], ot[16];
-        if constexpr (FULL) {
-            wgmmaFence();
-#pragma unroll
-            for (int kk = 0; kk < D / 8; kk++) WgmmaTf32<64>::ss(sc, smemDesc(qa + kOff(kk, C)), smemDesc(ka + kOff(kk, C)), kk > 0);
-#pragma unroll
-            for (int kk = 0; kk < D / 8; kk++)
-                WgmmaTf32<32>::ss(ot, smemDesc(qa + kOff(kk, C)), smemDesc(sa + kOff(kk, EH) + 32 * wg * 128), kk > 0);
-            wgmmaCommit();
-        }
-        {
-            u32 kt[8][4];
-            const int d0 = 64 * wg + 16 * wq + g;
-            const unsigned char* kb = stage + QK;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const int ta = 8 * j + t2, tb = ta + 1, ua = tokenOf(ta), ub = tokenOf(tb);
-                const float wa = ua < cc ? kappa * pw[cc - 1 - ua] : 0.f, wb = ub < cc ? kappa * pw[cc - 1 - ub] : 0.f;
-                kt[j][0] = tf32(wa * *(const float*) (kb + off(ta, d0, C)));
-                kt[j][1] = tf32(wa * *(const float*) (kb + off(ta, d0 + 8, C)));
-                kt[j][2] = tf32(wb * *(const float*) (kb + off(tb, d0, C)));
-                kt[j][3] = tf32(wb * *(const float*) (kb + off(tb, d0 + 8, C)));
-            }
-            pinRegisters(kt);
-            wgmmaFence();
-#pragma unroll
-            for (int j = 0; j < 8; j++) WgmmaTf32<64>::rs(st, kt[j], smemDesc(vt + kOff(j, EH)));
-            wgmmaCommit();
-        }
-        if constexpr (FULL) {
-            wgmmaWait<1>();
-            pinRegisters(sc);
-            pinRegisters(ot);
-            u32 pa[8][4];
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int a = tokenOf(16 * wq + g + 8 * hr), c0 = tokenOf(8 * j + t2), c1 = tokenOf(8 * j + t2 + 1);
-                    const float x0 = c0 <= a ? alpha * pw[a - c0] * sc[4 * j + 2 * hr] : 0.f;
-                    const float x1 = c1 <= a ? alpha * pw[a - c1] * sc[4 * j + 2 * hr + 1] : 0.f;
-                    pa[j][hr] = tf32(x0);
-                    pa[j][2 + hr] = tf32(x1);
-                }
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                const float f = beta * pw[tokenOf(16 * wq + g + 8 * hr) + ofsi];
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    ot[4 * j + 2 * hr] *= f;
-                    ot[4 * j + 2 * hr + 1] *= f;
-                }
-            }
-            pinRegisters(pa);
-            pinRegisters(ot);
-            wgmmaFence();
-#pragma unroll
-            for (int j = 0; j < 8; j++) WgmmaTf32<32>::rs(ot, pa[j], smemDesc(vt + kOff(j, EH) + 32 * wg * 128));
-            wgmmaCommit();
-        }
+        if constexpr (FULL) issueScoresTf32(sc, ot, qa, ka, sa, wg);
+        issueStateUpdateTf32<FLIP>(st, stage + QK, vt, wg, wq, lane, cc, kappa, pw);
+        if constexpr (FULL) issueMaskedProductTf32<FLIP>(sc, ot, vt, wg, wq, lane, alpha, beta, pw, ofsi);
         wgmmaWait<0>();
         pinRegisters(st);
         if constexpr (FULL) {
             pinRegisters(ot);
-            if constexpr (EXACT) {
-                bool leaked = false;
-#pragma unroll
-                for (int x = 0; x < 16; x++) leaked |= !isfinite(ot[x]);
-                if (leaked) {
-#pragma unroll
-                    for (int x = 0; x < 16; x++) {
-                        if (!isfinite(ot[x])) {
-                            const int a = 16 * wq + g + 8 * ((x & 3) >> 1), c = 32 * wg + 8 * (x >> 2) + t2 + (x & 1);
-                            ot[x] = hopperResumTf32(stage, scopy, pw, a, c, alpha, beta * pw[a + ofsi]);
-                        }
-                    }
-                }
-            }
+            if constexpr (EXACT) resumNonFiniteTf32(ot, stage, scopy, pw, wg, wq, lane, alpha, beta, ofsi);
             namedSync(tf32w::COPY_READ, 256);  // both warpgroups are done with the copy of S_i
             writeCopy();
         }
         mbarArrive(freed(sti));
         if constexpr (FULL) {
-            if (p.writeOut) {
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int a = tokenOf(16 * wq + g + 8 * hr);
-                    if (a >= cc) continue;
-                    const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
-                    float* orow = o + tr * p.vT + 32 * wg + t2;
-#pragma unroll
-                    for (int j = 0; j < 4; j++) *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
-                }
-            }
+            if (p.writeOut) storeOutputsTf32<FLIP>(ot, o, p, t0, cc, wg, wq, lane);
             namedSync(tf32w::COPY_WRITTEN, 256);  // the copy of S_(i+1) is whole
         }
     }
