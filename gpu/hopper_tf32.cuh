@@ -114,6 +114,46 @@ namespace tf32h {
 template <bool FLIP>
 __device__ __forceinline__ int tokenOfRow(int r) { return FLIP ? C - 1 - r : r; }
 
+// A chunk's tiles as the products read them, `threads` threads from `thread` on: bytes from..2 QK
+// of the stage (q and k, or k alone) rounded to tf32 in place (R = 1), and v's half written
+// transposed into vt (a warp takes 32 consecutive tokens of 4 columns: reads and writes free of
+// bank conflicts), rounded with R.
+template <int R>
+__device__ __forceinline__ void prepareChunkTf32(unsigned char* stage, unsigned char* vt, u32 from, int thread, int threads) {
+    if constexpr (R != 0) {
+#pragma unroll 4
+        for (u32 x = from + 16 * thread; x < 2 * QK; x += 16 * threads) {
+            float4 f = *(const float4*) (stage + x);
+            f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
+            *(float4*) (stage + x) = f;
+        }
+    }
+#pragma unroll 4
+    for (int x = thread; x < C * EH / 4; x += threads) {
+        const int tok = x & 63, c4 = (x >> 6) * 4;
+        float4 f = *(const float4*) (stage + 2 * QK + off(tok, c4, C));
+        if constexpr (R != 0) f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
+        const int pos = tokenPos(tok);
+        *(float*) (vt + off(c4, pos, EH)) = f.x;
+        *(float*) (vt + off(c4 + 1, pos, EH)) = f.y;
+        *(float*) (vt + off(c4 + 2, pos, EH)) = f.z;
+        *(float*) (vt + off(c4 + 3, pos, EH)) = f.w;
+    }
+}
+
+// The state copy q S reads: S^T (rows e, columns d) from this thread's rows 64 wg + 16 wq + g (+ 8)
+// of the state half, rounded to tf32.
+__device__ __forceinline__ void writeStateCopyTf32(unsigned char* scopy, const float (&st)[32], int wg, int wq, int lane) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int d = 64 * wg + 16 * wq + g + 8 * (r >> 1), e = 8 * j + t2 + (r & 1);
+            *(float*) (scopy + off(e, d, EH)) = roundTf32(st[4 * j + r]);
+        }
+}
+
 // The byte offset of k-step kk (8 columns) of a K-major operand of `rows` rows (32-column quarters).
 __device__ __forceinline__ u32 kOff(int kk, int rows) { return (u32) ((kk >> 2) * rows * 128 + (kk & 3) * 32); }
 
@@ -247,7 +287,7 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
     unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
     float* pw = (float*) (sm + TABLE);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int wg = warp >> 2, wq = warp & 3, g = lane >> 2, t2 = (lane & 3) * 2;
+    const int wg = warp >> 2, wq = warp & 3, g = lane >> 2;
     const i64 seq = blockIdx.x >> 1;
     const int half = blockIdx.x & 1, seg = blockIdx.y;
     const i64 b = seq / p.H, h = seq % p.H;
@@ -296,34 +336,8 @@ __device__ void sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         mbarWait(bars + 8 * (i & 1), (i >> 1) & 1);
         __syncthreads();  // A: everybody is done with the previous chunk's stage, v^T and state copy
         if (t0 + C < t1seg) issue(t0 + C, (i + 1) & 1);
-        if constexpr (R != 0) {
-            for (u32 x = (FULL && Q == 0 ? 0 : QK) + 16 * tid; x < 2 * QK; x += 16 * THREADS) {
-                float4 f = *(const float4*) (stage + x);
-                f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
-                *(float4*) (stage + x) = f;
-            }
-        }
-        // v^T: a warp takes 32 consecutive tokens of 4 columns (reads and writes free of bank conflicts)
-        for (int x = tid; x < C * EH / 4; x += THREADS) {
-            const int tok = x & 63, c4 = (x >> 6) * 4;
-            float4 f = *(const float4*) (stage + 2 * QK + off(tok, c4, C));
-            if constexpr (R != 0) f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
-            const int pos = tokenPos(tok);
-            *(float*) (sm + VTR + off(c4, pos, EH)) = f.x;
-            *(float*) (sm + VTR + off(c4 + 1, pos, EH)) = f.y;
-            *(float*) (sm + VTR + off(c4 + 2, pos, EH)) = f.z;
-            *(float*) (sm + VTR + off(c4 + 3, pos, EH)) = f.w;
-        }
-        // the state copy q S reads: S^T, rows e, columns d, rounded to tf32
-        if constexpr (FULL) {
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) {
-                    const int d = 64 * wg + 16 * wq + g + 8 * (r >> 1), e = 8 * j + t2 + (r & 1);
-                    *(float*) (sm + SCOPY + off(e, d, EH)) = roundTf32(st[4 * j + r]);
-                }
-        }
+        prepareChunkTf32<R>(stage, sm + VTR, FULL && Q == 0 ? 0 : QK, tid, THREADS);
+        if constexpr (FULL) writeStateCopyTf32(sm + SCOPY, st, wg, wq, lane);
         fenceProxyAsync();
         __syncthreads();  // B: the tiles, v^T and the state copy are visible to the tensor cores
 

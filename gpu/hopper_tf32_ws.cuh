@@ -51,7 +51,7 @@ __device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* ma
     unsigned char* sm = smraw + ((1024 - (smemAddr(smraw) & 1023)) & 1023);
     float* pw = (float*) (sm + tf32w::TABLE);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int wg = warp >> 2, wq = warp & 3, g = lane >> 2, t2 = (lane & 3) * 2;
+    const int wg = warp >> 2, wq = warp & 3;
     const i64 seq = blockIdx.x >> 1;
     const int half = blockIdx.x & 1, seg = blockIdx.y;
     const i64 b = seq / p.H, h = seq % p.H;
@@ -109,27 +109,7 @@ __device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* ma
             const int st = i & 1;
             unsigned char* stage = sm + st * STAGE;
             mbarWait(full(st), (i >> 1) & 1);
-            if constexpr (R != 0) {
-#pragma unroll 4
-                for (u32 x = (FULL ? 0 : QK) + 16 * ptid; x < 2 * QK; x += 16 * 128) {
-                    float4 f = *(const float4*) (stage + x);
-                    f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
-                    *(float4*) (stage + x) = f;
-                }
-            }
-            // v^T: a warp takes 32 consecutive tokens of 4 columns (reads and writes free of bank conflicts)
-            unsigned char* vt = sm + tf32w::VTR + st * VH;
-#pragma unroll 4
-            for (int x = ptid; x < C * EH / 4; x += 128) {
-                const int tok = x & 63, c4 = (x >> 6) * 4;
-                float4 f = *(const float4*) (stage + 2 * QK + off(tok, c4, C));
-                if constexpr (R != 0) f = make_float4(roundTf32(f.x), roundTf32(f.y), roundTf32(f.z), roundTf32(f.w));
-                const int pos = tokenPos(tok);
-                *(float*) (vt + off(c4, pos, EH)) = f.x;
-                *(float*) (vt + off(c4 + 1, pos, EH)) = f.y;
-                *(float*) (vt + off(c4 + 2, pos, EH)) = f.z;
-                *(float*) (vt + off(c4 + 3, pos, EH)) = f.w;
-            }
+            prepareChunkTf32<R>(stage, sm + tf32w::VTR + st * VH, FULL ? 0 : QK, ptid, 128);
             fenceProxyAsync();
             mbarArrive(ready(st));
             // chunk i + 1 into the other stage, once the consumers are done with chunk i - 1 there
@@ -156,13 +136,7 @@ __device__ void sweepHopperTf32WsMode(const SweepParams& p, const HopperMaps* ma
     for (int x = 0; x < 32; x++) st[x] = band.st[x >> 2][x & 3];
     // S^T, rows e, columns d, rounded to tf32: the copy q S reads
     auto writeCopy = [&]() {
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const int d = 64 * wg + 16 * wq + g + 8 * (r >> 1), e = 8 * j + t2 + (r & 1);
-                *(float*) (scopy + off(e, d, EH)) = roundTf32(st[4 * j + r]);
-            }
+        writeStateCopyTf32(scopy, st, wg, wq, lane);
         fenceProxyAsync();
     };
     if constexpr (FULL) {
