@@ -103,6 +103,7 @@ final class Cases {
         return List.of(
                 Case.of(2, 3, 9, 5, 7, BHND, 0.8, MIXED, true),
                 Case.of(1, 5, 17, 64, 64, BHND, 1.0, ALIBI, false),
+                Case.of(2, 3, 6, 128, 128, BNHD, 0.0884, MIXED, true),
                 Case.of(1, 3, 1, 1, 3, BHND, 2.0, MIXED, true),
                 Case.of(1 + rng.nextInt(3), PRIME_HEADS[rng.nextInt(3)], 1 + rng.nextInt(12), WIDTHS[rng.nextInt(WIDTHS.length)],
                         WIDTHS[rng.nextInt(WIDTHS.length)], BHND, scale(rng), MIXED, rng.nextBoolean()));

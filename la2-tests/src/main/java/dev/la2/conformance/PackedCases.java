@@ -57,7 +57,7 @@ final class PackedCases {
     }
 
     static List<PackedCase> decode() {
-        return List.of(PackedCase.of(3, 8, 6, 1.0, false, 9, 9, 9, 9));
+        return List.of(PackedCase.of(3, 8, 6, 1.0, false, 9, 9, 9, 9), PackedCase.of(2, 128, 128, 1.0, false, 5, 5, 5));
     }
 
     static List<PackedCase> draft() {
