@@ -47,30 +47,18 @@ struct alignas(64) DecayMaps {
 };
 
 namespace tangent {
-constexpr int THREADS = 384;
+constexpr int STAGES = 2, THREADS = 384;
+constexpr u32 STAGE = 4 * hopper::TILE;              // q, k, v, dO
+constexpr u32 SBUF = STAGES * STAGE;                 // S's copy
+constexpr u32 QW = SBUF + hopper::STATE;             // the weighted q, state warpgroup w's 64 columns at w * 8192
+constexpr u32 OUTS = QW + hopper::TILE;              // dq's staging buffers, 16 rows of 128 bytes a warp
+constexpr u32 TABLE = OUTS + 4 * 16 * 128;           // lambda^m, then m lambda^m (66 floats each)
+constexpr u32 MASKS = TABLE + 640;                   // the masked decay factors of dO V^T (2C floats)
+constexpr u32 BARS = MASKS + 512;                    // per stage: landed, released
+constexpr u32 RED = BARS + 64;                       // one double per warp
+constexpr int SMEM = (int) (RED + 128 + 1024);       // and the slack that aligns the base
 constexpr int COPY_FULL = 1, COPY_EMPTY = 2;         // named barriers, and QW_READY + w
 constexpr int QW_READY = 3;
-// The shared-memory layout of a variant: STAGES ring stages; REG_TERM: T's term takes the weighted
-// q as register A fragments (no QW buffer); DIRECT_DQ: dq goes out from the accumulator (no staging
-// buffers).
-template <int STAGES, bool REG_TERM, bool DIRECT_DQ>
-struct Layout {
-    static constexpr u32 STAGE = 4 * hopper::TILE;                       // q, k, v, dO
-    static constexpr u32 SBUF = STAGES * STAGE;                          // S's copy
-    static constexpr u32 QW = SBUF + hopper::STATE;                      // the weighted q, warpgroup w's 64 columns at w * 8192
-    static constexpr u32 OUTS = QW + (REG_TERM ? 0 : hopper::TILE);      // dq's staging buffers, 16 rows of 128 bytes a warp
-    static constexpr u32 TABLE = OUTS + (DIRECT_DQ ? 0 : 4 * 16 * 128);  // lambda^m, then m lambda^m (66 floats each)
-    static constexpr u32 MASKS = TABLE + 640;                            // the masked decay factors of dO V^T (2C floats)
-    static constexpr u32 BARS = MASKS + 512;                             // per stage: landed, released
-    static constexpr u32 RED = BARS + 64;                                // one double per warp
-    static constexpr int SMEM = (int) (RED + 128 + 1024);                // and the slack that aligns the base
-    static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED &&
-                      SMEM <= 227 * 1024,
-                  "decay sweep buffers");
-};
-constexpr int STAGES = 2;
-constexpr u32 STAGE = Layout<2, false, false>::STAGE;
-constexpr int SMEM = Layout<2, false, false>::SMEM;
 // Registers a thread (setmaxnreg): the launch gives each 168 (65536 / 384, rounded down to 8), and
 // the warpgroups can only share out those (in multiples of 8); the output warpgroup (both score
 // tiles, then one 64-column half of dq at a time) hands 56 of each thread's to the state warpgroups
@@ -79,6 +67,8 @@ constexpr int SMEM = Layout<2, false, false>::SMEM;
 constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 112, STATE_REGS = 192;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
+static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024,
+              "decay sweep buffers");
 
 // The pairs' term of this thread's scores: sum over its (a, b), b < a, of c (a-b) lambda^(a-b)
 // (q_a . k_b)(dO_a . v_b), from the accumulators of Q K^T (sc) and dO V^T (dp); pm[m] = m lambda^m.
@@ -121,20 +111,19 @@ __device__ __forceinline__ float stateTerm(const float (&ot)[32], const unsigned
 }
 }  // namespace tangent
 
-template <typename T, int STAGES = tangent::STAGES, bool REG_TERM = false, bool DIRECT_DQ = false>
+template <typename T>
 __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* maps) {
     using namespace hopper;
     using W = WgmmaOp<T>;
-    using L = tangent::Layout<STAGES, REG_TERM, DIRECT_DQ>;
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
-    unsigned char* sCopy = sm + L::SBUF;
-    unsigned char* qw = sm + L::QW;
-    float* pw = (float*) (sm + L::TABLE);  // lambda^m
+    unsigned char* sCopy = sm + tangent::SBUF;
+    unsigned char* qw = sm + tangent::QW;
+    float* pw = (float*) (sm + tangent::TABLE);  // lambda^m
     float* pm = pw + (C + 2);                    // m lambda^m
-    float* mt = (float*) (sm + L::MASKS);  // c lambda^m, masked (maskTable)
-    double* red = (double*) (sm + L::RED);
+    float* mt = (float*) (sm + tangent::MASKS);  // c lambda^m, masked (maskTable)
+    double* red = (double*) (sm + tangent::RED);
     constexpr int NT = tangent::THREADS;
     if (p.Dk != D || p.Dv != D || p.C != C || p.L % C != 0) __trap();
 
@@ -160,20 +149,20 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         pm[m] = (float) m * x;
     }
     maskTable(mt, s, c, tid, NT);
-    const u32 landed = smemAddr(sm + L::BARS), released = landed + 8 * STAGES;
+    const u32 landed = smemAddr(sm + tangent::BARS), released = landed + 8 * tangent::STAGES;
     if (tid == 0) {
-        for (int x = 0; x < STAGES; x++) {
+        for (int x = 0; x < tangent::STAGES; x++) {
             mbarInit(landed + 8 * x, 1);
             mbarInit(released + 8 * x, full ? NT / 32 : 8);
         }
     }
     fenceProxyAsync();
     __syncthreads();
-    // chunk i into ring stage st = i % STAGES (thread 0), once every warp is done with chunk
-    // i - STAGES, whose release completed phase `freed` of the stage's barrier
-    auto issue = [&](int i, int st, u32 freed) {
-        if (i >= STAGES) mbarWait(released + 8 * st, freed);
-        const u32 dst = smemAddr(ring + st * L::STAGE), bar = landed + 8 * st;
+    // chunk i into ring stage i % STAGES (thread 0), once every warp is done with chunk i - STAGES
+    auto issue = [&](int i) {
+        const int st = i % tangent::STAGES;
+        if (i >= tangent::STAGES) mbarWait(released + 8 * st, ((i - tangent::STAGES) / tangent::STAGES) & 1);
+        const u32 dst = smemAddr(ring + st * tangent::STAGE), bar = landed + 8 * st;
         const int c0 = (int) (t0seg + (i64) i * C);
         mbarExpectTx(bar, (full ? 4 : 2) * TILE);
 #pragma unroll
@@ -185,9 +174,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             if (full) tmaLoad4(dst + 3 * TILE + off, maps->dO, 64 * half, c0, (int) h, (int) b, bar);
         }
     };
-    if (tid == producer) {
-        for (int i = 0; i + 1 < STAGES && i < nc; i++) issue(i, i, 0);
-    }
+    if (tid == producer) issue(0);
     auto release = [&](int st) {
         __syncwarp();
         if (lane == 0) mbarArrive(released + 8 * st);
@@ -225,83 +212,51 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         if (full) copyS();
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
-            const int sti = i % STAGES;
-            const u32 ph = (i / STAGES) & 1;
+            const int sti = i % tangent::STAGES;
             if (!full) {
-                // chunk i + STAGES - 1 goes to the stage before sti, freed by chunk i - 1 (in the round before if sti = 0)
-                if (tid == producer && i + STAGES - 1 < nc) issue(i + STAGES - 1, sti == 0 ? STAGES - 1 : sti - 1, sti == 0 ? ph ^ 1 : ph);
+                if (tid == producer && i + 1 < nc) issue(i + 1);
                 __syncwarp();
             }
             const int cc = (int) min((i64) C, t1seg - t0seg - (i64) i * C);
-            unsigned char* stage = ring + sti * L::STAGE;
+            unsigned char* stage = ring + sti * tangent::STAGE;
             const u32 va = smemAddr(stage) + 2 * TILE, ga = va + TILE;
-            mbarWait(landed + 8 * sti, ph);
-            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. REG_TERM: qw^T as
-            // register A fragments (weightedTransposed, as the state update's keys), 16 columns of dO
-            // at a time (m64n16k16: 32 would not fit the state warpgroups' registers); otherwise its 64
-            // columns of q, weighted, go to its half of qw (the same swizzled places: row r is 8 pieces
-            // of 16 bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
+            mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
+            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. Its 64 columns of
+            // q, weighted, go to its half of qw (the same swizzled places: row r is 8 pieces of 16
+            // bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
             if (full) {
-                const u32 lg = smemDescLo(ga);
-                auto termOf = [&](int qr, const float (&gq)[16]) {
+                const unsigned char* src = stage + wg * (C * 128);
+                unsigned char* dst = qw + wg * (C * 128);
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int piece = (tid & 127) + 128 * u, r = piece >> 3;
+                    const float w = r < cc ? c * pw[r + 1] : 0.f;
+                    uint4 y = *(const uint4*) (src + 16 * piece);
+                    y.x = Mma<T>::scale2(y.x, w, w);
+                    y.y = Mma<T>::scale2(y.y, w, w);
+                    y.z = Mma<T>::scale2(y.z, w, w);
+                    y.w = Mma<T>::scale2(y.w, w, w);
+                    *(uint4*) (dst + 16 * piece) = y;
+                }
+                fenceProxyAsync();
+                namedSync(tangent::QW_READY + wg, 128);
+                const u32 lq = smemDescLo(smemAddr(dst)), lg = smemDescLo(ga);
+#pragma unroll
+                for (int qr = 0; qr < 4; qr++) {
                     const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
+                    float gq[16];
+                    wgmmaFence();
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048),
+                                               j > 0);
+                    wgmmaCommit();
+                    wgmmaWait<0>();
+                    pinRegisters(gq);
                     float x = 0.f;
 #pragma unroll
                     for (int y = 0; y < 16; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
                     part += (double) x;
-                };
-                if constexpr (REG_TERM) {
-                    u32 qt[4][4], none[1][4];
-                    weightedTransposed<T, false>(qt, none, stage, wg, wq, lane, [&](int r) { return r < cc ? c * pw[r + 1] : 0.f; });
-                    pinRegisters(qt);
-#pragma unroll
-                    for (int qb = 0; qb < 8; qb++) {
-                        float gq[8];
-#pragma unroll
-                        for (int y = 0; y < 8; y++) gq[y] = 0.f;
-                        pinRegisters(gq);
-                        wgmmaFence();
-#pragma unroll
-                        for (int j = 0; j < 4; j++) W::template rs16<1>(gq, qt[j], smemDescAt(lg, (qb >> 2) * (C * 128) + (qb & 3) * 32 + j * 2048));
-                        wgmmaCommit();
-                        wgmmaWait<0>();
-                        pinRegisters(gq);
-                        const int hf = qb >> 2, n0 = 8 * (qb & 3);
-                        float x = 0.f;
-#pragma unroll
-                        for (int y = 0; y < 8; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
-                        part += (double) x;
-                    }
-                } else {
-                    const unsigned char* src = stage + wg * (C * 128);
-                    unsigned char* dst = qw + wg * (C * 128);
-#pragma unroll
-                    for (int u = 0; u < 4; u++) {
-                        const int piece = (tid & 127) + 128 * u, r = piece >> 3;
-                        const float w = r < cc ? c * pw[r + 1] : 0.f;
-                        uint4 y = *(const uint4*) (src + 16 * piece);
-                        y.x = Mma<T>::scale2(y.x, w, w);
-                        y.y = Mma<T>::scale2(y.y, w, w);
-                        y.z = Mma<T>::scale2(y.z, w, w);
-                        y.w = Mma<T>::scale2(y.w, w, w);
-                        *(uint4*) (dst + 16 * piece) = y;
-                    }
-                    fenceProxyAsync();
-                    namedSync(tangent::QW_READY + wg, 128);
-                    const u32 lq = smemDescLo(smemAddr(dst));
-#pragma unroll
-                    for (int qr = 0; qr < 4; qr++) {
-                        float gq[16];
-                        wgmmaFence();
-#pragma unroll
-                        for (int j = 0; j < 4; j++)
-                            W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, (qr >> 1) * (C * 128) + (qr & 1) * 64 + j * 2048),
-                                                   j > 0);
-                        wgmmaCommit();
-                        wgmmaWait<0>();
-                        pinRegisters(gq);
-                        termOf(qr, gq);
-                    }
                 }
             }
             const float carry = pw[cc], grow = (float) cc;
@@ -361,17 +316,16 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         if (!full) return;
         const u32 sa = smemAddr(sCopy);
         T* dq = (T*) p.dq + b * p.kB + h * p.kH;
-        unsigned char* ob = sm + L::OUTS + wq * (16 * 128);
+        unsigned char* ob = sm + tangent::OUTS + wq * (16 * 128);
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
-            const int sti = i % STAGES;
-            const u32 ph = (i / STAGES) & 1;
+            const int sti = i % tangent::STAGES;
             const i64 t0 = t0seg + (i64) i * C;
             const int cc = (int) min((i64) C, t1seg - t0);
-            unsigned char* stage = ring + sti * L::STAGE;
+            unsigned char* stage = ring + sti * tangent::STAGE;
             const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE, ga = qa + 3 * TILE;
-            if (tid == 0 && i + STAGES - 1 < nc) issue(i + STAGES - 1, sti == 0 ? STAGES - 1 : sti - 1, sti == 0 ? ph ^ 1 : ph);
-            mbarWait(landed + 8 * sti, ph);
+            if (tid == 0 && i + 1 < nc) issue(i + 1);
+            mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
             // the scores Q K^T and dO V^T: the pairs' term, then (while dO S^T's first half is in
             // flight) dO V^T masked into dq's A fragments
             float x, ot[32];
@@ -413,25 +367,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 wgmmaCommit();
                 wgmmaWait<0>();
                 pinRegisters(ot);
-                if constexpr (DIRECT_DQ) {
-                    // packed first, so that the accumulator is free before the stores
-                    u32 pk[2][8];
-#pragma unroll
-                    for (int j = 0; j < 8; j++)
-#pragma unroll
-                        for (int hr = 0; hr < 2; hr++) pk[hr][j] = pack2<T>(ot[4 * j + 2 * hr], ot[4 * j + 2 * hr + 1]);
-                    T* row = dq + (t0 + 16 * wq + g) * p.kT + 64 * hf + t2;
-#pragma unroll
-                    for (int hr = 0; hr < 2; hr++) {
-                        if (16 * wq + g + 8 * hr < cc) {
-#pragma unroll
-                            for (int j = 0; j < 8; j++) *(u32*) (row + 8 * j) = pk[hr][j];
-                        }
-                        row += 8 * p.kT;
-                    }
-                } else {
-                    stageOutBlock<T>(ob, ot, lane, outRows<false>(dq + 64 * hf, p.kT, t0, cc, wq, false, p.N));
-                }
+                stageOutBlock<T>(ob, ot, lane, outRows<false>(dq + 64 * hf, p.kT, t0, cc, wq, false, p.N));
             }
             part += (double) x;
             release(sti);
