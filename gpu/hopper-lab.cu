@@ -23,11 +23,10 @@
 //   decay    the decay gradient's Hopper sweep (la2_decay_sweep_hopper_*, decay_hopper.cuh) against
 //            the double sweep (la2_decay_sweep_*) on rates from 0 to 4, bf16 and f16, a partial
 //            chunk; then timed beside the forward
-//   tf32     the Hopper TF32 sweeps (hopper_tf32.cuh with q from shared memory or from registers,
-//            hopper_tf32_ws.cuh; tiles rounded and truncated) against the wide TF32 sweep on every
-//            pass without a dot product (a partial chunk with segments, one segment), the forward's
-//            NaN propagation; then the forward and dq + dv + dk timed (LA2_TF32_CASE=k runs case k
-//            alone: 4 is B=4 H=32 N=32768, 5 is B=1 H=16 N=131072)
+//   tf32     the Hopper TF32 sweep (sweep_hopper_tf32.cuh) against the wide TF32 sweep on every pass
+//            without a dot product (a partial chunk with segments, one segment, one partial chunk,
+//            inputs far from 1), the forward's NaN propagation; then the forward and dq + dv + dk
+//            timed (LA2_TF32_CASE=k runs case k alone: 5 is B=4 H=32 N=32768, 6 is B=1 H=16 N=131072)
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
@@ -35,8 +34,6 @@
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
 // Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [decay] [v0 v1 ...]
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
-#include "hopper_tf32.cuh"
-#include "hopper_tf32_ws.cuh"
 #include "hopper_variants.cuh"
 #include "lab-check.cuh"
 

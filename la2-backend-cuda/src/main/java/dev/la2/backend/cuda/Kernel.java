@@ -31,6 +31,12 @@ enum Kernel {
      */
     SWEEP_HOPPER_BF16_D128_DKDV, SWEEP_HOPPER_F16_D128_DKDV,
     SWEEP_HOPPER_TMA_BF16_D128_DKDV, SWEEP_HOPPER_TMA_F16_D128_DKDV,
+    /**
+     * fp32 storage with TF32 precision on Hopper warpgroups, scaled fp16 products
+     * (sweep_hopper_tf32.cuh): the forward's, the backward's in forward time and reversed; TMA
+     * entry points only (tensor maps of fp32 q, k, v after the SweepParams).
+     */
+    SWEEP_HOPPER_TMA_TF32_D128, SWEEP_HOPPER_TMA_TF32_D128_BWD, SWEEP_HOPPER_TMA_TF32_D128_BWD_REV,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,
@@ -100,6 +106,11 @@ enum Kernel {
             throw new IllegalArgumentException("a 16-bit storage type: " + dtype);
         }
         return valueOf("SWEEP_HOPPER_" + typeName(dtype) + "_D128_DKDV");
+    }
+
+    /** The Hopper TF32 sweep's entry point in forward time ({@link #reversed()} gives the backward's reversed one). */
+    static Kernel hopperTf32(boolean backward) {
+        return backward ? SWEEP_HOPPER_TMA_TF32_D128_BWD : SWEEP_HOPPER_TMA_TF32_D128;
     }
 
     /** Kernels with dynamic shared memory beyond the default 48 KiB get the device's opt-in maximum. */

@@ -49,6 +49,15 @@ final class SharedMemory {
         return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
     }
 
+    /**
+     * The Hopper TF32 sweep: one chunk of fp32 q, k and v (64 x 128), a ring of {@code stages}
+     * chunks of their fp16 forms, the fp16 state copy, the tables (with the rows' exponents, 192
+     * bytes a stage) and alignment.
+     */
+    static long hopperTf32(long stages) {
+        return 3 * 64 * 128 * 4 + stages * 3 * 64 * 128 * 2 + 128 * 128 * 2 + 832 + stages * 192 + 1024;
+    }
+
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */
     static long fmaSweep(long dk, long et, long chunk) {
         return 4 * (2 * chunk * (dk + 1) + chunk * et + chunk * (chunk + 1) + dk * et);

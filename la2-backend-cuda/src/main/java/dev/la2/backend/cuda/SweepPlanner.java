@@ -21,6 +21,8 @@ final class SweepPlanner {
     private static final int HOPPER_STAGES = 3;
     /** Ring stages of the fused dv + dk pass (sweep_hopper_dkdv.cuh, dkdv::STAGES). */
     private static final int DKDV_STAGES = 2;
+    /** Ring stages of the Hopper TF32 sweep's fp16 chunks (sweep_hopper_tf32.cuh). */
+    private static final int HOPPER_TF32_STAGES = 2;
     /** The decay gradient's Hopper sweep: two ring stages of q, k, v and dO; three warpgroups. */
     private static final int DECAY_STAGES = 2, DECAY_THREADS = 384;
 
@@ -32,8 +34,8 @@ final class SweepPlanner {
      * backend (CudaBackend), for comparisons.
      *
      * @param tensorCores "cuda.tensorCores": off forces the fp32-FMA sweeps
-     * @param hopper "cuda.hopper": off keeps 16-bit Dk = Dv = 128 passes on the wide sweep on
-     *               compute capability 9.0
+     * @param hopper "cuda.hopper": off keeps 16-bit and fp32 TF32 Dk = Dv = 128 passes on the wide
+     *               sweep on compute capability 9.0
      * @param fusedDkDv "cuda.fusedDkDv": off runs the backward's dv and dk passes apart where the
      *                  fused pass ({@link #hopperDkDv}) would run them together
      */
@@ -107,6 +109,24 @@ final class SweepPlanner {
         SweepPlan hopper = plan(s, null, d, e, Precision.STRICT, true);
         return new SweepPlan(Kernel.decaySweepHopper(s.dtype()), DECAY_THREADS, e, TC_CHUNK, (int) smem, 1, hopper.segmentLength(),
                 hopper.segments());
+    }
+
+    /**
+     * The Hopper TF32 sweep's launch (Kernel.hopperTf32, sweep_hopper_tf32.cuh) in place of
+     * {@code planned}, the wide TF32 sweep's plan of a Dk = Dv = 128 pass, on compute capability
+     * 9.0, else null: the same segments (both run one block per multiprocessor), its own threads and
+     * shared memory. It has TMA entry points only, so the caller runs it where the tensor maps
+     * describe the pass's operands and keeps {@code planned} elsewhere.
+     */
+    SweepPlan hopperTf32(SweepPlan planned) {
+        boolean backward = planned.kernel() == Kernel.SWEEP_WIDE_TF32_D128_BWD;
+        long smem = SharedMemory.hopperTf32(HOPPER_TF32_STAGES);
+        if ((planned.kernel() != Kernel.SWEEP_WIDE_TF32_D128 && !backward) || !kernels.hopper()
+                || device.computeCapability() != HOPPER_CC || smem > device.smemPerBlock()) {
+            return null;
+        }
+        return new SweepPlan(Kernel.hopperTf32(backward), HOPPER_THREADS, planned.valueTile(), planned.chunk(), (int) smem,
+                planned.tiles(), planned.segmentLength(), planned.segments());
     }
 
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */

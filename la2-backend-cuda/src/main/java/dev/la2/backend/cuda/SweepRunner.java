@@ -18,6 +18,8 @@ final class SweepRunner {
     static final LongAdder FUSED_DK_DV = new LongAdder();
     /** Launches of the decay gradient's Hopper sweep (its tests check the route). */
     static final LongAdder HOPPER_DECAY = new LongAdder();
+    /** Passes run on the Hopper TF32 sweep (CudaHopperTf32Test checks the route). */
+    static final LongAdder HOPPER_TF32 = new LongAdder();
 
     private final DeviceContext device;
     private final KernelTable kernels;
@@ -42,14 +44,19 @@ final class SweepRunner {
      * One pass of the sweep over every sequence of shape {@code s}, packed where {@code packing} is
      * non-null. Where the planner chose the Hopper sweep for a dense pass, its chunks come by TMA
      * when the tensor maps can describe q, k and v (TensorMaps); the backward's reversed passes
-     * have entry points of their own (Kernel.reversed). Packed calls keep the cp.async loads (a
-     * box cannot stop at a sequence's end inside the packed tensor).
+     * have entry points of their own (Kernel.reversed). A dense fp32 TF32 pass without a dot
+     * product runs the Hopper TF32 sweep where the planner has it and the maps describe its
+     * operands, else the wide sweep. Packed calls keep the cp.async loads (a box cannot stop at a
+     * sequence's end inside the packed tensor).
      */
     void run(AttentionShape s, Packing packing, PassArgs p) {
         SweepPlan planned = planner.plan(s, packing, p.dk(), p.dv(), p.precision(), p.backward());
+        boolean timeOrder = p.backward() || !p.reversed();
+        SweepPlan tf32 = packing == null && p.dot() == null && timeOrder ? planner.hopperTf32(planned) : null;
         Kernel tma = packing != null ? null
                 : p.split() ? planner.hopperSplit(s.dtype(), p.dk(), p.dv())
-                : p.backward() || !p.reversed() ? planned.kernel().tma() : null;
+                : tf32 != null ? tf32.kernel()
+                : timeOrder ? planned.kernel().tma() : null;
         if (tma != null && p.reversed()) {
             tma = tma.reversed();
         }
@@ -57,9 +64,12 @@ final class SweepRunner {
         if (p.split() && maps == null) {
             throw new IllegalStateException("split products without the Hopper sweep's tensor maps (see splits)");
         }
-        SweepPlan plan = maps == null ? planned : planned.withKernel(tma);
+        SweepPlan plan = maps == null ? planned : (tf32 != null ? tf32 : planned).withKernel(tma);
         segmented(s, packing, plan, maps, (long) p.dk() * p.dv(), 4, Kernel.SCAN,
                 (scratch, mode) -> p.params(s, plan, scratch, mode));
+        if (maps != null && tf32 != null) {
+            HOPPER_TF32.increment();
+        }
     }
 
     /**

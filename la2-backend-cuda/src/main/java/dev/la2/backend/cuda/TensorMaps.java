@@ -17,11 +17,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The tensor maps of a pass's q, k and v that the Hopper sweep's TMA entry points take after their
- * SweepParams (sweep_hopper.cuh, LA2_SWEEP_HOPPER_TMA and HopperMaps), and of q, k, v and dO for
- * the decay gradient's Hopper sweep (decay_hopper.cuh, DecayMaps): CUtensorMap of 128 bytes each,
- * rank 4, dimensions (column, token, head, batch) with the layout's strides, boxes of 64
- * columns x 64 tokens in the 128-byte swizzle of the sweep's ring. JCuda does not bind
+ * The tensor maps of a pass's q, k and v that the Hopper sweeps' TMA entry points take after their
+ * SweepParams (sweep_hopper.cuh, LA2_SWEEP_HOPPER_TMA and HopperMaps; sweep_hopper_tf32.cuh for
+ * fp32), and of q, k, v and dO for the decay gradient's Hopper sweep (decay_hopper.cuh, DecayMaps):
+ * CUtensorMap of 128 bytes each, rank 4, dimensions (column, token, head, batch) with the layout's
+ * strides, boxes of 128 bytes of columns (64 16-bit ones, 32 fp32 ones) x 64 tokens in the 128-byte
+ * swizzle of the sweeps' tiles. JCuda does not bind
  * cuTensorMapEncodeTiled, so it is called in the driver JCuda has loaded, through
  * java.lang.foreign. Encoded maps are kept per operand for the next pass on the same tensors. With
  * the maps switched off ("cuda.tma" false) none is made, and every pass loads by cp.async.
@@ -29,7 +30,7 @@ import java.util.Map;
 final class TensorMaps {
     private static final int KEPT = 64;
     // cuda.h's enumerators: CUtensorMapDataType, CUtensorMapSwizzle, CUtensorMapL2promotion
-    private static final int FLOAT16 = 6, BFLOAT16 = 9, SWIZZLE_128B = 3, L2_PROMOTION_256B = 3;
+    private static final int FLOAT16 = 6, FLOAT32 = 7, BFLOAT16 = 9, SWIZZLE_128B = 3, L2_PROMOTION_256B = 3;
 
     private final Map<Operand, byte[]> kept = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
@@ -59,14 +60,14 @@ final class TensorMaps {
         }
 
         /**
-         * Whether the sweep's maps can describe it: 16-bit, 128 columns (two boxes), the base and
+         * Whether the sweeps' maps can describe it: 16-bit or fp32, 128 columns, the base and
          * every stride 16-byte aligned and the strides below 2^40 (cuTensorMapEncodeTiled's limits),
          * and every box's first token, from -64 to the last, a 32-bit coordinate.
          */
         boolean describable() {
             boolean aligned = address % 16 == 0 && tokenStride % 16 == 0 && headStride % 16 == 0 && batchStride % 16 == 0;
             long limit = 1L << 40;
-            return (dtype == DType.BF16 || dtype == DType.FP16) && columns == 128 && aligned && tokens <= Integer.MAX_VALUE
+            return (dtype == DType.BF16 || dtype == DType.FP16 || dtype == DType.FP32) && columns == 128 && aligned && tokens <= Integer.MAX_VALUE
                     && tokenStride < limit
                     && headStride < limit && batchStride < limit;
         }
@@ -122,9 +123,14 @@ final class TensorMaps {
             MemorySegment map = arena.allocate(128, 64);
             MemorySegment dims = arena.allocateFrom(JAVA_LONG, op.columns(), op.tokens(), op.heads(), op.batch());
             MemorySegment strides = arena.allocateFrom(JAVA_LONG, op.tokenStride(), op.headStride(), op.batchStride());
-            MemorySegment box = arena.allocateFrom(JAVA_INT, 64, 64, 1, 1);
+            MemorySegment box = arena.allocateFrom(JAVA_INT, 128 / op.dtype().byteSize(), 64, 1, 1);
             MemorySegment unit = arena.allocateFrom(JAVA_INT, 1, 1, 1, 1);
-            int type = op.dtype() == DType.FP16 ? FLOAT16 : BFLOAT16;
+            int type = switch (op.dtype()) {
+                case FP16 -> FLOAT16;
+                case BF16 -> BFLOAT16;
+                case FP32 -> FLOAT32;
+                case FP64 -> throw new IllegalStateException("FP64 operands have no tensor map");
+            };
             // no interleave; rows past the last token read as zeros (OOB fill none)
             int rc = (int) f.invokeExact(map, type, 4, MemorySegment.ofAddress(op.address()), dims, strides, box, unit, 0,
                     SWIZZLE_128B, L2_PROMOTION_256B, 0);

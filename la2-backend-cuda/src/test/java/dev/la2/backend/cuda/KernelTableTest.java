@@ -40,6 +40,13 @@ class KernelTableTest {
             symbols.add(tma.group(2) + "_bwd");
             symbols.add(tma.group(2) + "_bwd_rev");
         }
+        // the Hopper TF32 macro defines NAME, NAME_bwd and NAME_bwd_rev
+        Matcher tf32 = Pattern.compile("^LA2_SWEEP_HOPPER_TF32\\((\\w+)\\)", Pattern.MULTILINE).matcher(source);
+        while (tf32.find()) {
+            for (String suffix : new String[] {"", "_bwd", "_bwd_rev"}) {
+                symbols.add(tf32.group(1) + suffix);
+            }
+        }
         // the fused dv + dk macros define NAME_dkdv (TMA), NAME_dkdv and NAME_dkdv_packed (LOADED)
         Matcher dkdv = Pattern.compile("^LA2_SWEEP_HOPPER_DKDV(_LOADED)?\\((\\w+),", Pattern.MULTILINE).matcher(source);
         while (dkdv.find()) {

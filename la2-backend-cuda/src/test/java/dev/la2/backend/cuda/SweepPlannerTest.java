@@ -73,6 +73,33 @@ class SweepPlannerTest {
     }
 
     @Test
+    void tf32PassesOfDimension128TakeTheHopperTf32SweepOnComputeCapability90() {
+        AttentionShape s = new AttentionShape(1, 16, 131072, 128, 128, Layout.BNHD, DType.FP32);
+        SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
+        for (boolean backward : new boolean[] {false, true}) {
+            SweepPlan wide = all.plan(s, null, 128, 128, Precision.TF32, backward);
+            SweepPlan hopper = all.hopperTf32(wide);
+            assertThat(wide.kernel()).isEqualTo(backward ? Kernel.SWEEP_WIDE_TF32_D128_BWD : Kernel.SWEEP_WIDE_TF32_D128);
+            assertThat(hopper).as("the wide sweep's segments, the Hopper sweep's launch")
+                    .isEqualTo(new SweepPlan(backward ? Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD : Kernel.SWEEP_HOPPER_TMA_TF32_D128, 256,
+                            wide.valueTile(), wide.chunk(), 231616, wide.tiles(), wide.segmentLength(), wide.segments()));
+            assertThat(hopper.smem()).isLessThanOrEqualTo(H100.smemPerBlock());
+            assertThat(wide.segments()).as("16 sequences fill the H100 in segments").isGreaterThan(1);
+        }
+        assertThat(Kernel.hopperTf32(true).reversed()).isEqualTo(Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_REV);
+        assertThat(Kernel.hopperTf32(false).variant()).as("no packed entry point").isNull();
+        assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperTf32(new SweepPlanner(A100, SweepPlanner.Kernels.ALL)
+                .plan(s, null, 128, 128, Precision.TF32, false))).as("A100").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperTf32(all.plan(s, null, 128, 128, Precision.TF32,
+                false))).as("cuda.hopper off").isNull();
+        assertThat(all.hopperTf32(all.plan(s, null, 128, 128, Precision.TF32X3, false))).as("TF32X3").isNull();
+        assertThat(all.hopperTf32(all.plan(new AttentionShape(1, 16, 4096, 64, 128, Layout.BNHD, DType.FP32), null, 64, 128,
+                Precision.TF32, false))).as("Dk = 64").isNull();
+        assertThat(all.hopperTf32(all.plan(new AttentionShape(1, 16, 4096, 128, 128, Layout.BNHD, DType.BF16), null, 128, 128,
+                Precision.STRICT, false))).as("bf16").isNull();
+    }
+
+    @Test
     void decayGradientsHopperSweepTakesTheHopperPlansSegments() {
         AttentionShape s = new AttentionShape(4, 32, 32768, 128, 128, Layout.BNHD, DType.BF16);
         SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);

@@ -21,11 +21,16 @@ class TensorMapsTest {
     }
 
     @Test
-    void onlyAligned16BitOperandsOf128ColumnsAreDescribable() {
+    void onlyAligned16BitAndFp32OperandsOf128ColumnsAreDescribable() {
         AttentionShape s = new AttentionShape(2, 3, 100, 128, 128, Layout.BHND, DType.BF16);
         assertThat(TensorMaps.Operand.of(s, 4096, DType.BF16, 128).describable()).isTrue();
         assertThat(TensorMaps.Operand.of(s, 4096 + 8, DType.BF16, 128).describable()).as("base 8-byte aligned").isFalse();
-        assertThat(TensorMaps.Operand.of(s, 4096, DType.FP32, 128).describable()).as("fp32").isFalse();
+        AttentionShape f = new AttentionShape(2, 3, 100, 128, 128, Layout.BNHD, DType.FP32);
+        assertThat(TensorMaps.Operand.of(f, 4096, DType.FP32, 128)).as("fp32: 512 bytes a row")
+                .isEqualTo(new TensorMaps.Operand(4096, DType.FP32, 128, 100, 3, 2, 3 * 512, 512, 100 * 3 * 512));
+        assertThat(TensorMaps.Operand.of(f, 4096, DType.FP32, 128).describable()).as("fp32").isTrue();
+        assertThat(TensorMaps.Operand.of(f, 4096 + 4, DType.FP32, 128).describable()).as("fp32, base 4-byte aligned").isFalse();
+        assertThat(TensorMaps.Operand.of(f, 4096, DType.FP32, 64).describable()).as("fp32, 64 columns").isFalse();
         assertThat(TensorMaps.Operand.of(s, 4096, DType.BF16, 64).describable()).as("64 columns").isFalse();
         assertThat(new TensorMaps.Operand(4096, DType.BF16, 128, 100, 3, 2, 264, 100 * 264, 3 * 100 * 264).describable())
                 .as("token stride of 132 elements").isFalse();
