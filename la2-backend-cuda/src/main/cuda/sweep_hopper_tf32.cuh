@@ -106,8 +106,8 @@ __device__ __forceinline__ void convertChunk(const unsigned char* stg, unsigned 
         float mx = 0.f;
 #pragma unroll
         for (int u = 0; u < 16; u++) mx = fmaxf(mx, fabsf(x[u]));
-        // a NaN drops out of fmaxf: the row then converts unscaled only if it has no finite maximum,
-        // which a NaN among finite values does not change (the output is non-finite either way)
+        // fmaxf drops a NaN: a row with one among finite values takes its finite maximum's scale and
+        // the NaN converts as a NaN (the forward sums such a segment again anyway)
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));
@@ -180,7 +180,6 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
 #pragma unroll
     for (int x = 16; x > 0; x >>= 1) lm = fmaxf(lm, __shfl_xor_sync(0xffffffffu, lm, x));
     if (lane == 0) red[warp] = lm;
-    // the bound on |S| in the state registers' units (2^-gPrev S), and the state copy's exponent
     mbarWait(bar, 0);
     convertChunk<FULL>(sm, sm + RING, rowe, warp, lane);
     fenceProxyAsync();
@@ -189,7 +188,18 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
     float bound = 0.f;
 #pragma unroll
     for (int x = 0; x < 8; x++) bound = fmaxf(bound, red[x]);
+    // the state's registers hold 2^-gPrev S, the incoming state's largest magnitude at 2^36 (a chunk
+    // adds at most 2^36 in these units), and `bound` bounds them
     int gPrev = 0, es = 0;
+    if (bound > 0.f) {
+        gPrev = ceilLog2(bound) - 36;
+#pragma unroll
+        for (int x = 0; x < 32; x++) {
+            st[0][x] = ldexpf(st[0][x], -gPrev);
+            st[1][x] = ldexpf(st[1][x], -gPrev);
+        }
+        bound = ldexpf(bound, -gPrev);
+    }
     // the 16-bit copy of the state registers times 2^z (the bound times 2^z at most 2^15); es the
     // copy's exponent against the true state
     auto copyState = [&]() {
@@ -226,7 +236,11 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         int cmx = max(-(re[C + lane] + re[2 * C + lane]), -(re[C + 32 + lane] + re[2 * C + 32 + lane]));
 #pragma unroll
         for (int x = 16; x > 0; x >>= 1) cmx = max(cmx, __shfl_xor_sync(0xffffffffu, cmx, x));
-        const int gi = kexp + cmx, f = 22 + aexp + cmx;
+        // g and f as above, raised where the state's bound (2^logB) needs it: the state's registers
+        // then stay within 2^60 (what a chunk adds, 2^36 at most, being 2^-24 of it when raised),
+        // and the outputs' q S part within 2^100 of the accumulator's units
+        const int logB = bound > 0.f ? ceilLog2(bound) + gPrev : -(1 << 20);
+        const int gi = max(kexp + cmx, logB - 60), f = max(22 + aexp + cmx, logB - 78);
         const float carry = pw[cc - 1 + ofsi];
         const float pre = carry * pow2(gPrev - gi);
 #pragma unroll
@@ -305,11 +319,14 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
                 for (int hr = 0; hr < 2; hr++) {
                     const int r = 16 * wq + g + 8 * hr, a = tokenOf(r);
                     if (a >= cc) continue;
-                    const float fo = pow2(f - re[r]);
+                    // 2^(f - eq) in two factors: the product is in range where 2^(f - eq) alone is not
+                    const int E = f - re[r];
+                    const float f1 = pow2(E >> 1), f2 = pow2(E - (E >> 1));
                     const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
                     float* orow = o + tr * p.vT + 64 * wg + t2;
 #pragma unroll
-                    for (int j = 0; j < 8; j++) *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr] * fo, ot[4 * j + 2 * hr + 1] * fo);
+                    for (int j = 0; j < 8; j++)
+                        *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr] * f1 * f2, ot[4 * j + 2 * hr + 1] * f1 * f2);
                 }
             }
         }

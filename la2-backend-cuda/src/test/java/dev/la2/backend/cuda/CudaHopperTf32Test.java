@@ -18,6 +18,7 @@ import dev.la2.reference.Problem;
 import dev.la2.reference.ReferenceMath;
 import dev.la2.spi.AttentionShape;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -38,7 +39,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * and against the same backend with the Hopper sweeps switched off ("cuda.hopper" = "false", the
  * wide TF32 sweep). On compute capability 9.0 the launch counter proves the Hopper TF32 sweep ran
  * (and not with the switch off). Inputs far from 1 (q times 2^40, k times 2^-50, v times 2^30, the
- * initial state times 2^20) check the per-row scales; a NaN in v, that the forward's non-finite
+ * initial state times 2^20), and tiny ones (q, k, v times 2^-30, the initial state times 2^-100)
+ * with whole chunks of zero keys, check the scales; a NaN in v, that the forward's non-finite
  * outputs are exactly where the wide sweep puts them. Skipped, with the probe's reason, without a
  * usable GPU.
  */
@@ -72,19 +74,24 @@ class CudaHopperTf32Test {
         CudaGpuTest.assumeGpu();
     }
 
-    /** Several segments with a partial last chunk, one short partial chunk, more sequences than SMs, and inputs far from 1. */
-    record Size(int b, int h, int n, boolean far) {
+    /** How a case's inputs are drawn: q, k ~ N(0, 1/D), v ~ N(0, 1), then scaled as named. */
+    enum Scale {
+        PLAIN, FAR, TINY_WITH_ZERO_KEYS
+    }
+
+    /** Several segments with a partial last chunk, one short partial chunk, more sequences than SMs, and scaled inputs. */
+    record Size(int b, int h, int n, Scale scale) {
         @Override
         public String toString() {
-            return "B" + b + "H" + h + "N" + n + (far ? " far from 1" : "");
+            return "B" + b + "H" + h + "N" + n + (scale == Scale.PLAIN ? "" : " " + scale);
         }
     }
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
         for (Layout layout : Layout.values()) {
-            for (Size z : List.of(new Size(2, 3, 4133, false), new Size(1, 2, 50, false), new Size(2, 66, 700, false),
-                    new Size(1, 3, 321, true))) {
+            for (Size z : List.of(new Size(2, 3, 4133, Scale.PLAIN), new Size(1, 2, 50, Scale.PLAIN), new Size(2, 66, 700, Scale.PLAIN),
+                    new Size(1, 3, 321, Scale.FAR), new Size(1, 3, 641, Scale.TINY_WITH_ZERO_KEYS))) {
                 out.add(Arguments.of(layout, z));
             }
         }
@@ -95,22 +102,36 @@ class CudaHopperTf32Test {
     private record Inputs(double[] q, double[] k, double[] v, double[] dO, double[] s0, double[] dSf, double[] decay) {
     }
 
-    private Inputs draw(Size z) {
+    private Inputs draw(Size z, Layout layout) {
         int count = z.b() * z.h() * z.n() * D;
-        double fq = z.far() ? 0x1p40 : 1, fk = z.far() ? 0x1p-50 : 1, fv = z.far() ? 0x1p30 : 1, fs = z.far() ? 0x1p20 : 1;
+        boolean far = z.scale() == Scale.FAR, tiny = z.scale() == Scale.TINY_WITH_ZERO_KEYS;
+        double fq = far ? 0x1p40 : tiny ? 0x1p-30 : 1, fk = far ? 0x1p-50 : tiny ? 0x1p-30 : 1, fv = far ? 0x1p30 : tiny ? 0x1p-30 : 1;
+        double fs = far ? 0x1p20 : tiny ? 0x1p-100 : 1;
         boolean withStates = z.n() % 2 == 1;
         double[] decay = new double[z.h()];
         for (int i = 0; i < z.h(); i++) {
             decay[i] = i == 0 ? 0 : Math.pow(2, -8.0 * (i + 1) / z.h());
         }
-        return new Inputs(normal(count, fq / Math.sqrt(D)), normal(count, fk / Math.sqrt(D)), normal(count, fv), normal(count, 1),
+        double[] k = normal(count, fk / Math.sqrt(D));
+        if (tiny) {
+            // tokens 64 .. 191 of every sequence (two whole chunks) without keys
+            for (int b = 0; b < z.b(); b++) {
+                for (int h = 0; h < z.h(); h++) {
+                    for (int t = 64; t < 192; t++) {
+                        int row = layout == Layout.BHND ? (b * z.h() + h) * z.n() + t : (b * z.n() + t) * z.h() + h;
+                        Arrays.fill(k, row * D, (row + 1) * D, 0.0);
+                    }
+                }
+            }
+        }
+        return new Inputs(normal(count, fq / Math.sqrt(D)), k, normal(count, fv), normal(count, 1),
                 withStates ? normal(z.b() * z.h() * D * D, 0.5 * fs) : null, withStates ? normal(z.b() * z.h() * D * D, 0.5) : null, decay);
     }
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void forwardMatchesTheReferenceAndTheWideSweep(Layout layout, Size z) {
-        Inputs in = draw(z);
+        Inputs in = draw(z, layout);
         AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, layout, DType.FP32);
         long before = SweepRunner.HOPPER_TF32.sum();
         double[][] a = forward(hopper, s, in);
@@ -130,7 +151,7 @@ class CudaHopperTf32Test {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void backwardMatchesTheReference(Layout layout, Size z) {
-        Inputs in = draw(z);
+        Inputs in = draw(z, layout);
         AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, layout, DType.FP32);
         long before = SweepRunner.HOPPER_TF32.sum();
         double[][] g = backward(hopper, s, in);
@@ -155,8 +176,8 @@ class CudaHopperTf32Test {
     /** A NaN in v: the forward's non-finite outputs exactly where the wide sweep's are, the finite ones within TF32's tolerance. */
     @Test
     void nonFiniteInputsPropagateAsOnTheWideSweep() {
-        Size z = new Size(2, 3, 1000, false);
-        Inputs in = draw(z);
+        Size z = new Size(2, 3, 1000, Scale.PLAIN);
+        Inputs in = draw(z, Layout.BHND);
         in.v()[(4 * z.n() + 300) * D + 5] = Double.NaN;  // sequence 4 (batch 1, head 1), token 300, column 5
         AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, Layout.BHND, DType.FP32);
         double[][] a = forward(hopper, s, in), b = forward(wide, s, in);
