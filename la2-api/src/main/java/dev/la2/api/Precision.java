@@ -14,8 +14,9 @@ public enum Precision {
      */
     TF32X3,
     /**
-     * Permits plain TF32 tensor-core products (within 3e-3). A backend without TF32 computes
-     * {@link #STRICT}, which also meets this tolerance.
+     * Permits tensor-core products of operands rounded to TF32's 11-bit significand (within 3e-3):
+     * TF32 products, or fp16 products of operands scaled by powers of two. A backend without them
+     * computes {@link #STRICT}, which also meets this tolerance.
      */
     TF32
 }
