@@ -22,9 +22,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
-import jcuda.driver.JCudaDriver;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -120,8 +117,8 @@ class CudaFusedBackwardTest {
         long loadedLaunches = SweepRunner.FUSED_DK_DV.sum() - before - fusedLaunches - apartLaunches;
 
         assertThat(apartLaunches).as("launches of the fused pass with it switched off").isZero();
-        assertThat(fusedLaunches).as("launches of the fused pass on compute capability %d", computeCapability())
-                .isEqualTo(computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
+        assertThat(fusedLaunches).as("launches of the fused pass on compute capability %d", GpuCases.computeCapability())
+                .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
         assertThat(loadedLaunches).as("launches of the fused pass on cp.async loads").isEqualTo(fusedLaunches);
         assertThat(a.dq).as("dq (seed %d)", SEED).isEqualTo(b.dq);
         assertThat(a.dv).as("dv (seed %d)", SEED).isEqualTo(b.dv);
@@ -172,8 +169,8 @@ class CudaFusedBackwardTest {
         long apartLaunches = SweepRunner.FUSED_DK_DV.sum() - before - fusedLaunches;
 
         assertThat(apartLaunches).as("launches of the fused pass with it switched off").isZero();
-        assertThat(fusedLaunches).as("launches of the fused pass on compute capability %d", computeCapability())
-                .isEqualTo(computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
+        assertThat(fusedLaunches).as("launches of the fused pass on compute capability %d", GpuCases.computeCapability())
+                .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
         assertThat(a.dq).as("dq (seed %d)", SEED).isEqualTo(b.dq);
         double ulp = dtype == DType.BF16 ? 0x1p-8 : 0x1p-11;
         for (int i = 0; i < n; i++) {
@@ -254,8 +251,8 @@ class CudaFusedBackwardTest {
              Tensor rates = la.tensor(decay, DType.FP32, Shape.of(h));
              Tensor s0 = s0x == null ? null : la.tensor(s0x, DType.FP32, state);
              Tensor dSf = dSfx == null ? null : la.tensor(dSfx, DType.FP32, state);
-             Gradients g = new Gradients(poisoned(la, s.dtype(), seq), poisoned(la, s.dtype(), seq), poisoned(la, s.dtype(), seq),
-                     poisoned(la, DType.FP32, state), null)) {
+             Gradients g = new Gradients(GpuCases.poisoned(la, s.dtype(), seq), GpuCases.poisoned(la, s.dtype(), seq), GpuCases.poisoned(la, s.dtype(), seq),
+                     GpuCases.poisoned(la, DType.FP32, state), null)) {
             la.backward(new AttentionInputs(q, k, v, rates, s0), dO, dSf, o, g);
             return new Result(Canonical.gather(q, s, d), Canonical.gather(k, s, d), Canonical.gather(v, s, d),
                     Canonical.gather(dO, s, d), Canonical.gather(g.dq(), s, d), Canonical.gather(g.dk(), s, d),
@@ -263,27 +260,7 @@ class CudaFusedBackwardTest {
         }
     }
 
-    private static Tensor poisoned(LightningAttention la, DType dtype, Shape shape) {
-        Tensor t = la.allocate(dtype, shape);
-        t.fill(Double.NaN);
-        return t;
-    }
-
     private double[] normal(int count, double std) {
-        double[] x = new double[count];
-        for (int i = 0; i < count; i++) {
-            x[i] = rnd.nextGaussian() * std;
-        }
-        return x;
-    }
-
-    private static int computeCapability() {
-        JCudaDriver.cuInit(0);
-        CUdevice dev = new CUdevice();
-        JCudaDriver.cuDeviceGet(dev, 0);
-        int[] major = new int[1], minor = new int[1];
-        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
-        JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
-        return 10 * major[0] + minor[0];
+        return GpuCases.normal(rnd, count, std);
     }
 }

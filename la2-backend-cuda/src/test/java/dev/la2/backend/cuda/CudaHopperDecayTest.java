@@ -19,9 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
-import jcuda.driver.JCudaDriver;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -112,8 +109,8 @@ class CudaHopperDecayTest {
                      poisoned(DType.FP32, Shape.of(h)))) {
             la.backward(new AttentionInputs(q, k, v, decay, s0), dO, dSf, o, g);
             long launches = SweepRunner.HOPPER_DECAY.sum() - before;
-            assertThat(launches).as("launches of the Hopper decay sweep on compute capability %d", computeCapability())
-                    .isEqualTo(computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
+            assertThat(launches).as("launches of the Hopper decay sweep on compute capability %d", GpuCases.computeCapability())
+                    .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
             ReferenceMath.Backward ref = ReferenceMath.backward(new Problem(b, h, n, d, d), Canonical.gather(q, s, d),
                     Canonical.gather(k, s, d), Canonical.gather(v, s, d), rates, s0 == null ? null : s0.toDoubleArray(),
                     Canonical.gather(dO, s, d), dSf == null ? null : dSf.toDoubleArray(), o.scale());
@@ -130,26 +127,10 @@ class CudaHopperDecayTest {
     }
 
     private static Tensor poisoned(DType dtype, Shape shape) {
-        Tensor t = la.allocate(dtype, shape);
-        t.fill(Double.NaN);
-        return t;
+        return GpuCases.poisoned(la, dtype, shape);
     }
 
     private double[] normal(int count, double std) {
-        double[] x = new double[count];
-        for (int i = 0; i < count; i++) {
-            x[i] = rnd.nextGaussian() * std;
-        }
-        return x;
-    }
-
-    private static int computeCapability() {
-        JCudaDriver.cuInit(0);
-        CUdevice dev = new CUdevice();
-        JCudaDriver.cuDeviceGet(dev, 0);
-        int[] major = new int[1], minor = new int[1];
-        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
-        JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
-        return 10 * major[0] + minor[0];
+        return GpuCases.normal(rnd, count, std);
     }
 }

@@ -22,9 +22,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
-import jcuda.driver.JCudaDriver;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -139,8 +136,8 @@ class CudaHopperTf32Test {
         double[][] b = forward(wide, s, in);
         long widePasses = SweepRunner.HOPPER_TF32.sum() - before - hopperPasses;
         assertThat(widePasses).as("passes on the Hopper TF32 sweep with cuda.hopper off").isZero();
-        assertThat(hopperPasses).as("passes on the Hopper TF32 sweep on compute capability %d", computeCapability())
-                .isEqualTo(computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
+        assertThat(hopperPasses).as("passes on the Hopper TF32 sweep on compute capability %d", GpuCases.computeCapability())
+                .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
         Problem p = new Problem(z.b(), z.h(), z.n(), D, D);
         ReferenceMath.Forward ref = ReferenceMath.forwardRecurrent(p, a[2], a[3], a[4], in.decay(), in.s0(), 0.75);
         close("output", a[0], ref.output(), layout, z);
@@ -156,8 +153,8 @@ class CudaHopperTf32Test {
         long before = SweepRunner.HOPPER_TF32.sum();
         double[][] g = backward(hopper, s, in);
         long hopperPasses = SweepRunner.HOPPER_TF32.sum() - before;
-        assertThat(hopperPasses).as("dq, dv and dk passes on the Hopper TF32 sweep on compute capability %d", computeCapability())
-                .isEqualTo(computeCapability() == SweepPlanner.HOPPER_CC ? 3 : 0);
+        assertThat(hopperPasses).as("dq, dv and dk passes on the Hopper TF32 sweep on compute capability %d", GpuCases.computeCapability())
+                .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 3 : 0);
         Problem p = new Problem(z.b(), z.h(), z.n(), D, D);
         ReferenceMath.Backward ref = ReferenceMath.backward(p, g[4], g[5], g[6], in.decay(), in.s0(), g[7], in.dSf(), 1.25);
         close("dq", g[0], ref.dq(), layout, z);
@@ -205,8 +202,8 @@ class CudaHopperTf32Test {
              Tensor v = la.tensor(in.v(), DType.FP32, seq);
              Tensor rates = la.tensor(in.decay(), DType.FP32, Shape.of(h));
              Tensor s0 = in.s0() == null ? null : la.tensor(in.s0(), DType.FP32, state);
-             Tensor out = poisoned(la, DType.FP32, seq);
-             Tensor fin = poisoned(la, DType.FP32, state)) {
+             Tensor out = GpuCases.poisoned(la, DType.FP32, seq);
+             Tensor fin = GpuCases.poisoned(la, DType.FP32, state)) {
             la.forward(new AttentionInputs(q, k, v, rates, s0), o, out, fin);
             return new double[][] {Canonical.gather(out, s, D), fin.toDoubleArray(), Canonical.gather(q, s, D), Canonical.gather(k, s, D),
                 Canonical.gather(v, s, D)};
@@ -226,8 +223,8 @@ class CudaHopperTf32Test {
              Tensor rates = la.tensor(in.decay(), DType.FP32, Shape.of(h));
              Tensor s0 = in.s0() == null ? null : la.tensor(in.s0(), DType.FP32, state);
              Tensor dSf = in.dSf() == null ? null : la.tensor(in.dSf(), DType.FP32, state);
-             Gradients g = new Gradients(poisoned(la, DType.FP32, seq), poisoned(la, DType.FP32, seq), poisoned(la, DType.FP32, seq),
-                     poisoned(la, DType.FP32, state), null)) {
+             Gradients g = new Gradients(GpuCases.poisoned(la, DType.FP32, seq), GpuCases.poisoned(la, DType.FP32, seq), GpuCases.poisoned(la, DType.FP32, seq),
+                     GpuCases.poisoned(la, DType.FP32, state), null)) {
             la.backward(new AttentionInputs(q, k, v, rates, s0), dO, dSf, o, g);
             return new double[][] {Canonical.gather(g.dq(), s, D), Canonical.gather(g.dk(), s, D), Canonical.gather(g.dv(), s, D),
                 g.dInitialState().toDoubleArray(), Canonical.gather(q, s, D), Canonical.gather(k, s, D), Canonical.gather(v, s, D),
@@ -235,27 +232,7 @@ class CudaHopperTf32Test {
         }
     }
 
-    private static Tensor poisoned(LightningAttention la, DType dtype, Shape shape) {
-        Tensor t = la.allocate(dtype, shape);
-        t.fill(Double.NaN);
-        return t;
-    }
-
     private double[] normal(int count, double std) {
-        double[] x = new double[count];
-        for (int i = 0; i < count; i++) {
-            x[i] = rnd.nextGaussian() * std;
-        }
-        return x;
-    }
-
-    private static int computeCapability() {
-        JCudaDriver.cuInit(0);
-        CUdevice dev = new CUdevice();
-        JCudaDriver.cuDeviceGet(dev, 0);
-        int[] major = new int[1], minor = new int[1];
-        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
-        JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
-        return 10 * major[0] + minor[0];
+        return GpuCases.normal(rnd, count, std);
     }
 }
