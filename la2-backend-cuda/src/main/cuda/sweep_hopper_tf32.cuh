@@ -22,7 +22,11 @@
 //   beta lambda^(a + ofs) 2^(-f - ES), which puts them in P^ v^'s units; o_a = 2^(f - eq_a) x.
 // - The state update: A = (diag(w) K^)^T with w_b = kappa lambda^(cc-1-b) 2^(-ek_b - ev_b - g),
 //   g = ceil(log2 max|kappa lambda^m|) + max_b(-ek_b - ev_b), so that |A| <= 2^15; the state's
-//   registers hold 2^-g S, rescaled by 2^(g_prev - g) as each chunk starts.
+//   registers hold 2^-g S, rescaled by 2^(g_prev - g) as each chunk starts; the incoming state
+//   enters at 2^36 of those units.
+// - Where the state's bound is far above a chunk's products (a chunk of zero keys after large
+//   ones), g and f are raised so that the registers stay within 2^60 and an output's q S part within
+//   2^100 of the accumulator's units; the output's factor is applied as two powers of two.
 // ALGORITHM.md section 3.3 gives the bounds and the error.
 //
 // Shared memory: the chunk's fp32 q, k and v as TMA lands them (96 KB, boxes of 32 columns), a
