@@ -152,9 +152,10 @@ __device__ __forceinline__ void weightedKeys(u32 (&kt)[4][4], const unsigned cha
 // 64 hf.. in the accumulator layout), into the state buffer at dst (SPLIT: hi there, lo at
 // dst + STATE). Without SPLIT by stmatrix: per half and pair of 8-column blocks j, j + 1 the four
 // 8 x 8 matrices (rows g, g + 8) x (blocks j, j + 1), whose rows are 16-byte pieces of the
-// swizzled tile.
+// swizzled tile. Each value is multiplied by `scale` first (the Hopper TF32 sweep's power of two;
+// 1 elsewhere, which the compiler drops).
 template <typename T, bool SPLIT>
-__device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&st)[2][32], int wg, int wq, int lane) {
+__device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&st)[2][32], int wg, int wq, int lane, float scale = 1.f) {
     const int g = lane >> 2, t2 = (lane & 3) * 2;
     if constexpr (SPLIT) {
 #pragma unroll
@@ -165,7 +166,7 @@ __device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&
                 for (int hr = 0; hr < 2; hr++) {
                     const int d = 64 * wg + 16 * wq + g + 8 * hr, e = 64 * hf + 8 * j + t2;
                     u32 hi, lo;
-                    pack2Split<T>(st[hf][4 * j + 2 * hr], st[hf][4 * j + 2 * hr + 1], hi, lo);
+                    pack2Split<T>(st[hf][4 * j + 2 * hr] * scale, st[hf][4 * j + 2 * hr + 1] * scale, hi, lo);
                     *(u32*) (dst + tileOffset(d, e, D)) = hi;
                     *(u32*) (dst + STATE + tileOffset(d, e, D)) = lo;
                 }
@@ -177,8 +178,8 @@ __device__ __forceinline__ void copyStateRows(unsigned char* dst, const float (&
 #pragma unroll
             for (int j = 0; j < 8; j += 2) {
                 const float* x = st[hf] + 4 * j;
-                stsm4(base + tileOffset(d, 64 * hf + 8 * (j + (m >> 1)), D), pack2<T>(x[0], x[1]), pack2<T>(x[2], x[3]),
-                      pack2<T>(x[4], x[5]), pack2<T>(x[6], x[7]));
+                stsm4(base + tileOffset(d, 64 * hf + 8 * (j + (m >> 1)), D), pack2<T>(x[0] * scale, x[1] * scale),
+                      pack2<T>(x[2] * scale, x[3] * scale), pack2<T>(x[4] * scale, x[5] * scale), pack2<T>(x[6] * scale, x[7] * scale));
             }
     }
 }

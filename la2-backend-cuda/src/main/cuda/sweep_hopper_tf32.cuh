@@ -208,18 +208,8 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
     // copy's exponent against the true state
     auto copyState = [&]() {
         const int z = max(-126, min(127, 15 - ceilLog2(bound)));
-        const float zf = pow2(z);
         es = z - gPrev;
-        const u32 base = smemAddr(sm + SCOPY);
-        const int mm = lane >> 3, d = 64 * wg + 16 * wq + (lane & 7) + 8 * (mm & 1);
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-            for (int j = 0; j < 8; j += 2) {
-                const float* x = st[hf] + 4 * j;
-                stsm4(base + tileOffset(d, 64 * hf + 8 * (j + (mm >> 1)), D), pack2<__half>(x[0] * zf, x[1] * zf),
-                      pack2<__half>(x[2] * zf, x[3] * zf), pack2<__half>(x[4] * zf, x[5] * zf), pack2<__half>(x[6] * zf, x[7] * zf));
-            }
+        hopper::copyStateRows<__half, false>(sm + SCOPY, st, wg, wq, lane, pow2(z));
     };
     if constexpr (FULL) copyState();
     fenceProxyAsync();
