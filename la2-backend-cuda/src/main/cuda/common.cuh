@@ -34,6 +34,15 @@
 typedef long long i64;
 typedef unsigned int u32;
 
+// A point on a kernel's timeline (LA2_MARK_ENTRY, _CHUNK as a chunk's data is ready, _EXIT), which
+// gpu/hopper-lab.cu's trace section records per block; nothing in the library's build.
+#ifndef LA2_MARK
+#define LA2_MARK(kind)
+#endif
+#define LA2_MARK_ENTRY 0
+#define LA2_MARK_CHUNK 1
+#define LA2_MARK_EXIT 2
+
 template <typename T> __device__ __forceinline__ float ldf(const T* p, i64 i);
 template <> __device__ __forceinline__ float ldf<float>(const float* p, i64 i) { return p[i]; }
 template <> __device__ __forceinline__ float ldf<__nv_bfloat16>(const __nv_bfloat16* p, i64 i) { return __bfloat162float(p[i]); }

@@ -115,6 +115,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
     // shared addresses, and the products' descriptors built on them, then live in uniform registers)
     const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0), wq = warp & 3;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
+    LA2_MARK(LA2_MARK_ENTRY);
     const Segment sg = blockSegment(p);
     const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
     const int seg = sg.seg;
@@ -220,6 +221,7 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
         else asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
         fenceProxyAsync();
         __syncthreads();
+        LA2_MARK(LA2_MARK_CHUNK);
         if constexpr (earlyW) loadW(t0, cc);
         if (t0 + 2 * C < t1seg) issue(t0 + 2 * C, (i + 2) % STAGES);
         else if (!tma) cpAsyncCommit();
@@ -387,5 +389,6 @@ __device__ bool sweepHopperMode(const SweepParams& p, const HopperMaps* maps = n
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];
     band.store(p, seq, seg, full, s);
+    LA2_MARK(LA2_MARK_EXIT);
     return false;
 }

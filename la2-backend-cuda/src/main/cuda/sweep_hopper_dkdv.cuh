@@ -92,6 +92,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0), wq = warp & 3;  // uniform (sweep_hopper.cuh says why)
+    LA2_MARK(LA2_MARK_ENTRY);
     const Segment sg = blockSegment(pv);
     const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
     const int seg = sg.seg;
@@ -154,6 +155,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
         else cpAsyncWaitAll();
         fenceProxyAsync();
         __syncthreads();
+        LA2_MARK(LA2_MARK_CHUNK);
         if (t0 + C < t1seg) issue(t0 + C, (i + 1) & 1);
 
         const float carry = pw[cc - 1 + ofsi];
@@ -228,6 +230,7 @@ __device__ void sweepHopperDkDv(const SweepParams& pv, const SweepParams& pk, co
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = st[x >> 5][x & 31];
     band.store(pv, seq, seg, true, s);
+    LA2_MARK(LA2_MARK_EXIT);
 }
 
 // The entry points, built only for sm_90a: elsewhere they exist and trap, as the Hopper sweep's

@@ -25,10 +25,6 @@ namespace hopper {
 // named barrier ids: copy b written (COPY_FULL + b), copy b read (COPY_EMPTY + b)
 constexpr int COPY_FULL = 1, COPY_EMPTY = 3;
 
-// One arrival (no transactions) on the barrier's current phase.
-__device__ __forceinline__ void mbarArrive(u32 bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
-}
 // Named block barriers (id 1..15; 0 is __syncthreads) between warpgroups: producers arrive (and go
 // on), consumers wait; `threads` counts both sides. Shared-memory writes before the arrival are
 // visible to the waiting threads after it (to the tensor cores' reads, after fenceProxyAsync).
@@ -52,6 +48,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wq = warp & 3;
+    LA2_MARK(LA2_MARK_ENTRY);
     const Segment sg = blockSegment(p);
     const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
     const int seg = sg.seg;
@@ -189,6 +186,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         const u32 sa = smemAddr(sb);
         if (tid == 0 && i + 2 < nc) issue(i + 2);
         mbarWait(full + 8 * sti, (i / STAGES) & 1);
+        LA2_MARK(LA2_MARK_CHUNK);
         float sc[32], ot[2][32];
         u32 pa[4][4];
         // the scores need only the chunk; q S also the copy
@@ -239,6 +237,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
             }
         }
     }
+    LA2_MARK(LA2_MARK_EXIT);
     if constexpr (EXACT) return __syncthreads_or(p.writeOut && !(nonFinite == 0.f));
     return false;
 }

@@ -32,10 +32,11 @@
 // Shared memory: the chunk's fp32 q, k and v as TMA lands them (96 KB, boxes of 32 columns), a
 // two-stage ring of their fp16 forms (48 KB a stage), one fp16 state copy (32 KB), tables. Per chunk
 // i: the products of chunk i are issued (the scores and q S, the state update); while they run the
-// block converts chunk i + 1 (landed a chunk earlier) into the other ring stage; then the masked
+// block converts chunk i + 1 (landed a chunk earlier) into the other ring stage, and once every warp
+// has (an arrival barrier), thread 0 issues chunk i + 2's loads into the fp32 stage; then the masked
 // scores times v, and the outputs stored from the accumulators as fp32 pairs; a barrier (the state
-// copy and the fp32 stage are free), chunk i + 2's loads, the state copy for chunk i + 1, and a
-// barrier that publishes the copy and the converted stage.
+// copy is free), the state copy for chunk i + 1, and a barrier that publishes the copy and the
+// converted stage.
 #pragma once
 
 #include "smem.cuh"
@@ -51,7 +52,8 @@ constexpr u32 RING = 3 * F32TILE;            // after the fp32 tiles
 constexpr u32 SCOPY = RING + 2 * RSTAGE;     // the fp16 state copy (128 x 128)
 constexpr u32 TAB = SCOPY + D * D * 2;
 constexpr u32 PW = TAB;                      // lambda^m, m = 0 .. C + 1
-constexpr u32 BAR = TAB + 272;               // the fp32 stage's transaction barrier
+constexpr u32 BAR = TAB + 272;               // the fp32 stage's transaction barrier (landed)
+constexpr u32 EMPTY = TAB + 280;             // and its arrival barrier (every warp done converting it)
 constexpr u32 RED = TAB + 288;               // 8 floats: the initial state's largest magnitude per warp
 constexpr u32 MASKS = TAB + 320;             // 2C floats (maskTable)
 constexpr u32 ROWE = TAB + 832;              // [2 stages][q, k, v][64 rows]: the rows' exponents e (int8)
@@ -66,12 +68,12 @@ __device__ __forceinline__ float pow2(int E) { return E < -126 ? 0.f : __uint_as
 // The exponent e that puts a row whose largest magnitude is mx in [2^14, 2^15); 0 for a non-finite
 // row (its values convert as they are); the largest, 126, for a zero row (the zero-filled rows of a
 // partial chunk among them), so that it never sets a chunk's largest column exponent
-// max_b(-ek_b - ev_b), which would push the other rows' factors towards fp16's subnormals.
+// max_b(-ek_b - ev_b), which would push the other rows' factors towards fp16's subnormals. Selects,
+// not branches: the conversion's rows are independent and stay in flight together.
 __device__ __forceinline__ int rowExponent(float mx) {
-    if (mx == 0.f) return 126;
-    if (!(mx <= 3.4e38f)) return 0;
     const int ex = (int) ((__float_as_uint(mx) >> 23) & 255) - 127;
-    return max(-126, min(126, 14 - ex));
+    const int e = max(-126, min(126, 14 - ex));
+    return mx == 0.f ? 126 : (mx <= 3.4e38f ? e : 0);
 }
 
 // Byte offset of fp32 element (row, col) of a chunk tile as TMA lands it: 32-column quarters of 64
@@ -90,40 +92,64 @@ __device__ __forceinline__ int ceilLog2(float x) {
 
 // The fp32 chunk at `stg` (q, k, v: rows 0 .. 63 each; FULL: q too) into the ring stage at `ring`,
 // each row scaled by 2^e and rounded to fp16, e into rowe[tensor * 64 + row]. Row R = 32 it + 4 warp
-// + lane / 8 of the 192 (or k and v's 128); lane % 8 takes columns 16 (lane % 8) .. + 15.
+// + lane / 8 of the 192 (or k and v's 128); lane % 8 takes columns 16 (lane % 8) .. + 15. Two rows
+// (it, it + 1) at a time: the eight 16-byte loads of both are issued before either's maximum needs
+// them, and the maxima are trees, so that the loads' latency (behind the products' operand reads) is
+// paid once per pair.
 template <bool FULL>
 __device__ __forceinline__ void convertChunk(const unsigned char* stg, unsigned char* ring, signed char* rowe, int warp, int lane) {
     const int m = lane & 7;
-#pragma unroll 2
-    for (int it = FULL ? 0 : 2; it < 6; it++) {
-        const int R = 32 * it + 4 * warp + (lane >> 3), tns = R >> 6, row = R & 63;
-        const unsigned char* src = stg + tns * F32TILE;
-        float x[16];
+#pragma unroll 1
+    for (int it = FULL ? 0 : 2; it < 6; it += 2) {
+        float x[2][16];
+        int tns[2], row[2];
 #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            const float4 f = *(const float4*) (src + off32(row, 16 * m + 4 * u));
-            x[4 * u] = f.x;
-            x[4 * u + 1] = f.y;
-            x[4 * u + 2] = f.z;
-            x[4 * u + 3] = f.w;
+        for (int r = 0; r < 2; r++) {
+            const int R = 32 * (it + r) + 4 * warp + (lane >> 3);
+            tns[r] = R >> 6;
+            row[r] = R & 63;
+            const unsigned char* src = stg + tns[r] * F32TILE;
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const float4 f = *(const float4*) (src + off32(row[r], 16 * m + 4 * u));
+                x[r][4 * u] = f.x;
+                x[r][4 * u + 1] = f.y;
+                x[r][4 * u + 2] = f.z;
+                x[r][4 * u + 3] = f.w;
+            }
         }
-        float mx = 0.f;
+        float mx[2];
 #pragma unroll
-        for (int u = 0; u < 16; u++) mx = fmaxf(mx, fabsf(x[u]));
-        // fmaxf drops a NaN: a row with one among finite values takes its finite maximum's scale and
-        // the NaN converts as a NaN (the forward sums such a segment again anyway)
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));
-        const int e = rowExponent(mx);
-        const float sc = pow2(e);
-        u32 h[8];
+        for (int r = 0; r < 2; r++) {
+            // fmaxf drops a NaN (a subtree of NaNs only gives NaN, dropped above it, and the last
+            // fmaxf with 0 drops a row piece of NaNs only): the largest finite magnitude, as a chain
+            // from 0 gives it. A row with a NaN among finite values takes their scale and the NaN
+            // converts as a NaN (the forward sums such a segment again anyway).
+            float a[8];
 #pragma unroll
-        for (int u = 0; u < 8; u++) h[u] = pack2<__half>(x[2 * u] * sc, x[2 * u + 1] * sc);
-        unsigned char* dst = ring + tns * TILE;
-        *(uint4*) (dst + tileOffset(row, 16 * m, C)) = make_uint4(h[0], h[1], h[2], h[3]);
-        *(uint4*) (dst + tileOffset(row, 16 * m + 8, C)) = make_uint4(h[4], h[5], h[6], h[7]);
-        if (m == 0) rowe[tns * C + row] = (signed char) e;
+            for (int u = 0; u < 8; u++) a[u] = fmaxf(fabsf(x[r][2 * u]), fabsf(x[r][2 * u + 1]));
+#pragma unroll
+            for (int w = 4; w > 0; w >>= 1)
+#pragma unroll
+                for (int u = 0; u < w; u++) a[u] = fmaxf(a[u], a[u + w]);
+            mx[r] = fmaxf(a[0], 0.f);
+        }
+#pragma unroll
+        for (int d = 1; d < 8; d <<= 1)
+#pragma unroll
+            for (int r = 0; r < 2; r++) mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], d));
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int e = rowExponent(mx[r]);
+            const float sc = pow2(e);
+            u32 h[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) h[u] = pack2<__half>(x[r][2 * u] * sc, x[r][2 * u + 1] * sc);
+            unsigned char* dst = ring + tns[r] * TILE;
+            *(uint4*) (dst + tileOffset(row[r], 16 * m, C)) = make_uint4(h[0], h[1], h[2], h[3]);
+            *(uint4*) (dst + tileOffset(row[r], 16 * m + 8, C)) = make_uint4(h[4], h[5], h[6], h[7]);
+            if (m == 0) rowe[tns[r] * C + row[r]] = (signed char) e;
+        }
     }
 }
 }  // namespace hopperTf32
@@ -144,6 +170,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0), wq = warp & 3;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
+    LA2_MARK(LA2_MARK_ENTRY);
     const hopper::Segment sg = hopper::blockSegment(p);
     const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
     const int seg = sg.seg;
@@ -167,7 +194,11 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
             tmaLoad4(dst + 2 * F32TILE + x * (C * 128), maps->v, 32 * x, (int) c0, (int) h, (int) b, bar);
         }
     };
-    if (tid == 0) mbarInit(bar, 1);
+    const u32 empty = smemAddr(sm + EMPTY);
+    if (tid == 0) {
+        mbarInit(bar, 1);
+        mbarInit(empty, THREADS / 32);
+    }
     fenceProxyAsync();
     __syncthreads();
     issue(t0seg);
@@ -223,6 +254,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         const int cc = (int) min((i64) C, t1seg - t0);
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
         const int stage = i & 1;
+        LA2_MARK(LA2_MARK_CHUNK);
         const u32 qa = smemAddr(sm + RING + stage * RSTAGE), ka = qa + TILE, va = qa + 2 * TILE;
         const unsigned char* kTile = sm + RING + stage * RSTAGE + TILE;
         const signed char* re = rowe + stage * 3 * C;
@@ -269,6 +301,14 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         if (next) {
             mbarWait(bar, (i + 1) & 1);
             convertChunk<FULL>(sm, sm + RING + (stage ^ 1) * RSTAGE, rowe + (stage ^ 1) * 3 * C, warp, lane);
+            // the fp32 stage is free once every warp has converted it: chunk i + 2's loads go out now,
+            // not after the chunk's products
+            __syncwarp();
+            if (lane == 0) mbarArrive(empty);
+            if (tid == 0 && t0 + 2 * C < t1seg) {
+                mbarWait(empty, i & 1);
+                issue(t0 + 2 * C);
+            }
         }
         if constexpr (FULL) {
             // column factors 2^(-ek_c - ev_c - f) of this thread's 16 score columns 8j + t2 (+ 1)
@@ -324,8 +364,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
                 }
             }
         }
-        __syncthreads();  // every product of the chunk is done (the state copy is free), the fp32 stage read
-        if (t0 + 2 * C < t1seg) issue(t0 + 2 * C);
+        __syncthreads();  // every product of the chunk is done (the state copy is free)
         if constexpr (FULL) {
             if (next) copyState();
         }
@@ -338,6 +377,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = ldexpf(st[x >> 5][x & 31], gPrev);
     band.store(p, seq, seg, FULL, s);
+    LA2_MARK(LA2_MARK_EXIT);
     return false;
 }
 

@@ -89,6 +89,10 @@ __device__ __forceinline__ void mbarInit(u32 bar, u32 count) {
 __device__ __forceinline__ void mbarExpectTx(u32 bar, u32 bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
 }
+// One arrival (no transactions) on the barrier's current phase.
+__device__ __forceinline__ void mbarArrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
 // Until the phase of parity `phase` has completed. A phase that has not completed within
 // MBAR_TIMEOUT_NS (a tensor map that does not describe its tensor: the transactions never arrive)
 // traps, so the launch fails instead of hanging.
