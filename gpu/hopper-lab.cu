@@ -27,12 +27,16 @@
 //            without a dot product (a partial chunk with segments, one segment, one partial chunk,
 //            inputs far from 1), the forward's NaN propagation; then the forward and dq + dv + dk
 //            timed (LA2_TF32_CASE=k runs case k alone: 5 is B=4 H=32 N=32768, 6 is B=1 H=16 N=131072)
+//   trace    where a pass's time goes at N = 2048, 8192 and 65536 (B=4 H=32): per block, the wait for
+//            its first chunk, early, steady and last chunk intervals, the exit (a build with
+//            -DLA2_LAB_TRACE, whose kernels record common.cuh's LA2_MARK points: hopper-lab-marks.cuh)
 //   vN       (with forward) only variant N of hopperVariants(), e.g. v2; several may be given
 // Each comparison prints PASS or FAIL; the last line is "hopper-lab: ALL PASS" or
 // "hopper-lab: FAIL" (exit status 1).
 //
 // Build here:  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o .gpu/hopper-lab gpu/hopper-lab.cu
-// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [decay] [v0 v1 ...]
+// Run there:   .gpu/hopper-lab [passes] [forward] [backward] [dkdv] [tf32] [decay] [trace] [v0 v1 ...]
+#include "hopper-lab-marks.cuh"
 #include "../la2-backend-cuda/src/main/cuda/la2_kernels.cu"
 #include "hopper_variants.cuh"
 #include "lab-check.cuh"
@@ -42,6 +46,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -446,6 +451,7 @@ static void backwardSection() {
 #include "hopper-lab-decay.cuh"
 #include "hopper-lab-dkdv.cuh"
 #include "hopper-lab-tf32.cuh"
+#include "hopper-lab-trace.cuh"
 
 int main(int argc, char** argv) {
     CK(cudaSetDevice(0));
@@ -501,6 +507,7 @@ int main(int argc, char** argv) {
     if (want("dkdv")) dkdvSection();
     if (want("tf32")) tf32Section();
     if (want("decay")) decaySection();
+    if (want("trace")) traceSection();
     std::printf("\n%s\n", gAllPass ? "hopper-lab: ALL PASS" : "hopper-lab: FAIL");
     return gAllPass ? 0 : 1;
 }

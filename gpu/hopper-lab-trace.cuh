@@ -1,0 +1,116 @@
+// hopper-lab's trace section (a build with -DLA2_LAB_TRACE; without it the section says so), included
+// by hopper-lab.cu after the dkdv and tf32 sections' helpers: where a pass's time goes at short and
+// long sequences. Each pass runs once untimed, once timed by events, then once with the timeline
+// marks on (hopper-lab-marks.cuh); per block: its entry against the earliest block's, the wait for
+// the first chunk, the chunk intervals (early, steady, last), the exit after the last chunk, and the
+// kernel's end against its event time. Passes: the 16-bit forward (TMA entry point), the dq pass
+// (roles), the fused dk + dv pass, the TF32 forward.
+#pragma once
+
+#ifdef LA2_LAB_TRACE
+static double pct(std::vector<double> v, double p) {
+    if (v.empty()) return NAN;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, (size_t) (p * (v.size() - 1) + 0.5))];
+}
+
+// Runs `once` with the marks on for a grid of `blocks` blocks and prints the timeline's summary.
+template <typename F>
+static void traceOne(const char* name, long long blocks, long long tokens, F once) {
+    once();
+    CK(cudaDeviceSynchronize());
+    const double ms = timeMs(once);
+    const int cap = (int) ((tokens + 63) / 64) + 8;
+    LabMark* marks;
+    CK(cudaMalloc(&marks, blocks * cap * sizeof(LabMark)));
+    CK(cudaMemset(marks, 0xff, blocks * cap * sizeof(LabMark)));
+    CK(cudaMemcpyToSymbol(gLabMarkCap, &cap, sizeof cap));
+    CK(cudaMemcpyToSymbol(gLabMarks, &marks, sizeof marks));
+    once();
+    CK(cudaDeviceSynchronize());
+    LabMark* none = nullptr;
+    CK(cudaMemcpyToSymbol(gLabMarks, &none, sizeof none));
+    std::vector<LabMark> hm(blocks * cap);
+    CK(cudaMemcpy(hm.data(), marks, hm.size() * sizeof(LabMark), cudaMemcpyDeviceToHost));
+    CK(cudaFree(marks));
+    std::vector<int> hc(blocks, 0);  // each block's marks: up to the first unused entry
+    for (long long x = 0; x < blocks; x++)
+        while (hc[x] < cap && (hm[x * cap + hc[x]].clk >> 56) != 255) hc[x]++;
+    unsigned long long t0 = ~0ull;
+    for (long long x = 0; x < blocks; x++)
+        if (hc[x] > 0) t0 = std::min(t0, hm[x * cap].ns);
+    std::vector<double> entry, first, exitAt, lastToExit, life, early[4], late[3], steady;
+    unsigned long long tick = ~0ull;  // the smallest nonzero globaltimer step seen
+    for (long long x = 0; x < blocks; x++) {
+        const LabMark* m = &hm[x * cap];
+        const int n = hc[x];
+        std::vector<double> chunks;  // globaltimer of each chunk mark, us after t0
+        double e = NAN, xt = NAN;
+        for (int i = 0; i < n; i++) {
+            const int kind = (int) (m[i].clk >> 56);
+            const double us = (m[i].ns - t0) * 1e-3;
+            if (i > 0 && m[i].ns > m[i - 1].ns) tick = std::min(tick, m[i].ns - m[i - 1].ns);
+            if (kind == LA2_MARK_ENTRY && std::isnan(e)) e = us;
+            else if (kind == LA2_MARK_CHUNK) chunks.push_back(us);
+            else if (kind == LA2_MARK_EXIT) xt = us;
+        }
+        if (std::isnan(e) || chunks.empty()) continue;
+        entry.push_back(e);
+        first.push_back(chunks[0] - e);
+        const size_t nc = chunks.size();
+        for (size_t i = 1; i < nc; i++) {
+            const double d = chunks[i] - chunks[i - 1];
+            if (i <= 4) early[i - 1].push_back(d);
+            if (i + 3 >= nc) late[i + 3 - nc].push_back(d);
+            if (i > 4 && i + 3 < nc) steady.push_back(d);
+        }
+        if (!std::isnan(xt)) {
+            exitAt.push_back(xt);
+            lastToExit.push_back(xt - chunks.back());
+            life.push_back(xt - e);
+        }
+    }
+    std::printf(" %-22s %8.3f ms by events, %.3f us a chunk of the block's walk; globaltimer step %.3f us\n", name, ms,
+                ms * 1e3 / ((tokens + 63) / 64), tick == ~0ull ? NAN : tick * 1e-3);
+    std::printf("   entry after the first block's   p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(entry, .5), pct(entry, .9), pct(entry, 1));
+    std::printf("   entry to first chunk ready      p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(first, .5), pct(first, .9), pct(first, 1));
+    for (int i = 0; i < 4; i++) std::printf("   chunk %d after chunk %d            p50 %7.2f  p90 %7.2f us\n", i + 1, i, pct(early[i], .5), pct(early[i], .9));
+    std::printf("   steady chunk interval           p50 %7.2f  p90 %7.2f  mean %7.2f us\n", pct(steady, .5), pct(steady, .9),
+                steady.empty() ? NAN : std::accumulate(steady.begin(), steady.end(), 0.0) / steady.size());
+    for (int i = 0; i < 3; i++) std::printf("   last chunks (%d from the end)     p50 %7.2f  p90 %7.2f us\n", 3 - i, pct(late[i], .5), pct(late[i], .9));
+    std::printf("   last chunk to exit              p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(lastToExit, .5), pct(lastToExit, .9), pct(lastToExit, 1));
+    std::printf("   block life                      p10 %7.2f  p50 %7.2f  max %7.2f us\n", pct(life, .1), pct(life, .5), pct(life, 1));
+    std::printf("   exit after the first entry      p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(exitAt, .5), pct(exitAt, .9), pct(exitAt, 1));
+}
+
+static void traceSection() {
+    for (const void* f : {(const void*) la2_sweep_hopper_tma_tf32_d128, (const void*) la2_sweep_hopper_tma_tf32_d128_bwd,
+                          (const void*) la2_sweep_hopper_tma_tf32_d128_bwd_rev})
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, hopperTf32::SMEM));
+    const std::vector<Pass> all = passes();
+    const Kern tma{"forward", (const void*) la2_sweep_hopper_tma_bf16_d128, 256, hopper::SMEM, true};
+    const Kern dq{"dq", (const void*) la2_sweep_hopper_tma_bf16_d128_bwd, 256, hopper::SMEM, true};
+    for (long long n : {2048LL, 8192LL, 65536LL}) {
+        const Shape s{4, 32, n};
+        Bufs b = allocate<__nv_bfloat16>(s, false);
+        CK(cudaFree(b.s0));
+        b.s0 = nullptr;  // no initial state, as CudaBench's calls (the dq pass would read one transposed)
+        std::printf("\n== trace B=4 H=32 N=%lld bf16, %lld segment(s)\n", n, b.nseg);
+        traceOne("forward", b.BH * b.nseg, b.segLen, [&]() { run(tma, b, all[0], 1); });
+        traceOne("dq (roles)", b.BH * b.nseg, b.segLen, [&]() { run(dq, b, all[2], 1); });
+        DkDvRun r = dkdvRun<__nv_bfloat16>(b, (const void*) la2_sweep_hopper_tma_bf16_d128_bwd_rev);
+        traceOne("dk + dv fused", b.BH * b.nseg, b.segLen, [&]() { runFused(r, 1); });
+        const double row = timeMs([&]() { run(tma, b, all[0], 1); run(dq, b, all[2], 1); runFused(r, 1); });
+        std::printf(" %-22s %8.3f ms by events, %.3f ns a token\n", "fwd, dq, dkdv in a row", row, row * 1e6 / (s.B * s.H * n));
+        for (int x = 0; x < 2; x++) CK(cudaFree(r.dk[x]));
+        release(b);
+        Tf32Bufs t = tf32Allocate(s, false, false);
+        CK(cudaFree(t.s0));
+        t.s0 = nullptr;
+        traceOne("tf32 forward", t.BH * t.split.nseg, t.split.segLen, [&]() { tf32Run(t, all[0], 1); });
+        tf32Release(t);
+    }
+}
+#else
+static void traceSection() { std::printf("\n== trace: this build has no timeline marks (build with -DLA2_LAB_TRACE)\n"); }
+#endif
