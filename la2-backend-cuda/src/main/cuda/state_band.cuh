@@ -20,24 +20,24 @@ struct StateBand {
     __device__ __forceinline__ int row(int r) const { return r0 + g() + (r >> 1) * 8; }
     __device__ __forceinline__ int col(int j, int r) const { return e0 + c0 + j * 8 + q2() + (r & 1); }
 
-    // mode 1 starts from s0 (first segment) or the chained scratch state; mode 0 from zero
+    // mode 1 starts from s0 (first segment) or the chained scratch state; mode 0 from zero. A
+    // state that starts from zero takes a branch past the loads' code, which a warp would otherwise
+    // fetch for nothing at its start.
     __device__ __forceinline__ void load(const SweepParams& p, i64 seq, int seg, bool full) {
-        const i64 DkDv = p.Dk * p.Dv;
+        const float* src = !full ? nullptr : seg == 0 ? p.s0 : p.scratch + (seq * (p.nseg - 1) + seg - 1) * p.Dk * p.Dv;
+        const i64 di = seg == 0 ? p.s0i : p.Dv, dj = seg == 0 ? p.s0j : 1;
+        if (src == nullptr) {
+#pragma unroll
+            for (int j = 0; j < NB8; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) st[j][r] = 0.f;
+            return;
+        }
+        if (seg == 0) src += seq * p.Dk * p.Dv;
 #pragma unroll
         for (int j = 0; j < NB8; j++)
 #pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const i64 d = row(r), e = col(j, r);
-                float val = 0.f;
-                if (full) {
-                    if (seg == 0) {
-                        if (p.s0) val = p.s0[seq * DkDv + d * p.s0i + e * p.s0j];
-                    } else {
-                        val = p.scratch[(seq * (p.nseg - 1) + seg - 1) * DkDv + d * p.Dv + e];
-                    }
-                }
-                st[j][r] = val;
-            }
+            for (int r = 0; r < 4; r++) st[j][r] = src[(i64) row(r) * di + (i64) col(j, r) * dj];
     }
 
     __device__ __forceinline__ void copyTo(T* Sb, int lds) const {
