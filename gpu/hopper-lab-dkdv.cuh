@@ -27,7 +27,7 @@ static SweepParams dkParams(const DkDvRun& r, int x, int mode) {
 }
 
 static void launch(const void* fn, dim3 grid, int threads, int smem, void** args) {
-    CK(cudaLaunchKernel(fn, grid, dim3(threads), args, (size_t) smem, 0));
+    CK(cudaLaunchKernel(fn, grid, dim3(threads), args, (size_t) smem, labStream));
 }
 
 // dv, then dk, each as SweepRunner.segmented queues it, into slot x.

@@ -1,7 +1,8 @@
 // hopper-lab's timeline marks (common.cuh's LA2_MARK), in a build with -DLA2_LAB_TRACE: while
 // gLabMarks is set, thread 0 of each block records (globaltimer, clock64, kind) at the kernels'
-// marks, at most gLabMarkCap per block (unused entries keep the kind 255 the lab fills them with).
-// Included before the kernels, so the mark kinds are spelled out here.
+// marks of kinds below 8 and thread 128 at those from 8 on, at most gLabMarkCap per block (unused
+// entries keep the kind 255 the lab fills them with). Included before the kernels, so the mark kinds
+// are spelled out here.
 #pragma once
 
 #ifdef LA2_LAB_TRACE
@@ -13,21 +14,20 @@ __device__ LabMark* gLabMarks;
 __device__ int gLabMarkCap;
 
 // The block's count of marks lives in shared memory (a global counter would put a load on thread
-// 0's path, which issues the loads of TMA passes); LA2_MARK_ENTRY restarts it.
+// 0's path, which issues the loads of TMA passes); LA2_MARK_ENTRY restarts it, before the block's
+// first barrier, so before thread 128's first mark.
 __device__ __forceinline__ void labMark(int kind) {
     __shared__ int count;
-    if (threadIdx.x != 0) return;
+    if (threadIdx.x != (kind < 8 ? 0 : 128)) return;
     LabMark* m = gLabMarks;
     if (m == nullptr) return;
-    if (kind == LA2_MARK_ENTRY) count = 0;
-    const int n = count;
+    const int n = kind == LA2_MARK_ENTRY ? (count = 1, 0) : atomicAdd(&count, 1);
     if (n >= gLabMarkCap) return;
     unsigned long long ns;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(ns));
     const unsigned long long clk = (unsigned long long) clock64();
     const long long blk = blockIdx.x + (long long) gridDim.x * blockIdx.y;
     m[blk * gLabMarkCap + n] = {ns, clk | ((unsigned long long) kind << 56)};
-    count = n + 1;
 }
 #define LA2_MARK(kind) labMark(kind)
 #endif

@@ -20,7 +20,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     once();
     CK(cudaDeviceSynchronize());
     const double ms = timeMs(once);
-    const int cap = (int) ((tokens + 63) / 64) + 8;
+    const int cap = 8 * (int) ((tokens + 63) / 64) + 16;  // up to 7 marks a chunk (roles: 5)
     LabMark* marks;
     CK(cudaMalloc(&marks, blocks * cap * sizeof(LabMark)));
     CK(cudaMemset(marks, 0xff, blocks * cap * sizeof(LabMark)));
@@ -81,6 +81,40 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     std::printf("   last chunk to exit              p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(lastToExit, .5), pct(lastToExit, .9), pct(lastToExit, 1));
     std::printf("   block life                      p10 %7.2f  p50 %7.2f  max %7.2f us\n", pct(life, .1), pct(life, .5), pct(life, 1));
     std::printf("   exit after the first entry      p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(exitAt, .5), pct(exitAt, .9), pct(exitAt, 1));
+    // every kind's first occurrences after the block's entry (medians over the blocks), for kernels
+    // with marks beyond a chunk's arrival (the roles pass's state warpgroup, each chunk's end)
+    constexpr int K = 12, OCC = 5;
+    std::vector<double> at[K][OCC];
+    bool more = false;
+    for (long long x = 0; x < blocks; x++) {
+        const LabMark* m = &hm[x * cap];
+        int seen[K] = {};
+        double e = NAN;
+        for (int i = 0; i < hc[x]; i++)
+            if ((int) (m[i].clk >> 56) == LA2_MARK_ENTRY) e = (m[i].ns - t0) * 1e-3;
+        if (std::isnan(e)) continue;
+        for (int i = 0; i < hc[x]; i++) {
+            const int kind = (int) (m[i].clk >> 56);
+            if (kind >= K || kind == LA2_MARK_ENTRY || kind == LA2_MARK_EXIT) continue;
+            more |= kind != LA2_MARK_CHUNK;
+            if (seen[kind] < OCC) at[kind][seen[kind]++].push_back((m[i].ns - t0) * 1e-3 - e);
+        }
+    }
+    if (!more) return;
+    std::printf("   after entry, p50 us       chunk 0   chunk 1   chunk 2   chunk 3   chunk 4  (state copies: initial, then 1..)\n");
+    for (int kind = 1; kind < K; kind++) {
+        if (at[kind][0].empty()) continue;
+        const char* name = kind == LA2_MARK_CHUNK  ? "chunk ready"
+                           : kind == LA2_MARK_DONE ? "chunk done"
+                           : kind == LA2_MARK_STATE_CHUNK ? "state: chunk ready"
+                           : kind == LA2_MARK_STATE_DONE ? "state: chunk done"
+                           : kind == LA2_MARK_STATE_COPY ? "state: copy handed on"
+                           : kind == LA2_MARK_STATE_LOADED ? "state: loaded"
+                                                         : "other";
+        std::printf("     %-22s", name);
+        for (int j = 0; j < OCC; j++) std::printf(" %8.2f", pct(at[kind][j], .5));
+        std::printf("\n");
+    }
 }
 
 static void traceSection() {
@@ -102,6 +136,23 @@ static void traceSection() {
         traceOne("dk + dv fused", b.BH * b.nseg, b.segLen, [&]() { runFused(r, 1); });
         const double row = timeMs([&]() { run(tma, b, all[0], 1); run(dq, b, all[2], 1); runFused(r, 1); });
         std::printf(" %-22s %8.3f ms by events, %.3f ns a token\n", "fwd, dq, dkdv in a row", row, row * 1e6 / (s.B * s.H * n));
+        // dq and dk + dv read nothing the other writes: on two streams (each waits for the forward
+        // on the legacy stream, which waits for both), the second's blocks start as the first's leave
+        // (the two write the same output buffer here, harmless to the timing)
+        cudaStream_t sa, sb;
+        CK(cudaStreamCreate(&sa));
+        CK(cudaStreamCreate(&sb));
+        const double two = timeMs([&]() {
+            run(tma, b, all[0], 1);
+            labStream = sa;
+            run(dq, b, all[2], 1);
+            labStream = sb;
+            runFused(r, 1);
+            labStream = 0;
+        });
+        CK(cudaStreamDestroy(sa));
+        CK(cudaStreamDestroy(sb));
+        std::printf(" %-22s %8.3f ms by events, %.3f ns a token\n", "fwd, then dq | dkdv", two, two * 1e6 / (s.B * s.H * n));
         for (int x = 0; x < 2; x++) CK(cudaFree(r.dk[x]));
         release(b);
         Tf32Bufs t = tf32Allocate(s, false, false);

@@ -199,6 +199,9 @@ static SweepParams params(const Bufs& b, const Pass& ps, int x, int mode) {
     return p;
 }
 
+// The stream run() and the dkdv section's launch() queue on (the trace section's concurrent passes).
+static cudaStream_t labStream = 0;
+
 // The pass as SweepRunner.segmented queues it.
 static void run(const Kern& f, const Bufs& b, const Pass& ps, int x) {
     for (int mode = 0; mode <= 1; mode++) {
@@ -206,8 +209,8 @@ static void run(const Kern& f, const Bufs& b, const Pass& ps, int x) {
         SweepParams p = params(b, ps, x, mode);
         HopperMaps m = b.maps;
         void* args[] = {&p, &m};
-        if (mode == 1 && b.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, 0));
-        CK(cudaLaunchKernel(f.fn, dim3(b.BH, mode == 0 ? b.nseg - 1 : b.nseg), dim3(f.threads), args, (size_t) f.smem, 0));
+        if (mode == 1 && b.nseg > 1) CK(cudaLaunchKernel((const void*) la2_scan, dim3(b.BH, DD / 256), dim3(256), args, 0, labStream));
+        CK(cudaLaunchKernel(f.fn, dim3(b.BH, mode == 0 ? b.nseg - 1 : b.nseg), dim3(f.threads), args, (size_t) f.smem, labStream));
     }
 }
 

@@ -34,14 +34,23 @@
 typedef long long i64;
 typedef unsigned int u32;
 
-// A point on a kernel's timeline (LA2_MARK_ENTRY, _CHUNK as a chunk's data is ready, _EXIT), which
-// gpu/hopper-lab.cu's trace section records per block; nothing in the library's build.
+// A point on a kernel's timeline, which gpu/hopper-lab.cu's trace section records per block; nothing
+// in the library's build. Thread 0's: LA2_MARK_ENTRY, _CHUNK as a chunk's data is ready, _DONE as
+// its products are, _EXIT; thread 128's (a second warpgroup with a role of its own): _STATE_LOADED
+// with the incoming state in registers, _STATE_CHUNK and _STATE_DONE, _STATE_COPY as it has handed
+// on a state copy. Never between a warpgroup product's
+// issue and its wait: a mark there makes ptxas serialize the products (warning C7519).
 #ifndef LA2_MARK
 #define LA2_MARK(kind)
 #endif
 #define LA2_MARK_ENTRY 0
 #define LA2_MARK_CHUNK 1
 #define LA2_MARK_EXIT 2
+#define LA2_MARK_DONE 3
+#define LA2_MARK_STATE_CHUNK 8
+#define LA2_MARK_STATE_DONE 9
+#define LA2_MARK_STATE_COPY 10
+#define LA2_MARK_STATE_LOADED 11
 
 template <typename T> __device__ __forceinline__ float ldf(const T* p, i64 i);
 template <> __device__ __forceinline__ float ldf<float>(const float* p, i64 i) { return p[i]; }

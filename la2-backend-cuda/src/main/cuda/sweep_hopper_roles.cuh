@@ -112,6 +112,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
                 st[1][i >> 5][i & 31] = band1.st[i >> 2][i & 3];
             }
         }
+        LA2_MARK(LA2_MARK_STATE_LOADED);
         auto copyState = [&](int to) {
             copyStateRows<T, false>(sbuf + to * STATE, st[0], 0, wq, lane);
             copyStateRows<T, false>(sbuf + to * STATE, st[1], 1, wq, lane);
@@ -119,6 +120,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
             namedArrive(COPY_FULL + to, THREADS);
         };
         copyState(0);
+        LA2_MARK(LA2_MARK_STATE_COPY);
         for (int i = 0; i < nc; i++) {
             const Chunk ch = chunk(i);
             const int cc = ch.cc, ofsi = ch.ofs, sti = ch.st;
@@ -126,6 +128,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
             const u32 va = smemAddr(stage) + 2 * TILE;
             const float carry = pw[cc - 1 + ofsi];
             mbarWait(full + 8 * sti, (i / STAGES) & 1);
+            LA2_MARK(LA2_MARK_STATE_CHUNK);
 #pragma unroll
             for (int m = 0; m < 2; m++)
 #pragma unroll
@@ -153,10 +156,12 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
                 pinRegisters(st[m][1]);
             }
             release(sti);
+            LA2_MARK(LA2_MARK_STATE_DONE);
             if (i + 1 < nc) {
                 // buffer (i + 1) % 2 held copy i - 1, which chunk i - 1's outputs read
                 if (i >= 1) namedSync(COPY_EMPTY + ((i + 1) & 1), THREADS);
                 copyState((i + 1) & 1);
+                LA2_MARK(LA2_MARK_STATE_COPY);
             }
         }
         if constexpr (EXACT) {
@@ -229,6 +234,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
         // done with the stage and with copy i (buffer i % 2, rewritten with copy i + 2)
         release(sti);
         if (i + 2 < nc) namedArrive(COPY_EMPTY + (i & 1), THREADS);
+        LA2_MARK(LA2_MARK_DONE);
         if (p.writeOut) {
 #pragma unroll
             for (int hf = 0; hf < 2; hf++) {
