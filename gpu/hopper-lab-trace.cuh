@@ -20,7 +20,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     once();
     CK(cudaDeviceSynchronize());
     const double ms = timeMs(once);
-    const int cap = 8 * (int) ((tokens + 63) / 64) + 16;  // up to 7 marks a chunk (roles: 5)
+    const int cap = 8 * (int) ((tokens + 63) / 64) + 16;  // marks a chunk: 1, the roles pass 5
     LabMark* marks;
     CK(cudaMalloc(&marks, blocks * cap * sizeof(LabMark)));
     CK(cudaMemset(marks, 0xff, blocks * cap * sizeof(LabMark)));
@@ -104,7 +104,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     std::printf("   after entry, p50 us       chunk 0   chunk 1   chunk 2   chunk 3   chunk 4  (state copies: initial, then 1..)\n");
     for (int kind = 1; kind < K; kind++) {
         if (at[kind][0].empty()) continue;
-        const char* name = kind == LA2_MARK_CHUNK  ? "chunk ready"
+        const char* name = kind == LA2_MARK_CHUNK ? "chunk ready"
                            : kind == LA2_MARK_DONE ? "chunk done"
                            : kind == LA2_MARK_STATE_CHUNK ? "state: chunk ready"
                            : kind == LA2_MARK_STATE_DONE ? "state: chunk done"

@@ -38,8 +38,8 @@ typedef unsigned int u32;
 // in the library's build. Thread 0's: LA2_MARK_ENTRY, _CHUNK as a chunk's data is ready, _DONE as
 // its products are, _EXIT; thread 128's (a second warpgroup with a role of its own): _STATE_LOADED
 // with the incoming state in registers, _STATE_CHUNK and _STATE_DONE, _STATE_COPY as it has handed
-// on a state copy. Never between a warpgroup product's
-// issue and its wait: a mark there makes ptxas serialize the products (warning C7519).
+// on a state copy. Never between a warpgroup product's issue and its wait: a mark there makes ptxas
+// serialize the products (warning C7519).
 #ifndef LA2_MARK
 #define LA2_MARK(kind)
 #endif
