@@ -176,8 +176,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     };
     if (tid == producer) issue(0);
     auto release = [&](int st) {
-        __syncwarp();
-        if (lane == 0) mbarArrive(released + 8 * st);
+        warpArrive(released + 8 * st, lane);
     };
     // each branch of mode 1 ends here with its threads' share of the segment's sum
     auto finish = [&](double part) {

@@ -95,8 +95,7 @@ __device__ bool sweepHopperRoles(const SweepParams& p, const HopperMaps* maps) {
     };
     // this warp is done with ring stage st
     auto release = [&](int st) {
-        __syncwarp();
-        if (lane == 0) mbarArrive(empty + 8 * st);
+        warpArrive(empty + 8 * st, lane);
     };
 
     if (tid >= 128) {

@@ -303,8 +303,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
             convertChunk<FULL>(sm, sm + RING + (stage ^ 1) * RSTAGE, rowe + (stage ^ 1) * 3 * C, warp, lane);
             // the fp32 stage is free once every warp has converted it: chunk i + 2's loads go out now,
             // not after the chunk's products
-            __syncwarp();
-            if (lane == 0) mbarArrive(empty);
+            warpArrive(empty, lane);
             if (tid == 0 && t0 + 2 * C < t1seg) {
                 mbarWait(empty, i & 1);
                 issue(t0 + 2 * C);

@@ -93,6 +93,12 @@ __device__ __forceinline__ void mbarExpectTx(u32 bar, u32 bytes) {
 __device__ __forceinline__ void mbarArrive(u32 bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
 }
+// The calling warp's one arrival on a barrier that counts warps, once all its lanes are done (with
+// a ring stage, say).
+__device__ __forceinline__ void warpArrive(u32 bar, int lane) {
+    __syncwarp();
+    if (lane == 0) mbarArrive(bar);
+}
 // Until the phase of parity `phase` has completed. A phase that has not completed within
 // MBAR_TIMEOUT_NS (a tensor map that does not describe its tensor: the transactions never arrive)
 // traps, so the launch fails instead of hanging.
