@@ -195,14 +195,20 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         const double* from = full && seg > 0 ? slot(seg - 1) : nullptr;
         const float* s0 = full && seg == 0 && p.s0 != nullptr ? p.s0 + seq * DkDv : nullptr;
         float st[2][32], tt[2][32];
+        // a walk from zero states branches past the loads (as StateBand::load does)
+        if (from == nullptr && s0 == nullptr) {
 #pragma unroll
-        for (int hf = 0; hf < 2; hf++)
+            for (int x = 0; x < 32; x++) st[0][x] = st[1][x] = tt[0][x] = tt[1][x] = 0.f;
+        } else {
 #pragma unroll
-            for (int x = 0; x < 32; x++) {
-                const int d = 64 * wg + 16 * wq + g + 8 * ((x >> 1) & 1), e = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
-                st[hf][x] = from != nullptr ? (float) from[d * D + e] : s0 != nullptr ? s0[d * D + e] : 0.f;
-                tt[hf][x] = from != nullptr ? (float) from[DkDv + d * D + e] : 0.f;
-            }
+            for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+                for (int x = 0; x < 32; x++) {
+                    const int d = 64 * wg + 16 * wq + g + 8 * ((x >> 1) & 1), e = 64 * hf + 8 * (x >> 2) + t2 + (x & 1);
+                    st[hf][x] = from != nullptr ? (float) from[d * D + e] : s0[d * D + e];
+                    tt[hf][x] = from != nullptr ? (float) from[DkDv + d * D + e] : 0.f;
+                }
+        }
         auto copyS = [&]() {
             copyStateRows<T, false>(sCopy, st, wg, wq, lane);
             fenceProxyAsync();
