@@ -1,6 +1,7 @@
 // hopper-lab's timeline marks (common.cuh's LA2_MARK), in a build with -DLA2_LAB_TRACE: while
 // gLabMarks is set, thread 0 of each block records (globaltimer, clock64, kind) at the kernels'
-// marks of kinds below 8 and thread 128 at those from 8 on, at most gLabMarkCap per block (unused
+// marks of kinds below 8, thread 128 at kinds 8 to 11 and thread 256 from 12 on (common.cuh), at
+// most gLabMarkCap per block (unused
 // entries keep the kind 255 the lab fills them with). Included before the kernels, so the mark kinds
 // are spelled out here.
 #pragma once
@@ -15,10 +16,10 @@ __device__ int gLabMarkCap;
 
 // The block's count of marks lives in shared memory (a global counter would put a load on thread
 // 0's path, which issues the loads of TMA passes); LA2_MARK_ENTRY restarts it, before the block's
-// first barrier, so before thread 128's first mark.
+// first barrier, so before thread 128's and thread 256's first marks.
 __device__ __forceinline__ void labMark(int kind) {
     __shared__ int count;
-    if (threadIdx.x != (kind < 8 ? 0 : 128)) return;
+    if (threadIdx.x != (kind < 8 ? 0 : kind < 12 ? 128 : 256)) return;
     LabMark* m = gLabMarks;
     if (m == nullptr) return;
     const int n = kind == LA2_MARK_ENTRY ? (count = 1, 0) : atomicAdd(&count, 1);

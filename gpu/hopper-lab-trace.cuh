@@ -14,6 +14,20 @@ static double pct(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, (size_t) (p * (v.size() - 1) + 0.5))];
 }
 
+static const char* markName(int kind) {
+    return kind == LA2_MARK_CHUNK ? "chunk ready"
+           : kind == LA2_MARK_DONE ? "chunk done"
+           : kind == LA2_MARK_WAIT ? "wait for chunk"
+           : kind == LA2_MARK_STATE_CHUNK ? "state: chunk ready"
+           : kind == LA2_MARK_STATE_DONE ? "state: chunk done"
+           : kind == LA2_MARK_STATE_COPY ? "state: copy handed on"
+           : kind == LA2_MARK_STATE_LOADED ? "state: loaded"
+           : kind == LA2_MARK_CONVERT_FREE ? "convert: stage free"
+           : kind == LA2_MARK_CONVERT_LANDED ? "convert: tile landed"
+           : kind == LA2_MARK_CONVERT_DONE ? "convert: handed on"
+                                           : "other";
+}
+
 // Runs `once` with the marks on for a grid of `blocks` blocks and prints the timeline's summary.
 template <typename F>
 static void traceOne(const char* name, long long blocks, long long tokens, F once) {
@@ -83,7 +97,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     std::printf("   exit after the first entry      p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(exitAt, .5), pct(exitAt, .9), pct(exitAt, 1));
     // every kind's first occurrences after the block's entry (medians over the blocks), for kernels
     // with marks beyond a chunk's arrival (the roles pass's state warpgroup, each chunk's end)
-    constexpr int K = 12, OCC = 5;
+    constexpr int K = 15, OCC = 5;
     std::vector<double> at[K][OCC];
     bool more = false;
     for (long long x = 0; x < blocks; x++) {
@@ -104,16 +118,41 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     std::printf("   after entry, p50 us       chunk 0   chunk 1   chunk 2   chunk 3   chunk 4  (state copies: initial, then 1..)\n");
     for (int kind = 1; kind < K; kind++) {
         if (at[kind][0].empty()) continue;
-        const char* name = kind == LA2_MARK_CHUNK ? "chunk ready"
-                           : kind == LA2_MARK_DONE ? "chunk done"
-                           : kind == LA2_MARK_STATE_CHUNK ? "state: chunk ready"
-                           : kind == LA2_MARK_STATE_DONE ? "state: chunk done"
-                           : kind == LA2_MARK_STATE_COPY ? "state: copy handed on"
-                           : kind == LA2_MARK_STATE_LOADED ? "state: loaded"
-                                                         : "other";
+        const char* name = markName(kind);
         std::printf("     %-22s", name);
         for (int j = 0; j < OCC; j++) std::printf(" %8.2f", pct(at[kind][j], .5));
         std::printf("\n");
+    }
+    // the steady walk (chunks 5 .. n - 4) by each SM's clock: each kind's j-th mark against the j-th
+    // chunk ready (a kind's j-th mark belongs to chunk j), and each kind's interval; cycles to us by
+    // the block's clock over its chunk marks
+    std::vector<double> off[K], per[K];
+    for (long long x = 0; x < blocks; x++) {
+        const LabMark* m = &hm[x * cap];
+        std::vector<unsigned long long> clk[K];
+        unsigned long long ns0 = 0, ns1 = 0;
+        for (int i = 0; i < hc[x]; i++) {
+            const int kind = (int) (m[i].clk >> 56);
+            if (kind >= K) continue;
+            clk[kind].push_back(m[i].clk & ((1ull << 56) - 1));
+            if (kind == LA2_MARK_CHUNK) (clk[kind].size() == 1 ? ns0 : ns1) = m[i].ns;
+        }
+        const std::vector<unsigned long long>& ch = clk[LA2_MARK_CHUNK];
+        const size_t nc = ch.size();
+        if (nc < 12 || ns1 <= ns0) continue;
+        const double usPerClk = (ns1 - ns0) * 1e-3 / (double) (ch[nc - 1] - ch[0]);
+        for (int kind = 1; kind < K; kind++) {
+            if (clk[kind].size() < nc - 3) continue;
+            for (size_t j = 5; j + 4 < nc; j++) {
+                off[kind].push_back(((double) clk[kind][j] - (double) ch[j]) * usPerClk);
+                per[kind].push_back((double) (clk[kind][j] - clk[kind][j - 1]) * usPerClk);
+            }
+        }
+    }
+    std::printf("   steady walk, p50 us        against chunk ready   interval\n");
+    for (int kind = 1; kind < K; kind++) {
+        if (off[kind].empty()) continue;
+        std::printf("     %-22s %8.2f              %8.2f\n", markName(kind), pct(off[kind], .5), pct(per[kind], .5));
     }
 }
 
@@ -124,8 +163,18 @@ static void traceSection() {
     const std::vector<Pass> all = passes();
     const Kern tma{"forward", (const void*) la2_sweep_hopper_tma_bf16_d128, 256, hopper::SMEM, true};
     const Kern dq{"dq", (const void*) la2_sweep_hopper_tma_bf16_d128_bwd, 256, hopper::SMEM, true};
+    const bool tf32Only = std::getenv("LA2_TRACE_TF32_ONLY") != nullptr;  // the TF32 forward alone
     for (long long n : {2048LL, 8192LL, 65536LL}) {
         const Shape s{4, 32, n};
+        if (tf32Only) {
+            std::printf("\n== trace B=4 H=32 N=%lld fp32\n", n);
+            Tf32Bufs t = tf32Allocate(s, false, false);
+            CK(cudaFree(t.s0));
+            t.s0 = nullptr;
+            traceOne("tf32 forward", t.BH * t.split.nseg, t.split.segLen, [&]() { tf32Run(t, all[0], 1); });
+            tf32Release(t);
+            continue;
+        }
         Bufs b = allocate<__nv_bfloat16>(s, false);
         CK(cudaFree(b.s0));
         b.s0 = nullptr;  // no initial state, as CudaBench's calls (the dq pass would read one transposed)

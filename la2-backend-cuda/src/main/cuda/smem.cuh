@@ -53,12 +53,12 @@ __host__ __device__ constexpr long long hopperDecay(long long stages) {
 }
 
 // The Hopper TF32 sweep (sweep_hopper_tf32.cuh): one chunk of fp32 q, k and v (64 x 128 each), a
-// ring of `stages` chunks of their fp16 forms, one fp16 128 x 128 state copy, 1216 bytes of tables
-// (the lambda^m table, the fp32 chunk's transaction barrier, the reduction, the masked decay
-// factors and the rows' exponents, 192 bytes a stage) and 1024 bytes of slack that align the
+// ring of `stages` chunks of their fp16 forms, one fp16 128 x 128 state copy, 1280 bytes of tables
+// (the lambda^m table, the reduction, the fp32 tiles' and the ring stages' barriers, the masked
+// decay factors and the rows' exponents, 192 bytes a stage) and 1024 bytes of slack that align the
 // swizzled tiles.
 __host__ __device__ constexpr long long hopperTf32(long long stages) {
-    return 3 * 64 * 128 * 4 + stages * 3 * 64 * 128 * 2 + 128 * 128 * 2 + 832 + stages * 192 + 1024;
+    return 3 * 64 * 128 * 4 + stages * 3 * 64 * 128 * 2 + 128 * 128 * 2 + 896 + stages * 192 + 1024;
 }
 
 // A decode step (decode.cuh): q and k in fp32, then one fp32 partial sum per warp (8) and column
@@ -81,7 +81,7 @@ static_assert(sharedBytes::hopperSweep(3) == 231424);
 static_assert(sharedBytes::hopperSweep(2) == 182272);
 static_assert(sharedBytes::hopperDkDv(2) == 215040);
 static_assert(sharedBytes::hopperDecay(2) == 190784);
-static_assert(sharedBytes::hopperTf32(2) == 231616);
+static_assert(sharedBytes::hopperTf32(2) == 231680);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);
 static_assert(sharedBytes::decaySweep(128, 32, 64) == 165376);

@@ -34,6 +34,13 @@ __device__ __forceinline__ void namedArrive(int id, int threads) {
 __device__ __forceinline__ void namedSync(int id, int threads) {
     asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
 }
+// namedSync that also returns whether x is true in any of the `threads`.
+__device__ __forceinline__ bool namedOr(int id, int threads, bool x) {
+    u32 r;
+    asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 q, %1, 0;\nbar.red.or.pred p, %2, %3, q;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(r) : "r"((u32) x), "r"(id), "r"(threads) : "memory");
+    return r != 0;
+}
 }  // namespace hopper
 
 template <typename T, bool EXACT, bool SCORES_FIRST>

@@ -3,7 +3,7 @@
 // instance (sweep_wide.cuh) on warpgroup products of scaled fp16 operands. Every pass of PassArgs
 // without the w dot product: forward time, or reversed (FLIP, as the 16-bit Hopper sweep's: ring row
 // r holds the chunk's token C - 1 - r in the pass's time); mode 1 (outputs) and mode 0 (a segment's
-// local end state). One block of two warpgroups per sequence segment; chunks of 64 tokens. The
+// local end state). One block of three warpgroups per sequence segment; chunks of 64 tokens. The
 // forward's segments with a non-finite output are summed again on the fp32 FMA sweep, as the 16-bit
 // Hopper forward's are (sweep_hopper_entries.cuh).
 //
@@ -29,22 +29,29 @@
 //   2^100 of the accumulator's units; the output's factor is applied as two powers of two.
 // ALGORITHM.md section 3.3 gives the bounds and the error.
 //
-// Shared memory: the chunk's fp32 q, k and v as TMA lands them (96 KB, boxes of 32 columns), a
-// two-stage ring of their fp16 forms (48 KB a stage), one fp16 state copy (32 KB), tables. Per chunk
-// i: the products of chunk i are issued (the scores and q S, the state update); while they run the
-// block converts chunk i + 1 (landed a chunk earlier) into the other ring stage, and once every warp
-// has (an arrival barrier), thread 0 issues chunk i + 2's loads into the fp32 stage; then the masked
-// scores times v, and the outputs stored from the accumulators as fp32 pairs; a barrier (the state
-// copy is free), the state copy for chunk i + 1, and a barrier that publishes the copy and the
-// converted stage.
+// Three warpgroups, 384 threads: two multiply (threads 0..255; warpgroup wg owns state rows 64 wg..
+// and output columns 64 wg..) and one converts (threads 256..383). Shared memory: the chunk's fp32
+// q, k and v as TMA lands them (three tiles of 32 KB in boxes of 32 columns, each with its own
+// transaction barrier), a two-stage ring of their fp16 forms (48 KB a stage), one fp16 state copy
+// (32 KB), tables. The converting warpgroup walks a chunk ahead: it converts each tile of chunk
+// i + 1, as it lands, into the ring stage that the products of chunk i - 1 have left (an arrival
+// barrier of the 8 multiplying warps), and as soon as its four warps are done reading a tile (a
+// named barrier) that tile's load for chunk i + 2 goes out, so that loads stay in flight while the
+// other tiles convert; the converted stage is handed on by an arrival barrier of its four warps.
+// Per chunk the multiplying warpgroups issue the scores and q S and the state update, then the
+// masked scores times v, store the outputs from the accumulators as fp32 pairs, and write the state
+// copy for the next chunk between two named barriers (each warpgroup's q S reads the rows the other
+// writes).
 #pragma once
 
 #include "smem.cuh"
 #include "sweep_generic.cuh"
 #include "sweep_hopper.cuh"
+#include "sweep_hopper_roles.cuh"
 
 namespace hopperTf32 {
-constexpr int C = 64, D = 128, THREADS = 256;
+constexpr int C = 64, D = 128, THREADS = 384;
+constexpr int MATH = 256;                    // the multiplying warpgroups' threads; the converting one's follow
 constexpr u32 F32TILE = C * D * 4;           // a chunk of q, k or v in fp32: four 32-column quarters
 constexpr u32 TILE = C * D * 2;              // the same in fp16: two 64-column halves (tileOffset)
 constexpr u32 RSTAGE = 3 * TILE;             // q^, k^, v^
@@ -52,15 +59,19 @@ constexpr u32 RING = 3 * F32TILE;            // after the fp32 tiles
 constexpr u32 SCOPY = RING + 2 * RSTAGE;     // the fp16 state copy (128 x 128)
 constexpr u32 TAB = SCOPY + D * D * 2;
 constexpr u32 PW = TAB;                      // lambda^m, m = 0 .. C + 1
-constexpr u32 BAR = TAB + 272;               // the fp32 stage's transaction barrier (landed)
-constexpr u32 EMPTY = TAB + 280;             // and its arrival barrier (every warp done converting it)
-constexpr u32 RED = TAB + 288;               // 8 floats: the initial state's largest magnitude per warp
-constexpr u32 MASKS = TAB + 320;             // 2C floats (maskTable)
-constexpr u32 ROWE = TAB + 832;              // [2 stages][q, k, v][64 rows]: the rows' exponents e (int8)
+constexpr u32 RED = TAB + 272;               // 8 floats: the initial state's largest magnitude per multiplying warp
+constexpr u32 BARS = TAB + 304;              // landed[q, k, v] (transactions), converted[2], freed[2] (per ring stage)
+constexpr u32 MASKS = TAB + 384;             // 2C floats (maskTable)
+constexpr u32 ROWE = TAB + 896;              // [2 stages][q, k, v][64 rows]: the rows' exponents e (int8)
 constexpr u32 END = ROWE + 2 * 3 * C;
 constexpr int SMEM = (int) (END + 1024);     // and the slack that aligns the base to 1024 bytes
 static_assert(SMEM == sharedBytes::hopperTf32(2), "smem.cuh's formula");
-static_assert(4 * (C + 2) <= 272 && SMEM <= 232448, "hopperTf32: shared memory of one block");
+static_assert(4 * (C + 2) <= 272 && RED + 32 <= BARS && BARS + 7 * 8 <= MASKS && SMEM <= 232448, "hopperTf32: shared memory of one block");
+// Registers a thread (setmaxnreg, as decay_hopper.cuh's): the launch gives each 168, and the
+// converting warpgroup hands 80 of each thread's to the multiplying ones (40 to each of theirs).
+constexpr int LAUNCH_REGS = 168, MATH_REGS = 208, CONVERT_REGS = 88;
+static_assert(2 * MATH_REGS + CONVERT_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
+constexpr int MATH_BAR = 1, CONVERT_BAR = 2;  // named barriers of the multiplying and of the converting warps
 
 // 2^E as a float, E clamped to the normal range from above; 0 below it.
 __device__ __forceinline__ float pow2(int E) { return E < -126 ? 0.f : __uint_as_float((u32) (min(E, 127) + 127) << 23); }
@@ -76,12 +87,6 @@ __device__ __forceinline__ int rowExponent(float mx) {
     return mx == 0.f ? 126 : (mx <= 3.4e38f ? e : 0);
 }
 
-// Byte offset of fp32 element (row, col) of a chunk tile as TMA lands it: 32-column quarters of 64
-// rows of 128 bytes, 128-byte swizzle (16-byte piece c of row r at c ^ (r % 8)).
-__device__ __forceinline__ u32 off32(int row, int col) {
-    return (u32) ((col >> 5) * C * 128 + row * 128 + ((((col >> 2) & 7) ^ (row & 7)) << 4) + (col & 3) * 4);
-}
-
 // ceil(log2 x) for x > 0 (the exponent of the smallest power of two >= x); 0 for x = 0.
 __device__ __forceinline__ int ceilLog2(float x) {
     if (x == 0.f) return 0;
@@ -90,121 +95,125 @@ __device__ __forceinline__ int ceilLog2(float x) {
     return m == 0.5f ? e - 1 : e;
 }
 
-// The fp32 chunk at `stg` (q, k, v: rows 0 .. 63 each; FULL: q too) into the ring stage at `ring`,
-// each row scaled by 2^e and rounded to fp16, e into rowe[tensor * 64 + row]. Row R = 32 it + 4 warp
-// + lane / 8 of the 192 (or k and v's 128); lane % 8 takes columns 16 (lane % 8) .. + 15. Two rows
-// (it, it + 1) at a time: the eight 16-byte loads of both are issued before either's maximum needs
-// them, and the maxima are trees, so that the loads' latency (behind the products' operand reads) is
-// paid once per pair.
-template <bool FULL>
-__device__ __forceinline__ void convertChunk(const unsigned char* stg, unsigned char* ring, signed char* rowe, int warp, int lane) {
-    const int m = lane & 7;
+// Tile x of a landed fp32 chunk at `src` into its fp16 form at `dst`, each row scaled by 2^e and
+// rounded to fp16, e into rowe[row]; by the converting warpgroup's warp cw (0..3), rows 16 cw ..
+// + 15, eight at a time: lane l takes row 16 cw + 8 it + l % 8 and its 32 columns of quarter l / 8.
+// TMA lands a tile as four 32-column quarters of 64 rows of 128 bytes with the 128-byte swizzle
+// (16-byte piece c of row r at c ^ (r % 8)), so the eight lanes of a shared-memory phase, eight
+// rows, read eight different bank groups, and write eight in the fp16 tile; a lane's eight loads
+// are in flight together, and the row's maximum is a tree, then two shuffles across the quarters.
+__device__ __forceinline__ void convertTile(const unsigned char* src, unsigned char* dst, signed char* rowe, int cw, int lane) {
+    const int r8 = lane & 7, cq = lane >> 3;
 #pragma unroll 1
-    for (int it = FULL ? 0 : 2; it < 6; it += 2) {
-        float x[2][16];
-        int tns[2], row[2];
+    for (int it = 0; it < 2; it++) {
+        const int row = 16 * cw + 8 * it + r8;
+        const unsigned char* rp = src + cq * (C * 128) + row * 128;
+        float x[32];
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const int R = 32 * (it + r) + 4 * warp + (lane >> 3);
-            tns[r] = R >> 6;
-            row[r] = R & 63;
-            const unsigned char* src = stg + tns[r] * F32TILE;
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                const float4 f = *(const float4*) (src + off32(row[r], 16 * m + 4 * u));
-                x[r][4 * u] = f.x;
-                x[r][4 * u + 1] = f.y;
-                x[r][4 * u + 2] = f.z;
-                x[r][4 * u + 3] = f.w;
-            }
+        for (int u = 0; u < 8; u++) {
+            const float4 f = *(const float4*) (rp + ((u ^ r8) << 4));
+            x[4 * u] = f.x;
+            x[4 * u + 1] = f.y;
+            x[4 * u + 2] = f.z;
+            x[4 * u + 3] = f.w;
         }
-        float mx[2];
+        // fmaxf drops a NaN (a subtree of NaNs only gives NaN, dropped above it, and the last fmaxf
+        // with 0 drops a quarter of NaNs only): the largest finite magnitude, as a chain from 0 gives
+        // it. A row with a NaN among finite values takes their scale and the NaN converts as a NaN
+        // (the forward sums such a segment again anyway).
+        float a[8];
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            // fmaxf drops a NaN (a subtree of NaNs only gives NaN, dropped above it, and the last
-            // fmaxf with 0 drops a row piece of NaNs only): the largest finite magnitude, as a chain
-            // from 0 gives it. A row with a NaN among finite values takes their scale and the NaN
-            // converts as a NaN (the forward sums such a segment again anyway).
-            float a[8];
+        for (int u = 0; u < 8; u++) a[u] = fmaxf(fmaxf(fabsf(x[4 * u]), fabsf(x[4 * u + 1])), fmaxf(fabsf(x[4 * u + 2]), fabsf(x[4 * u + 3])));
 #pragma unroll
-            for (int u = 0; u < 8; u++) a[u] = fmaxf(fabsf(x[r][2 * u]), fabsf(x[r][2 * u + 1]));
+        for (int w = 4; w > 0; w >>= 1)
 #pragma unroll
-            for (int w = 4; w > 0; w >>= 1)
+            for (int u = 0; u < w; u++) a[u] = fmaxf(a[u], a[u + w]);
+        float mx = fmaxf(a[0], 0.f);
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 8));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 16));
+        const int e = rowExponent(mx);
+        const float sc = pow2(e);
 #pragma unroll
-                for (int u = 0; u < w; u++) a[u] = fmaxf(a[u], a[u + w]);
-            mx[r] = fmaxf(a[0], 0.f);
+        for (int u = 0; u < 4; u++) {
+            u32 h[4];
+#pragma unroll
+            for (int v = 0; v < 4; v++) h[v] = pack2<__half>(x[8 * u + 2 * v] * sc, x[8 * u + 2 * v + 1] * sc);
+            *(uint4*) (dst + tileOffset(row, 32 * cq + 8 * u, C)) = make_uint4(h[0], h[1], h[2], h[3]);
         }
-#pragma unroll
-        for (int d = 1; d < 8; d <<= 1)
-#pragma unroll
-            for (int r = 0; r < 2; r++) mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], d));
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const int e = rowExponent(mx[r]);
-            const float sc = pow2(e);
-            u32 h[8];
-#pragma unroll
-            for (int u = 0; u < 8; u++) h[u] = pack2<__half>(x[r][2 * u] * sc, x[r][2 * u + 1] * sc);
-            unsigned char* dst = ring + tns[r] * TILE;
-            *(uint4*) (dst + tileOffset(row[r], 16 * m, C)) = make_uint4(h[0], h[1], h[2], h[3]);
-            *(uint4*) (dst + tileOffset(row[r], 16 * m + 8, C)) = make_uint4(h[4], h[5], h[6], h[7]);
-            if (m == 0) rowe[tns[r] * C + row[r]] = (signed char) e;
-        }
+        if (cq == 0) rowe[row] = (signed char) e;
     }
 }
-}  // namespace hopperTf32
 
-// FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT (the forward, mode 1): returns true,
-// to every thread and without storing the state, where an output of the segment came out non-finite.
+// What both roles share: the shared memory's base, the block's segment, its barriers' addresses.
+struct Walk {
+    unsigned char* sm;
+    hopper::Segment sg;
+    u32 landed, converted, freed;  // landed + 8 x: fp32 tile x; converted and freed + 8 stage: ring stage
+};
+
+// The converting warpgroup (FULL: q, k and v; else k and v): the fp32 tiles of chunk i, as they land,
+// into ring stage i % 2 once the products of chunk i - 2 are done with it; each tile's next load goes
+// out (from the warpgroup's first thread) as soon as its four warps have read it.
+template <bool FULL, bool FLIP>
+__device__ __forceinline__ void convertWalk(const SweepParams& p, const HopperMaps* maps, const Walk& w, int warp, int lane) {
+    const int cw = warp - MATH / 32;
+    const hopper::Segment& sg = w.sg;
+    signed char* rowe = (signed char*) (w.sm + ROWE);
+    const bool producer = threadIdx.x == MATH;
+    // tile x of the chunk starting at time t into the fp32 tile x
+    auto issue = [&](int x, i64 t) {
+        const i64 c0 = FLIP ? p.N - C - t : t;  // the box's first token in memory order
+        const u32 bar = w.landed + 8 * x, dst = smemAddr(w.sm) + x * F32TILE;
+        const void* map = x == 0 ? (const void*) maps->q : x == 1 ? (const void*) maps->k : (const void*) maps->v;
+        mbarExpectTx(bar, F32TILE);
+#pragma unroll
+        for (int u = 0; u < 4; u++) tmaLoad4(dst + u * (C * 128), map, 32 * u, (int) c0, (int) sg.h, (int) sg.b, bar);
+    };
+    constexpr int FIRST = FULL ? 0 : 1;
+    if (producer)
+        for (int x = FIRST; x < 3; x++) issue(x, sg.t0);
+    int i = 0;
+    for (i64 t0 = sg.t0; t0 < sg.t1; t0 += C, i++) {
+        const int stage = i & 1;
+        if (i >= 2) mbarWait(w.freed + 8 * stage, ((i - 2) >> 1) & 1);
+        LA2_MARK(LA2_MARK_CONVERT_FREE);
+        const bool next = t0 + C < sg.t1;
+#pragma unroll 1
+        for (int x = FIRST; x < 3; x++) {
+            mbarWait(w.landed + 8 * x, i & 1);
+            if (x == FIRST) LA2_MARK(LA2_MARK_CONVERT_LANDED);
+            convertTile(w.sm + x * F32TILE, w.sm + RING + stage * RSTAGE + x * TILE, rowe + (stage * 3 + x) * C, cw, lane);
+            if (next) {
+                hopper::namedSync(CONVERT_BAR, THREADS - MATH);  // every converting warp has read the tile
+                if (producer) issue(x, t0 + C);
+            }
+        }
+        fenceProxyAsync();  // the stage's fp16 tiles, for the tensor cores
+        warpArrive(w.converted + 8 * stage, lane);
+        LA2_MARK(LA2_MARK_CONVERT_DONE);
+    }
+}
+
+// The multiplying warpgroups' walk: returns true (EXACT; to every multiplying thread, the state not
+// stored) where an output of the segment came out non-finite.
 template <bool FULL, bool EXACT, bool FLIP>
-__device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps) {
-    using namespace hopperTf32;
-    static_assert(!(EXACT && FLIP), "the forward walks forward in time");
-    if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
-    extern __shared__ __align__(128) unsigned char smraw[];
-    unsigned char* sm = hopper::alignedBase(smraw);
-    float* pw = (float*) (sm + PW);
-    float* mt = (float*) (sm + MASKS);
+__device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w, int warp, int lane) {
+    unsigned char* sm = w.sm;
+    const float* pw = (const float*) (sm + PW);
+    const float* mt = (const float*) (sm + MASKS);
     float* red = (float*) (sm + RED);
-    signed char* rowe = (signed char*) (sm + ROWE);
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0), wq = warp & 3;
+    const signed char* rowe = (const signed char*) (sm + ROWE);
+    const int wg = warp >> 2, wq = warp & 3;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
-    LA2_MARK(LA2_MARK_ENTRY);
-    const hopper::Segment sg = hopper::blockSegment(p);
-    const i64 seq = sg.seq, b = sg.b, h = sg.h, t0seg = sg.t0, t1seg = sg.t1;
-    const int seg = sg.seg;
-    const float s = sg.s;
-    float* o = (float*) p.o + b * p.vB + h * p.vH;
+    const hopper::Segment& sg = w.sg;
+    const i64 t0seg = sg.t0, t1seg = sg.t1;
+    float* o = (float*) p.o + sg.b * p.vB + sg.h * p.vH;
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
-    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(s, (float) m);
-    hopper::maskTable(mt, s, alpha, tid, THREADS);
     auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     float nonFinite[4] = {};  // 0 * each output (four chains): zero, or NaN after a non-finite one
-    const u32 bar = smemAddr(sm + BAR);
-    auto issue = [&](i64 t) {
-        if (tid != 0) return;
-        const i64 c0 = FLIP ? p.N - C - t : t;  // the box's first token in memory order
-        mbarExpectTx(bar, (FULL ? 3 : 2) * F32TILE);
-        const u32 dst = smemAddr(sm);
-#pragma unroll
-        for (int x = 0; x < 4; x++) {
-            if (FULL) tmaLoad4(dst + x * (C * 128), maps->q, 32 * x, (int) c0, (int) h, (int) b, bar);
-            tmaLoad4(dst + F32TILE + x * (C * 128), maps->k, 32 * x, (int) c0, (int) h, (int) b, bar);
-            tmaLoad4(dst + 2 * F32TILE + x * (C * 128), maps->v, 32 * x, (int) c0, (int) h, (int) b, bar);
-        }
-    };
-    const u32 empty = smemAddr(sm + EMPTY);
-    if (tid == 0) {
-        mbarInit(bar, 1);
-        mbarInit(empty, THREADS / 32);
-    }
-    fenceProxyAsync();
-    __syncthreads();
-    issue(t0seg);
 
     StateBand<__half, Mma<__half>, 16> band(64 * wg + 16 * wq, 0, 0);
-    band.load(p, seq, seg, FULL);
+    band.load(p, sg.seq, sg.seg, FULL);
     float st[2][32];
     float lm = 0.f;
 #pragma unroll
@@ -215,11 +224,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
 #pragma unroll
     for (int x = 16; x > 0; x >>= 1) lm = fmaxf(lm, __shfl_xor_sync(0xffffffffu, lm, x));
     if (lane == 0) red[warp] = lm;
-    mbarWait(bar, 0);
-    convertChunk<FULL>(sm, sm + RING, rowe, warp, lane);
-    fenceProxyAsync();
-    __syncthreads();
-    if (t0seg + C < t1seg) issue(t0seg + C);
+    hopper::namedSync(MATH_BAR, MATH);
     float bound = 0.f;
 #pragma unroll
     for (int x = 0; x < 8; x++) bound = fmaxf(bound, red[x]);
@@ -235,16 +240,16 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         }
         bound = ldexpf(bound, -gPrev);
     }
-    // the 16-bit copy of the state registers times 2^z (the bound times 2^z at most 2^15); es the
-    // copy's exponent against the true state
+    // the 16-bit copy of the state registers times 2^z (the bound times 2^z at most 2^15), visible
+    // to both warpgroups' tensor cores on return; es the copy's exponent against the true state
     auto copyState = [&]() {
         const int z = max(-126, min(127, 15 - ceilLog2(bound)));
         es = z - gPrev;
         hopper::copyStateRows<__half, false>(sm + SCOPY, st, wg, wq, lane, pow2(z));
+        fenceProxyAsync();
+        hopper::namedSync(MATH_BAR, MATH);
     };
     if constexpr (FULL) copyState();
-    fenceProxyAsync();
-    __syncthreads();
 
     // the exponents of the largest masked decay factor and key weight
     const float growth = fmaxf(1.f, pw[C - 1]);
@@ -254,10 +259,20 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         const int cc = (int) min((i64) C, t1seg - t0);
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
         const int stage = i & 1;
+        LA2_MARK(LA2_MARK_WAIT);
+        mbarWait(w.converted + 8 * stage, (i >> 1) & 1);
         LA2_MARK(LA2_MARK_CHUNK);
         const u32 qa = smemAddr(sm + RING + stage * RSTAGE), ka = qa + TILE, va = qa + 2 * TILE;
         const unsigned char* kTile = sm + RING + stage * RSTAGE + TILE;
         const signed char* re = rowe + stage * 3 * C;
+        // the scores and q S first: they need neither the chunk's exponents nor the state's registers
+        float sc[32], ot[32];
+        if constexpr (FULL) {
+            wgmmaFence();
+            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
+            wgmmaSsNMajor<__half>(ot, qa, C * 128, smemAddr(sm + SCOPY) + wg * (D * 128));
+            wgmmaCommit();
+        }
         // the chunk's largest column exponent -ek_b - ev_b
         int cmx = max(-(re[C + lane] + re[2 * C + lane]), -(re[C + 32 + lane] + re[2 * C + 32 + lane]));
 #pragma unroll
@@ -278,13 +293,6 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         gPrev = gi;
         pinRegisters(st[0]);
         pinRegisters(st[1]);
-        float sc[32], ot[32];
-        if constexpr (FULL) {
-            wgmmaFence();
-            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
-            wgmmaSsNMajor<__half>(ot, qa, C * 128, smemAddr(sm + SCOPY) + wg * (D * 128));
-            wgmmaCommit();
-        }
         {
             u32 kt[4][4], none[1][4];
             hopper::weightedTransposed<__half, false>(kt, none, kTile, wg, wq, lane, [&](int r) {
@@ -295,19 +303,6 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
             wgmmaFence();
             wgmmaRsTiles<__half>(st, kt, va, C * 128);
             wgmmaCommit();
-        }
-        // the next chunk, landed a chunk ago, into the other ring stage while the products run
-        const bool next = t0 + C < t1seg;
-        if (next) {
-            mbarWait(bar, (i + 1) & 1);
-            convertChunk<FULL>(sm, sm + RING + (stage ^ 1) * RSTAGE, rowe + (stage ^ 1) * 3 * C, warp, lane);
-            // the fp32 stage is free once every warp has converted it: chunk i + 2's loads go out now,
-            // not after the chunk's products
-            warpArrive(empty, lane);
-            if (tid == 0 && t0 + 2 * C < t1seg) {
-                mbarWait(empty, i & 1);
-                issue(t0 + 2 * C);
-            }
         }
         if constexpr (FULL) {
             // column factors 2^(-ek_c - ev_c - f) of this thread's 16 score columns 8j + t2 (+ 1)
@@ -341,6 +336,7 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
         wgmmaWait<0>();
         pinRegisters(st[0]);
         pinRegisters(st[1]);
+        LA2_MARK(LA2_MARK_DONE);
         if constexpr (FULL) {
             pinRegisters(ot);
             if constexpr (EXACT) {
@@ -363,20 +359,67 @@ __device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps
                 }
             }
         }
-        __syncthreads();  // every product of the chunk is done (the state copy is free)
+        warpArrive(w.freed + 8 * stage, lane);  // this warp's products and reads of the stage are done
         if constexpr (FULL) {
-            if (next) copyState();
+            if (t0 + C < t1seg) {
+                hopper::namedSync(MATH_BAR, MATH);  // every product of the chunk is done: the state copy is free
+                copyState();
+            }
         }
-        fenceProxyAsync();
-        __syncthreads();  // the converted stage and the state copy are visible to the tensor cores
     }
     if constexpr (EXACT) {
-        if (__syncthreads_or(p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f))) return true;
+        if (hopper::namedOr(MATH_BAR, MATH, p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f)))
+            return true;
     }
 #pragma unroll
     for (int x = 0; x < 64; x++) band.st[x >> 2][x & 3] = ldexpf(st[x >> 5][x & 31], gPrev);
-    band.store(p, seq, seg, FULL, s);
+    band.store(p, sg.seq, sg.seg, FULL, sg.s);
+    return false;
+}
+}  // namespace hopperTf32
+
+// FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT (the forward, mode 1): returns true,
+// to every thread and without storing the state, where an output of the segment came out non-finite.
+template <bool FULL, bool EXACT, bool FLIP>
+__device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps) {
+    using namespace hopperTf32;
+    static_assert(!(EXACT && FLIP), "the forward walks forward in time");
+    if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
+    extern __shared__ __align__(128) unsigned char smraw[];
+    Walk w;
+    w.sm = hopper::alignedBase(smraw);
+    w.sg = hopper::blockSegment(p);
+    w.landed = smemAddr(w.sm + BARS);
+    w.converted = w.landed + 3 * 8;
+    w.freed = w.converted + 2 * 8;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    LA2_MARK(LA2_MARK_ENTRY);
+    float* pw = (float*) (w.sm + PW);
+    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(w.sg.s, (float) m);
+    hopper::maskTable((float*) (w.sm + MASKS), w.sg.s, (float) p.alpha, tid, THREADS);
+    if (tid == 0) {
+        for (int x = 0; x < 3; x++) mbarInit(w.landed + 8 * x, 1);
+        for (int x = 0; x < 2; x++) {
+            mbarInit(w.converted + 8 * x, (THREADS - MATH) / 32);
+            mbarInit(w.freed + 8 * x, MATH / 32);
+        }
+    }
+    fenceProxyAsync();
+    __syncthreads();
+    // the multiplying branch first: with the converting one first, ptxas (13.0) held the
+    // multiplying code to the launch's 168 registers and spilled 136-196 bytes a thread
+    bool again = false;
+    if (tid < MATH) {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(MATH_REGS));
+        again = multiplyWalk<FULL, EXACT, FLIP>(p, w, warp, lane);
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(LAUNCH_REGS));
+    } else {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(CONVERT_REGS));
+        convertWalk<FULL, FLIP>(p, maps, w, warp, lane);
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(LAUNCH_REGS));
+    }
     LA2_MARK(LA2_MARK_EXIT);
+    if constexpr (EXACT) return __syncthreads_or(again);
     return false;
 }
 
@@ -390,7 +433,7 @@ __device__ __noinline__ void sweepHopperTf32Again(SweepParams p) {
     sweepGeneric<float>(p);
 }
 
-// The entry points (grid (sequences, segments), 256 threads, hopperTf32::SMEM bytes of dynamic shared
+// The entry points (grid (sequences, segments), 384 threads, hopperTf32::SMEM bytes of dynamic shared
 // memory; the tensor maps of fp32 q, k, v after the SweepParams, boxes of 32 columns x 64 tokens):
 // the forward's (rev = 0, the exact re-sum), the backward's in forward time (_bwd, rev = 0) and
 // reversed (_bwd_rev, rev = 1). Built only for sm_90a, as the 16-bit Hopper sweep's are.
@@ -400,7 +443,7 @@ __device__ __noinline__ void sweepHopperTf32Again(SweepParams p) {
 #define LA2_HOPPER_TF32_BODY(...) __trap();
 #endif
 #define LA2_SWEEP_HOPPER_TF32(name) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+    extern "C" __global__ void __launch_bounds__(hopperTf32::THREADS, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
         LA2_HOPPER_TF32_BODY(if (p.mode != 1) { \
             sweepHopperTf32Mode<false, false, false>(p, &maps); \
         } else if (sweepHopperTf32Mode<true, true, false>(p, &maps)) { \
@@ -408,11 +451,11 @@ __device__ __noinline__ void sweepHopperTf32Again(SweepParams p) {
             sweepHopperTf32Again(p); \
         }) \
     } \
-    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+    extern "C" __global__ void __launch_bounds__(hopperTf32::THREADS, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
         LA2_HOPPER_TF32_BODY(if (p.mode == 1) sweepHopperTf32Mode<true, false, false>(p, &maps); \
                              else sweepHopperTf32Mode<false, false, false>(p, &maps);) \
     } \
-    extern "C" __global__ void __launch_bounds__(256, 1) name##_bwd_rev(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
+    extern "C" __global__ void __launch_bounds__(hopperTf32::THREADS, 1) name##_bwd_rev(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
         LA2_HOPPER_TF32_BODY(if (p.mode == 1) sweepHopperTf32Mode<true, false, true>(p, &maps); \
                              else sweepHopperTf32Mode<false, false, true>(p, &maps);) \
     }

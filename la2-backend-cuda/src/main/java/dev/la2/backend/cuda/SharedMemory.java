@@ -55,7 +55,7 @@ final class SharedMemory {
      * bytes a stage) and alignment.
      */
     static long hopperTf32(long stages) {
-        return 3 * 64 * 128 * 4 + stages * 3 * 64 * 128 * 2 + 128 * 128 * 2 + 832 + stages * 192 + 1024;
+        return 3 * 64 * 128 * 4 + stages * 3 * 64 * 128 * 2 + 128 * 128 * 2 + 896 + stages * 192 + 1024;
     }
 
     /** The fp32-FMA sweep with value tile {@code et} and chunks of {@code chunk} tokens. */

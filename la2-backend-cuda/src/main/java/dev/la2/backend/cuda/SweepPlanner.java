@@ -21,8 +21,8 @@ final class SweepPlanner {
     private static final int HOPPER_STAGES = 3;
     /** Ring stages of the fused dv + dk pass (sweep_hopper_dkdv.cuh, dkdv::STAGES). */
     private static final int DKDV_STAGES = 2;
-    /** Ring stages of the Hopper TF32 sweep's fp16 chunks (sweep_hopper_tf32.cuh). */
-    private static final int HOPPER_TF32_STAGES = 2;
+    /** Ring stages of the Hopper TF32 sweep's fp16 chunks (sweep_hopper_tf32.cuh); three warpgroups. */
+    private static final int HOPPER_TF32_STAGES = 2, HOPPER_TF32_THREADS = 384;
     /** The decay gradient's Hopper sweep: two ring stages of q, k, v and dO; three warpgroups. */
     private static final int DECAY_STAGES = 2, DECAY_THREADS = 384;
 
@@ -125,7 +125,7 @@ final class SweepPlanner {
                 || device.computeCapability() != HOPPER_CC || smem > device.smemPerBlock()) {
             return null;
         }
-        return new SweepPlan(Kernel.hopperTf32(backward), HOPPER_THREADS, planned.valueTile(), planned.chunk(), (int) smem,
+        return new SweepPlan(Kernel.hopperTf32(backward), HOPPER_TF32_THREADS, planned.valueTile(), planned.chunk(), (int) smem,
                 planned.tiles(), planned.segmentLength(), planned.segments());
     }
 

@@ -81,8 +81,8 @@ class SweepPlannerTest {
             SweepPlan hopper = all.hopperTf32(wide);
             assertThat(wide.kernel()).isEqualTo(backward ? Kernel.SWEEP_WIDE_TF32_D128_BWD : Kernel.SWEEP_WIDE_TF32_D128);
             assertThat(hopper).as("the wide sweep's segments, the Hopper sweep's launch")
-                    .isEqualTo(new SweepPlan(backward ? Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD : Kernel.SWEEP_HOPPER_TMA_TF32_D128, 256,
-                            wide.valueTile(), wide.chunk(), 231616, wide.tiles(), wide.segmentLength(), wide.segments()));
+                    .isEqualTo(new SweepPlan(backward ? Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD : Kernel.SWEEP_HOPPER_TMA_TF32_D128, 384,
+                            wide.valueTile(), wide.chunk(), 231680, wide.tiles(), wide.segmentLength(), wide.segments()));
             assertThat(hopper.smem()).isLessThanOrEqualTo(H100.smemPerBlock());
             assertThat(wide.segments()).as("16 sequences fill the H100 in segments").isGreaterThan(1);
         }
