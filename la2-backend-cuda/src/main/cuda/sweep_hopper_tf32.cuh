@@ -265,14 +265,6 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         const u32 qa = smemAddr(sm + RING + stage * RSTAGE), ka = qa + TILE, va = qa + 2 * TILE;
         const unsigned char* kTile = sm + RING + stage * RSTAGE + TILE;
         const signed char* re = rowe + stage * 3 * C;
-        // the scores and q S first: they need neither the chunk's exponents nor the state's registers
-        float sc[32], ot[32];
-        if constexpr (FULL) {
-            wgmmaFence();
-            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
-            wgmmaSsNMajor<__half>(ot, qa, C * 128, smemAddr(sm + SCOPY) + wg * (D * 128));
-            wgmmaCommit();
-        }
         // the chunk's largest column exponent -ek_b - ev_b
         int cmx = max(-(re[C + lane] + re[2 * C + lane]), -(re[C + 32 + lane] + re[2 * C + 32 + lane]));
 #pragma unroll
@@ -293,6 +285,13 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         gPrev = gi;
         pinRegisters(st[0]);
         pinRegisters(st[1]);
+        float sc[32], ot[32];
+        if constexpr (FULL) {
+            wgmmaFence();
+            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
+            wgmmaSsNMajor<__half>(ot, qa, C * 128, smemAddr(sm + SCOPY) + wg * (D * 128));
+            wgmmaCommit();
+        }
         {
             u32 kt[4][4], none[1][4];
             hopper::weightedTransposed<__half, false>(kt, none, kTile, wg, wq, lane, [&](int r) {
