@@ -39,7 +39,7 @@
 #include "decay.cuh"
 #include "hopper_fragments.cuh"
 #include "smem.cuh"
-#include "sweep_hopper_roles.cuh"
+#include "sweep_hopper.cuh"
 
 // The tensor maps of q, k, v and dO (as HopperMaps: rank 4, boxes of 64 columns x 64 tokens).
 struct alignas(64) DecayMaps {

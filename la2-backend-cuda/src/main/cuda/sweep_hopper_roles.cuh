@@ -24,23 +24,6 @@
 namespace hopper {
 // named barrier ids: copy b written (COPY_FULL + b), copy b read (COPY_EMPTY + b)
 constexpr int COPY_FULL = 1, COPY_EMPTY = 3;
-
-// Named block barriers (id 1..15; 0 is __syncthreads) between warpgroups: producers arrive (and go
-// on), consumers wait; `threads` counts both sides. Shared-memory writes before the arrival are
-// visible to the waiting threads after it (to the tensor cores' reads, after fenceProxyAsync).
-__device__ __forceinline__ void namedArrive(int id, int threads) {
-    asm volatile("bar.arrive %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void namedSync(int id, int threads) {
-    asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
-}
-// namedSync that also returns whether x is true in any of the `threads`.
-__device__ __forceinline__ bool namedOr(int id, int threads, bool x) {
-    u32 r;
-    asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 q, %1, 0;\nbar.red.or.pred p, %2, %3, q;\nselp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(r) : "r"((u32) x), "r"(id), "r"(threads) : "memory");
-    return r != 0;
-}
 }  // namespace hopper
 
 template <typename T, bool EXACT, bool SCORES_FIRST>

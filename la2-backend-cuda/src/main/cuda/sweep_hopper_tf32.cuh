@@ -47,7 +47,6 @@
 #include "smem.cuh"
 #include "sweep_generic.cuh"
 #include "sweep_hopper.cuh"
-#include "sweep_hopper_roles.cuh"
 
 namespace hopperTf32 {
 constexpr int C = 64, D = 128, THREADS = 384;
@@ -184,7 +183,7 @@ __device__ __forceinline__ void convertWalk(const SweepParams& p, const HopperMa
             if (x == FIRST) LA2_MARK(LA2_MARK_CONVERT_LANDED);
             convertTile(w.sm + x * F32TILE, w.sm + RING + stage * RSTAGE + x * TILE, rowe + (stage * 3 + x) * C, cw, lane);
             if (next) {
-                hopper::namedSync(CONVERT_BAR, THREADS - MATH);  // every converting warp has read the tile
+                namedSync(CONVERT_BAR, THREADS - MATH);  // every converting warp has read the tile
                 if (producer) issue(x, t0 + C);
             }
         }
@@ -224,7 +223,7 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
 #pragma unroll
     for (int x = 16; x > 0; x >>= 1) lm = fmaxf(lm, __shfl_xor_sync(0xffffffffu, lm, x));
     if (lane == 0) red[warp] = lm;
-    hopper::namedSync(MATH_BAR, MATH);
+    namedSync(MATH_BAR, MATH);
     float bound = 0.f;
 #pragma unroll
     for (int x = 0; x < 8; x++) bound = fmaxf(bound, red[x]);
@@ -247,7 +246,7 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         es = z - gPrev;
         hopper::copyStateRows<__half, false>(sm + SCOPY, st, wg, wq, lane, pow2(z));
         fenceProxyAsync();
-        hopper::namedSync(MATH_BAR, MATH);
+        namedSync(MATH_BAR, MATH);
     };
     if constexpr (FULL) copyState();
 
@@ -361,13 +360,13 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         warpArrive(w.freed + 8 * stage, lane);  // this warp's products and reads of the stage are done
         if constexpr (FULL) {
             if (t0 + C < t1seg) {
-                hopper::namedSync(MATH_BAR, MATH);  // every product of the chunk is done: the state copy is free
+                namedSync(MATH_BAR, MATH);  // every product of the chunk is done: the state copy is free
                 copyState();
             }
         }
     }
     if constexpr (EXACT) {
-        if (hopper::namedOr(MATH_BAR, MATH, p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f)))
+        if (namedOr(MATH_BAR, MATH, p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f)))
             return true;
     }
 #pragma unroll

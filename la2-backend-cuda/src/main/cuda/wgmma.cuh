@@ -1,6 +1,7 @@
 // Warpgroup tensor-core atoms (sm_90a): shared-memory matrix descriptors, the 128-byte swizzled
-// tile layout they describe, the wgmma fences, and m64n64k16 (and m64n32k16) products for 16-bit operands with fp32
-// accumulators. sweep_hopper.cuh builds its sweep on them.
+// tile layout they describe, the wgmma fences, m64n64k16 (and m64n32k16) products for 16-bit
+// operands with fp32 accumulators, and the synchronisation around them (transaction barriers, TMA
+// loads, named barriers between warpgroups). The Hopper sweeps build on them.
 //
 // Layout rules relied on (PTX ISA, "Asynchronous Warpgroup Level Matrix Instructions"):
 // - A warpgroup is 4 consecutive warps starting at a warp index divisible by 4. In an m64nN
@@ -115,6 +116,22 @@ __device__ __forceinline__ void mbarWait(u32 bar, u32 phase) {
         if (start == 0) start = now;
         else if (now - start > MBAR_TIMEOUT_NS) __trap();
     }
+}
+// Named block barriers (id 1..15; 0 is __syncthreads) between warpgroups: producers arrive (and go
+// on), consumers wait; `threads` counts both sides. Shared-memory writes before the arrival are
+// visible to the waiting threads after it (to the tensor cores' reads, after fenceProxyAsync).
+__device__ __forceinline__ void namedArrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void namedSync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(threads) : "memory");
+}
+// namedSync that also returns whether x is true in any of the `threads`.
+__device__ __forceinline__ bool namedOr(int id, int threads, bool x) {
+    u32 r;
+    asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 q, %1, 0;\nbar.red.or.pred p, %2, %3, q;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(r) : "r"((u32) x), "r"(id), "r"(threads) : "memory");
+    return r != 0;
 }
 // The box at coordinates (c0, c1, c2, c3) of the tensor map at `map` (a kernel parameter) into
 // shared memory at `dst`, completing `bytes` of barrier `bar`'s transactions.
