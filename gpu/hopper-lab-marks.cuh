@@ -1,9 +1,8 @@
 // hopper-lab's timeline marks (common.cuh's LA2_MARK), in a build with -DLA2_LAB_TRACE: while
 // gLabMarks is set, thread 0 of each block records (globaltimer, clock64, kind) at the kernels'
 // marks of kinds below 8, thread 128 at kinds 8 to 11 and thread 256 from 12 on (common.cuh), at
-// most gLabMarkCap per block (unused
-// entries keep the kind 255 the lab fills them with). Included before the kernels, so the mark kinds
-// are spelled out here.
+// most gLabMarkCap per block (unused entries keep the kind 255 the lab fills them with). Included
+// before the kernels, so the mark kinds are spelled out here.
 #pragma once
 
 #ifdef LA2_LAB_TRACE

@@ -34,7 +34,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     once();
     CK(cudaDeviceSynchronize());
     const double ms = timeMs(once);
-    const int cap = 8 * (int) ((tokens + 63) / 64) + 16;  // marks a chunk: 1, the roles pass 5
+    const int cap = 8 * (int) ((tokens + 63) / 64) + 16;  // marks a chunk: 1, the roles pass 5, the TF32 sweep 6
     LabMark* marks;
     CK(cudaMalloc(&marks, blocks * cap * sizeof(LabMark)));
     CK(cudaMemset(marks, 0xff, blocks * cap * sizeof(LabMark)));
@@ -97,7 +97,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     std::printf("   exit after the first entry      p50 %7.2f  p90 %7.2f  max %7.2f us\n", pct(exitAt, .5), pct(exitAt, .9), pct(exitAt, 1));
     // every kind's first occurrences after the block's entry (medians over the blocks), for kernels
     // with marks beyond a chunk's arrival (the roles pass's state warpgroup, each chunk's end)
-    constexpr int K = 15, OCC = 5;
+    constexpr int K = LA2_MARK_CONVERT_DONE + 1, OCC = 5;  // the kinds common.cuh defines
     std::vector<double> at[K][OCC];
     bool more = false;
     for (long long x = 0; x < blocks; x++) {
