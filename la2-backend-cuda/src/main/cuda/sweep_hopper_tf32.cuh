@@ -358,10 +358,12 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
             }
         }
         warpArrive(w.freed + 8 * stage, lane);  // this warp's products and reads of the stage are done
+        LA2_MARK(LA2_MARK_STORED);
         if constexpr (FULL) {
             if (t0 + C < t1seg) {
                 namedSync(MATH_BAR, MATH);  // every product of the chunk is done: the state copy is free
                 copyState();
+                LA2_MARK(LA2_MARK_COPIED);
             }
         }
     }
