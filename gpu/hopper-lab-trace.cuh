@@ -19,7 +19,6 @@ static const char* markName(int kind) {
            : kind == LA2_MARK_DONE ? "chunk done"
            : kind == LA2_MARK_WAIT ? "wait for chunk"
            : kind == LA2_MARK_STORED ? "outputs stored"
-           : kind == LA2_MARK_COPIED ? "state copy written"
            : kind == LA2_MARK_STATE_CHUNK ? "state: chunk ready"
            : kind == LA2_MARK_STATE_DONE ? "state: chunk done"
            : kind == LA2_MARK_STATE_COPY ? "state: copy handed on"
@@ -36,7 +35,7 @@ static void traceOne(const char* name, long long blocks, long long tokens, F onc
     once();
     CK(cudaDeviceSynchronize());
     const double ms = timeMs(once);
-    const int cap = 10 * (int) ((tokens + 63) / 64) + 16;  // marks a chunk: 1, the roles pass 5, the TF32 sweep 8
+    const int cap = 8 * (int) ((tokens + 63) / 64) + 16;  // marks a chunk: 1, the roles pass 5, the TF32 sweep 7
     LabMark* marks;
     CK(cudaMalloc(&marks, blocks * cap * sizeof(LabMark)));
     CK(cudaMemset(marks, 0xff, blocks * cap * sizeof(LabMark)));

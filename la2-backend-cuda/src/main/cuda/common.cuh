@@ -36,8 +36,8 @@ typedef unsigned int u32;
 
 // A point on a kernel's timeline, which gpu/hopper-lab.cu's trace section records per block; nothing
 // in the library's build. Thread 0's: LA2_MARK_ENTRY, _WAIT as it starts waiting for a chunk's data,
-// _CHUNK as the data is ready, _DONE as its products are, _STORED as its outputs are stored and
-// _COPIED as the next chunk's state copy is written (the TF32 sweep), _EXIT; thread 128's (a second warpgroup
+// _CHUNK as the data is ready, _DONE as its products are, _STORED as its outputs are stored (the
+// TF32 sweep), _EXIT; thread 128's (a second warpgroup
 // with a role of its own): _STATE_LOADED with the incoming state in registers, _STATE_CHUNK and
 // _STATE_DONE, _STATE_COPY as it has handed on a state copy; thread 256's (the TF32 sweep's
 // converting warpgroup): _CONVERT_FREE as a ring stage is free for its next chunk, _CONVERT_LANDED as
@@ -53,7 +53,6 @@ typedef unsigned int u32;
 #define LA2_MARK_DONE 3
 #define LA2_MARK_WAIT 4
 #define LA2_MARK_STORED 5
-#define LA2_MARK_COPIED 6
 #define LA2_MARK_STATE_CHUNK 8
 #define LA2_MARK_STATE_DONE 9
 #define LA2_MARK_STATE_COPY 10

@@ -38,10 +38,10 @@
 // barrier of the 8 multiplying warps), and as soon as its four warps are done reading a tile (a
 // named barrier) that tile's load for chunk i + 2 goes out, so that loads stay in flight while the
 // other tiles convert; the converted stage is handed on by an arrival barrier of its four warps.
-// Per chunk the multiplying warpgroups issue the scores and q S and the state update, then the
-// masked scores times v, store the outputs from the accumulators as fp32 pairs, and write the state
-// copy for the next chunk between two named barriers (each warpgroup's q S reads the rows the other
-// writes).
+// Per chunk the multiplying warpgroups issue the scores, write the state copy for q S while they run
+// (between two named barriers: each warpgroup's q S reads the rows the other writes), issue q S and
+// the state update, then the masked scores times v, and store the outputs from the accumulators as
+// fp32 pairs.
 #pragma once
 
 #include "smem.cuh"
@@ -248,7 +248,6 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         fenceProxyAsync();
         namedSync(MATH_BAR, MATH);
     };
-    if constexpr (FULL) copyState();
 
     // the exponents of the largest masked decay factor and key weight
     const float growth = fmaxf(1.f, pw[C - 1]);
@@ -273,8 +272,20 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         // and the outputs' q S part within 2^100 of the accumulator's units
         const int logB = bound > 0.f ? ceilLog2(bound) + gPrev : -(1 << 20);
         const int gi = max(kexp + cmx, logB - 60), f = max(22 + aexp + cmx, logB - 78);
-        const float carry = pw[cc - 1 + ofsi];
-        const float pre = carry * pow2(gPrev - gi);
+        float sc[32], ot[32];
+        if constexpr (FULL) {
+            // the scores first: the state copy for q S is written while they run
+            wgmmaFence();
+            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
+            wgmmaCommit();
+            if (i > 0) namedSync(MATH_BAR, MATH);  // every q S of the last chunk is done: the copy is free
+            copyState();
+            wgmmaFence();
+            wgmmaSsNMajor<__half>(ot, qa, C * 128, smemAddr(sm + SCOPY) + wg * (D * 128));
+            wgmmaCommit();
+        }
+        // the state to this chunk's units 2^-gi, decayed over its cc tokens
+        const float pre = pw[cc - 1 + ofsi] * pow2(gPrev - gi);
 #pragma unroll
         for (int x = 0; x < 32; x++) {
             st[0][x] *= pre;
@@ -284,13 +295,6 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         gPrev = gi;
         pinRegisters(st[0]);
         pinRegisters(st[1]);
-        float sc[32], ot[32];
-        if constexpr (FULL) {
-            wgmmaFence();
-            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
-            wgmmaSsNMajor<__half>(ot, qa, C * 128, smemAddr(sm + SCOPY) + wg * (D * 128));
-            wgmmaCommit();
-        }
         {
             u32 kt[4][4], none[1][4];
             hopper::weightedTransposed<__half, false>(kt, none, kTile, wg, wq, lane, [&](int r) {
@@ -312,7 +316,7 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
                     const int c = 8 * j + t2 + x;
                     cf[2 * j + x] = pow2(-(re[C + c] + re[2 * C + c]) - f);
                 }
-            wgmmaWait<1>();
+            wgmmaWait<1>();  // the scores and q S
             pinRegisters(sc);
             pinRegisters(ot);
 #pragma unroll
@@ -359,13 +363,6 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         }
         warpArrive(w.freed + 8 * stage, lane);  // this warp's products and reads of the stage are done
         LA2_MARK(LA2_MARK_STORED);
-        if constexpr (FULL) {
-            if (t0 + C < t1seg) {
-                namedSync(MATH_BAR, MATH);  // every product of the chunk is done: the state copy is free
-                copyState();
-                LA2_MARK(LA2_MARK_COPIED);
-            }
-        }
     }
     if constexpr (EXACT) {
         if (namedOr(MATH_BAR, MATH, p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f)))
