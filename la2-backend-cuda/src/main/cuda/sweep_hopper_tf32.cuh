@@ -38,10 +38,11 @@
 // barrier of the 8 multiplying warps), and as soon as its four warps are done reading a tile (a
 // named barrier) that tile's load for chunk i + 2 goes out, so that loads stay in flight while the
 // other tiles convert; the converted stage is handed on by an arrival barrier of its four warps.
-// Per chunk the multiplying warpgroups issue the scores, write the state copy for q S while they run
+// Per chunk the multiplying warpgroups write the state copy for q S while the chunk's scores run
 // (between two named barriers: each warpgroup's q S reads the rows the other writes), issue q S and
-// the state update, then the masked scores times v, and store the outputs from the accumulators as
-// fp32 pairs.
+// the state update, then the masked scores times v; then (mode 1) they wait for the next chunk's
+// converted stage and issue its scores, which run while this chunk's outputs leave the accumulators
+// as fp32 pairs, so that a chunk's scores are off its chain.
 #pragma once
 
 #include "smem.cuh"
@@ -252,15 +253,31 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
     // the exponents of the largest masked decay factor and key weight
     const float growth = fmaxf(1.f, pw[C - 1]);
     const int aexp = ceilLog2(fabsf(alpha) * growth), kexp = ceilLog2(fabsf(kappa) * growth);
+    // the scores q^ k^T of the chunk in ring stage `stage` into sc, a product group of their own
+    float sc[32];
+    auto issueScores = [&](int stage) {
+        const u32 qa = smemAddr(sm + RING + stage * RSTAGE);
+        wgmmaFence();
+        wgmmaSsKMajor<__half>(sc, qa, C * 128, qa + TILE, C * 128);
+        wgmmaCommit();
+    };
+    // mode 1: the scores of the loop's next chunk are in flight across its back edge (the first
+    // chunk's issued here, once its stage is converted)
+    if constexpr (FULL) {
+        mbarWait(w.converted, 0);
+        issueScores(0);
+    }
     int i = 0;
     for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
         const int cc = (int) min((i64) C, t1seg - t0);
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
         const int stage = i & 1;
-        LA2_MARK(LA2_MARK_WAIT);
-        mbarWait(w.converted + 8 * stage, (i >> 1) & 1);
+        if constexpr (!FULL) {
+            LA2_MARK(LA2_MARK_WAIT);
+            mbarWait(w.converted + 8 * stage, (i >> 1) & 1);
+        }
         LA2_MARK(LA2_MARK_CHUNK);
-        const u32 qa = smemAddr(sm + RING + stage * RSTAGE), ka = qa + TILE, va = qa + 2 * TILE;
+        const u32 qa = smemAddr(sm + RING + stage * RSTAGE), va = qa + 2 * TILE;
         const unsigned char* kTile = sm + RING + stage * RSTAGE + TILE;
         const signed char* re = rowe + stage * 3 * C;
         // the chunk's largest column exponent -ek_b - ev_b
@@ -272,12 +289,10 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         // and the outputs' q S part within 2^100 of the accumulator's units
         const int logB = bound > 0.f ? ceilLog2(bound) + gPrev : -(1 << 20);
         const int gi = max(kexp + cmx, logB - 60), f = max(22 + aexp + cmx, logB - 78);
-        float sc[32], ot[32];
+        float ot[32];
         if constexpr (FULL) {
-            // the scores first: the state copy for q S is written while they run
-            wgmmaFence();
-            wgmmaSsKMajor<__half>(sc, qa, C * 128, ka, C * 128);
-            wgmmaCommit();
+            // the scores, issued at the end of the last chunk, are in flight: the state copy for
+            // q S is written while they run
             if (i > 0) namedSync(MATH_BAR, MATH);  // every q S of the last chunk is done: the copy is free
             copyState();
             wgmmaFence();
@@ -335,7 +350,16 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
             wgmmaRsTile<__half>(ot, pa, va + wg * (C * 128));
             wgmmaCommit();
         }
-        wgmmaWait<0>();
+        if constexpr (FULL) {
+            // the next chunk's scores, once its stage is converted: they run while this chunk's
+            // outputs are stored. The last chunk issues them again from its own stage, which no
+            // conversion overwrites, so that one group is always in flight here (drained after the
+            // loop) and no product is issued under a branch.
+            const bool next = t0 + C < t1seg;
+            if (next) mbarWait(w.converted + 8 * (stage ^ 1), ((i + 1) >> 1) & 1);
+            issueScores(next ? stage ^ 1 : stage);
+        }
+        wgmmaWait<FULL ? 1 : 0>();  // all but the next chunk's scores
         pinRegisters(st[0]);
         pinRegisters(st[1]);
         LA2_MARK(LA2_MARK_DONE);
@@ -364,6 +388,7 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         warpArrive(w.freed + 8 * stage, lane);  // this warp's products and reads of the stage are done
         LA2_MARK(LA2_MARK_STORED);
     }
+    if constexpr (FULL) wgmmaWait<0>();
     if constexpr (EXACT) {
         if (namedOr(MATH_BAR, MATH, p.writeOut && !(nonFinite[0] + nonFinite[1] + nonFinite[2] + nonFinite[3] == 0.f)))
             return true;
