@@ -36,13 +36,16 @@ typedef unsigned int u32;
 
 // A point on a kernel's timeline, which gpu/hopper-lab.cu's trace section records per block; nothing
 // in the library's build. Thread 0's: LA2_MARK_ENTRY, _WAIT as it starts waiting for a chunk's data,
-// _CHUNK as the data is ready, _DONE as its products are, _STORED as its outputs are stored (the
-// TF32 sweep), _EXIT; thread 128's (a second warpgroup with a role of its own): _STATE_LOADED with
+// _CHUNK as the data is ready (the TF32 sweep's passes with outputs, which wait for a chunk's data
+// before the last chunk's stores: as the chunk starts), _DONE as its products are, _STORED as its
+// outputs are stored (the TF32 sweep), _EXIT; thread 128's (a second warpgroup with a role of its own): _STATE_LOADED with
 // the incoming state in registers, _STATE_CHUNK and _STATE_DONE, _STATE_COPY as it has handed on a
 // state copy; thread 256's (the TF32 sweep's converting warpgroup): _CONVERT_FREE as a ring stage is
 // free for its next chunk, _CONVERT_LANDED as that chunk's first fp32 tile has landed, _CONVERT_DONE
-// as the converted stage is handed on. Never between a warpgroup product's issue and its wait: a
-// mark there makes ptxas serialize the products (warning C7519).
+// as the converted stage is handed on. Not between a warpgroup product's issue and its wait where
+// ptxas can avoid it: a mark there can make ptxas serialize the products (warning C7519; the TF32
+// sweep's marks in passes with outputs, where the next chunk's scores are always in flight, do not,
+// as -Xptxas -v on the lab's trace build shows).
 #ifndef LA2_MARK
 #define LA2_MARK(kind)
 #endif

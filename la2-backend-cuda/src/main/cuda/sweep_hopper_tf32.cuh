@@ -291,8 +291,8 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         const int gi = max(kexp + cmx, logB - 60), f = max(22 + aexp + cmx, logB - 78);
         float ot[32];
         if constexpr (FULL) {
-            // the scores, issued at the end of the last chunk, are in flight: the state copy for
-            // q S is written while they run
+            // the scores, issued before the loop or at the end of the last chunk, are in flight:
+            // the state copy for q S is written while they run
             if (i > 0) namedSync(MATH_BAR, MATH);  // every q S of the last chunk is done: the copy is free
             copyState();
             wgmmaFence();
