@@ -41,8 +41,8 @@
 // Per chunk the multiplying warpgroups write the state copy for q S while the chunk's scores run
 // (between two named barriers: each warpgroup's q S reads the rows the other writes), issue q S and
 // the state update, then the masked scores times v; then (mode 1) they wait for the next chunk's
-// converted stage and issue its scores, which run while this chunk's outputs leave the accumulators
-// as fp32 pairs, so that a chunk's scores are off its chain.
+// converted stage and issue its scores, which run while this chunk's outputs are stored (16 bytes a
+// lane: adjacent lanes trade column pairs), so that a chunk's scores are off its chain.
 #pragma once
 
 #include "smem.cuh"
@@ -208,6 +208,10 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
     const hopper::Segment& sg = w.sg;
     const i64 t0seg = sg.t0, t1seg = sg.t1;
     float* o = (float*) p.o + sg.b * p.vB + sg.h * p.vH;
+    // 16-byte output stores where every row of o is 16-byte aligned
+    const bool o16 = ((reinterpret_cast<unsigned long long>(o) | (unsigned long long) (p.vT * 4)) & 15) == 0;
+    const bool odd = lane & 1;
+    const int c4 = 2 * (lane & 3) + (odd ? 6 : 0);
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     float nonFinite[4] = {};  // 0 * each output (four chains): zero, or NaN after a non-finite one
@@ -373,15 +377,29 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++) {
                     const int r = 16 * wq + g + 8 * hr, a = tokenOf(r);
-                    if (a >= cc) continue;
                     // 2^(f - eq) in two factors: the product is in range where 2^(f - eq) alone is not
                     const int E = f - re[r];
                     const float f1 = pow2(E >> 1), f2 = pow2(E - (E >> 1));
                     const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
-                    float* orow = o + tr * p.vT + 64 * wg + t2;
+                    float* orow = o + tr * p.vT + 64 * wg;
+                    if (o16) {
+                        // lanes 2u and 2u + 1 of a quad trade pairs, so that each stores four
+                        // consecutive columns and a quad 64 bytes of its row per instruction: lane
+                        // quad position qp takes columns 16 m + (0, 8, 4, 12)[qp] .. + 3
 #pragma unroll
-                    for (int j = 0; j < 8; j++)
-                        *(float2*) (orow + 8 * j) = make_float2(ot[4 * j + 2 * hr] * f1 * f2, ot[4 * j + 2 * hr + 1] * f1 * f2);
+                        for (int m = 0; m < 4; m++) {
+                            const float a0 = ot[8 * m + 2 * hr] * f1 * f2, a1 = ot[8 * m + 2 * hr + 1] * f1 * f2;
+                            const float b0 = ot[8 * m + 4 + 2 * hr] * f1 * f2, b1 = ot[8 * m + 4 + 2 * hr + 1] * f1 * f2;
+                            const float r0 = __shfl_xor_sync(0xffffffffu, odd ? a0 : b0, 1);
+                            const float r1 = __shfl_xor_sync(0xffffffffu, odd ? a1 : b1, 1);
+                            const float4 v4 = odd ? make_float4(r0, r1, b0, b1) : make_float4(a0, a1, r0, r1);
+                            if (a < cc) *(float4*) (orow + 16 * m + c4) = v4;
+                        }
+                    } else if (a < cc) {
+#pragma unroll
+                        for (int j = 0; j < 8; j++)
+                            *(float2*) (orow + t2 + 8 * j) = make_float2(ot[4 * j + 2 * hr] * f1 * f2, ot[4 * j + 2 * hr + 1] * f1 * f2);
+                    }
                 }
             }
         }
