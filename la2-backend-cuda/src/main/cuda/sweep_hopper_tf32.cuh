@@ -211,7 +211,7 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
     // 16-byte output stores where every row of o is 16-byte aligned
     const bool o16 = ((reinterpret_cast<unsigned long long>(o) | (unsigned long long) (p.vT * 4)) & 15) == 0;
     const bool odd = lane & 1;
-    const int c4 = 2 * (lane & 3) + (odd ? 6 : 0);
+    const int c4 = 2 * (lane & 3) + (odd ? 6 : 0);  // this lane's first column of four in each 16
     const float alpha = (float) p.alpha, beta = (float) p.beta, kappa = (float) p.kappa;
     auto tokenOf = [](int r) { return FLIP ? C - 1 - r : r; };
     float nonFinite[4] = {};  // 0 * each output (four chains): zero, or NaN after a non-finite one
@@ -383,9 +383,8 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
                     const i64 t = t0 + a, tr = FLIP ? p.N - 1 - t : t;
                     float* orow = o + tr * p.vT + 64 * wg;
                     if (o16) {
-                        // lanes 2u and 2u + 1 of a quad trade pairs, so that each stores four
-                        // consecutive columns and a quad 64 bytes of its row per instruction: lane
-                        // quad position qp takes columns 16 m + (0, 8, 4, 12)[qp] .. + 3
+                        // a quad's even and odd lanes trade a pair: lane 4g + qp stores columns
+                        // 16 m + (0, 8, 4, 12)[qp] .. + 3, a quad 64 bytes of its row an instruction
 #pragma unroll
                         for (int m = 0; m < 4; m++) {
                             const float a0 = ot[8 * m + 2 * hr] * f1 * f2, a1 = ot[8 * m + 2 * hr + 1] * f1 * f2;
