@@ -11,7 +11,7 @@
 #include "sweep_generic.cuh"
 #include "sweep_hopper_dkdv.cuh"
 #include "sweep_hopper_entries.cuh"
-#include "sweep_hopper_tf32.cuh"
+#include "sweep_hopper_tf32_entries.cuh"
 #include "sweep_mma.cuh"
 #include "sweep_wide.cuh"
 #include "utilities.cuh"
@@ -56,7 +56,7 @@ LA2_SWEEP_HOPPER_DKDV(la2_sweep_hopper_tma_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER_DKDV(la2_sweep_hopper_tma_f16_d128, __half)
 LA2_SWEEP_HOPPER_DKDV_LOADED(la2_sweep_hopper_bf16_d128, __nv_bfloat16)
 LA2_SWEEP_HOPPER_DKDV_LOADED(la2_sweep_hopper_f16_d128, __half)
-// fp32 storage with TF32 precision on Hopper warpgroups (sweep_hopper_tf32.cuh): TMA entry points only.
+// fp32 storage with TF32 precision on Hopper warpgroups (sweep_hopper_tf32_entries.cuh): TMA entry points only.
 LA2_SWEEP_HOPPER_TF32(la2_sweep_hopper_tma_tf32_d128)
 
 // ---- decay gradient --------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 // instance (sweep_wide.cuh) on warpgroup products of scaled fp16 operands. Every pass of PassArgs
 // without the w dot product: forward time, or reversed (FLIP, as the 16-bit Hopper sweep's: ring row
 // r holds the chunk's token C - 1 - r in the pass's time); mode 1 (outputs) and mode 0 (a segment's
-// local end state). One block of three warpgroups per sequence segment; chunks of 64 tokens. The
-// forward's segments with a non-finite output are summed again on the fp32 FMA sweep, as the 16-bit
-// Hopper forward's are (sweep_hopper_entries.cuh).
+// local end state). One block of three warpgroups per sequence segment; chunks of 64 tokens. This
+// file holds the two roles' walks; sweep_hopper_tf32_entries.cuh the blocks and entry points (one
+// pass a launch, or the backward's three passes walked one after the other) and the forward's re-sum
+// of segments with a non-finite output on the fp32 FMA sweep, as the 16-bit Hopper forward's.
 //
 // fp16 has TF32's significand (10 stored bits) but not its exponent range, so every 16-bit operand
 // carries a power-of-two scale that puts it in range; the scales are exact, and each rounding to
@@ -144,48 +145,68 @@ __device__ __forceinline__ void convertTile(const unsigned char* src, unsigned c
     }
 }
 
-// What both roles share: the shared memory's base, the block's segment, its barriers' addresses.
+// The walk after this one in a chain (sweep_hopper_tf32_entries.cuh), whose first chunk this one
+// loads: its tensor maps (null: none) and direction; it walks the same segment of a pass as long.
+struct NextWalk {
+    const HopperMaps* maps = nullptr;
+    bool flip = false;
+};
+
+// What both roles share: the shared memory's base, the block's segment, its barriers' addresses;
+// `base`, the chunks the block walked before this walk (a chain counts ring stages and barrier
+// phases on across its walks), `ahead` where the walk before loaded this walk's first chunk, and
+// the walk after.
 struct Walk {
     unsigned char* sm;
     hopper::Segment sg;
     u32 landed, converted, freed;  // landed + 8 x: fp32 tile x; converted and freed + 8 stage: ring stage
+    int base = 0;
+    bool ahead = false;
+    NextWalk next;
 };
+
+// Tile x (q, k, v) of the chunk of segment sg starting at time t, of a pass over N tokens walked in
+// reverse where flip, into fp32 tile x (from one thread): four boxes of 32 columns, one barrier.
+__device__ __forceinline__ void loadTile(const HopperMaps* maps, const Walk& w, const hopper::Segment& sg, i64 N, bool flip, int x,
+                                         i64 t) {
+    const i64 c0 = flip ? N - C - t : t;  // the box's first token in memory order
+    const u32 bar = w.landed + 8 * x, dst = smemAddr(w.sm) + x * F32TILE;
+    const void* map = x == 0 ? (const void*) maps->q : x == 1 ? (const void*) maps->k : (const void*) maps->v;
+    mbarExpectTx(bar, F32TILE);
+#pragma unroll
+    for (int u = 0; u < 4; u++) tmaLoad4(dst + u * (C * 128), map, 32 * u, (int) c0, (int) sg.h, (int) sg.b, bar);
+}
 
 // The converting warpgroup (FULL: q, k and v; else k and v): the fp32 tiles of chunk i, as they land,
 // into ring stage i % 2 once the products of chunk i - 2 are done with it; each tile's next load goes
-// out (from the warpgroup's first thread) as soon as its four warps have read it.
+// out (from the warpgroup's first thread) as soon as its four warps have read it, after the last
+// chunk the next walk's first (a chain's walks are all FULL or all not).
 template <bool FULL, bool FLIP>
 __device__ __forceinline__ void convertWalk(const SweepParams& p, const HopperMaps* maps, const Walk& w, int warp, int lane) {
     const int cw = warp - MATH / 32;
     const hopper::Segment& sg = w.sg;
     signed char* rowe = (signed char*) (w.sm + ROWE);
     const bool producer = threadIdx.x == MATH;
-    // tile x of the chunk starting at time t into the fp32 tile x
-    auto issue = [&](int x, i64 t) {
-        const i64 c0 = FLIP ? p.N - C - t : t;  // the box's first token in memory order
-        const u32 bar = w.landed + 8 * x, dst = smemAddr(w.sm) + x * F32TILE;
-        const void* map = x == 0 ? (const void*) maps->q : x == 1 ? (const void*) maps->k : (const void*) maps->v;
-        mbarExpectTx(bar, F32TILE);
-#pragma unroll
-        for (int u = 0; u < 4; u++) tmaLoad4(dst + u * (C * 128), map, 32 * u, (int) c0, (int) sg.h, (int) sg.b, bar);
-    };
     constexpr int FIRST = FULL ? 0 : 1;
-    if (producer)
-        for (int x = FIRST; x < 3; x++) issue(x, sg.t0);
-    int i = 0;
+    if (producer && !w.ahead)
+        for (int x = FIRST; x < 3; x++) loadTile(maps, w, sg, p.N, FLIP, x, sg.t0);
+    int i = w.base;
     for (i64 t0 = sg.t0; t0 < sg.t1; t0 += C, i++) {
         const int stage = i & 1;
         if (i >= 2) mbarWait(w.freed + 8 * stage, ((i - 2) >> 1) & 1);
         LA2_MARK(LA2_MARK_CONVERT_FREE);
-        const bool next = t0 + C < sg.t1;
+        const bool next = t0 + C < sg.t1, after = !next && w.next.maps != nullptr;
 #pragma unroll 1
         for (int x = FIRST; x < 3; x++) {
             mbarWait(w.landed + 8 * x, i & 1);
             if (x == FIRST) LA2_MARK(LA2_MARK_CONVERT_LANDED);
             convertTile(w.sm + x * F32TILE, w.sm + RING + stage * RSTAGE + x * TILE, rowe + (stage * 3 + x) * C, cw, lane);
-            if (next) {
+            if (next || after) {
                 namedSync(CONVERT_BAR, THREADS - MATH);  // every converting warp has read the tile
-                if (producer) issue(x, t0 + C);
+                if (producer) {
+                    if (next) loadTile(maps, w, sg, p.N, FLIP, x, t0 + C);
+                    else loadTile(w.next.maps, w, sg, p.N, w.next.flip, x, sg.t0);
+                }
             }
         }
         fenceProxyAsync();  // the stage's fp16 tiles, for the tensor cores
@@ -268,10 +289,10 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
     // mode 1: the scores of the loop's next chunk are in flight across its back edge (the first
     // chunk's issued here, once its stage is converted)
     if constexpr (FULL) {
-        mbarWait(w.converted, 0);
-        issueScores(0);
+        mbarWait(w.converted + 8 * (w.base & 1), (w.base >> 1) & 1);
+        issueScores(w.base & 1);
     }
-    int i = 0;
+    int i = w.base;
     for (i64 t0 = t0seg; t0 < t1seg; t0 += C, i++) {
         const int cc = (int) min((i64) C, t1seg - t0);
         const int ofsi = (t0 == 0) ? (int) p.ofs0 : 1;
@@ -416,85 +437,3 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
     return false;
 }
 }  // namespace hopperTf32
-
-// FULL = mode 1 (outputs), else mode 0 (the state alone); EXACT (the forward, mode 1): returns true,
-// to every thread and without storing the state, where an output of the segment came out non-finite.
-template <bool FULL, bool EXACT, bool FLIP>
-__device__ bool sweepHopperTf32Mode(const SweepParams& p, const HopperMaps* maps) {
-    using namespace hopperTf32;
-    static_assert(!(EXACT && FLIP), "the forward walks forward in time");
-    if (p.rev != (FLIP ? 1 : 0) || p.w || p.Dk != D || p.Dv != D) __trap();
-    extern __shared__ __align__(128) unsigned char smraw[];
-    Walk w;
-    w.sm = hopper::alignedBase(smraw);
-    w.sg = hopper::blockSegment(p);
-    w.landed = smemAddr(w.sm + BARS);
-    w.converted = w.landed + 3 * 8;
-    w.freed = w.converted + 2 * 8;
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    LA2_MARK(LA2_MARK_ENTRY);
-    float* pw = (float*) (w.sm + PW);
-    for (int m = tid; m < C + 2; m += THREADS) pw[m] = lpow(w.sg.s, (float) m);
-    hopper::maskTable((float*) (w.sm + MASKS), w.sg.s, (float) p.alpha, tid, THREADS);
-    if (tid == 0) {
-        for (int x = 0; x < 3; x++) mbarInit(w.landed + 8 * x, 1);
-        for (int x = 0; x < 2; x++) {
-            mbarInit(w.converted + 8 * x, (THREADS - MATH) / 32);
-            mbarInit(w.freed + 8 * x, MATH / 32);
-        }
-    }
-    fenceProxyAsync();
-    __syncthreads();
-    // the multiplying branch first: with the converting one first, ptxas (13.0) held the
-    // multiplying code to the launch's 168 registers and spilled 136-196 bytes a thread
-    bool again = false;
-    if (tid < MATH) {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(MATH_REGS));
-        again = multiplyWalk<FULL, EXACT, FLIP>(p, w, warp, lane);
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(LAUNCH_REGS));
-    } else {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(CONVERT_REGS));
-        convertWalk<FULL, FLIP>(p, maps, w, warp, lane);
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(LAUNCH_REGS));
-    }
-    LA2_MARK(LA2_MARK_EXIT);
-    if constexpr (EXACT) return __syncthreads_or(again);
-    return false;
-}
-
-// A forward segment again on the fp32 FMA sweep (sweep_generic.cuh) after a non-finite output: the
-// tensor-core products cannot skip the masked half of a diagonal tile (0 * NaN is NaN); the FMA
-// sweep sums only the tokens j <= a. Its buffers fit below the converted ring.
-__device__ __noinline__ void sweepHopperTf32Again(SweepParams p) {
-    static_assert(sharedBytes::fmaSweep(hopperTf32::D, hopperTf32::D, hopperTf32::C) <= hopperTf32::TAB, "the FMA sweep's buffers in the Hopper TF32 sweep's");
-    p.ET = hopperTf32::D;
-    p.C = hopperTf32::C;
-    sweepGeneric<float>(p);
-}
-
-// The entry points (grid (sequences, segments), 384 threads, hopperTf32::SMEM bytes of dynamic shared
-// memory; the tensor maps of fp32 q, k, v after the SweepParams, boxes of 32 columns x 64 tokens):
-// the forward's (rev = 0, the exact re-sum), the backward's in forward time (_bwd, rev = 0) and
-// reversed (_bwd_rev, rev = 1). Built only for sm_90a, as the 16-bit Hopper sweep's are.
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
-#define LA2_HOPPER_TF32_BODY(...) __VA_ARGS__
-#else
-#define LA2_HOPPER_TF32_BODY(...) __trap();
-#endif
-#define LA2_SWEEP_HOPPER_TF32(name) \
-    extern "C" __global__ void __launch_bounds__(hopperTf32::THREADS, 1) name(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
-        LA2_HOPPER_TF32_BODY(if (p.mode != 1) { \
-            sweepHopperTf32Mode<false, false, false>(p, &maps); \
-        } else if (sweepHopperTf32Mode<true, true, false>(p, &maps)) { \
-            __syncthreads(); \
-            sweepHopperTf32Again(p); \
-        }) \
-    } \
-    extern "C" __global__ void __launch_bounds__(hopperTf32::THREADS, 1) name##_bwd(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
-        LA2_HOPPER_TF32_BODY(if (p.mode == 1) sweepHopperTf32Mode<true, false, false>(p, &maps); \
-                             else sweepHopperTf32Mode<false, false, false>(p, &maps);) \
-    } \
-    extern "C" __global__ void __launch_bounds__(hopperTf32::THREADS, 1) name##_bwd_rev(const SweepParams p, const __grid_constant__ HopperMaps maps) { \
-        LA2_HOPPER_TF32_BODY(if (p.mode == 1) sweepHopperTf32Mode<true, false, true>(p, &maps); \
-                             else sweepHopperTf32Mode<false, false, true>(p, &maps);) \
-    }

@@ -19,8 +19,9 @@ import java.util.List;
 /**
  * The backward's passes (SPEC.md section 2): dq forward in time over S, dv and dk backward in time
  * over G (PassArgs.dq, dv, dk). Where the Hopper sweep runs a 16-bit call (dense or packed) and the
- * dv pass sums no dot product, dv and dk run as one fused pass (SweepRunner.runDkDv). The decay
- * gradient takes one of three routes.
+ * dv pass sums no dot product, dv and dk run as one fused pass (SweepRunner.runDkDv); where the
+ * Hopper TF32 sweep runs all three of a dense fp32 call, they run as one launch whose blocks walk
+ * them one after the other (SweepRunner.runTf32Chain). The decay gradient takes one of three routes.
  *
  * <p>With 16-bit storage or TF32 (tolerances 2e-2 and 3e-3), where a tensor-core sweep fits the
  * shape, it avoids a fourth state sweep through the identity (derived from the closed form;
@@ -107,8 +108,8 @@ final class Backward {
             }
             long accV = acc == null ? 0 : acc.address(), accO = accV + 8L * bh;
             CudaTensor dv = t(call.dv());
-            // the dk pass runs after the switch unless the dv pass ran fused with it; the decay
-            // gradient's Hopper sweep writes dq
+            // the dk pass runs after the switch unless it ran fused with the dv pass or in the TF32
+            // chain; the decay gradient's Hopper sweep writes dq
             boolean dkDone = false;
             boolean dqInDecaySweep = route == DecayRoute.DECAY_SWEEP && sweeps.hopperDecays(s, packing, q, k, v, dO);
             switch (route) {
@@ -131,15 +132,21 @@ final class Backward {
                     sweeps.run(exactShape, packing, PassArgs.recompute(call, qx, kx, vx, new PassArgs.DotSum(dOx, accO), sfinal));
                 }
                 case NONE, DECAY_SWEEP -> {
-                    if (!dqInDecaySweep) {
-                        sweeps.run(s, packing, PassArgs.dq(call));
-                    }
-                    PassArgs dvPass = PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false);
-                    if (sweeps.fusesDkDv(s, packing)) {
-                        sweeps.runDkDv(s, packing, dvPass, PassArgs.dk(call));
+                    PassArgs dqPass = PassArgs.dq(call), dvPass = PassArgs.dv(call, q, k, dO, dv, null, call.precision(), false);
+                    PassArgs dkPass = PassArgs.dk(call);
+                    if (!dqInDecaySweep && sweeps.chainsTf32(s, packing, dqPass, dvPass, dkPass)) {
+                        sweeps.runTf32Chain(s, dqPass, dvPass, dkPass);
                         dkDone = true;
                     } else {
-                        sweeps.run(s, packing, dvPass);
+                        if (!dqInDecaySweep) {
+                            sweeps.run(s, packing, dqPass);
+                        }
+                        if (sweeps.fusesDkDv(s, packing)) {
+                            sweeps.runDkDv(s, packing, dvPass, dkPass);
+                            dkDone = true;
+                        } else {
+                            sweeps.run(s, packing, dvPass);
+                        }
                     }
                 }
             }

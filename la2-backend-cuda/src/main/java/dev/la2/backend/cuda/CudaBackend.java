@@ -83,7 +83,8 @@ final class CudaBackend implements AttentionBackend {
         SweepPlanner planner = new SweepPlanner(device.limits(), new SweepPlanner.Kernels(
                 options.booleanProperty("cuda.tensorCores", true),
                 options.booleanProperty("cuda.hopper", true),
-                options.booleanProperty("cuda.fusedDkDv", true)));
+                options.booleanProperty("cuda.fusedDkDv", true),
+                options.booleanProperty("cuda.tf32Chain", true)));
         sweeps = new SweepRunner(device, kernels, pool, planner, options.booleanProperty("cuda.tma", true));
         backward = new Backward(this, device, kernels, pool, sweeps);
         serving = new Serving(this, device, kernels, pool, transfers, sweeps, backward);

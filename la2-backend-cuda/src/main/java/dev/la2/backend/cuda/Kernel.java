@@ -37,6 +37,12 @@ enum Kernel {
      * entry points only (tensor maps of fp32 q, k, v after the SweepParams).
      */
     SWEEP_HOPPER_TMA_TF32_D128, SWEEP_HOPPER_TMA_TF32_D128_BWD, SWEEP_HOPPER_TMA_TF32_D128_BWD_REV,
+    /**
+     * The backward's dq, dv and dk passes on the Hopper TF32 sweep walked one after the other by
+     * each block (sweep_hopper_tf32_entries.cuh, SweepRunner.runTf32Chain): the three passes'
+     * SweepParams, then their tensor maps.
+     */
+    SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN,
     SWEEP_WIDE_BF16_D64, SWEEP_WIDE_BF16_D64_BWD, SWEEP_WIDE_BF16_D128, SWEEP_WIDE_BF16_D128_BWD,
     SWEEP_WIDE_F16_D64, SWEEP_WIDE_F16_D64_BWD, SWEEP_WIDE_F16_D128, SWEEP_WIDE_F16_D128_BWD,
     SWEEP_WIDE_TF32_D64, SWEEP_WIDE_TF32_D64_BWD, SWEEP_WIDE_TF32_D128, SWEEP_WIDE_TF32_D128_BWD,

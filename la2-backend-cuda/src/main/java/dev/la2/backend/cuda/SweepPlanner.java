@@ -38,10 +38,13 @@ final class SweepPlanner {
      *               sweep on compute capability 9.0
      * @param fusedDkDv "cuda.fusedDkDv": off runs the backward's dv and dk passes apart where the
      *                  fused pass ({@link #hopperDkDv}) would run them together
+     * @param tf32Chain "cuda.tf32Chain": off launches the backward's dq, dv and dk passes apart where
+     *                  the Hopper TF32 sweep would walk them in one launch (SweepRunner.runTf32Chain)
      */
-    record Kernels(boolean tensorCores, boolean hopper, boolean fusedDkDv) {
-        static final Kernels ALL = new Kernels(true, true, true);
+    record Kernels(boolean tensorCores, boolean hopper, boolean fusedDkDv, boolean tf32Chain) {
+        static final Kernels ALL = new Kernels(true, true, true, true);
     }
+
 
     SweepPlanner(DeviceLimits device, Kernels kernels) {
         this.device = device;
@@ -127,6 +130,22 @@ final class SweepPlanner {
         }
         return new SweepPlan(Kernel.hopperTf32(backward), HOPPER_TF32_THREADS, planned.valueTile(), planned.chunk(), (int) smem,
                 planned.tiles(), planned.segmentLength(), planned.segments());
+    }
+
+    /**
+     * The plan of the backward's dq, dv and dk passes walked in one launch on the Hopper TF32 sweep
+     * (Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN, SweepRunner.runTf32Chain) for a dense call of
+     * shape {@code s} in {@code precision}, where the planner puts each of them on that sweep, else
+     * null: the passes' segments, the Hopper TF32 sweep's threads and shared memory.
+     */
+    SweepPlan hopperTf32Chain(AttentionShape s, Precision precision) {
+        int d = s.keyDim(), e = s.valueDim();
+        SweepPlan dq = hopperTf32(plan(s, null, e, d, precision, true));
+        SweepPlan dv = hopperTf32(plan(s, null, d, e, precision, true));
+        if (!kernels.tf32Chain() || dq == null || dv == null || dq.segments() != dv.segments()) {
+            return null;
+        }
+        return dq.withKernel(Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN);
     }
 
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */

@@ -20,6 +20,8 @@ final class SweepRunner {
     static final LongAdder HOPPER_DECAY = new LongAdder();
     /** Passes run on the Hopper TF32 sweep (CudaHopperTf32Test checks the route). */
     static final LongAdder HOPPER_TF32 = new LongAdder();
+    /** Backwards whose dq, dv and dk passes ran as one chain (runTf32Chain) on the Hopper TF32 sweep. */
+    static final LongAdder TF32_CHAIN = new LongAdder();
 
     private final DeviceContext device;
     private final KernelTable kernels;
@@ -153,6 +155,74 @@ final class SweepRunner {
                 pool.release(scratch);
             }
         }
+    }
+
+    /**
+     * Whether the backward's passes {@code dq}, {@code dv} and {@code dk} on shape {@code s}, packed
+     * where {@code packing} is non-null, run as one chain ({@link #runTf32Chain}): a dense call whose
+     * passes the planner puts on the Hopper TF32 sweep (SweepPlanner.hopperTf32Chain), none with a
+     * dot product, every operand described by a tensor map.
+     */
+    boolean chainsTf32(AttentionShape s, Packing packing, PassArgs dq, PassArgs dv, PassArgs dk) {
+        return packing == null && dq.precision() == dv.precision() && dv.precision() == dk.precision()
+                && planner.hopperTf32Chain(s, dq.precision()) != null && chainMaps(s, dq, dv, dk) != null;
+    }
+
+    /**
+     * The backward's dq pass (forward in time), dv and dk passes (reversed) as one launch where
+     * {@link #chainsTf32} holds: each block walks its segment of the three passes one after the
+     * other (sweep_hopper_tf32_entries.cuh), so it waits for a first chunk once. With several
+     * segments per sequence the chain runs twice, mode 0 (each pass's segment states into its own
+     * scratch) and, after each pass's scan, mode 1; each pass's outputs are those it writes alone.
+     */
+    void runTf32Chain(AttentionShape s, PassArgs dq, PassArgs dv, PassArgs dk) {
+        SweepPlan plan = planner.hopperTf32Chain(s, dq.precision());
+        byte[][] maps = chainMaps(s, dq, dv, dk);
+        if (plan == null || maps == null || dq.reversed() || !dv.reversed() || !dk.reversed()) {
+            throw new IllegalStateException("a TF32 chain for passes that do not chain: " + dq + ", " + dv + ", " + dk);
+        }
+        PassArgs[] passes = {dq, dv, dk};
+        long bh = s.sequences(), nseg = plan.segments();
+        DevicePool.Block[] scratch = new DevicePool.Block[3];
+        try {
+            long[] at = new long[3];
+            if (nseg > 1) {
+                for (int i = 0; i < 3; i++) {
+                    scratch[i] = pool.allocate(4 * bh * (nseg - 1) * passes[i].dk() * passes[i].dv());
+                    at[i] = scratch[i].address();
+                }
+            }
+            for (int mode = nseg > 1 ? 0 : 1; mode <= 1; mode++) {
+                byte[][] params = new byte[3][];
+                for (int i = 0; i < 3; i++) {
+                    params[i] = passes[i].params(s, plan, at[i], mode);
+                    if (mode == 1 && nseg > 1) {
+                        long state = (long) passes[i].dk() * passes[i].dv();
+                        device.launch(kernels, Kernel.SCAN, new Grid(bh, (state + 255) / 256, 1, 256), 0, params[i]);
+                    }
+                }
+                device.launch(kernels, plan.kernel(), new Grid(bh, mode == 0 ? nseg - 1 : nseg, plan.tiles(), plan.threads()),
+                        plan.smem(), params[0], params[1], params[2], maps[0], maps[1], maps[2]);
+            }
+            HOPPER_TF32.add(3);
+            TF32_CHAIN.increment();
+        } finally {
+            for (DevicePool.Block b : scratch) {
+                if (b != null) {
+                    // Safe to reuse at once: every later use is queued behind these kernels on the stream.
+                    pool.release(b);
+                }
+            }
+        }
+    }
+
+    /** The tensor maps of the chained passes' operands, or null where one cannot be described. */
+    private byte[][] chainMaps(AttentionShape s, PassArgs dq, PassArgs dv, PassArgs dk) {
+        if (dq.dot() != null || dv.dot() != null || dk.dot() != null) {
+            return null;
+        }
+        byte[][] maps = {tensorMaps.of(s, dq), tensorMaps.of(s, dv), tensorMaps.of(s, dk)};
+        return maps[0] == null || maps[1] == null || maps[2] == null ? null : maps;
     }
 
     /**

@@ -38,8 +38,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (and not with the switch off). Inputs far from 1 (q times 2^40, k times 2^-50, v times 2^30, the
  * initial state times 2^20), and tiny ones (q, k, v times 2^-30, the initial state times 2^-100)
  * with whole chunks of zero keys, check the scales; a NaN in v, that the forward's non-finite
- * outputs are exactly where the wide sweep puts them. Skipped, with the probe's reason, without a
- * usable GPU.
+ * outputs are exactly where the wide sweep puts them. The backward's passes, chained in one launch
+ * (SweepRunner.runTf32Chain: one segment a sequence, and several with mode 0 chained too), give
+ * exactly the gradients they give launched apart ("cuda.tf32Chain" = "false"). Skipped, with the
+ * probe's reason, without a usable GPU.
  */
 class CudaHopperTf32Test {
     private static final long SEED = System.nanoTime();
@@ -47,6 +49,7 @@ class CudaHopperTf32Test {
     private static final int D = 128;
     private static LightningAttention hopper;
     private static LightningAttention wide;
+    private static LightningAttention apart;
     private final SplittableRandom rnd = new SplittableRandom(SEED);
 
     @BeforeAll
@@ -54,12 +57,13 @@ class CudaHopperTf32Test {
         if (new CudaProvider().probe().isAvailable()) {
             hopper = LightningAttention.open("cuda");
             wide = LightningAttention.open("cuda", BackendOptions.defaults().withProperty("cuda.hopper", "false"));
+            apart = LightningAttention.open("cuda", BackendOptions.defaults().withProperty("cuda.tf32Chain", "false"));
         }
     }
 
     @AfterAll
     static void close() {
-        for (LightningAttention la : new LightningAttention[] {hopper, wide}) {
+        for (LightningAttention la : new LightningAttention[] {hopper, wide, apart}) {
             if (la != null) {
                 la.close();
             }
@@ -161,6 +165,24 @@ class CudaHopperTf32Test {
         close("dk", g[1], ref.dk(), layout, z);
         close("dv", g[2], ref.dv(), layout, z);
         close("dInitialState", g[3], ref.dInitialState(), layout, z);
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void chainedBackwardEqualsThePassesApart(Layout layout, Size z) {
+        Inputs in = draw(z, layout);
+        AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, layout, DType.FP32);
+        long before = SweepRunner.TF32_CHAIN.sum();
+        double[][] chained = backward(hopper, s, in);
+        long chains = SweepRunner.TF32_CHAIN.sum() - before;
+        double[][] alone = backward(apart, s, in);
+        assertThat(SweepRunner.TF32_CHAIN.sum() - before - chains).as("chains with cuda.tf32Chain off").isZero();
+        assertThat(chains).as("chained backwards on compute capability %d", GpuCases.computeCapability())
+                .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
+        String[] names = {"dq", "dk", "dv", "dInitialState"};
+        for (int i = 0; i < names.length; i++) {
+            assertThat(chained[i]).as("%s chained against apart (seed %d, %s %s)", names[i], SEED, layout, z).isEqualTo(alone[i]);
+        }
     }
 
     /** One output against the reference within TF32's tolerance, its error printed. */

@@ -40,10 +40,10 @@ class KernelTableTest {
             symbols.add(tma.group(2) + "_bwd");
             symbols.add(tma.group(2) + "_bwd_rev");
         }
-        // the Hopper TF32 macro defines NAME, NAME_bwd and NAME_bwd_rev
+        // the Hopper TF32 macro defines NAME, NAME_bwd, NAME_bwd_rev and NAME_bwd_chain
         Matcher tf32 = Pattern.compile("^LA2_SWEEP_HOPPER_TF32\\((\\w+)\\)", Pattern.MULTILINE).matcher(source);
         while (tf32.find()) {
-            for (String suffix : new String[] {"", "_bwd", "_bwd_rev"}) {
+            for (String suffix : new String[] {"", "_bwd", "_bwd_rev", "_bwd_chain"}) {
                 symbols.add(tf32.group(1) + suffix);
             }
         }

@@ -7,6 +7,7 @@ import dev.la2.api.Layout;
 import dev.la2.api.Precision;
 import dev.la2.spi.AttentionShape;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Runs everywhere: the planner's kernel choices and segment arithmetic on written-out device limits. */
@@ -53,8 +54,8 @@ class SweepPlannerTest {
         assertThat(dv.segments()).as("segments fill the H100").isGreaterThan(1);
         assertThat(all.hopperDkDv(new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.BF16), null).kernel())
                 .isEqualTo(Kernel.SWEEP_HOPPER_BF16_D128_DKDV);
-        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, true, false)).hopperDkDv(s, null)).as("switched off").isNull();
-        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDkDv(s, null)).as("no Hopper sweep").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, true, false, true)).hopperDkDv(s, null)).as("switched off").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true, true)).hopperDkDv(s, null)).as("no Hopper sweep").isNull();
         assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDkDv(s, null)).as("A100").isNull();
         for (AttentionShape other : new AttentionShape[] {new AttentionShape(2, 8, 5000, 128, 128, Layout.BNHD, DType.FP32),
             new AttentionShape(2, 8, 5000, 64, 128, Layout.BNHD, DType.BF16), new AttentionShape(2, 8, 5000, 128, 64, Layout.BNHD, DType.BF16)}) {
@@ -90,13 +91,36 @@ class SweepPlannerTest {
         assertThat(Kernel.hopperTf32(false).variant()).as("no packed entry point").isNull();
         assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperTf32(new SweepPlanner(A100, SweepPlanner.Kernels.ALL)
                 .plan(s, null, 128, 128, Precision.TF32, false))).as("A100").isNull();
-        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperTf32(all.plan(s, null, 128, 128, Precision.TF32,
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true, true)).hopperTf32(all.plan(s, null, 128, 128, Precision.TF32,
                 false))).as("cuda.hopper off").isNull();
         assertThat(all.hopperTf32(all.plan(s, null, 128, 128, Precision.TF32X3, false))).as("TF32X3").isNull();
         assertThat(all.hopperTf32(all.plan(new AttentionShape(1, 16, 4096, 64, 128, Layout.BNHD, DType.FP32), null, 64, 128,
                 Precision.TF32, false))).as("Dk = 64").isNull();
         assertThat(all.hopperTf32(all.plan(new AttentionShape(1, 16, 4096, 128, 128, Layout.BNHD, DType.BF16), null, 128, 128,
                 Precision.STRICT, false))).as("bf16").isNull();
+    }
+
+    @Test
+    void tf32BackwardChainsWhereTheHopperTf32SweepRunsItsPasses() {
+        SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
+        for (AttentionShape s : List.of(new AttentionShape(1, 16, 131072, 128, 128, Layout.BNHD, DType.FP32),
+                new AttentionShape(4, 32, 2048, 128, 128, Layout.BHND, DType.FP32))) {
+            SweepPlan pass = all.hopperTf32(all.plan(s, null, 128, 128, Precision.TF32, true));
+            assertThat(all.hopperTf32Chain(s, Precision.TF32)).as("%s: the backward pass's launch, the chain's kernel", s)
+                    .isEqualTo(pass.withKernel(Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN));
+        }
+        AttentionShape s = new AttentionShape(4, 32, 2048, 128, 128, Layout.BHND, DType.FP32);
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, true, true, false)).hopperTf32Chain(s, Precision.TF32))
+                .as("cuda.tf32Chain off").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true, true)).hopperTf32Chain(s, Precision.TF32))
+                .as("cuda.hopper off").isNull();
+        assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperTf32Chain(s, Precision.TF32)).as("A100").isNull();
+        assertThat(all.hopperTf32Chain(s, Precision.TF32X3)).as("TF32X3").isNull();
+        assertThat(all.hopperTf32Chain(new AttentionShape(4, 32, 2048, 128, 128, Layout.BHND, DType.BF16), Precision.STRICT)).as("bf16")
+                .isNull();
+        assertThat(all.hopperTf32Chain(new AttentionShape(4, 32, 2048, 128, 64, Layout.BHND, DType.FP32), Precision.TF32)).as("E = 64")
+                .isNull();
+        assertThat(Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN.variant()).as("no packed entry point").isNull();
     }
 
     @Test
@@ -114,7 +138,7 @@ class SweepPlannerTest {
         assertThat(forward.segments()).isGreaterThan(1);
         assertThat(all.hopperDecay(few)).as("sequences split into segments")
                 .isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 190784, 1, forward.segmentLength(), forward.segments()));
-        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true)).hopperDecay(s)).as("no Hopper sweep").isNull();
+        assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true, true)).hopperDecay(s)).as("no Hopper sweep").isNull();
         assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDecay(s)).as("A100").isNull();
         for (AttentionShape other : new AttentionShape[] {new AttentionShape(4, 32, 5000, 128, 128, Layout.BNHD, DType.FP32),
             new AttentionShape(4, 32, 5000, 64, 128, Layout.BNHD, DType.BF16), new AttentionShape(4, 32, 5000, 128, 64, Layout.BNHD, DType.BF16)}) {
