@@ -13,7 +13,9 @@ import java.util.Set;
  * {@link VectorSupport} finds out which, and the availability detail says it.
  *
  * <p>Options: {@link BackendOptions#threads()} sizes the worker pool; properties
- * {@code cpu.blockSize} (tokens per block C, default 64), {@code cpu.segmentTokens} (force sequences
+ * {@code cpu.blockSize} (tokens per block C, default 64, 1 to 512; the state is rounded once a
+ * block, so below 16 the fp32 bounds of SPEC.md hold only as for a chain of N / C calls: small
+ * blocks are for tests of block edges), {@code cpu.segmentTokens} (force sequences
  * to be split into segments of about this many tokens; default: split only when there are fewer
  * sequences than threads) and {@code cpu.vectorBits} ("0" forces the scalar path). The system
  * property {@code la2.cpu.vectorBits} chooses the vector width for the whole JVM (0 = scalar).
