@@ -1,6 +1,6 @@
 // hopper-lab's tf32 section, included by hopper-lab.cu after its helpers (compare, report, timeMs):
 // the Hopper TF32 sweep the backend runs for fp32 storage with Precision.TF32 on compute capability
-// 9.0 (la2_sweep_hopper_tma_tf32_d128, _bwd, _bwd_rev: sweep_hopper_tf32.cuh, scaled fp16
+// 9.0 (la2_sweep_hopper_tma_tf32_d128, _bwd, _bwd_rev: sweep_hopper_tf32_entries.cuh, scaled fp16
 // products) against the wide TF32 sweep it replaces there (la2_sweep_wide_tf32_d128, _bwd), every
 // pass without a dot product on the same fp32 inputs and segment split (one block per sequence
 // segment, as SweepPlanner gives both); then the forward and dq + dv + dk timed on both. Cases:
