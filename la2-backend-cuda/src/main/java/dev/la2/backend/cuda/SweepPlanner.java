@@ -45,7 +45,6 @@ final class SweepPlanner {
         static final Kernels ALL = new Kernels(true, true, true, true);
     }
 
-
     SweepPlanner(DeviceLimits device, Kernels kernels) {
         this.device = device;
         this.kernels = kernels;
