@@ -377,9 +377,10 @@ __device__ __forceinline__ bool multiplyWalk(const SweepParams& p, const Walk& w
         }
         if constexpr (FULL) {
             // the next chunk's scores, once its stage is converted: they run while this chunk's
-            // outputs are stored. The last chunk issues them again from its own stage, which no
-            // conversion overwrites, so that one group is always in flight here (drained after the
-            // loop) and no product is issued under a branch.
+            // outputs are stored. The last chunk issues them again from its own stage, so that one
+            // group is always in flight here (drained after the loop, its result unused) and no
+            // product is issued under a branch; in a chain the next walk's conversion may write
+            // that stage while they read it, which changes only that unused result.
             const bool next = t0 + C < t1seg;
             if (next) mbarWait(w.converted + 8 * (stage ^ 1), ((i + 1) >> 1) & 1);
             issueScores(next ? stage ^ 1 : stage);

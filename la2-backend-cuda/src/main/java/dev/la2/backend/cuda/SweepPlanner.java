@@ -138,13 +138,9 @@ final class SweepPlanner {
      * null: the passes' segments, the Hopper TF32 sweep's threads and shared memory.
      */
     SweepPlan hopperTf32Chain(AttentionShape s, Precision precision) {
-        int d = s.keyDim(), e = s.valueDim();
-        SweepPlan dq = hopperTf32(plan(s, null, e, d, precision, true));
-        SweepPlan dv = hopperTf32(plan(s, null, d, e, precision, true));
-        if (!kernels.tf32Chain() || dq == null || dv == null || dq.segments() != dv.segments()) {
-            return null;
-        }
-        return dq.withKernel(Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN);
+        // the Hopper TF32 sweep has Dk = Dv = 128 only, so the dq pass's plan is dv's and dk's
+        SweepPlan dq = hopperTf32(plan(s, null, s.valueDim(), s.keyDim(), precision, true));
+        return kernels.tf32Chain() && dq != null ? dq.withKernel(Kernel.SWEEP_HOPPER_TMA_TF32_D128_BWD_CHAIN) : null;
     }
 
     /** The plan of the decay gradient's sweep carrying T (decay.cuh), both states in double. */

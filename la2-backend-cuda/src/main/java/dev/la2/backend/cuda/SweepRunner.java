@@ -160,11 +160,12 @@ final class SweepRunner {
     /**
      * Whether the backward's passes {@code dq}, {@code dv} and {@code dk} on shape {@code s}, packed
      * where {@code packing} is non-null, run as one chain ({@link #runTf32Chain}): a dense call whose
-     * passes the planner puts on the Hopper TF32 sweep (SweepPlanner.hopperTf32Chain), none with a
-     * dot product, every operand described by a tensor map.
+     * passes the planner puts on the Hopper TF32 sweep (SweepPlanner.hopperTf32Chain), dq in forward
+     * time and dv and dk reversed, none with a dot product, every operand described by a tensor map.
      */
     boolean chainsTf32(AttentionShape s, Packing packing, PassArgs dq, PassArgs dv, PassArgs dk) {
         return packing == null && dq.precision() == dv.precision() && dv.precision() == dk.precision()
+                && !dq.reversed() && dv.reversed() && dk.reversed()
                 && planner.hopperTf32Chain(s, dq.precision()) != null && chainMaps(s, dq, dv, dk) != null;
     }
 
@@ -176,11 +177,11 @@ final class SweepRunner {
      * scratch) and, after each pass's scan, mode 1; each pass's outputs are those it writes alone.
      */
     void runTf32Chain(AttentionShape s, PassArgs dq, PassArgs dv, PassArgs dk) {
-        SweepPlan plan = planner.hopperTf32Chain(s, dq.precision());
-        byte[][] maps = chainMaps(s, dq, dv, dk);
-        if (plan == null || maps == null || dq.reversed() || !dv.reversed() || !dk.reversed()) {
+        if (!chainsTf32(s, null, dq, dv, dk)) {
             throw new IllegalStateException("a TF32 chain for passes that do not chain: " + dq + ", " + dv + ", " + dk);
         }
+        SweepPlan plan = planner.hopperTf32Chain(s, dq.precision());
+        byte[][] maps = chainMaps(s, dq, dv, dk);
         PassArgs[] passes = {dq, dv, dk};
         long bh = s.sequences(), nseg = plan.segments();
         DevicePool.Block[] scratch = new DevicePool.Block[3];
