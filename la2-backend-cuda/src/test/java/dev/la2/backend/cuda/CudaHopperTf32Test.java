@@ -21,6 +21,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -134,13 +136,11 @@ class CudaHopperTf32Test {
     void forwardMatchesTheReferenceAndTheWideSweep(Layout layout, Size z) {
         Inputs in = draw(z, layout);
         AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, layout, DType.FP32);
-        long before = SweepRunner.HOPPER_TF32.sum();
-        double[][] a = forward(hopper, s, in);
-        long hopperPasses = SweepRunner.HOPPER_TF32.sum() - before;
-        double[][] b = forward(wide, s, in);
-        long widePasses = SweepRunner.HOPPER_TF32.sum() - before - hopperPasses;
-        assertThat(widePasses).as("passes on the Hopper TF32 sweep with cuda.hopper off").isZero();
-        assertThat(hopperPasses).as("passes on the Hopper TF32 sweep on compute capability %d", GpuCases.computeCapability())
+        Counted hopperRun = counted(SweepRunner.HOPPER_TF32, () -> forward(hopper, s, in));
+        Counted wideRun = counted(SweepRunner.HOPPER_TF32, () -> forward(wide, s, in));
+        double[][] a = hopperRun.result(), b = wideRun.result();
+        assertThat(wideRun.count()).as("passes on the Hopper TF32 sweep with cuda.hopper off").isZero();
+        assertThat(hopperRun.count()).as("passes on the Hopper TF32 sweep on compute capability %d", GpuCases.computeCapability())
                 .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
         Problem p = new Problem(z.b(), z.h(), z.n(), D, D);
         ReferenceMath.Forward ref = ReferenceMath.forwardRecurrent(p, a[2], a[3], a[4], in.decay(), in.s0(), 0.75);
@@ -154,10 +154,9 @@ class CudaHopperTf32Test {
     void backwardMatchesTheReference(Layout layout, Size z) {
         Inputs in = draw(z, layout);
         AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, layout, DType.FP32);
-        long before = SweepRunner.HOPPER_TF32.sum();
-        double[][] g = backward(hopper, s, in);
-        long hopperPasses = SweepRunner.HOPPER_TF32.sum() - before;
-        assertThat(hopperPasses).as("dq, dv and dk passes on the Hopper TF32 sweep on compute capability %d", GpuCases.computeCapability())
+        Counted run = counted(SweepRunner.HOPPER_TF32, () -> backward(hopper, s, in));
+        double[][] g = run.result();
+        assertThat(run.count()).as("dq, dv and dk passes on the Hopper TF32 sweep on compute capability %d", GpuCases.computeCapability())
                 .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 3 : 0);
         Problem p = new Problem(z.b(), z.h(), z.n(), D, D);
         ReferenceMath.Backward ref = ReferenceMath.backward(p, g[4], g[5], g[6], in.decay(), in.s0(), g[7], in.dSf(), 1.25);
@@ -172,17 +171,26 @@ class CudaHopperTf32Test {
     void chainedBackwardEqualsThePassesApart(Layout layout, Size z) {
         Inputs in = draw(z, layout);
         AttentionShape s = new AttentionShape(z.b(), z.h(), z.n(), D, D, layout, DType.FP32);
-        long before = SweepRunner.TF32_CHAIN.sum();
-        double[][] chained = backward(hopper, s, in);
-        long chains = SweepRunner.TF32_CHAIN.sum() - before;
-        double[][] alone = backward(apart, s, in);
-        assertThat(SweepRunner.TF32_CHAIN.sum() - before - chains).as("chains with cuda.tf32Chain off").isZero();
-        assertThat(chains).as("chained backwards on compute capability %d", GpuCases.computeCapability())
+        Counted chainedRun = counted(SweepRunner.TF32_CHAIN, () -> backward(hopper, s, in));
+        Counted aloneRun = counted(SweepRunner.TF32_CHAIN, () -> backward(apart, s, in));
+        double[][] chained = chainedRun.result(), alone = aloneRun.result();
+        assertThat(aloneRun.count()).as("chains with cuda.tf32Chain off").isZero();
+        assertThat(chainedRun.count()).as("chained backwards on compute capability %d", GpuCases.computeCapability())
                 .isEqualTo(GpuCases.computeCapability() == SweepPlanner.HOPPER_CC ? 1 : 0);
         String[] names = {"dq", "dk", "dv", "dInitialState"};
         for (int i = 0; i < names.length; i++) {
             assertThat(chained[i]).as("%s chained against apart (seed %d, %s %s)", names[i], SEED, layout, z).isEqualTo(alone[i]);
         }
+    }
+
+    /** A call's results and how much it added to a launch counter. */
+    private record Counted(double[][] result, long count) {
+    }
+
+    private static Counted counted(LongAdder counter, Supplier<double[][]> call) {
+        long before = counter.sum();
+        double[][] result = call.get();
+        return new Counted(result, counter.sum() - before);
     }
 
     /** One output against the reference within TF32's tolerance, its error printed. */
