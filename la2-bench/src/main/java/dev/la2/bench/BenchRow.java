@@ -13,8 +13,9 @@ import java.util.Locale;
  *                          final state written
  * @param warmupSeconds     the shortest warm-up this size had, in seconds (the first size's is longer)
  * @param fractionOfSgemm   our GFLOP/s over the sgemm ceiling's
- * @param fractionOfFmaPeak our GFLOP/s over the host's fp32 FMA peak ({@link FmaPeak}), a ceiling no
- *                          kernel can pass
+ * @param fractionOfFmaPeak our GFLOP/s over the host's fp32 FMA peak ({@link FmaPeak}); the notional
+ *                          FLOPs count each block's masked half, which the kernels skip, so it can
+ *                          pass 1
  */
 public record BenchRow(String backend, DType dtype, Precision precision, BenchCall call, Layout layout,
                        int b, int h, int n, int d, int e, int warmup, double warmupSeconds, int repeats,
