@@ -55,7 +55,7 @@ if [[ $what == all || $what == tests ]]; then
   timeout 300 "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
       --select-class dev.la2.backend.cuda.CudaProviderTest --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest \
       --select-class dev.la2.backend.cuda.CudaFusedBackwardTest --select-class dev.la2.backend.cuda.CudaHopperDecayTest \
-      > "$logs/cuda-tests.log" 2>&1 || status=1
+      --select-class dev.la2.backend.cuda.CudaHopperTf32Test > "$logs/cuda-tests.log" 2>&1 || status=1
   grep -E "✘|tests (successful|failed|skipped|aborted)" "$logs/cuda-tests.log" | head -30
 
   step "reliability suite on cuda"
@@ -152,7 +152,7 @@ if [[ $what == sanitize ]]; then
   step "cuda backend GPU tests under memcheck"
   timeout 400 "${san[@]}" --tool memcheck "${J[@]}" -jar "$CONSOLE" execute --class-path "$LIB" --details=tree --disable-banner \
       --select-class dev.la2.backend.cuda.CudaGpuTest --select-class dev.la2.backend.cuda.CudaPackedTest --select-class dev.la2.backend.cuda.CudaFusedBackwardTest \
-      --select-class dev.la2.backend.cuda.CudaHopperDecayTest \
+      --select-class dev.la2.backend.cuda.CudaHopperDecayTest --select-class dev.la2.backend.cuda.CudaHopperTf32Test \
       > "$logs/sanitize-memcheck-gpu-tests.log" 2>&1 || status=1
   step "la2 check --backend cuda under compute-sanitizer synccheck (barriers)"
   timeout 300 "${san[@]}" --tool synccheck "${LA2[@]}" check --backend cuda > "$logs/sanitize-synccheck-kit.log" 2>&1 || status=1
