@@ -160,10 +160,12 @@ final class PackedAttention {
             FiniteCheck.packed(dOutput, "dOutput", "e", in.offsets());
             FiniteCheck.state(dFinalState, "dFinalState");
         }
-        Tensor initial = saved != null && saved.pooledStates() != null ? saved.pooledStates() : in.initialState();
-        backend.backwardPacked(new PackedBackwardCall(s, in.q(), in.k(), in.v(), in.decay(), initial, dOutput,
-                dFinalState, options.scale(), options.precision(), g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay(),
-                saved == null ? null : saved.residuals()));
+        SavedForward.reading(saved, () -> {
+            Tensor initial = saved != null && saved.pooledStates() != null ? saved.pooledStates() : in.initialState();
+            backend.backwardPacked(new PackedBackwardCall(s, in.q(), in.k(), in.v(), in.decay(), initial, dOutput,
+                    dFinalState, options.scale(), options.precision(), g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay(),
+                    saved == null ? null : saved.residuals()));
+        });
     }
 
     void decode(Tensor q, Tensor k, Tensor v, Tensor decay, PoolSlots states, double scale, Tensor output) {

@@ -15,7 +15,8 @@ import dev.la2.spi.Residuals;
  * with the same inputs and options as the forward call, and close it afterwards (closing the
  * {@link ForwardResult} closes it too). The backward checks the shape, options, decay rates and
  * initial state against the forward call's and refuses a mismatch; q, k and v must also be
- * unchanged, which it cannot check. On a device backend the initial state is recognised by
+ * unchanged, which it cannot check. Closing it while a backward call reads it is safe: the memory
+ * goes when that call ends. On a device backend the initial state is recognised by
  * identity and version (no read-back); another tensor with the same values is compared by value.
  * A backend may still recompute, for instance for a decay gradient the forward was not told of (the
  * cpu backend rebuilds its states unless the forward's options had
@@ -24,7 +25,8 @@ import dev.la2.spi.Residuals;
  * <p>A packed forward's (SPEC.md section 8) serves only a packed backward on the same offsets. One
  * whose states came from a pool also keeps a copy of the initial states it read there, since the
  * pool then holds the final states: its backward takes them from here (the inputs' initial state
- * must be null) and they count in {@link #byteSize()}.
+ * must be null) and they count in {@link #byteSize()}; it keeps no block states
+ * ({@link #holdsStates()} is false).
  */
 public final class SavedForward implements AutoCloseable {
     private final LightningAttention owner;
@@ -36,6 +38,8 @@ public final class SavedForward implements AutoCloseable {
     private final SequenceOffsets offsets;
     private final Tensor pooledStates;
     private volatile boolean closed;
+    /** Backward calls reading this now: its memory goes once it is closed and none reads it. */
+    private int readers;
 
     SavedForward(LightningAttention owner, AttentionShape shape, AttentionOptions options, double[] rates,
                  InputStamp initialState, Residuals residuals) {
@@ -75,9 +79,59 @@ public final class SavedForward implements AutoCloseable {
         return closed;
     }
 
+    /**
+     * Idempotent. The memory goes now, or, where backward calls are reading it, when the last of
+     * them ends.
+     */
     @Override
     public void close() {
-        closed = true;
+        boolean free;
+        synchronized (this) {
+            free = !closed && readers == 0;
+            closed = true;
+        }
+        if (free) {
+            free();
+        }
+    }
+
+    /**
+     * Runs a backward call's {@code work} (everything from its first read of {@code saved}, null
+     * for none) as a reader: a closed one is refused with {@link La2ArgumentException} naming
+     * {@code saved}, before {@code work}; one closed while {@code work} runs keeps its memory until
+     * it ends.
+     */
+    static void reading(SavedForward saved, Runnable work) {
+        if (saved == null) {
+            work.run();
+            return;
+        }
+        saved.startReading();
+        try {
+            work.run();
+        } finally {
+            saved.endReading();
+        }
+    }
+
+    private synchronized void startReading() {
+        if (closed) {
+            throw new La2ArgumentException("saved", "a closed " + this, "the open result of this call's forward");
+        }
+        readers++;
+    }
+
+    private void endReading() {
+        boolean free;
+        synchronized (this) {
+            free = --readers == 0 && closed;
+        }
+        if (free) {
+            free();
+        }
+    }
+
+    private void free() {
         if (residuals != null) {
             residuals.close();
         }

@@ -189,9 +189,9 @@ final class ValidatingAttention implements LightningAttention {
             FiniteCheck.sequence(dOutput, "dOutput", options.layout(), "e");
             FiniteCheck.state(dFinalState, "dFinalState");
         }
-        backend.backward(new BackwardCall(s, in.q(), in.k(), in.v(), in.decay(), in.initialState(),
-                dOutput, dFinalState, options.scale(), options.precision(),
-                g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay(), saved == null ? null : saved.residuals()));
+        SavedForward.reading(saved, () -> backend.backward(new BackwardCall(s, in.q(), in.k(), in.v(), in.decay(),
+                in.initialState(), dOutput, dFinalState, options.scale(), options.precision(),
+                g.dq(), g.dk(), g.dv(), g.dInitialState(), g.dDecay(), saved == null ? null : saved.residuals())));
     }
 
     @Override

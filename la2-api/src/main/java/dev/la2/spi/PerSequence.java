@@ -5,6 +5,8 @@ import dev.la2.api.Layout;
 import dev.la2.api.Precision;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
+import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * The default packed and slot calls of {@link AttentionBackend}: each sequence runs as the
@@ -56,7 +58,8 @@ final class PerSequence {
                     b.forward(call);
                 }
             }
-            return keep ? new SequenceResiduals(kept) : null;
+            // where the dense calls kept nothing, neither does the packed one (holdsStates() false)
+            return keep && Arrays.stream(kept).anyMatch(Objects::nonNull) ? new SequenceResiduals(kept) : null;
         } catch (RuntimeException | Error e) {
             if (keep) {
                 new SequenceResiduals(kept).close();
