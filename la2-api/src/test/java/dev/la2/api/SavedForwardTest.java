@@ -153,16 +153,32 @@ class SavedForwardTest {
         }
     }
 
+    /** Three packed sequences of 3, 0 and 4 tokens, H = 2, D = 3, E = 4, and dO for them. */
+    private record Packed(PackedInputs in, Tensor dO) implements AutoCloseable {
+        static final int H = 2, D = 3, E = 4;
+
+        @Override
+        public void close() {
+            for (Tensor x : new Tensor[] {in.q(), in.k(), in.v(), in.decay(), dO}) {
+                x.close();
+            }
+        }
+    }
+
+    private Packed packed() {
+        SequenceOffsets offsets = SequenceOffsets.ofLengths(3, 0, 4);
+        int t = offsets.tokens(), h = Packed.H;
+        return new Packed(PackedInputs.of(randoms(Shape.of(t, h, Packed.D)), randoms(Shape.of(t, h, Packed.D)),
+                randoms(Shape.of(t, h, Packed.E)), la.tensor(new double[] {0.1, 0.3}, DType.FP32, Shape.of(h)), offsets),
+                randoms(Shape.of(t, h, Packed.E)));
+    }
+
     @Test
     void aPackedBackwardEndsOnWhatItReadsAndTheMemoryGoesAfterIt() {
-        int h = 2, d = 3, e = 4;
-        SequenceOffsets offsets = SequenceOffsets.ofLengths(3, 0, 4);
-        int t = offsets.tokens();
         AttentionOptions keep = AttentionOptions.defaults().withSaveForBackward(true);
-        try (Tensor q = randoms(Shape.of(t, h, d)); Tensor k = randoms(Shape.of(t, h, d));
-             Tensor v = randoms(Shape.of(t, h, e)); Tensor dO = randoms(Shape.of(t, h, e));
-             Tensor decay = la.tensor(new double[] {0.1, 0.3}, DType.FP32, Shape.of(h))) {
-            PackedInputs in = PackedInputs.of(q, k, v, decay, offsets);
+        try (Packed p = packed()) {
+            PackedInputs in = p.in();
+            Tensor dO = p.dO();
             ForwardResult fwd = la.forwardPacked(in, keep);
             SavedForward saved = fwd.saved();
             // the first sequence's backward closes it; the second still reads what was kept (the
@@ -183,15 +199,11 @@ class SavedForwardTest {
 
     @Test
     void aPackedForwardHoldsNothingWhereItsCallsKeepNothingOrItReadAPool() {
-        int h = 2, d = 3, e = 4;
-        SequenceOffsets offsets = SequenceOffsets.ofLengths(3, 0, 4);
-        int t = offsets.tokens();
+        int h = Packed.H, d = Packed.D, e = Packed.E;
         AttentionOptions keep = AttentionOptions.defaults().withSaveForBackward(true);
-        try (Tensor q = randoms(Shape.of(t, h, d)); Tensor k = randoms(Shape.of(t, h, d));
-             Tensor v = randoms(Shape.of(t, h, e)); Tensor out = la.allocate(DType.FP32, Shape.of(t, h, e));
-             Tensor pool = la.tensor(new double[4 * h * d * e], DType.FP32, Shape.of(4, h, d, e));
-             Tensor decay = la.tensor(new double[] {0.1, 0.3}, DType.FP32, Shape.of(h))) {
-            PackedInputs in = PackedInputs.of(q, k, v, decay, offsets);
+        try (Packed p = packed(); Tensor out = la.allocate(DType.FP32, p.dO().shape());
+             Tensor pool = la.tensor(new double[4 * h * d * e], DType.FP32, Shape.of(4, h, d, e))) {
+            PackedInputs in = p.in();
             backend.keeps = false;
             try (ForwardResult fwd = la.forwardPacked(in, keep)) {
                 assertThat(fwd.saved().holdsStates()).isFalse();
