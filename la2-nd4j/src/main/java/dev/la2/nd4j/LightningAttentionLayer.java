@@ -35,14 +35,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Padding at the start or the end of an example does not age the state either: the valid steps
  * run as a sequence of their true length, so the final state and an {@code rnnTimeStep}
  * continuation equal the unpadded sequence's. A step masked between valid ones still ages the
- * state by one step of decay.
+ * state by one step of decay. So a sequence fed to {@code rnnTimeStep} in chunks gives what one
+ * call gives unless a masked gap straddles a chunk boundary: the gap's steps at the end of one
+ * chunk are end padding there (not aged), but a hole in the whole sequence (aged).
  *
  * <p>Decay rates are SPEC.md section 4's ALiBi slopes times {@link #getDecayScale()}. With
  * {@link #isLearnableDecay()} they become the parameter theta with s_h = exp(theta_h), which keeps
  * every rate positive whatever the optimiser does (so a learnable decay needs a scale above 0).
  *
  * <p>Stateful inference: the layer is a DL4J {@code RecurrentLayer}, so {@code rnnTimeStep}
- * carries the [minibatch, H, D, E] state between calls, and truncated BPTT works. Its
+ * carries the [minibatch, H, D, E] state between calls, and truncated BPTT works (a single step
+ * may be 2-d, [minibatch, nIn], with NCW; with NWC pass [minibatch, 1, nIn], since DL4J's
+ * {@code MultiLayerNetwork} reshapes a 2-d NWC step's output wrongly). Its
  * configuration is a {@link BaseRecurrentLayer}, so DL4J's recurrent wrappers take it
  * ({@code Bidirectional}, {@code LastTimeStep}); it has no recurrent weights, so the recurrent
  * weight init and constraints do not apply.
@@ -342,6 +346,7 @@ public class LightningAttentionLayer extends SequenceLayer {
         @Override
         @SuppressWarnings("unchecked")
         public LightningAttentionLayer build() {
+            checkSizes(true);
             if (nHeads < 1) {
                 throw new IllegalArgumentException("nHeads: got " + nHeads + "; expected >= 1");
             }

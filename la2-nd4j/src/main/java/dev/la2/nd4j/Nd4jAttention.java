@@ -21,6 +21,7 @@ import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.nd4j.CallShapes.Dims;
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -244,6 +245,12 @@ public final class Nd4jAttention {
         private final List<Tensor> made = new ArrayList<>();
         private final List<Runnable> copyBack = new ArrayList<>();
         private final HostMemory host = HostMemory.current();
+        /**
+         * Every array whose memory a tensor reads or writes in place (by address, which does not keep
+         * the array alive): held until the call's end, since an array the caller made for the call
+         * alone could otherwise be collected, and its memory freed by ND4J, while the backend reads it.
+         */
+        private final List<INDArray> viewed = new ArrayList<>();
 
         /** The sequence array as la2 sees it: [B, N, H*F] for the DL4J formats (a permuted view for NCW). */
         private INDArray logical(SequenceFormat format, INDArray a) {
@@ -340,7 +347,9 @@ public final class Nd4jAttention {
                 INDArray dense = a.dataType() == want ? a.dup('c') : a.castTo(want).dup('c');
                 host.toHost(dense);
                 copiedBytes.addAndGet(dense.length() * dense.dataType().width());
-                return track(attention.tensor(Nd4jTensors.segment(dense), type, shape));
+                Tensor copy = track(attention.tensor(Nd4jTensors.segment(dense), type, shape));
+                Reference.reachabilityFence(dense);  // its memory is read by address above
+                return copy;
             }
         }
 
@@ -370,6 +379,7 @@ public final class Nd4jAttention {
             }
             // An output view may share its buffer with data the call does not write: sync that too.
             host.toHost(a);
+            viewed.add(a);
             MemorySegment memory = Nd4jTensors.segment(a);
             return attention.wrap(memory, type, shape);
         }
@@ -399,6 +409,7 @@ public final class Nd4jAttention {
         @Override
         public void close() {
             made.forEach(Tensor::close);
+            Reference.reachabilityFence(viewed);
         }
     }
 

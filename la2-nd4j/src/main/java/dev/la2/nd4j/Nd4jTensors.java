@@ -55,7 +55,9 @@ public final class Nd4jTensors {
 
     /**
      * The host memory of a dense row-major array, without copying. Uses the buffer's address
-     * pointer, which includes a view's offset (the buffer's plain address does not).
+     * pointer, which includes a view's offset (the buffer's plain address does not). The segment
+     * does not keep {@code a} alive: hold {@code a} (or {@code Reference.reachabilityFence} it)
+     * until the segment's last use, or ND4J may free the memory once {@code a} is collected.
      *
      * <p>On ND4J's CUDA backend this is the host mirror: bring it up to date first with
      * {@code Nd4j.getAffinityManager().ensureLocation(a, Location.HOST)} and, after writing it,

@@ -23,13 +23,15 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The cpu backend under the name "counting", counting the attention forward and backward calls it
- * runs, so that tests can see how often a layer runs the attention. Lowest priority: never chosen
- * automatically.
+ * runs, so that tests can see how often a layer runs the attention, and running {@link #atCall}
+ * as each starts. Lowest priority: never chosen automatically.
  */
 public final class CountingProvider implements BackendProvider {
     static final String NAME = "counting";
     static final AtomicLong FORWARDS = new AtomicLong();
     static final AtomicLong BACKWARDS = new AtomicLong();
+    /** Runs as each attention call starts, before the cpu backend reads its tensors. */
+    static volatile Runnable atCall = () -> { };
 
     private final CpuProvider cpu = new CpuProvider();
 
@@ -92,18 +94,21 @@ public final class CountingProvider implements BackendProvider {
         @Override
         public void forward(ForwardCall call) {
             FORWARDS.incrementAndGet();
+            atCall.run();
             cpu.forward(call);
         }
 
         @Override
         public Residuals forwardKeeping(ForwardCall call, boolean forDecayGradient) {
             FORWARDS.incrementAndGet();
+            atCall.run();
             return cpu.forwardKeeping(call, forDecayGradient);
         }
 
         @Override
         public void backward(BackwardCall call) {
             BACKWARDS.incrementAndGet();
+            atCall.run();
             cpu.backward(call);
         }
 
@@ -125,18 +130,21 @@ public final class CountingProvider implements BackendProvider {
         @Override
         public void forwardPacked(PackedForwardCall call) {
             FORWARDS.incrementAndGet();
+            atCall.run();
             cpu.forwardPacked(call);
         }
 
         @Override
         public Residuals forwardPackedKeeping(PackedForwardCall call, boolean forDecayGradient) {
             FORWARDS.incrementAndGet();
+            atCall.run();
             return cpu.forwardPackedKeeping(call, forDecayGradient);
         }
 
         @Override
         public void backwardPacked(PackedBackwardCall call) {
             BACKWARDS.incrementAndGet();
+            atCall.run();
             cpu.backwardPacked(call);
         }
 

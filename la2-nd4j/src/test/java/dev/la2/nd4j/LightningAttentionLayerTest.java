@@ -101,6 +101,8 @@ class LightningAttentionLayerTest {
         assertThatThrownBy(() -> Nets.attention(false, false).nHeads(0).build()).hasMessageStartingWith("nHeads");
         assertThatThrownBy(() -> new LightningAttentionLayer.Builder().nIn(4).nOut(5).nHeads(2).build())
                 .hasMessageStartingWith("headSize");
+        assertThatThrownBy(() -> new LightningAttentionLayer.Builder().nIn(4).nHeads(2).headSize(3).build())
+                .hasMessage("nOut: got 0; expected >= 1");
         assertThatThrownBy(() -> Nets.attention(false, false).decayScale(-1).build()).hasMessageStartingWith("decayScale");
         assertThatThrownBy(() -> Nets.attention(true, false).decayScale(0).build()).hasMessageStartingWith("decayScale");
         assertThatThrownBy(() -> Nets.attention(false, false).scale(Double.NaN).build()).hasMessageStartingWith("scale");
