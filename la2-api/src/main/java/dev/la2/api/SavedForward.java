@@ -114,10 +114,15 @@ public final class SavedForward implements AutoCloseable {
         }
     }
 
-    private synchronized void startReading() {
+    /** Refuses a closed one, naming {@code saved} (a backward's check; {@link #reading} checks again under its lock). */
+    void checkOpen() {
         if (closed) {
             throw new La2ArgumentException("saved", "a closed " + this, "the open result of this call's forward");
         }
+    }
+
+    private synchronized void startReading() {
+        checkOpen();
         readers++;
     }
 

@@ -351,9 +351,7 @@ final class ValidatingAttention implements LightningAttention {
 
     /** What every kept forward must share with its backward: open, this instance's, same scale, precision, decay. */
     void checkSavedCall(SavedForward saved, AttentionOptions options, Tensor decay) {
-        if (saved.isClosed()) {
-            throw new La2ArgumentException("saved", "a closed " + saved, "the open result of this call's forward");
-        }
+        saved.checkOpen();
         if (saved.owner() != this) {
             throw new La2ArgumentException("saved", "kept by another instance (" + saved.owner() + ")",
                     "what this instance's forward kept (" + this + ")");
