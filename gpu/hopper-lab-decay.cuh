@@ -13,6 +13,33 @@
 // is named before the context is lost.
 #pragma once
 
+// The sweep's variants (decaySweepHopper's V, decay_hopper.cuh); variant 0 is the backend's build.
+template <typename T, int V>
+__global__ void __launch_bounds__(tangent::THREADS, 1) labDecay(const DecaySweepParams p, const __grid_constant__ DecayMaps maps) {
+    decaySweepHopper<T, V>(p, &maps);
+}
+struct DecayVariant {
+    const char* name;
+    const void* fn[2];  // bf16, f16
+    int smem;
+};
+#define LA2_LAB_DECAY_VARIANT(name, V) \
+    {name, {(const void*) labDecay<__nv_bfloat16, V>, (const void*) labDecay<__half, V>}, tangent::Layout<V>::SMEM}
+static const DecayVariant decayVariants[] = {
+    {"backend", {(const void*) la2_decay_sweep_hopper_bf16_d128, (const void*) la2_decay_sweep_hopper_f16_d128}, tangent::SMEM},
+    LA2_LAB_DECAY_VARIANT("one copy", 0),
+    LA2_LAB_DECAY_VARIANT("two copies, T's term from registers", tangent::TWO_COPIES | tangent::REG_TERM),
+    // timing only (wrong results): what each side's work costs the walk
+    LA2_LAB_DECAY_VARIANT("two copies, no output products (timing only)", tangent::TWO_COPIES | tangent::NO_OUTPUT),
+    LA2_LAB_DECAY_VARIANT("two copies, no T term (timing only)", tangent::TWO_COPIES | tangent::NO_TERM),
+    LA2_LAB_DECAY_VARIANT("two copies, no state products (timing only)", tangent::TWO_COPIES | tangent::NO_STATE),
+    LA2_LAB_DECAY_VARIANT("two copies, loads alone (timing only)", tangent::TWO_COPIES | tangent::NO_STATE | tangent::NO_OUTPUT),
+};
+constexpr int decayChecked = 3;  // the variants before the timing-only ones
+#undef LA2_LAB_DECAY_VARIANT
+constexpr int decayVariantCount = sizeof(decayVariants) / sizeof(decayVariants[0]);
+static int gDecayVariant = 0;  // the one runDecay's Hopper sweep launches
+
 struct DecayRun {
     const Bufs& b;
     float* dSf;
@@ -45,7 +72,8 @@ static void runDecay(const DecayRun& r, int x) {
     CK(cudaMemsetAsync(r.acc[x], 0, b.BH * 8));
     const bool f16 = std::is_same<T, __half>::value;
     const void* ref = f16 ? (const void*) la2_decay_sweep_f16 : (const void*) la2_decay_sweep_bf16;
-    const void* hop = f16 ? (const void*) la2_decay_sweep_hopper_f16_d128 : (const void*) la2_decay_sweep_hopper_bf16_d128;
+    const DecayVariant& var = decayVariants[gDecayVariant];
+    const void* hop = var.fn[f16 ? 1 : 0];
     for (int mode = 0; mode <= 1; mode++) {
         if (mode == 0 && b.nseg == 1) continue;
         DecaySweepParams p = decayParams(r, x, mode, x == 1);
@@ -57,7 +85,7 @@ static void runDecay(const DecayRun& r, int x) {
             CK(cudaLaunchKernel(ref, dim3(b.BH, segs, D / decayValueTile), dim3(256), args,
                                 (size_t) sharedBytes::decaySweep(D, decayValueTile, 64), 0));
         else
-            CK(cudaLaunchKernel(hop, dim3(b.BH, segs), dim3(tangent::THREADS), args, (size_t) tangent::SMEM, 0));
+            CK(cudaLaunchKernel(hop, dim3(b.BH, segs), dim3(tangent::THREADS), args, (size_t) var.smem, 0));
         if (std::getenv("LA2_DECAY_SYNC") != nullptr) {  // a failing launch named before the context is lost
             const cudaError_t e = cudaDeviceSynchronize();
             std::printf("  %s sweep, mode %d (scan before it: %s): %s\n", x == 0 ? "double" : "Hopper", mode,
@@ -114,7 +142,41 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     const bool ok = finite && err <= 1e-2;
     std::printf("  dDecay: max |diff| / max |ref| %.2e (max |ref| %.3e)  %s\n", err, maxRef, ok ? "PASS" : "FAIL");
     gAllPass &= ok;
+    // the variants against the backend's: dq to the bit, the sums within fp32 reassociation (REG_TERM
+    // sums T's term in other blocks of columns)
+    {
+        std::vector<unsigned short> dq0((size_t) b.BH * s.N * D), dqv(dq0.size());
+        CK(cudaMemcpy(dq0.data(), r.dq, dq0.size() * 2, cudaMemcpyDeviceToHost));
+        for (int v = 1; v < decayChecked; v++) {
+            gDecayVariant = v;
+            CK(cudaMemset(r.dq, 0xFF, dq0.size() * 2));
+            runDecay<T>(r, 1);
+            CK(cudaDeviceSynchronize());
+            std::vector<double> av(b.BH);
+            CK(cudaMemcpy(av.data(), r.acc[1], b.BH * 8, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(dqv.data(), r.dq, dqv.size() * 2, cudaMemcpyDeviceToHost));
+            double accDiff = 0;
+            for (long long x = 0; x < b.BH; x++)
+                accDiff = std::max(accDiff, std::fabs(av[x] - acc[1][x]) / std::max(std::fabs(acc[1][x]), 1e-300));
+            long long dqDiff = 0;
+            for (size_t x = 0; x < dq0.size(); x++) dqDiff += dq0[x] != dqv[x];
+            const bool same = accDiff <= 1e-5 && dqDiff == 0;
+            std::printf("  variant %d (%s): sums within %.1e, dq elements differing %lld  %s\n", v, decayVariants[v].name, accDiff,
+                        dqDiff, same ? "PASS" : "FAIL");
+            gAllPass &= same;
+        }
+        gDecayVariant = 0;
+    }
     if (timed) {
+        // each variant, then the backend's, in turns (the card warms through a series)
+        for (int v = 1; v < decayVariantCount; v++) {
+            gDecayVariant = v;
+            const double tv = timeMs([&]() { runDecay<T>(r, 1); });
+            gDecayVariant = 0;
+            const double t0 = timeMs([&]() { runDecay<T>(r, 1); });
+            std::printf(" time decay sweep, variant %d median %8.3f ms against the backend's %8.3f (%.3fx; %s)\n", v, tv, t0, tv / t0,
+                        decayVariants[v].name);
+        }
         const double th = timeMs([&]() { runDecay<T>(r, 1); });
         SweepParams fp = params(b, passes()[0], 1, 1);
         HopperMaps fm = b.maps;
@@ -147,8 +209,8 @@ static void decaySection() {
                             (int) sharedBytes::decaySweep(D, decayValueTile, 64)));
     CK(cudaFuncSetAttribute((const void*) la2_decay_sweep_f16, cudaFuncAttributeMaxDynamicSharedMemorySize,
                             (int) sharedBytes::decaySweep(D, decayValueTile, 64)));
-    for (const void* f : {(const void*) la2_decay_sweep_hopper_bf16_d128, (const void*) la2_decay_sweep_hopper_f16_d128})
-        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, tangent::SMEM));
+    for (const DecayVariant& v : decayVariants)
+        for (const void* f : v.fn) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
     // heads 0..3: s = 0 (no decay), 4, 1, 0.25; the rest 2^(-8(h+1)/H)
     std::vector<float> mixed(33);
     for (int h = 0; h < 33; h++) mixed[h] = h < 4 ? std::vector<float>{0.f, 4.f, 1.f, 0.25f}[h] : (float) std::pow(2.0, -8.0 * (h + 1) / 33);

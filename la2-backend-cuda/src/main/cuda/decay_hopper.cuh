@@ -23,10 +23,12 @@
 //   registers a thread): per chunk T's term <T, (diag(c lambda^(a+1)) Q)^T dO> over its rows (its
 //   64 columns of q weighted into shared memory, then products over the chunk's 64 tokens: the
 //   same multiply-adds as Q T, on the state side, and no copy of T), the two updates, then the
-//   16-bit copy of its rows of S for the next chunk's dO S^T, once the output warpgroup is done
-//   reading the last one.
-// The copy is single: the output warpgroup's named-barrier arrival after dO S^T lets the state
-// warpgroups overwrite it, and theirs after writing lets it read.
+//   16-bit copy of its rows of S for the next chunk's dO S^T.
+// S's copies alternate between two buffers (TWO_COPIES): the state warpgroups write chunk i + 1's
+// while the output warpgroup still reads chunk i's, and wait (named barrier COPY_EMPTY + c) only
+// for its reading of chunk i - 1's; their arrival after writing (COPY_FULL + c) lets it read. One
+// copy, which made the state warpgroups wait for the output warpgroup's second dO S^T each chunk,
+// took 1.04-1.08x the time of the walk (gpu/hopper-lab's decay section).
 //
 // Segments as in the double sweep (SweepPlanner.hopperDecay takes the forward's Hopper plan): mode 0
 // (grid BH x (nseg - 1)) runs the state warpgroups alone over k and v from zero states (the output
@@ -48,17 +50,36 @@ struct alignas(64) DecayMaps {
 
 namespace tangent {
 constexpr int STAGES = 2, THREADS = 384;
-constexpr u32 STAGE = 4 * hopper::TILE;              // q, k, v, dO
-constexpr u32 SBUF = STAGES * STAGE;                 // S's copy
-constexpr u32 QW = SBUF + hopper::STATE;             // the weighted q, state warpgroup w's 64 columns at w * 8192
-constexpr u32 OUTS = QW + hopper::TILE;              // dq's staging buffers, 16 rows of 128 bytes a warp
-constexpr u32 TABLE = OUTS + 4 * 16 * 128;           // lambda^m, then m lambda^m (66 floats each)
-constexpr u32 MASKS = TABLE + 640;                   // the masked decay factors of dO V^T (2C floats)
-constexpr u32 BARS = MASKS + 512;                    // per stage: landed, released
-constexpr u32 RED = BARS + 64;                       // one double per warp
-constexpr int SMEM = (int) (RED + 128 + 1024);       // and the slack that aligns the base
-constexpr int COPY_FULL = 1, COPY_EMPTY = 2;         // named barriers, and QW_READY + w
-constexpr int QW_READY = 3;
+// Variants (decaySweepHopper's V, timed against each other by gpu/hopper-lab's decay section):
+// TWO_COPIES: S's 16-bit copy alternates between two buffers, so the state warpgroups write the
+// next chunk's while the output warpgroup still reads this one's; REG_TERM: T's term takes the
+// weighted q as register A fragments (m64n16k16 products) instead of through the QW buffer.
+constexpr int TWO_COPIES = 1, REG_TERM = 2;
+// Lab only, for timing (the results are wrong): the output warpgroup skips its products and stores
+// (NO_OUTPUT), the state warpgroups skip T's term (NO_TERM) or all their products (NO_STATE),
+// keeping the ring's and the copies' barriers.
+constexpr int NO_OUTPUT = 4, NO_STATE = 8, NO_TERM = 16;
+constexpr int BACKEND = TWO_COPIES;  // the backend's entry points
+template <int V>
+struct Layout {
+    static constexpr int COPIES = (V & TWO_COPIES) ? 2 : 1;
+    static constexpr u32 STAGE = 4 * hopper::TILE;                          // q, k, v, dO
+    static constexpr u32 SBUF = STAGES * STAGE;                             // S's copies
+    static constexpr u32 QW = SBUF + COPIES * hopper::STATE;                // the weighted q, state warpgroup w's 64 columns at w * 8192
+    static constexpr u32 OUTS = QW + ((V & REG_TERM) ? 0 : hopper::TILE);   // dq's staging buffers, 16 rows of 128 bytes a warp
+    static constexpr u32 TABLE = OUTS + 4 * 16 * 128;                       // lambda^m, then m lambda^m (66 floats each)
+    static constexpr u32 MASKS = TABLE + 640;                               // the masked decay factors of dO V^T (2C floats)
+    static constexpr u32 BARS = MASKS + 512;                                // per stage: landed, released
+    static constexpr u32 RED = BARS + 64;                                   // one double per warp
+    static constexpr int SMEM = (int) (RED + 128 + 1024);                   // and the slack that aligns the base
+    static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED &&
+                      SMEM <= 227 * 1024,
+                  "decay sweep buffers");
+};
+constexpr int SMEM = Layout<BACKEND>::SMEM;
+// Named barriers: S's copy c written (COPY_FULL + c) and read (COPY_EMPTY + c); warpgroup w's
+// weighted q written (QW_READY + w).
+constexpr int COPY_FULL = 1, COPY_EMPTY = 3, QW_READY = 5;
 // Registers a thread (setmaxnreg): the launch gives each 168 (65536 / 384, rounded down to 8), and
 // the warpgroups can only share out those (in multiples of 8); the output warpgroup (both score
 // tiles, then one 64-column half of dq at a time) hands 56 of each thread's to the state warpgroups
@@ -67,8 +88,6 @@ constexpr int QW_READY = 3;
 constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 112, STATE_REGS = 192;
 static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 static_assert(SMEM == sharedBytes::hopperDecay(STAGES), "smem.cuh's formula");
-static_assert(TABLE + 8 * (hopper::C + 2) <= MASKS && MASKS + 8 * hopper::C <= BARS && BARS + 16 * STAGES <= RED && SMEM <= 227 * 1024,
-              "decay sweep buffers");
 
 // The pairs' term of this thread's scores: sum over its (a, b), b < a, of c (a-b) lambda^(a-b)
 // (q_a . k_b)(dO_a . v_b), from the accumulators of Q K^T (sc) and dO V^T (dp); pm[m] = m lambda^m.
@@ -111,19 +130,20 @@ __device__ __forceinline__ float stateTerm(const float (&ot)[32], const unsigned
 }
 }  // namespace tangent
 
-template <typename T>
+template <typename T, int V = tangent::BACKEND>
 __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* maps) {
     using namespace hopper;
     using W = WgmmaOp<T>;
+    using L = tangent::Layout<V>;
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
-    unsigned char* sCopy = sm + tangent::SBUF;
-    unsigned char* qw = sm + tangent::QW;
-    float* pw = (float*) (sm + tangent::TABLE);  // lambda^m
+    unsigned char* sCopy = sm + L::SBUF;
+    unsigned char* qw = sm + L::QW;
+    float* pw = (float*) (sm + L::TABLE);  // lambda^m
     float* pm = pw + (C + 2);                    // m lambda^m
-    float* mt = (float*) (sm + tangent::MASKS);  // c lambda^m, masked (maskTable)
-    double* red = (double*) (sm + tangent::RED);
+    float* mt = (float*) (sm + L::MASKS);  // c lambda^m, masked (maskTable)
+    double* red = (double*) (sm + L::RED);
     constexpr int NT = tangent::THREADS;
     if (p.Dk != D || p.Dv != D || p.C != C || p.L % C != 0) __trap();
 
@@ -149,7 +169,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         pm[m] = (float) m * x;
     }
     maskTable(mt, s, c, tid, NT);
-    const u32 landed = smemAddr(sm + tangent::BARS), released = landed + 8 * tangent::STAGES;
+    const u32 landed = smemAddr(sm + L::BARS), released = landed + 8 * tangent::STAGES;
     if (tid == 0) {
         for (int x = 0; x < tangent::STAGES; x++) {
             mbarInit(landed + 8 * x, 1);
@@ -162,7 +182,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     auto issue = [&](int i) {
         const int st = i % tangent::STAGES;
         if (i >= tangent::STAGES) mbarWait(released + 8 * st, ((i - tangent::STAGES) / tangent::STAGES) & 1);
-        const u32 dst = smemAddr(ring + st * tangent::STAGE), bar = landed + 8 * st;
+        const u32 dst = smemAddr(ring + st * L::STAGE), bar = landed + 8 * st;
         const int c0 = (int) (t0seg + (i64) i * C);
         mbarExpectTx(bar, (full ? 4 : 2) * TILE);
 #pragma unroll
@@ -209,12 +229,15 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                     tt[hf][x] = from != nullptr ? (float) from[DkDv + d * D + e] : 0.f;
                 }
         }
-        auto copyS = [&]() {
-            copyStateRows<T, false>(sCopy, st, wg, wq, lane);
+        // S's copy for chunk j, into copy j % COPIES once the output warpgroup has read chunk j - COPIES's
+        auto copyS = [&](int j) {
+            const int x = j % L::COPIES;
+            if (j >= L::COPIES) namedSync(tangent::COPY_EMPTY + x, NT);
+            copyStateRows<T, false>(sCopy + x * STATE, st, wg, wq, lane);
             fenceProxyAsync();
-            namedArrive(tangent::COPY_FULL, NT);
+            namedArrive(tangent::COPY_FULL + x, NT);
         };
-        if (full) copyS();
+        if (full) copyS(0);
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
             const int sti = i % tangent::STAGES;
@@ -223,45 +246,72 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 __syncwarp();
             }
             const int cc = (int) min((i64) C, t1seg - t0seg - (i64) i * C);
-            unsigned char* stage = ring + sti * tangent::STAGE;
+            unsigned char* stage = ring + sti * L::STAGE;
             const u32 va = smemAddr(stage) + 2 * TILE, ga = va + TILE;
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
-            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. Its 64 columns of
-            // q, weighted, go to its half of qw (the same swizzled places: row r is 8 pieces of 16
-            // bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
-            if (full) {
-                const unsigned char* src = stage + wg * (C * 128);
-                unsigned char* dst = qw + wg * (C * 128);
+            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. REG_TERM: the
+            // weighted q^T as register A fragments (weightedTransposed, as the update's keys), 16
+            // columns of dO at a time (m64n16k16: 32 would not fit the state warpgroups' registers);
+            // otherwise its 64 columns of q, weighted, go to its half of qw (the same swizzled places:
+            // row r is 8 pieces of 16 bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
+            if (full && (V & (tangent::NO_STATE | tangent::NO_TERM)) == 0) {
+                const u32 lg = smemDescLo(ga);
+                if constexpr ((V & tangent::REG_TERM) != 0) {
+                    u32 qt[4][4], none[1][4];
+                    weightedTransposed<T, false>(qt, none, stage, wg, wq, lane, [&](int r) { return r < cc ? c * pw[r + 1] : 0.f; });
+                    pinRegisters(qt);
 #pragma unroll
-                for (int u = 0; u < 4; u++) {
-                    const int piece = (tid & 127) + 128 * u, r = piece >> 3;
-                    const float w = r < cc ? c * pw[r + 1] : 0.f;
-                    uint4 y = *(const uint4*) (src + 16 * piece);
-                    y.x = Mma<T>::scale2(y.x, w, w);
-                    y.y = Mma<T>::scale2(y.y, w, w);
-                    y.z = Mma<T>::scale2(y.z, w, w);
-                    y.w = Mma<T>::scale2(y.w, w, w);
-                    *(uint4*) (dst + 16 * piece) = y;
-                }
-                fenceProxyAsync();
-                namedSync(tangent::QW_READY + wg, 128);
-                const u32 lq = smemDescLo(smemAddr(dst)), lg = smemDescLo(ga);
+                    for (int qb = 0; qb < 8; qb++) {
+                        const int hf = qb >> 2, n0 = 8 * (qb & 3);  // columns 64 hf + 16 (qb & 3) .., tt[hf][n0 ..]
+                        float gq[8];
 #pragma unroll
-                for (int qr = 0; qr < 4; qr++) {
-                    const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
-                    float gq[16];
-                    wgmmaFence();
+                        for (int y = 0; y < 8; y++) gq[y] = 0.f;
+                        pinRegisters(gq);
+                        wgmmaFence();
 #pragma unroll
-                    for (int j = 0; j < 4; j++)
-                        W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048),
-                                               j > 0);
-                    wgmmaCommit();
-                    wgmmaWait<0>();
-                    pinRegisters(gq);
-                    float x = 0.f;
+                        for (int j = 0; j < 4; j++) W::template rs16<1>(gq, qt[j], smemDescAt(lg, hf * (C * 128) + (qb & 3) * 32 + j * 2048));
+                        wgmmaCommit();
+                        wgmmaWait<0>();
+                        pinRegisters(gq);
+                        float x = 0.f;
 #pragma unroll
-                    for (int y = 0; y < 16; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
-                    part += (double) x;
+                        for (int y = 0; y < 8; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
+                        part += (double) x;
+                    }
+                } else {
+                    const unsigned char* src = stage + wg * (C * 128);
+                    unsigned char* dst = qw + wg * (C * 128);
+#pragma unroll
+                    for (int u = 0; u < 4; u++) {
+                        const int piece = (tid & 127) + 128 * u, r = piece >> 3;
+                        const float w = r < cc ? c * pw[r + 1] : 0.f;
+                        uint4 y = *(const uint4*) (src + 16 * piece);
+                        y.x = Mma<T>::scale2(y.x, w, w);
+                        y.y = Mma<T>::scale2(y.y, w, w);
+                        y.z = Mma<T>::scale2(y.z, w, w);
+                        y.w = Mma<T>::scale2(y.w, w, w);
+                        *(uint4*) (dst + 16 * piece) = y;
+                    }
+                    fenceProxyAsync();
+                    namedSync(tangent::QW_READY + wg, 128);
+                    const u32 lq = smemDescLo(smemAddr(dst));
+#pragma unroll
+                    for (int qr = 0; qr < 4; qr++) {
+                        const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
+                        float gq[16];
+                        wgmmaFence();
+#pragma unroll
+                        for (int j = 0; j < 4; j++)
+                            W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048),
+                                                   j > 0);
+                        wgmmaCommit();
+                        wgmmaWait<0>();
+                        pinRegisters(gq);
+                        float x = 0.f;
+#pragma unroll
+                        for (int y = 0; y < 16; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
+                        part += (double) x;
+                    }
                 }
             }
             const float carry = pw[cc], grow = (float) cc;
@@ -286,13 +336,12 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 pinRegisters(x[0]);
                 pinRegisters(x[1]);
             };
-            update(st, pw);
-            update(tt, pm);
-            release(sti);
-            if (full && i + 1 < nc) {
-                namedSync(tangent::COPY_EMPTY, NT);  // the output warpgroup has read chunk i's copy
-                copyS();
+            if constexpr ((V & tangent::NO_STATE) == 0) {
+                update(st, pw);
+                update(tt, pm);
             }
+            release(sti);
+            if (full && i + 1 < nc) copyS(i + 1);
         }
         if (!full) {
 #pragma unroll
@@ -319,24 +368,32 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         // the output warpgroup: rows 16 wq + g (+ 8) of the chunk
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(tangent::OUTPUT_REGS));
         if (!full) return;
-        const u32 sa = smemAddr(sCopy);
+        const u32 s0a = smemAddr(sCopy);
         T* dq = (T*) p.dq + b * p.kB + h * p.kH;
-        unsigned char* ob = sm + tangent::OUTS + wq * (16 * 128);
+        unsigned char* ob = sm + L::OUTS + wq * (16 * 128);
         double part = 0.0;
         for (int i = 0; i < nc; i++) {
             const int sti = i % tangent::STAGES;
             const i64 t0 = t0seg + (i64) i * C;
             const int cc = (int) min((i64) C, t1seg - t0);
-            unsigned char* stage = ring + sti * tangent::STAGE;
+            unsigned char* stage = ring + sti * L::STAGE;
             const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE, ga = qa + 3 * TILE;
             if (tid == 0 && i + 1 < nc) issue(i + 1);
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
+            if constexpr ((V & tangent::NO_OUTPUT) != 0) {
+                namedSync(tangent::COPY_FULL + i % L::COPIES, NT);
+                if (i + L::COPIES < nc) namedArrive(tangent::COPY_EMPTY + i % L::COPIES, NT);
+                release(sti);
+                continue;
+            }
             // the scores Q K^T and dO V^T: the pairs' term, then (while dO S^T's first half is in
             // flight) dO V^T masked into dq's A fragments
             float x, ot[32];
             u32 pa[4][4];
             // dq's columns 64 hf ..: dO S^T (B = S^T, K-major: S's copy holds row d's columns 64 hf' ..
             // as 128 bytes of half hf')
+            const int cx = i % L::COPIES;
+            const u32 sa = s0a + cx * STATE;
             auto stateProduct = [&](int hf) {
                 wgmmaFence();
                 wgmmaSsKMajor<T>(ot, ga, C * 128, sa + hf * (64 * 128), D * 128);
@@ -352,7 +409,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 pinRegisters(sc);
                 pinRegisters(dp);
                 x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
-                namedSync(tangent::COPY_FULL, NT);
+                namedSync(tangent::COPY_FULL + cx, NT);
                 stateProduct(0);
                 maskScores<T, false>(dp, pa, wq, lane, mt, same);  // not BY_STEP: OUTPUT_REGS are too few for its branches
                 pinRegisters(pa);
@@ -363,7 +420,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
                 if (hf == 1) stateProduct(1);
                 wgmmaWait<0>();
                 pinRegisters(ot);
-                if (hf == 1 && i + 1 < nc) namedArrive(tangent::COPY_EMPTY, NT);  // done with chunk i's copy
+                if (hf == 1 && i + L::COPIES < nc) namedArrive(tangent::COPY_EMPTY + cx, NT);  // done with chunk i's copy
                 x += tangent::stateTerm<T>(ot, stage, hf, wq, lane, c, pm);
                 scaleRows(ot, wq, lane, c, pw, 1, same);
                 pinRegisters(ot);

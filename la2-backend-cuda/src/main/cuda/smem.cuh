@@ -44,12 +44,12 @@ __host__ __device__ constexpr long long hopperDkDv(long long stages) {
 }
 
 // The decay gradient's Hopper sweep (decay_hopper.cuh): a ring of `stages` chunks of q, k, v and
-// dO (64 x 128 16-bit each), the 16-bit copy of S (128 x 128), the weighted q (64 x 128), dq's
+// dO (64 x 128 16-bit each), two 16-bit copies of S (128 x 128), the weighted q (64 x 128), dq's
 // staging buffers (4 warps x 16 rows x 128 bytes), 640 bytes for the lambda^m and m lambda^m tables
 // (66 floats each), 512 for the masked decay factors (128 floats), 64 for the ring's barriers, 128
 // for the block's reduction and 1024 bytes of slack that align the swizzled tiles.
 __host__ __device__ constexpr long long hopperDecay(long long stages) {
-    return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
+    return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
 }
 
 // The Hopper TF32 sweep (sweep_hopper_tf32.cuh): one chunk of fp32 q, k and v (64 x 128 each), a
@@ -80,7 +80,7 @@ static_assert(sharedBytes::tensorCoreSweep(4, 128, 64, 4, 4, 1, 1, 1) == 140808)
 static_assert(sharedBytes::hopperSweep(3) == 231424);
 static_assert(sharedBytes::hopperSweep(2) == 182272);
 static_assert(sharedBytes::hopperDkDv(2) == 215040);
-static_assert(sharedBytes::hopperDecay(2) == 190784);
+static_assert(sharedBytes::hopperDecay(2) == 223552);
 static_assert(sharedBytes::hopperTf32(2) == 231680);
 static_assert(sharedBytes::fmaSweep(128, 64, 64) == 131840);
 static_assert(sharedBytes::fmaSweep(100, 32, 16) == 28864);

@@ -42,11 +42,11 @@ final class SharedMemory {
 
     /**
      * The decay gradient's Hopper sweep: a ring of {@code stages} chunks of q, k, v and dO
-     * (64 x 128, 16-bit), the 16-bit copy of S, the weighted q, dq's staging buffers, the two weight
+     * (64 x 128, 16-bit), two 16-bit copies of S, the weighted q, dq's staging buffers, the two weight
      * tables, the masked decay factors, the ring's barriers, the block's reduction and alignment.
      */
     static long hopperDecay(long stages) {
-        return stages * 4 * 64 * 128 * 2 + 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
+        return stages * 4 * 64 * 128 * 2 + 2 * 128 * 128 * 2 + 64 * 128 * 2 + 4 * 16 * 128 + 640 + 512 + 64 + 128 + 1024;
     }
 
     /**

@@ -129,7 +129,7 @@ class SweepPlannerTest {
         SweepPlanner all = new SweepPlanner(H100, SweepPlanner.Kernels.ALL);
         SweepPlan decay = all.hopperDecay(s);
         assertThat(all.plan(s, null, 128, 128, Precision.STRICT, true).segments()).isEqualTo(1);
-        assertThat(decay).isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 190784, 1, 32768, 1));
+        assertThat(decay).isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 223552, 1, 32768, 1));
         assertThat(decay.smem()).isLessThanOrEqualTo(H100.smemPerBlock());
         assertThat(all.hopperDecay(new AttentionShape(4, 33, 1000, 128, 128, Layout.BHND, DType.FP16)).kernel())
                 .isEqualTo(Kernel.DECAY_SWEEP_HOPPER_F16_D128);
@@ -137,7 +137,7 @@ class SweepPlannerTest {
         SweepPlan forward = all.plan(few, null, 128, 128, Precision.STRICT, true);
         assertThat(forward.segments()).isGreaterThan(1);
         assertThat(all.hopperDecay(few)).as("sequences split into segments")
-                .isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 190784, 1, forward.segmentLength(), forward.segments()));
+                .isEqualTo(new SweepPlan(Kernel.DECAY_SWEEP_HOPPER_BF16_D128, 384, 128, 64, 223552, 1, forward.segmentLength(), forward.segments()));
         assertThat(new SweepPlanner(H100, new SweepPlanner.Kernels(true, false, true, true)).hopperDecay(s)).as("no Hopper sweep").isNull();
         assertThat(new SweepPlanner(A100, SweepPlanner.Kernels.ALL).hopperDecay(s)).as("A100").isNull();
         for (AttentionShape other : new AttentionShape[] {new AttentionShape(4, 32, 5000, 128, 128, Layout.BNHD, DType.FP32),
