@@ -28,14 +28,12 @@ struct DecayVariant {
 static const DecayVariant decayVariants[] = {
     {"backend", {(const void*) la2_decay_sweep_hopper_bf16_d128, (const void*) la2_decay_sweep_hopper_f16_d128}, tangent::SMEM},
     LA2_LAB_DECAY_VARIANT("one copy", 0),
-    LA2_LAB_DECAY_VARIANT("two copies, T's term from registers", tangent::TWO_COPIES | tangent::REG_TERM),
     // timing only (wrong results): what each side's work costs the walk
     LA2_LAB_DECAY_VARIANT("two copies, no output products (timing only)", tangent::TWO_COPIES | tangent::NO_OUTPUT),
-    LA2_LAB_DECAY_VARIANT("two copies, no T term (timing only)", tangent::TWO_COPIES | tangent::NO_TERM),
     LA2_LAB_DECAY_VARIANT("two copies, no state products (timing only)", tangent::TWO_COPIES | tangent::NO_STATE),
     LA2_LAB_DECAY_VARIANT("two copies, loads alone (timing only)", tangent::TWO_COPIES | tangent::NO_STATE | tangent::NO_OUTPUT),
 };
-constexpr int decayChecked = 3;  // the variants before the timing-only ones
+constexpr int decayChecked = 2;  // the variants before the timing-only ones
 #undef LA2_LAB_DECAY_VARIANT
 constexpr int decayVariantCount = sizeof(decayVariants) / sizeof(decayVariants[0]);
 static int gDecayVariant = 0;  // the one runDecay's Hopper sweep launches
@@ -142,8 +140,7 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     const bool ok = finite && err <= 1e-2;
     std::printf("  dDecay: max |diff| / max |ref| %.2e (max |ref| %.3e)  %s\n", err, maxRef, ok ? "PASS" : "FAIL");
     gAllPass &= ok;
-    // the variants against the backend's: dq to the bit, the sums within fp32 reassociation (REG_TERM
-    // sums T's term in other blocks of columns)
+    // the variants against the backend's: dq to the bit, the sums within 1e-5 (fp32 reassociation)
     {
         std::vector<unsigned short> dq0((size_t) b.BH * s.N * D), dqv(dq0.size());
         CK(cudaMemcpy(dq0.data(), r.dq, dq0.size() * 2, cudaMemcpyDeviceToHost));

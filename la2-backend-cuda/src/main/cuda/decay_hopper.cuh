@@ -52,13 +52,12 @@ namespace tangent {
 constexpr int STAGES = 2, THREADS = 384;
 // Variants (decaySweepHopper's V, timed against each other by gpu/hopper-lab's decay section):
 // TWO_COPIES: S's 16-bit copy alternates between two buffers, so the state warpgroups write the
-// next chunk's while the output warpgroup still reads this one's; REG_TERM: T's term takes the
-// weighted q as register A fragments (m64n16k16 products) instead of through the QW buffer.
-constexpr int TWO_COPIES = 1, REG_TERM = 2;
+// next chunk's while the output warpgroup still reads this one's.
+constexpr int TWO_COPIES = 1;
 // Lab only, for timing (the results are wrong): the output warpgroup skips its products and stores
-// (NO_OUTPUT), the state warpgroups skip T's term (NO_TERM) or all their products (NO_STATE),
-// keeping the ring's and the copies' barriers.
-constexpr int NO_OUTPUT = 4, NO_STATE = 8, NO_TERM = 16;
+// (NO_OUTPUT), the state warpgroups all theirs (NO_STATE), keeping the ring's and the copies'
+// barriers.
+constexpr int NO_OUTPUT = 2, NO_STATE = 4;
 constexpr int BACKEND = TWO_COPIES;  // the backend's entry points
 template <int V>
 struct Layout {
@@ -66,7 +65,7 @@ struct Layout {
     static constexpr u32 STAGE = 4 * hopper::TILE;                          // q, k, v, dO
     static constexpr u32 SBUF = STAGES * STAGE;                             // S's copies
     static constexpr u32 QW = SBUF + COPIES * hopper::STATE;                // the weighted q, state warpgroup w's 64 columns at w * 8192
-    static constexpr u32 OUTS = QW + ((V & REG_TERM) ? 0 : hopper::TILE);   // dq's staging buffers, 16 rows of 128 bytes a warp
+    static constexpr u32 OUTS = QW + hopper::TILE;                          // dq's staging buffers, 16 rows of 128 bytes a warp
     static constexpr u32 TABLE = OUTS + 4 * 16 * 128;                       // lambda^m, then m lambda^m (66 floats each)
     static constexpr u32 MASKS = TABLE + 640;                               // the masked decay factors of dO V^T (2C floats)
     static constexpr u32 BARS = MASKS + 512;                                // per stage: landed, released
@@ -249,69 +248,42 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             unsigned char* stage = ring + sti * L::STAGE;
             const u32 va = smemAddr(stage) + 2 * TILE, ga = va + TILE;
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
-            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. REG_TERM: the
-            // weighted q^T as register A fragments (weightedTransposed, as the update's keys), 16
-            // columns of dO at a time (m64n16k16: 32 would not fit the state warpgroups' registers);
-            // otherwise its 64 columns of q, weighted, go to its half of qw (the same swizzled places:
-            // row r is 8 pieces of 16 bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
-            if (full && (V & (tangent::NO_STATE | tangent::NO_TERM)) == 0) {
-                const u32 lg = smemDescLo(ga);
-                if constexpr ((V & tangent::REG_TERM) != 0) {
-                    u32 qt[4][4], none[1][4];
-                    weightedTransposed<T, false>(qt, none, stage, wg, wq, lane, [&](int r) { return r < cc ? c * pw[r + 1] : 0.f; });
-                    pinRegisters(qt);
+            // T's term: <T, (diag(c lambda^(a+1)) Q)^T dO> over this warpgroup's rows. Its 64 columns of
+            // q, weighted, go to its half of qw (the same swizzled places: row r is 8 pieces of 16
+            // bytes), then (qw)^T dO 32 columns at a time, A and B both MN-major.
+            if (full && (V & tangent::NO_STATE) == 0) {
+                const unsigned char* src = stage + wg * (C * 128);
+                unsigned char* dst = qw + wg * (C * 128);
 #pragma unroll
-                    for (int qb = 0; qb < 8; qb++) {
-                        const int hf = qb >> 2, n0 = 8 * (qb & 3);  // columns 64 hf + 16 (qb & 3) .., tt[hf][n0 ..]
-                        float gq[8];
+                for (int u = 0; u < 4; u++) {
+                    const int piece = (tid & 127) + 128 * u, r = piece >> 3;
+                    const float w = r < cc ? c * pw[r + 1] : 0.f;
+                    uint4 y = *(const uint4*) (src + 16 * piece);
+                    y.x = Mma<T>::scale2(y.x, w, w);
+                    y.y = Mma<T>::scale2(y.y, w, w);
+                    y.z = Mma<T>::scale2(y.z, w, w);
+                    y.w = Mma<T>::scale2(y.w, w, w);
+                    *(uint4*) (dst + 16 * piece) = y;
+                }
+                fenceProxyAsync();
+                namedSync(tangent::QW_READY + wg, 128);
+                const u32 lq = smemDescLo(smemAddr(dst)), lg = smemDescLo(ga);
 #pragma unroll
-                        for (int y = 0; y < 8; y++) gq[y] = 0.f;
-                        pinRegisters(gq);
-                        wgmmaFence();
+                for (int qr = 0; qr < 4; qr++) {
+                    const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
+                    float gq[16];
+                    wgmmaFence();
 #pragma unroll
-                        for (int j = 0; j < 4; j++) W::template rs16<1>(gq, qt[j], smemDescAt(lg, hf * (C * 128) + (qb & 3) * 32 + j * 2048));
-                        wgmmaCommit();
-                        wgmmaWait<0>();
-                        pinRegisters(gq);
-                        float x = 0.f;
+                    for (int j = 0; j < 4; j++)
+                        W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048),
+                                               j > 0);
+                    wgmmaCommit();
+                    wgmmaWait<0>();
+                    pinRegisters(gq);
+                    float x = 0.f;
 #pragma unroll
-                        for (int y = 0; y < 8; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
-                        part += (double) x;
-                    }
-                } else {
-                    const unsigned char* src = stage + wg * (C * 128);
-                    unsigned char* dst = qw + wg * (C * 128);
-#pragma unroll
-                    for (int u = 0; u < 4; u++) {
-                        const int piece = (tid & 127) + 128 * u, r = piece >> 3;
-                        const float w = r < cc ? c * pw[r + 1] : 0.f;
-                        uint4 y = *(const uint4*) (src + 16 * piece);
-                        y.x = Mma<T>::scale2(y.x, w, w);
-                        y.y = Mma<T>::scale2(y.y, w, w);
-                        y.z = Mma<T>::scale2(y.z, w, w);
-                        y.w = Mma<T>::scale2(y.w, w, w);
-                        *(uint4*) (dst + 16 * piece) = y;
-                    }
-                    fenceProxyAsync();
-                    namedSync(tangent::QW_READY + wg, 128);
-                    const u32 lq = smemDescLo(smemAddr(dst));
-#pragma unroll
-                    for (int qr = 0; qr < 4; qr++) {
-                        const int hf = qr >> 1, n0 = 16 * (qr & 1);  // columns 64 hf + 32 (qr & 1) .., tt[hf][n0 ..]
-                        float gq[16];
-                        wgmmaFence();
-#pragma unroll
-                        for (int j = 0; j < 4; j++)
-                            W::template ss32<1, 1>(gq, smemDescAt(lq, j * 2048), smemDescAt(lg, hf * (C * 128) + (qr & 1) * 64 + j * 2048),
-                                                   j > 0);
-                        wgmmaCommit();
-                        wgmmaWait<0>();
-                        pinRegisters(gq);
-                        float x = 0.f;
-#pragma unroll
-                        for (int y = 0; y < 16; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
-                        part += (double) x;
-                    }
+                    for (int y = 0; y < 16; y++) x = fmaf(tt[hf][n0 + y], gq[y], x);
+                    part += (double) x;
                 }
             }
             const float carry = pw[cc], grow = (float) cc;

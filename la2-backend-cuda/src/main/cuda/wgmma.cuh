@@ -162,13 +162,6 @@ template <> struct WgmmaOp<TYPE> { \
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]) \
                      : "l"(a), "l"(b), "r"(accumulate), "n"(TRANS_B), "n"(TRANS_A)); \
     } \
-    /* D[64 x 16] += A[64 x 16] B[16 x 16], A from registers, B from shared memory */ \
-    template <int TRANS_B> \
-    static __device__ __forceinline__ void rs16(float (&d)[8], const u32 (&a)[4], u64 b) { \
-        asm volatile("wgmma.mma_async.sync.aligned.m64n16k16.f32." PTX "." PTX " {%0, %1, %2, %3, %4, %5, %6, %7}, {%8, %9, %10, %11}, %12, 1, 1, 1, %13;\n" \
-                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]) \
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TRANS_B)); \
-    } \
     /* D[64 x 64] += A[64 x 16] B[16 x 64], A from registers, B from shared memory */ \
     template <int TRANS_B> \
     static __device__ __forceinline__ void rs(float (&d)[32], const u32 (&a)[4], u64 b) { \
