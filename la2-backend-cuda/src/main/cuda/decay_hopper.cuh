@@ -140,7 +140,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
     unsigned char* sCopy = sm + L::SBUF;
     unsigned char* qw = sm + L::QW;
     float* pw = (float*) (sm + L::TABLE);  // lambda^m
-    float* pm = pw + (C + 2);                    // m lambda^m
+    float* pm = pw + (C + 2);              // m lambda^m
     float* mt = (float*) (sm + L::MASKS);  // c lambda^m, masked (maskTable)
     double* red = (double*) (sm + L::RED);
     constexpr int NT = tangent::THREADS;
