@@ -27,13 +27,14 @@ struct DecayVariant {
     {name, {(const void*) labDecay<__nv_bfloat16, V>, (const void*) labDecay<__half, V>}, tangent::Layout<V>::SMEM}
 static const DecayVariant decayVariants[] = {
     {"backend", {(const void*) la2_decay_sweep_hopper_bf16_d128, (const void*) la2_decay_sweep_hopper_f16_d128}, tangent::SMEM},
-    LA2_LAB_DECAY_VARIANT("one copy", 0),
+    LA2_LAB_DECAY_VARIANT("two copies, one product at a time", tangent::TWO_COPIES),
+    LA2_LAB_DECAY_VARIANT("one copy, one product at a time", 0),
     // timing only (wrong results): what each side's work costs the walk
-    LA2_LAB_DECAY_VARIANT("two copies, no output products (timing only)", tangent::TWO_COPIES | tangent::NO_OUTPUT),
-    LA2_LAB_DECAY_VARIANT("two copies, no state products (timing only)", tangent::TWO_COPIES | tangent::NO_STATE),
-    LA2_LAB_DECAY_VARIANT("two copies, loads alone (timing only)", tangent::TWO_COPIES | tangent::NO_STATE | tangent::NO_OUTPUT),
+    LA2_LAB_DECAY_VARIANT("no output products (timing only)", tangent::BACKEND | tangent::NO_OUTPUT),
+    LA2_LAB_DECAY_VARIANT("no state products (timing only)", tangent::BACKEND | tangent::NO_STATE),
+    LA2_LAB_DECAY_VARIANT("loads alone (timing only)", tangent::BACKEND | tangent::NO_STATE | tangent::NO_OUTPUT),
 };
-constexpr int decayChecked = 2;  // the variants before the timing-only ones
+constexpr int decayChecked = 3;  // the variants before the timing-only ones
 #undef LA2_LAB_DECAY_VARIANT
 constexpr int decayVariantCount = sizeof(decayVariants) / sizeof(decayVariants[0]);
 static int gDecayVariant = 0;  // the one runDecay's Hopper sweep launches
@@ -140,7 +141,8 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
     const bool ok = finite && err <= 1e-2;
     std::printf("  dDecay: max |diff| / max |ref| %.2e (max |ref| %.3e)  %s\n", err, maxRef, ok ? "PASS" : "FAIL");
     gAllPass &= ok;
-    // the variants against the backend's: dq to the bit, the sums within 1e-5 (fp32 reassociation)
+    // the variants against the backend's: dq to the bit, the sums within 1e-4 (fp32 rounding:
+    // builds contract and order the sums' products differently)
     {
         std::vector<unsigned short> dq0((size_t) b.BH * s.N * D), dqv(dq0.size());
         CK(cudaMemcpy(dq0.data(), r.dq, dq0.size() * 2, cudaMemcpyDeviceToHost));
@@ -157,7 +159,7 @@ static void decayCase(Shape s, const std::vector<float>& rates, bool timed) {
                 accDiff = std::max(accDiff, std::fabs(av[x] - acc[1][x]) / std::max(std::fabs(acc[1][x]), 1e-300));
             long long dqDiff = 0;
             for (size_t x = 0; x < dq0.size(); x++) dqDiff += dq0[x] != dqv[x];
-            const bool same = accDiff <= 1e-5 && dqDiff == 0;
+            const bool same = accDiff <= 1e-4 && dqDiff == 0;
             std::printf("  variant %d (%s): sums within %.1e, dq elements differing %lld  %s\n", v, decayVariants[v].name, accDiff,
                         dqDiff, same ? "PASS" : "FAIL");
             gAllPass &= same;
