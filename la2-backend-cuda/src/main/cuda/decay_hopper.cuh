@@ -18,21 +18,21 @@
 //   second, masked with c lambda^(a-b) into 16-bit A fragments, multiplies K; then per 64-column
 //   half, dO S^T from S's 16-bit copy, dotted row by row with q_a for the first term, its rows times
 //   c lambda^(a+1), the masked dO V^T times K added: dq, stored through a per-warp staging buffer;
-//   its thread 0 issues the ring's loads. Both halves of dq stay in registers (OVERLAP), so each
-//   product is in flight while the warpgroup works on the one before it: dO S^T's first half under
-//   the pairs' term and the masking, its second under the first half's term and factors, P K's
-//   halves under the second half's and under the first half's store (the walk in 0.95x the time
-//   of one product at a time on an H100);
+//   its thread 0 issues the ring's loads. Both halves of dq stay in registers, so each product is
+//   in flight while the warpgroup works on the one before it: dO S^T's first half under the pairs'
+//   term and the masking, its second under the first half's term and factors, P K's halves under
+//   the second half's and under the first half's store (the walk in 0.95x the time of one product
+//   at a time on an H100, BENCHMARKS.md 1.7.7);
 // - two state warpgroups (threads 128..383), warpgroup w owning rows 64w.. of S and T in fp32 (128
 //   registers a thread): per chunk T's term <T, (diag(c lambda^(a+1)) Q)^T dO> over its rows (its
 //   64 columns of q weighted into shared memory, then products over the chunk's 64 tokens: the
 //   same multiply-adds as Q T, on the state side, and no copy of T), the two updates, then the
 //   16-bit copy of its rows of S for the next chunk's dO S^T.
-// S's copies alternate between two buffers (TWO_COPIES): the state warpgroups write chunk i + 1's
+// S's copies alternate between two buffers: the state warpgroups write chunk i + 1's
 // while the output warpgroup still reads chunk i's, and wait (named barrier COPY_EMPTY + c) only
 // for its reading of chunk i - 1's; their arrival after writing (COPY_FULL + c) lets it read. One
 // copy, which made the state warpgroups wait for the output warpgroup's second dO S^T each chunk,
-// took 1.04-1.08x the time of the walk (gpu/hopper-lab's decay section times the variants).
+// took 1.04-1.08x the time of the walk.
 //
 // Segments as in the double sweep (SweepPlanner.hopperDecay takes the forward's Hopper plan): mode 0
 // (grid BH x (nseg - 1)) runs the state warpgroups alone over k and v from zero states (the output
@@ -54,35 +54,22 @@ struct alignas(64) DecayMaps {
 
 namespace tangent {
 constexpr int STAGES = 2, THREADS = 384;
-// Variants (decaySweepHopper's V, timed against each other by gpu/hopper-lab's decay section):
-// TWO_COPIES: S's 16-bit copy alternates between two buffers, so the state warpgroups write the
-// next chunk's while the output warpgroup still reads this one's.
-constexpr int TWO_COPIES = 1;
 // Lab only, for timing (the results are wrong): the output warpgroup skips its products and stores
 // (NO_OUTPUT), the state warpgroups all theirs (NO_STATE), keeping the ring's and the copies'
-// barriers.
-constexpr int NO_OUTPUT = 2, NO_STATE = 4;
-// OVERLAP: the output warpgroup keeps both halves of dq in registers, so that each product is in
-// flight while it works on the one before (dO S^T's first half under the pairs' term, its second
-// under the first half's factors, P K's under the next half's and the store).
-constexpr int OVERLAP = 8;
-constexpr int BACKEND = TWO_COPIES | OVERLAP;  // the backend's entry points
+// barriers (gpu/hopper-lab's decay section times them against the backend's build, V = 0).
+constexpr int NO_OUTPUT = 1, NO_STATE = 2;
+constexpr int COPIES = 2;  // of S, in 16 bits
 // Registers a thread (setmaxnreg): the launch gives each 168 (65536 / 384, rounded down to 8), and
-// the warpgroups can only share out those (in multiples of 8). The output warpgroup hands 56 of
-// each thread's to the state warpgroups (24 to each of their threads), whose S and T take 128 and
-// T's term 16 more; with OVERLAP it keeps 32 (both score tiles and dO S^T's first half, then both
-// halves of dq and P, live at once: at 128 ptxas serializes its products), the state warpgroups'
-// threads handing back 8 each. ptxas -v reports no spills with these; without OVERLAP the output
-// warpgroup spills at 104.
-constexpr int LAUNCH_REGS = 168;
-template <int V>
+// the warpgroups can only share out those (in multiples of 8). The output warpgroup keeps 136 (both
+// score tiles and dO S^T's first half, then both halves of dq and P, live at once; at 128 ptxas
+// serializes its products) and hands 32 to the state warpgroups (16 to each of their threads),
+// whose S and T take 128 and T's term 16 more. ptxas -v reports no spills with these.
+constexpr int LAUNCH_REGS = 168, OUTPUT_REGS = 136, STATE_REGS = 184;
+static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
 struct Layout {
-    static constexpr int OUTPUT_REGS = (V & OVERLAP) ? 136 : 112, STATE_REGS = (V & OVERLAP) ? 184 : 192;
-    static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * THREADS <= 65536, "the register file");
-    static constexpr int COPIES = (V & TWO_COPIES) ? 2 : 1;
     static constexpr u32 STAGE = 4 * hopper::TILE;                          // q, k, v, dO
     static constexpr u32 SBUF = STAGES * STAGE;                             // S's copies
-    static constexpr u32 QW = SBUF + COPIES * hopper::STATE;                // the weighted q, state warpgroup w's 64 columns at w * 8192
+    static constexpr u32 QW = SBUF + COPIES * hopper::STATE;               // the weighted q, state warpgroup w's 64 columns at w * 8192
     static constexpr u32 OUTS = QW + hopper::TILE;                          // dq's staging buffers, 16 rows of 128 bytes a warp
     static constexpr u32 TABLE = OUTS + 4 * 16 * 128;                       // lambda^m, then m lambda^m (66 floats each)
     static constexpr u32 MASKS = TABLE + 640;                               // the masked decay factors of dO V^T (2C floats)
@@ -93,7 +80,7 @@ struct Layout {
                       SMEM <= 227 * 1024,
                   "decay sweep buffers");
 };
-constexpr int SMEM = Layout<BACKEND>::SMEM;
+constexpr int SMEM = Layout::SMEM;
 // Named barriers: S's copy c written (COPY_FULL + c) and read (COPY_EMPTY + c); warpgroup w's
 // weighted q written (QW_READY + w).
 constexpr int COPY_FULL = 1, COPY_EMPTY = 3, QW_READY = 5;
@@ -140,11 +127,11 @@ __device__ __forceinline__ float stateTerm(const float (&ot)[32], const unsigned
 }
 }  // namespace tangent
 
-template <typename T, int V = tangent::BACKEND>
+template <typename T, int V = 0>
 __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* maps) {
     using namespace hopper;
     using W = WgmmaOp<T>;
-    using L = tangent::Layout<V>;
+    using L = tangent::Layout;
     extern __shared__ __align__(128) unsigned char smraw[];
     unsigned char* sm = hopper::alignedBase(smraw);
     unsigned char* ring = sm;
@@ -219,7 +206,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
 
     if (tid >= 128) {
         // a state warpgroup: rows 64 wg + 16 wq + g (+ 8) of S and T, columns 64 hf + 8 j + t2 (+ 1)
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(L::STATE_REGS));
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(tangent::STATE_REGS));
         const int wg = (tid >> 7) - 1;
         // S and T to start from: the scan's (a later segment of mode 1), or s0 and zero
         const double* from = full && seg > 0 ? slot(seg - 1) : nullptr;
@@ -241,8 +228,8 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         }
         // S's copy for chunk j, into copy j % COPIES once the output warpgroup has read chunk j - COPIES's
         auto copyS = [&](int j) {
-            const int x = j % L::COPIES;
-            if (j >= L::COPIES) namedSync(tangent::COPY_EMPTY + x, NT);
+            const int x = j % tangent::COPIES;
+            if (j >= tangent::COPIES) namedSync(tangent::COPY_EMPTY + x, NT);
             copyStateRows<T, false>(sCopy + x * STATE, st, wg, wq, lane);
             fenceProxyAsync();
             namedArrive(tangent::COPY_FULL + x, NT);
@@ -349,7 +336,7 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
         finish(part);
     } else {
         // the output warpgroup: rows 16 wq + g (+ 8) of the chunk
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(L::OUTPUT_REGS));
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(tangent::OUTPUT_REGS));
         if (!full) return;
         const u32 s0a = smemAddr(sCopy);
         T* dq = (T*) p.dq + b * p.kB + h * p.kH;
@@ -364,100 +351,61 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             if (tid == 0 && i + 1 < nc) issue(i + 1);
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
             if constexpr ((V & tangent::NO_OUTPUT) != 0) {
-                namedSync(tangent::COPY_FULL + i % L::COPIES, NT);
-                if (i + L::COPIES < nc) namedArrive(tangent::COPY_EMPTY + i % L::COPIES, NT);
+                namedSync(tangent::COPY_FULL + i % tangent::COPIES, NT);
+                if (i + tangent::COPIES < nc) namedArrive(tangent::COPY_EMPTY + i % tangent::COPIES, NT);
                 release(sti);
                 continue;
             }
-            // the scores Q K^T and dO V^T: the pairs' term, then (while dO S^T's first half is in
-            // flight) dO V^T masked into dq's A fragments
-            float x, ot[32];
-            u32 pa[4][4];
             // dq's columns 64 hf ..: dO S^T (B = S^T, K-major: S's copy holds row d's columns 64 hf' ..
             // as 128 bytes of half hf')
-            const int cx = i % L::COPIES;
+            const int cx = i % tangent::COPIES;
             const u32 sa = s0a + cx * STATE;
             auto stateProduct = [&](float (&d)[32], int hf) {
                 wgmmaFence();
                 wgmmaSsKMajor<T>(d, ga, C * 128, sa + hf * (64 * 128), D * 128);
                 wgmmaCommit();
             };
-            if constexpr ((V & tangent::OVERLAP) != 0) {
-                // commit groups in order: the scores, dO S^T's halves 0 and 1, P K's halves 0 and 1;
-                // each wait leaves the next group in flight
-                float ou[32];
-                {
-                    float sc[32], dp[32];
-                    wgmmaFence();
-                    wgmmaSsKMajor<T>(sc, qa, C * 128, ka, C * 128);
-                    wgmmaSsKMajor<T>(dp, ga, C * 128, va, C * 128);
-                    wgmmaCommit();
-                    namedSync(tangent::COPY_FULL + cx, NT);
-                    stateProduct(ot, 0);
-                    wgmmaWait<1>();
-                    pinRegisters(sc);
-                    pinRegisters(dp);
-                    x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
-                    maskScores<T>(dp, pa, wq, lane, mt, same);
-                    pinRegisters(pa);
-                }
-                stateProduct(ou, 1);
-                // each half: S's term of the sum, the rows' factors, then P K in flight
-                auto half = [&](float (&d)[32], int hf) {
-                    wgmmaWait<1>();
-                    pinRegisters(d);
-                    if (hf == 1 && i + L::COPIES < nc) namedArrive(tangent::COPY_EMPTY + cx, NT);  // done with chunk i's copy
-                    x += tangent::stateTerm<T>(d, stage, hf, wq, lane, c, pm);
-                    scaleRows(d, wq, lane, c, pw, 1, same);
-                    pinRegisters(d);
-                    wgmmaFence();
-                    wgmmaRsTile<T>(d, pa, ka + hf * (C * 128));
-                    wgmmaCommit();
-                };
-                half(ot, 0);
-                half(ou, 1);
-                wgmmaWait<1>();
-                pinRegisters(ot);
-                stageOutBlock<T>(ob, ot, lane, outRows<false>(dq, p.kT, t0, cc, wq, false, p.N));
-                wgmmaWait<0>();
-                pinRegisters(ou);
-                stageOutBlock<T>(ob, ou, lane, outRows<false>(dq + 64, p.kT, t0, cc, wq, false, p.N));
-                part += (double) x;
-                release(sti);
-                continue;
-            }
+            // commit groups in order: the scores Q K^T and dO V^T, dO S^T's halves 0 (ot) and 1 (ou),
+            // P K's halves 0 and 1; each wait leaves the group after it in flight
+            float x, ot[32], ou[32];
+            u32 pa[4][4];
             {
                 float sc[32], dp[32];
                 wgmmaFence();
                 wgmmaSsKMajor<T>(sc, qa, C * 128, ka, C * 128);
                 wgmmaSsKMajor<T>(dp, ga, C * 128, va, C * 128);
                 wgmmaCommit();
-                wgmmaWait<0>();
-                pinRegisters(sc);
-                pinRegisters(dp);
-                x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
                 namedSync(tangent::COPY_FULL + cx, NT);
                 stateProduct(ot, 0);
-                maskScores<T, false>(dp, pa, wq, lane, mt, same);  // not BY_STEP: OUTPUT_REGS are too few for its branches
+                wgmmaWait<1>();
+                pinRegisters(sc);
+                pinRegisters(dp);
+                // the pairs' term, then dO V^T masked into dq's A fragments
+                x = tangent::pairTerm(sc, dp, wq, lane, c, pm);
+                maskScores<T>(dp, pa, wq, lane, mt, same);
                 pinRegisters(pa);
             }
-#pragma unroll 1  // unrolled, the two halves' products would be serialized for want of registers
-            for (int hf = 0; hf < 2; hf++) {
-                // S's term of the sum, the rows' factors, P K, the store
-                if (hf == 1) stateProduct(ot, 1);
-                wgmmaWait<0>();
-                pinRegisters(ot);
-                if (hf == 1 && i + L::COPIES < nc) namedArrive(tangent::COPY_EMPTY + cx, NT);  // done with chunk i's copy
-                x += tangent::stateTerm<T>(ot, stage, hf, wq, lane, c, pm);
-                scaleRows(ot, wq, lane, c, pw, 1, same);
-                pinRegisters(ot);
+            stateProduct(ou, 1);
+            // each half: S's term of the sum, the rows' factors, then P K in flight
+            auto half = [&](float (&d)[32], int hf) {
+                wgmmaWait<1>();
+                pinRegisters(d);
+                if (hf == 1 && i + tangent::COPIES < nc) namedArrive(tangent::COPY_EMPTY + cx, NT);  // done with chunk i's copy
+                x += tangent::stateTerm<T>(d, stage, hf, wq, lane, c, pm);
+                scaleRows(d, wq, lane, c, pw, 1, same);
+                pinRegisters(d);
                 wgmmaFence();
-                wgmmaRsTile<T>(ot, pa, ka + hf * (C * 128));
+                wgmmaRsTile<T>(d, pa, ka + hf * (C * 128));
                 wgmmaCommit();
-                wgmmaWait<0>();
-                pinRegisters(ot);
-                stageOutBlock<T>(ob, ot, lane, outRows<false>(dq + 64 * hf, p.kT, t0, cc, wq, false, p.N));
-            }
+            };
+            half(ot, 0);
+            half(ou, 1);
+            wgmmaWait<1>();
+            pinRegisters(ot);
+            stageOutBlock<T>(ob, ot, lane, outRows<false>(dq, p.kT, t0, cc, wq, false, p.N));
+            wgmmaWait<0>();
+            pinRegisters(ou);
+            stageOutBlock<T>(ob, ou, lane, outRows<false>(dq + 64, p.kT, t0, cc, wq, false, p.N));
             part += (double) x;
             release(sti);
         }
