@@ -5,8 +5,9 @@
 // on the same inputs (b.w stands for dO), then the per-head sums dDecay[h] = -sum_b acc[b, h]
 // compared: the largest difference over the largest |dDecay| (the SPEC's metric divides by at
 // least that; its terms' size is larger still), PASS within 1e-2. Then the Hopper sweep is timed
-// beside the forward's TMA entry point on the same shape, and each timing-only build in turns with it. The Hopper sweep also writes dq (into a
-// buffer of its own here, unchecked: the backend's tests check it).
+// beside the forward's TMA entry point on the same shape, and each timing-only build in turns with
+// it. The Hopper sweep also writes dq (into a buffer of its own here, unchecked: the backend's tests
+// check it).
 // Environment: LA2_DECAY_CASE=k runs case k alone; LA2_DECAY_SHAPE=B,H,N[,f16] one shape instead of
 // the cases (bf16 unless f16; rates 2^(-8(h+1)/H)); LA2_DECAY_HOPPER_FIRST runs the Hopper sweep
 // before the double one; LA2_DECAY_SYNC waits after each launch and names it, so a failing launch

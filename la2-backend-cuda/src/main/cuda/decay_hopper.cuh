@@ -69,7 +69,7 @@ static_assert(OUTPUT_REGS + 2 * STATE_REGS <= 3 * LAUNCH_REGS && LAUNCH_REGS * T
 struct Layout {
     static constexpr u32 STAGE = 4 * hopper::TILE;                          // q, k, v, dO
     static constexpr u32 SBUF = STAGES * STAGE;                             // S's copies
-    static constexpr u32 QW = SBUF + COPIES * hopper::STATE;               // the weighted q, state warpgroup w's 64 columns at w * 8192
+    static constexpr u32 QW = SBUF + COPIES * hopper::STATE;                // the weighted q, state warpgroup w's 64 columns at w * 8192
     static constexpr u32 OUTS = QW + hopper::TILE;                          // dq's staging buffers, 16 rows of 128 bytes a warp
     static constexpr u32 TABLE = OUTS + 4 * 16 * 128;                       // lambda^m, then m lambda^m (66 floats each)
     static constexpr u32 MASKS = TABLE + 640;                               // the masked decay factors of dO V^T (2C floats)
