@@ -22,8 +22,8 @@
 //            TMA reversed entry point, bf16 and f16, several segments and one, then timed beside them
 //   decay    the decay gradient's Hopper sweep (la2_decay_sweep_hopper_*, decay_hopper.cuh) against
 //            the double sweep (la2_decay_sweep_*) on rates from 0 to 4, bf16 and f16, a partial
-//            chunk; its variants against it (dq to the bit); then timed, in turns with the variants
-//            and timing-only builds (no output products, no state products), and beside the forward
+//            chunk; then timed in turns with timing-only builds (no output products, no state
+//            products, neither), and beside the forward
 //   tf32     the Hopper TF32 sweep (sweep_hopper_tf32.cuh) against the wide TF32 sweep on every pass
 //            without a dot product (a partial chunk with segments, one segment, one partial chunk,
 //            inputs far from 1), the forward's NaN propagation; then the forward and dq + dv + dk

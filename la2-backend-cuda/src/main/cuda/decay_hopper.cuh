@@ -350,15 +350,15 @@ __device__ void decaySweepHopper(const DecaySweepParams& p, const DecayMaps* map
             const u32 qa = smemAddr(stage), ka = qa + TILE, va = qa + 2 * TILE, ga = qa + 3 * TILE;
             if (tid == 0 && i + 1 < nc) issue(i + 1);
             mbarWait(landed + 8 * sti, (i / tangent::STAGES) & 1);
+            const int cx = i % tangent::COPIES;  // S's copy for chunk i
             if constexpr ((V & tangent::NO_OUTPUT) != 0) {
-                namedSync(tangent::COPY_FULL + i % tangent::COPIES, NT);
-                if (i + tangent::COPIES < nc) namedArrive(tangent::COPY_EMPTY + i % tangent::COPIES, NT);
+                namedSync(tangent::COPY_FULL + cx, NT);
+                if (i + tangent::COPIES < nc) namedArrive(tangent::COPY_EMPTY + cx, NT);
                 release(sti);
                 continue;
             }
             // dq's columns 64 hf ..: dO S^T (B = S^T, K-major: S's copy holds row d's columns 64 hf' ..
             // as 128 bytes of half hf')
-            const int cx = i % tangent::COPIES;
             const u32 sa = s0a + cx * STATE;
             auto stateProduct = [&](float (&d)[32], int hf) {
                 wgmmaFence();
