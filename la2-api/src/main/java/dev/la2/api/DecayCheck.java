@@ -35,7 +35,9 @@ final class DecayCheck {
         double[] rates = decay.toDoubleArray();
         for (int i = 0; i < rates.length; i++) {
             if (!(rates[i] >= 0) || Double.isInfinite(rates[i])) {
-                throw new La2ArgumentException("decay", "rate " + rates[i] + " for head " + i,
+                // as stored: a float rate printed as a float, not widened to a double's digits
+                String rate = decay.dtype() == DType.FP64 ? String.valueOf(rates[i]) : String.valueOf((float) rates[i]);
+                throw new La2ArgumentException("decay", "rate " + rate + " for head " + i,
                         "finite rates >= 0 (lambda = exp(-rate); 0 means no decay)");
             }
         }

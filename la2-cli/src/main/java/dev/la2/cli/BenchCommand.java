@@ -212,7 +212,7 @@ final class BenchCommand implements Callable<Integer> {
                     + " warm-up calls and " + printer.warmUpSeconds() + " of them, on the backend's clock;"
                     + " inputs resident on the backend; the call: " + config.call().description();
             writeJson(method, printer.context, rows.stream().map(BenchRow::toJson).toList());
-            out.println("wrote " + rows.size() + " rows to " + json);
+            out.println("wrote " + rows.size() + (rows.size() == 1 ? " row" : " rows") + " to " + json);
         }
         return 0;
     }

@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
 /** The {@code la2} command: {@code backends}, {@code run}, {@code check}, {@code bench} and {@code demo}. */
 @Command(name = "la2", mixinStandardHelpOptions = true, versionProvider = La2Cli.Version.class,
         description = "Lightning Attention-2 for the JVM: causal linear attention with per-head decay.",
+        footer = {"", "In a clone of the repository the ./la2 script also takes 'test': every test of the project "
+                + "(./mvnw -B -T 1C verify with a JDK 25)."},
         subcommands = {BackendsCommand.class, RunCommand.class, CheckCommand.class, BenchCommand.class,
                 DemoLauncher.class, CommandLine.HelpCommand.class})
 public final class La2Cli implements Runnable {
@@ -109,7 +111,8 @@ public final class La2Cli implements Runnable {
         if (message == null) {
             return "(no message)";
         }
-        return message.strip().replaceAll("\\s*\\R\\s*", "; ");
+        // a line ending in a colon introduces the lines after it ("providers found:")
+        return message.strip().replaceAll(":\\s*\\R\\s*", ": ").replaceAll("\\s*\\R\\s*", "; ");
     }
 
     @Override

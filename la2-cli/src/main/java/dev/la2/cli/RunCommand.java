@@ -304,7 +304,7 @@ final class RunCommand implements Callable<Integer> {
     static void same(String option, Path file, NpyArray a, int[] shape, String expected) {
         if (!Arrays.equals(a.shape(), shape)) {
             throw new CliException(option + " " + file + ": got shape " + a.shapeString() + "; expected "
-                    + Arrays.toString(shape).replace('[', '(').replace(']', ')') + " (" + expected + ")");
+                    + NpyArray.tuple(shape) + " (" + expected + ")");
         }
     }
 

@@ -204,7 +204,7 @@ class RunCommandTest {
         save("v_short.npy", new double[B * H * (N - 1) * E], false, B, H, N - 1, E);
         expectUsageError(new String[] {"--v", p("v_short.npy")}, "--v", "got shape (2, 3, 69, 4)");
         save("s4.npy", new double[] {0.1, 0.2, 0.3, 0.4}, true, 4);
-        expectUsageError(new String[] {"--decay", p("s4.npy")}, "--decay", "got shape (4,); expected (3)");
+        expectUsageError(new String[] {"--decay", p("s4.npy")}, "--decay", "got shape (4,); expected (3,)");
         save("q3.npy", new double[B * H * N], false, B, H, N);
         expectUsageError(new String[] {"--q", p("q3.npy")}, "--q", "rank 3");
         save("s0bad.npy", new double[B * H * E * D * 2], false, B, H, D, 2 * E);

@@ -2,6 +2,8 @@ package dev.la2.demo;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,61 +39,76 @@ public final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--minutes", defaultValue = "1.75", description = "Training time limit in minutes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--minutes", paramLabel = "MIN", defaultValue = "1.75",
+            description = "Training time limit in minutes (default: ${DEFAULT-VALUE}).")
     double minutes;
 
-    @Option(names = "--steps", defaultValue = "0", description = "Training steps; 0 = as many as --minutes allows (default).")
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "0",
+            description = "Training steps; 0 = as many as --minutes allows (default).")
     int steps;
 
-    @Option(names = "--seq-len", defaultValue = "128", description = "Characters per training sequence (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seq-len", paramLabel = "N", defaultValue = "128",
+            description = "Characters per training sequence (default: ${DEFAULT-VALUE}).")
     int sequenceLength;
 
-    @Option(names = "--batch", defaultValue = "16", description = "Sequences per step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "16",
+            description = "Sequences per step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--d-model", defaultValue = "64", description = "Model width (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--d-model", paramLabel = "N", defaultValue = "64",
+            description = "Model width (default: ${DEFAULT-VALUE}).")
     int model;
 
-    @Option(names = "--heads", defaultValue = "4", description = "Attention heads (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--heads", paramLabel = "N", defaultValue = "4",
+            description = "Attention heads (default: ${DEFAULT-VALUE}).")
     int heads;
 
-    @Option(names = "--layers", defaultValue = "2", description = "TransNormerLLM blocks (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--layers", paramLabel = "N", defaultValue = "2",
+            description = "TransNormerLLM blocks (default: ${DEFAULT-VALUE}).")
     int layers;
 
-    @Option(names = "--lr", defaultValue = "0.004", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "RATE", defaultValue = "0.004",
+            description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
 
-    @Option(names = "--backend", description = "The layers' preferred la2 backend (cpu, cuda, reference), as a model "
+    @Option(names = "--backend", paramLabel = "NAME",
+            description = "The layers' preferred la2 backend (cpu, cuda, reference), as a model "
             + "configures it: -Dla2.backend overrides it, and one not available here gives way to the best available "
             + "(with a warning); default: the best available.")
     String backend;
 
-    @Option(names = "--sample-length", defaultValue = "400", description = "Characters to generate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-length", paramLabel = "N", defaultValue = "400",
+            description = "Characters to generate (default: ${DEFAULT-VALUE}).")
     int sampleLength;
 
-    @Option(names = "--temperature", defaultValue = "0.7", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0.7",
+            description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
     double temperature;
 
-    @Option(names = "--prompt", defaultValue = "The whale ", description = "Text the sample starts from (default: '${DEFAULT-VALUE}').")
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "The whale ",
+            description = "Text the sample starts from (default: '${DEFAULT-VALUE}').")
     String prompt;
 
-    @Option(names = "--seed", description = "Random seed (default: from the clock).")
+    @Option(names = "--seed", paramLabel = "SEED", description = "Random seed (default: from the clock).")
     Long seed;
 
-    @Option(names = "--bench-lengths", split = ",", defaultValue = "256,512,1024,2048,4096,8192",
+    @Option(names = "--bench-lengths", paramLabel = "N", split = ",", defaultValue = "256,512,1024,2048,4096,8192",
             description = "Sequence lengths of the timing table (default: ${DEFAULT-VALUE}).")
     int[] benchLengths;
 
-    @Option(names = "--bench-seconds", defaultValue = "45", description = "Time limit of the timing table in seconds (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bench-seconds", paramLabel = "SECONDS", defaultValue = "45",
+            description = "Time limit of the timing table in seconds (default: ${DEFAULT-VALUE}).")
     double benchSeconds;
 
-    @Option(names = "--bench-d-model", defaultValue = "64", description = "Width of the timed layers (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bench-d-model", paramLabel = "N", defaultValue = "64",
+            description = "Width of the timed layers (default: ${DEFAULT-VALUE}).")
     int benchModel;
 
-    @Option(names = "--chart", defaultValue = "la2-demo.png", description = "Where to write the timing chart (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--chart", paramLabel = "FILE", defaultValue = "la2-demo.png",
+            description = "Where to write the timing chart (default: ${DEFAULT-VALUE}).")
     Path chart;
 
-    @Option(names = "--threads", defaultValue = "0",
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
             description = "ND4J (OpenMP and BLAS) threads; 0 = automatic: ND4J's default, or 1 when the machine is already "
                     + "busy (load average >= cores), since OpenMP threads then spin against the other jobs.")
     int threads;
@@ -224,6 +241,22 @@ public final class DemoCommand implements Callable<Integer> {
         for (int n : benchLengths) {
             positive(n, "--bench-lengths");
         }
+        try {
+            TimingChart.requireWritable(chart);
+        } catch (IOException e) {
+            throw bad("--chart " + chart + ": cannot write the chart there (" + describe(e) + ")");
+        }
+    }
+
+    /** What went wrong with a file, in words rather than the exception's class name. */
+    private static String describe(IOException e) {
+        if (e instanceof NoSuchFileException f) {
+            return f.getFile() + ": no such file or directory";
+        }
+        if (e instanceof AccessDeniedException f) {
+            return f.getFile() + ": permission denied";
+        }
+        return String.valueOf(e.getMessage());
     }
 
     private void positive(int value, String option) {

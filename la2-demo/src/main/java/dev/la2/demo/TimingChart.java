@@ -22,6 +22,24 @@ final class TimingChart {
      * Draws {@code rows} as a PNG at {@code chart} (its folders created), for layers of width
      * {@code model} with {@code heads} heads; returns the absolute path written.
      */
+    /**
+     * Fails now where {@link #write} could not write {@code chart} at the end of a run: its directory
+     * is created, and a file is made beside it and removed again; an existing chart must be a
+     * writable file. The exception's message says what went wrong.
+     */
+    static void requireWritable(Path chart) throws IOException {
+        Path target = chart.toAbsolutePath();
+        if (Files.isDirectory(target)) {
+            throw new IOException(target + " is a directory");
+        }
+        if (Files.exists(target) && !Files.isWritable(target)) {
+            throw new IOException(target + " is not writable");
+        }
+        Path dir = target.getParent() != null ? target.getParent() : target.getRoot();
+        Files.createDirectories(dir);
+        Files.delete(Files.createTempFile(dir, "." + target.getFileName(), ".tmp"));
+    }
+
     static Path write(List<LayerTimingTable.Row> rows, String backendName, int model, int heads, Path chart)
             throws IOException {
         if (System.getProperty("java.awt.headless") == null) {

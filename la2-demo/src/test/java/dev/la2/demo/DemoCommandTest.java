@@ -65,4 +65,23 @@ class DemoCommandTest {
                 "--no-progress")).isEqualTo(2);
         assertThat(err2.toString()).contains("--prompt");
     }
+
+    /** A chart that could not be written is refused before the model trains, not after. */
+    @Test
+    void anUnwritableChartIsRefusedBeforeAnyWork(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("plain.txt"), "x");
+        for (Path chart : new Path[] {file.resolve("chart.png"), dir}) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            int exit = new CommandLine(new DemoCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
+                    .execute("--no-progress", "--chart=" + chart);
+            assertThat(exit).as("exit with --chart=%s", chart).isEqualTo(2);
+            assertThat(err.toString()).contains("--chart " + chart + ": cannot write the chart there");
+            assertThat(out.toString()).as("nothing ran").isEmpty();
+        }
+        assertThat(Files.readString(file)).isEqualTo("x");
+        try (var left = Files.list(dir)) {
+            assertThat(left).as("no probe file left behind").containsExactly(file);
+        }
+    }
 }

@@ -65,8 +65,8 @@ final class CallShapes {
         required(k, "k");
         required(v, "v");
         DType dtype = Nd4jTensors.dtype(q.dataType(), "q");
-        sameType(k, "k", q.dataType());
-        sameType(v, "v", q.dataType());
+        sameType(k, "k", q.dataType(), "as q");
+        sameType(v, "v", q.dataType(), "as q");
         return dtype;
     }
 
@@ -117,10 +117,17 @@ final class CallShapes {
         }
     }
 
-    static void sameType(INDArray a, String name, DataType type) {
+    /** Refuses {@code a} unless its data type is {@code type}; {@code why} ends the message ("as q"). */
+    static void sameType(INDArray a, String name, DataType type, String why) {
         if (a.dataType() != type) {
-            throw new La2ArgumentException(name, "data type " + a.dataType(), type + " as q");
+            throw new La2ArgumentException(name, "data type " + a.dataType(), type + " " + why);
         }
+    }
+
+    /** Refuses {@code a} unless its data type is the state type of the call's inputs (FLOAT for 16-bit q). */
+    static void sameStateType(INDArray a, String name, Dims d) {
+        sameType(a, name, Nd4jTensors.dataType(d.dtype().stateType()),
+                "(states and dDecay of " + Nd4jTensors.dataType(d.dtype()) + " inputs)");
     }
 
     static int toInt(long extent) {

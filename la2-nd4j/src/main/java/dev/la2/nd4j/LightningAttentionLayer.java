@@ -79,11 +79,11 @@ public class LightningAttentionLayer extends SequenceLayer {
     protected LightningAttentionLayer(Builder b) {
         super(b);
         this.nHeads = b.nHeads;
-        this.headSize = b.headSize;
-        this.valueSize = b.valueSize > 0 ? b.valueSize : b.headSize;
+        this.headSize = b.resolvedHeadSize();
+        this.valueSize = b.valueSize > 0 ? b.valueSize : headSize;
         this.decayScale = b.decayScale;
         this.learnableDecay = b.learnableDecay;
-        this.scale = b.scale != null ? b.scale : 1.0 / Math.sqrt(b.headSize);
+        this.scale = b.scale != null ? b.scale : 1.0 / Math.sqrt(headSize);
         this.backend = b.backend;
         this.headNorm = b.headNorm;
         this.hasBias = b.hasBias;
@@ -343,6 +343,11 @@ public class LightningAttentionLayer extends SequenceLayer {
             return this;
         }
 
+        /** headSize as set, or nOut / nHeads where it is unset and nOut a multiple of nHeads (the builder unchanged). */
+        int resolvedHeadSize() {
+            return headSize == 0 && nOut > 0 && nHeads > 0 && nOut % nHeads == 0 ? (int) (nOut / nHeads) : headSize;
+        }
+
         @Override
         @SuppressWarnings("unchecked")
         public LightningAttentionLayer build() {
@@ -350,10 +355,7 @@ public class LightningAttentionLayer extends SequenceLayer {
             if (nHeads < 1) {
                 throw new IllegalArgumentException("nHeads: got " + nHeads + "; expected >= 1");
             }
-            if (headSize == 0 && nOut > 0 && nOut % nHeads == 0) {
-                headSize = (int) (nOut / nHeads);
-            }
-            if (headSize < 1) {
+            if (resolvedHeadSize() < 1) {
                 throw new IllegalArgumentException("headSize: got " + headSize
                         + "; expected >= 1 (or leave it unset with nOut a multiple of nHeads)");
             }

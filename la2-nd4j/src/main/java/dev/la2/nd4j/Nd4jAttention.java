@@ -5,6 +5,7 @@ import static dev.la2.nd4j.CallShapes.dims;
 import static dev.la2.nd4j.CallShapes.packedDims;
 import static dev.la2.nd4j.CallShapes.required;
 import static dev.la2.nd4j.CallShapes.requiredOptions;
+import static dev.la2.nd4j.CallShapes.sameStateType;
 import static dev.la2.nd4j.CallShapes.sameType;
 import static dev.la2.nd4j.CallShapes.sequenceShape;
 
@@ -294,7 +295,7 @@ public final class Nd4jAttention {
 
         Tensor packedOut(INDArray a, Dims d, int features, String name) {
             checkShape(a, new long[] {d.tokens(), d.heads(), features}, name);
-            sameType(a, name, Nd4jTensors.dataType(d.dtype()));
+            sameType(a, name, Nd4jTensors.dataType(d.dtype()), "as q");
             return output(a, d.dtype(), Shape.of(d.tokens(), d.heads(), features));
         }
 
@@ -314,13 +315,13 @@ public final class Nd4jAttention {
 
         Tensor out(SequenceFormat format, INDArray a, Dims d, int features, String name) {
             checkShape(a, sequenceShape(format, d, features), name);
-            sameType(a, name, Nd4jTensors.dataType(d.dtype()));
+            sameType(a, name, Nd4jTensors.dataType(d.dtype()), "as q");
             return output(logical(format, a), d.dtype(), physical(format, d, features));
         }
 
         Tensor stateOut(INDArray a, Dims d, String name) {
             checkShape(a, new long[] {d.batch(), d.heads(), d.keyDim(), d.valueDim()}, name);
-            sameType(a, name, Nd4jTensors.dataType(d.dtype().stateType()));
+            sameStateType(a, name, d);
             return output(a, d.dtype().stateType(), d.state());
         }
 
@@ -329,7 +330,7 @@ public final class Nd4jAttention {
                 throw new La2ArgumentException(name, "shape " + Arrays.toString(a.shape()),
                         d.heads() + " elements, one per head");
             }
-            sameType(a, name, Nd4jTensors.dataType(d.dtype().stateType()));
+            sameStateType(a, name, d);
             return output(a, d.dtype().stateType(), Shape.of(d.heads()));
         }
 

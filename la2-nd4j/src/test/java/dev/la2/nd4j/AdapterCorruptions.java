@@ -211,7 +211,8 @@ final class AdapterCorruptions {
                     default -> {
                         DataType t = otherFloat(r, p.st());
                         c.fin = poisoned(t, p.state());
-                        return new Refusal(t + " finalState", "finalState", t.toString(), p.st().toString());
+                        return new Refusal(t + " finalState", "finalState", t.toString(),
+                                p.st() + " (states and dDecay of " + p.t() + " inputs)");
                     }
                 }
             }

@@ -109,6 +109,18 @@ class LightningAttentionLayerTest {
     }
 
     @Test
+    void buildLeavesTheBuilderAsSet() {
+        LightningAttentionLayer.Builder b = new LightningAttentionLayer.Builder().nIn(4).nOut(8).nHeads(2);
+        LightningAttentionLayer first = b.build();
+        LightningAttentionLayer second = b.nOut(16).build();
+        assertThat(first.getHeadSize()).isEqualTo(4);
+        assertThat(first.getValueSize()).isEqualTo(4);
+        assertThat(second.getHeadSize()).as("headSize from the later nOut").isEqualTo(8);
+        assertThat(second.getValueSize()).isEqualTo(8);
+        assertThat(second.getScale()).isEqualTo(1.0 / Math.sqrt(8));
+    }
+
+    @Test
     void modelSerializerRestoresIdenticalOutputs(@TempDir Path dir) throws Exception {
         Random r = TestData.random("serializer");
         MultiLayerNetwork net = new MultiLayerNetwork(Nets.mln(DataType.FLOAT, new Adam(1e-2), RNNFormat.NCW, true, true));
