@@ -132,7 +132,7 @@ class ValidationTest {
             try (Tensor d = la.tensor(new float[] {0f, bad, 1f}, DType.FP32, Shape.of(H))) {
                 assertThatThrownBy(() -> forward(AttentionInputs.of(q, k, v, d)))
                         .isInstanceOf(La2ArgumentException.class)
-                        .hasMessageStartingWith("decay: got rate " + (double) bad + " for head 1; expected finite rates >= 0");
+                        .hasMessageStartingWith("decay: got rate " + bad + " for head 1; expected finite rates >= 0");
             }
         }
     }
