@@ -2,6 +2,7 @@ package dev.la2.parallel;
 
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
+import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.LightningAttention;
@@ -127,10 +128,12 @@ final class PieceCheck {
      * Finite rates >= 0 (SPEC.md section 1), as every backend call checks them; on the rates the
      * rank has read for the agreement, so the decay is read once.
      */
-    static La2ArgumentException rates(double[] rates) {
+    static La2ArgumentException rates(double[] rates, DType dtype) {
         for (int h = 0; h < rates.length; h++) {
             if (!(rates[h] >= 0) || Double.isInfinite(rates[h])) {
-                return new La2ArgumentException("decay", "rate " + rates[h] + " for head " + h,
+                // as stored: a float rate printed as a float
+                String rate = dtype == DType.FP64 ? String.valueOf(rates[h]) : String.valueOf((float) rates[h]);
+                return new La2ArgumentException("decay", "rate " + rate + " for head " + h,
                         "finite rates >= 0 (lambda = exp(-rate); 0 means no decay)");
             }
         }

@@ -59,7 +59,8 @@ public final class SequenceParallel {
         La2ArgumentException problem = ownCheck(() -> PieceCheck.forward(la, piece, options, rank));
         PieceShape shape = problem == null ? PieceShape.of(piece, options.layout()) : null;
         double[] decay = problem == null ? readDecay(piece) : null;
-        problem = problem != null ? problem : decay == null ? unreadableDecay() : PieceCheck.rates(decay);
+        problem = problem != null ? problem
+                : decay == null ? unreadableDecay() : PieceCheck.rates(decay, piece.decay().dtype());
         Pieces pieces = Agreement.reach(comm, Agreement.Call.FORWARD, shape, options, decay, problem);
         AttentionOptions opts = options.withSaveForBackward(false).withFiniteCheck(false);
         boolean first = rank == 0;
@@ -114,7 +115,8 @@ public final class SequenceParallel {
                 ownCheck(() -> PieceCheck.backward(la, piece, dOutput, dFinalState, options, forward, rank, size));
         PieceShape shape = problem == null ? PieceShape.of(piece, options.layout()) : null;
         double[] decay = problem == null ? readDecay(piece) : null;
-        problem = problem != null ? problem : decay == null ? unreadableDecay() : PieceCheck.rates(decay);
+        problem = problem != null ? problem
+                : decay == null ? unreadableDecay() : PieceCheck.rates(decay, piece.decay().dtype());
         Pieces pieces = Agreement.reach(comm, Agreement.Call.BACKWARD, shape, options, decay, problem);
         AttentionOptions opts = options.withSaveForBackward(false).withFiniteCheck(false);
         AttentionInputs real = rank == 0 ? piece : piece.withInitialState(forward.incomingState());
