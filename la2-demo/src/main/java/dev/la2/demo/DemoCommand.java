@@ -73,8 +73,8 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--backend", paramLabel = "NAME",
             description = "The layers' preferred la2 backend (cpu, cuda, reference), as a model "
-            + "configures it: -Dla2.backend overrides it, and one not available here gives way to the best available "
-            + "(with a warning); default: the best available.")
+                    + "configures it: -Dla2.backend overrides it, and one not available here gives way to the best "
+                    + "available (with a warning); default: the best available.")
     String backend;
 
     @Option(names = "--sample-length", paramLabel = "N", defaultValue = "400",

@@ -19,10 +19,6 @@ final class TimingChart {
     }
 
     /**
-     * Draws {@code rows} as a PNG at {@code chart} (its folders created), for layers of width
-     * {@code model} with {@code heads} heads; returns the absolute path written.
-     */
-    /**
      * Fails now where {@link #write} could not write {@code chart} at the end of a run: its directory
      * is created, and a file is made beside it and removed again; an existing chart must be a
      * writable file. The exception's message says what went wrong.
@@ -40,6 +36,10 @@ final class TimingChart {
         Files.delete(Files.createTempFile(dir, "." + target.getFileName(), ".tmp"));
     }
 
+    /**
+     * Draws {@code rows} as a PNG at {@code chart} (its folders created), for layers of width
+     * {@code model} with {@code heads} heads; returns the absolute path written.
+     */
     static Path write(List<LayerTimingTable.Row> rows, String backendName, int model, int heads, Path chart)
             throws IOException {
         if (System.getProperty("java.awt.headless") == null) {
