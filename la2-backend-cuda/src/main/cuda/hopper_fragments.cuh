@@ -29,10 +29,10 @@ __device__ __forceinline__ void maskTable(float* mt, float s, float alpha, int t
 // product with v: k-step kk = accumulator blocks 2kk and 2kk + 1; mt the table above. EXACT_ZEROS:
 // a masked score is 0 even where x is not finite (a select); without it 0 x, which is NaN for such
 // an x: for the forward, whose entry point sums a segment with a non-finite output again exactly.
-// BY_STEP: a k-step whose 16 tokens all come after the warp's 16 rows is zero without a table load
-// or a multiply, and only the k-step on the diagonal selects, the others being wholly visible (a
-// quarter of the selects; the branches cost registers, which the decay sweep's output warpgroup lacks).
-template <typename T, bool SPLIT, bool EXACT_ZEROS, bool BY_STEP = true, typename TokenOf>
+// By k-step: one whose 16 tokens all come after the warp's 16 rows is zero without a table load or
+// a multiply, and only the k-step on the diagonal selects, the others being wholly visible (a
+// quarter of the selects).
+template <typename T, bool SPLIT, bool EXACT_ZEROS, typename TokenOf>
 __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], u32 (&pl)[SPLIT ? 4 : 1][4], int wq, int lane,
                                            const float* mt, TokenOf tokenOf) {
     const int g = lane >> 2, t2 = (lane & 3) * 2;
@@ -57,9 +57,7 @@ __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4]
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         const int colLo = min(tokenOf(16 * kk), tokenOf(16 * kk + 15)), colHi = max(tokenOf(16 * kk), tokenOf(16 * kk + 15));
-        if constexpr (!BY_STEP) {
-            step(kk, std::bool_constant<EXACT_ZEROS>{});
-        } else if (colLo > rowHi) {
+        if (colLo > rowHi) {
 #pragma unroll
             for (int x4 = 0; x4 < 4; x4++) {
                 pa[kk][x4] = 0u;
@@ -74,10 +72,10 @@ __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4]
 }
 
 // The same without SPLIT, masked scores exactly zero.
-template <typename T, bool BY_STEP = true, typename TokenOf>
+template <typename T, typename TokenOf>
 __device__ __forceinline__ void maskScores(const float (&x)[32], u32 (&pa)[4][4], int wq, int lane, const float* mt, TokenOf tokenOf) {
     u32 none[1][4];
-    maskScores<T, false, true, BY_STEP>(x, pa, none, wq, lane, mt, tokenOf);
+    maskScores<T, false, true>(x, pa, none, wq, lane, mt, tokenOf);
 }
 
 // An output accumulator's rows times their state-term factors beta lambda^(a+ofs).
