@@ -104,8 +104,8 @@ public final class Backends {
                     + "; remove one jar from the class path");
         }
         if (matches.isEmpty()) {
-            throw new BackendUnavailableException("la2: no backend named '" + wanted + "'; providers found:\n"
-                    + lines(found));
+            throw new BackendUnavailableException("la2: no backend named '" + wanted + "'" + artifactHint(wanted)
+                    + "; providers found:\n" + lines(found));
         }
         Found match = matches.get(0);
         if (!match.info().availability().isAvailable()) {
@@ -131,9 +131,20 @@ public final class Backends {
                 + "; providers found:\n" + lines(found));
     }
 
+    /** For la2's own backends, the artifact that provides one; empty for any other name. */
+    private static String artifactHint(String wanted) {
+        String artifact = switch (wanted) {
+            case "cpu" -> "la2-backend-cpu";
+            case "cuda" -> "la2-backend-cuda";
+            case "reference" -> "la2-reference";
+            default -> null;
+        };
+        return artifact == null ? "" : " (it comes with " + artifact + ": put that jar on the class path or the module path)";
+    }
+
     private static String lines(List<Found> found) {
         if (found.isEmpty()) {
-            return "  (none: put a backend jar such as la2-backend-cpu on the class path)";
+            return "  (none: put a backend jar such as la2-backend-cpu on the class path or the module path)";
         }
         StringBuilder sb = new StringBuilder();
         for (Found f : found) {

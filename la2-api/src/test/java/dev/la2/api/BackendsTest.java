@@ -47,7 +47,18 @@ class BackendsTest {
         assertThatThrownBy(() -> LightningAttention.open("tpu"))
                 .isInstanceOf(BackendUnavailableException.class)
                 .hasMessageContaining("no backend named 'tpu'")
+                .hasMessageNotContaining("comes with")
                 .hasMessageContaining("loop (priority 10");
+    }
+
+    @Test
+    void anAbsentBackendOfLa2NamesItsArtifact() {
+        assertThatThrownBy(() -> LightningAttention.open("reference"))
+                .isInstanceOf(BackendUnavailableException.class)
+                .hasMessageContaining("no backend named 'reference' (it comes with la2-reference: put that jar on the class path or the module path)")
+                .hasMessageContaining("loop (priority 10");
+        assertThatThrownBy(() -> LightningAttention.open("CUDA"))
+                .hasMessageContaining("no backend named 'cuda' (it comes with la2-backend-cuda");
     }
 
     @Test

@@ -26,7 +26,7 @@ final class BackendsCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         List<BackendInfo> infos = Backends.discover();
         if (infos.isEmpty()) {
-            out.println("No backend providers found: put a backend jar such as la2-backend-cpu on the class path.");
+            out.println("No backend providers found: put a backend jar such as la2-backend-cpu on the class path or the module path.");
         } else {
             TextTable table = new TextTable("BACKEND", "PRIORITY", "DTYPES", "STATUS", "DETAIL").alignRight(1);
             for (BackendInfo info : infos) {

@@ -3,16 +3,10 @@ package dev.la2.packaging;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.File;
-import java.io.IOException;
-import java.net.URISyntaxException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.spi.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,7 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
  * declare no module name, on the class path: there JCuda finds its native library in the
  * jcuda-natives jar, while as a module it would look for it in its own jar only. An automatic module
  * reads the class path, so the CUDA backend sees JCuda. The application requires dev.la2.api alone;
- * service binding brings in every backend. It runs in its own JVM, on the built jars.
+ * service binding brings in every backend. It runs in its own JVM, on the built jars, once without
+ * {@code --add-modules jdk.incubator.vector} (the cpu backend starts on its scalar kernels and warns,
+ * as on the class path) and once with it.
  */
 class ModularApplicationTest {
 
@@ -42,7 +38,7 @@ class ModularApplicationTest {
 
             public final class Main {
                 public static void main(String[] args) {
-                    for (String name : new String[] {"dev.la2.api", "dev.la2.backend.cpu", "dev.la2.backend.cuda"}) {
+                    for (String name : new String[] {"dev.la2.api", "dev.la2.backend.cpu", "dev.la2.backend.cuda", "jdk.incubator.vector"}) {
                         System.out.println("module " + name + ": " + ModuleLayer.boot().findModule(name)
                                 .map(m -> m.getDescriptor().isAutomatic() ? "automatic" : "named").orElse("absent"));
                     }
@@ -59,14 +55,14 @@ class ModularApplicationTest {
         List<Path> modules = new ArrayList<>();
         for (String cls : new String[] {"dev.la2.api.Backends", "dev.la2.reference.ReferenceProvider",
                 "dev.la2.backend.cpu.CpuProvider", "dev.la2.backend.cuda.CudaProvider"}) {
-            modules.add(location(cls));
+            modules.add(Launch.location(cls));
         }
         // Run by `mvn verify`, the reactor hands over the packaged jars; `mvn test` hands over
         // target/classes, which cannot stand for an automatic module.
         assumeTrue(modules.stream().allMatch(p -> p.toString().endsWith(".jar")),
                 "needs the packaged jars (mvn verify): " + modules);
-        List<Path> classPath = new ArrayList<>(List.of(location("jcuda.driver.JCudaDriver")));
-        classPath.addAll(testClassPath().stream().filter(p -> p.getFileName().toString().startsWith("jcuda-natives")).toList());
+        List<Path> classPath = new ArrayList<>(List.of(Launch.location("jcuda.driver.JCudaDriver")));
+        classPath.addAll(Launch.testClassPath().stream().filter(p -> p.getFileName().toString().startsWith("jcuda-natives")).toList());
 
         Path app = dir.resolve("app");
         Path src = dir.resolve("src");
@@ -77,34 +73,23 @@ class ModularApplicationTest {
         int compiled = javac.run(System.out, System.err, "--module-path", modules.get(0).toString(), "-d", app.toString(),
                 src.resolve("module-info.java").toString(), src.resolve("example/app/Main.java").toString());
         assertThat(compiled).as("javac exit code").isZero();
-
         modules.add(app);
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        List<String> command = List.of(java.toString(), "--enable-native-access=ALL-UNNAMED",
-                "--module-path", join(modules), "--class-path", join(classPath), "-m", "example.app/example.app.Main");
-        Path out = dir.resolve("out.txt");
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-        assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("finished within a minute").isTrue();
-        String output = Files.readString(out, StandardCharsets.UTF_8);
-        System.out.print(output);
+        List<String> layout = List.of("--module-path", Launch.join(modules), "--class-path", Launch.join(classPath),
+                "-m", "example.app/example.app.Main");
 
-        assertThat(process.exitValue()).as(output).isZero();
-        assertThat(output).contains("module dev.la2.api: named", "module dev.la2.backend.cpu: named",
-                "module dev.la2.backend.cuda: automatic", "backend cpu: available", "backend reference: available");
+        String plain = Launch.java(dir.resolve("plain.txt"), layout);
+        assertThat(plain).contains("module dev.la2.api: named", "module dev.la2.backend.cpu: named",
+                "module dev.la2.backend.cuda: automatic", "module jdk.incubator.vector: absent",
+                "backend reference: available", "--add-modules jdk.incubator.vector");
+        assertThat(plain).containsPattern("backend cpu: available \\(.*scalar fallback");
         // Unavailable without a GPU or its driver, available with one: either way the provider loaded.
-        assertThat(output).containsPattern("backend cuda: (un)?available");
-    }
+        assertThat(plain).containsPattern("backend cuda: (un)?available");
 
-    private static Path location(String className) throws ClassNotFoundException, URISyntaxException {
-        return Path.of(Class.forName(className, false, ModularApplicationTest.class.getClassLoader()).getProtectionDomain().getCodeSource().getLocation().toURI());
-    }
-
-    private static List<Path> testClassPath() {
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        return Arrays.stream(cp.split(File.pathSeparator)).filter(s -> !s.isEmpty()).map(Path::of).toList();
-    }
-
-    private static String join(List<Path> paths) {
-        return String.join(File.pathSeparator, paths.stream().map(Path::toString).toList());
+        List<String> flagged = new ArrayList<>(List.of("--add-modules", "jdk.incubator.vector"));
+        flagged.addAll(layout);
+        String vector = Launch.java(dir.resolve("vector.txt"), flagged);
+        assertThat(vector).contains("module jdk.incubator.vector: named", "backend reference: available")
+                .doesNotContain("scalar fallback");
+        assertThat(vector).containsPattern("backend cpu: available \\(.*Vector API");
     }
 }

@@ -70,8 +70,8 @@ public final class CudaProvider implements BackendProvider {
             String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
             String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
             if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
-                return new Availability.Unavailable("JCuda natives failed to load for this OS/arch ("
-                        + os + "/" + arch + "): only linux-x86_64 natives are bundled",
+                return new Availability.Unavailable("no JCuda natives for this OS/arch ("
+                        + os + "/" + arch + "): la2-backend-cuda brings linux-x86_64's only",
                         "use -Dla2.backend=cpu, or add org.jcuda:jcuda-natives for this platform");
             }
             return Driver.probe(minDriverVersion());

@@ -41,7 +41,12 @@ final class Driver {
                 return new Availability.Unavailable("no CUDA driver: libcuda.so.1 not found",
                         "la2-backend-cuda is on the class path but no NVIDIA driver is visible; install one, or use -Dla2.backend=cpu");
             }
-            return new Availability.Unavailable("JCuda natives failed to load for this OS/arch (" + msg + ")",
+            if (e instanceof NoClassDefFoundError && !msg.startsWith("Could not initialize")) {
+                // JCuda's own classes are missing, not its natives.
+                return new Availability.Unavailable("JCuda is not on the class path (" + msg + " not found)",
+                        "add org.jcuda:jcuda and org.jcuda:jcuda-natives (la2-backend-cuda depends on both), or use -Dla2.backend=cpu");
+            }
+            return new Availability.Unavailable("JCuda natives failed to load (" + msg + ")",
                     "check that org.jcuda:jcuda-natives for this platform is on the class path, or use -Dla2.backend=cpu");
         }
         int rc = cuInit(0);

@@ -68,7 +68,7 @@ class CudaProviderTest {
         if (a instanceof Availability.Unavailable u) {
             assertThat(u.reason()).isNotBlank();
             // One of the distinct causes, in words a user can act on.
-            assertThat(u.reason()).containsAnyOf("kernels were not compiled", "JCuda natives failed to load",
+            assertThat(u.reason()).containsAnyOf("kernels were not compiled", "JCuda is not on the class path", "no JCuda natives", "JCuda natives failed to load",
                     "libcuda.so.1 not found", "cuInit failed", "0 devices", "compute capability < 8.0", "driver supports CUDA");
             assertThat(u.hint()).isNotBlank();
         } else {
