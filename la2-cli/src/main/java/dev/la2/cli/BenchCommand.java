@@ -183,12 +183,9 @@ final class BenchCommand implements Callable<Integer> {
                 sgemmGflops == null ? Double.NaN : sgemmGflops, bandwidth == null ? Double.NaN : bandwidth,
                 seed != null ? seed : new java.util.SplittableRandom().nextLong());
         ServingConfig serving = mode.serving == null ? null : new ServingConfig(config, mode.serving, sequences, maxLength);
-        if (json != null && Files.isDirectory(json)) {
-            throw new CliException("--json " + json + ": is a directory");
-        }
         if (json != null) {
             // Before the sweep, so a path that cannot be written fails at once, not after minutes of timing.
-            ResultFile.requireWritable("--json", json, json.toAbsolutePath());
+            ResultFile.requireWritable("--json", json, ResultFile.target("--json", json));
         }
         if (serving != null) {
             return serve(serving, out, err);
@@ -240,7 +237,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** {"context": {...}, "rows": [...]}, one row per line. */
     private void writeJson(String method, BenchContext context, List<String> rows) {
-        Path target = json.toAbsolutePath();
+        Path target = ResultFile.target("--json", json);
         Path tmp = ResultFile.temporary(target);
         try {
             List<String> lines = new ArrayList<>();

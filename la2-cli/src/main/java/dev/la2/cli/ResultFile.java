@@ -17,6 +17,27 @@ final class ResultFile {
     private ResultFile() {
     }
 
+    /**
+     * Where a result given as {@code value} for {@code option} goes: the file a symbolic link names
+     * (the link stays), or the absolute path. Anything there that is not a regular file (a
+     * directory, a device, a pipe) is a usage error: renaming over it would replace it.
+     */
+    static Path target(String option, Path value) {
+        Path path = value.toAbsolutePath();
+        if (Files.isSymbolicLink(path)) {
+            try {
+                path = path.toRealPath();
+            } catch (IOException e) {
+                throw new CliException(option + " " + value + ": a link to nothing (" + reason(e) + ")", e);
+            }
+        }
+        if (Files.exists(path) && !Files.isRegularFile(path)) {
+            throw new CliException(option + " " + value + ": is " + (Files.isDirectory(path) ? "a directory" : "not a regular file")
+                    + "; expected a file to replace or none");
+        }
+        return path;
+    }
+
     /** A fresh hidden name beside {@code target}. */
     static Path temporary(Path target) {
         return target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."

@@ -350,15 +350,14 @@ final class RunCommand implements Callable<Integer> {
      */
     static void writeAll(Path outDir, Map<String, NpyArray> results) {
         ResultFile.createDirectories("--out", outDir, outDir);
+        Map<String, Path> targets = new LinkedHashMap<>();
         for (String name : results.keySet()) {
-            if (Files.isDirectory(outDir.resolve(name))) {
-                throw new CliException("--out " + outDir + ": " + name + " is a directory; expected a file to replace or none");
-            }
+            targets.put(name, ResultFile.target("--out", outDir.resolve(name)));
         }
         Map<Path, Path> written = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, NpyArray> r : results.entrySet()) {
-                Path target = outDir.resolve(r.getKey());
+                Path target = targets.get(r.getKey());
                 Path tmp = ResultFile.temporary(target);
                 written.put(tmp, target);
                 r.getValue().write(tmp);

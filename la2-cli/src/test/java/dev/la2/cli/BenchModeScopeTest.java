@@ -90,4 +90,39 @@ class BenchModeScopeTest {
         refused(r, "--json " + json + ": cannot write (");
         assertThat(json).doesNotExist();
     }
+
+    private static final String[] TINY = {"--n", "8", "--h", "1", "--d", "4", "--e", "4", "--warmup", "0", "--warmup-s", "0",
+            "--repeats", "1", "--no-baseline", "--gemm-size", "0", "--bandwidth", "10"};
+
+    private static Cli tinyBench(Path json) {
+        List<String> args = new ArrayList<>(List.of(TINY));
+        args.addAll(List.of("--json", json.toString()));
+        return bench(args.toArray(String[]::new));
+    }
+
+    @Test
+    void aJsonPathThatIsNoRegularFileIsRefusedAndLeftAlone() throws Exception {
+        Path pipe = dir.resolve("pipe");
+        assumeTrue(new ProcessBuilder("mkfifo", pipe.toString()).start().waitFor() == 0, "no mkfifo to make a pipe with");
+        refused(tinyBench(pipe), "--json " + pipe + ": is not a regular file; expected a file to replace or none");
+        assertThat(Files.exists(pipe)).isTrue();
+        assertThat(Files.isRegularFile(pipe)).isFalse();
+    }
+
+    @Test
+    void aJsonPathThatIsALinkIsWrittenThroughIt() throws IOException {
+        Path real = Files.writeString(dir.resolve("real.json"), "an earlier result");
+        Path link = Files.createSymbolicLink(dir.resolve("link.json"), real);
+        Cli r = tinyBench(link);
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(Files.isSymbolicLink(link)).isTrue();
+        assertThat(Files.readString(real)).contains("\"rows\"", "\"reference\"");
+    }
+
+    @Test
+    void aJsonPathThatIsALinkToNothingIsRefused() throws IOException {
+        Path link = Files.createSymbolicLink(dir.resolve("dangling.json"), dir.resolve("nowhere/rows.json"));
+        refused(tinyBench(link), "--json " + link + ": a link to nothing (");
+        assertThat(Files.isSymbolicLink(link)).isTrue();
+    }
 }

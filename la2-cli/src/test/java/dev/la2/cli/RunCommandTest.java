@@ -274,7 +274,7 @@ class RunCommandTest {
         Cli r = Cli.run("run", "--backend", "reference", "--q", p("q.npy"), "--k", p("k.npy"), "--v", p("v.npy"),
                 "--decay", p("s.npy"), "--out", out.toString());
         assertThat(r.code()).as(r.err()).isEqualTo(2);
-        assertThat(r.errLines()).singleElement().asString().contains("--out", "final_state.npy is a directory");
+        assertThat(r.errLines()).singleElement().asString().contains("--out", "final_state.npy: is a directory; expected a file to replace or none");
         assertThat(Files.readString(out.resolve("o.npy"))).isEqualTo("an earlier result");
         assertThat(names(out)).containsExactlyInAnyOrder("o.npy", "final_state.npy");
     }
