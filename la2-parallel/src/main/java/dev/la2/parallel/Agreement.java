@@ -5,7 +5,6 @@ import dev.la2.api.DType;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.Layout;
 import dev.la2.api.Precision;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.DoubleFunction;
@@ -14,10 +13,11 @@ import java.util.function.DoubleFunction;
  * Before any work, every rank tells every other one what it was called with, in one small
  * all-gather, and every rank checks the same gathered facts: the call kind, the communicator's
  * rank and size, B, H, D, E, the dtype, the options (all but returnFinalState, which only the last
- * rank reads, and saveForBackward, which does not apply) and the decay rates must agree, and a rank
- * whose own arguments were unusable ({@link PieceCheck}) is named. Since every rank sees the same
- * facts, every rank throws the same {@link La2ArgumentException} (the faulty rank its own), and no
- * rank is left waiting in a later collective. What comes back is where each piece lies.
+ * rank reads, and saveForBackward, which does not apply) must agree, and a rank whose own arguments
+ * were unusable ({@link PieceCheck}) is named. Once they do, a second all-gather of H values brings
+ * every rank's decay rates, which must be equal head by head. Since every rank sees the same facts,
+ * every rank throws the same {@link La2ArgumentException} (the faulty rank its own), and no rank is
+ * left waiting in a later collective. What comes back is where each piece lies.
  */
 final class Agreement {
     enum Call { FORWARD, BACKWARD }
@@ -29,7 +29,7 @@ final class Agreement {
 
     private static final int CALL = 0, RANK = 1, SIZE = 2, PROBLEM = 3, TOKENS = 4, BATCH = 5, HEADS = 6,
             KEY_DIM = 7, VALUE_DIM = 8, DTYPE = 9, LAYOUT = 10, PRECISION = 11, SCALE = 12, LEARNABLE = 13,
-            DECAY = 14, CHECK_FINITE = 15, FIELDS = 16;
+            CHECK_FINITE = 14, FIELDS = 15;
 
     private Agreement() {
     }
@@ -57,7 +57,6 @@ final class Agreement {
             facts[PRECISION] = options.precision().ordinal();
             facts[SCALE] = options.scale();
             facts[LEARNABLE] = options.learnableDecay() ? 1 : 0;
-            facts[DECAY] = Arrays.hashCode(signless(decay));
             facts[CHECK_FINITE] = options.checkFinite() ? 1 : 0;
         }
         double[] all = comm.allGather(facts);
@@ -95,8 +94,8 @@ final class Agreement {
             agree(all, r, SCALE, "options", v -> "scale " + v, "the same options on every rank");
             agree(all, r, LEARNABLE, "options", v -> "learnableDecay " + (v != 0), "the same options on every rank");
             agree(all, r, CHECK_FINITE, "options", v -> "checkFinite " + (v != 0), "the same options on every rank");
-            agree(all, r, DECAY, "decay", v -> "rates hashing to " + (long) v, "the same decay rates on every rank");
         }
+        agreeOnRates(comm, decay, shape.dtype().stateType());
         long[] lengths = new long[size];
         for (int r = 0; r < size; r++) {
             lengths[r] = (long) all[r * FIELDS + TOKENS];
@@ -105,15 +104,22 @@ final class Agreement {
     }
 
     /**
-     * The rates with -0.0 read as 0.0: the same rate (lambda = 1), which the bitwise hash of the
-     * rates would otherwise tell apart.
+     * Every rank's H rates, gathered, equal rank 0's head by head, or every rank throws naming the
+     * first head that differs. -0.0 and 0.0 are the same rate (lambda = 1).
      */
-    private static double[] signless(double[] rates) {
-        double[] out = new double[rates.length];
-        for (int h = 0; h < rates.length; h++) {
-            out[h] = rates[h] + 0.0;
+    private static void agreeOnRates(Communicator comm, double[] decay, DType stored) {
+        int heads = decay.length;
+        double[] all = comm.allGather(decay);
+        for (int r = 1; r < comm.size(); r++) {
+            for (int h = 0; h < heads; h++) {
+                double first = all[h] + 0.0;
+                double mine = all[r * heads + h] + 0.0;
+                if (Double.compare(first, mine) != 0) {
+                    throw new La2ArgumentException("decay", "rate " + PieceCheck.rate(mine, stored) + " for head " + h
+                            + " on rank " + r, PieceCheck.rate(first, stored) + " as on rank 0: the same decay rates on every rank");
+                }
+            }
         }
-        return out;
     }
 
     /** Rank r's fact equals rank 0's, or every rank throws naming {@code argument}. */

@@ -131,13 +131,16 @@ final class PieceCheck {
     static La2ArgumentException rates(double[] rates, DType dtype) {
         for (int h = 0; h < rates.length; h++) {
             if (!(rates[h] >= 0) || Double.isInfinite(rates[h])) {
-                // as stored: a float rate printed as a float
-                String rate = dtype == DType.FP64 ? String.valueOf(rates[h]) : String.valueOf((float) rates[h]);
-                return new La2ArgumentException("decay", "rate " + rate + " for head " + h,
+                return new La2ArgumentException("decay", "rate " + rate(rates[h], dtype) + " for head " + h,
                         "finite rates >= 0 (lambda = exp(-rate); 0 means no decay)");
             }
         }
         return null;
+    }
+
+    /** A rate as stored in a decay tensor of {@code dtype}: a float rate printed as a float. */
+    static String rate(double rate, DType dtype) {
+        return dtype == DType.FP64 ? String.valueOf(rate) : String.valueOf((float) rate);
     }
 
     /** Open, and of this rank's backend by name (which instance, only the backend can tell). */

@@ -92,7 +92,7 @@ public final class SequenceParallel {
                 finalState = last && options.returnFinalState() ? track(made, la.allocate(shape.stateType(), shape.stateShape())) : null;
                 la.forward(piece.withInitialState(incoming), opts, output, finalState);
             }
-            return new PieceForward(output, finalState, incoming);
+            return new PieceForward(output, finalState, incoming, decay, piece.decay().dtype(), options);
         } catch (RuntimeException | Error e) {
             fail(made, e);
             throw e;
@@ -117,6 +117,7 @@ public final class SequenceParallel {
         double[] decay = problem == null ? readDecay(piece) : null;
         problem = problem != null ? problem
                 : decay == null ? unreadableDecay() : PieceCheck.rates(decay, piece.decay().dtype());
+        problem = problem != null || forward == null ? problem : forward.mismatch(decay, options);
         Pieces pieces = Agreement.reach(comm, Agreement.Call.BACKWARD, shape, options, decay, problem);
         AttentionOptions opts = options.withSaveForBackward(false).withFiniteCheck(false);
         AttentionInputs real = rank == 0 ? piece : piece.withInitialState(forward.incomingState());

@@ -6,12 +6,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.la2.api.AttentionInputs;
 import dev.la2.api.AttentionOptions;
 import dev.la2.api.DType;
+import dev.la2.api.Gradients;
 import dev.la2.api.La2ArgumentException;
 import dev.la2.api.LightningAttention;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.BiFunction;
 import org.junit.jupiter.api.AfterAll;
@@ -71,6 +73,17 @@ class MisuseTest {
         made.forEach(Tensor::close);
     }
 
+    /** As above, and every rank's message contains {@code message}. */
+    private void everyRankRefuses(List<Communicator> comms, BiFunction<Integer, Communicator, AttentionInputs> pieceOf,
+                                  String argument, String message) {
+        List<Ranks.Outcome<PieceForward>> outcomes =
+                Ranks.run(comms, (rank, comm) -> new SequenceParallel(la, comm).forward(pieceOf.apply(rank, comm), AttentionOptions.defaults()));
+        everyRankRefuses(outcomes, argument);
+        for (int r = 0; r < outcomes.size(); r++) {
+            assertThat(outcomes.get(r).failure()).as("rank %d", r).hasMessageContaining(message);
+        }
+    }
+
     @Test
     void mismatchedKeyWidthAcrossRanks() {
         everyRankRefuses(new InProcessGroup(3).communicators(), (rank, comm) -> piece(5, rank == 1 ? D + 1 : D), "q");
@@ -88,7 +101,20 @@ class MisuseTest {
             AttentionInputs p = piece(3, D);
             p.decay().copyFrom(new double[] {0.1, rank == 0 ? 0.2 : 0.3});
             return p;
-        }, "decay");
+        }, "decay", "got rate 0.3 for head 1 on rank 1; expected 0.2 as on rank 0");
+    }
+
+    /** Rates are compared themselves, not a digest of them: these two sets have the same Arrays.hashCode. */
+    @Test
+    void differentDecayWithTheSameHashAcrossRanks() {
+        double[] first = {0.1f, 0.3f};
+        double[] second = {0.08981854f, 9.999904f};
+        assertThat(Arrays.hashCode(first)).isEqualTo(Arrays.hashCode(second));
+        everyRankRefuses(new InProcessGroup(2).communicators(), (rank, comm) -> {
+            AttentionInputs p = piece(3, D);
+            p.decay().copyFrom(rank == 0 ? first : second);
+            return p;
+        }, "decay", "got rate 0.08981854 for head 0 on rank 1; expected 0.1 as on rank 0");
     }
 
     @Test
@@ -247,11 +273,43 @@ class MisuseTest {
                     try (PieceForward f = sp.forward(p, AttentionOptions.defaults())) {
                         Shape state = Shape.of(B, H, D, E);
                         Tensor stale = otherBackend ? cpu.allocate(DType.FP32, state) : track(la.allocate(DType.FP64, state));
-                        try (PieceForward passed = rank == 1 ? new PieceForward(f.output(), null, stale) : f) {
+                        try (PieceForward passed = rank == 1 ? new PieceForward(f.output(), null, stale, new double[H], DType.FP32, AttentionOptions.defaults()) : f) {
                             return sp.backward(p, tensor(Shape.of(B, H, 3, E)), null, AttentionOptions.defaults(), passed);
                         }
                     }
                 }), "forward");
+            }
+        }
+    }
+
+    /**
+     * A backward whose rates or scale differ from its forward's is refused on every rank: the
+     * incoming states were computed with the forward's. Every rank changes them alike, so the ranks
+     * agree with each other and each rank's own forward result tells.
+     */
+    @Test
+    @Timeout(30)
+    void aForwardOfOtherRatesOrScaleIsRefusedOnEveryRank() {
+        for (boolean rates : new boolean[] {true, false}) {
+            List<Ranks.Outcome<Gradients>> outcomes = Ranks.run(new InProcessGroup(2, Duration.ofSeconds(10)).communicators(),
+                    (rank, comm) -> {
+                        SequenceParallel sp = new SequenceParallel(la, comm);
+                        AttentionInputs p = piece(3, D);
+                        try (PieceForward f = sp.forward(p, AttentionOptions.defaults())) {
+                            AttentionOptions options = AttentionOptions.defaults();
+                            if (rates) {
+                                p.decay().copyFrom(new double[] {0.5, 0.0});
+                            } else {
+                                options = options.withScale(0.25);
+                            }
+                            return sp.backward(p, tensor(Shape.of(B, H, 3, E)), null, options, f);
+                        }
+                    });
+            everyRankRefuses(outcomes, "forward");
+            String expected = rates ? "got a result of decay rate 0.0 for head 0; expected 0.5 as in piece.decay()"
+                    : "got a result of scale 1.0 and precision";
+            for (int r = 0; r < outcomes.size(); r++) {
+                assertThat(outcomes.get(r).failure()).as("rank %d", r).hasMessageContaining(expected);
             }
         }
     }
