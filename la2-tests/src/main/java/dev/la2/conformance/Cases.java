@@ -48,7 +48,10 @@ final class Cases {
                 Case.of(2, 5, 257, 33, 65, BHND, 1.0, MIXED, true),
                 Case.of(1, 3, 100, 256, 256, BNHD, 0.0625, MIXED, true),
                 // token-major with B > 1 at the widths fast kernels take: the batch stride is N*H*F there
-                Case.of(2, 3, 130, 64, 64, BNHD, 0.125, MIXED, true)));
+                Case.of(2, 3, 130, 64, 64, BNHD, 0.125, MIXED, true),
+                // SPEC.md section 1: any finite scale, 0 and negative ones included
+                Case.of(2, 3, 70, 16, 24, BHND, 0.0, MIXED, true),
+                Case.of(1, 5, 129, 128, 128, BNHD, -0.75, MIXED, true)));
         // Long sequences: one within the fp32 bound's 4096 tokens, one beyond it.
         cases.add(Case.of(1 + rng.nextInt(2), 3, 1000 + rng.nextInt(3097), 1 + rng.nextInt(64), 1 + rng.nextInt(64),
                 layout(rng), scale(rng), MIXED, rng.nextBoolean()));
@@ -76,7 +79,9 @@ final class Cases {
                 // a fixed decay at D = E = 128 over a partial last chunk: tensor-core backends route
                 // such backwards apart from learnable ones
                 Case.of(2, 3, 300, 128, 128, BNHD, 1.0, MIXED, true).withGradients(true, false),
-                Case.of(2, 3, 130, 128, 64, BNHD, 0.25, MIXED, true).withGradients(true, true)));
+                Case.of(2, 3, 130, 128, 64, BNHD, 0.25, MIXED, true).withGradients(true, true),
+                Case.of(1, 3, 70, 16, 8, BHND, 0.0, MIXED, true).withGradients(true, true),
+                Case.of(2, 3, 130, 128, 128, BNHD, -0.5, MIXED, true).withGradients(true, true)));
         Case longer = Case.of(1 + rng.nextInt(2), PRIME_HEADS[rng.nextInt(3)], 300 + rng.nextInt(1200),
                 1 + rng.nextInt(64), 1 + rng.nextInt(64), layout(rng), scale(rng), MIXED, rng.nextBoolean());
         cases.add(longer.withGradients(rng.nextBoolean(), true));
@@ -105,6 +110,8 @@ final class Cases {
                 Case.of(1, 5, 17, 64, 64, BHND, 1.0, ALIBI, false),
                 Case.of(2, 3, 6, 128, 128, BNHD, 0.0884, MIXED, true),
                 Case.of(1, 3, 1, 1, 3, BHND, 2.0, MIXED, true),
+                Case.of(2, 3, 5, 64, 64, BNHD, -1.5, MIXED, true),
+                Case.of(1, 3, 4, 8, 8, BHND, 0.0, MIXED, true),
                 Case.of(1 + rng.nextInt(3), PRIME_HEADS[rng.nextInt(3)], 1 + rng.nextInt(12), WIDTHS[rng.nextInt(WIDTHS.length)],
                         WIDTHS[rng.nextInt(WIDTHS.length)], BHND, scale(rng), MIXED, rng.nextBoolean()));
     }

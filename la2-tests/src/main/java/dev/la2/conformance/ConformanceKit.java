@@ -212,15 +212,19 @@ public abstract class ConformanceKit {
     }
 
     /**
-     * NaN and infinity in q, k and v reach exactly the outputs and states they touch: nothing is
-     * masked, and nothing leaks into earlier tokens through a masked tile (0 * NaN). One small case
-     * and one with 128-wide heads and several blocks, which runs the fast paths (tensor cores, the
-     * widest CPU kernels).
+     * NaN and infinity in q, k, v and the initial state reach exactly the outputs and states they
+     * touch: nothing is masked, and nothing leaks into earlier tokens through a masked tile
+     * (0 * NaN). NaN and infinity in dOutput and dFinalState reach every gradient the reference's
+     * do, and no other sequence. One small case and one with 128-wide heads and several blocks,
+     * which runs the fast paths (tensor cores, the widest CPU kernels).
      */
     @TestFactory
     public Stream<DynamicNode> nonFiniteInputs() {
-        return perConfiguration("non-finite q, k, v", List.of(Case.of(2, 3, 70, 8, 6, Layout.BNHD, 0.9, Decay.MIXED, true),
-                Case.of(1, 3, 200, 128, 128, Layout.BHND, 1.0, Decay.MIXED, true)), new ForwardChecks(la)::nonFinite);
+        List<Case> cases = List.of(Case.of(2, 3, 70, 8, 6, Layout.BNHD, 0.9, Decay.MIXED, true),
+                Case.of(1, 3, 200, 128, 128, Layout.BHND, 1.0, Decay.MIXED, true));
+        return Stream.concat(perConfiguration("non-finite q, k, v, initial state", cases, new ForwardChecks(la)::nonFinite),
+                perConfiguration("non-finite dOutput, dFinalState", cases.stream().map(c -> c.withGradients(true, true)).toList(),
+                        new GradientChecks(la)::nonFinite));
     }
 
     /** forward and backward that allocate their own results (decode's is part of {@link #decode()}). */

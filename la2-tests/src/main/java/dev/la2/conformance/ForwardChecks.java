@@ -9,7 +9,8 @@ import java.util.SplittableRandom;
 
 /**
  * The forward against the reference: outputs and final states over the kit's sizes, and
- * non-finite inputs propagating to exactly the outputs and states they reach.
+ * non-finite inputs (q, k, v and the initial state) propagating to exactly the outputs and states
+ * they reach.
  */
 record ForwardChecks(LightningAttention la) {
 
@@ -44,7 +45,12 @@ record ForwardChecks(LightningAttention la) {
             q[((lastB * c.heads() + lastH) * n + Math.min(3, n - 1)) * d] = Double.POSITIVE_INFINITY;
             v[(n / 2) * e + e / 2] = Double.NaN;
             k[((lastB * c.heads() + lastH) * n + n / 2 + 1 - n % 2) * d + d - 1] = Double.NEGATIVE_INFINITY;
-            f.upload(q, k, v, c.rates(rng), Fixture.gaussian(rng, f.stateCount(), 1));
+            // S0: a NaN in the first row of one sequence's state and an infinity in the last row
+            // of another's; each reaches its column of every output of that sequence.
+            double[] s0 = Fixture.gaussian(rng, f.stateCount(), 1);
+            s0[(lastB * c.heads()) * d * e + e - 1] = Double.NaN;
+            s0[(lastH * d + d - 1) * e] = Double.POSITIVE_INFINITY;
+            f.upload(q, k, v, c.rates(rng), s0);
             Tensor out = f.poisoned(cfg.dtype(), f.sequenceShape(e));
             Tensor fin = f.poisoned(cfg.dtype().stateType(), f.stateShape());
             la.forward(f.inputs(), f.options(), out, fin);

@@ -49,6 +49,84 @@ record GradientChecks(LightningAttention la) {
         }
     }
 
+    /**
+     * A backward whose upstream gradients hold a NaN (dOutput, inside one sequence) and an infinity
+     * (dFinalState, in another, when the case has one): every gradient is non-finite wherever the
+     * reference's is (nothing is masked), non-finite elsewhere only inside a sequence the reference
+     * has non-finite values in (SPEC.md section 3: tensor-core tiles may spread them over a few
+     * rows), and within tolerance where both are finite.
+     */
+    void nonFinite(Configuration cfg, Case c, SplittableRandom rng, String context) {
+        int n = c.tokens();
+        int e = c.valueDim();
+        try (Fixture f = cfg.fixture(la, c, rng)) {
+            double[] dOutHeld = Fixture.gaussian(rng, f.valueCount(), 1);
+            dOutHeld[(Math.min(1, c.heads() - 1) * n + Math.min(40, n - 1)) * e + e / 2] = Double.NaN;
+            Tensor dOut = f.sequence(dOutHeld, e);
+            double[] dFinalHeld = null;
+            Tensor dFinal = null;
+            if (c.finalGradient()) {
+                double[] values = Fixture.gaussian(rng, f.stateCount(), 1);
+                values[((c.batch() * c.heads() - 1) * c.keyDim() + c.keyDim() / 2) * e] = Double.POSITIVE_INFINITY;
+                dFinal = f.track(la.tensor(values, f.dtype.stateType(), f.stateShape()));
+                dFinalHeld = dFinal.toDoubleArray();
+            }
+            Grads got = run(f, dOut, dFinal, null);
+            ReferenceMath.Backward ref = ReferenceMath.backward(f.problem, f.qHeld, f.kHeld, f.vHeld, f.decayHeld,
+                    f.s0Held, f.held(dOut, e), dFinalHeld, c.scale());
+            double tolerance = f.tolerance();
+            propagates("dq", got.dq(), ref.dq(), c.keyDim() * n, tolerance, context);
+            propagates("dk", got.dk(), ref.dk(), c.keyDim() * n, tolerance, context);
+            propagates("dv", got.dv(), ref.dv(), e * n, tolerance, context);
+            propagates("dInitialState", got.dInitialState(), ref.dInitialState(), c.keyDim() * e, tolerance, context);
+            if (got.dDecay() != null) {
+                // one value per head, summed over the batch: a head is the unit here
+                propagates("dDecay", got.dDecay(), ref.dDecay(), 1, tolerance, context);
+            }
+            f.assertInputsUnchanged(context);
+        }
+    }
+
+    /**
+     * Non-finite wherever {@code ref} is; non-finite where {@code ref} is finite only inside a
+     * sequence (a run of {@code perSequence} elements) where {@code ref} is non-finite too; close
+     * to {@code ref} where both are finite.
+     */
+    private static void propagates(String what, double[] got, double[] ref, int perSequence, double tolerance,
+                                   String context) {
+        boolean placed = false;
+        java.util.List<Double> finiteGot = new java.util.ArrayList<>();
+        java.util.List<Double> finiteRef = new java.util.ArrayList<>();
+        for (int i = 0; i < got.length; i++) {
+            boolean refFinite = Double.isFinite(ref[i]);
+            placed |= !refFinite;
+            if (!refFinite && Double.isFinite(got[i])) {
+                throw new AssertionError(context + ": " + what + " element " + i + " is " + got[i] + " where the reference is "
+                        + ref[i] + ": a non-finite upstream gradient must propagate, not be masked");
+            }
+            if (refFinite && !Double.isFinite(got[i])) {
+                int from = i / perSequence * perSequence;
+                boolean spread = false;
+                for (int j = from; j < from + perSequence && !spread; j++) {
+                    spread = !Double.isFinite(ref[j]);
+                }
+                if (!spread) {
+                    throw new AssertionError(context + ": " + what + " element " + i + " is " + got[i] + " where the reference is "
+                            + ref[i] + ", in a sequence the non-finite upstream gradients do not reach");
+                }
+            }
+            if (refFinite && Double.isFinite(got[i])) {
+                finiteGot.add(got[i]);
+                finiteRef.add(ref[i]);
+            }
+        }
+        if (!placed) {
+            throw new AssertionError(context + ": the reference's " + what + " is finite everywhere: the non-finite gradients were not placed");
+        }
+        Check.close(what + " where both are finite", finiteGot.stream().mapToDouble(Double::doubleValue).toArray(),
+                finiteRef.stream().mapToDouble(Double::doubleValue).toArray(), tolerance, context);
+    }
+
     /** {@code f}'s backward into gradients poisoned with NaN, given {@code saved} (may be null). */
     Grads run(Fixture f, Tensor dOut, Tensor dFinal, SavedForward saved) {
         Case c = f.c;

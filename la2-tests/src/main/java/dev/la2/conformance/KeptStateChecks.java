@@ -10,7 +10,8 @@ import java.util.SplittableRandom;
 
 /**
  * A forward that keeps states for its backward ({@link AttentionOptions#saveForBackward()}): its
- * outputs, and two backward calls that read what it kept, against the reference. Where the backend
+ * outputs, and two backward calls that read what it kept (the first while a later keeping forward
+ * of the same shape is open), against the reference. Where the backend
  * keeps nothing, the same calls run through the recomputing backward.
  */
 record KeptStateChecks(LightningAttention la) {
@@ -28,7 +29,12 @@ record KeptStateChecks(LightningAttention la) {
                 ReferenceMath.Forward fwd = f.oracle();
                 Check.close("output of a keeping forward", f.held(out, c.valueDim()), fwd.output(), f.tolerance(), context);
                 Check.close("final state of a keeping forward", fin.toDoubleArray(), fwd.finalState(), f.tolerance(), context);
-                new GradientChecks(la).backwardOf(f, saved, rng, context + " (backward from kept states)");
+                // What one forward kept is its own: a later keeping forward of the same shape, on other
+                // keys and values and still open, must leave it as it was.
+                try (SavedForward later = keep(la, f, otherKeysAndValues(f, rng), f.options())) {
+                    new GradientChecks(la).backwardOf(f, saved, rng, context
+                            + " (backward from kept states, while a later forward of the same shape keeps its own)");
+                }
                 // SPEC.md section 7: several backward calls may read what one forward kept.
                 new GradientChecks(la).backwardOf(f, saved, rng, context + " (a second backward from the same kept states)");
             }
@@ -41,6 +47,14 @@ record KeptStateChecks(LightningAttention la) {
                 }
             }
         }
+    }
+
+    /** {@code f}'s inputs with fresh random keys and values of the same shapes, which {@code f} closes. */
+    private AttentionInputs otherKeysAndValues(Fixture f, SplittableRandom rng) {
+        AttentionInputs in = f.inputs();
+        Tensor k = f.track(la.tensor(Fixture.gaussian(rng, f.keyCount(), 1 / Math.sqrt(f.c.keyDim())), f.dtype, in.k().shape()));
+        Tensor v = f.track(la.tensor(Fixture.gaussian(rng, f.valueCount(), 1), f.dtype, in.v().shape()));
+        return AttentionInputs.of(in.q(), k, v, in.decay()).withInitialState(in.initialState());
     }
 
     /** What a keeping forward of {@code inputs} returns, into an output {@code f} closes. */

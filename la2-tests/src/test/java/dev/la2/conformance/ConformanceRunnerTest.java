@@ -102,9 +102,10 @@ class ConformanceRunnerTest {
     @Test
     void anErrorJustAboveTheFp32ToleranceIsCaught() {
         Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.OUTPUT_TOO_LARGE_BY_3E_5), List.of("forward", "backward"));
-        // Every forward case fails, by the amount of the bug (the bound grows as sqrt(N) beyond 4096 tokens).
+        // Every forward case fails, by the amount of the bug (the bound grows as sqrt(N) beyond 4096
+        // tokens), but for those of scale 0, whose outputs are zeros that no relative error changes.
         assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED forward() "))
-                .hasSize(Cases.forward(new SplittableRandom()).size())
+                .hasSize((int) Cases.forward(new SplittableRandom()).stream().filter(c -> c.scale() != 0).count())
                 .allSatisfy(l -> assertThat(l).containsPattern("relative error (2\\.9|3\\.0)\\d*e-05 exceeds 1\\.\\de-05"));
         assertThat(r.lines()).noneSatisfy(l -> assertThat(l).startsWith("FAILED backward() "));
         assertThat(r.result().passed()).isPositive();
@@ -114,7 +115,7 @@ class ConformanceRunnerTest {
     void aWrongDecayGradientIsCaughtOnlyWhereItIsRequested() {
         // The bug is in the backward: families that make no backward call (packed ones included) never reach it.
         Run r = run(FaultyProvider.NAME, bug(FaultyProvider.Bug.FLIP_DECAY_GRADIENT), familiesBut("forward", "decode",
-                "nonFiniteInputs", "packed", "pooled", "slotDecode", "packedMisuse"));
+                "packed", "pooled", "slotDecode", "packedMisuse"));
         assertThat(r.lines()).filteredOn(l -> l.startsWith("FAILED "))
                 .isNotEmpty()
                 .allSatisfy(l -> assertThat(l).contains("dDecay"))
