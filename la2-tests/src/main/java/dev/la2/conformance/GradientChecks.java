@@ -7,6 +7,8 @@ import dev.la2.api.SavedForward;
 import dev.la2.api.Shape;
 import dev.la2.api.Tensor;
 import dev.la2.reference.ReferenceMath;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -95,8 +97,8 @@ record GradientChecks(LightningAttention la) {
     private static void propagates(String what, double[] got, double[] ref, int perSequence, double tolerance,
                                    String context) {
         boolean placed = false;
-        java.util.List<Double> finiteGot = new java.util.ArrayList<>();
-        java.util.List<Double> finiteRef = new java.util.ArrayList<>();
+        List<Double> finiteGot = new ArrayList<>();
+        List<Double> finiteRef = new ArrayList<>();
         for (int i = 0; i < got.length; i++) {
             boolean refFinite = Double.isFinite(ref[i]);
             placed |= !refFinite;
