@@ -30,8 +30,13 @@ class LowPrecisionTrainingTest {
      * The bounds below were chosen from about 50 seeds on the cpu and reference backends, each with
      * a wide margin over the worst seen.
      */
-    /** Largest final loss, as a fraction of the initial one, a 16-bit run may end at; seen: below 0.16. */
-    private static final double TRAINED = 0.3;
+    /**
+     * Largest final loss, as a fraction of the initial one, a 16-bit run may end at: far enough below
+     * 1 that gradients which do not train fail it. Seen: below 0.16 for most seeds, and 0.41 for one
+     * whose FP32 run ended at the same loss (seed 43770867971408, the Hopper-sized case), a task the
+     * 60 steps do not finish; FP32's run is the bound that matters, {@link #FOLLOWS}.
+     */
+    private static final double TRAINED = 0.6;
     /**
      * How far a 16-bit run's final loss may be from the FP32 run's, as a factor either way, give or
      * take {@link #NEAR} of the initial loss; seen: within 1.08 (the losses of single steps within
