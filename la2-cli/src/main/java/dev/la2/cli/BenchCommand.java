@@ -146,6 +146,9 @@ final class BenchCommand implements Callable<Integer> {
             description = "Also write the results as JSON: {\"context\": {...}, \"rows\": [one object per N]}.")
     Path json;
 
+    /** Where {@link #json} is written (the file a link names), resolved once before any timing. */
+    private Path jsonTarget;
+
     @Option(names = "--baseline", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Time the ND4J-composed baseline at each N (default on; --no-baseline skips it).")
     boolean baseline;
@@ -185,7 +188,8 @@ final class BenchCommand implements Callable<Integer> {
         ServingConfig serving = mode.serving == null ? null : new ServingConfig(config, mode.serving, sequences, maxLength);
         if (json != null) {
             // Before the sweep, so a path that cannot be written fails at once, not after minutes of timing.
-            ResultFile.requireWritable("--json", json, ResultFile.target("--json", json));
+            jsonTarget = ResultFile.target("--json", json);
+            ResultFile.requireWritable("--json", json, jsonTarget);
         }
         if (serving != null) {
             return serve(serving, out, err);
@@ -237,7 +241,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** {"context": {...}, "rows": [...]}, one row per line. */
     private void writeJson(String method, BenchContext context, List<String> rows) {
-        Path target = ResultFile.target("--json", json);
+        Path target = jsonTarget;
         Path tmp = ResultFile.temporary(target);
         try {
             List<String> lines = new ArrayList<>();

@@ -111,13 +111,10 @@ final class Agreement {
         int heads = decay.length;
         double[] all = comm.allGather(decay);
         for (int r = 1; r < comm.size(); r++) {
-            for (int h = 0; h < heads; h++) {
-                double first = all[h] + 0.0;
-                double mine = all[r * heads + h] + 0.0;
-                if (Double.compare(first, mine) != 0) {
-                    throw new La2ArgumentException("decay", "rate " + PieceCheck.rate(mine, stored) + " for head " + h
-                            + " on rank " + r, PieceCheck.rate(first, stored) + " as on rank 0: the same decay rates on every rank");
-                }
+            int h = PieceCheck.firstDifferentRate(all, all, r * heads, heads);
+            if (h >= 0) {
+                throw new La2ArgumentException("decay", "rate " + PieceCheck.rate(all[r * heads + h], stored) + " for head "
+                        + h + " on rank " + r, PieceCheck.rate(all[h], stored) + " as on rank 0: the same decay rates on every rank");
             }
         }
     }

@@ -138,6 +138,20 @@ final class PieceCheck {
         return null;
     }
 
+    /**
+     * The first head from {@code from} on whose rate in {@code a} differs from {@code b}'s, the
+     * {@code heads} rates of {@code b} starting at {@code bFrom}; -1 when none does. -0.0 and 0.0 are
+     * the same rate (lambda = 1).
+     */
+    static int firstDifferentRate(double[] a, double[] b, int bFrom, int heads) {
+        for (int h = 0; h < heads; h++) {
+            if (Double.compare(a[h] + 0.0, b[bFrom + h] + 0.0) != 0) {
+                return h;
+            }
+        }
+        return -1;
+    }
+
     /** A rate as stored in a decay tensor of {@code dtype}: a float rate printed as a float. */
     static String rate(double rate, DType dtype) {
         return dtype == DType.FP64 ? String.valueOf(rate) : String.valueOf((float) rate);

@@ -62,14 +62,10 @@ public final class PieceForward implements AutoCloseable {
             return new La2ArgumentException("forward", "a result of " + rates.length + " heads",
                     backwardRates.length + " heads as in piece.decay(): the result of the forward call on this piece");
         }
-        for (int h = 0; h < rates.length; h++) {
-            if (Double.compare(rates[h] + 0.0, backwardRates[h] + 0.0) != 0) {
-                return new La2ArgumentException("forward", "a result of decay rate " + PieceCheck.rate(rates[h], rateType)
-                        + " for head " + h, PieceCheck.rate(backwardRates[h], rateType)
-                        + " as in piece.decay(): the rates of the forward call, unchanged since");
-            }
-        }
-        return null;
+        int h = PieceCheck.firstDifferentRate(rates, backwardRates, 0, rates.length);
+        return h < 0 ? null : new La2ArgumentException("forward", "a result of decay rate "
+                + PieceCheck.rate(rates[h], rateType) + " for head " + h, PieceCheck.rate(backwardRates[h], rateType)
+                + " as in piece.decay(): the rates of the forward call, unchanged since");
     }
 
     @Override

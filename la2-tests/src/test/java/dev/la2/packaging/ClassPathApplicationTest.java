@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.spi.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,9 +37,7 @@ class ClassPathApplicationTest {
         Path src = dir.resolve("src/example/app/Main.java");
         Files.createDirectories(src.getParent());
         Files.writeString(src, MAIN);
-        ToolProvider javac = ToolProvider.findFirst("javac").orElseThrow();
-        assertThat(javac.run(System.out, System.err, "--class-path", api.toString(), "-d", app.toString(), src.toString()))
-                .as("javac exit code").isZero();
+        Launch.javac("--class-path", api.toString(), "-d", app.toString(), src.toString());
 
         List<Path> classPath = List.of(app, api, Launch.location("dev.la2.backend.cpu.CpuProvider"),
                 Launch.location("dev.la2.backend.cuda.CudaProvider"));

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.spi.ToolProvider;
 
 /** Runs an application in a JVM of its own, on jars laid out as a user would lay them out. */
 final class Launch {
@@ -32,6 +33,12 @@ final class Launch {
 
     static String join(List<Path> paths) {
         return String.join(File.pathSeparator, paths.stream().map(Path::toString).toList());
+    }
+
+    /** Compiles with javac and these arguments, which must succeed. */
+    static void javac(String... args) {
+        ToolProvider javac = ToolProvider.findFirst("javac").orElseThrow();
+        assertThat(javac.run(System.out, System.err, args)).as("javac exit code").isZero();
     }
 
     /** Runs java with native access and these arguments; its output (also printed), once it exited 0. */

@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.spi.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -69,10 +68,8 @@ class ModularApplicationTest {
         Files.createDirectories(src.resolve("example/app"));
         Files.writeString(src.resolve("module-info.java"), MODULE_INFO);
         Files.writeString(src.resolve("example/app/Main.java"), MAIN);
-        ToolProvider javac = ToolProvider.findFirst("javac").orElseThrow();
-        int compiled = javac.run(System.out, System.err, "--module-path", modules.get(0).toString(), "-d", app.toString(),
+        Launch.javac("--module-path", modules.get(0).toString(), "-d", app.toString(),
                 src.resolve("module-info.java").toString(), src.resolve("example/app/Main.java").toString());
-        assertThat(compiled).as("javac exit code").isZero();
         modules.add(app);
         List<String> layout = List.of("--module-path", Launch.join(modules), "--class-path", Launch.join(classPath),
                 "-m", "example.app/example.app.Main");
